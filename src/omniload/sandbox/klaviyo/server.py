@@ -1,0 +1,72 @@
+"""Run the sandbox: in the foreground for the CLI, or in a background thread for tests and benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+
+from aiohttp import web
+
+from .app import SandboxConfig, SandboxState, build_app
+
+
+async def _start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=1024, reuse_address=True)
+    await site.start()
+    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, bound
+
+
+def serve_forever(config: SandboxConfig, host: str = "127.0.0.1", port: int = 0) -> None:
+    """Serve until interrupted; the first line on stdout is the base URL."""
+
+    async def main() -> None:
+        runner, bound = await _start(build_app(config), host, port)
+        print(f"http://{host}:{bound}", flush=True)
+        print(f"Klaviyo sandbox: seed={config.seed} scale={config.scale} rate-limits={config.rate_limits}", file=sys.stderr)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+
+
+class SandboxServer:
+    """A sandbox on a free port in a background thread: ``with SandboxServer(cfg) as sb: sb.base_url``."""
+
+    def __init__(self, config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.config = config or SandboxConfig()
+        self.host, self.port = host, port
+        self.app = build_app(self.config)
+        self.state: SandboxState = self.app["state"]
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="klaviyo-sandbox", daemon=True)
+        self._runner: web.AppRunner | None = None
+        self.base_url = ""
+
+    def start(self) -> "SandboxServer":
+        self._thread.start()
+        fut = asyncio.run_coroutine_threadsafe(_start(self.app, self.host, self.port), self._loop)
+        self._runner, bound = fut.result(timeout=30)
+        self.base_url = f"http://{self.host}:{bound}"
+        return self
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=30)
+            self._runner = None
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+    def __enter__(self) -> "SandboxServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
