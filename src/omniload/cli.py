@@ -1,0 +1,134 @@
+"""The `omniload` command line: parse flags (each also from an OMNILOAD_* variable) and call the library.
+
+Heavy libraries (dlt, pyarrow, aiohttp) are imported only by the command that needs them, so `--help` is fast.
+Exit codes: 0 success, 1 a table failed (the others still loaded), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .errors import OmniloadError, UsageError
+
+EPILOG = "Every flag can also be set with an environment variable: --source-uri is OMNILOAD_SOURCE_URI, and so on."
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        raise UsageError(message)
+
+
+def _env(flag: str, default=None):
+    return os.environ.get("OMNILOAD_" + flag.upper().replace("-", "_"), default)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="omniload", description="Copy data from a source URI to a destination URI, incrementally.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    ing = sub.add_parser("ingest", help="copy tables from a source to a destination", epilog=EPILOG)
+    for flag, helptext in [
+        ("source-uri", "e.g. klaviyo://?api_key=pk_...[&base_url=...]"),
+        ("source-table", "a table, a comma-separated list, or 'all'"),
+        ("dest-uri", "e.g. duckdb:///klaviyo.duckdb"),
+    ]:
+        ing.add_argument(f"--{flag}", default=_env(flag), required=_env(flag) is None, help=helptext)
+    ing.add_argument("--dest-table", default=_env("dest-table"), help="table or schema.table (default: the source table)")
+    ing.add_argument("--interval-start", default=_env("interval-start"), help="inclusive; YYYY-MM-DD or RFC 3339; no zone means UTC")
+    ing.add_argument("--interval-end", default=_env("interval-end"), help="exclusive; default: now")
+    ing.add_argument("--extract-parallelism", default=_env("extract-parallelism", "8"), help="windows/streams at once (default 8)")
+    ing.add_argument("--incremental-strategy", default=_env("incremental-strategy"), help="merge, replace, append or delete+insert")
+    ing.add_argument("--incremental-key", default=_env("incremental-key"), help="must match the table's key when given")
+    ing.add_argument("--primary-key", default=_env("primary-key"), help="must be 'id' for Klaviyo tables when given")
+    ing.add_argument("--full-refresh", action="store_true", default=_env("full-refresh", "") in ("1", "true", "yes"))
+    ing.add_argument("--progress", choices=["interactive", "log", "json"], default=_env("progress"))
+    ing.add_argument("--max-retry-after", default=_env("max-retry-after", "300"), help="longest Retry-After to wait, seconds")
+    ing.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    sb = sub.add_parser("sandbox", help="run a local API sandbox")
+    sbs = sb.add_subparsers(dest="sandbox", metavar="SOURCE")
+    sbs.required = True
+    k = sbs.add_parser("klaviyo", help="a Klaviyo API sandbox over generated data")
+    k.add_argument("--host", default="127.0.0.1")
+    k.add_argument("--port", type=int, default=0, help="0: a free port")
+    k.add_argument("--seed", type=int, default=1)
+    k.add_argument("--scale", default="small", help="tiny, small, medium, large, optionally ,resource=count")
+    k.add_argument("--rate-limits", default="real", help="real, off, or xFACTOR such as x0.1")
+    k.add_argument("--latency-ms", type=int, default=0)
+    k.add_argument("--faults", default="", help="e.g. error=0.1,drop=0.05,slow=0.01,throttle=0.01,html403=0.01")
+    return p
+
+
+def _int(value: str, flag: str, low: float) -> float:
+    try:
+        n = float(value)
+    except ValueError:
+        raise UsageError(f"{flag}: '{value}' is not a number") from None
+    if n < low:
+        raise UsageError(f"{flag}: {value} is below {low}")
+    return n
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from .dates import parse_date
+    from .pipeline import IngestOptions, ingest
+    from .sources.klaviyo.tables import TABLES
+
+    par = _int(args.extract_parallelism, "--extract-parallelism", 1)
+    if par != int(par):
+        raise UsageError(f"--extract-parallelism: '{args.extract_parallelism}' is not a whole number")
+    opts = IngestOptions(
+        source_uri=args.source_uri, source_table=args.source_table, dest_uri=args.dest_uri, dest_table=args.dest_table,
+        interval_start=parse_date(args.interval_start, "--interval-start") if args.interval_start else None,
+        interval_end=parse_date(args.interval_end, "--interval-end") if args.interval_end else None,
+        extract_parallelism=int(par), incremental_strategy=args.incremental_strategy,
+        incremental_key=args.incremental_key, primary_key=args.primary_key, full_refresh=args.full_refresh,
+        progress=args.progress, max_retry_after=_int(args.max_retry_after, "--max-retry-after", 0),
+    )  # fmt: skip
+    for name in [t.strip() for t in args.source_table.split(",")]:
+        spec = TABLES.get(name)
+        if spec and args.primary_key and args.primary_key != spec.primary_key:
+            raise UsageError(f"--primary-key: table '{name}' is keyed by '{spec.primary_key}', not '{args.primary_key}'")
+        if spec and args.incremental_key and args.incremental_key != spec.cursor:
+            raise UsageError(f"--incremental-key: table '{name}' uses '{spec.cursor or 'none (full refresh)'}', not '{args.incremental_key}'")
+    result = ingest(opts)
+    if result.progress is not None:
+        result.progress.summary()
+    return result.exit_code
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from .sandbox.klaviyo import SandboxConfig, serve_forever
+    from .sandbox.klaviyo.dataset import parse_scale
+    from .sandbox.klaviyo.limits import Faults, parse_rate_mode
+
+    try:
+        parse_scale(args.scale)
+        parse_rate_mode(args.rate_limits)
+        Faults.parse(args.faults)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    cfg = SandboxConfig(seed=args.seed, scale=args.scale, rate_limits=args.rate_limits, latency_ms=args.latency_ms,
+                        faults=args.faults)  # fmt: skip
+    serve_forever(cfg, args.host, args.port)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        code = _ingest(args) if args.command == "ingest" else _sandbox(args)
+    except OmniloadError as exc:
+        from .uri import redact
+
+        print(f"omniload: error: {redact(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("omniload: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""Join a source and a destination: resolve tables and names, then load each table through dlt.
+
+One dlt pipeline per destination table, working in a throw-away folder, so that everything that must
+survive a run (data, schema, incremental cursor) lives in the destination itself. A table that fails is
+reported and the others still load; bad input is refused before anything is written.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from .dates import iso
+from .errors import OmniloadError, SourceError, UsageError
+from .progress import Progress
+from .uri import DuckDBURI, KlaviyoURI, parse_dest, parse_source, redact
+
+IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+STRATEGIES = ("merge", "replace", "append", "delete+insert")
+
+
+@dataclass
+class IngestOptions:
+    source_uri: str
+    source_table: str
+    dest_uri: str
+    dest_table: str | None = None
+    interval_start: datetime | None = None
+    interval_end: datetime | None = None
+    extract_parallelism: int = 8
+    incremental_strategy: str | None = None
+    incremental_key: str | None = None
+    primary_key: str | None = None
+    full_refresh: bool = False
+    progress: str | None = None
+    max_retry_after: float = 300.0
+    batch_rows: int = 50_000
+
+
+@dataclass
+class Target:
+    source: str  # Klaviyo table name
+    schema: str
+    table: str
+
+
+@dataclass
+class IngestResult:
+    failed: list[str] = field(default_factory=list)
+    progress: Progress | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+
+def resolve_targets(source_table: str, dest_table: str | None) -> list[Target]:
+    from .sources.klaviyo.tables import TABLES
+
+    names = list(TABLES) if source_table.strip() == "all" else [t.strip() for t in source_table.split(",") if t.strip()]
+    if not names:
+        raise UsageError(f"--source-table: give a table name, a comma-separated list or 'all'; tables: {', '.join(TABLES)}")
+    for n in names:
+        if n not in TABLES:
+            raise UsageError(f"--source-table: unknown table '{n}'; allowed: {', '.join(TABLES)}, all")
+    schema, table = "main", None
+    if dest_table:
+        parts = dest_table.split(".")
+        if len(parts) > 2 or not all(parts):
+            raise UsageError(f"--dest-table: '{dest_table}' must be 'table' or 'schema.table'")
+        if len(parts) == 2:
+            schema, table = parts
+        else:
+            table = parts[0]
+        for ident in (schema, table):
+            if ident != "*" and not IDENT.match(ident):
+                raise UsageError(f"--dest-table: '{ident}' is not a valid identifier; use letters, digits and _ (not first), at most 63")
+        if table == "*":
+            table = None
+        if table and len(names) > 1:
+            raise UsageError("--dest-table: with several source tables give only a schema, as 'schema.*'")
+    return [Target(n, schema, table or n.replace("-", "_")) for n in names]
+
+
+def check_options(opts: IngestOptions) -> tuple[KlaviyoURI, DuckDBURI, list[Target]]:
+    src = parse_source(opts.source_uri)
+    dest = parse_dest(opts.dest_uri)
+    targets = resolve_targets(opts.source_table, opts.dest_table)
+    if opts.incremental_strategy and opts.incremental_strategy not in STRATEGIES:
+        raise UsageError(f"--incremental-strategy: '{opts.incremental_strategy}' is not allowed; allowed: {', '.join(STRATEGIES)}")
+    if opts.interval_start and opts.interval_end and opts.interval_end <= opts.interval_start:
+        raise UsageError(f"--interval-end {iso(opts.interval_end)} is not after --interval-start {iso(opts.interval_start)}")
+    if opts.extract_parallelism < 1 or opts.extract_parallelism > 64:
+        raise UsageError(f"--extract-parallelism: {opts.extract_parallelism} is out of range; allowed: 1 to 64")
+    return src, dest, targets
+
+
+def _check_duckdb(dest: DuckDBURI):
+    """Open the DuckDB file once, so a file in use or not a database fails before any work."""
+    import duckdb
+
+    if dest.path == ":memory:":
+        return duckdb.connect(":memory:")
+    try:
+        duckdb.connect(dest.path).close()
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise SourceError(f"destination {dest.display} is in use by another process; wait for it to finish") from None
+        raise UsageError(f"--dest-uri: cannot open {dest.display} as a DuckDB database: {exc}") from None
+    return None
+
+
+def ingest(opts: IngestOptions) -> IngestResult:
+    src, dest, targets = check_options(opts)
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
+    from .sources.klaviyo.client import RetryPolicy
+    from .sources.klaviyo.source import KlaviyoConfig
+
+    memory_conn = _check_duckdb(dest)
+    config = KlaviyoConfig(src.api_key, src.base_url, src.revision, RetryPolicy(max_retry_after=opts.max_retry_after))
+    end = opts.interval_end or datetime.now(timezone.utc)
+    result = IngestResult()
+    workdir = tempfile.mkdtemp(prefix="omniload-")
+    try:
+        with Progress(opts.progress) as progress:
+            result.progress = progress
+            for target in targets:
+                progress.start(target.source)
+                stats: dict[str, int] = {}
+                try:
+                    _load_table(config, dest, memory_conn, target, opts, end, workdir, progress, stats)
+                except Exception as exc:  # noqa: BLE001 - one table's failure must not stop the others
+                    msg = redact(_message(exc))
+                    progress.finish(target.source, "failed", msg, stats)
+                    result.failed.append(target.source)
+                else:
+                    progress.finish(target.source, "ok", "", stats)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return result
+
+
+def _message(exc: BaseException) -> str:
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, OmniloadError):
+            return str(seen)
+        seen = seen.__cause__ or seen.__context__ or getattr(seen, "exception", None)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _load_table(config, dest: DuckDBURI, memory_conn, target: Target, opts: IngestOptions, end: datetime,
+                workdir: str, progress: Progress, stats: dict) -> None:  # fmt: skip
+    import dlt
+
+    from .dates import parse_date
+    from .sources.klaviyo.source import column_hints, extract_table
+    from .sources.klaviyo.tables import TABLES
+
+    spec = TABLES[target.source]
+    disposition = opts.incremental_strategy or spec.strategy
+    if disposition == "delete+insert":
+        disposition = "merge"
+    cursor_type = "timestamp" if spec.cursor else None
+
+    @dlt.resource(name=target.table, write_disposition=disposition, primary_key=spec.primary_key,
+                  columns=column_hints(spec))  # fmt: skip
+    def resource():
+        state = dlt.current.resource_state()
+        last = state.get("last_value")
+        start = opts.interval_start
+        if start is None and last and not opts.full_refresh:
+            start = parse_date(last, "state")
+        newest = None
+        for batch in extract_table(config, spec, start, end, opts.extract_parallelism,
+                                   lambda p, r: progress.page(target.source, p, r), opts.batch_rows, stats):  # fmt: skip
+            if cursor_type and batch.num_rows:
+                import pyarrow.compute as pc
+
+                m = pc.max(batch.column(spec.cursor)).as_py()
+                if m is not None and (newest is None or m > newest):
+                    newest = m
+            yield batch
+        if newest is not None:
+            newest = min(newest, end)
+            if not last or opts.full_refresh or newest > parse_date(last, "state"):
+                state["last_value"] = iso(newest)
+
+    credentials = memory_conn if memory_conn is not None else dest.path
+    pipeline = dlt.pipeline(
+        pipeline_name=f"omniload__{target.schema}__{target.table}",
+        destination=dlt.destinations.duckdb(credentials),
+        dataset_name=target.schema,
+        pipelines_dir=workdir,
+        progress=None,
+    )
+    refresh = "drop_resources" if opts.full_refresh else None
+    pipeline.run(resource(), refresh=refresh, loader_file_format="parquet")

@@ -1,0 +1,93 @@
+"""Turn pages of JSON:API resources into Arrow tables with a table's declared column schema.
+
+Attributes become top-level columns with their declared types (timestamps parsed leniently into UTC
+``timestamp[us]``), to-one relationships become ``<name>_id`` columns, and free-form objects stay whole as
+JSON text (loaded as JSON by the destination). A record without an ``id``, or a timestamp that cannot be
+read, raises :class:`BadData` naming the table and page rather than loading garbage.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ...errors import SourceError
+from .tables import BOOL, FLOAT, INT, JSON, TS, TableSpec
+
+ARROW_TYPES = {"text": pa.string(), INT: pa.int64(), FLOAT: pa.float64(), BOOL: pa.bool_(),
+               TS: pa.timestamp("us", tz="UTC"), JSON: pa.string()}  # fmt: skip
+
+
+class BadData(SourceError):
+    """The API returned records that cannot be loaded faithfully."""
+
+
+def arrow_schema(spec: TableSpec) -> pa.Schema:
+    return pa.schema([(col, ARROW_TYPES[typ]) for col, typ in spec.all_columns.items()])
+
+
+def _parse_ts(text: str) -> datetime:
+    t = text.strip().replace(" ", "T", 1)
+    if t.endswith(("Z", "z")):
+        t = t[:-1] + "+00:00"
+    dt = datetime.fromisoformat(t)
+    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+
+
+def timestamps(values: list[Any], table: str, column: str, where: str) -> pa.Array:
+    arr = pa.array([None if v is None else str(v) for v in values], pa.string())
+    try:
+        return pc.cast(arr, pa.timestamp("us", tz="UTC"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        out = []
+        for v in arr.to_pylist():
+            try:
+                out.append(None if v is None else _parse_ts(v))
+            except ValueError:
+                raise BadData(f"table '{table}': unreadable timestamp {v!r} in column '{column}' ({where})") from None
+        return pa.array(out, pa.timestamp("us", tz="UTC"))
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def records_to_arrow(spec: TableSpec, records: list[dict[str, Any]], consts: dict[str, str], where: str) -> pa.Table:
+    """Convert resource objects (``data[]`` items) to an Arrow table in the spec's schema."""
+    cols = spec.all_columns
+    data: dict[str, list[Any]] = {c: [] for c in cols}
+    ids = data["id"]
+    attr_cols = list(spec.columns.items())
+    rels = [(r, f"{r.replace('-', '_')}_id") for r in spec.to_one]
+    for rec in records:
+        rid = rec.get("id")
+        if not rid:
+            raise BadData(f"table '{spec.name}': a record without an id ({where})")
+        ids.append(rid)
+        attrs = rec.get("attributes") or {}
+        for col, typ in attr_cols:
+            v = attrs.get(col)
+            data[col].append(_json(v) if typ == JSON and v is not None else v)
+        relationships = rec.get("relationships") or {}
+        for rel, col in rels:
+            d = (relationships.get(rel) or {}).get("data")
+            data[col].append(d.get("id") if isinstance(d, dict) else None)
+    n = len(ids)
+    arrays = []
+    for col, typ in cols.items():
+        if col in consts:
+            arrays.append(pa.array([consts[col]] * n, pa.string()))
+        elif typ == TS:
+            arrays.append(timestamps(data[col], spec.name, col, where))
+        elif typ == "text":
+            arrays.append(pa.array([None if v is None else str(v) for v in data[col]], pa.string()))
+        else:
+            try:
+                arrays.append(pa.array(data[col], ARROW_TYPES[typ]))
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
+                raise BadData(f"table '{spec.name}': column '{col}' is not {typ} ({where}): {exc}") from None
+    return pa.Table.from_arrays(arrays, schema=arrow_schema(spec))

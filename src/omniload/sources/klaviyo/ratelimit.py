@@ -1,0 +1,69 @@
+"""Client-side pacing: one limiter per Klaviyo rate-limit bucket, ahead of the server's 429s.
+
+Klaviyo counts requests in two fixed windows at once (burst: 1 s, steady: 60 s). A sliding window never
+holds more requests than any fixed window inside it, so pacing each window as a sliding log with a small
+safety margin keeps the server's counters under their limits. The limiter also obeys the server: a
+``RateLimit-Limit`` lower than expected rescales both windows, ``RateLimit-Remaining: 0`` pauses until
+``RateLimit-Reset``, and a 429's wait (``Retry-After``) pauses the whole bucket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+
+BURST_MARGIN = 0.9
+STEADY_MARGIN = 0.97
+
+
+class BucketLimiter:
+    def __init__(self, burst: int, steady: int, clock=time.monotonic) -> None:
+        self.configured_steady = steady
+        self.clock = clock
+        self._set(burst, steady)
+        self._burst_log: collections.deque[float] = collections.deque()
+        self._steady_log: collections.deque[float] = collections.deque()
+        self._blocked_until = 0.0
+        self._lock = asyncio.Lock()
+
+    def _set(self, burst: int, steady: int) -> None:
+        self.burst = burst
+        self.steady = steady
+        self.burst_cap = max(1, int(burst * BURST_MARGIN))
+        self.steady_cap = max(1, int(steady * STEADY_MARGIN))
+
+    def wait_time(self, now: float) -> float:
+        while self._burst_log and self._burst_log[0] <= now - 1.0:
+            self._burst_log.popleft()
+        while self._steady_log and self._steady_log[0] <= now - 60.0:
+            self._steady_log.popleft()
+        wait = self._blocked_until - now
+        if len(self._burst_log) >= self.burst_cap:
+            wait = max(wait, self._burst_log[0] + 1.0 - now)
+        if len(self._steady_log) >= self.steady_cap:
+            wait = max(wait, self._steady_log[0] + 60.0 - now)
+        return wait
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                now = self.clock()
+                wait = self.wait_time(now)
+                if wait <= 0:
+                    self._burst_log.append(now)
+                    self._steady_log.append(now)
+                    return
+                await asyncio.sleep(wait)
+
+    def block_for(self, seconds: float) -> None:
+        """Pause the bucket (after a 429, or when the server says no requests remain)."""
+        self._blocked_until = max(self._blocked_until, self.clock() + seconds)
+
+    def observe(self, limit: str | None, remaining: str | None, reset: str | None) -> None:
+        """Adapt to the server's ``RateLimit-*`` headers (steady window)."""
+        if limit and limit.isdigit() and 0 < int(limit) < self.steady:
+            factor = int(limit) / self.configured_steady
+            self._set(max(1, int(self.burst * factor) if factor < 1 else self.burst), int(limit))
+        if remaining is not None and remaining.strip() == "0" and reset and reset.isdigit():
+            self.block_for(float(reset))

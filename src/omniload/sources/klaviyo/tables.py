@@ -1,0 +1,104 @@
+"""The 15 Klaviyo tables as data: one declarative spec each, read by the one generic extractor.
+
+A spec says where the records live (path, page size, rate-limit bucket), how to key and load them (primary
+key, incremental key, merge or replace), which filter operators the server offers on the incremental key
+(so the extractor filters server-side where it can and client-side where it cannot), and the declared
+column schema (so a column never vanishes because one run's rows were all null).
+
+Values follow Klaviyo's OpenAPI revision 2026-07-15 (``../shared/klaviyo/endpoints-2026-07-15.json``);
+``tests/test_table_specs.py`` checks them against that digest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+TS, TEXT, INT, FLOAT, BOOL, JSON = "timestamp", "text", "bigint", "double", "bool", "json"
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    path: str
+    resource_type: str
+    columns: dict[str, str]  # attribute -> type (text, bigint, double, bool, timestamp, json)
+    burst: int  # rate limit: requests per second
+    steady: int  # rate limit: requests per minute
+    page_size: int | None  # largest page[size] allowed; None: the endpoint has fixed pages
+    cursor: str | None = None  # incremental key (attribute); None: full refresh (replace)
+    lower_op: str | None = None  # server filter operator for "cursor >= start" ("greater-or-equal"/"greater-than")
+    upper_op: str | None = None  # server filter operator for "cursor < end" ("less-than")
+    sort: str | None = None  # sort parameter value for stable paging
+    to_one: tuple[str, ...] = ()  # relationships lifted to "<name>_id" columns
+    partitions: tuple[tuple[str, dict[str, str]], ...] = (("", {}),)  # (filter fragment, constant columns)
+    extra_params: dict[str, str] = field(default_factory=dict)
+    primary_key: str = "id"
+
+    @property
+    def strategy(self) -> str:
+        return "merge" if self.cursor else "replace"
+
+    @property
+    def splittable(self) -> bool:
+        """Time windows can be fetched in parallel only when the server bounds the cursor on both sides."""
+        return bool(self.lower_op and self.upper_op)
+
+    @property
+    def all_columns(self) -> dict[str, str]:
+        cols = {"id": TEXT, **self.columns}
+        for rel in self.to_one:
+            cols[f"{rel.replace('-', '_')}_id"] = TEXT
+        for _, consts in self.partitions:
+            for key in consts:
+                cols[key] = TEXT
+        return cols
+
+
+_CATALOG = dict(title=TEXT, description=TEXT, price=FLOAT, url=TEXT, image_full_url=TEXT, image_thumbnail_url=TEXT,
+                images=JSON, custom_metadata=JSON, published=BOOL, created=TS, updated=TS)  # fmt: skip
+
+TABLES: dict[str, TableSpec] = {t.name: t for t in [
+    TableSpec("events", "/api/events", "event", dict(timestamp=INT, event_properties=JSON, datetime=TS, uuid=TEXT),
+              350, 3500, 1000, cursor="datetime", lower_op="greater-or-equal", upper_op="less-than", sort="datetime",
+              to_one=("profile", "metric")),
+    TableSpec("profiles", "/api/profiles", "profile",
+              dict(email=TEXT, phone_number=TEXT, external_id=TEXT, first_name=TEXT, last_name=TEXT, organization=TEXT,
+                   locale=TEXT, title=TEXT, image=TEXT, created=TS, updated=TS, last_event_date=TS, location=JSON,
+                   properties=JSON, subscriptions=JSON),
+              75, 750, 100, cursor="updated", lower_op="greater-than", upper_op="less-than", sort="updated",
+              extra_params={"additional-fields[profile]": "subscriptions"}),
+    TableSpec("campaigns", "/api/campaigns", "campaign",
+              dict(name=TEXT, status=TEXT, archived=BOOL, audiences=JSON, send_options=JSON, tracking_options=JSON,
+                   send_strategy=JSON, created_at=TS, scheduled_at=TS, updated_at=TS, send_time=TS),
+              10, 150, 100, cursor="updated_at", lower_op="greater-or-equal", upper_op="less-than", sort="updated_at",
+              partitions=tuple((f"equals(messages.channel,'{ch}'),equals(archived,{arch})", {"channel": ch})
+                               for ch in ("email", "sms", "mobile_push") for arch in ("false", "true"))),
+    TableSpec("metrics", "/api/metrics", "metric", dict(name=TEXT, created=TS, updated=TS, integration=JSON),
+              10, 150, None, cursor="updated"),
+    TableSpec("tags", "/api/tags", "tag", dict(name=TEXT), 3, 60, 50, to_one=("tag-group",)),
+    TableSpec("coupons", "/api/coupons", "coupon", dict(external_id=TEXT, description=TEXT, monitor_configuration=JSON),
+              75, 750, 100),
+    TableSpec("catalog-variants", "/api/catalog-variants", "catalog-variant",
+              dict(external_id=TEXT, sku=TEXT, inventory_policy=INT, inventory_quantity=FLOAT, **_CATALOG),
+              350, 3500, 100, cursor="updated", sort="created", to_one=("item",)),
+    TableSpec("catalog-categories", "/api/catalog-categories", "catalog-category",
+              dict(external_id=TEXT, name=TEXT, updated=TS), 350, 3500, 100, cursor="updated", sort="created"),
+    TableSpec("catalog-items", "/api/catalog-items", "catalog-item", dict(external_id=TEXT, **_CATALOG),
+              350, 3500, 100, cursor="updated", sort="created"),
+    TableSpec("flows", "/api/flows", "flow",
+              dict(name=TEXT, status=TEXT, archived=BOOL, created=TS, updated=TS, trigger_type=TEXT),
+              3, 60, 50, cursor="updated", lower_op="greater-or-equal", upper_op="less-than", sort="updated"),
+    TableSpec("lists", "/api/lists", "list", dict(name=TEXT, created=TS, updated=TS, opt_in_process=TEXT),
+              75, 750, 10, cursor="updated", lower_op="greater-than", sort="updated"),
+    TableSpec("images", "/api/images", "image",
+              dict(name=TEXT, image_url=TEXT, format=TEXT, size=INT, hidden=BOOL, updated_at=TS),
+              10, 150, 100, cursor="updated_at", lower_op="greater-or-equal", upper_op="less-than", sort="updated_at"),
+    TableSpec("segments", "/api/segments", "segment",
+              dict(name=TEXT, definition=JSON, created=TS, updated=TS, is_active=BOOL, is_processing=BOOL, is_starred=BOOL),
+              75, 750, 10, cursor="updated", lower_op="greater-than", sort="updated"),
+    TableSpec("forms", "/api/forms", "form", dict(name=TEXT, status=TEXT, ab_test=BOOL, created_at=TS, updated_at=TS),
+              3, 60, 100, cursor="updated_at", lower_op="greater-or-equal", upper_op="less-than", sort="updated_at"),
+    TableSpec("templates", "/api/templates", "template",
+              dict(name=TEXT, editor_type=TEXT, html=TEXT, text=TEXT, amp=TEXT, created=TS, updated=TS),
+              75, 750, 10, cursor="updated", lower_op="greater-or-equal", upper_op="less-than", sort="updated"),
+]}  # fmt: skip
