@@ -26,6 +26,9 @@ from .limits import Faults, RateLimiter, parse_rate_mode
 from .query import QueryError, event_matches, event_range, select_entities, validate
 from .records import builders, iso
 
+STATE: web.AppKey["SandboxState"] = web.AppKey("state")
+API_KEY: web.RequestKey[str] = web.RequestKey("api_key")
+TRUNCATE: web.RequestKey[bool] = web.RequestKey("truncate")
 KEY_RE = re.compile(r"^pk_[A-Za-z0-9]{34}$")
 REVISION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$")
 ALL_SCOPES = sorted({s for r in endpoint_rules().values() for s in r.scopes})
@@ -102,7 +105,7 @@ def _auth(state: SandboxState, request: web.Request, scope: str) -> web.Response
     if scope not in scopes:
         return _error(403, "permission_denied", "You do not have permission to perform this action.",
                       f"This API key is missing the required scope '{scope}'.")  # fmt: skip
-    request["api_key"] = key
+    request[API_KEY] = key
     return None
 
 
@@ -138,12 +141,12 @@ async def _fault(state: SandboxState, request: web.Request) -> web.StreamRespons
         return web.Response(status=403, text=CLOUDFLARE_403, content_type="text/html", headers={"cf-mitigated": "challenge"})
     if kind == "html200":
         return web.Response(status=200, text="<html><body>Service temporarily unavailable</body></html>", content_type="text/html")
-    request["truncate"] = True
+    request[TRUNCATE] = True
     return None
 
 
 async def list_endpoint(request: web.Request) -> web.StreamResponse:
-    state: SandboxState = request.app["state"]
+    state: SandboxState = request.app[STATE]
     name = request.match_info["name"]
     rules = state.rules.get(name)
     state.requests["total"] += 1
@@ -162,7 +165,7 @@ async def list_endpoint(request: web.Request) -> web.StreamResponse:
     params = {k: v for k, v in request.query.items()}
     predictive = "predictive_analytics" in params.get("additional-fields[profile]", "")
     burst, steady = (10, 150) if predictive else (rules.burst, rules.steady)
-    decision = state.limiter.check(request["api_key"], name + (":predictive" if predictive else ""), burst, steady)
+    decision = state.limiter.check(request[API_KEY], name + (":predictive" if predictive else ""), burst, steady)
     if not decision.allowed:
         state.requests["status:429"] += 1
         detail = f"Request was throttled. Expected available in {decision.retry_after} second{'s' if decision.retry_after != 1 else ''}."
@@ -180,7 +183,7 @@ async def list_endpoint(request: web.Request) -> web.StreamResponse:
         return _invalid(exc.detail, exc.parameter)
     base = f"{request.scheme}://{request.host}"
     body = _events_page(state, rules, q, params, base) if name == "events" else _entities_page(state, rules, q, params, base)
-    if request.get("truncate"):
+    if request.get(TRUNCATE):
         body = body[: len(body) // 2]
     state.requests["status:200"] += 1
     headers = {"RateLimit-Limit": str(decision.limit), "RateLimit-Remaining": str(decision.remaining),
@@ -256,7 +259,7 @@ def _entities_page(state: SandboxState, rules, q, params: dict[str, str], base: 
 
 
 async def admin_advance(request: web.Request) -> web.Response:
-    state: SandboxState = request.app["state"]
+    state: SandboxState = request.app[STATE]
     raw = request.query.get("seconds", "")
     if not raw.isdigit() or int(raw) < 1:
         return web.json_response({"error": "seconds must be a positive integer"}, status=400)
@@ -265,12 +268,12 @@ async def admin_advance(request: web.Request) -> web.Response:
 
 
 async def admin_clock(request: web.Request) -> web.Response:
-    state: SandboxState = request.app["state"]
+    state: SandboxState = request.app[STATE]
     return web.json_response({"now": iso(state.dataset.now_us), "version": state.dataset.version})
 
 
 async def admin_faults(request: web.Request) -> web.Response:
-    state: SandboxState = request.app["state"]
+    state: SandboxState = request.app[STATE]
     try:
         state.faults = Faults.parse(request.query.get("spec", ""), seed=state.config.seed)
     except ValueError as exc:
@@ -279,13 +282,13 @@ async def admin_faults(request: web.Request) -> web.Response:
 
 
 async def admin_stats(request: web.Request) -> web.Response:
-    state: SandboxState = request.app["state"]
+    state: SandboxState = request.app[STATE]
     return web.json_response(dict(state.requests))
 
 
 def build_app(config: SandboxConfig) -> web.Application:
     app = web.Application()
-    app["state"] = SandboxState(config)
+    app[STATE] = SandboxState(config)
     app.router.add_get("/api/{name}", list_endpoint)
     app.router.add_get("/api/{name}/", list_endpoint)
     app.router.add_post("/__sandbox/clock/advance", admin_advance)

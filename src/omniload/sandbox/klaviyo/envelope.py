@@ -72,10 +72,10 @@ def prune(attrs: dict[str, Any], wanted: list[str]) -> dict[str, Any]:
 def resource(builder, i: int, rules, base: str, fields: list[str] | None, additional: list[str], includes: list[str]):
     """One resource object plus the (type, id) pairs its included relationships point at."""
     attrs, rels, hidden = builder.build(i)
-    for extra in additional:
-        attrs[extra] = hidden.get("_additional", {}).get(extra)
     if fields is not None:
         attrs = prune(attrs, fields)
+    for extra in additional:  # asked for explicitly: present whatever the sparse fieldset says
+        attrs[extra] = hidden.get("_additional", {}).get(extra)
     rid = builder.id_of(i)
     url = f"{base}{rules.path}/{quote(rid, safe='')}"
     relationships: dict[str, Any] = {}

@@ -281,7 +281,9 @@ def _template(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     attrs = {"name": f"{r.choice(WORDS)} template {i}", "editor_type": editor,
              "html": f"<html><body>{body}</body></html>", "text": None if r.random() < 0.5 else f"Template {i}",
              "amp": None, "created": created, "updated": updated}  # fmt: skip
-    extra = {"definition": {"rows": [{"type": "text", "content": f"Template {i}"}]} if editor == "SYSTEM_DRAGGABLE" else None}
+    definition = {"id": None, "template_id": b.id_of(i), "styles": [],
+                  "body": {"properties": {}, "styles": {}, "sections": []}}  # fmt: skip
+    extra = {"definition": definition if editor == "SYSTEM_DRAGGABLE" else None}
     return attrs, {}, {"_additional": extra}
 
 

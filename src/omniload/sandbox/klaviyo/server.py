@@ -8,7 +8,7 @@ import threading
 
 from aiohttp import web
 
-from .app import SandboxConfig, SandboxState, build_app
+from .app import STATE, SandboxConfig, SandboxState, build_app
 
 
 async def _start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
@@ -45,7 +45,7 @@ class SandboxServer:
         self.config = config or SandboxConfig()
         self.host, self.port = host, port
         self.app = build_app(self.config)
-        self.state: SandboxState = self.app["state"]
+        self.state: SandboxState = self.app[STATE]
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="klaviyo-sandbox", daemon=True)
         self._runner: web.AppRunner | None = None

@@ -1,0 +1,42 @@
+"""What the sandbox holds, read straight from its dataset (no HTTP, no filter code): the tests' ground truth."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from .app import SandboxState
+from .envelope import resource
+from .query import to_us
+
+CURSORS = {"events": "datetime", "profiles": "updated", "campaigns": "updated_at", "metrics": "updated",
+           "catalog-variants": "updated", "catalog-categories": "updated", "catalog-items": "updated",
+           "flows": "updated", "lists": "updated", "images": "updated_at", "segments": "updated",
+           "forms": "updated_at", "templates": "updated", "tags": None, "coupons": None}  # fmt: skip
+
+
+def records(state: SandboxState, name: str, start: datetime | None = None, end: datetime | None = None) -> list[dict[str, Any]]:
+    """Every visible record of ``name`` whose incremental key is in ``[start, end)`` (all, for keyless tables)."""
+    lo = to_us(start) if start else None
+    hi = to_us(end) if end else None
+    ds = state.dataset
+    if name == "events":
+        tl = ds.timelines["events"]
+        first = tl.first_at_or_after(lo) if lo is not None else 0
+        last = min(ds.count("events"), tl.first_at_or_after(hi) if hi is not None else ds.count("events"))
+        return [state.events.as_dict(i, "") for i in range(first, last)]
+    builder = state.builders[name]
+    rules = state.rules[name]
+    extra = ["subscriptions"] if name == "profiles" else []
+    _, updated = ds.arrays(name)
+    out = []
+    for i in range(ds.count(name)):
+        if CURSORS[name]:
+            t = int(updated[i])
+            if (lo is not None and t < lo) or (hi is not None and t >= hi):
+                continue
+        obj, _ = resource(builder, i, rules, "", None, extra, [])
+        if name == "campaigns":
+            obj["channel"] = builder.build(i)[2]["messages.channel"]
+        out.append(obj)
+    return out
