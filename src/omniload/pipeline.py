@@ -117,6 +117,8 @@ def _check_duckdb(dest: DuckDBURI):
 def ingest(opts: IngestOptions) -> IngestResult:
     src, dest, targets = check_options(opts)
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
+    # every row says which load wrote it (_dlt_load_id), as with row-dict sources; Arrow sources need this switch
+    os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
     from .sources.klaviyo.client import RetryPolicy
     from .sources.klaviyo.source import KlaviyoConfig
 

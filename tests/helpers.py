@@ -1,0 +1,87 @@
+"""Compare what landed in DuckDB with what the sandbox holds."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import duckdb
+
+from omniload.cli import main
+from omniload.sandbox.klaviyo import truth
+from omniload.sources.klaviyo.tables import JSON, TABLES, TS
+
+from .conftest import source_uri
+
+DLT_TYPES = {"text": "VARCHAR", "bigint": "BIGINT", "double": "DOUBLE", "bool": "BOOLEAN",
+             "timestamp": "TIMESTAMP WITH TIME ZONE", "json": "JSON"}  # fmt: skip
+
+
+def ingest(sb, tables: str, db: str, *extra: str) -> int:
+    return main(["ingest", "--source-uri", source_uri(sb), "--source-table", tables, "--dest-uri", f"duckdb:///{db}",
+                 "--progress", "log", *extra])  # fmt: skip
+
+
+def rows(db: str, table: str, schema: str = "main") -> dict[str, dict]:
+    con = duckdb.connect(db, read_only=True)
+    try:
+        cur = con.execute(f'select * from "{schema}"."{table}"')
+        names = [d[0] for d in cur.description]
+        out = {}
+        for row in cur.fetchall():
+            rec = dict(zip(names, row))
+            assert rec["id"] not in out, f"duplicate id {rec['id']} in {table}"
+            out[rec["id"]] = rec
+        return out
+    finally:
+        con.close()
+
+
+def column_types(db: str, table: str, schema: str = "main") -> dict[str, str]:
+    con = duckdb.connect(db, read_only=True)
+    try:
+        return {r[0]: r[1] for r in con.execute(f'describe "{schema}"."{table}"').fetchall()}
+    finally:
+        con.close()
+
+
+def _norm(value, typ: str):
+    if value is None:
+        return None
+    if typ == TS:
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return value.astimezone(timezone.utc)
+    if typ == JSON:
+        return json.loads(value) if isinstance(value, str) else value
+    if typ == "double":
+        return float(value)
+    return value
+
+
+def expected_rows(sb, name: str, start=None, end=None) -> dict[str, dict]:
+    spec = TABLES[name]
+    out = {}
+    for rec in truth.records(sb.state, name, start, end):
+        row = {"id": rec["id"]}
+        for col, typ in spec.columns.items():
+            row[col] = _norm(rec["attributes"].get(col), typ)
+        for rel in spec.to_one:
+            data = (rec.get("relationships", {}).get(rel) or {}).get("data")
+            row[f"{rel.replace('-', '_')}_id"] = data["id"] if data else None
+        if name == "campaigns":
+            row["channel"] = rec["channel"]
+        out[rec["id"]] = row
+    return out
+
+
+def assert_equals_truth(db: str, sb, name: str, start=None, end=None, table: str | None = None, schema: str = "main"):
+    spec = TABLES[name]
+    got = rows(db, table or name.replace("-", "_"), schema)
+    want = expected_rows(sb, name, start, end)
+    assert set(got) == set(want), f"{name}: {len(set(want) - set(got))} missing, {len(set(got) - set(want))} extra"
+    cols = spec.all_columns
+    for rid, exp in want.items():
+        actual = {c: _norm(got[rid].get(c), cols[c]) for c in exp}
+        assert actual == exp, f"{name} {rid}: {actual} != {exp}"
+    return got
