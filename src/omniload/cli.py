@@ -127,6 +127,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("omniload: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - never a raw traceback (it could carry a URI with a secret)
+        from .uri import redact
+
+        print(f"omniload: internal error: {type(exc).__name__}: {redact(str(exc))}", file=sys.stderr)
+        if os.environ.get("OMNILOAD_DEBUG"):
+            import traceback
+
+            print(redact(traceback.format_exc()), file=sys.stderr)
+        return 1
     return code
 
 

@@ -7,6 +7,7 @@ reported and the others still load; bad input is refused before anything is writ
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -114,8 +115,47 @@ def _check_duckdb(dest: DuckDBURI):
     return None
 
 
+def _preflight(src: KlaviyoURI) -> None:
+    """Fail fast, before writing anything, when the API host cannot be reached at all."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(src.base_url)
+    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=10).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UsageError(f"--source-uri: cannot reach {host}:{port} ({reason}); check base_url and the network") from None
+
+
+@contextlib.contextmanager
+def _exclusive(dest: DuckDBURI):
+    """One omniload run per DuckDB file at a time: a second one gets a clear error instead of a lock fight."""
+    if dest.path == ":memory:":
+        yield
+        return
+    import fcntl
+
+    with open(f"{dest.path}.lock", "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SourceError(f"destination {dest.display} is in use by another omniload run; wait for it to finish") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def ingest(opts: IngestOptions) -> IngestResult:
     src, dest, targets = check_options(opts)
+    _preflight(src)
+    with _exclusive(dest):
+        return _ingest(opts, src, dest, targets)
+
+
+def _ingest(opts: IngestOptions, src: KlaviyoURI, dest: DuckDBURI, targets: list[Target]) -> IngestResult:
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
     # every row says which load wrote it (_dlt_load_id), as with row-dict sources; Arrow sources need this switch
     os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")

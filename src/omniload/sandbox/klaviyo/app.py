@@ -28,7 +28,7 @@ from .records import builders, iso
 
 STATE: web.AppKey["SandboxState"] = web.AppKey("state")
 API_KEY: web.RequestKey[str] = web.RequestKey("api_key")
-TRUNCATE: web.RequestKey[bool] = web.RequestKey("truncate")
+MUTATE: web.RequestKey[str] = web.RequestKey("mutate")
 KEY_RE = re.compile(r"^pk_[A-Za-z0-9]{34}$")
 REVISION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$")
 ALL_SCOPES = sorted({s for r in endpoint_rules().values() for s in r.scopes})
@@ -141,8 +141,34 @@ async def _fault(state: SandboxState, request: web.Request) -> web.StreamRespons
         return web.Response(status=403, text=CLOUDFLARE_403, content_type="text/html", headers={"cf-mitigated": "challenge"})
     if kind == "html200":
         return web.Response(status=200, text="<html><body>Service temporarily unavailable</body></html>", content_type="text/html")
-    request[TRUNCATE] = True
+    request[MUTATE] = kind  # truncated, noid, oddtime, future: applied to the page once it is built
     return None
+
+
+_TIME_KEYS = ("datetime", "updated", "updated_at", "created", "created_at")
+
+
+def _mutate(body: bytes, kind: str) -> bytes:
+    """Data faults: damage a well-formed page the way a misbehaving API could."""
+    if kind == "truncated":
+        return body[: len(body) // 2]
+    doc = orjson.loads(body)
+    if not doc["data"]:
+        return body
+    if kind == "noid":
+        doc["data"][0].pop("id", None)
+    elif kind == "future":
+        attrs = doc["data"][0]["attributes"]
+        for key in _TIME_KEYS:
+            if attrs.get(key):
+                attrs[key] = "2100-01-01T00:00:00+00:00"
+    elif kind == "oddtime":
+        for n, rec in enumerate(doc["data"]):
+            for key in _TIME_KEYS:
+                val = rec["attributes"].get(key)
+                if isinstance(val, str) and val.endswith("+00:00"):
+                    rec["attributes"][key] = val.replace("T", " ") if n % 2 else val[:-6] + "Z"
+    return orjson.dumps(doc)
 
 
 async def list_endpoint(request: web.Request) -> web.StreamResponse:
@@ -183,8 +209,8 @@ async def list_endpoint(request: web.Request) -> web.StreamResponse:
         return _invalid(exc.detail, exc.parameter)
     base = f"{request.scheme}://{request.host}"
     body = _events_page(state, rules, q, params, base) if name == "events" else _entities_page(state, rules, q, params, base)
-    if request.get(TRUNCATE):
-        body = body[: len(body) // 2]
+    if request.get(MUTATE):
+        body = _mutate(body, request[MUTATE])
     state.requests["status:200"] += 1
     headers = {"RateLimit-Limit": str(decision.limit), "RateLimit-Remaining": str(decision.remaining),
                "RateLimit-Reset": str(decision.reset)}  # fmt: skip

@@ -75,6 +75,9 @@ FAULT_KINDS = {
     "html403": "answer Cloudflare's HTML 403 challenge page",
     "truncated": "cut the JSON body short",
     "html200": "answer 200 with an HTML page instead of JSON",
+    "noid": "send a page whose first record has no id",
+    "oddtime": "write the page's timestamps as 'YYYY-MM-DD HH:MM:SS+00:00' and with 'Z'",
+    "future": "date one record of the page in the year 2100",
 }
 
 

@@ -101,7 +101,12 @@ class KlaviyoClient:
                 if isinstance(exc, aiohttp.ClientConnectorError) and attempt >= 2:
                     raise SourceError(f"table '{table}': cannot connect to {self._host()}: {exc.os_error or exc}") from None
             else:
-                limiter.observe(headers.get("RateLimit-Limit"), headers.get("RateLimit-Remaining"), headers.get("RateLimit-Reset"))
+                pause = limiter.observe(headers.get("RateLimit-Limit"), headers.get("RateLimit-Remaining"), headers.get("RateLimit-Reset"))
+                if pause > self.policy.max_retry_after:
+                    raise SourceError(
+                        f"table '{table}': the API allows no more requests for {pause:.0f}s (RateLimit-Reset), longer "
+                        f"than the allowed {self.policy.max_retry_after:.0f}s (set --max-retry-after to wait longer)"
+                    )
                 if status == 200:
                     try:
                         doc = orjson.loads(body)

@@ -60,10 +60,12 @@ class BucketLimiter:
         """Pause the bucket (after a 429, or when the server says no requests remain)."""
         self._blocked_until = max(self._blocked_until, self.clock() + seconds)
 
-    def observe(self, limit: str | None, remaining: str | None, reset: str | None) -> None:
-        """Adapt to the server's ``RateLimit-*`` headers (steady window)."""
+    def observe(self, limit: str | None, remaining: str | None, reset: str | None) -> float:
+        """Adapt to the server's ``RateLimit-*`` headers (steady window); returns the pause it imposed, if any."""
         if limit and limit.isdigit() and 0 < int(limit) < self.steady:
             factor = int(limit) / self.configured_steady
-            self._set(max(1, int(self.burst * factor) if factor < 1 else self.burst), int(limit))
+            self._set(max(1, int(self.burst * factor)), int(limit))
         if remaining is not None and remaining.strip() == "0" and reset and reset.isdigit():
             self.block_for(float(reset))
+            return float(reset)
+        return 0.0

@@ -1,0 +1,74 @@
+"""Bad input: one clear line naming the bad value and what is allowed, exit code 2, nothing written."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from .conftest import KEY, run_cli, source_uri
+
+
+def _ingest_args(src: str, table: str, dest: str, *extra: str) -> list[str]:
+    return ["ingest", "--source-uri", src, "--source-table", table, "--dest-uri", dest, *extra]
+
+
+CASES = [
+    ("unknown source scheme", lambda sb, db: _ingest_args("mailchimp://?key=1", "events", f"duckdb:///{db}"), ["unknown scheme 'mailchimp'", "klaviyo://"]),
+    ("unknown dest scheme", lambda sb, db: _ingest_args(source_uri(sb), "events", "oracle://x"), ["unknown scheme 'oracle'", "duckdb://"]),
+    ("no api key", lambda sb, db: _ingest_args(f"klaviyo://?base_url={sb.base_url}", "events", f"duckdb:///{db}"), ["needs an api_key"]),
+    ("unknown table", lambda sb, db: _ingest_args(source_uri(sb), "evnts", f"duckdb:///{db}"), ["unknown table 'evnts'", "catalog-variants", "templates"]),
+    ("end before start", lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--interval-start", "2024-02-01", "--interval-end", "2024-01-01"), ["is not after --interval-start"]),
+    ("bad date", lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--interval-start", "01/02/2024"), ["cannot read '01/02/2024'", "YYYY-MM-DD"]),
+    ("sql in table name", lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--dest-table", 'x.y"; drop table t; --'), ["is not a valid identifier"]),
+    ("sql in schema name", lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--dest-table", "a-b.events"), ["'a-b' is not a valid identifier"]),
+    ("directory as db", lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{os.path.dirname(db)}"), ["is a directory"]),
+    ("missing folder", lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}/nope/x.duckdb"), ["does not exist"]),
+    ("bad strategy", lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--incremental-strategy", "upsert"), ["'upsert' is not allowed", "merge"]),
+    ("bad parallelism", lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--extract-parallelism", "lots"), ["'lots' is not a number"]),
+    ("unreachable api", lambda sb, db: _ingest_args(f"klaviyo://?api_key={KEY}&base_url=http://127.0.0.1:9", "events", f"duckdb:///{db}"), ["cannot reach 127.0.0.1:9", "refused"]),
+    ("wrong primary key", lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--primary-key", "uuid"), ["keyed by 'id'"]),
+]
+
+
+@pytest.mark.parametrize("label,args,fragments", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(sandbox, tmp_path, label, args, fragments):
+    db = str(tmp_path / "out.duckdb")
+    proc = run_cli(*args(sandbox, db))
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("omniload: error: "), proc.stderr
+    for frag in fragments:
+        assert frag in lines[0]
+    assert not os.path.exists(db) and not os.path.exists(db + ".lock")
+    assert KEY not in proc.stderr + proc.stdout
+
+
+def test_unwritable_file_is_refused(sandbox, tmp_path, monkeypatch, capsys):
+    from omniload.cli import main
+
+    db = tmp_path / "ro.duckdb"
+    db.write_bytes(b"")
+    db.chmod(0o444)
+    if os.geteuid() == 0:  # root may write anything: make the OS answer as it would for an ordinary user
+        real_access = os.access
+        monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(db) and mode & os.W_OK else real_access(p, mode))
+    code = main(_ingest_args(source_uri(sandbox), "events", f"duckdb:///{db}"))
+    assert code == 2 and "is not writable" in capsys.readouterr().err
+    assert db.read_bytes() == b""
+
+
+def test_flags_come_from_environment(sandbox, tmp_path):
+    db = str(tmp_path / "env.duckdb")
+    env = {"OMNILOAD_SOURCE_URI": source_uri(sandbox), "OMNILOAD_SOURCE_TABLE": "metrics",
+           "OMNILOAD_DEST_URI": f"duckdb:///{db}", "OMNILOAD_PROGRESS": "json"}  # fmt: skip
+    proc = run_cli("ingest", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert '"event": "summary", "table": "metrics", "status": "ok"' in proc.stdout
+
+
+def test_help_lists_the_flags():
+    proc = run_cli("ingest", "--help")
+    assert proc.returncode == 0
+    for flag in ("--source-uri", "--interval-start", "--extract-parallelism", "--full-refresh", "--progress"):
+        assert flag in proc.stdout
