@@ -135,3 +135,31 @@ def test_api_key_never_appears_in_output_errors_or_state(make_sandbox, tmp_path)
         dump += [str(r) for r in con.execute(f'select * from "{schema}"."{table}"').fetchall()]
     con.close()
     assert dump and not any(secret in d or secret[3:] in d for d in dump)
+
+
+def test_sigkill_mid_backfill_resumes_from_the_last_checkpoint(make_sandbox, tmp_path):
+    import os
+    import signal
+
+    sb = make_sandbox(scale="tiny,events=120000", rate_limits="off", latency_ms=30)
+    db = str(tmp_path / "k.duckdb")
+    args = [sys.executable, "-m", "omniload.cli", "ingest", "--source-uri", source_uri(sb), "--source-table", "events",
+            "--dest-uri", f"duckdb:///{db}", "--extract-parallelism", "2", "--checkpoint-rows", "10000"]  # fmt: skip
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while sb.state.requests["total"] < 70 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = sb.state.requests["total"]
+    assert 70 <= killed_at < 125, "the kill should land in the middle of the backfill"
+    committed = rows(db, "events")  # the file opens, and what was committed has no duplicates
+    assert 0 < len(committed) < 120_000
+    assert ingest(sb, "events", db, "--extract-parallelism", "2", "--checkpoint-rows", "10000") == 0
+    resumed = sb.state.requests["total"] - killed_at
+    assert_equals_truth(db, sb, "events")
+    before = sb.state.requests["total"]
+    assert ingest(sb, "events", str(tmp_path / "fresh.duckdb"), "--extract-parallelism", "2", "--checkpoint-rows", "10000") == 0
+    full = sb.state.requests["total"] - before
+    committed_pages = len(committed) // 1000
+    assert resumed <= full - committed_pages * 0.8, f"resume took {resumed} requests, a full run {full}"

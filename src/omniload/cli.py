@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--full-refresh", action="store_true", default=_env("full-refresh", "") in ("1", "true", "yes"))
     ing.add_argument("--progress", choices=["interactive", "log", "json"], default=_env("progress"))
     ing.add_argument("--max-retry-after", default=_env("max-retry-after", "300"), help="longest Retry-After to wait, seconds")
+    ing.add_argument("--checkpoint-rows", default=_env("checkpoint-rows", "250000"),
+                     help="commit data and cursor every ~N rows of a backfill, so a crash loses at most that much work")
     ing.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     sb = sub.add_parser("sandbox", help="run a local API sandbox")
     sbs = sb.add_subparsers(dest="sandbox", metavar="SOURCE")
@@ -85,6 +87,7 @@ def _ingest(args: argparse.Namespace) -> int:
         extract_parallelism=int(par), incremental_strategy=args.incremental_strategy,
         incremental_key=args.incremental_key, primary_key=args.primary_key, full_refresh=args.full_refresh,
         progress=args.progress, max_retry_after=_int(args.max_retry_after, "--max-retry-after", 0),
+        checkpoint_rows=int(_int(args.checkpoint_rows, "--checkpoint-rows", 1000)),
     )  # fmt: skip
     for name in [t.strip() for t in args.source_table.split(",")]:
         spec = TABLES.get(name)

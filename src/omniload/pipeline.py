@@ -40,6 +40,7 @@ class IngestOptions:
     progress: str | None = None
     max_retry_after: float = 300.0
     batch_rows: int = 50_000
+    checkpoint_rows: int = 250_000  # a crash loses at most about this many rows of work
 
 
 @dataclass
@@ -195,11 +196,23 @@ def _message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _saved_cursor(pipeline, table: str) -> str | None:
+    """The cursor a previous run stored in the destination for ``table``, if any."""
+    pipeline.sync_destination()
+    for source in (pipeline.state.get("sources") or {}).values():
+        value = ((source.get("resources") or {}).get(table) or {}).get("last_value")
+        if value:
+            return value
+    return None
+
+
 def _load_table(config, dest: DuckDBURI, memory_conn, target: Target, opts: IngestOptions, end: datetime,
                 workdir: str, progress: Progress, stats: dict) -> None:  # fmt: skip
     import dlt
+    import pyarrow.compute as pc
 
     from .dates import parse_date
+    from .sources.klaviyo.extract import plan_slices
     from .sources.klaviyo.source import column_hints, extract_table
     from .sources.klaviyo.tables import TABLES
 
@@ -207,31 +220,6 @@ def _load_table(config, dest: DuckDBURI, memory_conn, target: Target, opts: Inge
     disposition = opts.incremental_strategy or spec.strategy
     if disposition == "delete+insert":
         disposition = "merge"
-    cursor_type = "timestamp" if spec.cursor else None
-
-    @dlt.resource(name=target.table, write_disposition=disposition, primary_key=spec.primary_key,
-                  columns=column_hints(spec))  # fmt: skip
-    def resource():
-        state = dlt.current.resource_state()
-        last = state.get("last_value")
-        start = opts.interval_start
-        if start is None and last and not opts.full_refresh:
-            start = parse_date(last, "state")
-        newest = None
-        for batch in extract_table(config, spec, start, end, opts.extract_parallelism,
-                                   lambda p, r: progress.page(target.source, p, r), opts.batch_rows, stats):  # fmt: skip
-            if cursor_type and batch.num_rows:
-                import pyarrow.compute as pc
-
-                m = pc.max(batch.column(spec.cursor)).as_py()
-                if m is not None and (newest is None or m > newest):
-                    newest = m
-            yield batch
-        if newest is not None:
-            newest = min(newest, end)
-            if not last or opts.full_refresh or newest > parse_date(last, "state"):
-                state["last_value"] = iso(newest)
-
     credentials = memory_conn if memory_conn is not None else dest.path
     pipeline = dlt.pipeline(
         pipeline_name=f"omniload__{target.schema}__{target.table}",
@@ -240,5 +228,36 @@ def _load_table(config, dest: DuckDBURI, memory_conn, target: Target, opts: Inge
         pipelines_dir=workdir,
         progress=None,
     )
-    refresh = "drop_resources" if opts.full_refresh else None
-    pipeline.run(resource(), refresh=refresh, loader_file_format="parquet")
+    last = None if opts.full_refresh or not spec.cursor else _saved_cursor(pipeline, target.table)
+    start = opts.interval_start or (parse_date(last, "state") if last else None)
+    client_factory = lambda: config.client(connections=max(8, opts.extract_parallelism * 2))  # noqa: E731
+    slices, prefetched = [(start, end)], {}
+    if spec.cursor:
+        slices, prefetched = plan_slices(client_factory, spec, start, end, opts.checkpoint_rows, stats)
+
+    def resource_for(lo: datetime | None, hi: datetime):
+        @dlt.resource(name=target.table, write_disposition=disposition, primary_key=spec.primary_key,
+                      columns=column_hints(spec))  # fmt: skip
+        def resource():
+            state = dlt.current.resource_state()
+            saved = None if opts.full_refresh else state.get("last_value")
+            newest = None
+            for batch in extract_table(config, spec, lo, hi, opts.extract_parallelism,
+                                       lambda p, r: progress.page(target.source, p, r), opts.batch_rows, stats,
+                                       prefetched):  # fmt: skip
+                if spec.cursor and batch.num_rows:
+                    m = pc.max(batch.column(spec.cursor)).as_py()
+                    if m is not None and (newest is None or m > newest):
+                        newest = m
+                yield batch
+            if newest is not None:  # the newest value loaded, never past this slice's end
+                newest = min(newest, hi)
+                if not saved or newest > parse_date(saved, "state"):
+                    state["last_value"] = iso(newest)
+
+        return resource
+
+    # Each slice is extracted, loaded and committed (data and cursor together) before the next starts.
+    for n, (lo, hi) in enumerate(slices):
+        refresh = "drop_resources" if opts.full_refresh and n == 0 else None
+        pipeline.run(resource_for(lo, hi)(), refresh=refresh, loader_file_format="parquet")

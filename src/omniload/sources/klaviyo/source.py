@@ -62,9 +62,9 @@ def _in_window(table: pa.Table, spec: TableSpec, lo: datetime | None, hi: dateti
 
 def extract_table(config: KlaviyoConfig, spec: TableSpec, start: datetime | None, end: datetime, parallelism: int,
                   on_progress: Callable[[int, int], None], batch_rows: int = 50_000,
-                  stats: dict[str, int] | None = None) -> Iterator[pa.Table]:  # fmt: skip
+                  stats: dict[str, int] | None = None, prefetched: dict | None = None) -> Iterator[pa.Table]:  # fmt: skip
     """Arrow batches of ``spec``'s records with cursor in ``[start, end)`` (all records for replace tables)."""
-    plan = Plan(spec, start if spec.cursor else None, end, max(1, parallelism))
+    plan = Plan(spec, start if spec.cursor else None, end, max(1, parallelism), prefetched)
     buffer: list[pa.Table] = []
     rows = 0
     stats = {} if stats is None else stats
