@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--rate-limits", default="real", help="real, off, or xFACTOR such as x0.1")
     k.add_argument("--latency-ms", type=int, default=0)
     k.add_argument("--faults", default="", help="e.g. error=0.1,drop=0.05,slow=0.01,throttle=0.01,html403=0.01")
+    k.add_argument("--workers", type=int, default=1, help="processes serving one port (benchmarks; needs --rate-limits off)")
     return p
 
 
@@ -114,7 +115,9 @@ def _sandbox(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     cfg = SandboxConfig(seed=args.seed, scale=args.scale, rate_limits=args.rate_limits, latency_ms=args.latency_ms,
                         faults=args.faults)  # fmt: skip
-    serve_forever(cfg, args.host, args.port)
+    if args.workers < 1 or (args.workers > 1 and args.rate_limits != "off"):
+        raise UsageError(f"--workers {args.workers}: use 1, or more only with --rate-limits off (workers do not share counters)")
+    serve_forever(cfg, args.host, args.port, args.workers)
     return 0
 
 

@@ -312,11 +312,13 @@ async def admin_stats(request: web.Request) -> web.Response:
     return web.json_response(dict(state.requests))
 
 
-def build_app(config: SandboxConfig) -> web.Application:
+def build_app(config: SandboxConfig, admin: bool = True) -> web.Application:
     app = web.Application()
     app[STATE] = SandboxState(config)
     app.router.add_get("/api/{name}", list_endpoint)
     app.router.add_get("/api/{name}/", list_endpoint)
+    if not admin:
+        return app
     app.router.add_post("/__sandbox/clock/advance", admin_advance)
     app.router.add_get("/__sandbox/clock", admin_clock)
     app.router.add_post("/__sandbox/faults", admin_faults)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import numpy as np
 import orjson
 
 from . import ids
-from .dataset import Dataset, mix, salt
+from .dataset import Dataset, mix, mix_np, salt
 from .records import METRICS, Builder
 
 _PROPS = {
@@ -27,6 +28,34 @@ _WORDS = ["Summer", "Winter", "Flash", "VIP", "Welcome", "Holiday", "Launch", "R
 
 
 _DAYS: dict[int, str] = {}
+
+
+_HEX = "0123456789abcdef"
+
+
+def _encode_rows(parts: list[tuple[np.ndarray, str, int]], insert: tuple[int, str] | None = None, sep: str = "") -> list[str]:
+    """Vectorised fixed-width encoding: each row is its parts' digits, joined by ``sep``."""
+    n = len(parts[0][0])
+    mats = []
+    for values, alphabet, width in parts:
+        codes = np.frombuffer(alphabet.encode(), dtype=np.uint8)
+        v = values.astype(np.uint64)
+        base = np.uint64(len(alphabet))
+        mat = np.empty((n, width), dtype=np.uint8)
+        for k in range(width - 1, -1, -1):
+            mat[:, k] = codes[(v % base).astype(np.int64)]
+            v = v // base
+        mats.append(mat)
+    if insert is not None:
+        pos, text = insert
+        mats.insert(pos, np.tile(np.frombuffer(text.encode(), dtype=np.uint8), (n, 1)))
+    if sep:
+        dash = np.full((n, 1), ord(sep), dtype=np.uint8)
+        mats = [m for mat in mats for m in (mat, dash)][:-1]
+    full = np.hstack(mats)
+    width = full.shape[1]
+    blob = full.tobytes().decode()
+    return [blob[j * width : (j + 1) * width] for j in range(n)]
 
 
 def _iso(us: int) -> str:
@@ -51,6 +80,7 @@ class Events:
         self.salt = salt(ds.seed, "events")
         self.profiles = profiles
         self.metrics = metrics
+        self._metric_ids: dict[int, str] = {}
 
     def count(self) -> int:
         return self.ds.count("events")
@@ -73,42 +103,63 @@ class Events:
         return self.metrics.id_of(m)
 
     def render_page(self, lo: int, hi: int, base: str) -> list[str]:
-        """Events ``lo..hi-1`` as JSON texts; the two events of a pair share one time computation."""
-        out = []
-        t_us = -1
-        last_unit = -1
-        time_us = self.tl.time_us
-        render = self.render
-        for i in range(lo, hi):
-            unit = i >> 1
-            if unit != last_unit:
-                t_us = time_us(i)
-                dt = _iso(t_us)
-                last_unit = unit
-            out.append(render(i, base, t_us, dt))
-        return out
+        """Events ``lo..hi-1`` as JSON texts, identical to :meth:`render`; hashes, ids and times are computed
+        for the whole page at once with numpy, leaving one string format per event."""
+        idx = np.arange(lo, hi, dtype=np.int64)
+        u64 = idx.astype(np.uint64)
+        salt_ = np.uint64(self.salt)
+        t_us = self.tl.times_us(idx)
+        secs = t_us // 1_000_000
+        whole = np.datetime_as_string(secs.astype("datetime64[s]"), unit="s")
+        micro = np.datetime_as_string(t_us.astype("datetime64[us]"), unit="us")
+        dts = [d + "+00:00" for d in np.where(t_us % 1_000_000 == 0, whole, micro).tolist()]
+        h1 = mix_np(salt_ ^ (u64 << np.uint64(1)))
+        ptl, mtl = self.ds.timelines["profiles"], self.ds.timelines["metrics"]
+        n_prof = np.maximum(1, ((secs - ptl.start_s) * ptl.units) // ptl.span_s).astype(np.uint64)
+        n_met = np.maximum(1, ((secs - mtl.start_s) * mtl.units) // mtl.span_s).astype(np.uint64)
+        prof = (h1 % n_prof).astype(np.int64)
+        met = ((h1 >> np.uint64(32)) % n_met).astype(np.int64).tolist()
+        eids = _encode_rows([(mix_np(salt_ ^ u64) % np.uint64(62**4), ids.B62, 4), (idx, ids.B62, 7)])
+        const = ids._enc(self.profiles.salt & ((1 << 40) - 1), ids.B32, 8)
+        pids = _encode_rows([(ptl.times_us(prof) // 1000, ids.B32, 10), (prof, ids.B32, 8)], insert=(1, const))
+        mids = [self._metric_id(k) for k in met]
+        h = mix_np(salt_ ^ (u64 * np.uint64(7) + np.uint64(3)))
+        h2 = mix_np(h)
+        uuids = _encode_rows([(h >> np.uint64(32), _HEX, 8), ((h >> np.uint64(16)) & np.uint64(0xFFFF), _HEX, 4),
+                              (h & np.uint64(0xFFFF), _HEX, 4), (h2 >> np.uint64(48), _HEX, 4),
+                              (h2 & np.uint64(0xFFFFFFFFFFFF), _HEX, 12)], sep="-")  # fmt: skip
+        text = self._text
+        return [text(i, eid, pid, mid, m, dt, ts, hh, 0, base, uuid)
+                for i, eid, pid, mid, m, dt, ts, hh, uuid
+                in zip(idx.tolist(), eids, pids, mids, met, dts, secs.tolist(), h.tolist(), uuids)]  # fmt: skip
 
-    def render(self, i: int, base: str, t_us: int | None = None, dt: str | None = None) -> str:
-        if t_us is None:
-            t_us = self.tl.time_us(i)
-        if dt is None:
-            dt = _iso(t_us)
-        eid = ids.event_id(i, self.salt)
+    def _metric_id(self, m: int) -> str:
+        mid = self._metric_ids.get(m)
+        if mid is None:
+            mid = self._metric_ids[m] = self.metrics.id_of(m)
+        return mid
+
+    def render(self, i: int, base: str) -> str:
+        t_us = self.tl.time_us(i)
         p, m = self.refs(i, t_us)
-        pid = self.profiles.id_of(p)
-        mid = self.metrics.id_of(m)
         h = mix(self.salt ^ (i * 7 + 3))
+        return self._text(i, ids.event_id(i, self.salt), self.profiles.id_of(p), self.metrics.id_of(m), m,
+                          _iso(t_us), t_us // 1_000_000, h, mix(h), base)  # fmt: skip
+
+    @staticmethod
+    def _text(i: int, eid: str, pid: str, mid: str, m: int, dt: str, ts: int, h: int, h2: int, base: str,
+              uuid: str | None = None) -> str:  # fmt: skip
+        if uuid is None:
+            uuid = f"{h >> 32:08x}-{(h >> 16) & 0xFFFF:04x}-{h & 0xFFFF:04x}-{h2 >> 48:04x}-{h2 & 0xFFFFFFFFFFFF:012x}"
         tmpl = _PROPS.get(METRICS[m % len(METRICS)], _DEFAULT_PROPS)
         props = tmpl.format(
             eid=f"{i:x}", v=(h % 50000) / 100, n=h % 100000, w=_WORDS[h % 8], p=f"P{(h >> 20) % 5000}",
             q=1 + (h >> 8) % 4, ip=((h >> 12) % 20000) / 100, b="true" if h & 1 else "false",
         )
-        uuid = f"{h:016x}{mix(h):016x}"
         url = f"{base}/api/events/{eid}"
         return (
-            f'{{"type":"event","id":"{eid}","attributes":{{"timestamp":{t_us // 1_000_000},'
-            f'"event_properties":{props},"datetime":"{dt}",'
-            f'"uuid":"{uuid[:8]}-{uuid[8:12]}-{uuid[12:16]}-{uuid[16:20]}-{uuid[20:32]}"}},'
+            f'{{"type":"event","id":"{eid}","attributes":{{"timestamp":{ts},'
+            f'"event_properties":{props},"datetime":"{dt}","uuid":"{uuid}"}},'
             f'"relationships":{{"profile":{{"data":{{"type":"profile","id":"{pid}"}},"links":{{"self":"{url}/relationships/profile/","related":"{url}/profile/"}}}},'
             f'"metric":{{"data":{{"type":"metric","id":"{mid}"}},"links":{{"self":"{url}/relationships/metric/","related":"{url}/metric/"}}}},'
             f'"attributions":{{"links":{{"self":"{url}/relationships/attributions/","related":"{url}/attributions/"}}}}}},'

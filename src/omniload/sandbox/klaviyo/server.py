@@ -20,13 +20,50 @@ async def _start(app: web.Application, host: str, port: int) -> tuple[web.AppRun
     return runner, bound
 
 
-def serve_forever(config: SandboxConfig, host: str = "127.0.0.1", port: int = 0) -> None:
-    """Serve until interrupted; the first line on stdout is the base URL."""
+def serve_forever(config: SandboxConfig, host: str = "127.0.0.1", port: int = 0, workers: int = 1) -> None:
+    """Serve until interrupted; the first line on stdout is the base URL.
+
+    ``workers > 1`` forks processes that accept on one shared listening socket, for throughput benchmarks.
+    Each worker keeps its own rate-limit counters and clock, so it needs ``--rate-limits off`` and the admin
+    routes are disabled.
+    """
+    import os
+    import signal
+    import socket
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    bound = sock.getsockname()[1]
+    children: list[int] = []
+    for _ in range(max(1, workers) - 1):
+        pid = os.fork()
+        if pid == 0:
+            children = []
+            break
+        children.append(pid)
+    is_parent = len(children) == max(1, workers) - 1 and (workers <= 1 or children)
+    parent_pid = os.getppid()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # terminate = Ctrl-C: stop the workers too
+
+    async def orphan_watch() -> None:  # a worker whose parent died exits
+        while os.getppid() == parent_pid:
+            await asyncio.sleep(1)
+        os._exit(0)
 
     async def main() -> None:
-        runner, bound = await _start(build_app(config), host, port)
-        print(f"http://{host}:{bound}", flush=True)
-        print(f"Klaviyo sandbox: seed={config.seed} scale={config.scale} rate-limits={config.rate_limits}", file=sys.stderr)
+        app = build_app(config, admin=workers <= 1)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+        if not is_parent:
+            asyncio.ensure_future(orphan_watch())
+        if is_parent:
+            print(f"http://{host}:{bound}", flush=True)
+            print(f"Klaviyo sandbox: seed={config.seed} scale={config.scale} rate-limits={config.rate_limits} "
+                  f"workers={workers}", file=sys.stderr)  # fmt: skip
         try:
             await asyncio.Event().wait()
         finally:
@@ -36,6 +73,12 @@ def serve_forever(config: SandboxConfig, host: str = "127.0.0.1", port: int = 0)
         asyncio.run(main())
     except KeyboardInterrupt:
         pass
+    finally:
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
 
 
 class SandboxServer:

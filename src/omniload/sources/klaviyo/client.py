@@ -19,6 +19,7 @@ import aiohttp
 import orjson
 
 from ...errors import SourceError
+from .decode import Doc, PageDecoder
 from .ratelimit import BucketLimiter
 
 DEFAULT_BASE_URL = "https://a.klaviyo.com"
@@ -82,8 +83,8 @@ class KlaviyoClient:
         delay = min(self.policy.max_delay, self.policy.base_delay * (2**attempt))
         return delay * (0.5 + random.random() / 2)  # jitter
 
-    async def get(self, url: str, table: str, limiter: BucketLimiter) -> dict[str, Any]:
-        """GET one page, retrying what is transient; returns the parsed JSON:API document."""
+    async def get(self, url: str, table: str, limiter: BucketLimiter, decoder: PageDecoder) -> Doc:
+        """GET one page, retrying what is transient; returns the decoded JSON:API document."""
         assert self._session is not None, "use 'async with KlaviyoClient(...)'"
         attempt = throttled = 0
         while True:
@@ -108,11 +109,8 @@ class KlaviyoClient:
                         f"than the allowed {self.policy.max_retry_after:.0f}s (set --max-retry-after to wait longer)"
                     )
                 if status == 200:
-                    try:
-                        doc = orjson.loads(body)
-                    except orjson.JSONDecodeError:
-                        doc = None
-                    if isinstance(doc, dict) and isinstance(doc.get("data"), list):
+                    doc = decoder.decode(body)
+                    if doc is not None:
                         return doc
                     kind = headers.get("Content-Type", "?")
                     problem = f"HTTP 200 with a body that is not a JSON:API document ({kind}, {len(body)} bytes)"

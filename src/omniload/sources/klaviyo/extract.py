@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator
 
 from ...errors import SourceError
 from .client import KlaviyoClient
+from .decode import PageDecoder, cursor_of
 from .tables import TableSpec
 
 WINDOWS_PER_WORKER = 4
@@ -35,7 +36,8 @@ def klaviyo_time(dt: datetime) -> str:
 
 @dataclass
 class Page:
-    records: list[dict[str, Any]]
+    records: list[Any]  # typed structs or dicts (see decode.py)
+    typed: bool
     consts: dict[str, str]
     where: str  # which request, for error messages
     lo: datetime | None  # the rows this page may contribute: lo <= cursor < hi (checked on the client)
@@ -48,7 +50,7 @@ class Plan:
     start: datetime | None
     end: datetime
     parallelism: int
-    prefetched: dict[str, dict] | None = None  # url -> document already fetched while planning slices
+    prefetched: dict[str, Any] | None = None  # url -> document already fetched while planning slices
 
 
 def _time_filter(spec: TableSpec, lo: datetime | None, hi: datetime | None) -> list[str]:
@@ -74,8 +76,8 @@ def _params(spec: TableSpec, partition: str, lo: datetime | None, hi: datetime |
     return params
 
 
-def _cursor_value(record: dict[str, Any], field: str) -> datetime | None:
-    raw = (record.get("attributes") or {}).get(field)
+def _cursor_value(record: Any, field: str) -> datetime | None:
+    raw = cursor_of(record, field)
     if not raw:
         return None
     try:
@@ -134,6 +136,7 @@ class Extractor:
     async def _run(self, client: KlaviyoClient) -> None:
         plan, spec = self.plan, self.plan.spec
         self.limiter = client.limiter(spec.name, spec.burst, spec.steady)
+        self.decoder = PageDecoder(spec)
         streams = [self._stream(client, part, consts) for part, consts in spec.partitions]
         await self._gather(streams)
 
@@ -154,11 +157,11 @@ class Extractor:
         n = 0
         while True:
             if doc is None:
-                doc = await client.get(url, spec.name, self.limiter)
+                doc = await client.get(url, spec.name, self.limiter, self.decoder)
             n += 1
-            await self._put(Page(doc["data"], consts, f"page {n} of {url}", lo, hi))
-            self.on_page(len(doc["data"]))
-            nxt = (doc.get("links") or {}).get("next")
+            await self._put(Page(doc.records, doc.typed, consts, f"page {n} of {url}", lo, hi))
+            self.on_page(len(doc.records))
+            nxt = doc.next
             if not nxt:
                 return
             url, doc = nxt, None
@@ -170,25 +173,25 @@ class Extractor:
             return
         probe_params = _params(spec, partition, plan.start, plan.end, spec.sort)
         probe_url = client.url(spec.path, probe_params)
-        probe = (plan.prefetched or {}).pop(probe_url, None) or await client.get(probe_url, spec.name, self.limiter)
-        if not (probe.get("links") or {}).get("next") or not probe["data"]:
+        probe = (plan.prefetched or {}).pop(probe_url, None) or await client.get(probe_url, spec.name, self.limiter, self.decoder)
+        if not probe.next or not probe.records:
             await self._pages(client, probe_params, consts, plan.start, plan.end, first=probe)
             return
-        t1 = _cursor_value(probe["data"][-1], spec.cursor)
+        t1 = _cursor_value(probe.records[-1], spec.cursor)
         newest_params = {**_params(spec, partition, plan.start, plan.end, f"-{spec.sort}"), "page[size]": "1"}
         if not spec.page_size:
             newest_params.pop("page[size]")
-        newest = await client.get(client.url(spec.path, newest_params), spec.name, self.limiter)
-        t_max = _cursor_value(newest["data"][0], spec.cursor) if newest["data"] else None
+        newest = await client.get(client.url(spec.path, newest_params), spec.name, self.limiter, self.decoder)
+        t_max = _cursor_value(newest.records[0], spec.cursor) if newest.records else None
         if t1 is None or t_max is None or t_max <= t1:
             await self._pages(client, probe_params, consts, plan.start, plan.end, first=probe)
             return
         # Keep the probe's records before t1; everything from t1 on comes from the windows.
-        kept = [r for r in probe["data"] if (_cursor_value(r, spec.cursor) or t1) < t1]
-        await self._put(Page(kept, consts, f"page 1 of {client.url(spec.path, probe_params)}", plan.start, t1))
+        kept = [r for r in probe.records if (_cursor_value(r, spec.cursor) or t1) < t1]
+        await self._put(Page(kept, probe.typed, consts, f"page 1 of {client.url(spec.path, probe_params)}", plan.start, t1))
         self.on_page(len(kept))
         # As many windows as the data needs: estimate the pages left from how much time one page covered.
-        t0 = _cursor_value(probe["data"][0], spec.cursor) or t1
+        t0 = _cursor_value(probe.records[0], spec.cursor) or t1
         covered = max((t1 - t0).total_seconds(), 1e-3)
         est_pages = (t_max - t1).total_seconds() / covered
         # A window's last page is partial, so a window should span several pages to keep requests full.
@@ -216,18 +219,19 @@ class Extractor:
 async def _plan_slices(client: KlaviyoClient, spec: TableSpec, start: datetime | None, end: datetime,
                        rows_per_slice: int, prefetched: dict[str, dict]) -> list[tuple[datetime | None, datetime]]:  # fmt: skip
     limiter = client.limiter(spec.name, spec.burst, spec.steady)
+    decoder = PageDecoder(spec)
     params = _params(spec, "", start, end, spec.sort)
     url = client.url(spec.path, params)
-    probe = await client.get(url, spec.name, limiter)
+    probe = await client.get(url, spec.name, limiter, decoder)
     prefetched[url] = probe
-    if not (probe.get("links") or {}).get("next") or not probe["data"]:
+    if not probe.next or not probe.records:
         return [(start, end)]
-    newest = await client.get(client.url(spec.path, {**params, "sort": f"-{spec.sort}", "page[size]": "1"}), spec.name, limiter)
-    t0, t1 = _cursor_value(probe["data"][0], spec.cursor), _cursor_value(probe["data"][-1], spec.cursor)
-    t_max = _cursor_value(newest["data"][0], spec.cursor) if newest["data"] else None
+    newest = await client.get(client.url(spec.path, {**params, "sort": f"-{spec.sort}", "page[size]": "1"}), spec.name, limiter, decoder)
+    t0, t1 = _cursor_value(probe.records[0], spec.cursor), _cursor_value(probe.records[-1], spec.cursor)
+    t_max = _cursor_value(newest.records[0], spec.cursor) if newest.records else None
     if t0 is None or t1 is None or t_max is None or t_max <= t0:
         return [(start, end)]
-    per_second = len(probe["data"]) / max((t1 - t0).total_seconds(), 1.0)
+    per_second = len(probe.records) / max((t1 - t0).total_seconds(), 1.0)
     estimate = per_second * (t_max - t0).total_seconds()
     n = max(1, min(1000, int(estimate // max(rows_per_slice, 1)) + 1))
     if n == 1:

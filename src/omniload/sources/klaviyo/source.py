@@ -16,7 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .client import KlaviyoClient, RetryPolicy
-from .convert import records_to_arrow
+from .convert import records_to_arrow, typed_to_arrow
+from .decode import PageDecoder
 from .extract import Plan, run_plan
 from .tables import BOOL, FLOAT, INT, JSON, TS, TableSpec
 
@@ -52,6 +53,9 @@ def _in_window(table: pa.Table, spec: TableSpec, lo: datetime | None, hi: dateti
     if not spec.cursor or table.num_rows == 0:
         return table
     col = table.column(spec.cursor)
+    bounds = pc.min_max(col).as_py()  # one kernel: most pages lie wholly inside their window
+    if col.null_count == 0 and bounds["max"] < hi and (lo is None or bounds["min"] >= lo):
+        return table
     keep = pc.less(col, pa.scalar(hi, pa.timestamp("us", tz="UTC")))
     if lo is not None:
         keep = pc.and_(keep, pc.greater_equal(col, pa.scalar(lo, pa.timestamp("us", tz="UTC"))))
@@ -67,9 +71,13 @@ def extract_table(config: KlaviyoConfig, spec: TableSpec, start: datetime | None
     plan = Plan(spec, start if spec.cursor else None, end, max(1, parallelism), prefetched)
     buffer: list[pa.Table] = []
     rows = 0
+    decoder = PageDecoder(spec)
     stats = {} if stats is None else stats
     for page in run_plan(lambda: config.client(connections=max(8, parallelism * 2)), plan, stats):
-        table = records_to_arrow(spec, page.records, page.consts, page.where)
+        if page.typed:
+            table = typed_to_arrow(decoder, page.records, page.consts, page.where)
+        else:
+            table = records_to_arrow(spec, page.records, page.consts, page.where)
         table = _in_window(table, spec, page.lo, page.hi)
         on_progress(1, table.num_rows)
         if table.num_rows:
