@@ -12,6 +12,22 @@ import sys
 
 from .errors import OmniloadError, UsageError
 
+
+def _bound_native_memory() -> None:
+    """Keep a long run's memory flat. glibc gives every thread that allocates its own malloc arena and rarely
+    returns their memory (measured: +40 MB per committed slice with dlt, DuckDB and Arrow threads); two arenas
+    stop that growth at no measurable speed cost. Arrow then allocates through the same bounded malloc."""
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX = 2
+    except (OSError, AttributeError):
+        pass
+
+
+_bound_native_memory()
+
 EPILOG = "Every flag can also be set with an environment variable: --source-uri is OMNILOAD_SOURCE_URI, and so on."
 
 
@@ -45,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--full-refresh", action="store_true", default=_env("full-refresh", "") in ("1", "true", "yes"))
     ing.add_argument("--progress", choices=["interactive", "log", "json"], default=_env("progress"))
     ing.add_argument("--max-retry-after", default=_env("max-retry-after", "300"), help="longest Retry-After to wait, seconds")
-    ing.add_argument("--checkpoint-rows", default=_env("checkpoint-rows", "250000"),
+    ing.add_argument("--checkpoint-rows", default=_env("checkpoint-rows", "500000"),
                      help="commit data and cursor every ~N rows of a backfill, so a crash loses at most that much work")
     ing.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     sb = sub.add_parser("sandbox", help="run a local API sandbox")

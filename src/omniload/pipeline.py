@@ -22,6 +22,8 @@ from .uri import DuckDBURI, KlaviyoURI, parse_dest, parse_source, redact
 
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 STRATEGIES = ("merge", "replace", "append", "delete+insert")
+# DuckDB would take 80% of RAM by default; a bounded buffer pool (it spills to disk) keeps a run's memory flat.
+DUCKDB_CONFIG = {"memory_limit": os.environ.get("OMNILOAD_DUCKDB_MEMORY_LIMIT", "96MB"), "preserve_insertion_order": False}
 
 
 @dataclass
@@ -40,7 +42,7 @@ class IngestOptions:
     progress: str | None = None
     max_retry_after: float = 300.0
     batch_rows: int = 50_000
-    checkpoint_rows: int = 250_000  # a crash loses at most about this many rows of work
+    checkpoint_rows: int = 500_000  # a crash loses at most about this many rows of work
 
 
 @dataclass
@@ -220,7 +222,9 @@ def _load_table(config, dest: DuckDBURI, memory_conn, target: Target, opts: Inge
     disposition = opts.incremental_strategy or spec.strategy
     if disposition == "delete+insert":
         disposition = "merge"
-    credentials = memory_conn if memory_conn is not None else dest.path
+    from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
+    credentials = memory_conn if memory_conn is not None else DuckDbCredentials(dest.path, global_config=DUCKDB_CONFIG)
     pipeline = dlt.pipeline(
         pipeline_name=f"omniload__{target.schema}__{target.table}",
         destination=dlt.destinations.duckdb(credentials),
