@@ -139,3 +139,25 @@ def test_state_lives_in_the_destination(make_sandbox, tmp_path):
     before = sb.state.requests["total"]
     assert ingest(sb, "forms", db) == 0  # a fresh process-local workdir: the cursor came from DuckDB
     assert sb.state.requests["total"] - before == 1
+
+
+def test_nothing_new_loads_nothing_and_keyless_tables_reload_only_on_change(make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny", rate_limits="off")
+    db = str(tmp_path / "k.duckdb")
+    assert ingest(sb, "events,tags,flows", db) == 0
+
+    def loads() -> int:
+        con = duckdb.connect(db, read_only=True)
+        try:
+            return con.execute("select count(*) from main._dlt_loads").fetchone()[0]
+        finally:
+            con.close()
+
+    before = loads()
+    assert ingest(sb, "events,tags,flows", db) == 0
+    assert loads() == before  # nothing new: no load, no commit
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=2592000")  # a month: new tags appear
+    assert ingest(sb, "events,tags,flows", db) == 0
+    assert loads() == before + 3
+    for name in ("events", "tags", "flows"):
+        assert_equals_truth(db, sb, name)

@@ -16,14 +16,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from .dates import iso
+from .load import load_table
 from .errors import OmniloadError, SourceError, UsageError
 from .progress import Progress
 from .uri import DuckDBURI, KlaviyoURI, parse_dest, parse_source, redact
 
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 STRATEGIES = ("merge", "replace", "append", "delete+insert")
-# DuckDB would take 80% of RAM by default; a bounded buffer pool (it spills to disk) keeps a run's memory flat.
-DUCKDB_CONFIG = {"memory_limit": os.environ.get("OMNILOAD_DUCKDB_MEMORY_LIMIT", "96MB"), "preserve_insertion_order": False}
 
 
 @dataclass
@@ -177,7 +176,7 @@ def _ingest(opts: IngestOptions, src: KlaviyoURI, dest: DuckDBURI, targets: list
                 progress.start(target.source)
                 stats: dict[str, int] = {}
                 try:
-                    _load_table(config, dest, memory_conn, target, opts, end, workdir, progress, stats)
+                    load_table(config, dest, memory_conn, target, opts, end, workdir, progress, stats)
                 except Exception as exc:  # noqa: BLE001 - one table's failure must not stop the others
                     msg = redact(_message(exc))
                     progress.finish(target.source, "failed", msg, stats)
@@ -196,72 +195,3 @@ def _message(exc: BaseException) -> str:
             return str(seen)
         seen = seen.__cause__ or seen.__context__ or getattr(seen, "exception", None)
     return f"{type(exc).__name__}: {exc}"
-
-
-def _saved_cursor(pipeline, table: str) -> str | None:
-    """The cursor a previous run stored in the destination for ``table``, if any."""
-    pipeline.sync_destination()
-    for source in (pipeline.state.get("sources") or {}).values():
-        value = ((source.get("resources") or {}).get(table) or {}).get("last_value")
-        if value:
-            return value
-    return None
-
-
-def _load_table(config, dest: DuckDBURI, memory_conn, target: Target, opts: IngestOptions, end: datetime,
-                workdir: str, progress: Progress, stats: dict) -> None:  # fmt: skip
-    import dlt
-    import pyarrow.compute as pc
-
-    from .dates import parse_date
-    from .sources.klaviyo.extract import plan_slices
-    from .sources.klaviyo.source import column_hints, extract_table
-    from .sources.klaviyo.tables import TABLES
-
-    spec = TABLES[target.source]
-    disposition = opts.incremental_strategy or spec.strategy
-    if disposition == "delete+insert":
-        disposition = "merge"
-    from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
-
-    credentials = memory_conn if memory_conn is not None else DuckDbCredentials(dest.path, global_config=DUCKDB_CONFIG)
-    pipeline = dlt.pipeline(
-        pipeline_name=f"omniload__{target.schema}__{target.table}",
-        destination=dlt.destinations.duckdb(credentials),
-        dataset_name=target.schema,
-        pipelines_dir=workdir,
-        progress=None,
-    )
-    last = None if opts.full_refresh or not spec.cursor else _saved_cursor(pipeline, target.table)
-    start = opts.interval_start or (parse_date(last, "state") if last else None)
-    client_factory = lambda: config.client(connections=max(8, opts.extract_parallelism * 2))  # noqa: E731
-    slices, prefetched = [(start, end)], {}
-    if spec.cursor:
-        slices, prefetched = plan_slices(client_factory, spec, start, end, opts.checkpoint_rows, stats)
-
-    def resource_for(lo: datetime | None, hi: datetime):
-        @dlt.resource(name=target.table, write_disposition=disposition, primary_key=spec.primary_key,
-                      columns=column_hints(spec))  # fmt: skip
-        def resource():
-            state = dlt.current.resource_state()
-            saved = None if opts.full_refresh else state.get("last_value")
-            newest = None
-            for batch in extract_table(config, spec, lo, hi, opts.extract_parallelism,
-                                       lambda p, r: progress.page(target.source, p, r), opts.batch_rows, stats,
-                                       prefetched):  # fmt: skip
-                if spec.cursor and batch.num_rows:
-                    m = pc.max(batch.column(spec.cursor)).as_py()
-                    if m is not None and (newest is None or m > newest):
-                        newest = m
-                yield batch
-            if newest is not None:  # the newest value loaded, never past this slice's end
-                newest = min(newest, hi)
-                if not saved or newest > parse_date(saved, "state"):
-                    state["last_value"] = iso(newest)
-
-        return resource
-
-    # Each slice is extracted, loaded and committed (data and cursor together) before the next starts.
-    for n, (lo, hi) in enumerate(slices):
-        refresh = "drop_resources" if opts.full_refresh and n == 0 else None
-        pipeline.run(resource_for(lo, hi)(), refresh=refresh, loader_file_format="parquet")
