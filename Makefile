@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench clean postgres-server
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -16,7 +16,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	bash scripts/demo.sh
 
-test: $(STAMP)
+# The destination tests start a real PostgreSQL server; install its binaries when they are missing.
+postgres-server:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null; }
+
+test: $(STAMP) postgres-server
 	$(VENV)/bin/python -m pytest -q
 
 bench: $(STAMP)

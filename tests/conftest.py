@@ -83,3 +83,13 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 600) -> subpro
     """Run the real `omniload` command in a child process."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([*OMNILOAD, *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=ROOT)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for the whole session."""
+    from .pg import PostgresServer
+
+    server = PostgresServer().start()
+    yield server
+    server.stop()

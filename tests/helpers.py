@@ -76,8 +76,12 @@ def expected_rows(sb, name: str, start=None, end=None) -> dict[str, dict]:
 
 
 def assert_equals_truth(db: str, sb, name: str, start=None, end=None, table: str | None = None, schema: str = "main"):
+    return assert_rows_equal_truth(rows(db, table or name.replace("-", "_"), schema), sb, name, start, end)
+
+
+def assert_rows_equal_truth(got: dict[str, dict], sb, name: str, start=None, end=None):
+    """``got`` (id -> row, from any destination) holds exactly the sandbox's records, column by column."""
     spec = TABLES[name]
-    got = rows(db, table or name.replace("-", "_"), schema)
     want = expected_rows(sb, name, start, end)
     assert set(got) == set(want), f"{name}: {len(set(want) - set(got))} missing, {len(set(got) - set(want))} extra"
     cols = spec.all_columns

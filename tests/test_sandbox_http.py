@@ -271,3 +271,16 @@ def test_faults_can_be_switched_at_runtime(make_sandbox):
     assert http_get(sb.base_url, "/api/tags").status >= 500
     http_post(sb.base_url, "/__sandbox/faults?spec=")
     assert http_get(sb.base_url, "/api/tags").status == 200
+
+
+def test_a_record_changes_only_when_its_update_time_does(make_sandbox):
+    sb = make_sandbox(scale="tiny", rate_limits="off")
+    names = [n for n in truth.CURSORS if n != "events"]
+    before = {n: {r["id"]: r for r in truth.records(sb.state, n)} for n in names}
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=5184000")  # 60 days: new records of every kind
+    for n in names:
+        cursor = truth.CURSORS[n]
+        for r in truth.records(sb.state, n):
+            old = before[n].get(r["id"])
+            if old is not None and (cursor is None or old["attributes"][cursor] == r["attributes"][cursor]):
+                assert old == r, f"{n} {r['id']} changed without a newer {cursor}"

@@ -108,7 +108,16 @@ def load_table(config, dest, memory_conn, target, opts, end: datetime, workdir: 
     if disposition == "delete+insert":
         disposition = "merge"
     pipeline_name = f"omniload__{target.schema}__{target.table}"
-    saved = {} if opts.full_refresh else _saved_state(dest.path, memory_conn, target.schema, pipeline_name, target.table)
+    if dest.kind == "filesystem" and disposition == "merge":
+        disposition = "append"  # files cannot be merged in place: every version is kept (see destinations.py)
+    pipeline = None
+    if opts.full_refresh:
+        saved: dict[str, Any] = {}
+    elif dest.is_duckdb:
+        saved = _saved_state(dest.path, memory_conn, target.schema, pipeline_name, target.table)
+    else:
+        pipeline = _pipeline(dest, memory_conn, pipeline_name, target.schema, workdir)
+        saved = _synced_state(pipeline, target.table)
     last = saved.get("last_value") if spec.cursor else None
     start = opts.interval_start or (parse_date(last, "state") if last else None)
     client_factory = lambda: config.client(connections=max(8, opts.extract_parallelism * 2))  # noqa: E731
@@ -145,7 +154,6 @@ def load_table(config, dest, memory_conn, target, opts, end: datetime, workdir: 
 
         return resource
 
-    pipeline = None
     for n, (lo, hi) in enumerate(slices):
         refresh = "drop_resources" if opts.full_refresh and n == 0 else None
         rest = batches_for(lo, hi)
@@ -155,17 +163,37 @@ def load_table(config, dest, memory_conn, target, opts, end: datetime, workdir: 
             # Peek: a small result may be nothing new, and then there is nothing to load or commit.
             head = [b for b in (next(rest, None), next(rest, None)) if b is not None]
             if len(head) < 2:
-                if spec.cursor and _already_loaded(dest.path, target.schema, target.table, spec.cursor, head):
+                if spec.cursor and dest.is_duckdb and _already_loaded(dest.path, target.schema, target.table, spec.cursor, head):
                     return
                 if not spec.cursor:
                     fingerprint = _fingerprint(head)
                     if fingerprint == saved.get("fingerprint"):
                         return
         if pipeline is None:
-            import dlt
-            from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+            pipeline = _pipeline(dest, memory_conn, pipeline_name, target.schema, workdir)
+        file_format = dest.file_format or ("parquet" if dest.is_duckdb else None)
+        pipeline.run(resource_for(lo, hi, head, rest, fingerprint)(), refresh=refresh, loader_file_format=file_format)
 
-            creds = memory_conn if memory_conn is not None else DuckDbCredentials(dest.path, global_config=DUCKDB_CONFIG)
-            pipeline = dlt.pipeline(pipeline_name=pipeline_name, destination=dlt.destinations.duckdb(creds),
-                                    dataset_name=target.schema, pipelines_dir=workdir, progress=None)  # fmt: skip
-        pipeline.run(resource_for(lo, hi, head, rest, fingerprint)(), refresh=refresh, loader_file_format="parquet")
+
+def _pipeline(dest, memory_conn, name: str, schema: str, workdir: str):
+    import dlt
+
+    if dest.is_duckdb:
+        from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
+        creds = memory_conn if memory_conn is not None else DuckDbCredentials(dest.path, global_config=DUCKDB_CONFIG)
+        destination = dest.factory(creds)
+    else:
+        destination = dest.factory()
+    return dlt.pipeline(pipeline_name=name, destination=destination, dataset_name=schema, pipelines_dir=workdir,
+                        progress=None)  # fmt: skip
+
+
+def _synced_state(pipeline, table: str) -> dict[str, Any]:
+    """The table's saved resource state, restored by dlt from any destination."""
+    pipeline.sync_destination()
+    for source in (pipeline.state.get("sources") or {}).values():
+        found = (source.get("resources") or {}).get(table)
+        if found:
+            return dict(found)
+    return {}

@@ -19,7 +19,8 @@ from .dates import iso
 from .load import load_table
 from .errors import OmniloadError, SourceError, UsageError
 from .progress import Progress
-from .uri import DuckDBURI, KlaviyoURI, parse_dest, parse_source, redact
+from .destinations import Destination, parse_destination
+from .uri import KlaviyoURI, parse_source, redact
 
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 STRATEGIES = ("merge", "replace", "append", "delete+insert")
@@ -61,7 +62,7 @@ class IngestResult:
         return 1 if self.failed else 0
 
 
-def resolve_targets(source_table: str, dest_table: str | None) -> list[Target]:
+def resolve_targets(source_table: str, dest_table: str | None, default_schema: str = "main") -> list[Target]:
     from .sources.klaviyo.tables import TABLES
 
     names = list(TABLES) if source_table.strip() == "all" else [t.strip() for t in source_table.split(",") if t.strip()]
@@ -70,7 +71,7 @@ def resolve_targets(source_table: str, dest_table: str | None) -> list[Target]:
     for n in names:
         if n not in TABLES:
             raise UsageError(f"--source-table: unknown table '{n}'; allowed: {', '.join(TABLES)}, all")
-    schema, table = "main", None
+    schema, table = default_schema, None
     if dest_table:
         parts = dest_table.split(".")
         if len(parts) > 2 or not all(parts):
@@ -89,10 +90,10 @@ def resolve_targets(source_table: str, dest_table: str | None) -> list[Target]:
     return [Target(n, schema, table or n.replace("-", "_")) for n in names]
 
 
-def check_options(opts: IngestOptions) -> tuple[KlaviyoURI, DuckDBURI, list[Target]]:
+def check_options(opts: IngestOptions) -> tuple[KlaviyoURI, Destination, list[Target]]:
     src = parse_source(opts.source_uri)
-    dest = parse_dest(opts.dest_uri)
-    targets = resolve_targets(opts.source_table, opts.dest_table)
+    dest = parse_destination(opts.dest_uri)
+    targets = resolve_targets(opts.source_table, opts.dest_table, dest.default_schema)
     if opts.incremental_strategy and opts.incremental_strategy not in STRATEGIES:
         raise UsageError(f"--incremental-strategy: '{opts.incremental_strategy}' is not allowed; allowed: {', '.join(STRATEGIES)}")
     if opts.interval_start and opts.interval_end and opts.interval_end <= opts.interval_start:
@@ -102,18 +103,31 @@ def check_options(opts: IngestOptions) -> tuple[KlaviyoURI, DuckDBURI, list[Targ
     return src, dest, targets
 
 
-def _check_duckdb(dest: DuckDBURI):
-    """Open the DuckDB file once, so a file in use or not a database fails before any work."""
-    import duckdb
+def _open_destination(dest: Destination):
+    """Reach the destination once before any work: a DuckDB file in use or not a database, or a server that
+    refuses the connection, fails here. Returns the connection to use for ``duckdb:///:memory:``."""
+    dest.require_packages()
+    if dest.is_duckdb:
+        import duckdb
 
-    if dest.path == ":memory:":
-        return duckdb.connect(":memory:")
-    try:
-        duckdb.connect(dest.path).close()
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
-            raise SourceError(f"destination {dest.display} is in use by another process; wait for it to finish") from None
-        raise UsageError(f"--dest-uri: cannot open {dest.display} as a DuckDB database: {exc}") from None
+        if dest.path == ":memory:":
+            return duckdb.connect(":memory:")
+        try:
+            duckdb.connect(dest.path).close()
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise SourceError(f"destination {dest.display} is in use by another process; wait for it to finish") from None
+            raise UsageError(f"--dest-uri: cannot open {dest.display} as a DuckDB database: {exc}") from None
+    elif dest.kind == "postgres":
+        import psycopg2
+
+        c = dest.credentials
+        try:
+            psycopg2.connect(dbname=c["database"], user=c["username"], password=c["password"], host=c["host"],
+                             port=c.get("port", 5432), connect_timeout=10).close()  # fmt: skip
+        except psycopg2.Error as exc:
+            reason = redact(str(exc).strip().splitlines()[0]).replace(c["password"] or "\0", "***")
+            raise UsageError(f"--dest-uri: cannot connect to {dest.display}: {reason}") from None
     return None
 
 
@@ -132,9 +146,9 @@ def _preflight(src: KlaviyoURI) -> None:
 
 
 @contextlib.contextmanager
-def _exclusive(dest: DuckDBURI):
+def _exclusive(dest: Destination):
     """One omniload run per DuckDB file at a time: a second one gets a clear error instead of a lock fight."""
-    if dest.path == ":memory:":
+    if not dest.is_duckdb or dest.path == ":memory:":
         yield
         return
     import fcntl
@@ -157,14 +171,14 @@ def ingest(opts: IngestOptions) -> IngestResult:
         return _ingest(opts, src, dest, targets)
 
 
-def _ingest(opts: IngestOptions, src: KlaviyoURI, dest: DuckDBURI, targets: list[Target]) -> IngestResult:
+def _ingest(opts: IngestOptions, src: KlaviyoURI, dest: Destination, targets: list[Target]) -> IngestResult:
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
     # every row says which load wrote it (_dlt_load_id), as with row-dict sources; Arrow sources need this switch
     os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
     from .sources.klaviyo.client import RetryPolicy
     from .sources.klaviyo.source import KlaviyoConfig
 
-    memory_conn = _check_duckdb(dest)
+    memory_conn = _open_destination(dest)
     config = KlaviyoConfig(src.api_key, src.base_url, src.revision, RetryPolicy(max_retry_after=opts.max_retry_after))
     end = opts.interval_end or datetime.now(timezone.utc)
     result = IngestResult()

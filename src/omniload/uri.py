@@ -1,22 +1,18 @@
-"""Source and destination URIs: parse them into settings, check them, and redact their secrets.
+"""Source URIs and secret redaction: ``klaviyo://?api_key=pk_...[&base_url=...][&revision=...]``.
 
-``klaviyo://?api_key=pk_...[&base_url=...][&revision=...]`` names the source. ``duckdb:///relative.duckdb``,
-``duckdb:////abs/path.duckdb`` and ``duckdb:///:memory:`` name the destination. Every error names what was
-wrong and what is allowed, and never repeats a secret.
+Every error names what was wrong and what is allowed, and never repeats a secret (destinations.py parses
+destination URIs with the same rules).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from .errors import UsageError
 
 SOURCE_SCHEMES = ("klaviyo",)
-DEST_SCHEMES = ("duckdb",)
 _SECRET_PARAMS = re.compile(r"((?:api_key|password|token|secret)=)[^&\s'\"]+", re.I)
 _USERINFO = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
 
@@ -33,15 +29,6 @@ class KlaviyoURI:
     api_key: str
     base_url: str
     revision: str
-
-
-@dataclass(frozen=True)
-class DuckDBURI:
-    path: str  # a file path, or ":memory:"
-
-    @property
-    def display(self) -> str:
-        return f"duckdb:///{self.path}"
 
 
 def _scheme(uri: str, flag: str, allowed: tuple[str, ...]) -> str:
@@ -68,22 +55,3 @@ def parse_source(uri: str) -> KlaviyoURI:
     if not re.match(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$", revision):
         raise UsageError(f"--source-uri: revision '{revision}' is not of the form YYYY-MM-DD")
     return KlaviyoURI(key, base, revision)
-
-
-def parse_dest(uri: str) -> DuckDBURI:
-    _scheme(uri, "--dest-uri", DEST_SCHEMES)
-    rest = uri.split("://", 1)[1]
-    if not rest.startswith("/") or rest == "/":
-        raise UsageError("--dest-uri: use duckdb:///relative.duckdb, duckdb:////abs/path.duckdb or duckdb:///:memory:")
-    path = rest[1:].split("?", 1)[0]
-    if path == ":memory:":
-        return DuckDBURI(path)
-    p = Path(path)
-    if p.is_dir():
-        raise UsageError(f"--dest-uri: '{path}' is a directory; give a DuckDB file path such as {path.rstrip('/')}/data.duckdb")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise UsageError(f"--dest-uri: folder '{parent}' does not exist; create it or choose another path")
-    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        raise UsageError(f"--dest-uri: '{path}' is not writable")
-    return DuckDBURI(str(p))

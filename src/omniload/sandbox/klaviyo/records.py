@@ -165,7 +165,7 @@ def _campaign(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
                     "is_tracking_clicks": True, "is_tracking_opens": r.random() < 0.8}  # fmt: skip
     elif channel == "sms":
         tracking = {"add_tracking_params": False, "custom_tracking_params": None}
-    lists = b.ds.count("lists")
+    lists = b.ds.timelines["lists"].count_until(b.ds.created_us(b.name, i))  # lists that existed then: stable
     attrs = {
         "name": f"{r.choice(WORDS)} {channel} campaign #{i}", "status": status,
         "archived": mix(b.salt ^ i ^ 0xA4C) % 6 == 0,
@@ -225,7 +225,8 @@ def _variant(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
 def _item(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     attrs = _catalog_common(b, i, r, "item")
     cats = Builder(b.ds, "catalog-categories", "catalog")
-    cat = cats.id_of(mix(b.salt ^ i) % max(1, b.ds.count("catalog-categories")))
+    n_cats = max(1, b.ds.timelines["catalog-categories"].count_until(b.ds.created_us(b.name, i)))
+    cat = cats.id_of(mix(b.salt ^ i) % n_cats)
     return attrs, {"variants": []}, {"category.id": cat, "ids": b.id_of(i)}
 
 

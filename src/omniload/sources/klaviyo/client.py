@@ -46,14 +46,15 @@ class RetryPolicy:
 
 class KlaviyoClient:
     def __init__(self, api_key: str, base_url: str = DEFAULT_BASE_URL, revision: str = REVISION,
-                 policy: RetryPolicy | None = None, connections: int = 32, timeout: float = 120.0) -> None:  # fmt: skip
+                 policy: RetryPolicy | None = None, connections: int = 32, timeout: float = 120.0,
+                 limiters: dict[str, BucketLimiter] | None = None) -> None:  # fmt: skip
         self.base_url = base_url.rstrip("/")
         self.revision = revision
         self.policy = policy or RetryPolicy()
         self.stats = ClientStats()
         self._headers = {"Authorization": f"Klaviyo-API-Key {api_key}", "revision": revision,
                          "Accept": "application/vnd.api+json"}  # fmt: skip
-        self._limiters: dict[str, BucketLimiter] = {}
+        self._limiters: dict[str, BucketLimiter] = {} if limiters is None else limiters  # shared per run
         self._connections = connections
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None

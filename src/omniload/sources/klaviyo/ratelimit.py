@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import threading
 import time
 
 BURST_MARGIN = 0.9
@@ -25,7 +26,7 @@ class BucketLimiter:
         self._burst_log: collections.deque[float] = collections.deque()
         self._steady_log: collections.deque[float] = collections.deque()
         self._blocked_until = 0.0
-        self._lock = asyncio.Lock()
+        self._lock = threading.Lock()
 
     def _set(self, burst: int, steady: int) -> None:
         self.burst = burst
@@ -46,15 +47,15 @@ class BucketLimiter:
         return wait
 
     async def acquire(self) -> None:
-        async with self._lock:
-            while True:
+        while True:
+            with self._lock:  # a thread lock: one limiter serves every event loop of a run (slices, streams)
                 now = self.clock()
                 wait = self.wait_time(now)
                 if wait <= 0:
                     self._burst_log.append(now)
                     self._steady_log.append(now)
                     return
-                await asyncio.sleep(wait)
+            await asyncio.sleep(wait)
 
     def block_for(self, seconds: float) -> None:
         """Pause the bucket (after a 429, or when the server says no requests remain)."""

@@ -8,7 +8,7 @@ never later than the run's end, so a record stamped in the future cannot move it
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
@@ -31,9 +31,11 @@ class KlaviyoConfig:
     base_url: str
     revision: str
     policy: RetryPolicy
+    limiters: dict = field(default_factory=dict)  # one limiter per rate-limit bucket for the whole run
 
     def client(self, connections: int = 32) -> KlaviyoClient:
-        return KlaviyoClient(self.api_key, self.base_url, self.revision, self.policy, connections=connections)
+        return KlaviyoClient(self.api_key, self.base_url, self.revision, self.policy, connections=connections,
+                             limiters=self.limiters)  # fmt: skip
 
 
 def column_hints(spec: TableSpec) -> dict[str, dict[str, Any]]:

@@ -1,0 +1,158 @@
+"""Destinations beyond DuckDB: a real PostgreSQL server, local files, and warehouse URIs mapped to dlt."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from omniload.destinations import parse_destination
+from omniload.errors import UsageError
+from omniload.sources.klaviyo.tables import TABLES
+
+from .conftest import http_post, run_cli, source_uri
+from .helpers import assert_rows_equal_truth, expected_rows, ingest
+from .pg import PASSWORD
+
+
+def _pg_rows(server, database: str, schema: str, table: str) -> dict[str, dict]:
+    con = server.connect(database)
+    try:
+        with con.cursor() as cur:
+            cur.execute(f'select * from "{schema}"."{table}"')
+            names = [d[0] for d in cur.description]
+            out = {}
+            for row in cur.fetchall():
+                rec = dict(zip(names, row))
+                assert rec["id"] not in out, f"duplicate {rec['id']}"
+                out[rec["id"]] = rec
+            return out
+    finally:
+        con.close()
+
+
+def test_postgres_all_tables_then_incremental(postgres, make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=11)
+    postgres.create_database("kl_all")
+    uri = postgres.uri("kl_all")
+    args = ["--dest-table", "klaviyo.*"]
+    code = ingest_to(sb, "all", uri, *args)
+    assert code == 0
+    for name in TABLES:
+        assert_rows_equal_truth(_pg_rows(postgres, "kl_all", "klaviyo", name.replace("-", "_")), sb, name)
+    con = postgres.connect("kl_all")
+    with con.cursor() as cur:
+        cur.execute("select column_name, data_type from information_schema.columns where table_schema='klaviyo' and table_name='events'")
+        types = dict(cur.fetchall())
+    con.close()
+    assert types["datetime"] == "timestamp with time zone" and types["event_properties"] == "jsonb"
+    assert types["timestamp"] == "bigint"
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=172800")
+    assert ingest_to(sb, "all", uri, *args) == 0
+    for name in TABLES:
+        assert_rows_equal_truth(_pg_rows(postgres, "kl_all", "klaviyo", name.replace("-", "_")), sb, name)
+
+
+def ingest_to(sb, tables: str, dest_uri: str, *extra: str) -> int:
+    from omniload.cli import main
+
+    return main(["ingest", "--source-uri", source_uri(sb), "--source-table", tables, "--dest-uri", dest_uri,
+                 "--progress", "log", *extra])  # fmt: skip
+
+
+def test_postgres_default_schema_is_public_and_bad_password_is_redacted(postgres, sandbox):
+    postgres.create_database("kl_pub")
+    assert ingest_to(sandbox, "tags", postgres.uri("kl_pub")) == 0
+    assert_rows_equal_truth(_pg_rows(postgres, "kl_pub", "public", "tags"), sandbox, "tags")
+    wrong = "Wr0ng-pass-XYZ"
+    proc = run_cli("ingest", "--source-uri", source_uri(sandbox), "--source-table", "tags", "--dest-uri", postgres.uri("kl_pub", wrong))
+    assert proc.returncode == 2 and "cannot connect to postgresql://omni:***@127.0.0.1" in proc.stderr
+    assert wrong not in proc.stderr + proc.stdout and PASSWORD not in proc.stderr
+
+
+def _read_files(folder: Path, fmt: str) -> list[dict]:
+    files = [p for p in folder.rglob(f"*.{fmt}*") if p.is_file()]
+    assert files, f"no {fmt} files under {folder}"
+    out: list[dict] = []
+    for f in files:
+        if fmt == "parquet":
+            out += pq.read_table(f).to_pylist()
+        elif fmt == "csv":
+            out += pacsv.read_csv(f).to_pylist()
+        else:
+            import gzip
+
+            opener = gzip.open if f.suffix == ".gz" else open
+            with opener(f, "rt") as fh:
+                out += [json.loads(line) for line in fh if line.strip()]
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
+def test_file_destinations_one_folder_per_table(sandbox, tmp_path, fmt):
+    out = tmp_path / "lake"
+    assert ingest_to(sandbox, "events,tags", f"{fmt}:///{out}", "--dest-table", "kl.*") == 0
+    for name in ("events", "tags"):
+        folder = out / "kl" / name
+        assert folder.is_dir(), sorted(str(p) for p in out.rglob("*"))[:20]
+        got = _read_files(folder, fmt)
+        want = expected_rows(sandbox, name)
+        assert sorted(r["id"] for r in got) == sorted(want)
+    # a second run with nothing new adds no rows; keyless tags are unchanged, so not rewritten
+    assert ingest_to(sandbox, "events,tags", f"{fmt}:///{out}", "--dest-table", "kl.*") == 0
+    assert len({r["id"] for r in _read_files(out / "kl" / "tags", fmt)}) == len(expected_rows(sandbox, "tags"))
+
+
+WAREHOUSE_CASES = [
+    ("bigquery://my-project?credentials_path=/secrets/key.json&location=EU", "bigquery",
+     {"project_id": "my-project", "credentials_path": "/secrets/key.json"}, "bigquery"),
+    ("snowflake://loader:p%40ss@acme-xy123/RAW?warehouse=LOAD_WH&role=LOADER", "snowflake",
+     {"username": "loader", "password": "p@ss", "host": "acme-xy123", "database": "RAW", "warehouse": "LOAD_WH", "role": "LOADER"}, "snowflake"),
+    ("clickhouse://default:pw@ch.example.com:9440/analytics?secure=1", "clickhouse",
+     {"username": "default", "password": "pw", "host": "ch.example.com", "port": 9440, "database": "analytics", "secure": 1}, "clickhouse"),
+    ("mssql://sa:pw@sql.example.com:1433/dw?driver=ODBC+Driver+18+for+SQL+Server", "mssql",
+     {"username": "sa", "password": "pw", "host": "sql.example.com", "port": 1433, "database": "dw", "driver": "ODBC Driver 18 for SQL Server"}, "mssql"),
+    ("redshift://admin:pw@rs.example.com:5439/dev", "redshift",
+     {"username": "admin", "password": "pw", "host": "rs.example.com", "port": 5439, "database": "dev"}, "redshift"),
+    ("databricks://token:dapiSECRET@adb-1.azuredatabricks.net?http_path=/sql/1.0/warehouses/abc&catalog=main", "databricks",
+     {"server_hostname": "adb-1.azuredatabricks.net", "http_path": "/sql/1.0/warehouses/abc", "access_token": "dapiSECRET", "catalog": "main"}, "databricks"),
+    ("motherduck://analytics?token=mdSECRET", "motherduck", {"database": "analytics", "password": "mdSECRET"}, "motherduck"),
+    ("md:analytics?motherduck_token=mdSECRET", "motherduck", {"database": "analytics", "password": "mdSECRET"}, "motherduck"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("uri,kind,creds,extra", WAREHOUSE_CASES, ids=[c[1] + ("-md" if c[0].startswith("md:") else "") for c in WAREHOUSE_CASES])
+def test_warehouse_uris_map_to_dlt_without_a_network(uri, kind, creds, extra):
+    dest = parse_destination(uri)
+    assert dest.kind == kind and dest.credentials == creds
+    for secret in ("p@ss", "pw@", "dapiSECRET", "mdSECRET"):
+        assert secret not in dest.display
+    try:
+        dest.require_packages()
+    except UsageError as exc:
+        assert f"pip install 'omniload[{extra}]'" in str(exc)
+    else:
+        factory = dest.factory()
+        assert factory.destination_name == kind
+
+
+def test_missing_extra_package_is_a_clear_usage_error(sandbox, tmp_path):
+    proc = run_cli("ingest", "--source-uri", source_uri(sandbox), "--source-table", "tags",
+                   "--dest-uri", "snowflake://u:topsecret@acct/db?warehouse=w")  # fmt: skip
+    import importlib.util
+
+    if importlib.util.find_spec("snowflake") is None:
+        assert proc.returncode == 2 and "pip install 'omniload[snowflake]'" in proc.stderr
+    assert "topsecret" not in proc.stderr + proc.stdout
+
+
+@pytest.mark.parametrize("uri,fragment", [
+    ("postgresql:///db", "needs a host"), ("postgresql://u:p@h", "needs a database"),
+    ("bigquery://", "needs a project"), ("databricks://token:x@host", "http_path"), ("sftp://x", "unknown scheme 'sftp'"),
+])  # fmt: skip
+def test_bad_destination_uris(uri, fragment):
+    with pytest.raises(UsageError, match=fragment):
+        parse_destination(uri)
