@@ -22,17 +22,21 @@ def ingest(sb, tables: str, db: str, *extra: str) -> int:
                  "--progress", "log", *extra])  # fmt: skip
 
 
+def by_id(cursor, table: str) -> dict[str, dict]:
+    """The rows of an executed DB-API cursor keyed by ``id``; an id seen twice fails the test."""
+    names = [d[0] for d in cursor.description]
+    out: dict[str, dict] = {}
+    for row in cursor.fetchall():
+        rec = dict(zip(names, row))
+        assert rec["id"] not in out, f"duplicate id {rec['id']} in {table}"
+        out[rec["id"]] = rec
+    return out
+
+
 def rows(db: str, table: str, schema: str = "main") -> dict[str, dict]:
     con = duckdb.connect(db, read_only=True)
     try:
-        cur = con.execute(f'select * from "{schema}"."{table}"')
-        names = [d[0] for d in cur.description]
-        out = {}
-        for row in cur.fetchall():
-            rec = dict(zip(names, row))
-            assert rec["id"] not in out, f"duplicate id {rec['id']} in {table}"
-            out[rec["id"]] = rec
-        return out
+        return by_id(con.execute(f'select * from "{schema}"."{table}"'), table)
     finally:
         con.close()
 

@@ -72,3 +72,28 @@ def test_help_lists_the_flags():
     assert proc.returncode == 0
     for flag in ("--source-uri", "--interval-start", "--extract-parallelism", "--full-refresh", "--progress"):
         assert flag in proc.stdout
+
+
+def test_sandbox_command_prints_its_base_url_first_and_serves():
+    import subprocess
+    import sys
+
+    from .conftest import ROOT, http_get
+
+    proc = subprocess.Popen([sys.executable, "-m", "omniload.cli", "sandbox", "klaviyo", "--scale", "tiny", "--seed", "4"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)  # fmt: skip
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:")
+        resp = http_get(url, "/api/metrics")
+        assert resp.status == 200 and resp.json["data"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_sandbox_rejects_bad_options():
+    proc = run_cli("sandbox", "klaviyo", "--scale", "huge")
+    assert proc.returncode == 2 and "unknown scale 'huge'" in proc.stderr
+    proc = run_cli("sandbox", "klaviyo", "--workers", "2")
+    assert proc.returncode == 2 and "--rate-limits off" in proc.stderr

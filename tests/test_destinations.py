@@ -14,7 +14,7 @@ from omniload.errors import UsageError
 from omniload.sources.klaviyo.tables import TABLES
 
 from .conftest import http_post, run_cli, source_uri
-from .helpers import assert_rows_equal_truth, expected_rows, ingest
+from .helpers import assert_rows_equal_truth, by_id, expected_rows
 from .pg import PASSWORD
 
 
@@ -23,13 +23,7 @@ def _pg_rows(server, database: str, schema: str, table: str) -> dict[str, dict]:
     try:
         with con.cursor() as cur:
             cur.execute(f'select * from "{schema}"."{table}"')
-            names = [d[0] for d in cur.description]
-            out = {}
-            for row in cur.fetchall():
-                rec = dict(zip(names, row))
-                assert rec["id"] not in out, f"duplicate {rec['id']}"
-                out[rec["id"]] = rec
-            return out
+            return by_id(cur, table)
     finally:
         con.close()
 

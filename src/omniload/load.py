@@ -17,7 +17,7 @@ import pyarrow as pa
 from .dates import iso, parse_date
 
 # DuckDB would take 80% of RAM by default; a bounded buffer pool (it spills to disk) keeps a run's memory flat.
-DUCKDB_CONFIG = {"memory_limit": os.environ.get("OMNILOAD_DUCKDB_MEMORY_LIMIT", "96MB"), "preserve_insertion_order": False}
+DUCKDB_CONFIG = {"memory_limit": os.environ.get("OMNILOAD_DUCKDB_MEMORY_LIMIT", "256MB"), "preserve_insertion_order": False}
 
 
 def _saved_state(dest_path: str, conn, schema: str, pipeline_name: str, table: str) -> dict[str, Any]:
@@ -125,9 +125,13 @@ def load_table(config, dest, memory_conn, target, opts, end: datetime, workdir: 
     if spec.cursor:
         slices, prefetched = plan_slices(client_factory, spec, start, end, opts.checkpoint_rows, stats)
 
-    def batches_for(lo: datetime | None, hi: datetime) -> Iterator[pa.Table]:
+    def batches_for(n: int, lo: datetime | None, hi: datetime) -> Iterator[pa.Table]:
+        def fraction(f: float) -> None:  # slices are about equal in size: progress of the whole table
+            progress.fraction(target.source, (n + f) / len(slices))
+
         return extract_table(config, spec, lo, hi, opts.extract_parallelism,
-                             lambda p, r: progress.page(target.source, p, r), opts.batch_rows, stats, prefetched)  # fmt: skip
+                             lambda p, r: progress.page(target.source, p, r), opts.batch_rows, stats, prefetched,
+                             fraction)  # fmt: skip
 
     def resource_for(lo: datetime | None, hi: datetime, head: list[pa.Table], rest: Iterator[pa.Table], fingerprint=None):
         import dlt
@@ -156,7 +160,7 @@ def load_table(config, dest, memory_conn, target, opts, end: datetime, workdir: 
 
     for n, (lo, hi) in enumerate(slices):
         refresh = "drop_resources" if opts.full_refresh and n == 0 else None
-        rest = batches_for(lo, hi)
+        rest = batches_for(n, lo, hi)
         head: list[pa.Table] = []
         fingerprint = None
         if len(slices) == 1 and not opts.full_refresh and memory_conn is None:

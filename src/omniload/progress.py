@@ -20,10 +20,25 @@ class TableReport:
     finished: float | None = None
     status: str = "running"
     error: str = ""
+    fraction: float | None = None  # share of the table's interval covered so far
 
     @property
     def seconds(self) -> float:
         return (self.finished or time.monotonic()) - self.started
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left, from the share of the interval covered so far (None until it is known)."""
+        if self.finished or not self.fraction or self.fraction < 0.01:
+            return None
+        return self.seconds * (1 - self.fraction) / self.fraction
+
+    @property
+    def eta_text(self) -> str:
+        eta = self.eta
+        if eta is None:
+            return "-"
+        return f"{eta:.0f}s" if eta < 120 else f"{eta / 60:.0f}m"
 
 
 class Progress:
@@ -64,6 +79,9 @@ class Progress:
             self._last = now
             self._emit(rep, "progress")
 
+    def fraction(self, table: str, fraction: float) -> None:
+        self.tables[table].fraction = max(0.0, min(1.0, fraction))
+
     def finish(self, table: str, status: str, error: str = "", stats: dict | None = None) -> None:
         rep = self.tables[table]
         rep.status, rep.error, rep.finished = status, error, time.monotonic()
@@ -79,24 +97,25 @@ class Progress:
         rate = rep.rows / rep.seconds if rep.seconds > 0 else 0.0
         if self.mode == "json":
             rec = {"event": event, "table": rep.table, "rows": rep.rows, "pages": rep.pages, "rows_per_s": round(rate, 1),
-                   "seconds": round(rep.seconds, 2), "status": rep.status}  # fmt: skip
+                   "seconds": round(rep.seconds, 2), "eta_s": None if rep.eta is None else round(rep.eta, 1),
+                   "status": rep.status}  # fmt: skip
             if rep.error:
                 rec["error"] = rep.error
             print(json.dumps(rec), file=self.stream, flush=True)
         else:
             tail = f" error: {rep.error}" if rep.error else ""
             print(f"[{rep.table}] {event}: {rep.rows:,} rows, {rep.pages:,} pages, {rate:,.0f} rows/s, "
-                  f"{rep.seconds:.1f}s, {rep.status}{tail}", file=self.stream, flush=True)  # fmt: skip
+                  f"{rep.seconds:.1f}s, ETA {rep.eta_text}, {rep.status}{tail}", file=self.stream, flush=True)  # fmt: skip
 
     def _render(self):
         from rich.table import Table
 
         t = Table(title="omniload", expand=False)
-        for col in ("table", "status", "rows", "pages", "rows/s", "elapsed"):
+        for col in ("table", "status", "rows", "pages", "rows/s", "elapsed", "ETA"):
             t.add_column(col, justify="right" if col not in ("table", "status") else "left")
         for rep in self.tables.values():
             rate = rep.rows / rep.seconds if rep.seconds > 0 else 0
-            t.add_row(rep.table, rep.status, f"{rep.rows:,}", f"{rep.pages:,}", f"{rate:,.0f}", f"{rep.seconds:.1f}s")
+            t.add_row(rep.table, rep.status, f"{rep.rows:,}", f"{rep.pages:,}", f"{rate:,.0f}", f"{rep.seconds:.1f}s", rep.eta_text)
         return t
 
     def summary(self, out=None) -> None:

@@ -86,13 +86,41 @@ def _cursor_value(record: Any, field: str) -> datetime | None:
         return None
 
 
+class Coverage:
+    """How much of the interval's time the fetched pages have covered (pages come sorted by the cursor):
+    the progress fraction behind the ETA."""
+
+    def __init__(self) -> None:
+        self._spans: dict[tuple, list[float]] = {}
+
+    def add(self, key: tuple, lo: datetime | None, hi: datetime | None) -> None:
+        if lo is not None and hi is not None and key not in self._spans:
+            self._spans[key] = [max((hi - lo).total_seconds(), 1e-6), 0.0]
+
+    def advance(self, key: tuple, lo: datetime, cursor: datetime | None) -> None:
+        span = self._spans.get(key)
+        if span is not None and cursor is not None:
+            span[1] = min(span[0], max(span[1], (cursor - lo).total_seconds()))
+
+    def finish(self, key: tuple) -> None:
+        if key in self._spans:
+            self._spans[key][1] = self._spans[key][0]
+
+    def fraction(self) -> float | None:
+        total = sum(s[0] for s in self._spans.values())
+        return sum(s[1] for s in self._spans.values()) / total if total else None
+
+
 class Extractor:
     """Runs a plan on its own event loop thread and hands pages to the caller through a bounded queue."""
 
-    def __init__(self, client_factory: Callable[[], KlaviyoClient], plan: Plan, on_page: Callable[[int], None]) -> None:
+    def __init__(self, client_factory: Callable[[], KlaviyoClient], plan: Plan, on_page: Callable[[int], None],
+                 on_fraction: Callable[[float], None] | None = None) -> None:  # fmt: skip
         self.client_factory = client_factory
         self.plan = plan
         self.on_page = on_page
+        self.on_fraction = on_fraction
+        self.coverage = Coverage()
         self.queue: queue.Queue = queue.Queue(maxsize=max(8, plan.parallelism * 2))
         self.stats = None
         self._stop = threading.Event()
@@ -155,16 +183,32 @@ class Extractor:
         url = client.url(spec.path, params)
         doc = first
         n = 0
+        key = (str(consts), lo, hi)
+        tracked = spec.cursor is not None and spec.sort == spec.cursor
+        win_lo = lo
         while True:
             if doc is None:
                 doc = await client.get(url, spec.name, self.limiter, self.decoder)
             n += 1
             await self._put(Page(doc.records, doc.typed, consts, f"page {n} of {url}", lo, hi))
             self.on_page(len(doc.records))
+            if tracked and doc.records:
+                win_lo = win_lo or _cursor_value(doc.records[0], spec.cursor)
+                if win_lo is not None:
+                    self.coverage.add(key, win_lo, hi)  # no-op for windows registered when they were cut
+                    self.coverage.advance(key, win_lo, _cursor_value(doc.records[-1], spec.cursor))
             nxt = doc.next
             if not nxt:
+                self.coverage.finish(key)
+                self._report()
                 return
+            self._report()
             url, doc = nxt, None
+
+    def _report(self) -> None:
+        fraction = self.coverage.fraction()
+        if self.on_fraction is not None and fraction is not None:
+            self.on_fraction(fraction)
 
     async def _stream(self, client: KlaviyoClient, partition: str, consts: dict[str, str]) -> None:
         plan, spec = self.plan, self.plan.spec
@@ -203,6 +247,7 @@ class Extractor:
         work: asyncio.Queue = asyncio.Queue()
         for w in windows:
             work.put_nowait(w)
+            self.coverage.add((str(consts), w[0], w[1]), w[0], min(w[1], t_max + timedelta(microseconds=1)))
 
         async def worker() -> None:
             while True:
@@ -261,9 +306,9 @@ def plan_slices(client_factory: Callable[[], KlaviyoClient], spec: TableSpec, st
     return asyncio.run(main()), prefetched
 
 
-def run_plan(client_factory, plan: Plan, stats: dict[str, int]) -> Iterator[Page]:
+def run_plan(client_factory, plan: Plan, stats: dict[str, int], on_fraction: Callable[[float], None] | None = None) -> Iterator[Page]:
     """Pages of ``plan``; when done, ``stats`` holds the requests, retries and 429s it took."""
-    ex = Extractor(client_factory, plan, lambda n: None)
+    ex = Extractor(client_factory, plan, lambda n: None, on_fraction)
     try:
         yield from ex.pages()
     finally:

@@ -2,14 +2,14 @@
 
 The resource reads its incremental cursor from dlt's resource state (which dlt stores in the destination),
 extracts ``[start, end)`` through the generic extractor, drops rows outside each page's window on the client,
-and yields Arrow tables of at least ``batch_rows`` rows. The cursor it saves is the newest value loaded,
+and yields Arrow tables of ``batch_rows`` rows (or ``BATCH_BYTES``, for wide rows). The cursor it saves is the newest value loaded,
 never later than the run's end, so a record stamped in the future cannot move it past unloaded data.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Callable, Iterator
 
 import pyarrow as pa
@@ -22,7 +22,7 @@ from .extract import Plan, run_plan
 from .tables import BOOL, FLOAT, INT, JSON, TS, TableSpec
 
 DLT_TYPES = {"text": "text", INT: "bigint", FLOAT: "double", BOOL: "bool", TS: "timestamp", JSON: "json"}
-EPOCH_START = datetime(2012, 1, 1, tzinfo=timezone.utc)  # before Klaviyo existed: "from the beginning"
+BATCH_BYTES = 24 * 2**20  # a batch is handed to dlt at this size too: wide rows (profiles) must not pile up
 
 
 @dataclass
@@ -68,14 +68,15 @@ def _in_window(table: pa.Table, spec: TableSpec, lo: datetime | None, hi: dateti
 
 def extract_table(config: KlaviyoConfig, spec: TableSpec, start: datetime | None, end: datetime, parallelism: int,
                   on_progress: Callable[[int, int], None], batch_rows: int = 50_000,
-                  stats: dict[str, int] | None = None, prefetched: dict | None = None) -> Iterator[pa.Table]:  # fmt: skip
+                  stats: dict[str, int] | None = None, prefetched: dict | None = None,
+                  on_fraction: Callable[[float], None] | None = None) -> Iterator[pa.Table]:  # fmt: skip
     """Arrow batches of ``spec``'s records with cursor in ``[start, end)`` (all records for replace tables)."""
     plan = Plan(spec, start if spec.cursor else None, end, max(1, parallelism), prefetched)
     buffer: list[pa.Table] = []
-    rows = 0
+    rows = size = 0
     decoder = PageDecoder(spec)
     stats = {} if stats is None else stats
-    for page in run_plan(lambda: config.client(connections=max(8, parallelism * 2)), plan, stats):
+    for page in run_plan(lambda: config.client(connections=max(8, parallelism * 2)), plan, stats, on_fraction):
         if page.typed:
             table = typed_to_arrow(decoder, page.records, page.consts, page.where)
         else:
@@ -85,8 +86,9 @@ def extract_table(config: KlaviyoConfig, spec: TableSpec, start: datetime | None
         if table.num_rows:
             buffer.append(table)
             rows += table.num_rows
-        if rows >= batch_rows:
+            size += table.nbytes
+        if rows >= batch_rows or size >= BATCH_BYTES:
             yield pa.concat_tables(buffer)
-            buffer, rows = [], 0
+            buffer, rows, size = [], 0, 0
     if buffer:
         yield pa.concat_tables(buffer)
