@@ -46,7 +46,8 @@ def main() -> None:
             res = run_measured(cmd)
             assert res["rc"] == 0, res["stderr"][-2000:]
             line = next(l for l in res["stderr"].splitlines() if "finish" in l)
-            print(f"{size:>10,} events: {size / res['seconds']:>8,.0f} records/s (whole process, {res['seconds']:.1f}s wall), "
+            loaded = int(line.split("finish: ", 1)[1].split(" rows", 1)[0].replace(",", ""))
+            print(f"{loaded:>10,} events: {loaded / res['seconds']:>8,.0f} records/s (whole process, {res['seconds']:.1f}s wall), "
                   f"peak RSS {res['peak_mb']:.0f} MB; sandbox CPU {sb.cpu_seconds() - cpu0:.1f}s | {line.strip()}")  # fmt: skip
             if os.path.exists(raw):
                 print("  top costs (py-spy, self time over all threads):")

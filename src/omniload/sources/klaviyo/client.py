@@ -20,7 +20,7 @@ import orjson
 
 from ...errors import SourceError
 from .decode import Doc, PageDecoder
-from .ratelimit import BucketLimiter
+from .ratelimit import BucketLimiter, TooLongWait
 
 DEFAULT_BASE_URL = "https://a.klaviyo.com"
 REVISION = "2026-07-15"
@@ -89,7 +89,13 @@ class KlaviyoClient:
         assert self._session is not None, "use 'async with KlaviyoClient(...)'"
         attempt = throttled = 0
         while True:
-            await limiter.acquire()
+            try:
+                await limiter.acquire(self.policy.max_retry_after)
+            except TooLongWait as wait:
+                raise SourceError(
+                    f"table '{table}': the rate limit allows the next request only in {wait.seconds:.0f}s, longer than "
+                    f"the allowed {self.policy.max_retry_after:.0f}s (set --max-retry-after to wait longer)"
+                ) from None
             self.stats.requests += 1
             self.stats.by_table[table] = self.stats.by_table.get(table, 0) + 1
             problem: str
@@ -136,16 +142,12 @@ class KlaviyoClient:
                     raise SourceError(f"table '{table}': HTTP {status} {self._error_text(body, headers)}")
             attempt += 1
             if attempt >= self.policy.max_attempts:
-                raise SourceError(f"table '{table}': giving up after {attempt} attempts at {self._redact_url(url)}: {problem}")
+                raise SourceError(f"table '{table}': giving up after {attempt} attempts at {url}: {problem}")
             self.stats.retries += 1
             await asyncio.sleep(self._backoff(attempt))
 
     def _host(self) -> str:
         return self.base_url.split("://", 1)[-1]
-
-    @staticmethod
-    def _redact_url(url: str) -> str:
-        return url  # the key travels in a header, never in the URL
 
     @staticmethod
     def _retry_after(header: str | None, body: bytes) -> float | None:

@@ -18,6 +18,14 @@ BURST_MARGIN = 0.9
 STEADY_MARGIN = 0.97
 
 
+class TooLongWait(Exception):
+    """The rate limit would make the next request wait longer than allowed."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"{seconds:.0f}s")
+        self.seconds = seconds
+
+
 class BucketLimiter:
     def __init__(self, burst: int, steady: int, clock=time.monotonic) -> None:
         self.configured_steady = steady
@@ -46,7 +54,8 @@ class BucketLimiter:
             wait = max(wait, self._steady_log[0] + 60.0 - now)
         return wait
 
-    async def acquire(self) -> None:
+    async def acquire(self, max_wait: float = float("inf")) -> None:
+        """Wait for a slot; a single wait longer than ``max_wait`` raises :class:`TooLongWait` instead."""
         while True:
             with self._lock:  # a thread lock: one limiter serves every event loop of a run (slices, streams)
                 now = self.clock()
@@ -55,6 +64,8 @@ class BucketLimiter:
                     self._burst_log.append(now)
                     self._steady_log.append(now)
                     return
+            if wait > max_wait:
+                raise TooLongWait(wait)
             await asyncio.sleep(wait)
 
     def block_for(self, seconds: float) -> None:
