@@ -17,7 +17,7 @@ import pyarrow as pa
 from .dates import iso, parse_date
 
 # DuckDB would take 80% of RAM by default; a bounded buffer pool (it spills to disk) keeps a run's memory flat.
-DUCKDB_CONFIG = {"memory_limit": os.environ.get("OMNILOAD_DUCKDB_MEMORY_LIMIT", "256MB"), "preserve_insertion_order": False}
+DUCKDB_CONFIG = {"memory_limit": os.environ.get("OMNILOAD_DUCKDB_MEMORY_LIMIT", "128MB"), "preserve_insertion_order": False}
 
 
 def _saved_state(dest_path: str, conn, schema: str, pipeline_name: str, table: str) -> dict[str, Any]:
@@ -133,10 +133,11 @@ def load_table(config, dest, memory_conn, target, opts, end: datetime, workdir: 
                              lambda p, r: progress.page(target.source, p, r), opts.batch_rows, stats, prefetched,
                              fraction)  # fmt: skip
 
-    def resource_for(lo: datetime | None, hi: datetime, head: list[pa.Table], rest: Iterator[pa.Table], fingerprint=None):
+    def resource_for(lo: datetime | None, hi: datetime, head: list[pa.Table], rest: Iterator[pa.Table], fingerprint=None,
+                     how: str = disposition):  # fmt: skip
         import dlt
 
-        @dlt.resource(name=target.table, write_disposition=disposition, primary_key=spec.primary_key,
+        @dlt.resource(name=target.table, write_disposition=how, primary_key=spec.primary_key,
                       columns=column_hints(spec))  # fmt: skip
         def resource():
             state = dlt.current.resource_state()
@@ -175,8 +176,35 @@ def load_table(config, dest, memory_conn, target, opts, end: datetime, workdir: 
                         return
         if pipeline is None:
             pipeline = _pipeline(dest, memory_conn, pipeline_name, target.schema, workdir)
+        how = disposition
+        if how == "merge" and spec.immutable and dest.is_duckdb and memory_conn is None and not refresh:
+            # Immutable records (events) newer than everything loaded cannot match a loaded row: append them.
+            newest = _newest_loaded(dest.path, target.schema, target.table, spec.cursor)
+            if newest is _NO_TABLE or (lo is not None and newest is not None and newest < lo):
+                how = "append"
         file_format = dest.file_format or ("parquet" if dest.is_duckdb else None)
-        pipeline.run(resource_for(lo, hi, head, rest, fingerprint)(), refresh=refresh, loader_file_format=file_format)
+        pipeline.run(resource_for(lo, hi, head, rest, fingerprint, how)(), refresh=refresh, loader_file_format=file_format)
+
+
+_NO_TABLE = object()
+
+
+def _newest_loaded(dest_path: str, schema: str, table: str, cursor: str) -> Any:
+    """The largest cursor value in the destination table; ``_NO_TABLE`` when the table does not exist yet."""
+    import duckdb
+
+    try:
+        con = duckdb.connect(dest_path, read_only=True)
+    except duckdb.Error:
+        return None
+    try:
+        return con.execute(f'select max("{cursor}") from "{schema}"."{table}"').fetchone()[0]
+    except duckdb.CatalogException:
+        return _NO_TABLE
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
 
 
 def _pipeline(dest, memory_conn, name: str, schema: str, workdir: str):

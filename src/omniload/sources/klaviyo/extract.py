@@ -162,7 +162,7 @@ class Extractor:
                 self.queue.put(exc)
 
     async def _run(self, client: KlaviyoClient) -> None:
-        plan, spec = self.plan, self.plan.spec
+        spec = self.plan.spec
         self.limiter = client.limiter(spec.name, spec.burst, spec.steady)
         self.decoder = PageDecoder(spec)
         streams = [self._stream(client, part, consts) for part, consts in spec.partitions]

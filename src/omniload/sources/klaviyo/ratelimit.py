@@ -14,7 +14,7 @@ import collections
 import threading
 import time
 
-BURST_MARGIN = 0.9
+BURST_MARGIN = 0.8
 STEADY_MARGIN = 0.97
 
 

@@ -33,6 +33,7 @@ class TableSpec:
     partitions: tuple[tuple[str, dict[str, str]], ...] = (("", {}),)  # (filter fragment, constant columns)
     extra_params: dict[str, str] = field(default_factory=dict)
     primary_key: str = "id"
+    immutable: bool = False  # a record never changes once created (events): newer rows can be appended
 
     @property
     def strategy(self) -> str:
@@ -60,7 +61,7 @@ _CATALOG = dict(title=TEXT, description=TEXT, price=FLOAT, url=TEXT, image_full_
 TABLES: dict[str, TableSpec] = {t.name: t for t in [
     TableSpec("events", "/api/events", "event", dict(timestamp=INT, event_properties=JSON, datetime=TS, uuid=TEXT),
               350, 3500, 1000, cursor="datetime", lower_op="greater-or-equal", upper_op="less-than", sort="datetime",
-              to_one=("profile", "metric")),
+              to_one=("profile", "metric"), immutable=True),
     TableSpec("profiles", "/api/profiles", "profile",
               dict(email=TEXT, phone_number=TEXT, external_id=TEXT, first_name=TEXT, last_name=TEXT, organization=TEXT,
                    locale=TEXT, title=TEXT, image=TEXT, created=TS, updated=TS, last_event_date=TS, location=JSON,
