@@ -169,10 +169,12 @@ def load_table(config, dest, memory_conn, target, opts, end: datetime, workdir: 
             head = [b for b in (next(rest, None), next(rest, None)) if b is not None]
             if len(head) < 2:
                 if spec.cursor and dest.is_duckdb and _already_loaded(dest.path, target.schema, target.table, spec.cursor, head):
+                    progress.nothing_new(target.source)
                     return
                 if not spec.cursor:
                     fingerprint = _fingerprint(head)
                     if fingerprint == saved.get("fingerprint"):
+                        progress.nothing_new(target.source)
                         return
         if pipeline is None:
             pipeline = _pipeline(dest, memory_conn, pipeline_name, target.schema, workdir)

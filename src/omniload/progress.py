@@ -79,6 +79,10 @@ class Progress:
             self._last = now
             self._emit(rep, "progress")
 
+    def nothing_new(self, table: str) -> None:
+        """The rows fetched were all loaded before: the run loads none."""
+        self.tables[table].rows = 0
+
     def fraction(self, table: str, fraction: float) -> None:
         self.tables[table].fraction = max(0.0, min(1.0, fraction))
 
