@@ -12,7 +12,7 @@ import collections
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -20,7 +20,7 @@ from aiohttp import web
 
 from .dataset import Dataset, parse_scale
 from .digest import REVISION, endpoint_rules
-from .envelope import decode_cursor, error_body, included_object, page_links, resource
+from .envelope import decode_cursor, error_body, included_object, page_links, prune, resource
 from .events import Events
 from .limits import Faults, RateLimiter, parse_rate_mode
 from .query import QueryError, event_matches, event_range, select_entities, validate
@@ -248,8 +248,6 @@ def _events_page(state: SandboxState, rules, q, params: dict[str, str], base: st
     for i in picked:
         obj = ev.as_dict(i, base)
         if fields is not None:
-            from .envelope import prune
-
             obj["attributes"] = prune(obj["attributes"], fields)
         for rel in q.includes:
             data = obj["relationships"][rel].get("data")
@@ -324,7 +322,3 @@ def build_app(config: SandboxConfig, admin: bool = True) -> web.Application:
     app.router.add_post("/__sandbox/faults", admin_faults)
     app.router.add_get("/__sandbox/stats", admin_stats)
     return app
-
-
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)

@@ -16,7 +16,7 @@ import numpy as np
 
 from .dataset import Dataset
 from .digest import EndpointRules
-from .filters import Condition, FilterError, parse_filter
+from .filters import Condition, FilterError, parse_datetime, parse_filter
 
 TIME_FIELDS = {"created": 0, "created_at": 0, "updated": 1, "updated_at": 1}
 COMPARE = {"greater-than": np.greater, "greater-or-equal": np.greater_equal,
@@ -133,8 +133,6 @@ def _matches(value: Any, cond: Condition) -> bool:
         return str(value).startswith(want)
     if op == "ends-with":
         return str(value).endswith(want)
-    from .filters import parse_datetime
-
     if hasattr(want, "tzinfo") and isinstance(value, str):
         value = parse_datetime(value)
     return {"greater-than": value > want, "greater-or-equal": value >= want,
@@ -182,9 +180,7 @@ def select_entities(ds: Dataset, builder, q: Query) -> np.ndarray:
         else:
             generic.append(c)
     if name == "campaigns" and not any(c.field == "archived" for c in q.conditions):
-        from .filters import Condition as C
-
-        generic.append(C("equals", "archived", "single", False))  # archived campaigns are listed only on request
+        generic.append(Condition("equals", "archived", "single", False))  # archived campaigns are listed only on request
     idx = np.nonzero(mask)[0]
     if generic:
         keep_list = []

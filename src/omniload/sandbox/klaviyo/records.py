@@ -48,6 +48,13 @@ class Builder:
         self.salt = salt(ds.seed, name)
         self.id_kind = id_kind
 
+    def peer(self, name: str) -> "Builder":
+        """The builder of another resource of the same dataset (for relationships), made once."""
+        peers = self.ds.__dict__.setdefault("_builders", {})
+        if name not in peers:
+            peers[name] = Builder(self.ds, name, ID_KINDS[name])
+        return peers[name]
+
     def rng(self, i: int) -> random.Random:
         return random.Random(mix(self.salt ^ (i * 0x9E37)))
 
@@ -169,7 +176,7 @@ def _campaign(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     attrs = {
         "name": f"{r.choice(WORDS)} {channel} campaign #{i}", "status": status,
         "archived": mix(b.salt ^ i ^ 0xA4C) % 6 == 0,
-        "audiences": {"included": [Builder(b.ds, "lists", "short").id_of(r.randrange(lists))] if lists else [],
+        "audiences": {"included": [b.peer("lists").id_of(r.randrange(lists))] if lists else [],
                       "excluded": None if r.random() < 0.7 else []},
         "send_options": {"use_smart_sending": r.random() < 0.7},
         "tracking_options": tracking, "send_strategy": strategy,
@@ -214,7 +221,7 @@ def _catalog_common(b: Builder, i: int, r: random.Random, kind: str) -> dict[str
 def _variant(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     attrs = _catalog_common(b, i, r, "variant")
     attrs.update(sku=f"SKU-V{i:07d}", inventory_policy=r.choice([0, 1, 2]), inventory_quantity=r.randint(0, 500))
-    items = Builder(b.ds, "catalog-items", "catalog")
+    items = b.peer("catalog-items")
     n_items = max(1, b.ds.timelines["catalog-items"].count_until(b.ds.created_us(b.name, i)))
     item = items.id_of(mix(b.salt ^ i) % n_items)
     order = ["external_id", "title", "description", "sku", "inventory_policy", "inventory_quantity", "price", "url",
@@ -224,7 +231,7 @@ def _variant(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
 
 def _item(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     attrs = _catalog_common(b, i, r, "item")
-    cats = Builder(b.ds, "catalog-categories", "catalog")
+    cats = b.peer("catalog-categories")
     n_cats = max(1, b.ds.timelines["catalog-categories"].count_until(b.ds.created_us(b.name, i)))
     cat = cats.id_of(mix(b.salt ^ i) % n_cats)
     return attrs, {"variants": []}, {"category.id": cat, "ids": b.id_of(i)}

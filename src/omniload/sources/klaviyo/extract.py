@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
 
-from ...errors import SourceError
 from .client import KlaviyoClient
 from .decode import PageDecoder, cursor_of
 from .tables import TableSpec
@@ -317,4 +316,4 @@ def run_plan(client_factory, plan: Plan, stats: dict[str, int], on_fraction: Cal
                 stats[key] = stats.get(key, 0) + getattr(ex.stats, key)
 
 
-__all__ = ["Extractor", "Page", "Plan", "SourceError", "klaviyo_time", "run_plan"]
+__all__ = ["Extractor", "Page", "Plan", "klaviyo_time", "plan_slices", "run_plan"]
