@@ -161,3 +161,15 @@ def test_nothing_new_loads_nothing_and_keyless_tables_reload_only_on_change(make
     assert loads() == before + 3
     for name in ("events", "tags", "flows"):
         assert_equals_truth(db, sb, name)
+
+
+def test_replace_strategy_across_checkpoint_slices_keeps_every_slice(make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny,events=6000", rate_limits="off")
+    db = str(tmp_path / "k.duckdb")
+    assert ingest(sb, "events", db, "--incremental-strategy", "replace", "--checkpoint-rows", "1000") == 0
+    assert_equals_truth(db, sb, "events")
+    assert ingest(sb, "events", db, "--incremental-strategy", "replace", "--checkpoint-rows", "1000",
+                  "--interval-start", "2026-01-01") == 0  # replace: the table now holds only this interval
+    got = rows(db, "events")
+    assert got and min(r["datetime"] for r in got.values()) >= datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert_equals_truth(db, sb, "events", datetime(2026, 1, 1, tzinfo=timezone.utc))

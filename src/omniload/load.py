@@ -179,6 +179,8 @@ def load_table(config, dest, memory_conn, target, opts, end: datetime, workdir: 
         if pipeline is None:
             pipeline = _pipeline(dest, memory_conn, pipeline_name, target.schema, workdir)
         how = disposition
+        if how == "replace" and n > 0:
+            how = "append"  # the first slice replaced the table; the others add to it
         if how == "merge" and spec.immutable and dest.is_duckdb and memory_conn is None and not refresh:
             # Immutable records (events) newer than everything loaded cannot match a loaded row: append them.
             newest = _newest_loaded(dest.path, target.schema, target.table, spec.cursor)
