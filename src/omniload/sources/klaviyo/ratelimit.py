@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import math
 import threading
 import time
 
@@ -39,7 +40,7 @@ class BucketLimiter:
     def _set(self, burst: int, steady: int) -> None:
         self.burst = burst
         self.steady = steady
-        self.burst_cap = max(1, int(burst * BURST_MARGIN))
+        self.burst_cap = max(1, math.ceil(burst * BURST_MARGIN))  # small buckets (3/s) keep their whole burst
         self.steady_cap = max(1, int(steady * STEADY_MARGIN))
 
     def wait_time(self, now: float) -> float:
