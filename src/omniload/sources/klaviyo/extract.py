@@ -113,11 +113,10 @@ class Coverage:
 class Extractor:
     """Runs a plan on its own event loop thread and hands pages to the caller through a bounded queue."""
 
-    def __init__(self, client_factory: Callable[[], KlaviyoClient], plan: Plan, on_page: Callable[[int], None],
+    def __init__(self, client_factory: Callable[[], KlaviyoClient], plan: Plan,
                  on_fraction: Callable[[float], None] | None = None) -> None:  # fmt: skip
         self.client_factory = client_factory
         self.plan = plan
-        self.on_page = on_page
         self.on_fraction = on_fraction
         self.coverage = Coverage()
         self.queue: queue.Queue = queue.Queue(maxsize=max(8, plan.parallelism * 2))
@@ -190,7 +189,6 @@ class Extractor:
                 doc = await client.get(url, spec.name, self.limiter, self.decoder)
             n += 1
             await self._put(Page(doc.records, doc.typed, consts, f"page {n} of {url}", lo, hi))
-            self.on_page(len(doc.records))
             if tracked and doc.records:
                 win_lo = win_lo or _cursor_value(doc.records[0], spec.cursor)
                 if win_lo is not None:
@@ -215,26 +213,14 @@ class Extractor:
             await self._pages(client, _params(spec, partition, plan.start, plan.end, spec.sort), consts, plan.start, plan.end)
             return
         probe_params = _params(spec, partition, plan.start, plan.end, spec.sort)
-        probe_url = client.url(spec.path, probe_params)
-        probe = (plan.prefetched or {}).pop(probe_url, None) or await client.get(probe_url, spec.name, self.limiter, self.decoder)
-        if not probe.next or not probe.records:
-            await self._pages(client, probe_params, consts, plan.start, plan.end, first=probe)
-            return
-        t1 = _cursor_value(probe.records[-1], spec.cursor)
-        newest_params = {**_params(spec, partition, plan.start, plan.end, f"-{spec.sort}"), "page[size]": "1"}
-        if not spec.page_size:
-            newest_params.pop("page[size]")
-        newest = await client.get(client.url(spec.path, newest_params), spec.name, self.limiter, self.decoder)
-        t_max = _cursor_value(newest.records[0], spec.cursor) if newest.records else None
-        if t1 is None or t_max is None or t_max <= t1:
+        probe, t0, t1, t_max = await _probe(client, spec, probe_params, self.limiter, self.decoder, plan.prefetched)
+        if t0 is None or t1 is None or t_max is None or t_max <= t1:
             await self._pages(client, probe_params, consts, plan.start, plan.end, first=probe)
             return
         # Keep the probe's records before t1; everything from t1 on comes from the windows.
         kept = [r for r in probe.records if (_cursor_value(r, spec.cursor) or t1) < t1]
         await self._put(Page(kept, probe.typed, consts, f"page 1 of {client.url(spec.path, probe_params)}", plan.start, t1))
-        self.on_page(len(kept))
         # As many windows as the data needs: estimate the pages left from how much time one page covered.
-        t0 = _cursor_value(probe.records[0], spec.cursor) or t1
         covered = max((t1 - t0).total_seconds(), 1e-3)
         est_pages = (t_max - t1).total_seconds() / covered
         # A window's last page is partial, so a window should span several pages to keep requests full.
@@ -260,19 +246,37 @@ class Extractor:
         await self._gather([worker() for _ in range(plan.parallelism)])
 
 
+async def _probe(client: KlaviyoClient, spec: TableSpec, params: dict[str, str], limiter, decoder: PageDecoder,
+                 prefetched: dict[str, Any] | None) -> tuple[Any, datetime | None, datetime | None, datetime | None]:  # fmt: skip
+    """The first page of a query and, when more pages follow, the newest record's cursor: (page, t0, t1, t_max)
+    with t0/t1 the cursors of the page's first and last record. Both answers are kept in ``prefetched`` (or
+    taken from it), so planning slices and extracting the first one never ask twice."""
+    cache = prefetched if prefetched is not None else {}
+    url = client.url(spec.path, params)
+    probe = cache.get(url) or await client.get(url, spec.name, limiter, decoder)
+    cache[url] = probe
+    if not probe.next or not probe.records:
+        return probe, None, None, None
+    newest_params = {**params, "sort": f"-{spec.sort}"}
+    if spec.page_size:
+        newest_params["page[size]"] = "1"
+    newest_url = client.url(spec.path, newest_params)
+    newest = cache.get(newest_url) or await client.get(newest_url, spec.name, limiter, decoder)
+    cache[newest_url] = newest
+    t_max = _cursor_value(newest.records[0], spec.cursor) if newest.records else None
+    return probe, _cursor_value(probe.records[0], spec.cursor), _cursor_value(probe.records[-1], spec.cursor), t_max
+
+
+def _add_stats(stats: dict[str, int], client_stats) -> None:
+    for key in ("requests", "retries", "throttled"):
+        stats[key] = stats.get(key, 0) + getattr(client_stats, key)
+
+
 async def _plan_slices(client: KlaviyoClient, spec: TableSpec, start: datetime | None, end: datetime,
                        rows_per_slice: int, prefetched: dict[str, dict]) -> list[tuple[datetime | None, datetime]]:  # fmt: skip
     limiter = client.limiter(spec.name, spec.burst, spec.steady)
-    decoder = PageDecoder(spec)
-    params = _params(spec, "", start, end, spec.sort)
-    url = client.url(spec.path, params)
-    probe = await client.get(url, spec.name, limiter, decoder)
-    prefetched[url] = probe
-    if not probe.next or not probe.records:
-        return [(start, end)]
-    newest = await client.get(client.url(spec.path, {**params, "sort": f"-{spec.sort}", "page[size]": "1"}), spec.name, limiter, decoder)
-    t0, t1 = _cursor_value(probe.records[0], spec.cursor), _cursor_value(probe.records[-1], spec.cursor)
-    t_max = _cursor_value(newest.records[0], spec.cursor) if newest.records else None
+    probe, t0, t1, t_max = await _probe(client, spec, _params(spec, "", start, end, spec.sort), limiter,
+                                        PageDecoder(spec), prefetched)  # fmt: skip
     if t0 is None or t1 is None or t_max is None or t_max <= t0:
         return [(start, end)]
     per_second = len(probe.records) / max((t1 - t0).total_seconds(), 1.0)
@@ -297,8 +301,7 @@ def plan_slices(client_factory: Callable[[], KlaviyoClient], spec: TableSpec, st
             try:
                 return await _plan_slices(client, spec, start, end, rows_per_slice, prefetched)
             finally:
-                for key in ("requests", "retries", "throttled"):
-                    stats[key] = stats.get(key, 0) + getattr(client.stats, key)
+                _add_stats(stats, client.stats)
 
     if not spec.splittable or len(spec.partitions) > 1:
         return [(start, end)], prefetched
@@ -307,13 +310,12 @@ def plan_slices(client_factory: Callable[[], KlaviyoClient], spec: TableSpec, st
 
 def run_plan(client_factory, plan: Plan, stats: dict[str, int], on_fraction: Callable[[float], None] | None = None) -> Iterator[Page]:
     """Pages of ``plan``; when done, ``stats`` holds the requests, retries and 429s it took."""
-    ex = Extractor(client_factory, plan, lambda n: None, on_fraction)
+    ex = Extractor(client_factory, plan, on_fraction)
     try:
         yield from ex.pages()
     finally:
         if ex.stats is not None:
-            for key in ("requests", "retries", "throttled"):
-                stats[key] = stats.get(key, 0) + getattr(ex.stats, key)
+            _add_stats(stats, ex.stats)
 
 
 __all__ = ["Extractor", "Page", "Plan", "klaviyo_time", "plan_slices", "run_plan"]
