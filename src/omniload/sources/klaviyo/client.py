@@ -92,10 +92,7 @@ class KlaviyoClient:
             try:
                 await limiter.acquire(self.policy.max_retry_after)
             except TooLongWait as wait:
-                raise SourceError(
-                    f"table '{table}': the rate limit allows the next request only in {wait.seconds:.0f}s, longer than "
-                    f"the allowed {self.policy.max_retry_after:.0f}s (set --max-retry-after to wait longer)"
-                ) from None
+                raise self._too_long(table, f"the rate limit allows the next request only in {wait.seconds:.0f}s") from None
             self.stats.requests += 1
             self.stats.by_table[table] = self.stats.by_table.get(table, 0) + 1
             problem: str
@@ -111,10 +108,7 @@ class KlaviyoClient:
             else:
                 pause = limiter.observe(headers.get("RateLimit-Limit"), headers.get("RateLimit-Remaining"), headers.get("RateLimit-Reset"))
                 if pause > self.policy.max_retry_after:
-                    raise SourceError(
-                        f"table '{table}': the API allows no more requests for {pause:.0f}s (RateLimit-Reset), longer "
-                        f"than the allowed {self.policy.max_retry_after:.0f}s (set --max-retry-after to wait longer)"
-                    )
+                    raise self._too_long(table, f"the API allows no more requests for {pause:.0f}s (RateLimit-Reset)")
                 if status == 200:
                     doc = decoder.decode(body)
                     if doc is not None:
@@ -126,10 +120,7 @@ class KlaviyoClient:
                     self.stats.throttled += 1
                     wait = self._retry_after(headers.get("Retry-After"), body)
                     if wait is not None and wait > self.policy.max_retry_after:
-                        raise SourceError(
-                            f"table '{table}': HTTP 429 throttled with Retry-After {wait:.0f}s, longer than the "
-                            f"allowed {self.policy.max_retry_after:.0f}s (set --max-retry-after to wait longer)"
-                        )
+                        raise self._too_long(table, f"HTTP 429 throttled with Retry-After {wait:.0f}s")
                     if throttled > self.policy.max_throttled:
                         raise SourceError(f"table '{table}': HTTP 429 throttled {throttled} times in a row; giving up")
                     wait = wait if wait is not None else self._backoff(min(throttled, 6))
@@ -145,6 +136,11 @@ class KlaviyoClient:
                 raise SourceError(f"table '{table}': giving up after {attempt} attempts at {url}: {problem}")
             self.stats.retries += 1
             await asyncio.sleep(self._backoff(attempt))
+
+    def _too_long(self, table: str, reason: str) -> SourceError:
+        """A rate-limit wait over the cap fails the table instead of hanging."""
+        cap = self.policy.max_retry_after
+        return SourceError(f"table '{table}': {reason}, longer than the allowed {cap:.0f}s (set --max-retry-after to wait longer)")
 
     def _host(self) -> str:
         return self.base_url.split("://", 1)[-1]
