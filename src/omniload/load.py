@@ -20,34 +20,50 @@ from .dates import iso, parse_date
 DUCKDB_CONFIG = {"memory_limit": os.environ.get("OMNILOAD_DUCKDB_MEMORY_LIMIT", "128MB"), "preserve_insertion_order": False}
 
 
+_NO_TABLE = object()
+
+
+def _read_duckdb(dest_path: str, sql: str, params: list | None = None, conn=None) -> Any:
+    """Rows of one read-only query on the DuckDB destination; ``_NO_TABLE`` when a table it names does not
+    exist yet, None when the file cannot be read (callers then take the safe path: load)."""
+    import duckdb
+
+    try:
+        con = conn if conn is not None else duckdb.connect(dest_path, read_only=True)
+    except duckdb.Error:
+        return None
+    try:
+        return con.execute(sql, params or []).fetchall()
+    except duckdb.CatalogException:
+        return _NO_TABLE
+    except duckdb.Error:
+        return None
+    finally:
+        if conn is None:
+            con.close()
+
+
+def _resource_state(state: dict[str, Any], table: str) -> dict[str, Any]:
+    """The resource state of ``table`` inside a dlt pipeline state."""
+    for source in (state.get("sources") or {}).values():
+        found = (source.get("resources") or {}).get(table)
+        if found:
+            return dict(found)
+    return {}
+
+
 def _saved_state(dest_path: str, conn, schema: str, pipeline_name: str, table: str) -> dict[str, Any]:
     """What a previous run committed in the destination for ``table`` (cursor, fingerprint), if anything.
 
     Read with one query, as dlt itself restores state (newest state row of a completed load), so that a table
     with nothing new never has to start a dlt pipeline at all."""
-    import duckdb
-
     query = (f'select s.state from "{schema}"."_dlt_pipeline_state" s join "{schema}"."_dlt_loads" l '
              "on l.load_id = s._dlt_load_id where s.pipeline_name = ? and l.status = 0 "
              "order by l.load_id desc limit 1")  # fmt: skip
-    try:
-        con = conn if conn is not None else duckdb.connect(dest_path, read_only=True)
-    except duckdb.Error:
+    rows = _read_duckdb(dest_path, query, [pipeline_name], conn)
+    if not isinstance(rows, list) or not rows:
         return {}
-    try:
-        row = con.execute(query, [pipeline_name]).fetchone()
-    except duckdb.Error:
-        return {}
-    finally:
-        if conn is None:
-            con.close()
-    if not row:
-        return {}
-    for source in (_decompress_state(row[0]).get("sources") or {}).values():
-        found = (source.get("resources") or {}).get(table)
-        if found:
-            return dict(found)
-    return {}
+    return _resource_state(_decompress_state(rows[0][0]), table)
 
 
 def _decompress_state(text: str) -> dict[str, Any]:
@@ -76,23 +92,14 @@ def _fingerprint(batches: list[pa.Table]) -> str:
 
 def _already_loaded(dest_path: str, schema: str, table: str, cursor: str, batches: list[pa.Table]) -> bool:
     """True when every row is already in the destination with the same cursor value (nothing to load)."""
-    import duckdb
-
     rows = pa.concat_tables(batches) if batches else None
     if rows is None or rows.num_rows == 0:
         return True
     wanted = dict(zip(rows.column("id").to_pylist(), rows.column(cursor).to_pylist()))
-    try:
-        con = duckdb.connect(dest_path, read_only=True)
-    except duckdb.Error:
+    found = _read_duckdb(dest_path, f'select id, "{cursor}" from "{schema}"."{table}" where id in (select unnest(?))',
+                         [list(wanted)])  # fmt: skip
+    if not isinstance(found, list):
         return False
-    try:
-        found = con.execute(f'select id, "{cursor}" from "{schema}"."{table}" where id in (select unnest(?))',
-                            [list(wanted)]).fetchall()  # fmt: skip
-    except duckdb.Error:
-        return False
-    finally:
-        con.close()
     return len(found) == len(wanted) and all(wanted[i] == c for i, c in found)
 
 
@@ -190,25 +197,10 @@ def load_table(config, dest, memory_conn, target, opts, end: datetime, workdir: 
         pipeline.run(resource_for(lo, hi, head, rest, fingerprint, how)(), refresh=refresh, loader_file_format=file_format)
 
 
-_NO_TABLE = object()
-
-
 def _newest_loaded(dest_path: str, schema: str, table: str, cursor: str) -> Any:
     """The largest cursor value in the destination table; ``_NO_TABLE`` when the table does not exist yet."""
-    import duckdb
-
-    try:
-        con = duckdb.connect(dest_path, read_only=True)
-    except duckdb.Error:
-        return None
-    try:
-        return con.execute(f'select max("{cursor}") from "{schema}"."{table}"').fetchone()[0]
-    except duckdb.CatalogException:
-        return _NO_TABLE
-    except duckdb.Error:
-        return None
-    finally:
-        con.close()
+    rows = _read_duckdb(dest_path, f'select max("{cursor}") from "{schema}"."{table}"')
+    return rows[0][0] if isinstance(rows, list) else rows
 
 
 def _pipeline(dest, memory_conn, name: str, schema: str, workdir: str):
@@ -228,8 +220,4 @@ def _pipeline(dest, memory_conn, name: str, schema: str, workdir: str):
 def _synced_state(pipeline, table: str) -> dict[str, Any]:
     """The table's saved resource state, restored by dlt from any destination."""
     pipeline.sync_destination()
-    for source in (pipeline.state.get("sources") or {}).values():
-        found = (source.get("resources") or {}).get(table)
-        if found:
-            return dict(found)
-    return {}
+    return _resource_state(pipeline.state, table)
