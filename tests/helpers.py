@@ -9,7 +9,8 @@ import duckdb
 
 from omniload.cli import main
 from omniload.sandbox.klaviyo import truth
-from omniload.sources.klaviyo.tables import JSON, TABLES, TS
+from omniload.sources.klaviyo.tables import TABLES
+from omniload.types import JSON, TS
 
 from .conftest import source_uri
 

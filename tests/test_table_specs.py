@@ -5,16 +5,17 @@ from __future__ import annotations
 import pytest
 
 from omniload.sandbox.klaviyo.digest import endpoint_rules
-from omniload.sources.klaviyo.tables import TABLES, TS
+from omniload.sources.klaviyo.tables import TABLES
+from omniload.types import TS
 
 RULES = endpoint_rules()
 PRODUCT_SPEC = {  # table: (primary key, incremental key, strategy), as the product spec gives them
-    "events": ("id", "datetime", "merge"), "profiles": ("id", "updated", "merge"),
-    "campaigns": ("id", "updated_at", "merge"), "metrics": ("id", "updated", "merge"), "tags": ("id", None, "replace"),
-    "coupons": ("id", None, "replace"), "catalog-variants": ("id", "updated", "merge"),
-    "catalog-categories": ("id", "updated", "merge"), "catalog-items": ("id", "updated", "merge"),
-    "flows": ("id", "updated", "merge"), "lists": ("id", "updated", "merge"), "images": ("id", "updated_at", "merge"),
-    "segments": ("id", "updated", "merge"), "forms": ("id", "updated_at", "merge"), "templates": ("id", "updated", "merge"),
+    "events": (("id",), "datetime", "merge"), "profiles": (("id",), "updated", "merge"),
+    "campaigns": (("id",), "updated_at", "merge"), "metrics": (("id",), "updated", "merge"), "tags": (("id",), None, "replace"),
+    "coupons": (("id",), None, "replace"), "catalog-variants": (("id",), "updated", "merge"),
+    "catalog-categories": (("id",), "updated", "merge"), "catalog-items": (("id",), "updated", "merge"),
+    "flows": (("id",), "updated", "merge"), "lists": (("id",), "updated", "merge"), "images": (("id",), "updated_at", "merge"),
+    "segments": (("id",), "updated", "merge"), "forms": (("id",), "updated_at", "merge"), "templates": (("id",), "updated", "merge"),
 }  # fmt: skip
 
 

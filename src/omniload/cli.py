@@ -1,6 +1,7 @@
 """The `omniload` command line: parse flags (each also from an OMNILOAD_* variable) and call the library.
 
-Heavy libraries (dlt, pyarrow, aiohttp) are imported only by the command that needs them, so `--help` is fast.
+Heavy libraries (dlt, pyarrow, aiohttp) are imported only by the command that needs them, so `--help` is fast;
+process set-up (runtime.py) happens once in ``main()``.
 Exit codes: 0 success, 1 a table failed (the others still loaded), 2 bad usage.
 """
 
@@ -12,21 +13,6 @@ import sys
 
 from .errors import OmniloadError, UsageError
 
-
-def _bound_native_memory() -> None:
-    """Keep a long run's memory flat. glibc gives every thread that allocates its own malloc arena and rarely
-    returns their memory (measured: +40 MB per committed slice with dlt, DuckDB and Arrow threads); two arenas
-    stop that growth at no measurable speed cost. Arrow then allocates through the same bounded malloc."""
-    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX = 2
-    except (OSError, AttributeError):
-        pass
-
-
-_bound_native_memory()
 
 EPILOG = "Every flag can also be set with an environment variable: --source-uri is OMNILOAD_SOURCE_URI, and so on."
 
@@ -92,7 +78,6 @@ def _int(value: str, flag: str, low: float) -> float:
 def _ingest(args: argparse.Namespace) -> int:
     from .dates import parse_date
     from .pipeline import IngestOptions, ingest
-    from .sources.klaviyo.tables import TABLES
 
     par = _int(args.extract_parallelism, "--extract-parallelism", 1)
     if par != int(par):
@@ -106,12 +91,6 @@ def _ingest(args: argparse.Namespace) -> int:
         progress=args.progress, max_retry_after=_int(args.max_retry_after, "--max-retry-after", 0),
         checkpoint_rows=int(_int(args.checkpoint_rows, "--checkpoint-rows", 1000)),
     )  # fmt: skip
-    for name in [t.strip() for t in args.source_table.split(",")]:
-        spec = TABLES.get(name)
-        if spec and args.primary_key and args.primary_key != spec.primary_key:
-            raise UsageError(f"--primary-key: table '{name}' is keyed by '{spec.primary_key}', not '{args.primary_key}'")
-        if spec and args.incremental_key and args.incremental_key != spec.cursor:
-            raise UsageError(f"--incremental-key: table '{name}' uses '{spec.cursor or 'none (full refresh)'}', not '{args.incremental_key}'")
     result = ingest(opts)
     if result.progress is not None:
         result.progress.summary()
@@ -138,6 +117,9 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .runtime import setup
+
+    setup()
     try:
         args = build_parser().parse_args(argv)
         code = _ingest(args) if args.command == "ingest" else _sandbox(args)

@@ -1,4 +1,5 @@
-"""Parse the interval dates users type: ``2022-01-01``, ``2022-01-01T10:00:00``, RFC 3339 with an offset."""
+"""Timestamps, one parser for all: what users type (``2022-01-01``, RFC 3339), what APIs send (lenient ISO 8601)
+and what omniload saves as a cursor. Every value comes back timezone-aware in UTC."""
 
 from __future__ import annotations
 
@@ -9,18 +10,22 @@ from .errors import UsageError
 FORMS = "YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS, or RFC 3339 with an offset such as 2022-01-01T10:00:00+02:00"
 
 
+def parse_timestamp(text: str) -> datetime:
+    """Lenient ISO 8601: ``Z`` or an offset or none (UTC), ``T`` or a space between date and time.
+    Raises ``ValueError`` when the text is not a timestamp."""
+    raw = str(text).strip().replace(" ", "T", 1)
+    if raw.endswith(("Z", "z")):
+        raw = raw[:-1] + "+00:00"
+    dt = datetime.fromisoformat(raw)
+    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+
+
 def parse_date(text: str, flag: str) -> datetime:
-    """A timezone-aware UTC datetime; a value without a zone is UTC."""
-    raw = text.strip()
+    """A date a user typed for ``flag``; bad text is a :class:`UsageError` naming the allowed forms."""
     try:
-        if raw.endswith(("Z", "z")):
-            raw = raw[:-1] + "+00:00"
-        dt = datetime.fromisoformat(raw)
+        return parse_timestamp(text)
     except ValueError:
         raise UsageError(f"{flag}: cannot read '{text}' as a date; use {FORMS}") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc)
 
 
 def iso(dt: datetime) -> str:

@@ -1,86 +1,64 @@
-"""Load one table through dlt: read its cursor from the destination, plan checkpoint slices, run each slice.
+"""Load one table through dlt, in named steps: read the saved state → plan slices → per slice: extract, decide
+the disposition, run dlt, commit the cursor (rows and cursor together, in the destination).
 
-Each slice is extracted, loaded and committed (rows and cursor together, in the destination) before the
-next one starts. A run that finds nothing new (every fetched row is already in the destination with the same
-cursor, or a keyless table's content is unchanged) loads nothing and leaves the destination as it was.
+A run that finds nothing new (every fetched row is already in the destination with the same cursor, or a
+keyless table's content is unchanged) loads nothing and leaves the destination as it was. Errors raised by
+the source while dlt drives the extraction are kept where they happen and re-raised as they are; a failure
+inside dlt itself becomes one :class:`DestinationFailed` line.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterator
 
 import pyarrow as pa
 
-from .dates import iso, parse_date
-
-# DuckDB would take 80% of RAM by default; a bounded buffer pool (it spills to disk) keeps a run's memory flat.
-DUCKDB_CONFIG = {"memory_limit": os.environ.get("OMNILOAD_DUCKDB_MEMORY_LIMIT", "128MB"), "preserve_insertion_order": False}
-
-
-_NO_TABLE = object()
-
-
-def _read_duckdb(dest_path: str, sql: str, params: list | None = None, conn=None) -> Any:
-    """Rows of one read-only query on the DuckDB destination; ``_NO_TABLE`` when a table it names does not
-    exist yet, None when the file cannot be read (callers then take the safe path: load)."""
-    import duckdb
-
-    try:
-        con = conn if conn is not None else duckdb.connect(dest_path, read_only=True)
-    except duckdb.Error:
-        return None
-    try:
-        return con.execute(sql, params or []).fetchall()
-    except duckdb.CatalogException:
-        return _NO_TABLE
-    except duckdb.Error:
-        return None
-    finally:
-        if conn is None:
-            con.close()
+from .dates import iso, parse_timestamp
+from .destinations import NO_TABLE, Destination
+from .destinations.state import resource_state
+from .errors import CorruptState, DestinationFailed, OmniloadError
+from .sources.base import TableReader, Window
+from .types import column_hints
 
 
-def _resource_state(state: dict[str, Any], table: str) -> dict[str, Any]:
-    """The resource state of ``table`` inside a dlt pipeline state."""
-    for source in (state.get("sources") or {}).values():
-        found = (source.get("resources") or {}).get(table)
-        if found:
-            return dict(found)
-    return {}
+@dataclass(frozen=True)
+class Target:
+    source: str  # the source's table name
+    schema: str
+    table: str
 
 
-def _saved_state(dest_path: str, conn, schema: str, pipeline_name: str, table: str) -> dict[str, Any]:
-    """What a previous run committed in the destination for ``table`` (cursor, fingerprint), if anything.
-
-    Read with one query, as dlt itself restores state (newest state row of a completed load), so that a table
-    with nothing new never has to start a dlt pipeline at all."""
-    query = (f'select s.state from "{schema}"."_dlt_pipeline_state" s join "{schema}"."_dlt_loads" l '
-             "on l.load_id = s._dlt_load_id where s.pipeline_name = ? and l.status = 0 "
-             "order by l.load_id desc limit 1")  # fmt: skip
-    rows = _read_duckdb(dest_path, query, [pipeline_name], conn)
-    if not isinstance(rows, list) or not rows:
-        return {}
-    return _resource_state(_decompress_state(rows[0][0]), table)
+@dataclass(frozen=True)
+class LoadSettings:
+    start: datetime | None  # --interval-start; None: resume from the saved cursor
+    end: datetime
+    strategy: str | None  # --incremental-strategy; None: the table's own
+    full_refresh: bool
+    checkpoint_rows: int
 
 
-def _decompress_state(text: str) -> dict[str, Any]:
-    """dlt's stored state: zlib-compressed JSON in base64 (our resource values are plain strings)."""
-    import base64
-    import binascii
-    import zlib
+def disposition(strategy: str, merges_in_place: bool, first_slice: bool, newer_than_loaded: bool) -> str:
+    """The write disposition of one slice.
 
-    import orjson
+    - ``delete+insert`` is a merge on the primary key; where files cannot merge in place, a merge appends.
+    - ``replace`` replaces with the first slice; later slices of the same run add to it.
+    - A merge whose rows are all newer than anything loaded (immutable records) cannot match a loaded row:
+      it appends, which is much cheaper.
+    """
+    how = "merge" if strategy == "delete+insert" else strategy
+    if how == "merge" and not merges_in_place:
+        return "append"
+    if how == "replace" and not first_slice:
+        return "append"
+    if how == "merge" and newer_than_loaded:
+        return "append"
+    return how
 
-    try:
-        return orjson.loads(zlib.decompress(base64.b64decode(text, validate=True)))
-    except (binascii.Error, zlib.error):
-        return orjson.loads(text)
 
-
-def _fingerprint(batches: list[pa.Table]) -> str:
+def fingerprint(batches: list[pa.Table]) -> str:
     digest = hashlib.sha256()
     for batch in batches:
         sink = pa.BufferOutputStream()
@@ -90,134 +68,129 @@ def _fingerprint(batches: list[pa.Table]) -> str:
     return digest.hexdigest()
 
 
-def _already_loaded(dest_path: str, schema: str, table: str, cursor: str, batches: list[pa.Table]) -> bool:
-    """True when every row is already in the destination with the same cursor value (nothing to load)."""
-    rows = pa.concat_tables(batches) if batches else None
-    if rows is None or rows.num_rows == 0:
-        return True
-    wanted = dict(zip(rows.column("id").to_pylist(), rows.column(cursor).to_pylist()))
-    found = _read_duckdb(dest_path, f'select id, "{cursor}" from "{schema}"."{table}" where id in (select unnest(?))',
-                         [list(wanted)])  # fmt: skip
-    if not isinstance(found, list):
-        return False
-    return len(found) == len(wanted) and all(wanted[i] == c for i, c in found)
+class TableLoad:
+    """One table from one reader into one destination table."""
 
+    def __init__(self, reader: TableReader, dest: Destination, target: Target, settings: LoadSettings,
+                 workdir: str, on_nothing_new=lambda: None) -> None:  # fmt: skip
+        self.reader, self.dest, self.target, self.settings = reader, dest, target, settings
+        self.info = reader.info
+        self.workdir = workdir
+        self.on_nothing_new = on_nothing_new
+        self.pipeline_name = f"omniload__{target.schema}__{target.table}"
+        self.strategy = settings.strategy or self.info.strategy
+        self._pipeline = None
+        self.failure: OmniloadError | None = None  # raised by the source inside dlt's extraction
 
-def load_table(config, dest, memory_conn, target, opts, end: datetime, workdir: str, progress, stats: dict) -> None:
-    import pyarrow.compute as pc
+    # -- steps -------------------------------------------------------------------------------------------
 
-    from .sources.klaviyo.extract import plan_slices
-    from .sources.klaviyo.source import column_hints, extract_table
-    from .sources.klaviyo.tables import TABLES
+    def run(self) -> None:
+        saved = self.saved_state()
+        windows = self.reader.plan(self.start_from(saved), self.settings.end, self.settings.checkpoint_rows)
+        for n, window in enumerate(windows):
+            batches = self.reader.read(window)
+            head: list[pa.Table] = []
+            fp = None
+            if len(windows) == 1 and not self.settings.full_refresh:
+                head, nothing_new, fp = self.peek(batches, saved)
+                if nothing_new:
+                    self.on_nothing_new()
+                    return
+            refresh = "drop_resources" if self.settings.full_refresh and n == 0 else None
+            how = disposition(self.strategy, self.dest.merges_in_place, n == 0, self.newer_than_loaded(window, refresh))
+            self.run_dlt(window, head, batches, fp, how, refresh)
 
-    spec = TABLES[target.source]
-    disposition = opts.incremental_strategy or spec.strategy
-    if disposition == "delete+insert":
-        disposition = "merge"
-    pipeline_name = f"omniload__{target.schema}__{target.table}"
-    if dest.kind == "filesystem" and disposition == "merge":
-        disposition = "append"  # files cannot be merged in place: every version is kept (see destinations.py)
-    pipeline = None
-    if opts.full_refresh:
-        saved: dict[str, Any] = {}
-    elif dest.is_duckdb:
-        saved = _saved_state(dest.path, memory_conn, target.schema, pipeline_name, target.table)
-    else:
-        pipeline = _pipeline(dest, memory_conn, pipeline_name, target.schema, workdir)
-        saved = _synced_state(pipeline, target.table)
-    last = saved.get("last_value") if spec.cursor else None
-    start = opts.interval_start or (parse_date(last, "state") if last else None)
-    client_factory = lambda: config.client(connections=max(8, opts.extract_parallelism * 2))  # noqa: E731
-    slices, prefetched = [(start, end)], {}
-    if spec.cursor:
-        slices, prefetched = plan_slices(client_factory, spec, start, end, opts.checkpoint_rows, stats)
+    def saved_state(self) -> dict[str, Any]:
+        """What a previous run committed for this table (cursor, fingerprint); nothing on a full refresh."""
+        if self.settings.full_refresh:
+            return {}
+        state = self.dest.saved_state(self.pipeline_name, self.target.schema, self.pipeline)
+        return resource_state(state, self.target.table)
 
-    def batches_for(n: int, lo: datetime | None, hi: datetime) -> Iterator[pa.Table]:
-        def fraction(f: float) -> None:  # slices are about equal in size: progress of the whole table
-            progress.fraction(target.source, (n + f) / len(slices))
+    def start_from(self, saved: dict[str, Any]) -> datetime | None:
+        if self.settings.start is not None or not self.info.cursor:
+            return self.settings.start
+        last = saved.get("last_value")
+        if not last:
+            return None
+        try:
+            return parse_timestamp(last)
+        except ValueError:
+            raise CorruptState(f"table '{self.info.name}': the saved cursor {last!r} in {self.dest.display} cannot be read; "
+                               "run again with --full-refresh to reset the table and its cursor") from None  # fmt: skip
 
-        return extract_table(config, spec, lo, hi, opts.extract_parallelism,
-                             lambda p, r: progress.page(target.source, p, r), opts.batch_rows, stats, prefetched,
-                             fraction)  # fmt: skip
+    def peek(self, batches: Iterator[pa.Table], saved: dict[str, Any]) -> tuple[list[pa.Table], bool, str | None]:
+        """A small result may be nothing new, and then there is nothing to load or commit.
+        Returns the batches read so far, whether nothing is new, and a keyless table's fingerprint."""
+        head = [b for b in (next(batches, None), next(batches, None)) if b is not None]
+        if len(head) >= 2:
+            return head, False, None
+        if self.info.cursor:
+            rows = pa.concat_tables(head) if head else pa.table({})
+            loaded = self.dest.already_loaded(self.target.schema, self.target.table, self.info.primary_key,
+                                              self.info.cursor, rows)  # fmt: skip
+            return head, loaded, None
+        fp = fingerprint(head)
+        return head, fp == saved.get("fingerprint"), fp
 
-    def resource_for(lo: datetime | None, hi: datetime, head: list[pa.Table], rest: Iterator[pa.Table], fingerprint=None,
-                     how: str = disposition):  # fmt: skip
+    def newer_than_loaded(self, window: Window, refresh: str | None) -> bool:
+        """Immutable records of this slice are all newer than anything loaded (or nothing is loaded yet)."""
+        if not (self.info.immutable and self.info.cursor) or refresh:
+            return False
+        newest = self.dest.newest_loaded(self.target.schema, self.target.table, self.info.cursor)
+        return newest is NO_TABLE or (window.lo is not None and newest is not None and newest < window.lo)
+
+    def run_dlt(self, window: Window, head: list[pa.Table], rest: Iterator[pa.Table], fp: str | None, how: str,
+                refresh: str | None) -> None:  # fmt: skip
+        resource = self.resource(window, head, rest, fp, how)
+        try:
+            self.pipeline().run(resource(), refresh=refresh, loader_file_format=self.dest.file_format)
+        except Exception as exc:  # noqa: BLE001 - the source's own error, or one line for dlt's
+            if self.failure is not None:
+                raise self.failure from None
+            inner = getattr(exc, "exception", None) or exc
+            text = (str(inner).strip().splitlines() or [""])[0][:300]
+            raise DestinationFailed(f"table '{self.info.name}': loading into {self.dest.display} failed: "
+                                    f"{type(inner).__name__}: {text}") from exc  # fmt: skip
+
+    # -- helpers -----------------------------------------------------------------------------------------
+
+    def pipeline(self):
+        if self._pipeline is None:
+            import dlt
+
+            self._pipeline = dlt.pipeline(pipeline_name=self.pipeline_name, destination=self.dest.dlt_destination(),
+                                          dataset_name=self.target.schema, pipelines_dir=self.workdir, progress=None)  # fmt: skip
+        return self._pipeline
+
+    def resource(self, window: Window, head: list[pa.Table], rest: Iterator[pa.Table], fp: str | None, how: str):
         import dlt
+        import pyarrow.compute as pc
 
-        @dlt.resource(name=target.table, write_disposition=how, primary_key=spec.primary_key,
-                      columns=column_hints(spec))  # fmt: skip
+        info, load = self.info, self
+        hints = column_hints(info.columns, info.primary_key, info.cursor, info.strategy == "merge")
+
+        @dlt.resource(name=self.target.table, write_disposition=how, primary_key=list(info.primary_key), columns=hints)
         def resource():
             state = dlt.current.resource_state()
-            previous = None if opts.full_refresh else state.get("last_value")
+            previous = None if load.settings.full_refresh else state.get("last_value")
             newest = None
-            for batches in (head, rest):
-                for batch in batches:
-                    if spec.cursor and batch.num_rows:
-                        m = pc.max(batch.column(spec.cursor)).as_py()
-                        if m is not None and (newest is None or m > newest):
-                            newest = m
-                    yield batch
+            try:
+                for batches in (head, rest):
+                    for batch in batches:
+                        if info.cursor and batch.num_rows:
+                            m = pc.max(batch.column(info.cursor)).as_py()
+                            if m is not None and (newest is None or m > newest):
+                                newest = m
+                        yield batch
+            except OmniloadError as exc:
+                load.failure = exc
+                raise
             if newest is not None:  # the newest value loaded, never past this slice's end
-                newest = min(newest, hi)
-                if not previous or newest > parse_date(previous, "state"):
+                newest = min(newest, window.hi)
+                if not previous or newest > parse_timestamp(previous):
                     state["last_value"] = iso(newest)
-            if fingerprint:
-                state["fingerprint"] = fingerprint
+            if fp:
+                state["fingerprint"] = fp
 
         return resource
-
-    for n, (lo, hi) in enumerate(slices):
-        refresh = "drop_resources" if opts.full_refresh and n == 0 else None
-        rest = batches_for(n, lo, hi)
-        head: list[pa.Table] = []
-        fingerprint = None
-        if len(slices) == 1 and not opts.full_refresh and memory_conn is None:
-            # Peek: a small result may be nothing new, and then there is nothing to load or commit.
-            head = [b for b in (next(rest, None), next(rest, None)) if b is not None]
-            if len(head) < 2:
-                if spec.cursor and dest.is_duckdb and _already_loaded(dest.path, target.schema, target.table, spec.cursor, head):
-                    progress.nothing_new(target.source)
-                    return
-                if not spec.cursor:
-                    fingerprint = _fingerprint(head)
-                    if fingerprint == saved.get("fingerprint"):
-                        progress.nothing_new(target.source)
-                        return
-        if pipeline is None:
-            pipeline = _pipeline(dest, memory_conn, pipeline_name, target.schema, workdir)
-        how = disposition
-        if how == "replace" and n > 0:
-            how = "append"  # the first slice replaced the table; the others add to it
-        if how == "merge" and spec.immutable and dest.is_duckdb and memory_conn is None and not refresh:
-            # Immutable records (events) newer than everything loaded cannot match a loaded row: append them.
-            newest = _newest_loaded(dest.path, target.schema, target.table, spec.cursor)
-            if newest is _NO_TABLE or (lo is not None and newest is not None and newest < lo):
-                how = "append"
-        file_format = dest.file_format or ("parquet" if dest.is_duckdb else None)
-        pipeline.run(resource_for(lo, hi, head, rest, fingerprint, how)(), refresh=refresh, loader_file_format=file_format)
-
-
-def _newest_loaded(dest_path: str, schema: str, table: str, cursor: str) -> Any:
-    """The largest cursor value in the destination table; ``_NO_TABLE`` when the table does not exist yet."""
-    rows = _read_duckdb(dest_path, f'select max("{cursor}") from "{schema}"."{table}"')
-    return rows[0][0] if isinstance(rows, list) else rows
-
-
-def _pipeline(dest, memory_conn, name: str, schema: str, workdir: str):
-    import dlt
-
-    if dest.is_duckdb:
-        from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
-
-        creds = memory_conn if memory_conn is not None else DuckDbCredentials(dest.path, global_config=DUCKDB_CONFIG)
-        destination = dest.factory(creds)
-    else:
-        destination = dest.factory()
-    return dlt.pipeline(pipeline_name=name, destination=destination, dataset_name=schema, pipelines_dir=workdir,
-                        progress=None)  # fmt: skip
-
-
-def _synced_state(pipeline, table: str) -> dict[str, Any]:
-    """The table's saved resource state, restored by dlt from any destination."""
-    pipeline.sync_destination()
-    return _resource_state(pipeline.state, table)

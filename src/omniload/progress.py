@@ -7,6 +7,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from .sources.base import TableStats
+
 
 @dataclass
 class TableReport:
@@ -86,11 +88,11 @@ class Progress:
     def fraction(self, table: str, fraction: float) -> None:
         self.tables[table].fraction = max(0.0, min(1.0, fraction))
 
-    def finish(self, table: str, status: str, error: str = "", stats: dict | None = None) -> None:
+    def finish(self, table: str, status: str, error: str = "", stats: TableStats | None = None) -> None:
         rep = self.tables[table]
         rep.status, rep.error, rep.finished = status, error, time.monotonic()
-        for key, value in (stats or {}).items():
-            setattr(rep, key, value)
+        if stats is not None:
+            rep.requests, rep.retries, rep.throttled = stats.requests, stats.retries, stats.throttled
         self._emit(rep, "finish")
 
     def _emit(self, rep: TableReport, event: str) -> None:

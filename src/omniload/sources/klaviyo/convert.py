@@ -8,37 +8,23 @@ read, raises :class:`BadData` naming the table and page rather than loading garb
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ...errors import SourceError
-from .tables import BOOL, FLOAT, INT, JSON, TS, TableSpec
-
-ARROW_TYPES = {"text": pa.string(), INT: pa.int64(), FLOAT: pa.float64(), BOOL: pa.bool_(),
-               TS: pa.timestamp("us", tz="UTC"), JSON: pa.string()}  # fmt: skip
-
+from ...dates import parse_timestamp
+from ...errors import BadData
+from ...types import JSON, TEXT, TS, TYPES
+from ...types import arrow_schema as _schema
+from .spec import TableSpec
 
 NULL_BYTES = b"null"
 
 
-class BadData(SourceError):
-    """The API returned records that cannot be loaded faithfully."""
-
-
 def arrow_schema(spec: TableSpec) -> pa.Schema:
-    return pa.schema([(col, ARROW_TYPES[typ]) for col, typ in spec.all_columns.items()])
-
-
-def _parse_ts(text: str) -> datetime:
-    t = text.strip().replace(" ", "T", 1)
-    if t.endswith(("Z", "z")):
-        t = t[:-1] + "+00:00"
-    dt = datetime.fromisoformat(t)
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+    return _schema(spec.all_columns)
 
 
 def timestamps(values: list[Any], table: str, column: str, where: str) -> pa.Array:
@@ -49,7 +35,7 @@ def timestamps(values: list[Any], table: str, column: str, where: str) -> pa.Arr
         out = []
         for v in arr.to_pylist():
             try:
-                out.append(None if v is None else _parse_ts(v))
+                out.append(None if v is None else parse_timestamp(v))
             except ValueError:
                 raise BadData(f"table '{table}': unreadable timestamp {v!r} in column '{column}' ({where})") from None
         return pa.array(out, pa.timestamp("us", tz="UTC"))
@@ -77,7 +63,7 @@ def typed_to_arrow(decoder, records: list[Any], consts: dict[str, str], where: s
         elif typ == TS:
             arrays[col] = timestamps(values, spec.name, col, where)
         else:
-            arrays[col] = pa.array(values, ARROW_TYPES[typ])
+            arrays[col] = pa.array(values, TYPES[typ].arrow)
     for ident, col in decoder.rel_names:
         ids_ = []
         for r in records:
@@ -117,11 +103,11 @@ def records_to_arrow(spec: TableSpec, records: list[dict[str, Any]], consts: dic
             arrays.append(pa.array([consts[col]] * n, pa.string()))
         elif typ == TS:
             arrays.append(timestamps(data[col], spec.name, col, where))
-        elif typ == "text":
+        elif typ == TEXT:
             arrays.append(pa.array([None if v is None else str(v) for v in data[col]], pa.string()))
         else:
             try:
-                arrays.append(pa.array(data[col], ARROW_TYPES[typ]))
+                arrays.append(pa.array(data[col], TYPES[typ].arrow))
             except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
                 raise BadData(f"table '{spec.name}': column '{col}' is not {typ} ({where}): {exc}") from None
     return pa.Table.from_arrays(arrays, schema=arrow_schema(spec))

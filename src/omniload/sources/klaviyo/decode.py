@@ -14,9 +14,9 @@ from typing import Any, Optional
 import msgspec
 import orjson
 
-from .tables import BOOL, FLOAT, INT, JSON, TableSpec
+from ...types import JSON, TYPES
+from .spec import TableSpec
 
-_PY = {INT: Optional[int], FLOAT: Optional[float], BOOL: Optional[bool]}
 NULL = msgspec.Raw(b"null")
 
 
@@ -39,7 +39,7 @@ class PageDecoder:
             if typ == JSON:
                 attr_fields.append((_ident(col), msgspec.Raw, NULL))
             else:
-                attr_fields.append((_ident(col), _PY.get(typ, Optional[str]), None))
+                attr_fields.append((_ident(col), TYPES[typ].python, None))
         rename = {_ident(c): c for c in spec.columns}
         Attrs = msgspec.defstruct(f"{_ident(spec.name)}_attrs", attr_fields, rename=rename)
         Ref = msgspec.defstruct("Ref", [("id", Optional[str], None)])

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
 
+from ...dates import parse_timestamp
+from ..base import Window
 from .client import KlaviyoClient
 from .decode import PageDecoder, cursor_of
-from .tables import TableSpec
+from .spec import TableSpec
+from .windows import TICK, checkpoint_slices, fetch_windows
 
-WINDOWS_PER_WORKER = 4
-MIN_PAGES_PER_WINDOW = 8
 _DONE = object()
 
 
@@ -80,7 +81,7 @@ def _cursor_value(record: Any, field: str) -> datetime | None:
     if not raw:
         return None
     try:
-        return datetime.fromisoformat(str(raw).replace("Z", "+00:00").replace(" ", "T", 1))
+        return parse_timestamp(raw)
     except ValueError:
         return None
 
@@ -120,7 +121,6 @@ class Extractor:
         self.on_fraction = on_fraction
         self.coverage = Coverage()
         self.queue: queue.Queue = queue.Queue(maxsize=max(8, plan.parallelism * 2))
-        self.stats = None
         self._stop = threading.Event()
 
     def pages(self) -> Iterator[Page]:
@@ -150,7 +150,6 @@ class Extractor:
     async def _main(self) -> None:
         try:
             async with self.client_factory() as client:
-                self.stats = client.stats
                 await self._run(client)
             await self._put(_DONE)
         except asyncio.CancelledError:
@@ -161,7 +160,7 @@ class Extractor:
 
     async def _run(self, client: KlaviyoClient) -> None:
         spec = self.plan.spec
-        self.limiter = client.limiter(spec.name, spec.burst, spec.steady)
+        self.limiter = client.limiter(spec.rate_bucket, spec.burst, spec.steady)
         self.decoder = PageDecoder(spec)
         streams = [self._stream(client, part, consts) for part, consts in spec.partitions]
         await self._gather(streams)
@@ -220,19 +219,11 @@ class Extractor:
         # Keep the probe's records before t1; everything from t1 on comes from the windows.
         kept = [r for r in probe.records if (_cursor_value(r, spec.cursor) or t1) < t1]
         await self._put(Page(kept, probe.typed, consts, f"page 1 of {client.url(spec.path, probe_params)}", plan.start, t1))
-        # As many windows as the data needs: estimate the pages left from how much time one page covered.
-        covered = max((t1 - t0).total_seconds(), 1e-3)
-        est_pages = (t_max - t1).total_seconds() / covered
-        # A window's last page is partial, so a window should span several pages to keep requests full.
-        k = max(1, min(plan.parallelism * WINDOWS_PER_WORKER, int(est_pages / MIN_PAGES_PER_WINDOW)))
-        step = (t_max - t1) / k
-        edges = [t1 + step * j for j in range(k)] + [t_max + timedelta(microseconds=1)]
-        windows = [(edges[j], edges[j + 1]) for j in range(k)]
-        windows.append((edges[-1], plan.end))
+        windows = fetch_windows(t0, t1, t_max, plan.end, plan.parallelism)
         work: asyncio.Queue = asyncio.Queue()
         for w in windows:
             work.put_nowait(w)
-            self.coverage.add((str(consts), w[0], w[1]), w[0], min(w[1], t_max + timedelta(microseconds=1)))
+            self.coverage.add((str(consts), w[0], w[1]), w[0], min(w[1], t_max + TICK))
 
         async def worker() -> None:
             while True:
@@ -267,55 +258,34 @@ async def _probe(client: KlaviyoClient, spec: TableSpec, params: dict[str, str],
     return probe, _cursor_value(probe.records[0], spec.cursor), _cursor_value(probe.records[-1], spec.cursor), t_max
 
 
-def _add_stats(stats: dict[str, int], client_stats) -> None:
-    for key in ("requests", "retries", "throttled"):
-        stats[key] = stats.get(key, 0) + getattr(client_stats, key)
-
-
 async def _plan_slices(client: KlaviyoClient, spec: TableSpec, start: datetime | None, end: datetime,
-                       rows_per_slice: int, prefetched: dict[str, dict]) -> list[tuple[datetime | None, datetime]]:  # fmt: skip
-    limiter = client.limiter(spec.name, spec.burst, spec.steady)
+                       rows_per_slice: int, prefetched: dict[str, dict]) -> list[Window]:  # fmt: skip
+    limiter = client.limiter(spec.rate_bucket, spec.burst, spec.steady)
     probe, t0, t1, t_max = await _probe(client, spec, _params(spec, "", start, end, spec.sort), limiter,
                                         PageDecoder(spec), prefetched)  # fmt: skip
-    if t0 is None or t1 is None or t_max is None or t_max <= t0:
-        return [(start, end)]
-    per_second = len(probe.records) / max((t1 - t0).total_seconds(), 1.0)
-    estimate = per_second * (t_max - t0).total_seconds()
-    n = max(1, min(1000, int(estimate // max(rows_per_slice, 1)) + 1))
-    if n == 1:
-        return [(start, end)]
-    step = (t_max - t0) / n
-    edges = [start] + [t0 + step * j for j in range(1, n)] + [end]
-    return [(edges[j], edges[j + 1]) for j in range(n)]
+    if t0 is None or t1 is None or t_max is None:
+        return [Window(start, end)]
+    return checkpoint_slices(start, end, len(probe.records), t0, t1, t_max, rows_per_slice)
 
 
 def plan_slices(client_factory: Callable[[], KlaviyoClient], spec: TableSpec, start: datetime | None, end: datetime,
-                rows_per_slice: int, stats: dict[str, int]) -> tuple[list[tuple[datetime | None, datetime]], dict[str, dict]]:  # fmt: skip
+                rows_per_slice: int, prefetched: dict[str, Any]) -> list[Window]:  # fmt: skip
     """Cut ``[start, end)`` into time slices of about ``rows_per_slice`` records, each loaded and committed on
     its own, so that a crash loses at most one slice of work. Only for tables the server filters on both sides.
-    Returns the slices and the pages fetched while planning (reused by the first slice)."""
-    prefetched: dict[str, dict] = {}
+    The pages fetched while planning are kept in ``prefetched`` (reused by the first slice)."""
 
-    async def main() -> list[tuple[datetime | None, datetime]]:
+    async def main() -> list[Window]:
         async with client_factory() as client:
-            try:
-                return await _plan_slices(client, spec, start, end, rows_per_slice, prefetched)
-            finally:
-                _add_stats(stats, client.stats)
+            return await _plan_slices(client, spec, start, end, rows_per_slice, prefetched)
 
     if not spec.splittable or len(spec.partitions) > 1:
-        return [(start, end)], prefetched
-    return asyncio.run(main()), prefetched
+        return [Window(start, end)]
+    return asyncio.run(main())
 
 
-def run_plan(client_factory, plan: Plan, stats: dict[str, int], on_fraction: Callable[[float], None] | None = None) -> Iterator[Page]:
-    """Pages of ``plan``; when done, ``stats`` holds the requests, retries and 429s it took."""
-    ex = Extractor(client_factory, plan, on_fraction)
-    try:
-        yield from ex.pages()
-    finally:
-        if ex.stats is not None:
-            _add_stats(stats, ex.stats)
+def run_plan(client_factory, plan: Plan, on_fraction: Callable[[float], None] | None = None) -> Iterator[Page]:
+    """Pages of ``plan`` (the clients count their requests in the reader's stats)."""
+    yield from Extractor(client_factory, plan, on_fraction).pages()
 
 
 __all__ = ["Extractor", "Page", "Plan", "klaviyo_time", "plan_slices", "run_plan"]

@@ -1,54 +1,35 @@
-"""The Klaviyo source for dlt: one resource per table spec, yielding Arrow batches and keeping its cursor.
+"""The Klaviyo source behind omniload's :class:`~omniload.sources.base.Source` interface.
 
-The resource reads its incremental cursor from dlt's resource state (which dlt stores in the destination),
-extracts ``[start, end)`` through the generic extractor, drops rows outside each page's window on the client,
-and yields Arrow tables of ``batch_rows`` rows (or ``BATCH_BYTES``, for wide rows). The cursor it saves is the newest value loaded,
-never later than the run's end, so a record stamped in the future cannot move it past unloaded data.
+``klaviyo://?api_key=pk_...[&base_url=...][&revision=...]`` names it. Each table's reader plans checkpoint
+slices (with the newest-record probe, whose pages the first slice reuses), extracts ``[lo, hi)`` through
+the generic extractor, drops rows outside each page's window on the client, and yields Arrow tables of
+``batch_rows`` rows (or ``BATCH_BYTES``, for wide rows). One rate limiter per bucket is shared by every
+reader of the run, so tables of one bucket never overrun it together.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
 from datetime import datetime
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
+from urllib.parse import parse_qs, urlsplit
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .client import KlaviyoClient, RetryPolicy
+from ...errors import UsageError
+from ...uri import register_secret
+from ..base import ReadEvents, ReadOptions, Source, TableInfo, TableReader, TableStats, Window
+from .client import DEFAULT_BASE_URL, REVISION, KlaviyoClient
+from .policy import RetryPolicy
 from .convert import records_to_arrow, typed_to_arrow
 from .decode import PageDecoder
-from .extract import Plan, run_plan
-from .tables import BOOL, FLOAT, INT, JSON, TS, TableSpec
+from .extract import Plan, plan_slices, run_plan
+from .spec import TableSpec
+from .tables import TABLES
 
-DLT_TYPES = {"text": "text", INT: "bigint", FLOAT: "double", BOOL: "bool", TS: "timestamp", JSON: "json"}
 BATCH_BYTES = 24 * 2**20  # a batch is handed to dlt at this size too: wide rows (profiles) must not pile up
-
-
-@dataclass
-class KlaviyoConfig:
-    api_key: str
-    base_url: str
-    revision: str
-    policy: RetryPolicy
-    limiters: dict = field(default_factory=dict)  # one limiter per rate-limit bucket for the whole run
-
-    def client(self, connections: int = 32) -> KlaviyoClient:
-        return KlaviyoClient(self.api_key, self.base_url, self.revision, self.policy, connections=connections,
-                             limiters=self.limiters)  # fmt: skip
-
-
-def column_hints(spec: TableSpec) -> dict[str, dict[str, Any]]:
-    hints: dict[str, dict[str, Any]] = {}
-    for col, typ in spec.all_columns.items():
-        hint: dict[str, Any] = {"name": col, "data_type": DLT_TYPES[typ], "nullable": col != "id"}
-        if typ == TS:
-            hint["timezone"] = True
-            hint["precision"] = 6
-        if col == spec.cursor and spec.strategy == "merge":
-            hint["dedup_sort"] = "desc"  # two versions of one record in a load: keep the newest
-        hints[col] = hint
-    return hints
+URI_PARAMS = ("api_key", "base_url", "revision")
 
 
 def _in_window(table: pa.Table, spec: TableSpec, lo: datetime | None, hi: datetime) -> pa.Table:
@@ -66,29 +47,106 @@ def _in_window(table: pa.Table, spec: TableSpec, lo: datetime | None, hi: dateti
     return table.filter(pc.fill_null(keep, False))
 
 
-def extract_table(config: KlaviyoConfig, spec: TableSpec, start: datetime | None, end: datetime, parallelism: int,
-                  on_progress: Callable[[int, int], None], batch_rows: int = 50_000,
-                  stats: dict[str, int] | None = None, prefetched: dict | None = None,
-                  on_fraction: Callable[[float], None] | None = None) -> Iterator[pa.Table]:  # fmt: skip
-    """Arrow batches of ``spec``'s records with cursor in ``[start, end)`` (all records for replace tables)."""
-    plan = Plan(spec, start if spec.cursor else None, end, max(1, parallelism), prefetched)
-    buffer: list[pa.Table] = []
-    rows = size = 0
-    decoder = PageDecoder(spec)
-    stats = {} if stats is None else stats
-    for page in run_plan(lambda: config.client(connections=max(8, parallelism * 2)), plan, stats, on_fraction):
-        if page.typed:
-            table = typed_to_arrow(decoder, page.records, page.consts, page.where)
+class KlaviyoReader(TableReader):
+    """Reads one Klaviyo table; keeps the pages fetched while planning for the first slice."""
+
+    def __init__(self, source: "KlaviyoSource", spec: TableSpec, options: ReadOptions, events: ReadEvents) -> None:
+        self.source, self.spec, self.options, self.events = source, spec, options, events
+        self.info = spec.info
+        self.stats = TableStats()
+        self._prefetched: dict[str, Any] = {}
+        self._windows: list[Window] = []
+
+    def _client(self) -> KlaviyoClient:
+        return self.source.client(self.options, self.stats)
+
+    def plan(self, start: datetime | None, end: datetime, rows_per_slice: int) -> list[Window]:
+        start = start if self.spec.cursor else None
+        if self.spec.cursor:
+            self._windows = plan_slices(self._client, self.spec, start, end, rows_per_slice, self._prefetched)
         else:
-            table = records_to_arrow(spec, page.records, page.consts, page.where)
-        table = _in_window(table, spec, page.lo, page.hi)
-        on_progress(1, table.num_rows)
-        if table.num_rows:
-            buffer.append(table)
-            rows += table.num_rows
-            size += table.nbytes
-        if rows >= batch_rows or size >= BATCH_BYTES:
+            self._windows = [Window(start, end)]
+        return self._windows
+
+    def read(self, window: Window) -> Iterator[pa.Table]:
+        spec, opts = self.spec, self.options
+        n = self._windows.index(window) if window in self._windows else 0
+        total = max(1, len(self._windows))
+
+        def fraction(f: float) -> None:  # slices are about equal in size: progress of the whole table
+            self.events.fraction((n + f) / total)
+
+        plan = Plan(spec, window.lo if spec.cursor else None, window.hi, max(1, opts.parallelism), self._prefetched)
+        buffer: list[pa.Table] = []
+        rows = size = 0
+        decoder = PageDecoder(spec)
+        for page in run_plan(self._client, plan, fraction):
+            if page.typed:
+                table = typed_to_arrow(decoder, page.records, page.consts, page.where)
+            else:
+                table = records_to_arrow(spec, page.records, page.consts, page.where)
+            table = _in_window(table, spec, page.lo, page.hi)
+            self.events.pages(1, table.num_rows)
+            if table.num_rows:
+                buffer.append(table)
+                rows += table.num_rows
+                size += table.nbytes
+            if rows >= opts.batch_rows or size >= BATCH_BYTES:
+                yield pa.concat_tables(buffer)
+                buffer, rows, size = [], 0, 0
+        if buffer:
             yield pa.concat_tables(buffer)
-            buffer, rows, size = [], 0, 0
-    if buffer:
-        yield pa.concat_tables(buffer)
+
+
+class KlaviyoSource(Source):
+    """Klaviyo's REST API (JSON:API), revision pinned to ``REVISION`` unless the URI names another."""
+
+    schemes = ("klaviyo",)
+    default_schema = "klaviyo"
+
+    def __init__(self, api_key: str, base_url: str = DEFAULT_BASE_URL, revision: str = REVISION,
+                 tables: dict[str, TableSpec] | None = None) -> None:  # fmt: skip
+        self.api_key, self.base_url, self.revision = api_key, base_url.rstrip("/"), revision
+        register_secret(api_key)
+        self.specs = tables if tables is not None else TABLES
+        self.limiters: dict = {}  # one limiter per rate-limit bucket for the whole run
+
+    @classmethod
+    def from_uri(cls, uri: str) -> "KlaviyoSource":
+        query = parse_qs(urlsplit(uri).query, keep_blank_values=True)
+        unknown = sorted(set(query) - set(URI_PARAMS))
+        if unknown:
+            raise UsageError(f"--source-uri: unknown parameter '{unknown[0]}'; allowed: {', '.join(URI_PARAMS)}")
+        key = (query.get("api_key") or [""])[0].strip()
+        if not key:
+            raise UsageError("--source-uri: klaviyo:// needs an api_key, e.g. klaviyo://?api_key=pk_...")
+        base = (query.get("base_url") or [DEFAULT_BASE_URL])[0].rstrip("/")
+        if not re.match(r"^https?://[^/\s]+", base):
+            raise UsageError(f"--source-uri: base_url '{base}' is not an http(s) URL")
+        revision = (query.get("revision") or [REVISION])[0]
+        if not re.match(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$", revision):
+            raise UsageError(f"--source-uri: revision '{revision}' is not of the form YYYY-MM-DD")
+        return cls(key, base, revision)
+
+    def tables(self) -> dict[str, TableInfo]:
+        return {name: spec.info for name, spec in self.specs.items()}
+
+    def preflight(self) -> None:
+        """Fail fast, before writing anything, when the API host cannot be reached at all."""
+        import socket
+
+        parts = urlsplit(self.base_url)
+        host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            socket.create_connection((host, port), timeout=10).close()
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise UsageError(f"--source-uri: cannot reach {host}:{port} ({reason}); check base_url and the network") from None
+
+    def reader(self, table: str, options: ReadOptions, events: ReadEvents) -> KlaviyoReader:
+        return KlaviyoReader(self, self.specs[table], options, events)
+
+    def client(self, options: ReadOptions, stats: TableStats | None = None) -> KlaviyoClient:
+        policy = RetryPolicy(max_retry_after=options.max_retry_after)
+        return KlaviyoClient(self.api_key, self.base_url, self.revision, policy, connections=max(8, options.parallelism * 2),
+                             limiters=self.limiters, stats=stats)  # fmt: skip

@@ -1,9 +1,4 @@
-"""The 15 Klaviyo tables as data: one declarative spec each, read by the one generic extractor.
-
-A spec says where the records live (path, page size, rate-limit bucket), how to key and load them (primary
-key, incremental key, merge or replace), which filter operators the server offers on the incremental key
-(so the extractor filters server-side where it can and client-side where it cannot), and the declared
-column schema (so a column never vanishes because one run's rows were all null).
+"""The 15 Klaviyo list endpoints as table specs (see spec.py for what a spec says).
 
 Values follow Klaviyo's OpenAPI revision 2026-07-15 (``../shared/klaviyo/endpoints-2026-07-15.json``);
 ``tests/test_table_specs.py`` checks them against that digest.
@@ -11,54 +6,13 @@ Values follow Klaviyo's OpenAPI revision 2026-07-15 (``../shared/klaviyo/endpoin
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-TS, TEXT, INT, FLOAT, BOOL, JSON = "timestamp", "text", "bigint", "double", "bool", "json"
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    name: str
-    path: str
-    resource_type: str
-    columns: dict[str, str]  # attribute -> type (text, bigint, double, bool, timestamp, json)
-    burst: int  # rate limit: requests per second
-    steady: int  # rate limit: requests per minute
-    page_size: int | None  # largest page[size] allowed; None: the endpoint has fixed pages
-    cursor: str | None = None  # incremental key (attribute); None: full refresh (replace)
-    lower_op: str | None = None  # server filter operator for "cursor >= start" ("greater-or-equal"/"greater-than")
-    upper_op: str | None = None  # server filter operator for "cursor < end" ("less-than")
-    sort: str | None = None  # sort parameter value for stable paging
-    to_one: tuple[str, ...] = ()  # relationships lifted to "<name>_id" columns
-    partitions: tuple[tuple[str, dict[str, str]], ...] = (("", {}),)  # (filter fragment, constant columns)
-    extra_params: dict[str, str] = field(default_factory=dict)
-    primary_key: str = "id"
-    immutable: bool = False  # a record never changes once created (events): newer rows can be appended
-
-    @property
-    def strategy(self) -> str:
-        return "merge" if self.cursor else "replace"
-
-    @property
-    def splittable(self) -> bool:
-        """Time windows can be fetched in parallel only when the server bounds the cursor on both sides."""
-        return bool(self.lower_op and self.upper_op)
-
-    @property
-    def all_columns(self) -> dict[str, str]:
-        cols = {"id": TEXT, **self.columns}
-        for rel in self.to_one:
-            cols[f"{rel.replace('-', '_')}_id"] = TEXT
-        for _, consts in self.partitions:
-            for key in consts:
-                cols[key] = TEXT
-        return cols
-
+from ....types import BOOL, FLOAT, INT, JSON, TEXT, TS
+from ..spec import TableSpec
 
 _CATALOG = dict(title=TEXT, description=TEXT, price=FLOAT, url=TEXT, image_full_url=TEXT, image_thumbnail_url=TEXT,
                 images=JSON, custom_metadata=JSON, published=BOOL, created=TS, updated=TS)  # fmt: skip
 
-TABLES: dict[str, TableSpec] = {t.name: t for t in [
+CORE: list[TableSpec] = [
     TableSpec("events", "/api/events", "event", dict(timestamp=INT, event_properties=JSON, datetime=TS, uuid=TEXT),
               350, 3500, 1000, cursor="datetime", lower_op="greater-or-equal", upper_op="less-than", sort="datetime",
               to_one=("profile", "metric"), immutable=True),
@@ -102,4 +56,4 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
     TableSpec("templates", "/api/templates", "template",
               dict(name=TEXT, editor_type=TEXT, html=TEXT, text=TEXT, amp=TEXT, created=TS, updated=TS),
               75, 750, 10, cursor="updated", lower_op="greater-or-equal", upper_op="less-than", sort="updated"),
-]}  # fmt: skip
+]  # fmt: skip

@@ -1,0 +1,31 @@
+"""Destinations as objects, found by URI scheme: each family owns its preflight, locking, saved state and fast
+paths (see base.py). ``parse_destination`` turns a ``--dest-uri`` into one."""
+
+from __future__ import annotations
+
+from ..errors import UsageError
+from ..uri import redact
+from . import warehouses
+from .base import NO_TABLE, Destination
+from .duckdb import DuckDB
+from .files import FILE_FORMATS, Files
+
+SCHEMES = ("duckdb", *FILE_FORMATS, *warehouses.WAREHOUSES, "md")
+
+
+def parse_destination(uri: str) -> Destination:
+    lowered = uri.lower()
+    if lowered.startswith("md:"):
+        return warehouses.parse("md", uri)
+    scheme = lowered.split("://", 1)[0] if "://" in uri else ""
+    if scheme not in SCHEMES:
+        shown = scheme or redact(uri)
+        raise UsageError(f"--dest-uri: unknown scheme '{shown}'; allowed: {', '.join(s + '://' for s in SCHEMES if s != 'md')}, md:")
+    if scheme == "duckdb":
+        return DuckDB.parse(uri)
+    if scheme in FILE_FORMATS:
+        return Files.parse(scheme, uri)
+    return warehouses.parse(scheme, uri)
+
+
+__all__ = ["NO_TABLE", "Destination", "DuckDB", "Files", "parse_destination"]

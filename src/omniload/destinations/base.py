@@ -1,0 +1,68 @@
+"""What a destination is: a dlt destination plus what omniload does around it (preflight, locking, reading
+the saved state, fast paths). The generic loader asks the destination; it never runs SQL itself.
+
+The base class is a SQL destination reached through dlt: saved state comes from dlt's own state sync, and
+there are no fast paths (every run loads what it fetched). Subclasses override what they do better.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from ..errors import UsageError
+
+NO_TABLE = object()  # newest_loaded(): the table does not exist yet
+
+
+@dataclass
+class Destination:
+    scheme: str  # as written by the user
+    kind: str  # dlt destination name
+    display: str  # the URI with secrets redacted
+    credentials: Any = None  # what the dlt factory takes
+    options: dict[str, Any] = field(default_factory=dict)
+    schema: str | None = None  # the destination's own default schema (None: the source names it)
+    package: tuple[str, str] | None = None  # (python module the dlt client needs, pip extra)
+    file_format: str | None = None  # loader file format; None: dlt's default
+    merges_in_place: bool = True  # files cannot: merge becomes append there
+
+    def default_schema(self, source_default: str) -> str:
+        return self.schema or source_default
+
+    def require_packages(self) -> None:
+        if self.package and importlib.util.find_spec(self.package[0].split(".")[0]) is None:
+            raise UsageError(f"--dest-uri: {self.kind} needs extra packages; install them with: pip install 'omniload[{self.package[1]}]'")
+
+    def preflight(self) -> None:
+        """Reach the destination once before any work (UsageError when it cannot be used as given)."""
+        self.require_packages()
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Held for the whole run; destinations that can be corrupted by two runs refuse the second."""
+        yield
+
+    def dlt_destination(self):
+        import dlt
+
+        return getattr(dlt.destinations, self.kind)(credentials=self.credentials, **self.options)
+
+    def saved_state(self, pipeline_name: str, schema: str, pipeline: Callable[[], Any]) -> dict[str, Any]:
+        """The newest pipeline state a previous run committed (dlt restores it from the destination)."""
+        p = pipeline()
+        p.sync_destination()
+        return dict(p.state)
+
+    def already_loaded(self, schema: str, table: str, key: tuple[str, ...], cursor: str, rows) -> bool:
+        """True when every row of ``rows`` is in the table with the same cursor (nothing new). Unknown: False."""
+        return False
+
+    def newest_loaded(self, schema: str, table: str, cursor: str) -> Any:
+        """The table's largest cursor value, ``NO_TABLE`` if it does not exist, None when unknown."""
+        return None
+
+    def close(self) -> None:
+        """Release what preflight opened."""

@@ -1,0 +1,148 @@
+"""DuckDB, the embedded default: ``duckdb:///rel.duckdb``, ``duckdb:////abs.duckdb``, ``duckdb:///:memory:``.
+
+It owns the file checks, one run per file (a lock beside it), reading the saved state with one query (so a
+table with nothing new never starts dlt), and two fast paths: "nothing new" (every fetched row is already
+loaded with the same cursor) and the newest loaded cursor (events newer than it are appended, not merged).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from ..errors import CorruptState, DestinationBusy, UsageError
+from .base import NO_TABLE, Destination
+from .state import decode_state
+
+
+def duckdb_config() -> dict[str, Any]:
+    # DuckDB would take 80% of RAM by default; a bounded buffer pool (it spills to disk) keeps a run's memory flat.
+    return {"memory_limit": os.environ.get("OMNILOAD_DUCKDB_MEMORY_LIMIT", "128MB"), "preserve_insertion_order": False}
+
+
+@dataclass
+class DuckDB(Destination):
+    path: str = ""  # file or ":memory:"
+    _memory: Any = None  # the connection of a :memory: database, open for the whole run
+
+    @classmethod
+    def parse(cls, uri: str) -> "DuckDB":
+        rest = uri.split("://", 1)[1]
+        if not rest.startswith("/") or rest == "/":
+            raise UsageError("--dest-uri: use duckdb:///relative.duckdb, duckdb:////abs/path.duckdb or duckdb:///:memory:")
+        path = rest[1:].split("?", 1)[0]
+        if path != ":memory:":
+            p = Path(path)
+            if p.is_dir():
+                raise UsageError(f"--dest-uri: '{path}' is a directory; give a DuckDB file path such as {path.rstrip('/')}/data.duckdb")
+            parent = p.parent if str(p.parent) else Path(".")
+            if not parent.is_dir():
+                raise UsageError(f"--dest-uri: folder '{parent}' does not exist; create it or choose another path")
+            if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+                raise UsageError(f"--dest-uri: '{path}' is not writable")
+            path = str(p)
+        return cls("duckdb", "duckdb", f"duckdb:///{path}", path=path, schema="main", file_format="parquet")
+
+    @property
+    def in_memory(self) -> bool:
+        return self.path == ":memory:"
+
+    def preflight(self) -> None:
+        import duckdb
+
+        if self.in_memory:
+            self._memory = duckdb.connect(":memory:")
+            return
+        try:
+            duckdb.connect(self.path).close()
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise DestinationBusy(f"destination {self.display} is in use by another process; wait for it to finish") from None
+            raise UsageError(f"--dest-uri: cannot open {self.display} as a DuckDB database: {exc}") from None
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """One omniload run per DuckDB file at a time: a second one gets a clear error instead of a lock fight."""
+        if self.in_memory:
+            yield
+            return
+        import fcntl
+
+        with open(f"{self.path}.lock", "a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise DestinationBusy(f"destination {self.display} is in use by another omniload run; wait for it to finish") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def dlt_destination(self):
+        import dlt
+        from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
+        creds = self._memory if self.in_memory else DuckDbCredentials(self.path, global_config=duckdb_config())
+        return dlt.destinations.duckdb(creds)
+
+    def _read(self, sql: str, params: list | None = None, wanted: Any = None) -> Any:
+        """Rows of one read-only query (``wanted``: an Arrow table it may read as ``_wanted``); ``NO_TABLE`` when
+        a table it names does not exist yet, None when the file cannot be read (callers then take the safe
+        path: load)."""
+        import duckdb
+
+        try:
+            con = self._memory if self.in_memory else duckdb.connect(self.path, read_only=True)
+        except duckdb.Error:
+            return None
+        try:
+            if wanted is not None:
+                con.register("_wanted", wanted)
+            return con.execute(sql, params or []).fetchall()
+        except duckdb.CatalogException:
+            return NO_TABLE
+        except duckdb.Error:
+            return None
+        finally:
+            if not self.in_memory:
+                con.close()
+
+    def saved_state(self, pipeline_name: str, schema: str, pipeline: Callable[[], Any]) -> dict[str, Any]:
+        """Read with one query, as dlt itself restores state (newest state row of a completed load)."""
+        query = (f'select s.state from "{schema}"."_dlt_pipeline_state" s join "{schema}"."_dlt_loads" l '
+                 "on l.load_id = s._dlt_load_id where s.pipeline_name = ? and l.status = 0 "
+                 "order by l.load_id desc limit 1")  # fmt: skip
+        rows = self._read(query, [pipeline_name])
+        if not isinstance(rows, list) or not rows:
+            return {}
+        try:
+            return decode_state(rows[0][0])
+        except ValueError:
+            raise CorruptState(f"the saved state of {schema} in {self.display} cannot be read; "
+                               "run again with --full-refresh to reset the table and its cursor") from None  # fmt: skip
+
+    def already_loaded(self, schema: str, table: str, key: tuple[str, ...], cursor: str, rows) -> bool:
+        if rows.num_rows == 0:
+            return True
+        if self.in_memory:
+            return False
+        match = " and ".join(f't."{c}" is not distinct from w."{c}"' for c in (*key, cursor))
+        cols = ", ".join(f'"{c}"' for c in (*key, cursor))
+        found = self._read(f'select count(*), (select count(*) from (select distinct {cols} from _wanted)) from '
+                           f'(select distinct {cols} from _wanted) w where exists '
+                           f'(select 1 from "{schema}"."{table}" t where {match})', wanted=rows.select([*key, cursor]))  # fmt: skip
+        return isinstance(found, list) and found[0][0] == found[0][1]
+
+    def newest_loaded(self, schema: str, table: str, cursor: str) -> Any:
+        if self.in_memory:
+            return None
+        rows = self._read(f'select max("{cursor}") from "{schema}"."{table}"')
+        return rows[0][0] if isinstance(rows, list) else rows
+
+    def close(self) -> None:
+        if self._memory is not None:
+            self._memory.close()
+            self._memory = None

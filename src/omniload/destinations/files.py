@@ -1,0 +1,41 @@
+"""Folders of files through dlt's filesystem destination: ``parquet:///dir``, ``csv:///dir``, ``jsonl:///dir``.
+
+One folder per table under ``dir/<schema>/``. Files cannot be merged in place: a merge appends every version
+of a record (newest by ``_dlt_load_id``), and replace tables are rewritten.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UsageError
+from .base import Destination
+
+FILE_FORMATS = {"parquet": "parquet", "csv": "csv", "jsonl": "jsonl"}
+
+
+@dataclass
+class Files(Destination):
+    path: str = ""
+
+    @classmethod
+    def parse(cls, scheme: str, uri: str) -> "Files":
+        rest = uri.split("://", 1)[1]
+        if not rest.startswith("/") or rest == "/":
+            raise UsageError(f"--dest-uri: use {scheme}:///relative/dir or {scheme}:////abs/dir")
+        path = rest[1:].split("?", 1)[0]
+        p = Path(path)
+        if p.exists() and not p.is_dir():
+            raise UsageError(f"--dest-uri: '{path}' is a file; {scheme}:// needs a folder")
+        parent = p if p.exists() else p.parent if str(p.parent) else Path(".")
+        if not parent.is_dir() or not os.access(parent, os.W_OK):
+            raise UsageError(f"--dest-uri: folder '{parent}' does not exist or is not writable")
+        return cls(scheme, "filesystem", f"{scheme}:///{path}", path=str(p), file_format=FILE_FORMATS[scheme],
+                   merges_in_place=False)  # fmt: skip
+
+    def dlt_destination(self):
+        import dlt
+
+        return dlt.destinations.filesystem(bucket_url=Path(self.path).resolve().as_uri())

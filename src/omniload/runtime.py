@@ -1,0 +1,28 @@
+"""Process set-up, done once from ``main()`` before any heavy library loads: bounded native memory, quiet dlt,
+no telemetry, and ``_dlt_load_id`` on Arrow rows."""
+
+from __future__ import annotations
+
+import os
+
+
+def setup() -> None:
+    _bound_native_memory()
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
+    # A data tool must not phone home by default: dlt's anonymous telemetry stays off unless the user sets it.
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    # every row says which load wrote it (_dlt_load_id), as with row-dict sources; Arrow sources need this switch
+    os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
+
+
+def _bound_native_memory() -> None:
+    """Keep a long run's memory flat. glibc gives every thread that allocates its own malloc arena and rarely
+    returns their memory (measured: +40 MB per committed slice with dlt, DuckDB and Arrow threads); two arenas
+    stop that growth at no measurable speed cost. Arrow then allocates through the same bounded malloc."""
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX = 2
+    except (OSError, AttributeError):
+        pass

@@ -1,0 +1,114 @@
+"""What a source is: the interface the generic engine (CLI, pipeline, loader) talks to.
+
+A source is found by its URI scheme in :mod:`omniload.sources.registry`. It names its tables (key, cursor,
+strategy, columns), checks it can be reached before anything is written, and opens a :class:`TableReader`
+per table. The reader plans checkpoint slices of a cursor interval and reads one slice as Arrow batches; it
+counts its own requests (a typed :class:`TableStats`) and reports progress through :class:`ReadEvents`.
+The loader owns everything after the batches: dispositions, dlt, the saved cursor.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, ClassVar, Iterator
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """What the loader needs to know about one table of a source."""
+
+    name: str
+    primary_key: tuple[str, ...]
+    cursor: str | None  # the incremental column; None: a keyless table, loaded whole each run
+    strategy: str  # the default write disposition: merge, replace or append
+    columns: dict[str, str]  # column -> type name (omniload.types)
+    immutable: bool = False  # records never change once created: rows newer than everything loaded can be appended
+
+    @property
+    def dest_name(self) -> str:
+        """The destination table's default name (identifiers cannot hold '-')."""
+        return self.name.replace("-", "_")
+
+
+@dataclass
+class TableStats:
+    """What reading one table cost; the summary shows it."""
+
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+
+    def add(self, other: "TableStats") -> None:
+        self.requests += other.requests
+        self.retries += other.retries
+        self.throttled += other.throttled
+
+
+class ReadEvents:
+    """Progress callbacks of a read; the default does nothing."""
+
+    def pages(self, pages: int, rows: int) -> None:
+        """``pages`` more pages holding ``rows`` rows were read."""
+
+    def fraction(self, share: float) -> None:
+        """The share (0..1) of the table's interval covered so far."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """One checkpoint slice: records with ``lo <= cursor < hi`` (``lo`` None: from the beginning)."""
+
+    lo: datetime | None
+    hi: datetime
+
+
+@dataclass
+class ReadOptions:
+    parallelism: int = 8
+    batch_rows: int = 50_000
+    max_retry_after: float = 300.0
+
+
+class TableReader(ABC):
+    """Reads one table: plan the slices of an interval, then read them one by one."""
+
+    info: TableInfo
+    stats: TableStats
+
+    @abstractmethod
+    def plan(self, start: datetime | None, end: datetime, rows_per_slice: int) -> list[Window]:
+        """Cut ``[start, end)`` into slices of about ``rows_per_slice`` records (one slice when it cannot)."""
+
+    @abstractmethod
+    def read(self, window: Window) -> Iterator[pa.Table]:
+        """Arrow batches of the records in ``window`` (every record, for tables without a cursor), each in the
+        table's declared schema."""
+
+
+class Source(ABC):
+    """A data source named by a URI."""
+
+    schemes: ClassVar[tuple[str, ...]]
+    default_schema: ClassVar[str]  # where its tables land when the destination has no schema of its own
+
+    @classmethod
+    @abstractmethod
+    def from_uri(cls, uri: str) -> "Source":
+        """Parse a source URI; bad input raises :class:`omniload.errors.UsageError`."""
+
+    @abstractmethod
+    def tables(self) -> dict[str, TableInfo]:
+        """Every table this source offers, by name, in the order ``all`` loads them."""
+
+    @abstractmethod
+    def preflight(self) -> None:
+        """Fail fast (a UsageError) when the source cannot be reached at all, before anything is written."""
+
+    @abstractmethod
+    def reader(self, table: str, options: ReadOptions, events: ReadEvents) -> TableReader:
+        """A reader for one table."""

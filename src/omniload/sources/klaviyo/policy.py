@@ -1,0 +1,79 @@
+"""The error policy, as a table: what an HTTP answer from Klaviyo means for the request that got it.
+
+| answer | action |
+|---|---|
+| 200 with a JSON:API body | ok |
+| 200 with anything else (truncated, an HTML page) | retry with backoff |
+| 429 | wait ``Retry-After``, else the seconds in the error detail, else backoff; then retry |
+| 5xx | retry with backoff |
+| 401, 403, other 4xx | fail the table at once with the API's code and detail |
+
+Retrying stops after ``RetryPolicy.max_attempts`` (``max_throttled`` for 429s); a wait longer than
+``max_retry_after`` fails the table instead of hanging. The client (client.py) carries the actions out.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import orjson
+
+_DETAIL_WAIT = re.compile(r"available in (\d+) second")
+
+
+@dataclass
+class RetryPolicy:
+    max_attempts: int = 8  # per request, for 5xx / network / bad bodies
+    max_throttled: int = 30  # 429s in a row for one request
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    max_retry_after: float = 300.0  # a longer Retry-After fails the table instead of hanging
+
+    def backoff(self, attempt: int) -> float:
+        delay = min(self.max_delay, self.base_delay * (2**attempt))
+        return delay * (0.5 + random.random() / 2)  # jitter
+
+
+@dataclass(frozen=True)
+class Outcome:
+    action: str  # "retry", "wait" or "fail"
+    problem: str = ""  # what went wrong, for the error message
+    wait: float | None = None  # "wait": seconds the server named; None: back off
+
+
+def classify(status: int, headers: Mapping[str, str], body: bytes) -> Outcome:
+    """What to do about an answer that is not a usable page (any status but a decodable 200)."""
+    if status == 200:
+        return Outcome("retry", f"HTTP 200 with a body that is not a JSON:API document ({headers.get('Content-Type', '?')}, {len(body)} bytes)")
+    if status == 429:
+        return Outcome("wait", "HTTP 429 throttled", retry_after(headers.get("Retry-After"), body))
+    if status >= 500:
+        return Outcome("retry", f"HTTP {status}")
+    return Outcome("fail", f"HTTP {status} {error_text(body, headers)}")
+
+
+def retry_after(header: str | None, body: bytes) -> float | None:
+    """Seconds to wait after a 429: the ``Retry-After`` header, else the seconds named in the detail."""
+    if header:
+        try:
+            return max(0.0, float(header))
+        except ValueError:
+            pass
+    m = _DETAIL_WAIT.search(body.decode("utf-8", "replace"))
+    return float(m.group(1)) + 0.5 if m else None
+
+
+def error_text(body: bytes, headers: Any) -> str:
+    """The API's own ``code: detail``, or what kind of body came instead."""
+    try:
+        err = orjson.loads(body)["errors"][0]
+        return f"{err.get('code', '?')}: {err.get('detail') or err.get('title')}"
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+        ctype = headers.get("Content-Type", "?")
+        if "html" in ctype:
+            hint = " (Cloudflare challenge)" if headers.get("cf-mitigated") else ""
+            return f"with an HTML page instead of JSON{hint}"
+        return f"with an unreadable body ({ctype})"

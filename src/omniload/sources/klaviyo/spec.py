@@ -1,0 +1,107 @@
+"""The declarative table spec (v2): everything the one generic extractor needs to read one Klaviyo table.
+
+A spec says where the records live (path, HTTP method and body, a parent table for child endpoints, where
+the records sit in the response), how to key and load them (primary key, composite allowed; incremental key;
+strategy), which filter operators the server offers on the incremental key (so the extractor filters
+server-side where it can and client-side where it cannot), the rate-limit bucket and page size, and the
+declared column schema (so a column never vanishes because one run's rows were all null).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...types import TEXT
+from ..base import TableInfo
+
+CURSOR_KINDS = ("datetime", "period")  # a record's timestamp, or a report's period (a day, a month)
+
+
+@dataclass(frozen=True)
+class Parent:
+    """A child endpoint is read once per record of its parent table: ``path`` holds ``{key}``, filled with
+    the parent's ``key`` column; the child rows carry it as ``column`` (as dlt's rest_api ``resolve``)."""
+
+    table: str
+    key: str = "id"
+    column: str = ""  # e.g. "flow_id"; default: "<parent resource type>_id"
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    path: str
+    resource_type: str
+    columns: dict[str, str]  # attribute -> type (omniload.types)
+    burst: int  # rate limit: requests per second
+    steady: int  # rate limit: requests per minute
+    page_size: int | None  # largest page[size] allowed; None: the endpoint has fixed pages
+    cursor: str | None = None  # incremental key (attribute); None: full refresh (replace)
+    lower_op: str | None = None  # server filter operator for "cursor >= start" ("greater-or-equal"/"greater-than")
+    upper_op: str | None = None  # server filter operator for "cursor < end" ("less-than")
+    sort: str | None = None  # sort parameter value for stable paging
+    to_one: tuple[str, ...] = ()  # relationships lifted to "<name>_id" columns
+    partitions: tuple[tuple[str, dict[str, str]], ...] = (("", {}),)  # (filter fragment, constant columns)
+    extra_params: dict[str, str] = field(default_factory=dict)
+    primary_key: tuple[str, ...] = ("id",)
+    immutable: bool = False  # a record never changes once created (events): newer rows can be appended
+    method: str = "GET"
+    body: dict[str, Any] | None = None  # JSON request body (POST endpoints such as reports)
+    parent: Parent | None = None
+    record_selector: str = "data"  # where the records sit in the response document
+    cursor_kind: str = "datetime"
+    bucket: str = ""  # rate-limit bucket; default: the table's own (each Klaviyo endpoint has its own)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.method not in ("GET", "POST"):
+            problems.append(f"method {self.method}")
+        if self.method == "POST" and self.body is None:
+            problems.append("a POST needs a body")
+        if self.parent is not None and "{" + self.parent.key + "}" not in self.path:
+            problems.append(f"path {self.path} lacks {{{self.parent.key}}} for its parent")
+        if self.cursor_kind not in CURSOR_KINDS:
+            problems.append(f"cursor kind {self.cursor_kind}")
+        if (self.lower_op or self.upper_op) and not self.cursor:
+            problems.append("filter operators without a cursor")
+        missing = [k for k in self.primary_key if k not in self.all_columns]
+        if missing:
+            problems.append(f"primary key columns {missing} are not columns")
+        if problems:
+            raise ValueError(f"table spec '{self.name}': " + "; ".join(problems))
+
+    @property
+    def strategy(self) -> str:
+        return "merge" if self.cursor else "replace"
+
+    @property
+    def rate_bucket(self) -> str:
+        return self.bucket or self.name
+
+    @property
+    def splittable(self) -> bool:
+        """Time windows can be fetched in parallel only when the server bounds the cursor on both sides."""
+        return bool(self.lower_op and self.upper_op)
+
+    @property
+    def parent_column(self) -> str | None:
+        if self.parent is None:
+            return None
+        return self.parent.column or f"{self.parent.table.rstrip('s').replace('-', '_')}_id"
+
+    @property
+    def all_columns(self) -> dict[str, str]:
+        cols = {"id": TEXT, **self.columns}
+        for rel in self.to_one:
+            cols[f"{rel.replace('-', '_')}_id"] = TEXT
+        for _, consts in self.partitions:
+            for key in consts:
+                cols[key] = TEXT
+        if self.parent is not None:
+            cols[self.parent_column] = TEXT
+        return cols
+
+    @property
+    def info(self) -> TableInfo:
+        return TableInfo(self.name, self.primary_key, self.cursor, self.strategy, self.all_columns, self.immutable)

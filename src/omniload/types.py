@@ -1,0 +1,50 @@
+"""Column types, one map for all: each type's Arrow type, dlt type and Python type for typed decoding.
+
+Sources declare their columns with these names; the loader, the converters and the tests read the rest here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pyarrow as pa
+
+TS, TEXT, INT, FLOAT, BOOL, JSON, DATE = "timestamp", "text", "bigint", "double", "bool", "json", "date"
+
+
+@dataclass(frozen=True)
+class ColumnType:
+    arrow: pa.DataType
+    dlt: str
+    python: Any  # what a typed decoder reads (JSON stays raw bytes)
+
+
+TYPES: dict[str, ColumnType] = {
+    TEXT: ColumnType(pa.string(), "text", Optional[str]),
+    INT: ColumnType(pa.int64(), "bigint", Optional[int]),
+    FLOAT: ColumnType(pa.float64(), "double", Optional[float]),
+    BOOL: ColumnType(pa.bool_(), "bool", Optional[bool]),
+    TS: ColumnType(pa.timestamp("us", tz="UTC"), "timestamp", Optional[str]),
+    DATE: ColumnType(pa.date32(), "date", Optional[str]),
+    JSON: ColumnType(pa.string(), "json", None),
+}
+
+
+def arrow_schema(columns: dict[str, str]) -> pa.Schema:
+    return pa.schema([(col, TYPES[typ].arrow) for col, typ in columns.items()])
+
+
+def column_hints(columns: dict[str, str], primary_key: tuple[str, ...], cursor: str | None, merge: bool) -> dict[str, dict]:
+    """dlt column hints for declared columns: types, nullability, and (for merge tables) keep the newest
+    version of a record when one load holds two."""
+    hints: dict[str, dict[str, Any]] = {}
+    for col, typ in columns.items():
+        hint: dict[str, Any] = {"name": col, "data_type": TYPES[typ].dlt, "nullable": col not in primary_key}
+        if typ == TS:
+            hint["timezone"] = True
+            hint["precision"] = 6
+        if col == cursor and merge:
+            hint["dedup_sort"] = "desc"
+        hints[col] = hint
+    return hints
