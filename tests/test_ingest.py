@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 import duckdb
@@ -11,7 +12,7 @@ from omniload.sandbox.klaviyo import truth
 from omniload.sources.klaviyo.tables import TABLES
 
 from .conftest import http_post
-from .helpers import DLT_TYPES, assert_equals_truth, column_types, ingest, rows
+from .helpers import DLT_TYPES, assert_equals_truth, column_types, expected_rows, ingest, rows
 
 ALL = sorted(TABLES)
 
@@ -123,9 +124,11 @@ def test_memory_destination_runs(sandbox, capsys):
 
     from .conftest import source_uri
 
-    code = main(["ingest", "--source-uri", source_uri(sandbox), "--source-table", "metrics", "--dest-uri", "duckdb:///:memory:"])
+    code = main(["ingest", "--source-uri", source_uri(sandbox), "--source-table", "metrics", "--dest-uri", "duckdb:///:memory:",
+                 "--progress", "json"])  # fmt: skip
     assert code == 0
-    assert "metrics" in capsys.readouterr().out
+    summary = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"summary"' in line]
+    assert [(s["table"], s["status"], s["rows"]) for s in summary] == [("metrics", "ok", len(expected_rows(sandbox, "metrics")))]
 
 
 def test_state_lives_in_the_destination(make_sandbox, tmp_path):

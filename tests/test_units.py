@@ -1,0 +1,170 @@
+"""Unit tests where the logic is: window and slice arithmetic, the disposition matrix, the error policy, the
+table spec's own checks and the source registry."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from omniload.errors import UsageError
+from omniload.load import disposition
+from omniload.sources.base import Window
+from omniload.sources.klaviyo.policy import classify, retry_after
+from omniload.sources.klaviyo.spec import Parent, TableSpec
+from omniload.sources.klaviyo.windows import TICK, checkpoint_slices, fetch_windows
+from omniload.sources.registry import SOURCES, open_source
+from omniload.types import TEXT, TS
+
+T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+H = timedelta(hours=1)
+
+
+def _contiguous(pieces, lo, hi):
+    assert pieces[0][0] == lo and pieces[-1][1] == hi
+    for (a, b), (c, _) in zip(pieces, pieces[1:]):
+        assert b == c, "pieces must touch: a record on an edge belongs to exactly one"
+    assert all(a is None or a < b for a, b in pieces), "no empty or reversed piece"
+
+
+# -- checkpoint slices -----------------------------------------------------------------------------------
+
+
+def test_slices_cover_the_interval_exactly_with_about_the_wanted_rows():
+    # 100 records per hour (a probe of 100 records spanning one hour), 100 hours of data: 10,000 records
+    end = T0 + 200 * H
+    slices = checkpoint_slices(None, end, 100, T0, T0 + H, T0 + 100 * H, 2_500)
+    assert len(slices) == 5  # 10,000 / 2,500 + 1
+    _contiguous([(w.lo, w.hi) for w in slices], None, end)
+    inner = [w.hi - w.lo for w in slices[1:-1]]
+    assert max(inner) - min(inner) <= timedelta(microseconds=1)  # equal time spans
+
+
+def test_one_slice_when_everything_fits_or_the_data_has_no_span():
+    end = T0 + 10 * H
+    assert checkpoint_slices(T0, end, 100, T0, T0 + H, T0 + 2 * H, 1_000_000) == [Window(T0, end)]
+    assert checkpoint_slices(T0, end, 1, T0, T0, T0, 10) == [Window(T0, end)]  # one instant: cannot cut
+
+
+def test_slices_are_capped_for_absurd_densities():
+    slices = checkpoint_slices(None, T0 + 1000 * H, 1000, T0, T0 + timedelta(microseconds=1), T0 + 900 * H, 1000)
+    assert len(slices) == 1000
+    _contiguous([(w.lo, w.hi) for w in slices], None, T0 + 1000 * H)
+
+
+# -- parallel fetch windows ----------------------------------------------------------------------------------
+
+
+def test_windows_cover_from_the_probe_end_to_the_interval_end():
+    end = T0 + 500 * H
+    wins = fetch_windows(T0, T0 + H, T0 + 400 * H, end, parallelism=4)
+    _contiguous(wins, T0 + H, end)
+    assert len(wins) == 4 * 4 + 1  # 399 pages: capped at 4 windows per worker, plus the tail to the end
+    assert wins[-1] == (T0 + 400 * H + TICK, end)  # the newest record is inside a window, not on the tail's edge
+
+
+def test_sparse_data_gets_few_windows_each_of_several_pages():
+    wins = fetch_windows(T0, T0 + H, T0 + 20 * H, T0 + 30 * H, parallelism=16)
+    assert len(wins) == 2 + 1  # 19 pages / 8 pages per window = 2 windows, plus the tail
+
+
+def test_uneven_density_still_covers_and_empty_span_gives_one_window():
+    # the probe page was dense (one minute), the rest is long: the cut follows time, the cover stays exact
+    wins = fetch_windows(T0, T0 + timedelta(minutes=1), T0 + 1000 * H, T0 + 1001 * H, parallelism=2)
+    _contiguous(wins, T0 + timedelta(minutes=1), T0 + 1001 * H)
+    wins = fetch_windows(T0, T0 + H, T0 + H, T0 + 2 * H, parallelism=8)
+    assert wins == [(T0 + H, T0 + H + TICK), (T0 + H + TICK, T0 + 2 * H)]
+
+
+# -- disposition matrix --------------------------------------------------------------------------------------
+
+DESTS = {"duckdb": True, "postgres": True, "files": False}  # merges in place?
+
+
+@pytest.mark.parametrize("dest", sorted(DESTS))
+@pytest.mark.parametrize("first", [True, False], ids=["first-slice", "later-slice"])
+@pytest.mark.parametrize("strategy", ["merge", "replace", "append", "delete+insert"])
+def test_disposition_matrix(strategy, dest, first):
+    got = disposition(strategy, DESTS[dest], first, newer_than_loaded=False)
+    if strategy in ("merge", "delete+insert"):
+        assert got == ("merge" if DESTS[dest] else "append")
+    elif strategy == "replace":
+        assert got == ("replace" if first else "append")
+    else:
+        assert got == "append"
+
+
+def test_newer_than_loaded_merges_become_appends_only_for_merges():
+    assert disposition("merge", True, True, newer_than_loaded=True) == "append"
+    assert disposition("replace", True, True, newer_than_loaded=True) == "replace"
+
+
+def test_full_refresh_replaces_on_the_first_slice_then_appends():
+    # a full refresh drops the table and state (dlt refresh) on slice 0; the disposition itself is the table's
+    assert [disposition("replace", True, n == 0, False) for n in range(3)] == ["replace", "append", "append"]
+    assert [disposition("merge", True, n == 0, False) for n in range(3)] == ["merge"] * 3
+
+
+# -- error policy ----------------------------------------------------------------------------------------------
+
+THROTTLED = b'{"errors":[{"status":429,"code":"throttled","detail":"Request was throttled. Expected available in 7 seconds."}]}'
+
+
+@pytest.mark.parametrize("status,headers,body,action,wait,fragment", [
+    (429, {"Retry-After": "3"}, THROTTLED, "wait", 3.0, "429"),
+    (429, {}, THROTTLED, "wait", 7.5, "429"),  # no header: the seconds in the detail, plus a margin
+    (429, {}, b"{}", "wait", None, "429"),  # nothing said: back off
+    (500, {}, b"", "retry", None, "HTTP 500"),
+    (503, {}, b"<html>", "retry", None, "HTTP 503"),
+    (200, {"Content-Type": "text/html"}, b"<html>oops</html>", "retry", None, "not a JSON:API document"),
+    (401, {}, b'{"errors":[{"code":"authentication_failed","detail":"Incorrect authentication credentials."}]}',
+     "fail", None, "HTTP 401 authentication_failed: Incorrect authentication credentials."),
+    (403, {}, b'{"errors":[{"code":"permission_denied","detail":"missing scope"}]}', "fail", None, "permission_denied"),
+    (400, {}, b'{"errors":[{"code":"invalid","detail":"bad filter"}]}', "fail", None, "invalid: bad filter"),
+    (404, {"Content-Type": "text/plain"}, b"nope", "fail", None, "unreadable body (text/plain)"),
+])  # fmt: skip
+def test_error_policy(status, headers, body, action, wait, fragment):
+    outcome = classify(status, headers, body)
+    assert (outcome.action, outcome.wait) == (action, wait)
+    assert fragment in outcome.problem
+
+
+def test_retry_after_prefers_the_header_and_never_goes_negative():
+    assert retry_after("-5", THROTTLED) == 0.0
+    assert retry_after("soon", THROTTLED) == 7.5
+
+
+# -- table spec v2 and the registry ------------------------------------------------------------------------------
+
+
+def _spec(**kw):
+    base = dict(name="t", path="/api/t", resource_type="t", columns={"updated": TS}, burst=1, steady=1, page_size=None)
+    return TableSpec(**{**base, **kw})
+
+
+def test_spec_accepts_composite_keys_parents_and_post_bodies():
+    child = _spec(path="/api/lists/{id}/profiles", parent=Parent("lists"), primary_key=("list_id", "id"))
+    assert child.parent_column == "list_id" and child.all_columns["list_id"] == TEXT
+    assert child.info.primary_key == ("list_id", "id")
+    report = _spec(method="POST", body={"data": {}}, cursor="updated", cursor_kind="period")
+    assert report.strategy == "merge" and report.rate_bucket == "t"
+
+
+@pytest.mark.parametrize("kw,problem", [
+    (dict(method="POST"), "a POST needs a body"),
+    (dict(parent=Parent("lists")), "lacks {id}"),
+    (dict(primary_key=("list_id", "id")), r"primary key columns \['list_id'\]"),
+    (dict(lower_op="greater-than"), "without a cursor"),
+    (dict(cursor="updated", cursor_kind="week"), "cursor kind week"),
+])  # fmt: skip
+def test_spec_refuses_inconsistent_tables(kw, problem):
+    with pytest.raises(ValueError, match=problem):
+        _spec(**kw)
+
+
+def test_registry_finds_sources_by_scheme_and_names_the_known_ones():
+    assert set(SOURCES) == {"klaviyo"}
+    src = open_source("KLAVIYO://?api_key=pk_" + "a" * 34)
+    assert type(src).__name__ == "KlaviyoSource" and "events" in src.tables()
+    with pytest.raises(UsageError, match="unknown scheme 'hubspot'; allowed: klaviyo://"):
+        open_source("hubspot://?key=x")
