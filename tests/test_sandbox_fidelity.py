@@ -328,3 +328,30 @@ def test_html403_fault_can_repeat_in_bursts(make_sandbox):
     assert len(runs) >= 2 and set(statuses) == {200, 403}
     assert all(len(r) % 3 == 0 for r in runs[:-1])  # each challenge lasts three requests (runs may chain)
     assert len(runs[-1]) % 3 == 0 or statuses[-1] == 403  # the last one may be cut short by the end
+
+
+def test_cli_sandbox_accepts_the_new_flags():
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    cmd = [sys.executable, "-m", "omniload.cli", "sandbox", "klaviyo", "--scale", "tiny", "--rate-limits", "off",
+           "--visibility-delay-s", "5", "--filter-precision", "second", "--public-url", "https://k.example.test"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        base = proc.stdout.readline().strip()
+        assert base.startswith("http://"), proc.stderr.read()
+        deadline = time.time() + 10
+        while True:
+            try:
+                doc = http_get(base, "/api/tags").json
+                break
+            except OSError:
+                assert time.time() < deadline
+                time.sleep(0.1)
+        assert doc["links"]["self"] == "https://k.example.test/api/tags"
+        assert urllib.request.urlopen(base + "/__sandbox/clock").status == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
