@@ -1,8 +1,10 @@
 """The sandbox's HTTP layer: an aiohttp application that answers like Klaviyo's list endpoints.
 
-Order of checks per request (as Klaviyo, auth first): injected faults, auth (401/403), ``revision`` (400),
-rate limits (429), query validation (400), then the page. Admin routes under ``/__sandbox/`` move the clock,
-switch faults and report the requests seen; they are not part of Klaviyo's API.
+Order of checks per request (as Klaviyo, auth first): injected faults, auth (401/403), ``revision`` (400/410,
+see :mod:`.revisions`), rate limits (429), query validation (400: parameters, cursor, future filter values),
+then the page (:mod:`.pages`). Every answer's ``Date`` header is the sandbox's clock. :class:`SandboxConfig`
+holds the fidelity switches; :data:`REAL_LIKE` says how the real Klaviyo sets them. Admin routes live in
+:mod:`.admin`.
 """
 
 from __future__ import annotations

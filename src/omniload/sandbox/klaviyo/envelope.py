@@ -50,13 +50,6 @@ def links(base: str, path: str, params: dict[str, str], nxt: str | None, prev: s
     return {"self": self_url, "next": at(nxt) if nxt else None, "prev": at(prev) if prev else None}
 
 
-def page_links(base: str, path: str, params: dict[str, str], offset: int, size: int, more: bool) -> dict[str, Any]:
-    """Offset-cursor links of the page that starts at ``offset`` and covers ``size`` positions."""
-    own = {**params, "page[cursor]": encode_cursor(offset)} if offset else {k: v for k, v in params.items() if k != "page[cursor]"}
-    return links(base, path, own, encode_cursor(offset + size) if more else None,
-                 encode_cursor(max(0, offset - size)) if offset else None)  # fmt: skip
-
-
 def prune(attrs: dict[str, Any], wanted: list[str]) -> dict[str, Any]:
     """Sparse fieldsets: keep the listed attributes; ``a.b`` keeps only ``b`` inside object ``a``."""
     out: dict[str, Any] = {}

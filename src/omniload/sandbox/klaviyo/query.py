@@ -2,7 +2,7 @@
 
 Validation mirrors Klaviyo: unknown parameters, filters, sorts, page sizes, includes, sparse fields and
 additional fields are 400 ``invalid`` errors naming the parameter. Selection turns filters and sort into an
-ordered list of record indices (events: an index range found by bisection on the timeline).
+ordered list of record indices (events: time bounds that bisection on the timeline turns into an index range).
 """
 
 from __future__ import annotations
