@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--latency-ms", type=int, default=0)
     k.add_argument("--faults", default="", help="e.g. error=0.1,drop=0.05,slow=0.01,throttle=0.01,html403=0.01")
     k.add_argument("--workers", type=int, default=1, help="processes serving one port (benchmarks; needs --rate-limits off)")
+    k.add_argument("--visibility-delay-s", type=int, default=0, help="events show in GET this many sandbox seconds after they exist")
+    k.add_argument("--filter-precision", choices=["micro", "second"], default="micro", help="second: compare filter datetimes in whole seconds, as Klaviyo")
+    k.add_argument("--public-url", default=None, help="base URL written in links (else X-Forwarded-Proto/-Host, else the request's)")
     return p
 
 
@@ -108,8 +111,11 @@ def _sandbox(args: argparse.Namespace) -> int:
         Faults.parse(args.faults)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if args.visibility_delay_s < 0:
+        raise UsageError(f"--visibility-delay-s: {args.visibility_delay_s} is below 0")
     cfg = SandboxConfig(seed=args.seed, scale=args.scale, rate_limits=args.rate_limits, latency_ms=args.latency_ms,
-                        faults=args.faults)  # fmt: skip
+                        faults=args.faults, visibility_delay_s=args.visibility_delay_s,
+                        filter_precision=args.filter_precision, public_url=args.public_url)  # fmt: skip
     if args.workers < 1 or (args.workers > 1 and args.rate_limits != "off"):
         raise UsageError(f"--workers {args.workers}: use 1, or more only with --rate-limits off (workers do not share counters)")
     serve_forever(cfg, args.host, args.port, args.workers)

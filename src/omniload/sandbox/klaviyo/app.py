@@ -1,8 +1,10 @@
 """The sandbox's HTTP layer: an aiohttp application that answers like Klaviyo's list endpoints.
 
-Order of checks per request (as Klaviyo, auth first): injected faults, auth (401/403), ``revision`` (400),
-rate limits (429), query validation (400), then the page. Admin routes under ``/__sandbox/`` move the clock,
-switch faults and report the requests seen; they are not part of Klaviyo's API.
+Order of checks per request (as Klaviyo, auth first): injected faults, auth (401/403), ``revision`` (400/410,
+see :mod:`.revisions`), rate limits (429), query validation (400: parameters, cursor, future filter values),
+then the page (:mod:`.pages`). Every answer's ``Date`` header is the sandbox's clock. :class:`SandboxConfig`
+holds the fidelity switches; :data:`REAL_LIKE` says how the real Klaviyo sets them. Admin routes live in
+:mod:`.admin`.
 """
 
 from __future__ import annotations
@@ -12,31 +14,47 @@ import collections
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
+from email.utils import format_datetime
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from . import keyset, revisions
 from .dataset import Dataset, parse_scale
-from .digest import REVISION, endpoint_rules
-from .envelope import decode_cursor, error_body, included_object, page_links, prune, resource
+from .digest import endpoint_rules
+from .envelope import error_body
 from .events import Events
 from .limits import Faults, RateLimiter, parse_rate_mode
-from .query import QueryError, event_matches, event_range, select_entities, validate
-from .records import builders, iso
+from .pages import entities_page, events_page
+from .query import QueryError, select_entities, to_us, validate
+from .records import builders
 
 STATE: web.AppKey["SandboxState"] = web.AppKey("state")
 API_KEY: web.RequestKey[str] = web.RequestKey("api_key")
 MUTATE: web.RequestKey[str] = web.RequestKey("mutate")
+EXTRA_HEADERS: web.RequestKey[dict] = web.RequestKey("extra_headers")
 KEY_RE = re.compile(r"^pk_[A-Za-z0-9]{34}$")
-REVISION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$")
 ALL_SCOPES = sorted({s for r in endpoint_rules().values() for s in r.scopes})
 JSONAPI = "application/vnd.api+json"
 CLOUDFLARE_403 = (
     "<!DOCTYPE html><html><head><title>Just a moment...</title></head><body><h1>Checking your browser</h1>"
     "<p>Cloudflare Ray ID: 8c1f2a3b4c5d6e7f</p></body></html>"
 )
+
+
+# How the real Klaviyo behaves, for the fidelity switches of SandboxConfig. The defaults below keep the older,
+# more lenient sandbox wherever the client is not ready yet; flip a default by copying its value from here.
+REAL_LIKE: dict[str, Any] = {
+    "cursor_mode": "keyset",  # cursors carry the last record's (sort value, id)
+    "visibility_delay_s": 30,  # best guess: events show in GET a little after they happen / are received
+    "archived_visible": False,  # archived flows (and campaigns) are listed only with equals(archived,...)
+    "filter_precision": "second",  # filter datetimes and record times are compared in whole seconds
+    "refuse_future_filters": True,  # a filter datetime after the server's now is 400 "End date may not be in the future"
+    "revision_policy": "lifecycle",  # any real revision: older ones deprecated (headers), then retired (410)
+    "deprecation_headers": True,
+}
 
 
 @dataclass
@@ -48,6 +66,29 @@ class SandboxConfig:
     faults: str = ""
     keys: dict[str, list[str]] | None = None  # None: any well-formed private key, with every read scope
     now: datetime | None = None
+    cursor_mode: str = "keyset"  # keyset | offset (page[cursor] is a position in the ordered selection)
+    visibility_delay_s: int = 0  # an event is served only this long (sandbox clock) after it exists
+    archived_visible: bool = True  # False: /api/flows hides archived flows unless filtered on `archived`
+    filter_precision: str = "micro"  # micro | second
+    refuse_future_filters: bool = False
+    revision_policy: str = "exact"  # exact (only 2026-07-15) | lifecycle (see revisions.py)
+    deprecation_headers: bool = True  # lifecycle: Deprecation/Sunset headers on deprecated revisions
+    public_url: str | None = None  # base of links; else X-Forwarded-Proto/-Host, else the request's own
+
+    @classmethod
+    def real_like(cls, **overrides: Any) -> "SandboxConfig":
+        """A config with every fidelity switch as the real Klaviyo (:data:`REAL_LIKE`), then ``overrides``."""
+        return cls(**{**REAL_LIKE, **overrides})
+
+    def __post_init__(self) -> None:
+        if self.cursor_mode not in ("keyset", "offset"):
+            raise ValueError(f"bad cursor_mode '{self.cursor_mode}'; allowed: keyset, offset")
+        if self.filter_precision not in ("micro", "second"):
+            raise ValueError(f"bad filter_precision '{self.filter_precision}'; allowed: micro, second")
+        if self.revision_policy not in ("exact", "lifecycle"):
+            raise ValueError(f"bad revision_policy '{self.revision_policy}'; allowed: exact, lifecycle")
+        if self.visibility_delay_s < 0:
+            raise ValueError("visibility_delay_s must be >= 0")
 
 
 @dataclass
@@ -65,6 +106,8 @@ class SandboxState:
         self.dataset = Dataset(**kwargs)
         self.builders = builders(self.dataset)
         self.events = Events(self.dataset, self.builders["profiles"], self.builders["metrics"])
+        self.events.delay_us = cfg.visibility_delay_s * 1_000_000
+        self.hide_archived = ("campaigns",) if cfg.archived_visible else ("campaigns", "flows")
         self.rules = endpoint_rules()
         self.limiter = RateLimiter(parse_rate_mode(cfg.rate_limits), time.time)
         self.faults = Faults.parse(cfg.faults, seed=cfg.seed)
@@ -75,7 +118,7 @@ class SandboxState:
         key = (name, self.dataset.version, key)
         hit = self._selection_cache.get(key)
         if hit is None:
-            hit = select_entities(self.dataset, self.builders[name], q)
+            hit = select_entities(self.dataset, self.builders[name], q, self.hide_archived)
             self._selection_cache[key] = hit
             if len(self._selection_cache) > 256:
                 self._selection_cache.popitem(last=False)
@@ -109,15 +152,36 @@ def _auth(state: SandboxState, request: web.Request, scope: str) -> web.Response
     return None
 
 
-def _revision(request: web.Request) -> web.Response | None:
-    rev = request.headers.get("revision")
-    if rev is None:
-        return _invalid("Missing required header 'revision'. Pass the API revision, e.g. 2026-07-15.", "revision")
-    if not REVISION_RE.match(rev):
-        return _invalid(f"'{rev}' is not a valid revision; the format is YYYY-MM-DD[.suffix].", "revision")
-    if rev != REVISION:
-        return _invalid(f"Revision '{rev}' is not supported by this API; use {REVISION}.", "revision")
+def _revision(state: SandboxState, request: web.Request) -> web.Response | None:
+    cfg = state.config
+    today = datetime.fromtimestamp(state.dataset.now_us // 1_000_000, tz=timezone.utc).date()
+    answer = revisions.check(request.headers.get("revision"), cfg.revision_policy, today, cfg.deprecation_headers)
+    if answer.error:
+        return _error(*answer.error, "revision")
+    request[EXTRA_HEADERS] = answer.headers
     return None
+
+
+def _future_filters(state: SandboxState, q) -> None:
+    """Real Klaviyo refuses a filter datetime after its own clock (tolerance 0 s)."""
+    now = state.dataset.now_us
+    for c in q.conditions:
+        values = c.value if isinstance(c.value, list) else [c.value]
+        for v in values:
+            later = (to_us(v) > now) if isinstance(v, datetime) else (c.field == "timestamp" and v * 1_000_000 > now)
+            if later:
+                raise QueryError("End date may not be in the future", "filter")
+
+
+def base_url(config: SandboxConfig, request: web.Request) -> str:
+    """Prefix of every link: the configured public URL, else the proxy's forwarded headers, else the request's."""
+    if config.public_url:
+        return config.public_url.rstrip("/")
+    host = request.headers.get("X-Forwarded-Host")
+    if host:
+        proto = request.headers.get("X-Forwarded-Proto", request.scheme)
+        return f"{proto.split(',')[0].strip()}://{host.split(',')[0].strip()}"
+    return f"{request.scheme}://{request.host}"
 
 
 async def _fault(state: SandboxState, request: web.Request) -> web.StreamResponse | None:
@@ -184,7 +248,7 @@ async def list_endpoint(request: web.Request) -> web.StreamResponse:
     faulted = await _fault(state, request)
     if faulted is not None:
         return faulted
-    denied = _auth(state, request, rules.scopes[0]) or _revision(request)
+    denied = _auth(state, request, rules.scopes[0]) or _revision(state, request)
     if denied is not None:
         state.requests[f"status:{denied.status}"] += 1
         return denied
@@ -196,129 +260,43 @@ async def list_endpoint(request: web.Request) -> web.StreamResponse:
         state.requests["status:429"] += 1
         detail = f"Request was throttled. Expected available in {decision.retry_after} second{'s' if decision.retry_after != 1 else ''}."
         return _error(429, "throttled", "Request was throttled.", detail, headers={"Retry-After": str(decision.retry_after)})
-    offset = 0
-    if "page[cursor]" in params:
-        decoded = decode_cursor(params["page[cursor]"])
-        if decoded is None:
-            return _invalid("Invalid page cursor.", "page[cursor]")
-        offset = decoded
     try:
-        q = validate(rules, params, offset)
+        q = validate(rules, params, 0)
+        if "page[cursor]" in params:
+            q.cursor = keyset.parse(params["page[cursor]"])
+            if q.cursor is None:
+                raise QueryError("Invalid page cursor.", "page[cursor]")
+        q.seconds = state.config.filter_precision == "second"
+        if state.config.refuse_future_filters:
+            _future_filters(state, q)
+        page = events_page if name == "events" else entities_page
+        body = page(state, rules, q, params, base_url(state.config, request))
     except QueryError as exc:
         state.requests["status:400"] += 1
         return _invalid(exc.detail, exc.parameter)
-    base = f"{request.scheme}://{request.host}"
-    body = _events_page(state, rules, q, params, base) if name == "events" else _entities_page(state, rules, q, params, base)
     if request.get(MUTATE):
         body = _mutate(body, request[MUTATE])
     state.requests["status:200"] += 1
     headers = {"RateLimit-Limit": str(decision.limit), "RateLimit-Remaining": str(decision.remaining),
-               "RateLimit-Reset": str(decision.reset)}  # fmt: skip
+               "RateLimit-Reset": str(decision.reset), **request.get(EXTRA_HEADERS, {})}  # fmt: skip
     return web.Response(body=body, content_type=JSONAPI, headers=headers)
 
 
-def _document(data_json: str, links: dict, included: list | None) -> bytes:
-    tail = orjson.dumps(links).decode()
-    inc = f',"included":{orjson.dumps(included).decode()}' if included is not None else ""
-    return f'{{"data":[{data_json}],"links":{tail}{inc}}}'.encode()
-
-
-def _events_page(state: SandboxState, rules, q, params: dict[str, str], base: str) -> bytes:
-    ev = state.events
-    lo, hi, rest = event_range(ev, q)
-    desc = q.sort in ("-datetime", "-timestamp")
-    positions = range(hi - 1, lo - 1, -1) if desc else range(lo, hi)
-    if rest:  # non-time filters: scan forward from the cursor position
-        picked, pos = [], q.offset
-        while pos < len(positions) and len(picked) < q.page_size:
-            if event_matches(ev, positions[pos], rest):
-                picked.append(positions[pos])
-            pos += 1
-        more = pos < len(positions)
-        links = page_links(base, rules.path, params, q.offset, pos - q.offset, more)
-    else:
-        window = positions[q.offset : q.offset + q.page_size]
-        picked = list(window)
-        more = q.offset + q.page_size < len(positions)
-        links = page_links(base, rules.path, params, q.offset, q.page_size, more)
-    fields = q.fields.get("event")
-    if not q.includes and fields is None and not desc and picked and picked[-1] - picked[0] == len(picked) - 1:
-        return _document(",".join(ev.render_page(picked[0], picked[-1] + 1, base)), links, None)
-    objs, wanted = [], []
-    for i in picked:
-        obj = ev.as_dict(i, base)
-        if fields is not None:
-            obj["attributes"] = prune(obj["attributes"], fields)
-        for rel in q.includes:
-            data = obj["relationships"][rel].get("data")
-            if data:
-                wanted.append((data["type"], data["id"]))
-        objs.append(obj)
-    included = _included(state, wanted, base) if q.includes else None
-    return _document(",".join(orjson.dumps(o).decode() for o in objs), links, included)
-
-
-def _included(state: SandboxState, wanted: list[tuple[str, str]], base: str) -> list[dict]:
-    seen: dict[tuple[str, str], dict] = {}
-    for typ, rid in wanted:
-        if (typ, rid) not in seen:
-            seen[(typ, rid)] = included_object(state, typ, rid, base)
-    return list(seen.values())
-
-
-def _entities_page(state: SandboxState, rules, q, params: dict[str, str], base: str) -> bytes:
-    key = (params.get("filter"), q.sort)
-    idx = state.select(rules.name, q, key)
-    page = idx[q.offset : q.offset + q.page_size].tolist()
-    more = q.offset + q.page_size < len(idx)
-    links = page_links(base, rules.path, params, q.offset, q.page_size, more)
-    builder = state.builders[rules.name]
-    objs, wanted = [], []
-    for i in page:
-        obj, w = resource(builder, i, rules, base, q.fields.get(rules.resource_type), q.additional, q.includes)
-        objs.append(obj)
-        wanted.extend(w)
-    included = _included(state, wanted, base) if q.includes else None
-    return _document(",".join(orjson.dumps(o).decode() for o in objs), links, included)
-
-
-async def admin_advance(request: web.Request) -> web.Response:
+async def _clock_date(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer's ``Date`` header is the sandbox's clock, so clients can read the server's now."""
     state: SandboxState = request.app[STATE]
-    raw = request.query.get("seconds", "")
-    if not raw.isdigit() or int(raw) < 1:
-        return web.json_response({"error": "seconds must be a positive integer"}, status=400)
-    touched = state.dataset.advance(int(raw))
-    return web.json_response({"now": iso(state.dataset.now_us), "touched": touched})
-
-
-async def admin_clock(request: web.Request) -> web.Response:
-    state: SandboxState = request.app[STATE]
-    return web.json_response({"now": iso(state.dataset.now_us), "version": state.dataset.version})
-
-
-async def admin_faults(request: web.Request) -> web.Response:
-    state: SandboxState = request.app[STATE]
-    try:
-        state.faults = Faults.parse(request.query.get("spec", ""), seed=state.config.seed)
-    except ValueError as exc:
-        return web.json_response({"error": str(exc)}, status=400)
-    return web.json_response({"faults": state.faults.shares})
-
-
-async def admin_stats(request: web.Request) -> web.Response:
-    state: SandboxState = request.app[STATE]
-    return web.json_response(dict(state.requests))
+    now = datetime.fromtimestamp(state.dataset.now_us // 1_000_000, tz=timezone.utc)
+    response.headers["Date"] = format_datetime(now, usegmt=True)
 
 
 def build_app(config: SandboxConfig, admin: bool = True) -> web.Application:
     app = web.Application()
     app[STATE] = SandboxState(config)
+    app.on_response_prepare.append(_clock_date)
     app.router.add_get("/api/{name}", list_endpoint)
     app.router.add_get("/api/{name}/", list_endpoint)
-    if not admin:
-        return app
-    app.router.add_post("/__sandbox/clock/advance", admin_advance)
-    app.router.add_get("/__sandbox/clock", admin_clock)
-    app.router.add_post("/__sandbox/faults", admin_faults)
-    app.router.add_get("/__sandbox/stats", admin_stats)
+    if admin:
+        from .admin import add_routes
+
+        add_routes(app)
     return app

@@ -42,6 +42,7 @@ UPDATED_FIELD = {
     "tags": None, "coupons": None, "events": None,
 }  # fmt: skip
 TOUCH_SHARE = 0.02  # share of existing records that get a newer update time on each clock advance
+ARCHIVE_SHARE = {"flows": 0.02}  # share of records archived on each clock advance (newer update time too)
 
 
 def mix(x: int) -> int:
@@ -163,6 +164,7 @@ class Dataset:
             for name, n in self.counts.items()
         }
         self.overrides: dict[str, dict[int, int]] = {name: {} for name in self.counts}
+        self.archived: dict[str, set[int]] = {name: set() for name in ARCHIVE_SHARE}  # archived by the clock
         self.advances = 0
         self.version = 0
         self._lock = threading.Lock()
@@ -198,6 +200,13 @@ class Dataset:
                         t = max(old // 1_000_000 + 1, t - t % 60)
                     self.overrides[name][idx] = t * 1_000_000
                 touched[name] = k
+            for name, share in ARCHIVE_SHARE.items():
+                n_old = self.timelines[name].count_until(old) if name in self.counts else 0
+                s = salt(self.seed, f"{name}/archive/{self.advances}")
+                for j in range(max(1, int(n_old * share)) if n_old else 0):
+                    h = mix(s ^ j)
+                    self.archived[name].add(h % n_old)
+                    self.overrides[name][h % n_old] = (old // 1_000_000 + 1 + (h >> 20) % max(seconds - 1, 1)) * 1_000_000
             self.version += 1
             self._cache.clear()
             return touched
@@ -224,7 +233,9 @@ class Dataset:
         upd = np.where(h % np.uint64(4) == 1, upd + micro, upd)  # ... some with microseconds
         upd = np.where(h % np.uint64(10) == 2, upd - upd % 60_000_000, upd)  # ... some exactly on a minute
         upd = np.where(h % np.uint64(3) == 0, created, upd)  # never updated since creation
-        return np.maximum(upd, created)
+        # never after the initial clock, nor (records created later) after their own creation: a record created
+        # on the clock's second would otherwise get sub-second parts past "now"
+        return np.minimum(np.maximum(upd, created), np.maximum(created, self.now0_us))
 
     def arrays(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """(created_us, updated_us) of every visible record of ``name``, cached per clock version."""

@@ -35,17 +35,19 @@ def decode_cursor(text: str) -> int | None:
     return int(raw[len(prefix) :])
 
 
-def page_links(base: str, path: str, params: dict[str, str], offset: int, size: int, more: bool) -> dict[str, Any]:
-    """``self``/``next``/``prev`` as absolute URLs that keep the whole query (brackets percent-encoded)."""
+def links(base: str, path: str, params: dict[str, str], nxt: str | None, prev: str | None) -> dict[str, Any]:
+    """``self``/``next``/``prev`` as absolute URLs that keep the whole query (brackets percent-encoded);
+    ``self`` repeats the request's own cursor, ``next``/``prev`` carry the given cursor texts (None: null)."""
     rest = {k: v for k, v in params.items() if k != "page[cursor]"}
     query = urlencode(rest, quote_via=quote, safe="")
     prefix = f"{base}{path}?{query}&" if query else f"{base}{path}?"
 
-    def at(pos: int) -> str:
-        return f"{prefix}page%5Bcursor%5D={encode_cursor(pos)}"
+    def at(cursor: str) -> str:
+        return f"{prefix}page%5Bcursor%5D={quote(cursor, safe='')}"
 
-    self_url = at(offset) if offset else (f"{base}{path}?{query}" if query else f"{base}{path}")
-    return {"self": self_url, "next": at(offset + size) if more else None, "prev": at(max(0, offset - size)) if offset else None}
+    own = params.get("page[cursor]")
+    self_url = at(own) if own else (f"{base}{path}?{query}" if query else f"{base}{path}")
+    return {"self": self_url, "next": at(nxt) if nxt else None, "prev": at(prev) if prev else None}
 
 
 def prune(attrs: dict[str, Any], wanted: list[str]) -> dict[str, Any]:

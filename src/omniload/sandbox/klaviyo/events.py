@@ -14,6 +14,7 @@ import orjson
 
 from . import ids
 from .dataset import Dataset, mix, mix_np, salt
+from .late import LATE_BASE, EventSeq, LateStore
 from .records import METRICS, Builder
 
 _PROPS = {
@@ -81,12 +82,22 @@ class Events:
         self.profiles = profiles
         self.metrics = metrics
         self._metric_ids: dict[int, str] = {}
+        self.late = LateStore(ds.seed)
+        self.delay_us = 0  # visibility delay: an event shows only this long (sandbox clock) after it exists
 
     def count(self) -> int:
-        return self.ds.count("events")
+        """Generated events that are visible now (created at least the visibility delay ago)."""
+        if not self.delay_us:
+            return self.ds.count("events")
+        return self.tl.count_until(self.ds.now_us - self.delay_us)
+
+    def seq(self, lower_us: int | None = None, upper_us: int | None = None) -> EventSeq:
+        """Every visible event (generated and late) with ``lower_us <= datetime < upper_us``, in page order."""
+        late = self.late.visible(self.ds.now_us, self.delay_us) if self.late.items else []
+        return EventSeq(self.tl, self.count(), late, lower_us, upper_us)
 
     def time_us(self, i: int) -> int:
-        return self.tl.time_us(i)
+        return self.late.times[i] if i >= LATE_BASE else self.tl.time_us(i)
 
     def refs(self, i: int, t_us: int) -> tuple[int, int]:
         """(profile index, metric index) of event ``i``: both existed when the event happened."""
@@ -95,11 +106,11 @@ class Events:
         return h % self.ds.profiles_at(t_us), (h >> 32) % n_metrics
 
     def profile_id(self, i: int) -> str:
-        p, _ = self.refs(i, self.tl.time_us(i))
+        p, _ = self.refs(i, self.time_us(i))
         return self.profiles.id_of(p)
 
     def metric_id(self, i: int) -> str:
-        _, m = self.refs(i, self.tl.time_us(i))
+        _, m = self.refs(i, self.time_us(i))
         return self.metrics.id_of(m)
 
     def render_page(self, lo: int, hi: int, base: str) -> list[str]:
@@ -140,7 +151,7 @@ class Events:
         return mid
 
     def render(self, i: int, base: str) -> str:
-        t_us = self.tl.time_us(i)
+        t_us = self.time_us(i)
         p, m = self.refs(i, t_us)
         h = mix(self.salt ^ (i * 7 + 3))
         return self._text(i, ids.event_id(i, self.salt), self.profiles.id_of(p), self.metrics.id_of(m), m,
@@ -171,6 +182,8 @@ class Events:
 
     def index_of(self, eid: str) -> int | None:
         i = ids.event_index(eid)
-        if i is None or i >= self.count() or ids.event_id(i, self.salt) != eid:
+        if i is None or ids.event_id(i, self.salt) != eid:
             return None
-        return i
+        if i >= LATE_BASE:
+            return i if i in self.late.times else None
+        return i if i < self.ds.count("events") else None

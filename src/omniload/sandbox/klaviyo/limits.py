@@ -72,7 +72,7 @@ FAULT_KINDS = {
     "slow": "answer after an extra delay (slow_ms, default 3000)",
     "throttle": "answer 429 without a Retry-After header",
     "retry_in_detail": "answer 429 with the wait only in the error detail text",
-    "html403": "answer Cloudflare's HTML 403 challenge page",
+    "html403": "answer Cloudflare's HTML 403 challenge page (html403_burst=N: N requests in a row each time)",
     "truncated": "cut the JSON body short",
     "html200": "answer 200 with an HTML page instead of JSON",
     "noid": "send a page whose first record has no id",
@@ -83,24 +83,30 @@ FAULT_KINDS = {
 
 @dataclass
 class Faults:
-    """Shares of requests that get each fault, e.g. ``error=0.1,drop=0.05``; drawn from a seeded RNG."""
+    """Shares of requests that get each fault, e.g. ``error=0.1,drop=0.05``; drawn from a seeded RNG.
+    ``html403_burst=N``: once drawn, the Cloudflare 403 answers the next N-1 requests too (a challenge lasts)."""
 
     shares: dict[str, float] = field(default_factory=dict)
     slow_ms: int = 3000
     seed: int = 0
+    html403_burst: int = 1
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
         self._lock = threading.Lock()
+        self._burst_left = 0
 
     @classmethod
     def parse(cls, text: str, seed: int = 0) -> "Faults":
         shares: dict[str, float] = {}
-        slow_ms = 3000
+        slow_ms, burst = 3000, 1
         for part in filter(None, (p.strip() for p in (text or "").split(","))):
             key, _, val = part.partition("=")
             if key == "slow_ms" and val.isdigit():
                 slow_ms = int(val)
+                continue
+            if key == "html403_burst" and val.isdigit() and int(val) >= 1:
+                burst = int(val)
                 continue
             try:
                 share = float(val)
@@ -108,19 +114,24 @@ class Faults:
                 share = -1
             if key not in FAULT_KINDS or not 0 <= share <= 1:
                 allowed = ", ".join(FAULT_KINDS)
-                raise ValueError(f"bad fault '{part}'; use KIND=SHARE (0..1) with KIND in {allowed}, or slow_ms=N")
+                raise ValueError(f"bad fault '{part}'; use KIND=SHARE (0..1) with KIND in {allowed}, or slow_ms=N, html403_burst=N")
             shares[key] = share
-        return cls(shares, slow_ms, seed)
+        return cls(shares, slow_ms, seed, burst)
 
     def draw(self) -> str | None:
         """Pick the fault for one request, or None."""
         if not self.shares:
             return None
         with self._lock:
+            if self._burst_left:
+                self._burst_left -= 1
+                return "html403"
             x = self._rng.random()
-        acc = 0.0
-        for kind, share in self.shares.items():
-            acc += share
-            if x < acc:
-                return kind
+            acc = 0.0
+            for kind, share in self.shares.items():
+                acc += share
+                if x < acc:
+                    if kind == "html403":
+                        self._burst_left = self.html403_burst - 1
+                    return kind
         return None

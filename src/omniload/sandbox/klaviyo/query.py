@@ -2,7 +2,7 @@
 
 Validation mirrors Klaviyo: unknown parameters, filters, sorts, page sizes, includes, sparse fields and
 additional fields are 400 ``invalid`` errors naming the parameter. Selection turns filters and sort into an
-ordered list of record indices (events: an index range found by bisection on the timeline).
+ordered list of record indices (events: time bounds that bisection on the timeline turns into an index range).
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ class Query:
     includes: list[str] = field(default_factory=list)
     fields: dict[str, list[str]] = field(default_factory=dict)
     additional: list[str] = field(default_factory=list)
+    seconds: bool = False  # filter precision: compare datetimes in whole seconds (both sides truncated)
+    cursor: Any = None  # a decoded keyset cursor (envelope.Cursor), when the request carries one
 
 
 def _csv(value: str) -> list[str]:
@@ -117,7 +119,7 @@ def validate(rules: EndpointRules, params: dict[str, str], offset: int) -> Query
     return q
 
 
-def _matches(value: Any, cond: Condition) -> bool:
+def _matches(value: Any, cond: Condition, seconds: bool = False) -> bool:
     op, want = cond.op, cond.value
     if op == "has":
         return value is not None
@@ -135,6 +137,8 @@ def _matches(value: Any, cond: Condition) -> bool:
         return str(value).endswith(want)
     if hasattr(want, "tzinfo") and isinstance(value, str):
         value = parse_datetime(value)
+        if seconds:
+            value, want = value.replace(microsecond=0), want.replace(microsecond=0)
     return {"greater-than": value > want, "greater-or-equal": value >= want,
             "less-than": value < want, "less-or-equal": value <= want}[op]  # fmt: skip
 
@@ -157,8 +161,10 @@ def field_value(attrs: dict[str, Any], rels: dict[str, Any], hidden: dict[str, A
     return None
 
 
-def select_entities(ds: Dataset, builder, q: Query) -> np.ndarray:
-    """Indices of the visible records of an entity resource that match ``q``, in the requested order."""
+def select_entities(ds: Dataset, builder, q: Query, hide_archived: tuple[str, ...] = ("campaigns",)) -> tuple[np.ndarray, Any]:
+    """Indices of the visible records of an entity resource that match ``q``, in the requested order, and
+    their sort keys aligned with them (see :mod:`.keyset`): microseconds for time sorts, ``(is_null, value)``
+    pairs for other sorts, None when unsorted (index order)."""
     name = builder.name
     n = ds.count(name)
     created, updated = ds.arrays(name)
@@ -168,7 +174,10 @@ def select_entities(ds: Dataset, builder, q: Query) -> np.ndarray:
         col = TIME_FIELDS.get(c.field)
         if col is not None and c.op in COMPARE and c.arg == "single":
             arr = created if col == 0 else updated
-            mask &= COMPARE[c.op](arr, to_us(c.value))
+            if q.seconds:
+                mask &= COMPARE[c.op](arr // 1_000_000, to_us(c.value) // 1_000_000)
+            else:
+                mask &= COMPARE[c.op](arr, to_us(c.value))
         elif c.field in ("id", "ids") and c.op in ("equals", "any"):
             wanted = c.value if isinstance(c.value, list) else [c.value]
             keep = np.zeros(n, dtype=bool)
@@ -179,17 +188,18 @@ def select_entities(ds: Dataset, builder, q: Query) -> np.ndarray:
             mask &= keep
         else:
             generic.append(c)
-    if name == "campaigns" and not any(c.field == "archived" for c in q.conditions):
-        generic.append(Condition("equals", "archived", "single", False))  # archived campaigns are listed only on request
+    if name in hide_archived and not any(c.field == "archived" for c in q.conditions):
+        generic.append(Condition("equals", "archived", "single", False))  # archived records are listed only on request
     idx = np.nonzero(mask)[0]
     if generic:
         keep_list = []
         for i in idx.tolist():
             attrs, rels, hidden = builder.build(i)
             rid = builder.id_of(i)
-            if all(_matches(field_value(attrs, rels, hidden, rid, c.field), c) for c in generic):
+            if all(_matches(field_value(attrs, rels, hidden, rid, c.field), c, q.seconds) for c in generic):
                 keep_list.append(i)
         idx = np.array(keep_list, dtype=np.int64)
+    keys: Any = None
     if q.sort:
         key = q.sort.lstrip("-")
         desc = q.sort.startswith("-")
@@ -197,6 +207,7 @@ def select_entities(ds: Dataset, builder, q: Query) -> np.ndarray:
         if col is not None:
             values = (created if col == 0 else updated)[idx]
             order = np.lexsort((idx, values))
+            keys = values[order]
         else:
             vals = []
             for i in idx.tolist():
@@ -204,35 +215,43 @@ def select_entities(ds: Dataset, builder, q: Query) -> np.ndarray:
                 v = field_value(attrs, rels, hidden, builder.id_of(i), key)
                 vals.append((v is None, "" if v is None else v))
             order = np.array(sorted(range(len(vals)), key=lambda k: (vals[k], idx[k])), dtype=np.int64)
+            keys = [vals[k] for k in order.tolist()]
         idx = idx[order] if len(idx) else idx
         if desc:
             idx = idx[::-1]
-    return idx
+            keys = keys[::-1]
+    return idx, keys
 
 
-def event_range(events, q: Query) -> tuple[int, int, list[Condition]]:
-    """(lo, hi, remaining conditions): the index range the time conditions allow, and what is left to test."""
-    lo, hi = 0, events.count()
+def _trunc(us: int, seconds: bool) -> int:
+    return us - us % 1_000_000 if seconds else us
+
+
+def event_bounds(q: Query) -> tuple[int | None, int | None, list[Condition]]:
+    """(lower_us, upper_us, remaining conditions): events with ``lower_us <= datetime < upper_us`` pass the
+    time conditions (``q.seconds``: both sides compared in whole seconds); the rest are tested per event."""
+    lower: int | None = None
+    upper: int | None = None
     rest: list[Condition] = []
     for c in q.conditions:
         if c.field in ("datetime", "timestamp") and c.op in COMPARE:
-            first_ge = events.tl.first_at_or_after
             if c.field == "datetime":
-                t = to_us(c.value)
-                ge, gt = t, t + 1  # first instant that is >= t, and > t
+                t = _trunc(to_us(c.value), q.seconds)
+                ge, gt = t, t + (1_000_000 if q.seconds else 1)  # first instant that passes >= t, and > t
             else:  # epoch seconds: compare whole seconds
                 ge, gt = math.ceil(c.value) * 1_000_000, (math.floor(c.value) + 1) * 1_000_000
-            if c.op == "greater-or-equal":
-                lo = max(lo, first_ge(ge))
-            elif c.op == "greater-than":
-                lo = max(lo, first_ge(gt))
-            elif c.op == "less-than":
-                hi = min(hi, first_ge(ge))
-            elif c.op == "less-or-equal":
-                hi = min(hi, first_ge(gt))
+            if c.op in ("greater-or-equal", "greater-than"):
+                b = ge if c.op == "greater-or-equal" else gt
+                lower = b if lower is None else max(lower, b)
+            elif c.op in ("less-than", "less-or-equal"):
+                b = ge if c.op == "less-than" else gt
+                upper = b if upper is None else min(upper, b)
+            else:  # equals: [ge, gt)
+                lower = ge if lower is None else max(lower, ge)
+                upper = gt if upper is None else min(upper, gt)
         else:
             rest.append(c)
-    return lo, max(lo, hi), rest
+    return lower, upper, rest
 
 
 def event_matches(events, i: int, conds: list[Condition]) -> bool:

@@ -246,7 +246,8 @@ def _category(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
 def _flow(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     created, updated = b.times(i)
     attrs = {"name": f"{r.choice(WORDS)} flow {i}", "status": r.choice(["live", "draft", "manual"]),
-             "archived": r.random() < 0.1, "created": created, "updated": updated, "trigger_type": r.choice(TRIGGERS)}  # fmt: skip
+             "archived": r.random() < 0.1 or mix(b.salt ^ i ^ 0xF10) % 8 == 0 or i in b.ds.archived["flows"],
+             "created": created, "updated": updated, "trigger_type": r.choice(TRIGGERS)}  # fmt: skip
     return attrs, {"flow-actions": [], "tags": []}, {}
 
 

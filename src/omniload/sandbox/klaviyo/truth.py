@@ -1,4 +1,8 @@
-"""What the sandbox holds, read straight from its dataset (no HTTP, no filter code): the tests' ground truth."""
+"""What the sandbox holds, read straight from its dataset (no HTTP, no filter code): the tests' ground truth.
+
+Archived records are included even where the API lists them only on request (campaigns; flows unless
+``archived_visible``): a complete copy partitions on ``archived``. Events are the ones visible now (late ones
+included, visibility delay applied), in the API's (datetime, index) order."""
 
 from __future__ import annotations
 
@@ -20,11 +24,9 @@ def records(state: SandboxState, name: str, start: datetime | None = None, end: 
     lo = to_us(start) if start else None
     hi = to_us(end) if end else None
     ds = state.dataset
-    if name == "events":
-        tl = ds.timelines["events"]
-        first = tl.first_at_or_after(lo) if lo is not None else 0
-        last = min(ds.count("events"), tl.first_at_or_after(hi) if hi is not None else ds.count("events"))
-        return [state.events.as_dict(i, "") for i in range(first, last)]
+    if name == "events":  # generated and late events visible now, in (datetime, index) order
+        seq = state.events.seq(lo, hi)
+        return [state.events.as_dict(i, "") for i in seq.run(0, seq.total, False)]
     builder = state.builders[name]
     rules = state.rules[name]
     extra = ["subscriptions"] if name == "profiles" else []
