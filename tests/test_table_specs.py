@@ -38,3 +38,28 @@ def test_spec_agrees_with_digest(name):
     if declared:  # profiles and templates are described with allOf in the digest; see the conformance test
         assert set(spec.columns) - {"subscriptions"} <= declared
     assert spec.cursor is None or spec.columns[spec.cursor] == TS
+
+
+@pytest.mark.parametrize("name", sorted(TABLES))
+def test_client_cursor_is_the_time_the_sandbox_moves(name):
+    """The client's incremental key is the attribute the sandbox's clock updates (events: their datetime)."""
+    from omniload.sandbox.klaviyo.dataset import UPDATED_FIELD
+
+    assert TABLES[name].cursor == (UPDATED_FIELD[name] or ("datetime" if name == "events" else None))
+
+
+def test_generic_code_does_not_import_the_klaviyo_source():
+    """Only the Klaviyo package itself, the sandbox and the registry (by name) may know the Klaviyo source."""
+    import re
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[1] / "src" / "omniload"
+    offenders = []
+    for path in src.rglob("*.py"):
+        rel = path.relative_to(src).as_posix()
+        if rel.startswith(("sources/klaviyo/", "sandbox/")):
+            continue
+        text = path.read_text()
+        if re.search(r"(from|import)\s+(omniload)?\.*sources\.klaviyo|from \.klaviyo|from \.\.sources\.klaviyo", text):
+            offenders.append(rel)
+    assert offenders == []

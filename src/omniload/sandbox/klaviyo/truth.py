@@ -10,13 +10,10 @@ from datetime import datetime
 from typing import Any
 
 from .app import SandboxState
+from .dataset import UPDATED_FIELD
 from .envelope import resource
 from .query import to_us
 
-CURSORS = {"events": "datetime", "profiles": "updated", "campaigns": "updated_at", "metrics": "updated",
-           "catalog-variants": "updated", "catalog-categories": "updated", "catalog-items": "updated",
-           "flows": "updated", "lists": "updated", "images": "updated_at", "segments": "updated",
-           "forms": "updated_at", "templates": "updated", "tags": None, "coupons": None}  # fmt: skip
 
 
 def records(state: SandboxState, name: str, start: datetime | None = None, end: datetime | None = None) -> list[dict[str, Any]]:
@@ -33,7 +30,7 @@ def records(state: SandboxState, name: str, start: datetime | None = None, end: 
     _, updated = ds.arrays(name)
     out = []
     for i in range(ds.count(name)):
-        if CURSORS[name]:
+        if UPDATED_FIELD[name]:
             t = int(updated[i])
             if (lo is not None and t < lo) or (hi is not None and t >= hi):
                 continue
