@@ -23,6 +23,11 @@ def ingest(sb, tables: str, db: str, *extra: str) -> int:
                  "--progress", "log", *extra])  # fmt: skip
 
 
+def api_requests(sb) -> int:
+    """Authenticated requests the sandbox has seen (the client's unauthenticated reachability probe aside)."""
+    return sb.state.requests["total"] - sb.state.requests["unauthenticated"]
+
+
 def by_id(cursor, table: str) -> dict[str, dict]:
     """The rows of an executed DB-API cursor keyed by ``id``; an id seen twice fails the test."""
     names = [d[0] for d in cursor.description]
@@ -64,10 +69,16 @@ def _norm(value, typ: str):
     return value
 
 
+def sandbox_now(sb) -> datetime:
+    return datetime.fromtimestamp(sb.state.dataset.now_us / 1e6, timezone.utc)
+
+
 def expected_rows(sb, name: str, start=None, end=None) -> dict[str, dict]:
+    """What a run sees: records whose incremental key is in ``[start, end)``, ``end`` by default the
+    sandbox's now (a filter may not name a later time)."""
     spec = TABLES[name]
     out = {}
-    for rec in truth.records(sb.state, name, start, end):
+    for rec in truth.records(sb.state, name, start, end or sandbox_now(sb)):
         row = {"id": rec["id"]}
         for col, typ in spec.columns.items():
             row[col] = _norm(rec["attributes"].get(col), typ)

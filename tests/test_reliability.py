@@ -9,7 +9,7 @@ import time
 import duckdb
 
 from .conftest import KEY, run_cli, source_uri
-from .helpers import assert_equals_truth, ingest, rows
+from .helpers import api_requests, assert_equals_truth, ingest, rows
 
 
 def test_paced_run_with_parallelism_20_sees_at_most_a_few_429s(make_sandbox, tmp_path):
@@ -83,10 +83,10 @@ def test_permanent_errors_fail_fast_with_the_api_message(make_sandbox, tmp_path)
     assert proc.returncode == 1  # profiles failed, events loaded
     assert "table 'profiles': HTTP 403 permission_denied" in proc.stderr
     assert len(rows(db, "events")) > 0
-    before = sb.state.requests["total"]
+    before = api_requests(sb)
     proc = run_cli("ingest", "--source-uri", source_uri(sb, other), "--source-table", "events", "--dest-uri", f"duckdb:///{db}")
     assert proc.returncode == 1 and "table 'events': HTTP 401 authentication_failed" in proc.stderr
-    assert sb.state.requests["total"] - before == 1  # no retries on a permanent error
+    assert api_requests(sb) - before == 1  # no retries on a permanent error
     proc = run_cli("ingest", "--source-uri", source_uri(sb) + "&revision=2023-02-22", "--source-table", "events",
                    "--dest-uri", f"duckdb:///{db}")  # fmt: skip
     assert proc.returncode == 1 and "HTTP 400 invalid" in proc.stderr and "2023-02-22" in proc.stderr
@@ -147,19 +147,19 @@ def test_sigkill_mid_backfill_resumes_from_the_last_checkpoint(make_sandbox, tmp
             "--dest-uri", f"duckdb:///{db}", "--extract-parallelism", "2", "--checkpoint-rows", "10000"]  # fmt: skip
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while sb.state.requests["total"] < 70 and time.monotonic() < deadline:
+    while api_requests(sb) < 70 and time.monotonic() < deadline:
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    killed_at = sb.state.requests["total"]
+    killed_at = api_requests(sb)
     assert 70 <= killed_at < 125, "the kill should land in the middle of the backfill"
     committed = rows(db, "events")  # the file opens, and what was committed has no duplicates
     assert 0 < len(committed) < 120_000
     assert ingest(sb, "events", db, "--extract-parallelism", "2", "--checkpoint-rows", "10000") == 0
-    resumed = sb.state.requests["total"] - killed_at
+    resumed = api_requests(sb) - killed_at
     assert_equals_truth(db, sb, "events")
-    before = sb.state.requests["total"]
+    before = api_requests(sb)
     assert ingest(sb, "events", str(tmp_path / "fresh.duckdb"), "--extract-parallelism", "2", "--checkpoint-rows", "10000") == 0
-    full = sb.state.requests["total"] - before
+    full = api_requests(sb) - before
     committed_pages = len(committed) // 1000
     assert resumed <= full - committed_pages * 0.8, f"resume took {resumed} requests, a full run {full}"

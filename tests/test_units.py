@@ -12,7 +12,7 @@ from omniload.load import disposition
 from omniload.sources.base import Window
 from omniload.sources.klaviyo.policy import classify, retry_after
 from omniload.sources.klaviyo.spec import Parent, TableSpec
-from omniload.sources.klaviyo.windows import TICK, checkpoint_slices, fetch_windows
+from omniload.sources.klaviyo.windows import SECOND, checkpoint_slices, fetch_windows
 from omniload.sources.registry import SOURCES, open_source
 from omniload.types import TEXT, TS
 
@@ -60,7 +60,7 @@ def test_windows_cover_from_the_probe_end_to_the_interval_end():
     wins = fetch_windows(T0, T0 + H, T0 + 400 * H, end, parallelism=4)
     _contiguous(wins, T0 + H, end)
     assert len(wins) == 4 * 4 + 1  # 399 pages: capped at 4 windows per worker, plus the tail to the end
-    assert wins[-1] == (T0 + 400 * H + TICK, end)  # the newest record is inside a window, not on the tail's edge
+    assert wins[-1] == (T0 + 400 * H + SECOND, end)  # the newest record is inside a window, not on the tail's edge
 
 
 def test_sparse_data_gets_few_windows_each_of_several_pages():
@@ -73,7 +73,19 @@ def test_uneven_density_still_covers_and_empty_span_gives_one_window():
     wins = fetch_windows(T0, T0 + timedelta(minutes=1), T0 + 1000 * H, T0 + 1001 * H, parallelism=2)
     _contiguous(wins, T0 + timedelta(minutes=1), T0 + 1001 * H)
     wins = fetch_windows(T0, T0 + H, T0 + H, T0 + 2 * H, parallelism=8)
-    assert wins == [(T0 + H, T0 + H + TICK), (T0 + H + TICK, T0 + 2 * H)]
+    assert wins == [(T0 + H, T0 + H + SECOND), (T0 + H + SECOND, T0 + 2 * H)]
+
+
+def test_every_edge_is_a_whole_second_and_never_past_the_end():
+    frac = timedelta(microseconds=345_678)
+    end = T0 + 3 * H + frac
+    wins = fetch_windows(T0 + frac, T0 + 60 * SECOND + frac, T0 + 3 * H + frac, end, parallelism=8)
+    slices = checkpoint_slices(T0 + frac, end, 10, T0 + frac, T0 + 60 * SECOND + frac, end, 50)
+    for lo, hi in wins + [(w.lo, w.hi) for w in slices]:
+        assert lo.microsecond == 0 and hi.microsecond == 0 and lo < hi <= end
+    _contiguous(wins, T0 + 60 * SECOND, T0 + 3 * H)
+    # the newest record sits on the interval's end: no window reaches past it
+    assert fetch_windows(T0, T0 + H, end, end, 2)[-1][1] == T0 + 3 * H
 
 
 # -- disposition matrix --------------------------------------------------------------------------------------

@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--max-retry-after", default=_env("max-retry-after", "300"), help="longest Retry-After to wait, seconds")
     ing.add_argument("--checkpoint-rows", default=_env("checkpoint-rows", "500000"),
                      help="commit data and cursor every ~N rows of a backfill, so a crash loses at most that much work")
+    ing.add_argument("--lookback", default=_env("lookback"),
+                     help="re-read this much before each saved cursor for late records, e.g. 30m, 2h, 7d "
+                          "(default: each table's own; events 1d, others 10m)")  # fmt: skip
     ing.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     sb = sub.add_parser("sandbox", help="run a local API sandbox")
     sbs = sb.add_subparsers(dest="sandbox", metavar="SOURCE")
@@ -62,8 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--latency-ms", type=int, default=0)
     k.add_argument("--faults", default="", help="e.g. error=0.1,drop=0.05,slow=0.01,throttle=0.01,html403=0.01")
     k.add_argument("--workers", type=int, default=1, help="processes serving one port (benchmarks; needs --rate-limits off)")
-    k.add_argument("--visibility-delay-s", type=int, default=0, help="events show in GET this many sandbox seconds after they exist")
-    k.add_argument("--filter-precision", choices=["micro", "second"], default="micro", help="second: compare filter datetimes in whole seconds, as Klaviyo")
+    k.add_argument("--visibility-delay-s", type=int, default=30, help="events show in GET this many sandbox seconds after they exist (default 30)")
+    k.add_argument("--filter-precision", choices=["micro", "second"], default="second", help="second (default): compare filter datetimes in whole seconds, as Klaviyo")
+    k.add_argument("--archived-visible", action="store_true", help="list archived flows without an archived filter (Klaviyo hides them)")
+    k.add_argument("--allow-future-filters", action="store_true", help="accept filter datetimes after the sandbox's now (Klaviyo refuses them)")
+    k.add_argument("--revision-policy", choices=["lifecycle", "exact"], default="lifecycle", help="lifecycle (default): any real revision, old ones deprecated then retired (410); exact: only 2026-07-15")
     k.add_argument("--public-url", default=None, help="base URL written in links (else X-Forwarded-Proto/-Host, else the request's)")
     return p
 
@@ -79,7 +85,7 @@ def _int(value: str, flag: str, low: float) -> float:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from .dates import parse_date
+    from .dates import parse_date, parse_duration
     from .pipeline import IngestOptions, ingest
 
     par = _int(args.extract_parallelism, "--extract-parallelism", 1)
@@ -93,6 +99,7 @@ def _ingest(args: argparse.Namespace) -> int:
         incremental_key=args.incremental_key, primary_key=args.primary_key, full_refresh=args.full_refresh,
         progress=args.progress, max_retry_after=_int(args.max_retry_after, "--max-retry-after", 0),
         checkpoint_rows=int(_int(args.checkpoint_rows, "--checkpoint-rows", 1000)),
+        lookback=parse_duration(args.lookback, "--lookback") if args.lookback else None,
     )  # fmt: skip
     result = ingest(opts)
     if result.progress is not None:
@@ -115,7 +122,9 @@ def _sandbox(args: argparse.Namespace) -> int:
         raise UsageError(f"--visibility-delay-s: {args.visibility_delay_s} is below 0")
     cfg = SandboxConfig(seed=args.seed, scale=args.scale, rate_limits=args.rate_limits, latency_ms=args.latency_ms,
                         faults=args.faults, visibility_delay_s=args.visibility_delay_s,
-                        filter_precision=args.filter_precision, public_url=args.public_url)  # fmt: skip
+                        filter_precision=args.filter_precision, public_url=args.public_url,
+                        archived_visible=args.archived_visible, refuse_future_filters=not args.allow_future_filters,
+                        revision_policy=args.revision_policy)  # fmt: skip
     if args.workers < 1 or (args.workers > 1 and args.rate_limits != "off"):
         raise UsageError(f"--workers {args.workers}: use 1, or more only with --rate-limits off (workers do not share counters)")
     serve_forever(cfg, args.host, args.port, args.workers)

@@ -3,7 +3,8 @@ and what omniload saves as a cursor. Every value comes back timezone-aware in UT
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import re
+from datetime import datetime, timedelta, timezone
 
 from .errors import UsageError
 
@@ -30,3 +31,18 @@ def parse_date(text: str, flag: str) -> datetime:
 
 def iso(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).isoformat()
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str, flag: str) -> timedelta:
+    """``90s``, ``30m``, ``2h``, ``7d`` or plain seconds; at most 366 days."""
+    m = _DURATION.match(text)
+    if not m:
+        raise UsageError(f"{flag}: cannot read '{text}' as a duration; use e.g. 90s, 30m, 2h or 7d")
+    seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    if seconds > 366 * 86400:
+        raise UsageError(f"{flag}: '{text}' is longer than 366 days")
+    return timedelta(seconds=seconds)

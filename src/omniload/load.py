@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Iterator
 
 import pyarrow as pa
@@ -34,10 +34,11 @@ class Target:
 @dataclass(frozen=True)
 class LoadSettings:
     start: datetime | None  # --interval-start; None: resume from the saved cursor
-    end: datetime
+    end: datetime | None  # --interval-end; None: the source's now
     strategy: str | None  # --incremental-strategy; None: the table's own
     full_refresh: bool
     checkpoint_rows: int
+    lookback: timedelta | None = None  # --lookback; None: each table's own
 
 
 def disposition(strategy: str, merges_in_place: bool, first_slice: bool, newer_than_loaded: bool) -> str:
@@ -113,8 +114,9 @@ class TableLoad:
         last = saved.get("last_value")
         if not last:
             return None
+        lookback = self.settings.lookback if self.settings.lookback is not None else self.info.lookback
         try:
-            return parse_timestamp(last)
+            return parse_timestamp(last) - lookback
         except ValueError:
             raise CorruptState(f"table '{self.info.name}': the saved cursor {last!r} in {self.dest.display} cannot be read; "
                                "run again with --full-refresh to reset the table and its cursor") from None  # fmt: skip

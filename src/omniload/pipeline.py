@@ -12,7 +12,7 @@ import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta
 
 from .dates import iso
 from .destinations import Destination, parse_destination
@@ -44,6 +44,7 @@ class IngestOptions:
     max_retry_after: float = 300.0
     batch_rows: int = 50_000
     checkpoint_rows: int = 500_000  # a crash loses at most about this many rows of work
+    lookback: timedelta | None = None  # re-read this much before each saved cursor; None: each table's default
 
 
 @dataclass
@@ -119,6 +120,9 @@ class _TableEvents(ReadEvents):
     def fraction(self, share: float) -> None:
         self.progress.fraction(self.table, share)
 
+    def note(self, message: str) -> None:
+        self.progress.note(self.table, message)
+
 
 def ingest(opts: IngestOptions) -> IngestResult:
     source, dest, targets = check_options(opts)
@@ -132,8 +136,8 @@ def ingest(opts: IngestOptions) -> IngestResult:
 
 
 def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: list[Target]) -> IngestResult:
-    settings = LoadSettings(opts.interval_start, opts.interval_end or datetime.now(timezone.utc), opts.incremental_strategy,
-                            opts.full_refresh, opts.checkpoint_rows)  # fmt: skip
+    settings = LoadSettings(opts.interval_start, opts.interval_end, opts.incremental_strategy,
+                            opts.full_refresh, opts.checkpoint_rows, opts.lookback)  # fmt: skip
     read_options = ReadOptions(opts.extract_parallelism, opts.batch_rows, opts.max_retry_after)
     result = IngestResult()
     workdir = tempfile.mkdtemp(prefix="omniload-")

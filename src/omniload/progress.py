@@ -85,6 +85,15 @@ class Progress:
         """The rows fetched were all loaded before: the run loads none."""
         self.tables[table].rows = 0
 
+    def note(self, table: str, message: str) -> None:
+        """A one-line note about a table (shown above a live view, as a line or a JSON record otherwise)."""
+        if self.mode == "json":
+            print(json.dumps({"event": "note", "table": table, "message": message}), file=self.stream, flush=True)
+        elif self._live is not None:
+            self._live.console.print(f"[{table}] note: {message}", markup=False)
+        else:
+            print(f"[{table}] note: {message}", file=self.stream, flush=True)
+
     def fraction(self, table: str, fraction: float) -> None:
         self.tables[table].fraction = max(0.0, min(1.0, fraction))
 

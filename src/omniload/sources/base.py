@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar, Iterator
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ class TableInfo:
     strategy: str  # the default write disposition: merge, replace or append
     columns: dict[str, str]  # column -> type name (omniload.types)
     immutable: bool = False  # records never change once created: rows newer than everything loaded can be appended
+    lookback: timedelta = timedelta(0)  # each run re-reads this much before the saved cursor (late records)
 
     @property
     def dest_name(self) -> str:
@@ -58,6 +59,9 @@ class ReadEvents:
     def fraction(self, share: float) -> None:
         """The share (0..1) of the table's interval covered so far."""
 
+    def note(self, message: str) -> None:
+        """Something the user should know (a capped interval, a deprecated API revision)."""
+
 
 @dataclass(frozen=True)
 class Window:
@@ -81,8 +85,9 @@ class TableReader(ABC):
     stats: TableStats
 
     @abstractmethod
-    def plan(self, start: datetime | None, end: datetime, rows_per_slice: int) -> list[Window]:
-        """Cut ``[start, end)`` into slices of about ``rows_per_slice`` records (one slice when it cannot)."""
+    def plan(self, start: datetime | None, end: datetime | None, rows_per_slice: int) -> list[Window]:
+        """Cut ``[start, end)`` into slices of about ``rows_per_slice`` records (one slice when it cannot);
+        ``end`` None: the source's now."""
 
     @abstractmethod
     def read(self, window: Window) -> Iterator[pa.Table]:

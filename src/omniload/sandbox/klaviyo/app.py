@@ -67,11 +67,13 @@ class SandboxConfig:
     keys: dict[str, list[str]] | None = None  # None: any well-formed private key, with every read scope
     now: datetime | None = None
     cursor_mode: str = "keyset"  # keyset | offset (page[cursor] is a position in the ordered selection)
-    visibility_delay_s: int = 0  # an event is served only this long (sandbox clock) after it exists
-    archived_visible: bool = True  # False: /api/flows hides archived flows unless filtered on `archived`
-    filter_precision: str = "micro"  # micro | second
-    refuse_future_filters: bool = False
-    revision_policy: str = "exact"  # exact (only 2026-07-15) | lifecycle (see revisions.py)
+    # The defaults are the real API's (REAL_LIKE, the harsher reading where evidence is thin); the other
+    # behaviour of each stays switchable. docs/klaviyo-behaviour.md has the evidence line of each.
+    visibility_delay_s: int = REAL_LIKE["visibility_delay_s"]  # an event is served this long after it exists
+    archived_visible: bool = REAL_LIKE["archived_visible"]  # False: archived flows only when filtered on them
+    filter_precision: str = REAL_LIKE["filter_precision"]  # micro | second
+    refuse_future_filters: bool = REAL_LIKE["refuse_future_filters"]
+    revision_policy: str = REAL_LIKE["revision_policy"]  # exact (only 2026-07-15) | lifecycle (see revisions.py)
     deprecation_headers: bool = True  # lifecycle: Deprecation/Sunset headers on deprecated revisions
     public_url: str | None = None  # base of links; else X-Forwarded-Proto/-Host, else the request's own
 
@@ -137,6 +139,7 @@ def _invalid(detail: str, parameter: str | None) -> web.Response:
 def _auth(state: SandboxState, request: web.Request, scope: str) -> web.Response | None:
     header = request.headers.get("Authorization", "")
     if not header.startswith("Klaviyo-API-Key "):
+        state.requests["unauthenticated"] += 1  # e.g. a client's reachability probe: not an API call
         return _error(401, "not_authenticated", "Authentication credentials were not provided.",
                       "Missing or invalid authorization scheme. Please use Klaviyo-API-Key.")  # fmt: skip
     key = header[len("Klaviyo-API-Key ") :].strip()

@@ -8,9 +8,14 @@ connections and timeouts are retried like 5xx. The API key is only ever sent in 
 from __future__ import annotations
 
 import asyncio
-from urllib.parse import quote, urlencode
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp
+
+from ... import __version__
 
 from ...errors import ConfigurationError, RateLimitWaitTooLong, RetriesExhausted
 from ..base import TableStats
@@ -20,18 +25,49 @@ from .ratelimit import BucketLimiter, TooLongWait
 
 DEFAULT_BASE_URL = "https://a.klaviyo.com"
 REVISION = "2026-07-15"
+USER_AGENT = f"omniload/{__version__}"
+
+
+@dataclass
+class ServerInfo:
+    """What the API's answers say about the server, shared by every client of a run: its clock (the newest
+    ``Date`` header seen, so filters never name a time the server thinks is in the future) and whether the
+    pinned revision is deprecated (``Deprecation``/``Sunset`` headers, if Klaviyo sends them)."""
+
+    date: datetime | None = None  # the newest Date header seen
+    deprecation: str | None = None
+
+    def observe(self, headers) -> None:
+        date = headers.get("Date")
+        if date:
+            try:
+                seen = parsedate_to_datetime(date)
+            except (TypeError, ValueError):
+                seen = None
+            if seen is not None and seen.tzinfo is not None and (self.date is None or seen > self.date):
+                self.date = seen
+        if self.deprecation is None and (headers.get("Deprecation") or headers.get("Sunset")):
+            sunset = headers.get("Sunset")
+            self.deprecation = f"retired on {sunset}" if sunset else "deprecated"
+
+    def now(self) -> datetime:
+        """The server's now as its last answer told it (never extrapolated: a server clock that stands still,
+        as the sandbox's does, must not be overtaken); the local clock until a server answered."""
+        return self.date.astimezone(timezone.utc) if self.date is not None else datetime.now(timezone.utc)
 
 
 class KlaviyoClient:
     def __init__(self, api_key: str, base_url: str = DEFAULT_BASE_URL, revision: str = REVISION,
                  policy: RetryPolicy | None = None, connections: int = 32, timeout: float = 120.0,
-                 limiters: dict[str, BucketLimiter] | None = None, stats: TableStats | None = None) -> None:  # fmt: skip
+                 limiters: dict[str, BucketLimiter] | None = None, stats: TableStats | None = None,
+                 server: ServerInfo | None = None) -> None:  # fmt: skip
         self.base_url = base_url.rstrip("/")
         self.revision = revision
         self.policy = policy or RetryPolicy()
         self.stats = stats if stats is not None else TableStats()  # the reader's: it counts every request of a table
+        self.server = server if server is not None else ServerInfo()
         self._headers = {"Authorization": f"Klaviyo-API-Key {api_key}", "revision": revision,
-                         "Accept": "application/vnd.api+json"}  # fmt: skip
+                         "Accept": "application/vnd.api+json", "User-Agent": USER_AGENT}  # fmt: skip
         self._limiters: dict[str, BucketLimiter] = {} if limiters is None else limiters  # shared per run
         self._connections = connections
         self._timeout = timeout
@@ -39,9 +75,9 @@ class KlaviyoClient:
 
     async def __aenter__(self) -> "KlaviyoClient":
         connector = aiohttp.TCPConnector(limit=self._connections, ttl_dns_cache=300)
-        self._session = aiohttp.ClientSession(
-            connector=connector, timeout=aiohttp.ClientTimeout(total=self._timeout), headers=self._headers
-        )
+        # trust_env: HTTPS_PROXY / HTTP_PROXY / NO_PROXY are honoured, as every HTTP tool does
+        self._session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=self._timeout),
+                                              headers=self._headers, trust_env=True)  # fmt: skip
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -53,6 +89,12 @@ class KlaviyoClient:
         if lim is None:
             lim = self._limiters[bucket] = BucketLimiter(burst, steady)
         return lim
+
+    def follow(self, link: str) -> str:
+        """A ``links.next`` URL on the configured base URL: Klaviyo writes its own host there, which would bypass
+        a proxy or gateway given as ``base_url`` from page 2 on."""
+        parts = urlsplit(link)
+        return f"{self.base_url}{parts.path}" + (f"?{parts.query}" if parts.query else "")
 
     def url(self, path: str, params: dict[str, str]) -> str:
         query = urlencode(params, quote_via=quote, safe="")
@@ -76,9 +118,10 @@ class KlaviyoClient:
                     headers = resp.headers
             except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
                 problem = f"connection failed ({type(exc).__name__}: {exc or 'no detail'})"
-                if isinstance(exc, aiohttp.ClientConnectorError) and attempt >= 2:
+                if isinstance(exc, aiohttp.ClientConnectorError) and attempt >= self.policy.max_connect_attempts:
                     raise RetriesExhausted(f"table '{table}': cannot connect to {self._host()}: {exc.os_error or exc}") from None
             else:
+                self.server.observe(headers)
                 pause = limiter.observe(headers.get("RateLimit-Limit"), headers.get("RateLimit-Remaining"), headers.get("RateLimit-Reset"))
                 if pause > self.policy.max_retry_after:
                     raise self._too_long(table, f"the API allows no more requests for {pause:.0f}s (RateLimit-Reset)")

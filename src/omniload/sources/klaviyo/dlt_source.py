@@ -13,7 +13,7 @@ the destination), so the next run reads only what is newer; ``start`` bounds the
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Iterable, Iterator
 
 import dlt
@@ -32,9 +32,12 @@ def _rows(source: KlaviyoSource, info: TableInfo, start: datetime | None, option
     state = dlt.current.resource_state()
     saved = state.get("last_value") if info.cursor else None
     lo = parse_timestamp(saved) if saved else start
-    end = datetime.now(timezone.utc)
+    if source.server.date is None:
+        source.preflight()  # learn the server's clock: filters may not name a time after it
+    reader = source.reader(info.name, options, ReadEvents())
+    end = source.cap_end(None, ReadEvents())
     newest = None
-    for batch in source.reader(info.name, options, ReadEvents()).read(Window(lo, end)):
+    for batch in reader.read(Window(lo, end)):
         if info.cursor and batch.num_rows:
             m = pc.max(batch.column(info.cursor)).as_py()
             newest = m if newest is None or (m is not None and m > newest) else newest

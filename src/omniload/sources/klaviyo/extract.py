@@ -22,16 +22,15 @@ from ..base import Window
 from .client import KlaviyoClient
 from .decode import PageDecoder, cursor_of
 from .spec import TableSpec
-from .windows import TICK, checkpoint_slices, fetch_windows
+from .windows import SECOND, checkpoint_slices, fetch_windows, whole
 
 _DONE = object()
 
 
 def klaviyo_time(dt: datetime) -> str:
-    """Unquoted ISO-8601 as Klaviyo's filter grammar wants it (UTC, ``Z``, microseconds when present)."""
-    dt = dt.astimezone(timezone.utc)
-    text = dt.strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{text}.{dt.microsecond:06d}Z" if dt.microsecond else f"{text}Z"
+    """Unquoted ISO-8601 as Klaviyo's filter grammar wants it: UTC, ``Z``, whole seconds, a 4-digit year."""
+    d = dt.astimezone(timezone.utc)
+    return f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}:{d.second:02d}Z"
 
 
 @dataclass
@@ -199,7 +198,7 @@ class Extractor:
                 self._report()
                 return
             self._report()
-            url, doc = nxt, None
+            url, doc = client.follow(nxt), None
 
     def _report(self) -> None:
         fraction = self.coverage.fraction()
@@ -213,7 +212,8 @@ class Extractor:
             return
         probe_params = _params(spec, partition, plan.start, plan.end, spec.sort)
         probe, t0, t1, t_max = await _probe(client, spec, probe_params, self.limiter, self.decoder, plan.prefetched)
-        if t0 is None or t1 is None or t_max is None or t_max <= t1:
+        t1 = whole(t1) if t1 is not None else None  # windows start on a whole second (see windows.py)
+        if t0 is None or t1 is None or t_max is None or t_max <= t1 or (plan.start is not None and t1 <= plan.start):
             await self._pages(client, probe_params, consts, plan.start, plan.end, first=probe)
             return
         # Keep the probe's records before t1; everything from t1 on comes from the windows.
@@ -223,7 +223,7 @@ class Extractor:
         work: asyncio.Queue = asyncio.Queue()
         for w in windows:
             work.put_nowait(w)
-            self.coverage.add((str(consts), w[0], w[1]), w[0], min(w[1], t_max + TICK))
+            self.coverage.add((str(consts), w[0], w[1]), w[0], min(w[1], whole(t_max) + SECOND))
 
         async def worker() -> None:
             while True:

@@ -6,6 +6,7 @@
 | 200 with anything else (truncated, an HTML page) | retry with backoff |
 | 429 | wait ``Retry-After``, else the seconds in the error detail, else backoff; then retry |
 | 5xx | retry with backoff |
+| 403 with an HTML page (a Cloudflare challenge) | retry with backoff, a few times |
 | 401, 403, other 4xx | fail the table at once with the API's code and detail |
 
 Retrying stops after ``RetryPolicy.max_attempts`` (``max_throttled`` for 429s); a wait longer than
@@ -26,7 +27,8 @@ _DETAIL_WAIT = re.compile(r"available in (\d+) second")
 
 @dataclass
 class RetryPolicy:
-    max_attempts: int = 8  # per request, for 5xx / network / bad bodies
+    max_attempts: int = 8  # per request, for 5xx / network / bad bodies / Cloudflare challenges
+    max_connect_attempts: int = 6  # connection refused in a row: the host is down or unreachable
     max_throttled: int = 30  # 429s in a row for one request
     base_delay: float = 0.5
     max_delay: float = 30.0
@@ -52,6 +54,8 @@ def classify(status: int, headers: Mapping[str, str], body: bytes) -> Outcome:
         return Outcome("wait", "HTTP 429 throttled", retry_after(headers.get("Retry-After"), body))
     if status >= 500:
         return Outcome("retry", f"HTTP {status}")
+    if status == 403 and ("html" in headers.get("Content-Type", "") or headers.get("cf-mitigated")):
+        return Outcome("retry", f"HTTP 403 {error_text(body, headers)}")
     return Outcome("fail", f"HTTP {status} {error_text(body, headers)}")
 
 

@@ -74,11 +74,37 @@ class BucketLimiter:
         self._blocked_until = max(self._blocked_until, self.clock() + seconds)
 
     def observe(self, limit: str | None, remaining: str | None, reset: str | None) -> float:
-        """Adapt to the server's ``RateLimit-*`` headers (steady window); returns the pause it imposed, if any."""
-        if limit and limit.isdigit() and 0 < int(limit) < self.steady:
-            factor = int(limit) / self.configured_steady
-            self._set(max(1, int(self.burst * factor)), int(limit))
-        if remaining is not None and remaining.strip() == "0" and reset and reset.isdigit():
+        """Adapt to the server's ``RateLimit-*`` headers; returns the pause it imposed, if any.
+
+        ``RateLimit-Limit`` is either one number (the steady window) or, as Klaviyo sends it, a list such as
+        ``350, 350;w=1, 3500;w=60`` (burst and steady windows); lower limits than expected rescale the windows.
+        """
+        burst, steady = parse_limit(limit)
+        if steady is not None and 0 < steady < self.steady:
+            factor = steady / self.configured_steady
+            self._set(burst if burst is not None else max(1, int(self.burst * factor)), steady)
+        elif burst is not None and 0 < burst < self.burst:
+            self._set(burst, self.steady)
+        if remaining is not None and remaining.strip() == "0" and reset and reset.strip().isdigit():
             self.block_for(float(reset))
             return float(reset)
         return 0.0
+
+
+def parse_limit(text: str | None) -> tuple[int | None, int | None]:
+    """(burst, steady) from a ``RateLimit-Limit`` header; None where the header does not say."""
+    if not text:
+        return None, None
+    text = text.strip()
+    if text.isdigit():
+        return None, int(text)
+    burst = steady = None
+    for part in text.split(","):
+        value, _, window = part.strip().partition(";w=")
+        if not value.strip().isdigit():
+            continue
+        if window.strip() == "1":
+            burst = int(value)
+        elif window.strip() == "60":
+            steady = int(value)
+    return burst, steady

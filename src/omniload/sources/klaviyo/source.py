@@ -9,8 +9,9 @@ reader of the run, so tables of one bucket never overrun it together.
 
 from __future__ import annotations
 
+import os
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,15 +21,20 @@ import pyarrow.compute as pc
 from ...errors import UsageError
 from ...uri import register_secret
 from ..base import ReadEvents, ReadOptions, Source, TableInfo, TableReader, TableStats, Window
-from .client import DEFAULT_BASE_URL, REVISION, KlaviyoClient
+from .client import DEFAULT_BASE_URL, REVISION, USER_AGENT, KlaviyoClient, ServerInfo
 from .policy import RetryPolicy
 from .convert import records_to_arrow, typed_to_arrow
 from .decode import PageDecoder
 from .extract import Plan, plan_slices, run_plan
+from .windows import whole
 from .spec import TableSpec
 from .tables import TABLES
 
 BATCH_BYTES = 24 * 2**20  # a batch is handed to dlt at this size too: wide rows (profiles) must not pile up
+# Filters never name a time after the server's now minus this (Klaviyo answers 400 "End date may not be in the
+# future"). The server's now comes from the ``Date`` header, which is floored to the second and older than the
+# server's clock by the time a request arrives, so no margin is needed beyond it.
+CLOCK_MARGIN = timedelta(0)
 URI_PARAMS = ("api_key", "base_url", "revision")
 
 
@@ -60,8 +66,11 @@ class KlaviyoReader(TableReader):
     def _client(self) -> KlaviyoClient:
         return self.source.client(self.options, self.stats)
 
-    def plan(self, start: datetime | None, end: datetime, rows_per_slice: int) -> list[Window]:
-        start = start if self.spec.cursor else None
+    def plan(self, start: datetime | None, end: datetime | None, rows_per_slice: int) -> list[Window]:
+        start = whole(start) if self.spec.cursor and start is not None else None
+        end = whole(self.source.cap_end(end, self.events))
+        if start is not None and start >= end:
+            start = end - timedelta(seconds=1)
         if self.spec.cursor:
             self._windows = plan_slices(self._client, self.spec, start, end, rows_per_slice, self._prefetched)
         else:
@@ -96,6 +105,9 @@ class KlaviyoReader(TableReader):
                 buffer, rows, size = [], 0, 0
         if buffer:
             yield pa.concat_tables(buffer)
+        if self.source.server.deprecation:
+            self.source.note(self.events, f"API revision {self.source.revision} is {self.source.server.deprecation}; "
+                                          "set revision= in the source URI to a newer one")  # fmt: skip
 
 
 class KlaviyoSource(Source):
@@ -110,6 +122,8 @@ class KlaviyoSource(Source):
         register_secret(api_key)
         self.specs = tables if tables is not None else TABLES
         self.limiters: dict = {}  # one limiter per rate-limit bucket for the whole run
+        self.server = ServerInfo()  # the server's clock and revision status, learnt from its answers
+        self._noted: set[str] = set()
 
     @classmethod
     def from_uri(cls, uri: str) -> "KlaviyoSource":
@@ -132,16 +146,46 @@ class KlaviyoSource(Source):
         return {name: spec.info for name, spec in self.specs.items()}
 
     def preflight(self) -> None:
-        """Fail fast, before writing anything, when the API host cannot be reached at all."""
-        import socket
+        """Fail fast, before writing anything, when the API cannot be reached at all (through the proxy the
+        environment names, as every request will be); the answer's ``Date`` says the server's clock."""
+        import asyncio
+
+        import aiohttp
+
+        async def probe() -> None:
+            async with aiohttp.ClientSession(trust_env=True, headers={"User-Agent": USER_AGENT},
+                                             timeout=aiohttp.ClientTimeout(total=30)) as session:  # fmt: skip
+                for attempt in range(3):  # any answer proves the host is there; one with a Date gives its clock
+                    try:
+                        async with session.get(f"{self.base_url}/api/metrics", headers={"revision": self.revision}) as resp:
+                            self.server.observe(resp.headers)
+                            return
+                    except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError):
+                        await asyncio.sleep(0.2 * (attempt + 1))
 
         parts = urlsplit(self.base_url)
-        host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+        where = f"{parts.hostname or ''}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
         try:
-            socket.create_connection((host, port), timeout=10).close()
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            raise UsageError(f"--source-uri: cannot reach {host}:{port} ({reason}); check base_url and the network") from None
+            asyncio.run(probe())
+        except (aiohttp.ClientConnectorError, aiohttp.ClientHttpProxyError, asyncio.TimeoutError, OSError) as exc:
+            os_error = getattr(exc, "os_error", None)
+            reason = os.strerror(os_error.errno) if getattr(os_error, "errno", None) else str(exc) or type(exc).__name__
+            raise UsageError(f"--source-uri: cannot reach {where} ({reason}); check base_url, the proxy settings "
+                             "(HTTPS_PROXY, NO_PROXY) and the network") from None  # fmt: skip
+
+    def cap_end(self, end: datetime | None, events: ReadEvents) -> datetime:
+        """``end`` (None: now), but never past the server's now: a later filter datetime is refused."""
+        cap = self.server.now() - CLOCK_MARGIN
+        if end is None or end <= cap:
+            return end or cap
+        self.note(events, f"--interval-end {end.isoformat()} is after the API's clock; reading up to {whole(cap).isoformat()}")
+        return cap
+
+    def note(self, events: ReadEvents, message: str) -> None:
+        """Say ``message`` once per run."""
+        if message not in self._noted:
+            self._noted.add(message)
+            events.note(message)
 
     def reader(self, table: str, options: ReadOptions, events: ReadEvents) -> KlaviyoReader:
         return KlaviyoReader(self, self.specs[table], options, events)
@@ -149,4 +193,4 @@ class KlaviyoSource(Source):
     def client(self, options: ReadOptions, stats: TableStats | None = None) -> KlaviyoClient:
         policy = RetryPolicy(max_retry_after=options.max_retry_after)
         return KlaviyoClient(self.api_key, self.base_url, self.revision, policy, connections=max(8, options.parallelism * 2),
-                             limiters=self.limiters, stats=stats)  # fmt: skip
+                             limiters=self.limiters, stats=stats, server=self.server)  # fmt: skip

@@ -10,6 +10,7 @@ declared column schema (so a column never vanishes because one run's rows were a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from ...types import TEXT
@@ -52,6 +53,9 @@ class TableSpec:
     record_selector: str = "data"  # where the records sit in the response document
     cursor_kind: str = "datetime"
     bucket: str = ""  # rate-limit bucket; default: the table's own (each Klaviyo endpoint has its own)
+    # Each run re-reads this much before the saved cursor: records that become visible late (the API is
+    # eventually consistent) or are stamped in the past (events may carry any past time) are caught.
+    lookback: timedelta = timedelta(minutes=10)
 
     def __post_init__(self) -> None:
         problems = []
@@ -104,4 +108,5 @@ class TableSpec:
 
     @property
     def info(self) -> TableInfo:
-        return TableInfo(self.name, self.primary_key, self.cursor, self.strategy, self.all_columns, self.immutable)
+        lookback = self.lookback if self.cursor else timedelta(0)
+        return TableInfo(self.name, self.primary_key, self.cursor, self.strategy, self.all_columns, self.immutable, lookback)

@@ -6,16 +6,21 @@ Values follow Klaviyo's OpenAPI revision 2026-07-15 (``../shared/klaviyo/endpoin
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from ....types import BOOL, FLOAT, INT, JSON, TEXT, TS
 from ..spec import TableSpec
 
 _CATALOG = dict(title=TEXT, description=TEXT, price=FLOAT, url=TEXT, image_full_url=TEXT, image_thumbnail_url=TEXT,
                 images=JSON, custom_metadata=JSON, published=BOOL, created=TS, updated=TS)  # fmt: skip
 
+# Klaviyo lists archived flows and campaigns only when asked for them: read both halves.
+ARCHIVED = (("equals(archived,false)", {}), ("equals(archived,true)", {}))
+
 CORE: list[TableSpec] = [
     TableSpec("events", "/api/events", "event", dict(timestamp=INT, event_properties=JSON, datetime=TS, uuid=TEXT),
               350, 3500, 1000, cursor="datetime", lower_op="greater-or-equal", upper_op="less-than", sort="datetime",
-              to_one=("profile", "metric"), immutable=True),
+              to_one=("profile", "metric"), immutable=True, lookback=timedelta(days=1)),
     TableSpec("profiles", "/api/profiles", "profile",
               dict(email=TEXT, phone_number=TEXT, external_id=TEXT, first_name=TEXT, last_name=TEXT, organization=TEXT,
                    locale=TEXT, title=TEXT, image=TEXT, created=TS, updated=TS, last_event_date=TS, location=JSON,
@@ -42,7 +47,8 @@ CORE: list[TableSpec] = [
               350, 3500, 100, cursor="updated", sort="created"),
     TableSpec("flows", "/api/flows", "flow",
               dict(name=TEXT, status=TEXT, archived=BOOL, created=TS, updated=TS, trigger_type=TEXT),
-              3, 60, 50, cursor="updated", lower_op="greater-or-equal", upper_op="less-than", sort="updated"),
+              3, 60, 50, cursor="updated", lower_op="greater-or-equal", upper_op="less-than", sort="updated",
+              partitions=ARCHIVED),
     TableSpec("lists", "/api/lists", "list", dict(name=TEXT, created=TS, updated=TS, opt_in_process=TEXT),
               75, 750, 10, cursor="updated", lower_op="greater-than", sort="updated"),
     TableSpec("images", "/api/images", "image",
