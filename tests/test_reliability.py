@@ -89,7 +89,7 @@ def test_permanent_errors_fail_fast_with_the_api_message(make_sandbox, tmp_path)
     assert api_requests(sb) - before == 1  # no retries on a permanent error
     proc = run_cli("ingest", "--source-uri", source_uri(sb) + "&revision=2023-02-22", "--source-table", "events",
                    "--dest-uri", f"duckdb:///{db}")  # fmt: skip
-    assert proc.returncode == 1 and "HTTP 400 invalid" in proc.stderr and "2023-02-22" in proc.stderr
+    assert proc.returncode == 1 and "HTTP 410" in proc.stderr and "2023-02-22" in proc.stderr  # retired
 
 
 def test_long_retry_after_fails_the_table_instead_of_hanging(make_sandbox, tmp_path):

@@ -54,10 +54,14 @@ def test_key_without_scope_gets_permission_denied(make_sandbox):
     assert http_get(sb.base_url, "/api/profiles", key=other).status == 200
 
 
-@pytest.mark.parametrize("revision", [None, "yesterday", "2023-02-22"])
+@pytest.mark.parametrize("revision", [None, "yesterday", "2022-01-01"])
 def test_revision_is_required_and_validated(sandbox, revision):
     err = _error(http_get(sandbox.base_url, "/api/events", revision=revision), 400, "invalid")
     assert err["source"]["parameter"] == "revision"
+
+
+def test_a_retired_revision_is_gone(sandbox):
+    assert http_get(sandbox.base_url, "/api/events", revision="2023-02-22").status == 410
 
 
 def test_responses_are_jsonapi(sandbox):
