@@ -19,7 +19,7 @@ import pyarrow as pa
 from .dates import iso, parse_timestamp
 from .destinations import NO_TABLE, Destination
 from .destinations.state import resource_state
-from .errors import CorruptState, DestinationFailed, OmniloadError
+from .errors import CorruptState, DestinationFailed, OmniloadError, UsageError
 from .sources.base import TableReader, Window
 from .types import column_hints
 
@@ -29,6 +29,7 @@ class Target:
     source: str  # the source's table name
     schema: str
     table: str
+    origin: str = ""  # the source table's identity, "scheme:table": what the destination table was loaded from
 
 
 @dataclass(frozen=True)
@@ -80,9 +81,19 @@ class TableLoad:
         self.pipeline_name = f"omniload__{target.schema}__{target.table}"
         self.strategy = settings.strategy or self.info.strategy
         self._pipeline = None
+        self._saved: dict[str, Any] | None = None
         self.failure: OmniloadError | None = None  # raised by the source inside dlt's extraction
 
     # -- steps -------------------------------------------------------------------------------------------
+
+    def check_origin(self) -> None:
+        """Refuse to load into a table another source table filled (a --dest-table typo would mix or replace it);
+        ``--full-refresh`` is the explicit way to reuse a name."""
+        origin = self.saved_state().get("origin")
+        if origin and self.target.origin and origin != self.target.origin:
+            raise UsageError(f"--dest-table: {self.target.schema}.{self.target.table} in {self.dest.display} holds "
+                             f"'{origin}', not '{self.target.origin}'; choose another --dest-table, or add "
+                             "--full-refresh to replace it")  # fmt: skip
 
     def run(self) -> None:
         saved = self.saved_state()
@@ -101,11 +112,14 @@ class TableLoad:
             self.run_dlt(window, head, batches, fp, how, refresh)
 
     def saved_state(self) -> dict[str, Any]:
-        """What a previous run committed for this table (cursor, fingerprint); nothing on a full refresh."""
+        """What a previous run committed for this table (cursor, fingerprint, origin); nothing on a full refresh.
+        Read once per run."""
         if self.settings.full_refresh:
             return {}
-        state = self.dest.saved_state(self.pipeline_name, self.target.schema, self.pipeline)
-        return resource_state(state, self.target.table)
+        if self._saved is None:
+            state = self.dest.saved_state(self.pipeline_name, self.target.schema, self.pipeline)
+            self._saved = resource_state(state, self.target.table)
+        return self._saved
 
     def start_from(self, saved: dict[str, Any]) -> datetime | None:
         if self.settings.start is not None or not self.info.cursor:
@@ -192,5 +206,7 @@ class TableLoad:
                     state["last_value"] = iso(newest)
             if fp:
                 state["fingerprint"] = fp
+            if load.target.origin:
+                state["origin"] = load.target.origin
 
         return resource

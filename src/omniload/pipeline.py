@@ -56,7 +56,8 @@ class IngestResult:
         return 1 if self.failed else 0
 
 
-def resolve_targets(tables: dict[str, TableInfo], source_table: str, dest_table: str | None, default_schema: str) -> list[Target]:
+def resolve_targets(tables: dict[str, TableInfo], source_table: str, dest_table: str | None, default_schema: str,
+                    scheme: str = "") -> list[Target]:  # fmt: skip
     names = list(tables) if source_table.strip() == "all" else [t.strip() for t in source_table.split(",") if t.strip()]
     if not names:
         raise UsageError(f"--source-table: give a table name, a comma-separated list or 'all'; tables: {', '.join(tables)}")
@@ -79,7 +80,7 @@ def resolve_targets(tables: dict[str, TableInfo], source_table: str, dest_table:
             table = None
         if table and len(names) > 1:
             raise UsageError("--dest-table: with several source tables give only a schema, as 'schema.*'")
-    return [Target(n, schema, table or tables[n].dest_name) for n in names]
+    return [Target(n, schema, table or tables[n].dest_name, f"{scheme}:{n}" if scheme else "") for n in names]
 
 
 def check_keys(tables: dict[str, TableInfo], targets: list[Target], opts: IngestOptions) -> None:
@@ -96,7 +97,8 @@ def check_options(opts: IngestOptions) -> tuple[Source, Destination, list[Target
     source = open_source(opts.source_uri)
     dest = parse_destination(opts.dest_uri)
     tables = source.tables()
-    targets = resolve_targets(tables, opts.source_table, opts.dest_table, dest.default_schema(source.default_schema))
+    targets = resolve_targets(tables, opts.source_table, opts.dest_table, dest.default_schema(source.default_schema),
+                              source.schemes[0])  # fmt: skip
     check_keys(tables, targets, opts)
     if opts.incremental_strategy and opts.incremental_strategy not in STRATEGIES:
         raise UsageError(f"--incremental-strategy: '{opts.incremental_strategy}' is not allowed; allowed: {', '.join(STRATEGIES)}")
@@ -138,21 +140,27 @@ def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: l
     result = IngestResult()
     workdir = tempfile.mkdtemp(prefix="omniload-")
     try:
-        with Progress(opts.progress) as progress:
+        progress = Progress(opts.progress)
+        loads = []
+        for target in targets:
+            reader = source.reader(target.source, read_options, _TableEvents(progress, target.source))
+            loads.append(TableLoad(reader, dest, target, settings, workdir, lambda t=target.source: progress.nothing_new(t)))
+        for load in loads:  # before anything is written
+            load.check_origin()
+        with progress:
             result.progress = progress
-            for target in targets:
-                progress.start(target.source)
-                reader = source.reader(target.source, read_options, _TableEvents(progress, target.source))
-                load = TableLoad(reader, dest, target, settings, workdir, lambda t=target.source: progress.nothing_new(t))
+            for load in loads:
+                name = load.target.source
+                progress.start(name)
                 try:
                     load.run()
                 except Exception as exc:  # noqa: BLE001 - one table's failure must not stop the others
                     known = isinstance(exc, OmniloadError)
                     message = str(exc) if known else f"internal error: {type(exc).__name__}: {exc}"
-                    progress.finish(target.source, "failed", redact(message), reader.stats)
-                    result.failed.append(target.source)
+                    progress.finish(name, "failed", redact(message), load.reader.stats)
+                    result.failed.append(name)
                 else:
-                    progress.finish(target.source, "ok", "", reader.stats)
+                    progress.finish(name, "ok", "", load.reader.stats)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return result
