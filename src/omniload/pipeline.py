@@ -160,7 +160,13 @@ def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: l
                     progress.finish(name, "failed", redact(message), load.reader.stats)
                     result.failed.append(name)
                 else:
-                    progress.finish(name, "ok", "", load.reader.stats)
+                    unplaced = load.reader.stats.unplaced
+                    if unplaced:  # loaded, but not all of it: say so, and exit 1
+                        progress.finish(name, "failed", f"table '{name}': {unplaced:,} records stamped after the interval's end "
+                                        f"({iso(settings.end)}) came in an earlier slice and were not loaded", load.reader.stats)  # fmt: skip
+                        result.failed.append(name)
+                    else:
+                        progress.finish(name, "ok", "", load.reader.stats)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return result

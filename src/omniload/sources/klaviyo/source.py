@@ -32,7 +32,10 @@ BATCH_BYTES = 24 * 2**20  # a batch is handed to dlt at this size too: wide rows
 URI_PARAMS = ("api_key", "base_url", "revision")
 
 
-def _in_window(table: pa.Table, spec: TableSpec, lo: datetime | None, hi: datetime) -> pa.Table:
+def _in_window(table: pa.Table, spec: TableSpec, lo: datetime | None, hi: datetime, last: datetime | None = None) -> pa.Table:
+    """The rows of a page that belong to its window ``lo <= cursor < hi``. ``last``: the run's end, given only in
+    the run's last slice, whose window also keeps records stamped at or after it (in the future): they belong
+    nowhere else."""
     if not spec.cursor or table.num_rows == 0:
         return table
     col = table.column(spec.cursor)
@@ -40,11 +43,20 @@ def _in_window(table: pa.Table, spec: TableSpec, lo: datetime | None, hi: dateti
     if col.null_count == 0 and bounds["max"] < hi and (lo is None or bounds["min"] >= lo):
         return table
     keep = pc.less(col, pa.scalar(hi, pa.timestamp("us", tz="UTC")))
+    if last is not None:
+        keep = pc.or_(keep, pc.greater_equal(col, pa.scalar(last, pa.timestamp("us", tz="UTC"))))
     if lo is not None:
         keep = pc.and_(keep, pc.greater_equal(col, pa.scalar(lo, pa.timestamp("us", tz="UTC"))))
     else:
         keep = pc.or_kleene(keep, pc.is_null(col))
     return table.filter(pc.fill_null(keep, False))
+
+
+def _after(table: pa.Table, spec: TableSpec, end: datetime) -> int:
+    """How many rows are stamped at or after ``end``."""
+    if not spec.cursor or table.num_rows == 0:
+        return 0
+    return pc.sum(pc.greater_equal(table.column(spec.cursor), pa.scalar(end, pa.timestamp("us", tz="UTC")))).as_py() or 0
 
 
 class KlaviyoReader(TableReader):
@@ -56,12 +68,14 @@ class KlaviyoReader(TableReader):
         self.stats = TableStats()
         self._prefetched: dict[str, Any] = {}
         self._windows: list[Window] = []
+        self._end: datetime | None = None  # the run's end
 
     def _client(self) -> KlaviyoClient:
         return self.source.client(self.options, self.stats)
 
     def plan(self, start: datetime | None, end: datetime, rows_per_slice: int) -> list[Window]:
         start = start if self.spec.cursor else None
+        self._end = end
         if self.spec.cursor:
             self._windows = plan_slices(self._client, self.spec, start, end, rows_per_slice, self._prefetched)
         else:
@@ -72,6 +86,7 @@ class KlaviyoReader(TableReader):
         spec, opts = self.spec, self.options
         n = self._windows.index(window) if window in self._windows else 0
         total = max(1, len(self._windows))
+        last = self._end is None or window.hi >= self._end
 
         def fraction(f: float) -> None:  # slices are about equal in size: progress of the whole table
             self.events.fraction((n + f) / total)
@@ -85,7 +100,11 @@ class KlaviyoReader(TableReader):
                 table = typed_to_arrow(decoder, page.records, page.consts, page.where)
             else:
                 table = records_to_arrow(spec, page.records, page.consts, page.where)
-            table = _in_window(table, spec, page.lo, page.hi)
+            if last:
+                table = _in_window(table, spec, page.lo, page.hi, self._end)
+            else:  # a record stamped after the run's end seen in an earlier slice cannot be placed
+                self.stats.unplaced += _after(table, spec, self._end) if self._end else 0
+                table = _in_window(table, spec, page.lo, page.hi)
             self.events.pages(1, table.num_rows)
             if table.num_rows:
                 buffer.append(table)
