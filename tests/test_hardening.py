@@ -5,7 +5,9 @@ from __future__ import annotations
 import duckdb
 
 from .conftest import run_cli, source_uri
-from .helpers import assert_equals_truth, ingest, rows
+from omniload.dates import parse_timestamp
+
+from .helpers import assert_equals_truth, expected_rows, ingest, rows
 
 
 def test_dest_table_filled_by_another_source_table_is_refused(sandbox, tmp_path):
@@ -21,3 +23,31 @@ def test_dest_table_filled_by_another_source_table_is_refused(sandbox, tmp_path)
     # --full-refresh is the explicit way to reuse the name
     assert ingest(sandbox, "tags", db, "--dest-table", "dest.events", "--full-refresh") == 0
     assert_equals_truth(db, sandbox, "tags", table="events", schema="dest")
+
+
+def _median_datetime(sb) -> str:
+    stamps = sorted(r["datetime"] for r in expected_rows(sb, "events").values())
+    return stamps[len(stamps) // 2].isoformat()
+
+
+def test_explicit_replace_strategy_is_not_overridden_by_nothing_new(sandbox, tmp_path):
+    db = str(tmp_path / "out.duckdb")
+    assert ingest(sandbox, "events", db) == 0
+    mid = _median_datetime(sandbox)
+    assert ingest(sandbox, "events", db, "--incremental-strategy", "replace", "--interval-start", mid) == 0
+    assert_equals_truth(db, sandbox, "events", start=parse_timestamp(mid))  # replaced by the interval's rows only
+
+
+def test_rerun_with_the_same_interval_start_resumes_from_the_saved_cursor(make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny,events=6000", rate_limits="off")
+    db = str(tmp_path / "out.duckdb")
+    first = sb.state.requests["total"]
+    assert ingest(sb, "events", db, "--interval-start", "2000-01-01") == 0
+    full = sb.state.requests["total"] - first
+    before = sb.state.requests["total"]
+    assert ingest(sb, "events", db, "--interval-start", "2000-01-01") == 0
+    assert sb.state.requests["total"] - before <= 2 < full
+    assert_equals_truth(db, sb, "events")
+    before = sb.state.requests["total"]  # another start is not covered by the saved state: fetched again
+    assert ingest(sb, "events", db, "--interval-start", "2001-01-01") == 0
+    assert sb.state.requests["total"] - before >= full - 1

@@ -80,6 +80,8 @@ class TableLoad:
         self.on_nothing_new = on_nothing_new
         self.pipeline_name = f"omniload__{target.schema}__{target.table}"
         self.strategy = settings.strategy or self.info.strategy
+        # a strategy the user asked for that is not the table's own always does what it says (no "nothing new")
+        self.explicit_strategy = settings.strategy not in (None, self.info.strategy)
         self._pipeline = None
         self._saved: dict[str, Any] | None = None
         self.failure: OmniloadError | None = None  # raised by the source inside dlt's extraction
@@ -102,7 +104,7 @@ class TableLoad:
             batches = self.reader.read(window)
             head: list[pa.Table] = []
             fp = None
-            if len(windows) == 1 and not self.settings.full_refresh:
+            if len(windows) == 1 and not self.settings.full_refresh and not self.explicit_strategy:
                 head, nothing_new, fp = self.peek(batches, saved)
                 if nothing_new:
                     self.on_nothing_new()
@@ -122,8 +124,19 @@ class TableLoad:
         return self._saved
 
     def start_from(self, saved: dict[str, Any]) -> datetime | None:
-        if self.settings.start is not None or not self.info.cursor:
-            return self.settings.start
+        """Where reading starts: the saved cursor without ``--interval-start``; with it, the saved cursor too when
+        a run with the same start committed it (a rerun after a kill resumes), unless the strategy replaces."""
+        start = self.settings.start
+        if not self.info.cursor:
+            return start
+        last = self.saved_cursor(saved)
+        if start is None:
+            return last
+        resumes = (saved.get("interval_start") == iso(start) and last is not None and start < last < self.settings.end
+                   and self.strategy != "replace")  # fmt: skip
+        return last if resumes else start
+
+    def saved_cursor(self, saved: dict[str, Any]) -> datetime | None:
         last = saved.get("last_value")
         if not last:
             return None
@@ -204,6 +217,8 @@ class TableLoad:
                 newest = min(newest, window.hi)
                 if not previous or newest > parse_timestamp(previous):
                     state["last_value"] = iso(newest)
+                    # the --interval-start this cursor belongs to: a rerun with the same start resumes from it
+                    state["interval_start"] = iso(load.settings.start) if load.settings.start else state.get("interval_start")
             if fp:
                 state["fingerprint"] = fp
             if load.target.origin:
