@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import duckdb
+import os
+import signal
+import subprocess
+import time
 
-from .conftest import run_cli, source_uri
+import duckdb
+import pytest
+
 from omniload.dates import parse_timestamp
 
+from .conftest import OMNILOAD, ROOT, run_cli, source_uri
 from .helpers import assert_equals_truth, expected_rows, ingest, rows
 
 
@@ -51,3 +57,30 @@ def test_rerun_with_the_same_interval_start_resumes_from_the_saved_cursor(make_s
     before = sb.state.requests["total"]  # another start is not covered by the saved state: fetched again
     assert ingest(sb, "events", db, "--interval-start", "2001-01-01") == 0
     assert sb.state.requests["total"] - before >= full - 1
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_signal_stops_the_whole_run_at_once_with_one_line(make_sandbox, tmp_path, sig, code):
+    sb = make_sandbox(scale="tiny,events=40000", rate_limits="off", latency_ms=150)
+    db = str(tmp_path / "out.duckdb")
+    args = ["ingest", "--source-uri", source_uri(sb), "--source-table", "events,profiles", "--dest-uri", f"duckdb:///{db}",
+            "--extract-parallelism", "2", "--checkpoint-rows", "5000", "--progress", "log"]  # fmt: skip
+    proc = subprocess.Popen([*OMNILOAD, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while sb.state.requests["total"] < 25 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    sent = time.monotonic()
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert time.monotonic() - sent < 15
+    ours = [line for line in err.splitlines() if line.startswith("omniload:")]
+    assert len(ours) == 1 and "interrupted" in ours[0], err
+    assert "Traceback" not in err and "[profiles] start" not in err  # the next table did not start
+    if os.path.exists(db):  # what was committed is readable and has no duplicates
+        con = duckdb.connect(db, read_only=True)
+        tables = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
+        if "events" in tables:
+            n, distinct = con.execute("select count(*), count(distinct id) from main.events").fetchone()
+            assert n == distinct
+        con.close()

@@ -2,7 +2,7 @@
 
 Heavy libraries (dlt, pyarrow, aiohttp) are imported only by the command that needs them, so `--help` is fast;
 process set-up (runtime.py) happens once in ``main()``.
-Exit codes: 0 success, 1 a table failed (the others still loaded), 2 bad usage.
+Exit codes: 0 success, 1 a table failed (the others still loaded), 2 bad usage, 130/143 stopped by SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import os
 import sys
 
 from .errors import OmniloadError, UsageError
+from .signals import Interrupted
 
 
 EPILOG = "Every flag can also be set with an environment variable: --source-uri is OMNILOAD_SOURCE_URI, and so on."
@@ -81,6 +82,9 @@ def _int(value: str, flag: str, low: float) -> float:
 def _ingest(args: argparse.Namespace) -> int:
     from .dates import parse_date
     from .pipeline import IngestOptions, ingest
+    from .signals import install
+
+    install()
 
     par = _int(args.extract_parallelism, "--extract-parallelism", 1)
     if par != int(par):
@@ -133,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         from .uri import redact
 
         print(f"omniload: error: {redact(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except Interrupted as exc:
+        print(f"omniload: interrupted ({exc}): stopped; committed slices are kept, run the same command again to resume",
+              file=sys.stderr)  # fmt: skip
         return exc.exit_code
     except KeyboardInterrupt:
         print("omniload: interrupted", file=sys.stderr)

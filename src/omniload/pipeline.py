@@ -19,6 +19,7 @@ from .destinations import Destination, parse_destination
 from .errors import OmniloadError, UsageError
 from .load import LoadSettings, TableLoad, Target
 from .progress import Progress
+from .signals import check as check_interrupted
 from .sources.base import ReadEvents, ReadOptions, Source, TableInfo
 from .sources.registry import open_source
 from .uri import redact
@@ -151,10 +152,12 @@ def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: l
             result.progress = progress
             for load in loads:
                 name = load.target.source
+                check_interrupted()
                 progress.start(name)
                 try:
                     load.run()
                 except Exception as exc:  # noqa: BLE001 - one table's failure must not stop the others
+                    check_interrupted()  # a signal a library wrapped in its own exception stops the run
                     known = isinstance(exc, OmniloadError)
                     message = str(exc) if known else f"internal error: {type(exc).__name__}: {exc}"
                     progress.finish(name, "failed", redact(message), load.reader.stats)
