@@ -84,3 +84,31 @@ def test_signal_stops_the_whole_run_at_once_with_one_line(make_sandbox, tmp_path
             n, distinct = con.execute("select count(*), count(distinct id) from main.events").fetchone()
             assert n == distinct
         con.close()
+
+
+def test_destination_failure_is_one_line_per_table_with_cause_and_advice(sandbox, tmp_path):
+    db = str(tmp_path / "out.duckdb")
+    proc = run_cli("ingest", "--source-uri", source_uri(sandbox), "--source-table", "events,profiles", "--dest-uri",
+                   f"duckdb:///{db}", "--progress", "log", env={"OMNILOAD_DUCKDB_MEMORY_LIMIT": "1MB"})  # fmt: skip
+    assert proc.returncode == 1
+    err = proc.stderr
+    assert "Traceback" not in err and "dlt pipeline" not in err and "internet connection" not in err, err
+    for table in ("events", "profiles"):
+        lines = [line for line in err.splitlines() if f"table '{table}'" in line]
+        assert len(lines) == 1, err
+        assert "Out of Memory" in lines[0] and "raise OMNILOAD_DUCKDB_MEMORY_LIMIT" in lines[0]
+    debug = run_cli("ingest", "--source-uri", source_uri(sandbox), "--source-table", "tags", "--dest-uri", f"duckdb:///{db}",
+                    "--progress", "log", "--debug", env={"OMNILOAD_DUCKDB_MEMORY_LIMIT": "1MB"})  # fmt: skip
+    assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+
+def test_a_lock_conflict_is_not_called_a_network_problem():
+    from dlt.destinations.exceptions import DestinationConnectionError
+
+    from omniload.destinations import parse_destination
+    from omniload.load import describe_failure
+
+    inner = OSError('IO Error: Could not set lock on file "x.duckdb": Conflicting lock is held in /usr/bin/python3 (PID 7)')
+    exc = DestinationConnectionError("duckdb", "main", str(inner), inner)
+    line = describe_failure("events", parse_destination("duckdb:///x.duckdb"), exc)
+    assert "internet" not in line and "another process has x.duckdb open" in line and "Conflicting lock" in line

@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--max-retry-after", default=_env("max-retry-after", "300"), help="longest Retry-After to wait, seconds")
     ing.add_argument("--checkpoint-rows", default=_env("checkpoint-rows", "500000"),
                      help="commit data and cursor every ~N rows of a backfill, so a crash loses at most that much work")
+    ing.add_argument("--debug", action="store_true", default=_env("debug", "").lower() in ("1", "true", "yes"),
+                     help="show tracebacks and dlt's log for failures (also OMNILOAD_DEBUG=1)")
     ing.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     sb = sub.add_parser("sandbox", help="run a local API sandbox")
     sbs = sb.add_subparsers(dest="sandbox", metavar="SOURCE")
@@ -129,9 +131,11 @@ def _sandbox(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     from .runtime import setup
 
-    setup()
     try:
         args = build_parser().parse_args(argv)
+        if getattr(args, "debug", False):
+            os.environ["OMNILOAD_DEBUG"] = "1"
+        setup()
         code = _ingest(args) if args.command == "ingest" else _sandbox(args)
     except OmniloadError as exc:
         from .uri import redact
@@ -149,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         from .uri import redact
 
         print(f"omniload: internal error: {type(exc).__name__}: {redact(str(exc))}", file=sys.stderr)
-        if os.environ.get("OMNILOAD_DEBUG"):
+        from .runtime import debugging
+
+        if debugging():
             import traceback
 
             print(redact(traceback.format_exc()), file=sys.stderr)

@@ -69,6 +69,27 @@ def fingerprint(batches: list[pa.Table]) -> str:
     return digest.hexdigest()
 
 
+def root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception behind a dlt failure (dlt wraps the database's own error several times)."""
+    seen = {id(exc)}
+    while True:
+        inner = next((i for i in (getattr(exc, "client_exception", None), getattr(exc, "inner_exc", None),
+                                  getattr(exc, "exception", None), exc.__cause__)
+                      if isinstance(i, BaseException) and id(i) not in seen), None)  # fmt: skip
+        if inner is None:
+            return exc
+        seen.add(id(inner))
+        exc = inner
+
+
+def describe_failure(table: str, dest: Destination, exc: BaseException) -> str:
+    """One line: the table, the cause (the database's own first line) and what to do about it."""
+    cause = root_cause(exc)
+    text = (str(cause).strip().splitlines() or [""])[0][:300]
+    return (f"table '{table}': loading into {dest.display} failed: {type(cause).__name__}: {text}; "
+            f"{dest.advice(text)}")
+
+
 class TableLoad:
     """One table from one reader into one destination table."""
 
@@ -175,10 +196,7 @@ class TableLoad:
         except Exception as exc:  # noqa: BLE001 - the source's own error, or one line for dlt's
             if self.failure is not None:
                 raise self.failure from None
-            inner = getattr(exc, "exception", None) or exc
-            text = (str(inner).strip().splitlines() or [""])[0][:300]
-            raise DestinationFailed(f"table '{self.info.name}': loading into {self.dest.display} failed: "
-                                    f"{type(inner).__name__}: {text}") from exc  # fmt: skip
+            raise DestinationFailed(describe_failure(self.info.name, self.dest, exc)) from exc
 
     # -- helpers -----------------------------------------------------------------------------------------
 

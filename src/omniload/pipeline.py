@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
+import traceback
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -19,6 +21,7 @@ from .destinations import Destination, parse_destination
 from .errors import OmniloadError, UsageError
 from .load import LoadSettings, TableLoad, Target
 from .progress import Progress
+from .runtime import debugging
 from .signals import check as check_interrupted
 from .sources.base import ReadEvents, ReadOptions, Source, TableInfo
 from .sources.registry import open_source
@@ -160,6 +163,8 @@ def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: l
                     check_interrupted()  # a signal a library wrapped in its own exception stops the run
                     known = isinstance(exc, OmniloadError)
                     message = str(exc) if known else f"internal error: {type(exc).__name__}: {exc}"
+                    if debugging():
+                        print(redact(traceback.format_exc()), file=sys.stderr)
                     progress.finish(name, "failed", redact(message), load.reader.stats)
                     result.failed.append(name)
                 else:

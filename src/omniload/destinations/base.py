@@ -64,5 +64,9 @@ class Destination:
         """The table's largest cursor value, ``NO_TABLE`` if it does not exist, None when unknown."""
         return None
 
+    def advice(self, cause: str) -> str:
+        """What the user can do about a failed load whose cause reads ``cause``."""
+        return "run again with --debug (or OMNILOAD_DEBUG=1) to see the details"
+
     def close(self) -> None:
         """Release what preflight opened."""

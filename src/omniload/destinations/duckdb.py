@@ -142,6 +142,15 @@ class DuckDB(Destination):
         rows = self._read(f'select max("{cursor}") from "{schema}"."{table}"')
         return rows[0][0] if isinstance(rows, list) else rows
 
+    def advice(self, cause: str) -> str:
+        lowered = cause.lower()
+        if "lock" in lowered:
+            return f"another process has {self.path} open; close it (or wait for it to finish) and run again"
+        if "out of memory" in lowered:
+            limit = duckdb_config()["memory_limit"]
+            return f"DuckDB ran out of its memory limit ({limit}); raise OMNILOAD_DUCKDB_MEMORY_LIMIT and run again"
+        return super().advice(cause)
+
     def close(self) -> None:
         if self._memory is not None:
             self._memory.close()
