@@ -112,3 +112,19 @@ def test_a_lock_conflict_is_not_called_a_network_problem():
     exc = DestinationConnectionError("duckdb", "main", str(inner), inner)
     line = describe_failure("events", parse_destination("duckdb:///x.duckdb"), exc)
     assert "internet" not in line and "another process has x.duckdb open" in line and "Conflicting lock" in line
+
+
+def test_the_run_lock_holds_through_a_symlink_and_leaves_no_file(sandbox, tmp_path):
+    from omniload.destinations import DuckDB
+    from omniload.errors import DestinationBusy
+
+    db = tmp_path / "out.duckdb"
+    link = tmp_path / "link.duckdb"
+    link.symlink_to(db)
+    with DuckDB.parse(f"duckdb:///{db}").lock():
+        with pytest.raises(DestinationBusy):
+            with DuckDB.parse(f"duckdb:///{link}").lock():
+                pass
+    assert not os.path.exists(f"{db}.lock") and not os.path.exists(f"{link}.lock")
+    assert ingest(sandbox, "tags", str(db)) == 0
+    assert not os.path.exists(f"{db}.lock")

@@ -1,6 +1,6 @@
 """DuckDB, the embedded default: ``duckdb:///rel.duckdb``, ``duckdb:////abs.duckdb``, ``duckdb:///:memory:``.
 
-It owns the file checks, one run per file (a lock beside it), reading the saved state with one query (so a
+It owns the file checks, one run per file (a lock beside it while a run lasts), reading the saved state with one query (so a
 table with nothing new never starts dlt), and two fast paths: "nothing new" (every fetched row is already
 loaded with the same cursor) and the newest loaded cursor (events newer than it are appended, not merged).
 """
@@ -65,21 +65,34 @@ class DuckDB(Destination):
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """One omniload run per DuckDB file at a time: a second one gets a clear error instead of a lock fight."""
+        """One omniload run per DuckDB file at a time: a second one gets a clear error instead of a lock fight.
+        The lock is taken on the file's real path (a symlink names the same file) and removed when the run ends."""
         if self.in_memory:
             yield
             return
         import fcntl
 
-        with open(f"{self.path}.lock", "a") as fh:
+        lock_path = os.path.realpath(self.path) + ".lock"
+        while True:
+            fh = open(lock_path, "a")
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
+                fh.close()
                 raise DestinationBusy(f"destination {self.display} is in use by another omniload run; wait for it to finish") from None
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+            try:  # the run before us may have removed the file between our open and our lock: lock the new one
+                if os.stat(lock_path).st_ino == os.fstat(fh.fileno()).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            fh.close()
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(lock_path)  # while still holding it, so nobody holds a lock on a removed file alone
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
 
     def dlt_destination(self):
         import dlt
