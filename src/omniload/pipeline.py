@@ -65,6 +65,9 @@ def resolve_targets(tables: dict[str, TableInfo], source_table: str, dest_table:
     names = list(tables) if source_table.strip() == "all" else [t.strip() for t in source_table.split(",") if t.strip()]
     if not names:
         raise UsageError(f"--source-table: give a table name, a comma-separated list or 'all'; tables: {', '.join(tables)}")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UsageError(f"--source-table: '{twice[0]}' is named more than once; name each table once")
     for n in names:
         if n not in tables:
             raise UsageError(f"--source-table: unknown table '{n}'; allowed: {', '.join(tables)}, all")

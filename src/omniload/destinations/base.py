@@ -17,6 +17,16 @@ from ..errors import UsageError
 NO_TABLE = object()  # newest_loaded(): the table does not exist yet
 
 
+def local_path(text: str) -> str:
+    """The path part of a file URI, percent-decoded (``my%20dir`` is ``my dir``)."""
+    from urllib.parse import unquote
+
+    path = unquote(text)
+    if "\0" in path:
+        raise UsageError("--dest-uri: the path holds a NUL character (%00)")
+    return path
+
+
 @dataclass
 class Destination:
     scheme: str  # as written by the user

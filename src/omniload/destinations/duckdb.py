@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..errors import CorruptState, DestinationBusy, UsageError
-from .base import NO_TABLE, Destination
+from .base import NO_TABLE, Destination, local_path
 from .state import decode_state
 
 
@@ -33,7 +33,7 @@ class DuckDB(Destination):
         rest = uri.split("://", 1)[1]
         if not rest.startswith("/") or rest == "/":
             raise UsageError("--dest-uri: use duckdb:///relative.duckdb, duckdb:////abs/path.duckdb or duckdb:///:memory:")
-        path = rest[1:].split("?", 1)[0]
+        path = local_path(rest[1:].split("?", 1)[0])
         if path != ":memory:":
             p = Path(path)
             if p.is_dir():

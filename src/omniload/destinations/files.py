@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
-from .base import Destination
+from .base import Destination, local_path
 
 FILE_FORMATS = {"parquet": "parquet", "csv": "csv", "jsonl": "jsonl"}
 
@@ -25,7 +25,7 @@ class Files(Destination):
         rest = uri.split("://", 1)[1]
         if not rest.startswith("/") or rest == "/":
             raise UsageError(f"--dest-uri: use {scheme}:///relative/dir or {scheme}:////abs/dir")
-        path = rest[1:].split("?", 1)[0]
+        path = local_path(rest[1:].split("?", 1)[0])
         p = Path(path)
         if p.exists() and not p.is_dir():
             raise UsageError(f"--dest-uri: '{path}' is a file; {scheme}:// needs a folder")

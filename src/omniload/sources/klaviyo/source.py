@@ -30,6 +30,24 @@ from .tables import TABLES
 
 BATCH_BYTES = 24 * 2**20  # a batch is handed to dlt at this size too: wide rows (profiles) must not pile up
 URI_PARAMS = ("api_key", "base_url", "revision")
+KEY_FORM = re.compile(r"^pk_[A-Za-z0-9]{34}$")  # a private API key, as Klaviyo issues them
+FIRST_REVISION = "2023-02-22"  # Klaviyo's first dated revision
+
+
+def check_revision(revision: str) -> str:
+    """A ``revision=`` value: a date (optionally ``.pre``) from the first revision up to today."""
+    from datetime import date
+
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}(\.[a-z]+)?", revision):
+        raise UsageError(f"--source-uri: revision '{revision}' is not of the form YYYY-MM-DD")
+    try:
+        day = date.fromisoformat(revision[:10])
+    except ValueError:
+        raise UsageError(f"--source-uri: revision '{revision}' is not a date") from None
+    if not date.fromisoformat(FIRST_REVISION) <= day <= date.today():
+        raise UsageError(f"--source-uri: revision '{revision}' is not allowed; use a date from {FIRST_REVISION} "
+                         f"(Klaviyo's first revision) to today, or leave it out for {REVISION}")  # fmt: skip
+    return revision
 
 
 def _in_window(table: pa.Table, spec: TableSpec, lo: datetime | None, hi: datetime, last: datetime | None = None) -> pa.Table:
@@ -132,20 +150,28 @@ class KlaviyoSource(Source):
 
     @classmethod
     def from_uri(cls, uri: str) -> "KlaviyoSource":
-        query = parse_qs(urlsplit(uri).query, keep_blank_values=True)
+        parts = urlsplit(uri)
+        if parts.netloc:
+            raise UsageError("--source-uri: klaviyo:// takes no host; give the API address as base_url=, "
+                             "e.g. klaviyo://?api_key=pk_...&base_url=http://127.0.0.1:8080")  # fmt: skip
+        query = parse_qs(parts.query, keep_blank_values=True)
         unknown = sorted(set(query) - set(URI_PARAMS))
         if unknown:
             raise UsageError(f"--source-uri: unknown parameter '{unknown[0]}'; allowed: {', '.join(URI_PARAMS)}")
+        twice = sorted(k for k, v in query.items() if len(v) > 1)
+        if twice:
+            raise UsageError(f"--source-uri: parameter '{twice[0]}' is given more than once; give it once")
         key = (query.get("api_key") or [""])[0].strip()
         if not key:
             raise UsageError("--source-uri: klaviyo:// needs an api_key, e.g. klaviyo://?api_key=pk_...")
+        if not KEY_FORM.fullmatch(key):  # the key itself never appears in the message
+            raise UsageError(f"--source-uri: the api_key is not a Klaviyo private API key ({len(key):,} characters); "
+                             "it must be pk_ followed by 34 letters and digits, as shown in Klaviyo's settings")  # fmt: skip
         base = (query.get("base_url") or [DEFAULT_BASE_URL])[0].rstrip("/")
-        if not re.match(r"^https?://[^/\s]+", base):
-            raise UsageError(f"--source-uri: base_url '{base}' is not an http(s) URL")
-        revision = (query.get("revision") or [REVISION])[0]
-        if not re.match(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$", revision):
-            raise UsageError(f"--source-uri: revision '{revision}' is not of the form YYYY-MM-DD")
-        return cls(key, base, revision)
+        if not re.fullmatch(r"https?://[^/\s?#]+", base):
+            raise UsageError(f"--source-uri: base_url '{base}' must be an http(s) URL with no path, such as "
+                             f"{DEFAULT_BASE_URL} or http://127.0.0.1:8080")  # fmt: skip
+        return cls(key, base, check_revision((query.get("revision") or [REVISION])[0]))
 
     def tables(self) -> dict[str, TableInfo]:
         return {name: spec.info for name, spec in self.specs.items()}
