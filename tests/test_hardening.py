@@ -128,3 +128,26 @@ def test_the_run_lock_holds_through_a_symlink_and_leaves_no_file(sandbox, tmp_pa
     assert not os.path.exists(f"{db}.lock") and not os.path.exists(f"{link}.lock")
     assert ingest(sandbox, "tags", str(db)) == 0
     assert not os.path.exists(f"{db}.lock")
+
+
+def test_work_folders_of_dead_runs_are_removed_and_staging_is_emptied(make_sandbox, tmp_path):
+    import tempfile
+
+    from .conftest import http_post
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tempfile.mkdtemp(prefix=f"omniload-{dead.pid}-")
+    live = tempfile.mkdtemp(prefix=f"omniload-{os.getpid()}-")
+    sb = make_sandbox(scale="tiny", rate_limits="off")
+    db = str(tmp_path / "out.duckdb")
+    assert ingest(sb, "profiles", db) == 0
+    assert not os.path.exists(stale) and os.path.exists(live)
+    os.rmdir(live)
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=86400")
+    assert ingest(sb, "profiles", db) == 0  # a merge goes through main_staging
+    assert_equals_truth(db, sb, "profiles")
+    con = duckdb.connect(db, read_only=True)
+    staged = con.execute("select count(*) from main_staging.profiles").fetchone()[0]
+    con.close()
+    assert staged == 0

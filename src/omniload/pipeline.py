@@ -8,6 +8,7 @@ A table that fails is reported and the others still load; bad input is refused b
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sys
@@ -116,6 +117,30 @@ def check_options(opts: IngestOptions) -> tuple[Source, Destination, list[Target
     return source, dest, targets
 
 
+WORKDIR = re.compile(r"^omniload-(\d+)-")
+
+
+def make_workdir() -> str:
+    """A throw-away folder for dlt, named after this process; folders of processes that no longer run (killed
+    with SIGKILL) are removed first."""
+    base = tempfile.gettempdir()
+    for name in os.listdir(base):
+        m = WORKDIR.match(name)
+        if m and not _alive(int(m.group(1))):
+            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"omniload-{os.getpid()}-")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class _TableEvents(ReadEvents):
     """A reader's progress, forwarded to the progress view of its table."""
 
@@ -145,7 +170,7 @@ def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: l
                             opts.full_refresh, opts.checkpoint_rows)  # fmt: skip
     read_options = ReadOptions(opts.extract_parallelism, opts.batch_rows, opts.max_retry_after)
     result = IngestResult()
-    workdir = tempfile.mkdtemp(prefix="omniload-")
+    workdir = make_workdir()
     try:
         progress = Progress(opts.progress)
         loads = []
