@@ -157,3 +157,10 @@ def test_sandbox_rejects_bad_options():
     assert proc.returncode == 2 and "unknown scale 'huge'" in proc.stderr
     proc = run_cli("sandbox", "klaviyo", "--workers", "2")
     assert proc.returncode == 2 and "--rate-limits off" in proc.stderr
+
+
+def test_version():
+    from omniload import __version__
+
+    proc = run_cli("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"omniload {__version__}"

@@ -33,6 +33,9 @@ def _env(flag: str, default=None):
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="omniload", description="Copy data from a source URI to a destination URI, incrementally.")
+    from . import __version__
+
+    p.add_argument("--version", action="version", version=f"omniload {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     ing = sub.add_parser("ingest", help="copy tables from a source to a destination", epilog=EPILOG)
