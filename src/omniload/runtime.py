@@ -12,10 +12,8 @@ def setup() -> None:
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING" if debugging() else "CRITICAL")
     # A data tool must not phone home by default: dlt's anonymous telemetry stays off unless the user sets it.
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
-    # the work folder stays small: completed load packages are deleted, and the staging copy of merged tables is
-    # emptied after each load instead of keeping a full copy in <schema>_staging
+    # the work folder stays small: completed load packages are deleted
     os.environ.setdefault("LOAD__DELETE_COMPLETED_JOBS", "true")
-    os.environ.setdefault("LOAD__TRUNCATE_STAGING_DATASET", "true")
     # every row says which load wrote it (_dlt_load_id), as with row-dict sources; Arrow sources need this switch
     os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
 
