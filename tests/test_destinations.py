@@ -155,3 +155,41 @@ def test_missing_extra_package_is_a_clear_usage_error(sandbox, monkeypatch, caps
 def test_bad_destination_uris(uri, fragment):
     with pytest.raises(UsageError, match=fragment):
         parse_destination(uri)
+
+
+def test_a_run_with_nothing_new_writes_nothing_on_parquet_and_postgres(postgres, sandbox, tmp_path):
+    folder = tmp_path / "pq"
+    folder.mkdir()
+    assert ingest_to(sandbox, "events,metrics", f"parquet:///{folder}") == 0
+    files = sorted(p.name for p in folder.rglob("*.parquet"))
+    assert ingest_to(sandbox, "events,metrics", f"parquet:///{folder}") == 0
+    assert sorted(p.name for p in folder.rglob("*.parquet")) == files
+    got = by_id(_FakeCursor(pq.read_table(folder / "klaviyo" / "events").to_pylist()), "events")
+    assert len(got) == len(expected_rows(sandbox, "events"))
+    postgres.create_database("kl_noop")
+    uri = postgres.uri("kl_noop")
+    assert ingest_to(sandbox, "events,metrics", uri) == 0
+    loads = _pg_count(postgres, "kl_noop", "select count(*) from public._dlt_loads")
+    assert ingest_to(sandbox, "events,metrics", uri) == 0
+    assert _pg_count(postgres, "kl_noop", "select count(*) from public._dlt_loads") == loads
+
+
+class _FakeCursor:
+    """Rows as a DB-API cursor, for ``by_id``."""
+
+    def __init__(self, records: list[dict]) -> None:
+        self.description = [(k,) for k in (records[0] if records else {})]
+        self._rows = [tuple(r.values()) for r in records]
+
+    def fetchall(self):
+        return self._rows
+
+
+def _pg_count(server, database: str, query: str) -> int:
+    con = server.connect(database)
+    try:
+        with con.cursor() as cur:
+            cur.execute(query)
+            return cur.fetchone()[0]
+    finally:
+        con.close()

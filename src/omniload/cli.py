@@ -2,18 +2,23 @@
 
 Heavy libraries (dlt, pyarrow, aiohttp) are imported only by the command that needs them, so `--help` is fast;
 process set-up (runtime.py) happens once in ``main()``.
-Exit codes: 0 success, 1 a table failed (the others still loaded), 2 bad usage.
+Exit codes: 0 success, 1 a table failed (the others still loaded), 2 bad usage, 130/143 stopped by SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import math
 import os
 import sys
 
 from .errors import OmniloadError, UsageError
+from .signals import Interrupted
 
 
+PROGRESS = ["interactive", "log", "json"]
+TRUE, FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 EPILOG = "Every flag can also be set with an environment variable: --source-uri is OMNILOAD_SOURCE_URI, and so on."
 
 
@@ -28,6 +33,9 @@ def _env(flag: str, default=None):
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="omniload", description="Copy data from a source URI to a destination URI, incrementally.")
+    from . import __version__
+
+    p.add_argument("--version", action="version", version=f"omniload {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     ing = sub.add_parser("ingest", help="copy tables from a source to a destination", epilog=EPILOG)
@@ -44,14 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--incremental-strategy", default=_env("incremental-strategy"), help="merge, replace, append or delete+insert")
     ing.add_argument("--incremental-key", default=_env("incremental-key"), help="must match the table's key when given")
     ing.add_argument("--primary-key", default=_env("primary-key"), help="must be 'id' for Klaviyo tables when given")
-    ing.add_argument("--full-refresh", action="store_true", default=_env("full-refresh", "") in ("1", "true", "yes"))
-    ing.add_argument("--progress", choices=["interactive", "log", "json"], default=_env("progress"))
+    ing.add_argument("--full-refresh", action="store_true", default=_env("full-refresh"), help="drop the table and its cursor, reload everything")
+    ing.add_argument("--progress", choices=PROGRESS, default=_env("progress"))
     ing.add_argument("--max-retry-after", default=_env("max-retry-after", "300"), help="longest Retry-After to wait, seconds")
     ing.add_argument("--checkpoint-rows", default=_env("checkpoint-rows", "500000"),
                      help="commit data and cursor every ~N rows of a backfill, so a crash loses at most that much work")
     ing.add_argument("--lookback", default=_env("lookback"),
                      help="re-read this much before each saved cursor for late records, e.g. 30m, 2h, 7d "
                           "(default: each table's own; events 1d, others 10m)")  # fmt: skip
+    ing.add_argument("--debug", action="store_true", default=_env("debug", "").lower() in TRUE,
+                     help="show tracebacks and dlt's log for failures (also OMNILOAD_DEBUG=1)")
     ing.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     sb = sub.add_parser("sandbox", help="run a local API sandbox")
     sbs = sb.add_subparsers(dest="sandbox", metavar="SOURCE")
@@ -79,24 +89,41 @@ def _int(value: str, flag: str, low: float) -> float:
         n = float(value)
     except ValueError:
         raise UsageError(f"{flag}: '{value}' is not a number") from None
+    if not math.isfinite(n):
+        raise UsageError(f"{flag}: '{value}' is not a finite number")
     if n < low:
         raise UsageError(f"{flag}: {value} is below {low}")
     return n
 
 
+def _flag(value, flag: str) -> bool:
+    """A switch: True from the flag, or an environment value such as 1/true/yes (any case); garbage is refused."""
+    if isinstance(value, bool):
+        return value
+    text = (value or "").strip().lower()
+    if text not in TRUE + FALSE:
+        raise UsageError(f"OMNILOAD_{flag.upper().replace('-', '_')}: '{value}' is not allowed; use 1/true/yes or 0/false/no")
+    return text in TRUE
+
+
 def _ingest(args: argparse.Namespace) -> int:
     from .dates import parse_date, parse_duration
     from .pipeline import IngestOptions, ingest
+    from .signals import install
 
+    install()
+
+    if args.progress is not None and args.progress not in PROGRESS:  # from OMNILOAD_PROGRESS, which argparse does not check
+        raise UsageError(f"OMNILOAD_PROGRESS: '{args.progress}' is not allowed; allowed: {', '.join(PROGRESS)}")
     par = _int(args.extract_parallelism, "--extract-parallelism", 1)
     if par != int(par):
         raise UsageError(f"--extract-parallelism: '{args.extract_parallelism}' is not a whole number")
     opts = IngestOptions(
         source_uri=args.source_uri, source_table=args.source_table, dest_uri=args.dest_uri, dest_table=args.dest_table,
-        interval_start=parse_date(args.interval_start, "--interval-start") if args.interval_start else None,
+        interval_start=parse_date(args.interval_start, "--interval-start", past=True) if args.interval_start else None,
         interval_end=parse_date(args.interval_end, "--interval-end") if args.interval_end else None,
         extract_parallelism=int(par), incremental_strategy=args.incremental_strategy,
-        incremental_key=args.incremental_key, primary_key=args.primary_key, full_refresh=args.full_refresh,
+        incremental_key=args.incremental_key, primary_key=args.primary_key, full_refresh=_flag(args.full_refresh, "full-refresh"),
         progress=args.progress, max_retry_after=_int(args.max_retry_after, "--max-retry-after", 0),
         checkpoint_rows=int(_int(args.checkpoint_rows, "--checkpoint-rows", 1000)),
         lookback=parse_duration(args.lookback, "--lookback") if args.lookback else None,
@@ -127,21 +154,33 @@ def _sandbox(args: argparse.Namespace) -> int:
                         revision_policy=args.revision_policy)  # fmt: skip
     if args.workers < 1 or (args.workers > 1 and args.rate_limits != "off"):
         raise UsageError(f"--workers {args.workers}: use 1, or more only with --rate-limits off (workers do not share counters)")
-    serve_forever(cfg, args.host, args.port, args.workers)
+    try:
+        serve_forever(cfg, args.host, args.port, args.workers)
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise
+        raise UsageError(f"--host {args.host} --port {args.port}: cannot listen ({exc.strerror}); "
+                         "choose another port, or --port 0 for a free one") from None  # fmt: skip
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     from .runtime import setup
 
-    setup()
     try:
         args = build_parser().parse_args(argv)
+        if getattr(args, "debug", False):
+            os.environ["OMNILOAD_DEBUG"] = "1"
+        setup()
         code = _ingest(args) if args.command == "ingest" else _sandbox(args)
     except OmniloadError as exc:
         from .uri import redact
 
         print(f"omniload: error: {redact(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except Interrupted as exc:
+        print(f"omniload: interrupted ({exc}): stopped; committed slices are kept, run the same command again to resume",
+              file=sys.stderr)  # fmt: skip
         return exc.exit_code
     except KeyboardInterrupt:
         print("omniload: interrupted", file=sys.stderr)
@@ -150,7 +189,9 @@ def main(argv: list[str] | None = None) -> int:
         from .uri import redact
 
         print(f"omniload: internal error: {type(exc).__name__}: {redact(str(exc))}", file=sys.stderr)
-        if os.environ.get("OMNILOAD_DEBUG"):
+        from .runtime import debugging
+
+        if debugging():
             import traceback
 
             print(redact(traceback.format_exc()), file=sys.stderr)

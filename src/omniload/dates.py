@@ -21,12 +21,21 @@ def parse_timestamp(text: str) -> datetime:
     return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
 
 
-def parse_date(text: str, flag: str) -> datetime:
-    """A date a user typed for ``flag``; bad text is a :class:`UsageError` naming the allowed forms."""
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def parse_date(text: str, flag: str, past: bool = False) -> datetime:
+    """A date a user typed for ``flag``, from 1970 on (and not after now when ``past``); bad text is a
+    :class:`UsageError` naming the allowed forms."""
     try:
-        return parse_timestamp(text)
+        dt = parse_timestamp(text)
     except ValueError:
         raise UsageError(f"{flag}: cannot read '{text}' as a date; use {FORMS}") from None
+    if dt < EARLIEST:
+        raise UsageError(f"{flag}: '{text}' is before 1970-01-01; use a date from 1970 on")
+    if past and dt > datetime.now(timezone.utc):
+        raise UsageError(f"{flag}: '{text}' is in the future; use a date up to now")
+    return dt
 
 
 def iso(dt: datetime) -> str:

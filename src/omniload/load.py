@@ -19,7 +19,7 @@ import pyarrow as pa
 from .dates import iso, parse_timestamp
 from .destinations import NO_TABLE, Destination
 from .destinations.state import resource_state
-from .errors import CorruptState, DestinationFailed, OmniloadError
+from .errors import CorruptState, DestinationFailed, OmniloadError, UsageError
 from .sources.base import TableReader, Window
 from .types import column_hints
 
@@ -29,6 +29,7 @@ class Target:
     source: str  # the source's table name
     schema: str
     table: str
+    origin: str = ""  # the source table's identity, "scheme:table": what the destination table was loaded from
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,27 @@ def fingerprint(batches: list[pa.Table]) -> str:
     return digest.hexdigest()
 
 
+def root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception behind a dlt failure (dlt wraps the database's own error several times)."""
+    seen = {id(exc)}
+    while True:
+        inner = next((i for i in (getattr(exc, "client_exception", None), getattr(exc, "inner_exc", None),
+                                  getattr(exc, "exception", None), exc.__cause__)
+                      if isinstance(i, BaseException) and id(i) not in seen), None)  # fmt: skip
+        if inner is None:
+            return exc
+        seen.add(id(inner))
+        exc = inner
+
+
+def describe_failure(table: str, dest: Destination, exc: BaseException) -> str:
+    """One line: the table, the cause (the database's own first line) and what to do about it."""
+    cause = root_cause(exc)
+    text = (str(cause).strip().splitlines() or [""])[0][:300]
+    return (f"table '{table}': loading into {dest.display} failed: {type(cause).__name__}: {text}; "
+            f"{dest.advice(text)}")
+
+
 class TableLoad:
     """One table from one reader into one destination table."""
 
@@ -80,10 +102,22 @@ class TableLoad:
         self.on_nothing_new = on_nothing_new
         self.pipeline_name = f"omniload__{target.schema}__{target.table}"
         self.strategy = settings.strategy or self.info.strategy
+        # a strategy the user asked for that is not the table's own always does what it says (no "nothing new")
+        self.explicit_strategy = settings.strategy not in (None, self.info.strategy)
         self._pipeline = None
+        self._saved: dict[str, Any] | None = None
         self.failure: OmniloadError | None = None  # raised by the source inside dlt's extraction
 
     # -- steps -------------------------------------------------------------------------------------------
+
+    def check_origin(self) -> None:
+        """Refuse to load into a table another source table filled (a --dest-table typo would mix or replace it);
+        ``--full-refresh`` is the explicit way to reuse a name."""
+        origin = self.saved_state().get("origin")
+        if origin and self.target.origin and origin != self.target.origin:
+            raise UsageError(f"--dest-table: {self.target.schema}.{self.target.table} in {self.dest.display} holds "
+                             f"'{origin}', not '{self.target.origin}'; choose another --dest-table, or add "
+                             "--full-refresh to replace it")  # fmt: skip
 
     def run(self) -> None:
         saved = self.saved_state()
@@ -92,7 +126,7 @@ class TableLoad:
             batches = self.reader.read(window)
             head: list[pa.Table] = []
             fp = None
-            if len(windows) == 1 and not self.settings.full_refresh:
+            if len(windows) == 1 and not self.settings.full_refresh and not self.explicit_strategy:
                 head, nothing_new, fp = self.peek(batches, saved)
                 if nothing_new:
                     self.on_nothing_new()
@@ -102,15 +136,29 @@ class TableLoad:
             self.run_dlt(window, head, batches, fp, how, refresh)
 
     def saved_state(self) -> dict[str, Any]:
-        """What a previous run committed for this table (cursor, fingerprint); nothing on a full refresh."""
+        """What a previous run committed for this table (cursor, fingerprint, origin); nothing on a full refresh.
+        Read once per run."""
         if self.settings.full_refresh:
             return {}
-        state = self.dest.saved_state(self.pipeline_name, self.target.schema, self.pipeline)
-        return resource_state(state, self.target.table)
+        if self._saved is None:
+            state = self.dest.saved_state(self.pipeline_name, self.target.schema, self.pipeline)
+            self._saved = resource_state(state, self.target.table)
+        return self._saved
 
     def start_from(self, saved: dict[str, Any]) -> datetime | None:
-        if self.settings.start is not None or not self.info.cursor:
-            return self.settings.start
+        """Where reading starts: the saved cursor without ``--interval-start``; with it, the saved cursor too when
+        a run with the same start committed it (a rerun after a kill resumes), unless the strategy replaces."""
+        start = self.settings.start
+        if not self.info.cursor:
+            return start
+        last = self.saved_cursor(saved)
+        if start is None:
+            return last
+        resumes = (saved.get("interval_start") == iso(start) and last is not None and start < last < self.settings.end
+                   and self.strategy != "replace")  # fmt: skip
+        return last if resumes else start
+
+    def saved_cursor(self, saved: dict[str, Any]) -> datetime | None:
         last = saved.get("last_value")
         if not last:
             return None
@@ -150,10 +198,7 @@ class TableLoad:
         except Exception as exc:  # noqa: BLE001 - the source's own error, or one line for dlt's
             if self.failure is not None:
                 raise self.failure from None
-            inner = getattr(exc, "exception", None) or exc
-            text = (str(inner).strip().splitlines() or [""])[0][:300]
-            raise DestinationFailed(f"table '{self.info.name}': loading into {self.dest.display} failed: "
-                                    f"{type(inner).__name__}: {text}") from exc  # fmt: skip
+            raise DestinationFailed(describe_failure(self.info.name, self.dest, exc)) from exc
 
     # -- helpers -----------------------------------------------------------------------------------------
 
@@ -192,7 +237,11 @@ class TableLoad:
                 newest = min(newest, window.hi)
                 if not previous or newest > parse_timestamp(previous):
                     state["last_value"] = iso(newest)
+                    # the --interval-start this cursor belongs to: a rerun with the same start resumes from it
+                    state["interval_start"] = iso(load.settings.start) if load.settings.start else state.get("interval_start")
             if fp:
                 state["fingerprint"] = fp
+            if load.target.origin:
+                state["origin"] = load.target.origin
 
         return resource

@@ -8,8 +8,11 @@ A table that fails is reported and the others still load; bad input is refused b
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import sys
+import traceback
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,6 +22,8 @@ from .destinations import Destination, parse_destination
 from .errors import OmniloadError, UsageError
 from .load import LoadSettings, TableLoad, Target
 from .progress import Progress
+from .runtime import debugging
+from .signals import check as check_interrupted
 from .sources.base import ReadEvents, ReadOptions, Source, TableInfo
 from .sources.registry import open_source
 from .uri import redact
@@ -57,10 +62,14 @@ class IngestResult:
         return 1 if self.failed else 0
 
 
-def resolve_targets(tables: dict[str, TableInfo], source_table: str, dest_table: str | None, default_schema: str) -> list[Target]:
+def resolve_targets(tables: dict[str, TableInfo], source_table: str, dest_table: str | None, default_schema: str,
+                    scheme: str = "") -> list[Target]:  # fmt: skip
     names = list(tables) if source_table.strip() == "all" else [t.strip() for t in source_table.split(",") if t.strip()]
     if not names:
         raise UsageError(f"--source-table: give a table name, a comma-separated list or 'all'; tables: {', '.join(tables)}")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UsageError(f"--source-table: '{twice[0]}' is named more than once; name each table once")
     for n in names:
         if n not in tables:
             raise UsageError(f"--source-table: unknown table '{n}'; allowed: {', '.join(tables)}, all")
@@ -80,7 +89,7 @@ def resolve_targets(tables: dict[str, TableInfo], source_table: str, dest_table:
             table = None
         if table and len(names) > 1:
             raise UsageError("--dest-table: with several source tables give only a schema, as 'schema.*'")
-    return [Target(n, schema, table or tables[n].dest_name) for n in names]
+    return [Target(n, schema, table or tables[n].dest_name, f"{scheme}:{n}" if scheme else "") for n in names]
 
 
 def check_keys(tables: dict[str, TableInfo], targets: list[Target], opts: IngestOptions) -> None:
@@ -97,7 +106,8 @@ def check_options(opts: IngestOptions) -> tuple[Source, Destination, list[Target
     source = open_source(opts.source_uri)
     dest = parse_destination(opts.dest_uri)
     tables = source.tables()
-    targets = resolve_targets(tables, opts.source_table, opts.dest_table, dest.default_schema(source.default_schema))
+    targets = resolve_targets(tables, opts.source_table, opts.dest_table, dest.default_schema(source.default_schema),
+                              source.schemes[0])  # fmt: skip
     check_keys(tables, targets, opts)
     if opts.incremental_strategy and opts.incremental_strategy not in STRATEGIES:
         raise UsageError(f"--incremental-strategy: '{opts.incremental_strategy}' is not allowed; allowed: {', '.join(STRATEGIES)}")
@@ -106,6 +116,30 @@ def check_options(opts: IngestOptions) -> tuple[Source, Destination, list[Target
     if opts.extract_parallelism < 1 or opts.extract_parallelism > 64:
         raise UsageError(f"--extract-parallelism: {opts.extract_parallelism} is out of range; allowed: 1 to 64")
     return source, dest, targets
+
+
+WORKDIR = re.compile(r"^omniload-(\d+)-")
+
+
+def make_workdir() -> str:
+    """A throw-away folder for dlt, named after this process; folders of processes that no longer run (killed
+    with SIGKILL) are removed first."""
+    base = tempfile.gettempdir()
+    for name in os.listdir(base):
+        m = WORKDIR.match(name)
+        if m and not _alive(int(m.group(1))):
+            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"omniload-{os.getpid()}-")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class _TableEvents(ReadEvents):
@@ -140,23 +174,39 @@ def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: l
                             opts.full_refresh, opts.checkpoint_rows, opts.lookback)  # fmt: skip
     read_options = ReadOptions(opts.extract_parallelism, opts.batch_rows, opts.max_retry_after)
     result = IngestResult()
-    workdir = tempfile.mkdtemp(prefix="omniload-")
+    workdir = make_workdir()
     try:
-        with Progress(opts.progress) as progress:
+        progress = Progress(opts.progress)
+        loads = []
+        for target in targets:
+            reader = source.reader(target.source, read_options, _TableEvents(progress, target.source))
+            loads.append(TableLoad(reader, dest, target, settings, workdir, lambda t=target.source: progress.nothing_new(t)))
+        for load in loads:  # before anything is written
+            load.check_origin()
+        with progress:
             result.progress = progress
-            for target in targets:
-                progress.start(target.source)
-                reader = source.reader(target.source, read_options, _TableEvents(progress, target.source))
-                load = TableLoad(reader, dest, target, settings, workdir, lambda t=target.source: progress.nothing_new(t))
+            for load in loads:
+                name = load.target.source
+                check_interrupted()
+                progress.start(name)
                 try:
                     load.run()
                 except Exception as exc:  # noqa: BLE001 - one table's failure must not stop the others
+                    check_interrupted()  # a signal a library wrapped in its own exception stops the run
                     known = isinstance(exc, OmniloadError)
                     message = str(exc) if known else f"internal error: {type(exc).__name__}: {exc}"
-                    progress.finish(target.source, "failed", redact(message), reader.stats)
-                    result.failed.append(target.source)
+                    if debugging():
+                        print(redact(traceback.format_exc()), file=sys.stderr)
+                    progress.finish(name, "failed", redact(message), load.reader.stats)
+                    result.failed.append(name)
                 else:
-                    progress.finish(target.source, "ok", "", reader.stats)
+                    unplaced = load.reader.stats.unplaced
+                    if unplaced:  # loaded, but not all of it: say so, and exit 1
+                        progress.finish(name, "failed", f"table '{name}': {unplaced:,} records stamped after the interval's end "
+                                        f"({iso(settings.end)}) came in an earlier slice and were not loaded", load.reader.stats)  # fmt: skip
+                        result.failed.append(name)
+                    else:
+                        progress.finish(name, "ok", "", load.reader.stats)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return result

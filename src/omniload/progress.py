@@ -153,6 +153,7 @@ class Progress:
             t.add_row(rep.table, rep.status, f"{rep.rows:,}", str(rep.requests), str(rep.retries), str(rep.throttled),
                       f"{rep.seconds:.1f}s")  # fmt: skip
         Console(file=out, width=120).print(t)
-        for rep in reps:
-            if rep.error:
-                print(f"error: {rep.error}", file=sys.stderr)
+        if self.mode == "interactive":  # log lines already said it, one line per table
+            for rep in reps:
+                if rep.error:
+                    print(f"error: {rep.error}", file=sys.stderr)

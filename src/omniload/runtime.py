@@ -1,5 +1,5 @@
 """Process set-up, done once from ``main()`` before any heavy library loads: bounded native memory, quiet dlt,
-no telemetry, and ``_dlt_load_id`` on Arrow rows."""
+no telemetry, and ``_dlt_load_id`` on Arrow rows; ``--debug`` (OMNILOAD_DEBUG=1) turns tracebacks on."""
 
 from __future__ import annotations
 
@@ -8,11 +8,19 @@ import os
 
 def setup() -> None:
     _bound_native_memory()
-    os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
+    # omniload reports every failure in one line; dlt's own log (tracebacks of retried jobs) only with --debug
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING" if debugging() else "CRITICAL")
     # A data tool must not phone home by default: dlt's anonymous telemetry stays off unless the user sets it.
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    # the work folder stays small: completed load packages are deleted
+    os.environ.setdefault("LOAD__DELETE_COMPLETED_JOBS", "true")
     # every row says which load wrote it (_dlt_load_id), as with row-dict sources; Arrow sources need this switch
     os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
+
+
+def debugging() -> bool:
+    """``--debug`` or ``OMNILOAD_DEBUG=1``: show tracebacks and dlt's log."""
+    return os.environ.get("OMNILOAD_DEBUG", "").lower() in ("1", "true", "yes")
 
 
 def _bound_native_memory() -> None:

@@ -17,6 +17,16 @@ from ..errors import UsageError
 NO_TABLE = object()  # newest_loaded(): the table does not exist yet
 
 
+def local_path(text: str) -> str:
+    """The path part of a file URI, percent-decoded (``my%20dir`` is ``my dir``)."""
+    from urllib.parse import unquote
+
+    path = unquote(text)
+    if "\0" in path:
+        raise UsageError("--dest-uri: the path holds a NUL character (%00)")
+    return path
+
+
 @dataclass
 class Destination:
     scheme: str  # as written by the user
@@ -63,6 +73,10 @@ class Destination:
     def newest_loaded(self, schema: str, table: str, cursor: str) -> Any:
         """The table's largest cursor value, ``NO_TABLE`` if it does not exist, None when unknown."""
         return None
+
+    def advice(self, cause: str) -> str:
+        """What the user can do about a failed load whose cause reads ``cause``."""
+        return "run again with --debug (or OMNILOAD_DEBUG=1) to see the details"
 
     def close(self) -> None:
         """Release what preflight opened."""

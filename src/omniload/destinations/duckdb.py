@@ -1,6 +1,6 @@
 """DuckDB, the embedded default: ``duckdb:///rel.duckdb``, ``duckdb:////abs.duckdb``, ``duckdb:///:memory:``.
 
-It owns the file checks, one run per file (a lock beside it), reading the saved state with one query (so a
+It owns the file checks, one run per file (a lock beside it while a run lasts), reading the saved state with one query (so a
 table with nothing new never starts dlt), and two fast paths: "nothing new" (every fetched row is already
 loaded with the same cursor) and the newest loaded cursor (events newer than it are appended, not merged).
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..errors import CorruptState, DestinationBusy, UsageError
-from .base import NO_TABLE, Destination
+from .base import NO_TABLE, Destination, local_path
 from .state import decode_state
 
 
@@ -33,7 +33,7 @@ class DuckDB(Destination):
         rest = uri.split("://", 1)[1]
         if not rest.startswith("/") or rest == "/":
             raise UsageError("--dest-uri: use duckdb:///relative.duckdb, duckdb:////abs/path.duckdb or duckdb:///:memory:")
-        path = rest[1:].split("?", 1)[0]
+        path = local_path(rest[1:].split("?", 1)[0])
         if path != ":memory:":
             p = Path(path)
             if p.is_dir():
@@ -65,21 +65,34 @@ class DuckDB(Destination):
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """One omniload run per DuckDB file at a time: a second one gets a clear error instead of a lock fight."""
+        """One omniload run per DuckDB file at a time: a second one gets a clear error instead of a lock fight.
+        The lock is taken on the file's real path (a symlink names the same file) and removed when the run ends."""
         if self.in_memory:
             yield
             return
         import fcntl
 
-        with open(f"{self.path}.lock", "a") as fh:
+        lock_path = os.path.realpath(self.path) + ".lock"
+        while True:
+            fh = open(lock_path, "a")
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
+                fh.close()
                 raise DestinationBusy(f"destination {self.display} is in use by another omniload run; wait for it to finish") from None
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+            try:  # the run before us may have removed the file between our open and our lock: lock the new one
+                if os.stat(lock_path).st_ino == os.fstat(fh.fileno()).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            fh.close()
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(lock_path)  # while still holding it, so nobody holds a lock on a removed file alone
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
 
     def dlt_destination(self):
         import dlt
@@ -141,6 +154,15 @@ class DuckDB(Destination):
             return None
         rows = self._read(f'select max("{cursor}") from "{schema}"."{table}"')
         return rows[0][0] if isinstance(rows, list) else rows
+
+    def advice(self, cause: str) -> str:
+        lowered = cause.lower()
+        if "lock" in lowered:
+            return f"another process has {self.path} open; close it (or wait for it to finish) and run again"
+        if "out of memory" in lowered:
+            limit = duckdb_config()["memory_limit"]
+            return f"DuckDB ran out of its memory limit ({limit}); raise OMNILOAD_DUCKDB_MEMORY_LIMIT and run again"
+        return super().advice(cause)
 
     def close(self) -> None:
         if self._memory is not None:

@@ -1,7 +1,8 @@
 """Folders of files through dlt's filesystem destination: ``parquet:///dir``, ``csv:///dir``, ``jsonl:///dir``.
 
 One folder per table under ``dir/<schema>/``. Files cannot be merged in place: a merge appends every version
-of a record (newest by ``_dlt_load_id``), and replace tables are rewritten.
+of a record (newest by ``_dlt_load_id``), and replace tables are rewritten. Parquet tables are read back to
+see that a run has nothing new (then nothing is written).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
-from .base import Destination
+from .base import Destination, local_path
 
 FILE_FORMATS = {"parquet": "parquet", "csv": "csv", "jsonl": "jsonl"}
 
@@ -25,7 +26,7 @@ class Files(Destination):
         rest = uri.split("://", 1)[1]
         if not rest.startswith("/") or rest == "/":
             raise UsageError(f"--dest-uri: use {scheme}:///relative/dir or {scheme}:////abs/dir")
-        path = rest[1:].split("?", 1)[0]
+        path = local_path(rest[1:].split("?", 1)[0])
         p = Path(path)
         if p.exists() and not p.is_dir():
             raise UsageError(f"--dest-uri: '{path}' is a file; {scheme}:// needs a folder")
@@ -34,6 +35,24 @@ class Files(Destination):
             raise UsageError(f"--dest-uri: folder '{parent}' does not exist or is not writable")
         return cls(scheme, "filesystem", f"{scheme}:///{path}", path=str(p), file_format=FILE_FORMATS[scheme],
                    merges_in_place=False)  # fmt: skip
+
+    def already_loaded(self, schema: str, table: str, key: tuple[str, ...], cursor: str, rows) -> bool:
+        """Every fetched (key, cursor) is in the table's Parquet files (read back with pyarrow); other formats:
+        unknown (load)."""
+        if rows.num_rows == 0:
+            return True
+        folder = Path(self.path) / schema / table
+        if self.file_format != "parquet" or not folder.is_dir():
+            return False
+        import pyarrow.dataset as ds
+
+        cols = [*key, cursor]
+        try:
+            loaded = ds.dataset(str(folder), format="parquet").to_table(columns=cols)
+        except Exception:  # noqa: BLE001 - unreadable files: take the safe path, load
+            return False
+        rows_of = lambda t: set(zip(*(t.column(c).to_pylist() for c in cols)))  # noqa: E731
+        return rows_of(rows.select(cols)) <= rows_of(loaded)
 
     def dlt_destination(self):
         import dlt

@@ -1,6 +1,7 @@
 """PostgreSQL: ``postgresql://user:password@host:5432/database`` (or ``postgres://``); default schema ``public``.
 
-Preflight connects once (a wrong password or a refused connection fails before any work, redacted)."""
+Preflight connects once (a wrong password or a refused connection fails before any work, redacted); "nothing new"
+is checked with one query on the fetched keys, so a run with nothing new records no load."""
 
 from __future__ import annotations
 
@@ -13,14 +14,45 @@ from .base import Destination
 
 @dataclass
 class Postgres(Destination):
+    def _connect(self):
+        import psycopg2
+
+        c = self.credentials
+        return psycopg2.connect(dbname=c["database"], user=c["username"], password=c["password"], host=c["host"],
+                                port=c.get("port", 5432), connect_timeout=10)  # fmt: skip
+
     def preflight(self) -> None:
         self.require_packages()
         import psycopg2
 
-        c = self.credentials
         try:
-            psycopg2.connect(dbname=c["database"], user=c["username"], password=c["password"], host=c["host"],
-                             port=c.get("port", 5432), connect_timeout=10).close()  # fmt: skip
+            self._connect().close()
         except psycopg2.Error as exc:
-            reason = redact(str(exc).strip().splitlines()[0]).replace(c["password"] or "\0", "***")
+            reason = redact(str(exc).strip().splitlines()[0]).replace(self.credentials["password"] or "\0", "***")
             raise UsageError(f"--dest-uri: cannot connect to {self.display}: {reason}") from None
+
+    def already_loaded(self, schema: str, table: str, key: tuple[str, ...], cursor: str, rows) -> bool:
+        """Every fetched (key, cursor) is in the table: one query for the fetched keys."""
+        if rows.num_rows == 0:
+            return True
+        if len(key) != 1:
+            return False
+        import psycopg2
+        from psycopg2 import sql
+
+        wanted = set(zip(rows.column(key[0]).to_pylist(), rows.column(cursor).to_pylist()))
+        query = sql.SQL("select {k}, {c} from {s}.{t} where {k} = any(%s)").format(
+            k=sql.Identifier(key[0]), c=sql.Identifier(cursor), s=sql.Identifier(schema), t=sql.Identifier(table))
+        try:
+            con = self._connect()
+        except psycopg2.Error:
+            return False
+        try:
+            with con.cursor() as cur:
+                cur.execute(query, (list({k for k, _ in wanted}),))
+                found = set(cur.fetchall())
+        except psycopg2.Error:  # no table yet, or unreadable: load
+            return False
+        finally:
+            con.close()
+        return wanted <= found

@@ -43,11 +43,13 @@ class TableStats:
     requests: int = 0
     retries: int = 0
     throttled: int = 0
+    unplaced: int = 0  # records stamped outside the interval that no slice could load
 
     def add(self, other: "TableStats") -> None:
         self.requests += other.requests
         self.retries += other.retries
         self.throttled += other.throttled
+        self.unplaced += other.unplaced
 
 
 class ReadEvents:

@@ -36,9 +36,30 @@ BATCH_BYTES = 24 * 2**20  # a batch is handed to dlt at this size too: wide rows
 # server's clock by the time a request arrives, so no margin is needed beyond it.
 CLOCK_MARGIN = timedelta(0)
 URI_PARAMS = ("api_key", "base_url", "revision")
+KEY_FORM = re.compile(r"^pk_[A-Za-z0-9]{34}$")  # a private API key, as Klaviyo issues them
+FIRST_REVISION = "2023-02-22"  # Klaviyo's first dated revision
 
 
-def _in_window(table: pa.Table, spec: TableSpec, lo: datetime | None, hi: datetime) -> pa.Table:
+def check_revision(revision: str) -> str:
+    """A ``revision=`` value: a date (optionally ``.pre``) from the first revision up to today."""
+    from datetime import date
+
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}(\.[a-z]+)?", revision):
+        raise UsageError(f"--source-uri: revision '{revision}' is not of the form YYYY-MM-DD")
+    try:
+        day = date.fromisoformat(revision[:10])
+    except ValueError:
+        raise UsageError(f"--source-uri: revision '{revision}' is not a date") from None
+    if not date.fromisoformat(FIRST_REVISION) <= day <= date.today():
+        raise UsageError(f"--source-uri: revision '{revision}' is not allowed; use a date from {FIRST_REVISION} "
+                         f"(Klaviyo's first revision) to today, or leave it out for {REVISION}")  # fmt: skip
+    return revision
+
+
+def _in_window(table: pa.Table, spec: TableSpec, lo: datetime | None, hi: datetime, last: datetime | None = None) -> pa.Table:
+    """The rows of a page that belong to its window ``lo <= cursor < hi``. ``last``: the run's end, given only in
+    the run's last slice, whose window also keeps records stamped after it (in the future): they belong
+    nowhere else. (A record stamped exactly at the end is not in the future: the next run reads it.)"""
     if not spec.cursor or table.num_rows == 0:
         return table
     col = table.column(spec.cursor)
@@ -46,11 +67,20 @@ def _in_window(table: pa.Table, spec: TableSpec, lo: datetime | None, hi: dateti
     if col.null_count == 0 and bounds["max"] < hi and (lo is None or bounds["min"] >= lo):
         return table
     keep = pc.less(col, pa.scalar(hi, pa.timestamp("us", tz="UTC")))
+    if last is not None:
+        keep = pc.or_(keep, pc.greater(col, pa.scalar(last, pa.timestamp("us", tz="UTC"))))
     if lo is not None:
         keep = pc.and_(keep, pc.greater_equal(col, pa.scalar(lo, pa.timestamp("us", tz="UTC"))))
     else:
         keep = pc.or_kleene(keep, pc.is_null(col))
     return table.filter(pc.fill_null(keep, False))
+
+
+def _after(table: pa.Table, spec: TableSpec, end: datetime) -> int:
+    """How many rows are stamped after ``end``."""
+    if not spec.cursor or table.num_rows == 0:
+        return 0
+    return pc.sum(pc.greater(table.column(spec.cursor), pa.scalar(end, pa.timestamp("us", tz="UTC")))).as_py() or 0
 
 
 class KlaviyoReader(TableReader):
@@ -62,6 +92,7 @@ class KlaviyoReader(TableReader):
         self.stats = TableStats()
         self._prefetched: dict[str, Any] = {}
         self._windows: list[Window] = []
+        self._end: datetime | None = None  # the run's end
 
     def _client(self) -> KlaviyoClient:
         return self.source.client(self.options, self.stats)
@@ -71,6 +102,7 @@ class KlaviyoReader(TableReader):
         end = whole(self.source.cap_end(end, self.events))
         if start is not None and start >= end:
             start = end - timedelta(seconds=1)
+        self._end = end
         if self.spec.cursor:
             self._windows = plan_slices(self._client, self.spec, start, end, rows_per_slice, self._prefetched)
         else:
@@ -81,6 +113,7 @@ class KlaviyoReader(TableReader):
         spec, opts = self.spec, self.options
         n = self._windows.index(window) if window in self._windows else 0
         total = max(1, len(self._windows))
+        last = self._end is None or window.hi >= self._end
 
         def fraction(f: float) -> None:  # slices are about equal in size: progress of the whole table
             self.events.fraction((n + f) / total)
@@ -94,7 +127,11 @@ class KlaviyoReader(TableReader):
                 table = typed_to_arrow(decoder, page.records, page.consts, page.where)
             else:
                 table = records_to_arrow(spec, page.records, page.consts, page.where)
-            table = _in_window(table, spec, page.lo, page.hi)
+            if last:
+                table = _in_window(table, spec, page.lo, page.hi, self._end)
+            else:  # a record stamped after the run's end seen in an earlier slice cannot be placed
+                self.stats.unplaced += _after(table, spec, self._end) if self._end else 0
+                table = _in_window(table, spec, page.lo, page.hi)
             self.events.pages(1, table.num_rows)
             if table.num_rows:
                 buffer.append(table)
@@ -127,20 +164,28 @@ class KlaviyoSource(Source):
 
     @classmethod
     def from_uri(cls, uri: str) -> "KlaviyoSource":
-        query = parse_qs(urlsplit(uri).query, keep_blank_values=True)
+        parts = urlsplit(uri)
+        if parts.netloc:
+            raise UsageError("--source-uri: klaviyo:// takes no host; give the API address as base_url=, "
+                             "e.g. klaviyo://?api_key=pk_...&base_url=http://127.0.0.1:8080")  # fmt: skip
+        query = parse_qs(parts.query, keep_blank_values=True)
         unknown = sorted(set(query) - set(URI_PARAMS))
         if unknown:
             raise UsageError(f"--source-uri: unknown parameter '{unknown[0]}'; allowed: {', '.join(URI_PARAMS)}")
+        twice = sorted(k for k, v in query.items() if len(v) > 1)
+        if twice:
+            raise UsageError(f"--source-uri: parameter '{twice[0]}' is given more than once; give it once")
         key = (query.get("api_key") or [""])[0].strip()
         if not key:
             raise UsageError("--source-uri: klaviyo:// needs an api_key, e.g. klaviyo://?api_key=pk_...")
+        if not KEY_FORM.fullmatch(key):  # the key itself never appears in the message
+            raise UsageError(f"--source-uri: the api_key is not a Klaviyo private API key ({len(key):,} characters); "
+                             "it must be pk_ followed by 34 letters and digits, as shown in Klaviyo's settings")  # fmt: skip
         base = (query.get("base_url") or [DEFAULT_BASE_URL])[0].rstrip("/")
-        if not re.match(r"^https?://[^/\s]+", base):
-            raise UsageError(f"--source-uri: base_url '{base}' is not an http(s) URL")
-        revision = (query.get("revision") or [REVISION])[0]
-        if not re.match(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$", revision):
-            raise UsageError(f"--source-uri: revision '{revision}' is not of the form YYYY-MM-DD")
-        return cls(key, base, revision)
+        if not re.fullmatch(r"https?://[^/\s?#]+", base):
+            raise UsageError(f"--source-uri: base_url '{base}' must be an http(s) URL with no path, such as "
+                             f"{DEFAULT_BASE_URL} or http://127.0.0.1:8080")  # fmt: skip
+        return cls(key, base, check_revision((query.get("revision") or [REVISION])[0]))
 
     def tables(self) -> dict[str, TableInfo]:
         return {name: spec.info for name, spec in self.specs.items()}
