@@ -13,7 +13,7 @@ import pytest
 from omniload.dates import parse_timestamp
 
 from .conftest import OMNILOAD, ROOT, run_cli, source_uri
-from .helpers import assert_equals_truth, expected_rows, ingest, rows
+from .helpers import api_requests, assert_equals_truth, expected_rows, ingest, rows
 
 
 def test_dest_table_filled_by_another_source_table_is_refused(sandbox, tmp_path):
@@ -47,16 +47,16 @@ def test_explicit_replace_strategy_is_not_overridden_by_nothing_new(sandbox, tmp
 def test_rerun_with_the_same_interval_start_resumes_from_the_saved_cursor(make_sandbox, tmp_path):
     sb = make_sandbox(scale="tiny,events=6000", rate_limits="off")
     db = str(tmp_path / "out.duckdb")
-    first = sb.state.requests["total"]
+    first = api_requests(sb)
     assert ingest(sb, "events", db, "--interval-start", "2000-01-01") == 0
-    full = sb.state.requests["total"] - first
-    before = sb.state.requests["total"]
+    full = api_requests(sb) - first
+    before = api_requests(sb)
     assert ingest(sb, "events", db, "--interval-start", "2000-01-01") == 0
-    assert sb.state.requests["total"] - before <= 2 < full
+    assert api_requests(sb) - before <= 2 < full
     assert_equals_truth(db, sb, "events")
-    before = sb.state.requests["total"]  # another start is not covered by the saved state: fetched again
+    before = api_requests(sb)  # another start is not covered by the saved state: fetched again
     assert ingest(sb, "events", db, "--interval-start", "2001-01-01") == 0
-    assert sb.state.requests["total"] - before >= full - 1
+    assert api_requests(sb) - before >= full - 1
 
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
@@ -67,7 +67,7 @@ def test_signal_stops_the_whole_run_at_once_with_one_line(make_sandbox, tmp_path
             "--extract-parallelism", "2", "--checkpoint-rows", "5000", "--progress", "log"]  # fmt: skip
     proc = subprocess.Popen([*OMNILOAD, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     deadline = time.monotonic() + 60
-    while sb.state.requests["total"] < 25 and time.monotonic() < deadline:
+    while api_requests(sb) < 25 and time.monotonic() < deadline:
         time.sleep(0.05)
     sent = time.monotonic()
     proc.send_signal(sig)
