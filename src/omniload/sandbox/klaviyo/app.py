@@ -18,14 +18,13 @@ from datetime import datetime, timezone
 from email.utils import format_datetime
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from . import keyset, revisions
 from .dataset import Dataset, parse_scale
 from .envelope import error_body
 from .events import Events
-from .limits import Faults, RateLimiter, parse_rate_mode
+from .limits import Faults, RateLimiter, mutate, parse_rate_mode
 from .child_pages import UnknownParent, child_page
 from .openapi_rules import all_rules
 from .pages import entities_page, events_page
@@ -212,32 +211,6 @@ async def _fault(state: SandboxState, request: web.Request) -> web.StreamRespons
     return None
 
 
-_TIME_KEYS = ("datetime", "updated", "updated_at", "created", "created_at")
-
-
-def _mutate(body: bytes, kind: str) -> bytes:
-    """Data faults: damage a well-formed page the way a misbehaving API could."""
-    if kind == "truncated":
-        return body[: len(body) // 2]
-    doc = orjson.loads(body)
-    if not doc["data"]:
-        return body
-    if kind == "noid":
-        doc["data"][0].pop("id", None)
-    elif kind == "future":
-        attrs = doc["data"][0]["attributes"]
-        for key in _TIME_KEYS:
-            if attrs.get(key):
-                attrs[key] = "2100-01-01T00:00:00+00:00"
-    elif kind == "oddtime":
-        for n, rec in enumerate(doc["data"]):
-            for key in _TIME_KEYS:
-                val = rec["attributes"].get(key)
-                if isinstance(val, str) and val.endswith("+00:00"):
-                    rec["attributes"][key] = val.replace("T", " ") if n % 2 else val[:-6] + "Z"
-    return orjson.dumps(doc)
-
-
 async def list_endpoint(request: web.Request) -> web.StreamResponse:
     state: SandboxState = request.app[STATE]
     parent_id = request.match_info.get("pid")
@@ -288,7 +261,7 @@ async def list_endpoint(request: web.Request) -> web.StreamResponse:
         state.requests["status:400"] += 1
         return _invalid(exc.detail, exc.parameter)
     if request.get(MUTATE):
-        body = _mutate(body, request[MUTATE])
+        body = mutate(body, request[MUTATE])
     state.requests["status:200"] += 1
     headers = {"RateLimit-Limit": str(decision.limit), "RateLimit-Remaining": str(decision.remaining),
                "RateLimit-Reset": str(decision.reset), **request.get(EXTRA_HEADERS, {})}  # fmt: skip
