@@ -28,18 +28,31 @@ def api_requests(sb) -> int:
     return sb.state.requests["total"] - sb.state.requests["unauthenticated"]
 
 
-def by_id(cursor, table: str) -> dict[str, dict]:
-    """The rows of an executed DB-API cursor keyed by ``id``; an id seen twice fails the test."""
+def key_of(table: str) -> tuple[str, ...]:
+    """The primary key of a destination table (``flow_actions`` or ``flow-actions``); ``id`` for others."""
+    spec = next((t for t in TABLES.values() if table in (t.name, t.info.dest_name)), None)
+    return spec.primary_key if spec else ("id",)
+
+
+def row_key(rec: dict, key: tuple[str, ...]):
+    """A row's primary key: the value itself for one column, a tuple for a composite key."""
+    return rec[key[0]] if len(key) == 1 else tuple(rec[k] for k in key)
+
+
+def by_id(cursor, table: str) -> dict:
+    """The rows of an executed DB-API cursor keyed by the table's primary key; a key seen twice fails the test."""
     names = [d[0] for d in cursor.description]
-    out: dict[str, dict] = {}
+    key = key_of(table)
+    out: dict = {}
     for row in cursor.fetchall():
         rec = dict(zip(names, row))
-        assert rec["id"] not in out, f"duplicate id {rec['id']} in {table}"
-        out[rec["id"]] = rec
+        k = row_key(rec, key)
+        assert k not in out, f"duplicate key {k} in {table}"
+        out[k] = rec
     return out
 
 
-def rows(db: str, table: str, schema: str = "main") -> dict[str, dict]:
+def rows(db: str, table: str, schema: str = "main") -> dict:
     con = duckdb.connect(db, read_only=True)
     try:
         return by_id(con.execute(f'select * from "{schema}"."{table}"'), table)
@@ -79,7 +92,7 @@ def expected_rows(sb, name: str, start=None, end=None) -> dict[str, dict]:
     spec = TABLES[name]
     out = {}
     for rec in truth.records(sb.state, name, start, end or sandbox_now(sb)):
-        row = {"id": rec["id"]}
+        row = {spec.id_column: rec["id"]}
         for col, typ in spec.columns.items():
             row[col] = _norm(rec["attributes"].get(col), typ)
         for rel in spec.to_one:
@@ -87,7 +100,9 @@ def expected_rows(sb, name: str, start=None, end=None) -> dict[str, dict]:
             row[f"{rel.replace('-', '_')}_id"] = data["id"] if data else None
         if name == "campaigns":
             row["channel"] = rec["channel"]
-        out[rec["id"]] = row
+        if spec.parent is not None:
+            row[spec.parent_column] = rec["parent_id"]
+        out[row_key(row, spec.primary_key)] = row
     return out
 
 

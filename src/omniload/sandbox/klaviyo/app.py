@@ -18,15 +18,15 @@ from datetime import datetime, timezone
 from email.utils import format_datetime
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from . import keyset, revisions
 from .dataset import Dataset, parse_scale
-from .digest import endpoint_rules
 from .envelope import error_body
 from .events import Events
-from .limits import Faults, RateLimiter, parse_rate_mode
+from .limits import Faults, RateLimiter, mutate, parse_rate_mode
+from .child_pages import UnknownParent, child_page
+from .openapi_rules import all_rules
 from .pages import entities_page, events_page
 from .query import QueryError, select_entities, to_us, validate
 from .records import builders
@@ -36,7 +36,7 @@ API_KEY: web.RequestKey[str] = web.RequestKey("api_key")
 MUTATE: web.RequestKey[str] = web.RequestKey("mutate")
 EXTRA_HEADERS: web.RequestKey[dict] = web.RequestKey("extra_headers")
 KEY_RE = re.compile(r"^pk_[A-Za-z0-9]{34}$")
-ALL_SCOPES = sorted({s for r in endpoint_rules().values() for s in r.scopes})
+ALL_SCOPES = sorted({s for r in all_rules().values() for s in r.scopes})
 JSONAPI = "application/vnd.api+json"
 CLOUDFLARE_403 = (
     "<!DOCTYPE html><html><head><title>Just a moment...</title></head><body><h1>Checking your browser</h1>"
@@ -110,17 +110,19 @@ class SandboxState:
         self.events = Events(self.dataset, self.builders["profiles"], self.builders["metrics"])
         self.events.delay_us = cfg.visibility_delay_s * 1_000_000
         self.hide_archived = ("campaigns",) if cfg.archived_visible else ("campaigns", "flows")
-        self.rules = endpoint_rules()
+        self.rules = all_rules()
+        self.child_names = {r.path: n for n, r in self.rules.items() if "{id}" in r.path}  # child endpoints
         self.limiter = RateLimiter(parse_rate_mode(cfg.rate_limits), time.time)
         self.faults = Faults.parse(cfg.faults, seed=cfg.seed)
         self._selection_cache: collections.OrderedDict = collections.OrderedDict()
 
-    def select(self, name: str, q, key: tuple) -> Any:
-        """Ordered matching indices of an entity resource, cached per query and clock version."""
+    def select(self, name: str, q, key: tuple, within: Any = None) -> Any:
+        """Ordered matching indices of an entity resource (``within``: a mask, part of ``key``), cached per query
+        and clock version."""
         key = (name, self.dataset.version, key)
         hit = self._selection_cache.get(key)
         if hit is None:
-            hit = select_entities(self.dataset, self.builders[name], q, self.hide_archived)
+            hit = select_entities(self.dataset, self.builders[name], q, self.hide_archived, within)
             self._selection_cache[key] = hit
             if len(self._selection_cache) > 256:
                 self._selection_cache.popitem(last=False)
@@ -212,40 +214,18 @@ async def _fault(state: SandboxState, request: web.Request) -> web.StreamRespons
     return None
 
 
-_TIME_KEYS = ("datetime", "updated", "updated_at", "created", "created_at")
-
-
-def _mutate(body: bytes, kind: str) -> bytes:
-    """Data faults: damage a well-formed page the way a misbehaving API could."""
-    if kind == "truncated":
-        return body[: len(body) // 2]
-    doc = orjson.loads(body)
-    if not doc["data"]:
-        return body
-    if kind == "noid":
-        doc["data"][0].pop("id", None)
-    elif kind == "future":
-        attrs = doc["data"][0]["attributes"]
-        for key in _TIME_KEYS:
-            if attrs.get(key):
-                attrs[key] = "2100-01-01T00:00:00+00:00"
-    elif kind == "oddtime":
-        for n, rec in enumerate(doc["data"]):
-            for key in _TIME_KEYS:
-                val = rec["attributes"].get(key)
-                if isinstance(val, str) and val.endswith("+00:00"):
-                    rec["attributes"][key] = val.replace("T", " ") if n % 2 else val[:-6] + "Z"
-    return orjson.dumps(doc)
-
-
 async def list_endpoint(request: web.Request) -> web.StreamResponse:
     state: SandboxState = request.app[STATE]
-    name = request.match_info["name"]
+    parent_id = request.match_info.get("pid")
+    if parent_id is None:
+        name = request.match_info["name"]
+    else:
+        name = state.child_names.get(f"/api/{request.match_info['parent']}/{{id}}/{request.match_info['child']}", "?")
     rules = state.rules.get(name)
     state.requests["total"] += 1
     state.log.append((time.time(), name, request.query_string))
     if rules is None:
-        return _error(404, "not_found", "Not found.", f"'/api/{name}' is not a known endpoint.")
+        return _error(404, "not_found", "Not found.", f"'{request.path}' is not a known endpoint.")
     if state.config.latency_ms:
         await asyncio.sleep(state.config.latency_ms / 1000)
     faulted = await _fault(state, request)
@@ -272,13 +252,19 @@ async def list_endpoint(request: web.Request) -> web.StreamResponse:
         q.seconds = state.config.filter_precision == "second"
         if state.config.refuse_future_filters:
             _future_filters(state, q)
-        page = events_page if name == "events" else entities_page
-        body = page(state, rules, q, params, base_url(state.config, request))
+        if parent_id is not None:
+            body = child_page(state, rules, q, params, base_url(state.config, request), parent_id)
+        else:
+            page = events_page if name == "events" else entities_page
+            body = page(state, rules, q, params, base_url(state.config, request))
+    except UnknownParent as exc:
+        state.requests["status:404"] += 1
+        return _error(404, "not_found", "Not found.", str(exc))
     except QueryError as exc:
         state.requests["status:400"] += 1
         return _invalid(exc.detail, exc.parameter)
     if request.get(MUTATE):
-        body = _mutate(body, request[MUTATE])
+        body = mutate(body, request[MUTATE])
     state.requests["status:200"] += 1
     headers = {"RateLimit-Limit": str(decision.limit), "RateLimit-Remaining": str(decision.remaining),
                "RateLimit-Reset": str(decision.reset), **request.get(EXTRA_HEADERS, {})}  # fmt: skip
@@ -298,6 +284,8 @@ def build_app(config: SandboxConfig, admin: bool = True) -> web.Application:
     app.on_response_prepare.append(_clock_date)
     app.router.add_get("/api/{name}", list_endpoint)
     app.router.add_get("/api/{name}/", list_endpoint)
+    app.router.add_get("/api/{parent}/{pid}/{child}", list_endpoint)
+    app.router.add_get("/api/{parent}/{pid}/{child}/", list_endpoint)
     if admin:
         from .admin import add_routes
 

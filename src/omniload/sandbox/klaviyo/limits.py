@@ -1,4 +1,5 @@
-"""Sandbox traffic rules: Klaviyo's fixed-window rate limits per (key, endpoint bucket), and fault injection."""
+"""Sandbox traffic rules: Klaviyo's fixed-window rate limits per (key, endpoint bucket), and fault injection
+(failed requests, and data faults that damage a well-formed page: :func:`mutate`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import math
 import random
 import threading
 from dataclasses import dataclass, field
+
+import orjson
 
 
 def parse_rate_mode(text: str) -> float | None:
@@ -135,3 +138,29 @@ class Faults:
                         self._burst_left = self.html403_burst - 1
                     return kind
         return None
+
+
+TIME_KEYS = ("datetime", "updated", "updated_at", "created", "created_at")
+
+
+def mutate(body: bytes, kind: str) -> bytes:
+    """Data faults: damage a well-formed page the way a misbehaving API could."""
+    if kind == "truncated":
+        return body[: len(body) // 2]
+    doc = orjson.loads(body)
+    if not doc["data"]:
+        return body
+    if kind == "noid":
+        doc["data"][0].pop("id", None)
+    elif kind == "future":
+        attrs = doc["data"][0]["attributes"]
+        for key in TIME_KEYS:
+            if attrs.get(key):
+                attrs[key] = "2100-01-01T00:00:00+00:00"
+    elif kind == "oddtime":
+        for n, rec in enumerate(doc["data"]):
+            for key in TIME_KEYS:
+                val = rec["attributes"].get(key)
+                if isinstance(val, str) and val.endswith("+00:00"):
+                    rec["attributes"][key] = val.replace("T", " ") if n % 2 else val[:-6] + "Z"
+    return orjson.dumps(doc)

@@ -18,7 +18,7 @@ from .dataset import Dataset
 from .digest import EndpointRules
 from .filters import Condition, FilterError, parse_datetime, parse_filter
 
-TIME_FIELDS = {"created": 0, "created_at": 0, "updated": 1, "updated_at": 1}
+TIME_FIELDS = {"created": 0, "created_at": 0, "updated": 1, "updated_at": 1, "joined_group_at": 0}  # memberships: created
 COMPARE = {"greater-than": np.greater, "greater-or-equal": np.greater_equal,
            "less-than": np.less, "less-or-equal": np.less_equal, "equals": np.equal}  # fmt: skip
 
@@ -161,14 +161,15 @@ def field_value(attrs: dict[str, Any], rels: dict[str, Any], hidden: dict[str, A
     return None
 
 
-def select_entities(ds: Dataset, builder, q: Query, hide_archived: tuple[str, ...] = ("campaigns",)) -> tuple[np.ndarray, Any]:
-    """Indices of the visible records of an entity resource that match ``q``, in the requested order, and
+def select_entities(ds: Dataset, builder, q: Query, hide_archived: tuple[str, ...] = ("campaigns",),
+                    within: np.ndarray | None = None) -> tuple[np.ndarray, Any]:
+    """Indices of the visible records of an entity resource (``within``: only those) that match ``q``, in the requested order, and
     their sort keys aligned with them (see :mod:`.keyset`): microseconds for time sorts, ``(is_null, value)``
     pairs for other sorts, None when unsorted (index order)."""
     name = builder.name
     n = ds.count(name)
     created, updated = ds.arrays(name)
-    mask = np.ones(n, dtype=bool)
+    mask = np.ones(n, dtype=bool) if within is None else within.copy()
     generic: list[Condition] = []
     for c in q.conditions:
         col = TIME_FIELDS.get(c.field)

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from . import ids
+from .children import CHILD_GENERATORS, CHILD_ID_KINDS
 from .dataset import Dataset, mix, salt
 
 FIRST = ["Sarah", "Liam", "Olivia", "Noah", "Emma", "Mateo", "Ava", "Lucas", "Mia", "Amir", "Chloé", "Jürgen", "Yuki", "Zoë"]
@@ -299,12 +300,12 @@ def _template(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
 GENERATORS: dict[str, Callable[[Builder, int, random.Random], tuple[dict, dict, dict]]] = {
     "profiles": _profile, "campaigns": _campaign, "metrics": _metric, "tags": _tag, "coupons": _coupon,
     "catalog-variants": _variant, "catalog-categories": _category, "catalog-items": _item, "flows": _flow,
-    "lists": _list, "images": _image, "segments": _segment, "forms": _form, "templates": _template,
+    "lists": _list, "images": _image, "segments": _segment, "forms": _form, "templates": _template, **CHILD_GENERATORS,
 }  # fmt: skip
 ID_KINDS = {
     "profiles": "ulid", "campaigns": "ulid", "metrics": "short", "tags": "uuid", "coupons": "coupon",
     "catalog-variants": "catalog", "catalog-categories": "catalog", "catalog-items": "catalog", "flows": "short",
-    "lists": "short", "images": "numeric", "segments": "short", "forms": "short", "templates": "short",
+    "lists": "short", "images": "numeric", "segments": "short", "forms": "short", "templates": "short", **CHILD_ID_KINDS,
 }  # fmt: skip
 
 

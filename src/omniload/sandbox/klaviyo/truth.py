@@ -2,13 +2,15 @@
 
 Archived records are included even where the API lists them only on request (campaigns; flows unless
 ``archived_visible``): a complete copy partitions on ``archived``. Events are the ones visible now (late ones
-included, visibility delay applied), in the API's (datetime, index) order."""
+included, visibility delay applied), in the API's (datetime, index) order. Child resources (flow actions,
+memberships, ...) come from :mod:`.children`, each with its parent's id."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+from . import children
 from .app import SandboxState
 from .dataset import UPDATED_FIELD
 from .envelope import resource
@@ -21,6 +23,8 @@ def records(state: SandboxState, name: str, start: datetime | None = None, end: 
     lo = to_us(start) if start else None
     hi = to_us(end) if end else None
     ds = state.dataset
+    if name in children.PARENTS:  # child resources carry their parent's id as ``parent_id``
+        return children.truth(state, name, lo, hi)
     if name == "events":  # generated and late events visible now, in (datetime, index) order
         seq = state.events.seq(lo, hi)
         return [state.events.as_dict(i, "") for i in seq.run(0, seq.total, False)]

@@ -55,7 +55,7 @@ def typed_to_arrow(decoder, records: list[Any], consts: dict[str, str], where: s
     attrs = [r.attributes for r in records]
     if None in attrs:
         attrs = [a if a is not None else decoder.empty_attrs for a in attrs]
-    arrays: dict[str, pa.Array] = {"id": pa.array(ids, pa.string())}
+    arrays: dict[str, pa.Array] = {spec.id_column: pa.array(ids, pa.string())}
     for ident, col, typ in decoder.attr_names:
         values = [getattr(a, ident) for a in attrs]
         if typ == JSON:
@@ -80,7 +80,7 @@ def records_to_arrow(spec: TableSpec, records: list[dict[str, Any]], consts: dic
     """Convert resource objects (``data[]`` items as dicts) to an Arrow table in the spec's schema (lenient)."""
     cols = spec.all_columns
     data: dict[str, list[Any]] = {c: [] for c in cols}
-    ids = data["id"]
+    ids = data[spec.id_column]
     attr_cols = list(spec.columns.items())
     rels = [(r, f"{r.replace('-', '_')}_id") for r in spec.to_one]
     for rec in records:

@@ -3,7 +3,8 @@
 ``klaviyo://?api_key=pk_...[&base_url=...][&revision=...]`` names it. Each table's reader plans checkpoint
 slices (with the newest-record probe, whose pages the first slice reuses), extracts ``[lo, hi)`` through
 the generic extractor, drops rows outside each page's window on the client, and yields Arrow tables of
-``batch_rows`` rows (or ``BATCH_BYTES``, for wide rows). One rate limiter per bucket is shared by every
+``batch_rows`` rows (or ``BATCH_BYTES``, for wide rows). Child tables (a parent in their spec) are read per
+parent record by :mod:`.children`. One rate limiter per bucket is shared by every
 reader of the run, so tables of one bucket never overrun it together.
 """
 
@@ -24,6 +25,7 @@ from ..base import ReadEvents, ReadOptions, Source, TableInfo, TableReader, Tabl
 from .client import DEFAULT_BASE_URL, REVISION, USER_AGENT, KlaviyoClient, ServerInfo
 from .policy import RetryPolicy
 from .convert import records_to_arrow, typed_to_arrow
+from .children import child_pages
 from .decode import PageDecoder
 from .extract import Plan, plan_slices, run_plan
 from .windows import whole
@@ -103,7 +105,7 @@ class KlaviyoReader(TableReader):
         if start is not None and start >= end:
             start = end - timedelta(seconds=1)
         self._end = end
-        if self.spec.cursor:
+        if self.spec.cursor and self.spec.parent is None:  # a child table is one slice (its parents are the work)
             self._windows = plan_slices(self._client, self.spec, start, end, rows_per_slice, self._prefetched)
         else:
             self._windows = [Window(start, end)]
@@ -118,11 +120,16 @@ class KlaviyoReader(TableReader):
         def fraction(f: float) -> None:  # slices are about equal in size: progress of the whole table
             self.events.fraction((n + f) / total)
 
-        plan = Plan(spec, window.lo if spec.cursor else None, window.hi, max(1, opts.parallelism), self._prefetched)
+        lo = window.lo if spec.cursor else None
+        if spec.parent is not None:
+            tables = {**TABLES, **self.source.specs}
+            pages = child_pages(self._client, spec, tables, lo, window.hi, max(1, opts.parallelism), fraction)
+        else:
+            pages = run_plan(self._client, Plan(spec, lo, window.hi, max(1, opts.parallelism), self._prefetched), fraction)
         buffer: list[pa.Table] = []
         rows = size = 0
         decoder = PageDecoder(spec)
-        for page in run_plan(self._client, plan, fraction):
+        for page in pages:
             if page.typed:
                 table = typed_to_arrow(decoder, page.records, page.consts, page.where)
             else:

@@ -22,11 +22,16 @@ CURSOR_KINDS = ("datetime", "period")  # a record's timestamp, or a report's per
 @dataclass(frozen=True)
 class Parent:
     """A child endpoint is read once per record of its parent table: ``path`` holds ``{key}``, filled with
-    the parent's ``key`` column; the child rows carry it as ``column`` (as dlt's rest_api ``resolve``)."""
+    the parent's ``key`` column; the child rows carry it as ``column`` (as dlt's rest_api ``resolve``).
+    The parent ids are listed with the sparse fieldset ``fields`` (its smallest attribute) and, when
+    ``follows_child`` (the parent's cursor moves whenever a child changes), only parents changed since the
+    child's cursor; otherwise every parent is read on every run."""
 
     table: str
     key: str = "id"
     column: str = ""  # e.g. "flow_id"; default: "<parent resource type>_id"
+    fields: str = ""  # the one attribute asked for when listing the parent's ids
+    follows_child: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class TableSpec:
     # Each run re-reads this much before the saved cursor: records that become visible late (the API is
     # eventually consistent) or are stamped in the past (events may carry any past time) are caught.
     lookback: timedelta = timedelta(minutes=10)
+    id_column: str = "id"  # the column the record's id lands in (memberships: the profile's id is "profile_id")
 
     def __post_init__(self) -> None:
         problems = []
@@ -96,7 +102,7 @@ class TableSpec:
 
     @property
     def all_columns(self) -> dict[str, str]:
-        cols = {"id": TEXT, **self.columns}
+        cols = {self.id_column: TEXT, **self.columns}
         for rel in self.to_one:
             cols[f"{rel.replace('-', '_')}_id"] = TEXT
         for _, consts in self.partitions:

@@ -1,0 +1,46 @@
+"""Cut one page of a child endpoint (``/api/flows/{id}/flow-actions``, ``/api/lists/{id}/profiles``, ...).
+
+The records under one parent are selected like any list (filters, sort, keyset or offset cursors); only the
+ids differ for memberships, which are served under their profile's id (unique within one parent).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+
+from .children import PARENTS, alive, parents, record_id, render
+from .envelope import links
+from .keyset import key_at, links_cursors, rank_entities, start_position
+
+
+class UnknownParent(LookupError):
+    """The parent id in the path names no record: Klaviyo answers 404."""
+
+
+def child_page(state, rules, q, params: dict[str, str], base: str, parent_id: str) -> bytes:
+    name = rules.name
+    ds = state.dataset
+    pidx = state.builders[PARENTS[name]].index_of(parent_id)
+    if pidx is None:
+        raise UnknownParent(f"A {rules.path.split('/')[2].rstrip('s')} with id {parent_id} does not exist.")
+    within = (parents(ds, name) == pidx) & alive(ds, name)
+    idx, keys = state.select(name, q, (params.get("filter"), q.sort, pidx), within)
+    ids = {record_id(state, name, i): i for i in idx.tolist()}
+    desc = bool(q.sort and q.sort.startswith("-"))
+    start = start_position(q, lambda v, i, incl: rank_entities(idx, keys, desc, v, i, incl), ids.get)
+    page = idx[start : start + q.page_size].tolist()
+    more = start + q.page_size < len(idx)
+
+    def key(pos: int) -> tuple[Any, str]:
+        return key_at(keys, pos), record_id(state, name, int(idx[pos]))
+
+    first = key(start) if page else None
+    last = key(start + len(page) - 1) if page else None
+    nxt, prev = links_cursors(q, state.config.cursor_mode, start, q.page_size, more, first, last)
+    page_links = links(base, rules.path.replace("{id}", quote(parent_id, safe="")), params, nxt, prev)
+    fields = q.fields.get(rules.resource_type)
+    data = ",".join(orjson.dumps(render(state, rules, name, i, base, fields, q.additional)).decode() for i in page)
+    return f'{{"data":[{data}],"links":{orjson.dumps(page_links).decode()}}}'.encode()
