@@ -16,10 +16,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	bash scripts/demo.sh
 
-# The destination tests start a real PostgreSQL server; install its binaries when they are missing.
+# The destination tests start a real PostgreSQL server; install its binaries when they are missing (and say so).
 postgres-server:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null; }
+	  { echo "make test: installing PostgreSQL 15 server binaries with apt-get (the destination tests start a real PostgreSQL server)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null; }
 
 test: $(STAMP) postgres-server
 	$(VENV)/bin/python -m pytest -q

@@ -12,10 +12,10 @@ url=$(head -n1 "$out")
 echo "sandbox at $url"
 key="pk_demo000000000000000000000000000000"
 $OMNI ingest --source-uri "klaviyo://?api_key=$key&base_url=$url" --source-table all \
-  --dest-uri duckdb:///demo.duckdb --dest-table klaviyo.* --interval-start 2022-01-01 --extract-parallelism 8 --yes
+  --dest-uri duckdb:///demo.duckdb --dest-table klaviyo.* --interval-start 2022-01-01 --extract-parallelism 8
 echo "second run (incremental, nothing new):"
 $OMNI ingest --source-uri "klaviyo://?api_key=$key&base_url=$url" --source-table events \
-  --dest-uri duckdb:///demo.duckdb --dest-table klaviyo.events --yes
+  --dest-uri duckdb:///demo.duckdb --dest-table klaviyo.events
 .venv/bin/python - <<'PY'
 import duckdb
 con = duckdb.connect("demo.duckdb", read_only=True)

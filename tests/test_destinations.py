@@ -98,6 +98,7 @@ def test_file_destinations_one_folder_per_table(sandbox, tmp_path, fmt):
         got = _read_files(folder, fmt)
         want = expected_rows(sandbox, name)
         assert sorted(r["id"] for r in got) == sorted(want)
+        assert not list(folder.rglob("*.gz"))  # plain files, readable by anything
     # a second run with nothing new adds no rows; keyless tags are unchanged, so not rewritten
     assert ingest_to(sandbox, "events,tags", f"{fmt}:///{out}", "--dest-table", "kl.*") == 0
     assert len({r["id"] for r in _read_files(out / "kl" / "tags", fmt)}) == len(expected_rows(sandbox, "tags"))

@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--max-retry-after", default=_env("max-retry-after", "300"), help="longest Retry-After to wait, seconds")
     ing.add_argument("--checkpoint-rows", default=_env("checkpoint-rows", "500000"),
                      help="commit data and cursor every ~N rows of a backfill, so a crash loses at most that much work")
+    ing.add_argument("--table-parallelism", default=_env("table-parallelism", "4"),
+                     help="tables of different rate-limit buckets loaded at once (default 4; 1: one after another)")
     ing.add_argument("--lookback", default=_env("lookback"),
                      help="re-read this much before each saved cursor for late records, e.g. 30m, 2h, 7d "
                           "(default: each table's own; events 1d, others 10m)")  # fmt: skip
@@ -96,6 +98,13 @@ def _int(value: str, flag: str, low: float) -> float:
     return n
 
 
+def _whole(value: str, flag: str, low: int, high: int) -> int:
+    n = _int(value, flag, low)
+    if n != int(n) or n > high:
+        raise UsageError(f"{flag}: '{value}' is not allowed; use a whole number from {low} to {high}")
+    return int(n)
+
+
 def _flag(value, flag: str) -> bool:
     """A switch: True from the flag, or an environment value such as 1/true/yes (any case); garbage is refused."""
     if isinstance(value, bool):
@@ -127,6 +136,7 @@ def _ingest(args: argparse.Namespace) -> int:
         progress=args.progress, max_retry_after=_int(args.max_retry_after, "--max-retry-after", 0),
         checkpoint_rows=int(_int(args.checkpoint_rows, "--checkpoint-rows", 1000)),
         lookback=parse_duration(args.lookback, "--lookback") if args.lookback else None,
+        table_parallelism=_whole(args.table_parallelism, "--table-parallelism", 1, 16),
     )  # fmt: skip
     result = ingest(opts)
     if result.progress is not None:

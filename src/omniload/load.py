@@ -9,6 +9,7 @@ inside dlt itself becomes one :class:`DestinationFailed` line.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -95,11 +96,13 @@ class TableLoad:
     """One table from one reader into one destination table."""
 
     def __init__(self, reader: TableReader, dest: Destination, target: Target, settings: LoadSettings,
-                 workdir: str, on_nothing_new=lambda: None) -> None:  # fmt: skip
+                 workdir: str, on_nothing_new=lambda: None, dest_lock=None, on_committed=lambda rows: None) -> None:  # fmt: skip
         self.reader, self.dest, self.target, self.settings = reader, dest, target, settings
         self.info = reader.info
         self.workdir = workdir
         self.on_nothing_new = on_nothing_new
+        self.on_committed = on_committed  # rows of a slice, once its load is committed
+        self._slice_rows = 0
         self.pipeline_name = f"omniload__{target.schema}__{target.table}"
         self.strategy = settings.strategy or self.info.strategy
         # a strategy the user asked for that is not the table's own always does what it says (no "nothing new")
@@ -107,6 +110,9 @@ class TableLoad:
         self._pipeline = None
         self._saved: dict[str, Any] | None = None
         self.failure: OmniloadError | None = None  # raised by the source inside dlt's extraction
+        # Tables load side by side (pipeline.run_groups): they extract concurrently, but every read of and
+        # write to the destination (saved state, fast paths, dlt's normalize and load) holds this lock.
+        self.dest_lock = dest_lock if dest_lock is not None else contextlib.nullcontext()
 
     # -- steps -------------------------------------------------------------------------------------------
 
@@ -141,7 +147,8 @@ class TableLoad:
         if self.settings.full_refresh:
             return {}
         if self._saved is None:
-            state = self.dest.saved_state(self.pipeline_name, self.target.schema, self.pipeline)
+            with self.dest_lock:
+                state = self.dest.saved_state(self.pipeline_name, self.target.schema, self.pipeline)
             self._saved = resource_state(state, self.target.table)
         return self._saved
 
@@ -178,8 +185,9 @@ class TableLoad:
             return head, False, None
         if self.info.cursor:
             rows = pa.concat_tables(head) if head else pa.table({})
-            loaded = self.dest.already_loaded(self.target.schema, self.target.table, self.info.primary_key,
-                                              self.info.cursor, rows)  # fmt: skip
+            with self.dest_lock:
+                loaded = self.dest.already_loaded(self.target.schema, self.target.table, self.info.primary_key,
+                                                  self.info.cursor, rows)  # fmt: skip
             return head, loaded, None
         fp = fingerprint(head)
         return head, fp == saved.get("fingerprint"), fp
@@ -188,14 +196,23 @@ class TableLoad:
         """Immutable records of this slice are all newer than anything loaded (or nothing is loaded yet)."""
         if not (self.info.immutable and self.info.cursor) or refresh:
             return False
-        newest = self.dest.newest_loaded(self.target.schema, self.target.table, self.info.cursor)
+        with self.dest_lock:
+            newest = self.dest.newest_loaded(self.target.schema, self.target.table, self.info.cursor)
         return newest is NO_TABLE or (window.lo is not None and newest is not None and newest < window.lo)
 
     def run_dlt(self, window: Window, head: list[pa.Table], rest: Iterator[pa.Table], fp: str | None, how: str,
                 refresh: str | None) -> None:  # fmt: skip
         resource = self.resource(window, head, rest, fp, how)
+        self._slice_rows = 0
         try:
-            self.pipeline().run(resource(), refresh=refresh, loader_file_format=self.dest.file_format)
+            pipeline = self.pipeline()
+            with self.dest_lock:  # what pipeline.run does, with only the extraction outside the lock
+                pipeline.sync_destination()
+            pipeline.extract(resource(), refresh=refresh, loader_file_format=self.dest.file_format)
+            with self.dest_lock:
+                pipeline.normalize()
+                pipeline.load()
+            self.on_committed(self._slice_rows)
         except Exception as exc:  # noqa: BLE001 - the source's own error, or one line for dlt's
             if self.failure is not None:
                 raise self.failure from None
@@ -205,7 +222,11 @@ class TableLoad:
 
     def pipeline(self):
         if self._pipeline is None:
+            import os
+
             import dlt
+
+            os.environ["NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION"] = "false" if self.dest.compress_load_files else "true"
 
             self._pipeline = dlt.pipeline(pipeline_name=self.pipeline_name, destination=self.dest.dlt_destination(),
                                           dataset_name=self.target.schema, pipelines_dir=self.workdir, progress=None)  # fmt: skip
@@ -230,6 +251,7 @@ class TableLoad:
                             m = pc.max(batch.column(info.cursor)).as_py()
                             if m is not None and (newest is None or m > newest):
                                 newest = m
+                        load._slice_rows += batch.num_rows
                         yield batch
             except OmniloadError as exc:
                 load.failure = exc

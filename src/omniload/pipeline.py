@@ -12,8 +12,9 @@ import os
 import re
 import shutil
 import sys
-import traceback
 import tempfile
+import threading
+import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -49,6 +50,7 @@ class IngestOptions:
     max_retry_after: float = 300.0
     batch_rows: int = 50_000
     checkpoint_rows: int = 500_000  # a crash loses at most about this many rows of work
+    table_parallelism: int = 4  # tables of different rate-limit groups loaded at once
     lookback: timedelta | None = None  # re-read this much before each saved cursor; None: each table's default
 
 
@@ -157,6 +159,9 @@ class _TableEvents(ReadEvents):
     def note(self, message: str) -> None:
         self.progress.note(self.table, message)
 
+    def waiting(self, attempt: int, reason: str) -> None:
+        self.progress.waiting(self.table, attempt, reason)
+
 
 def ingest(opts: IngestOptions) -> IngestResult:
     source, dest, targets = check_options(opts)
@@ -169,6 +174,67 @@ def ingest(opts: IngestOptions) -> IngestResult:
         dest.close()
 
 
+def _run_table(load: TableLoad, progress: Progress, result: IngestResult) -> None:
+    """Load one table and report it; its failure is recorded, never raised (the others go on)."""
+    name = load.target.source
+    check_interrupted()
+    progress.start(name)
+    try:
+        load.run()
+    except Exception as exc:  # noqa: BLE001 - one table's failure must not stop the others
+        check_interrupted()  # a signal a library wrapped in its own exception stops the run
+        known = isinstance(exc, OmniloadError)
+        message = str(exc) if known else f"internal error: {type(exc).__name__}: {exc}"
+        if debugging():
+            print(redact(traceback.format_exc()), file=sys.stderr)
+        progress.finish(name, "failed", redact(message), load.reader.stats)
+        result.failed.append(name)
+    else:
+        unplaced = load.reader.stats.unplaced
+        if unplaced:  # loaded, but not all of it: say so, and exit 1
+            progress.finish(name, "failed", f"table '{name}': {unplaced:,} records stamped after the run's end came in an "
+                            "earlier slice and were not loaded", load.reader.stats)  # fmt: skip
+            result.failed.append(name)
+        else:
+            progress.finish(name, "ok", "", load.reader.stats)
+
+
+def run_groups(groups: list[list], workers: int, run_one) -> None:
+    """Run each group's items in order, up to ``workers`` groups at once in daemon threads (the main thread
+    stays free for Ctrl-C, and a stopped run does not wait for them). One worker: all in this thread."""
+    if workers <= 1:
+        for group in groups:
+            for item in group:
+                run_one(item)
+        return
+    pending = list(groups)
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if not pending or errors:
+                    return
+                group = pending.pop(0)
+            try:
+                for item in group:
+                    run_one(item)
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+                errors.append(exc)
+                return
+
+    threads = [threading.Thread(target=worker, name=f"tables-{n}", daemon=True) for n in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        while t.is_alive():
+            t.join(0.2)
+            check_interrupted()
+    if errors:
+        raise errors[0]
+
+
 def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: list[Target]) -> IngestResult:
     settings = LoadSettings(opts.interval_start, opts.interval_end, opts.incremental_strategy,
                             opts.full_refresh, opts.checkpoint_rows, opts.lookback)  # fmt: skip
@@ -177,36 +243,22 @@ def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: l
     workdir = make_workdir()
     try:
         progress = Progress(opts.progress)
+        dest_lock = threading.RLock()  # the destination is read and written by one table at a time
         loads = []
         for target in targets:
             reader = source.reader(target.source, read_options, _TableEvents(progress, target.source))
-            loads.append(TableLoad(reader, dest, target, settings, workdir, lambda t=target.source: progress.nothing_new(t)))
+            loads.append(TableLoad(reader, dest, target, settings, workdir, lambda t=target.source: progress.nothing_new(t),
+                                   dest_lock, lambda rows, t=target.source: progress.committed(t, rows)))  # fmt: skip
         for load in loads:  # before anything is written
             load.check_origin()
+        progress.pending([load.target.source for load in loads])
         with progress:
             result.progress = progress
-            for load in loads:
-                name = load.target.source
-                check_interrupted()
-                progress.start(name)
-                try:
-                    load.run()
-                except Exception as exc:  # noqa: BLE001 - one table's failure must not stop the others
-                    check_interrupted()  # a signal a library wrapped in its own exception stops the run
-                    known = isinstance(exc, OmniloadError)
-                    message = str(exc) if known else f"internal error: {type(exc).__name__}: {exc}"
-                    if debugging():
-                        print(redact(traceback.format_exc()), file=sys.stderr)
-                    progress.finish(name, "failed", redact(message), load.reader.stats)
-                    result.failed.append(name)
-                else:
-                    unplaced = load.reader.stats.unplaced
-                    if unplaced:  # loaded, but not all of it: say so, and exit 1
-                        progress.finish(name, "failed", f"table '{name}': {unplaced:,} records stamped after the interval's end "
-                                        f"({iso(settings.end)}) came in an earlier slice and were not loaded", load.reader.stats)  # fmt: skip
-                        result.failed.append(name)
-                    else:
-                        progress.finish(name, "ok", "", load.reader.stats)
+            groups: dict[str, list[TableLoad]] = {}
+            for load in loads:  # tables that share a rate limit run one after another; groups run side by side
+                groups.setdefault(load.info.group or load.info.name, []).append(load)
+            run_groups(list(groups.values()), min(opts.table_parallelism, len(groups)),
+                       lambda load: _run_table(load, progress, result))  # fmt: skip
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return result

@@ -1,4 +1,8 @@
-"""Progress and the final summary: rich live bars in a terminal, log lines or JSON lines otherwise."""
+"""Progress and the final summary: a rich live table in a terminal, log lines or JSON lines otherwise.
+
+Two row counts per table: *fetched* (from the API, live) and *loaded* (committed to the destination, slice by
+slice); the summary reports loaded rows, so a failed table never claims rows it did not load.
+"""
 
 from __future__ import annotations
 
@@ -13,14 +17,15 @@ from .sources.base import TableStats
 @dataclass
 class TableReport:
     table: str
-    rows: int = 0
+    rows: int = 0  # fetched
+    loaded: int = 0  # committed
     pages: int = 0
     requests: int = 0
     retries: int = 0
     throttled: int = 0
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
-    status: str = "running"
+    status: str = "pending"
     error: str = ""
     fraction: float | None = None  # share of the table's interval covered so far
 
@@ -67,10 +72,32 @@ class Progress:
             self._live.update(self._render())
             self._live.__exit__(None, None, None)
 
+    def pending(self, tables: list[str]) -> None:
+        """The tables this run will load, shown as pending until they start."""
+        for table in tables:
+            self.tables.setdefault(table, TableReport(table))
+        if self._live is not None:
+            self._live.update(self._render())
+
     def start(self, table: str) -> TableReport:
-        rep = self.tables[table] = TableReport(table)
+        rep = self.tables[table] = TableReport(table, status="running")
         self._emit(rep, "start")
         return rep
+
+    def committed(self, table: str, rows: int) -> None:
+        """``rows`` more rows of ``table`` are committed in the destination."""
+        self.tables[table].loaded += rows
+
+    def waiting(self, table: str, attempt: int, reason: str) -> None:
+        """The API has not given a usable answer yet: say so, so that a silent API is never a silent run."""
+        rep = self.tables[table]
+        if self.mode == "json":
+            print(json.dumps({"event": "waiting", "table": table, "attempt": attempt, "reason": reason}), file=self.stream, flush=True)
+        elif self._live is not None:
+            rep.status = f"waiting (attempt {attempt})"
+            self._live.update(self._render())
+        else:
+            print(f"[{table}] waiting for the API (attempt {attempt}): {reason}", file=self.stream, flush=True)
 
     def page(self, table: str, pages: int, rows: int) -> None:
         rep = self.tables[table]
@@ -83,7 +110,6 @@ class Progress:
 
     def nothing_new(self, table: str) -> None:
         """The rows fetched were all loaded before: the run loads none."""
-        self.tables[table].rows = 0
 
     def note(self, table: str, message: str) -> None:
         """A one-line note about a table (shown above a live view, as a line or a JSON record otherwise)."""
@@ -111,49 +137,62 @@ class Progress:
             return
         rate = rep.rows / rep.seconds if rep.seconds > 0 else 0.0
         if self.mode == "json":
-            rec = {"event": event, "table": rep.table, "rows": rep.rows, "pages": rep.pages, "rows_per_s": round(rate, 1),
-                   "seconds": round(rep.seconds, 2), "eta_s": None if rep.eta is None else round(rep.eta, 1),
-                   "status": rep.status}  # fmt: skip
+            rec = {"event": event, "table": rep.table, "rows": rep.loaded if event == "finish" else rep.rows,
+                   "fetched": rep.rows, "pages": rep.pages, "rows_per_s": round(rate, 1), "seconds": round(rep.seconds, 2),
+                   "eta_s": None if rep.eta is None else round(rep.eta, 1), "status": rep.status}  # fmt: skip
             if rep.error:
                 rec["error"] = rep.error
             print(json.dumps(rec), file=self.stream, flush=True)
-        else:
-            tail = f" error: {rep.error}" if rep.error else ""
-            print(f"[{rep.table}] {event}: {rep.rows:,} rows, {rep.pages:,} pages, {rate:,.0f} rows/s, "
-                  f"{rep.seconds:.1f}s, ETA {rep.eta_text}, {rep.status}{tail}", file=self.stream, flush=True)  # fmt: skip
+            return
+        tail = f" error: {rep.error}" if rep.error else ""
+        counts = (f"{rep.loaded:,} rows loaded ({rep.rows:,} fetched)" if event == "finish" else f"{rep.rows:,} rows fetched")
+        print(f"[{rep.table}] {event}: {counts}, {rep.pages:,} pages, {rate:,.0f} rows/s, "
+              f"{rep.seconds:.1f}s, ETA {rep.eta_text}, {rep.status}{tail}", file=self.stream, flush=True)  # fmt: skip
 
     def _render(self):
         from rich.table import Table
 
-        t = Table(title="omniload", expand=False)
-        for col in ("table", "status", "rows", "pages", "rows/s", "elapsed", "ETA"):
+        done = sum(1 for r in self.tables.values() if r.finished)
+        t = Table(title=f"omniload: {done:,} of {len(self.tables):,} tables done", expand=False)
+        for col in ("table", "status", "fetched", "loaded", "pages", "rows/s", "elapsed", "ETA"):
             t.add_column(col, justify="right" if col not in ("table", "status") else "left")
         for rep in self.tables.values():
+            if rep.status == "pending":
+                t.add_row(rep.table, "pending", "-", "-", "-", "-", "-", "-")
+                continue
             rate = rep.rows / rep.seconds if rep.seconds > 0 else 0
-            t.add_row(rep.table, rep.status, f"{rep.rows:,}", f"{rep.pages:,}", f"{rate:,.0f}", f"{rep.seconds:.1f}s", rep.eta_text)
+            t.add_row(rep.table, rep.status, f"{rep.rows:,}", f"{rep.loaded:,}", f"{rep.pages:,}", f"{rate:,.0f}",
+                      f"{rep.seconds:,.1f}s", rep.eta_text)  # fmt: skip
         return t
 
     def summary(self, out=None) -> None:
-        """The final table: rows, requests, retries, 429s and duration per table."""
+        """The final table: rows loaded, requests, retries, 429s and duration per table (plain text in log mode)."""
         out = out or sys.stdout
         reps = list(self.tables.values())
         if self.mode == "json":
             for rep in reps:
-                print(json.dumps({"event": "summary", "table": rep.table, "status": rep.status, "rows": rep.rows,
-                                  "requests": rep.requests, "retries": rep.retries, "throttled": rep.throttled,
-                                  "seconds": round(rep.seconds, 2), "error": rep.error or None}), file=out)  # fmt: skip
+                print(json.dumps({"event": "summary", "table": rep.table, "status": rep.status, "rows": rep.loaded,
+                                  "fetched": rep.rows, "requests": rep.requests, "retries": rep.retries,
+                                  "throttled": rep.throttled, "seconds": round(rep.seconds, 2), "error": rep.error or None}),
+                      file=out)  # fmt: skip
+            return
+        head = ("table", "status", "rows loaded", "requests", "retries", "429s", "duration")
+        rows = [(r.table, r.status, f"{r.loaded:,}", f"{r.requests:,}", f"{r.retries:,}", f"{r.throttled:,}",
+                 f"{r.seconds:,.1f}s") for r in reps]  # fmt: skip
+        if self.mode == "log":
+            widths = [max(len(x[i]) for x in [head, *rows]) for i in range(len(head))]
+            for line in [head, *rows]:
+                print("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))).rstrip(), file=out)
             return
         from rich.console import Console
         from rich.table import Table
 
         t = Table(title="Summary")
-        for col in ("table", "status", "rows", "requests", "retries", "429s", "duration"):
-            t.add_column(col)
-        for rep in reps:
-            t.add_row(rep.table, rep.status, f"{rep.rows:,}", str(rep.requests), str(rep.retries), str(rep.throttled),
-                      f"{rep.seconds:.1f}s")  # fmt: skip
+        for col in head:
+            t.add_column(col, justify="left" if col in ("table", "status") else "right")
+        for row in rows:
+            t.add_row(*row)
         Console(file=out, width=120).print(t)
-        if self.mode == "interactive":  # log lines already said it, one line per table
-            for rep in reps:
-                if rep.error:
-                    print(f"error: {rep.error}", file=sys.stderr)
+        for rep in reps:  # the live view showed statuses, not errors: one line per failed table
+            if rep.error:
+                print(f"error: {rep.error}", file=sys.stderr)

@@ -44,7 +44,8 @@ class DuckDB(Destination):
             if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
                 raise UsageError(f"--dest-uri: '{path}' is not writable")
             path = str(p)
-        return cls("duckdb", "duckdb", f"duckdb:///{path}", path=path, schema="main", file_format="parquet")
+        return cls("duckdb", "duckdb", f"duckdb:///{path}", path=path, schema="main", file_format="parquet",
+                   compress_load_files=False)  # fmt: skip
 
     @property
     def in_memory(self) -> bool:

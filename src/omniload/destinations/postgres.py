@@ -14,6 +14,7 @@ from .base import Destination
 
 @dataclass
 class Postgres(Destination):
+    compress_load_files: bool = False  # COPY reads each file straight back
     def _connect(self):
         import psycopg2
 

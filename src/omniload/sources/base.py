@@ -29,6 +29,7 @@ class TableInfo:
     columns: dict[str, str]  # column -> type name (omniload.types)
     immutable: bool = False  # records never change once created: rows newer than everything loaded can be appended
     lookback: timedelta = timedelta(0)  # each run re-reads this much before the saved cursor (late records)
+    group: str = ""  # tables of one group share a rate limit: they load one after another ("": its own)
 
     @property
     def dest_name(self) -> str:
@@ -63,6 +64,9 @@ class ReadEvents:
 
     def note(self, message: str) -> None:
         """Something the user should know (a capped interval, a deprecated API revision)."""
+
+    def waiting(self, attempt: int, reason: str) -> None:
+        """A request is being retried (``attempt`` so far) because of ``reason``: the user sees it is alive."""
 
 
 @dataclass(frozen=True)

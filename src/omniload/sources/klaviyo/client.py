@@ -60,12 +60,13 @@ class KlaviyoClient:
     def __init__(self, api_key: str, base_url: str = DEFAULT_BASE_URL, revision: str = REVISION,
                  policy: RetryPolicy | None = None, connections: int = 32, timeout: float = 120.0,
                  limiters: dict[str, BucketLimiter] | None = None, stats: TableStats | None = None,
-                 server: ServerInfo | None = None) -> None:  # fmt: skip
+                 server: ServerInfo | None = None, on_retry=None) -> None:  # fmt: skip
         self.base_url = base_url.rstrip("/")
         self.revision = revision
         self.policy = policy or RetryPolicy()
         self.stats = stats if stats is not None else TableStats()  # the reader's: it counts every request of a table
         self.server = server if server is not None else ServerInfo()
+        self.on_retry = on_retry  # (attempt, problem): a retry is coming, so a slow or silent API is never a silent run
         self._headers = {"Authorization": f"Klaviyo-API-Key {api_key}", "revision": revision,
                          "Accept": "application/vnd.api+json", "User-Agent": USER_AGENT}  # fmt: skip
         self._limiters: dict[str, BucketLimiter] = {} if limiters is None else limiters  # shared per run
@@ -76,7 +77,7 @@ class KlaviyoClient:
     async def __aenter__(self) -> "KlaviyoClient":
         connector = aiohttp.TCPConnector(limit=self._connections, ttl_dns_cache=300)
         # trust_env: HTTPS_PROXY / HTTP_PROXY / NO_PROXY are honoured, as every HTTP tool does
-        self._session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=self._timeout),
+        self._session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=self._timeout, sock_connect=15, sock_read=60),
                                               headers=self._headers, trust_env=True)  # fmt: skip
         return self
 
@@ -148,6 +149,8 @@ class KlaviyoClient:
             if attempt >= self.policy.max_attempts:
                 raise RetriesExhausted(f"table '{table}': giving up after {attempt} attempts at {url}: {problem}")
             self.stats.retries += 1
+            if self.on_retry is not None:
+                self.on_retry(attempt, problem)
             await asyncio.sleep(self.policy.backoff(attempt))
 
     def _too_long(self, table: str, reason: str) -> RateLimitWaitTooLong:

@@ -41,14 +41,16 @@ class PageDecoder:
             else:
                 attr_fields.append((_ident(col), TYPES[typ].python, None))
         rename = {_ident(c): c for c in spec.columns}
-        Attrs = msgspec.defstruct(f"{_ident(spec.name)}_attrs", attr_fields, rename=rename)
-        Ref = msgspec.defstruct("Ref", [("id", Optional[str], None)])
-        Rel = msgspec.defstruct("Rel", [("data", Optional[Ref], None)])
-        Rels = msgspec.defstruct(f"{_ident(spec.name)}_rels", [(_ident(r), Optional[Rel], None) for r in spec.to_one],
+        # gc=False: these structs hold only scalars, raw JSON and other such structs, so they cannot form cycles;
+        # left to the cyclic collector, a page of 1,000 events triggered it inside decode (~40% of CPU measured)
+        Attrs = msgspec.defstruct(f"{_ident(spec.name)}_attrs", attr_fields, rename=rename, gc=False)
+        Ref = msgspec.defstruct("Ref", [("id", Optional[str], None)], gc=False)
+        Rel = msgspec.defstruct("Rel", [("data", Optional[Ref], None)], gc=False)
+        Rels = msgspec.defstruct(f"{_ident(spec.name)}_rels", [(_ident(r), Optional[Rel], None) for r in spec.to_one], gc=False,
                                  rename={_ident(r): r for r in spec.to_one})  # fmt: skip
-        Resource = msgspec.defstruct(f"{_ident(spec.name)}_resource", [
+        Resource = msgspec.defstruct(f"{_ident(spec.name)}_resource", gc=False, fields=[
             ("id", Optional[str], None), ("attributes", Optional[Attrs], None), ("relationships", Optional[Rels], None)])  # fmt: skip
-        Links = msgspec.defstruct("Links", [("next", Optional[str], None)])
+        Links = msgspec.defstruct("Links", [("next", Optional[str], None)], gc=False)
         Document = msgspec.defstruct("Document", [("data", list[Resource]), ("links", Optional[Links], None)])
         self._decoder = msgspec.json.Decoder(Document)
         self.attr_names = [(_ident(c), c, t) for c, t in spec.columns.items()]

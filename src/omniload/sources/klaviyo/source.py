@@ -97,7 +97,7 @@ class KlaviyoReader(TableReader):
         self._end: datetime | None = None  # the run's end
 
     def _client(self) -> KlaviyoClient:
-        return self.source.client(self.options, self.stats)
+        return self.source.client(self.options, self.stats, self.events.waiting)
 
     def plan(self, start: datetime | None, end: datetime | None, rows_per_slice: int) -> list[Window]:
         start = whole(start) if self.spec.cursor and start is not None else None
@@ -242,7 +242,7 @@ class KlaviyoSource(Source):
     def reader(self, table: str, options: ReadOptions, events: ReadEvents) -> KlaviyoReader:
         return KlaviyoReader(self, self.specs[table], options, events)
 
-    def client(self, options: ReadOptions, stats: TableStats | None = None) -> KlaviyoClient:
+    def client(self, options: ReadOptions, stats: TableStats | None = None, on_retry=None) -> KlaviyoClient:
         policy = RetryPolicy(max_retry_after=options.max_retry_after)
         return KlaviyoClient(self.api_key, self.base_url, self.revision, policy, connections=max(8, options.parallelism * 2),
-                             limiters=self.limiters, stats=stats, server=self.server)  # fmt: skip
+                             limiters=self.limiters, stats=stats, server=self.server, on_retry=on_retry)  # fmt: skip

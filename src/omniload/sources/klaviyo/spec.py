@@ -115,4 +115,5 @@ class TableSpec:
     @property
     def info(self) -> TableInfo:
         lookback = self.lookback if self.cursor else timedelta(0)
-        return TableInfo(self.name, self.primary_key, self.cursor, self.strategy, self.all_columns, self.immutable, lookback)
+        return TableInfo(self.name, self.primary_key, self.cursor, self.strategy, self.all_columns, self.immutable, lookback,
+                         group=self.rate_bucket)  # fmt: skip
