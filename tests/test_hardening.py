@@ -64,7 +64,8 @@ def test_signal_stops_the_whole_run_at_once_with_one_line(make_sandbox, tmp_path
     sb = make_sandbox(scale="tiny,events=40000", rate_limits="off", latency_ms=150)
     db = str(tmp_path / "out.duckdb")
     args = ["ingest", "--source-uri", source_uri(sb), "--source-table", "events,profiles", "--dest-uri", f"duckdb:///{db}",
-            "--extract-parallelism", "2", "--checkpoint-rows", "5000", "--progress", "log"]  # fmt: skip
+            "--extract-parallelism", "2", "--checkpoint-rows", "5000", "--progress", "log",
+            "--table-parallelism", "1"]  # fmt: skip  # one table at a time: the second must never start
     proc = subprocess.Popen([*OMNILOAD, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     deadline = time.monotonic() + 60
     while api_requests(sb) < 25 and time.monotonic() < deadline:

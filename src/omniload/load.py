@@ -96,11 +96,10 @@ class TableLoad:
     """One table from one reader into one destination table."""
 
     def __init__(self, reader: TableReader, dest: Destination, target: Target, settings: LoadSettings,
-                 workdir: str, on_nothing_new=lambda: None, dest_lock=None, on_committed=lambda rows: None) -> None:  # fmt: skip
+                 workdir: str, dest_lock=None, on_committed=lambda rows: None) -> None:  # fmt: skip
         self.reader, self.dest, self.target, self.settings = reader, dest, target, settings
         self.info = reader.info
         self.workdir = workdir
-        self.on_nothing_new = on_nothing_new
         self.on_committed = on_committed  # rows of a slice, once its load is committed
         self._slice_rows = 0
         self.pipeline_name = f"omniload__{target.schema}__{target.table}"
@@ -134,8 +133,7 @@ class TableLoad:
             fp = None
             if len(windows) == 1 and not self.settings.full_refresh and not self.explicit_strategy:
                 head, nothing_new, fp = self.peek(batches, saved)
-                if nothing_new:
-                    self.on_nothing_new()
+                if nothing_new:  # nothing to load or commit: the summary shows 0 rows loaded
                     return
             refresh = "drop_resources" if self.settings.full_refresh and n == 0 else None
             how = disposition(self.strategy, self.dest.merges_in_place, n == 0, self.newer_than_loaded(window, refresh))

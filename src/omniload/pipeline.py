@@ -166,12 +166,12 @@ class _TableEvents(ReadEvents):
 def ingest(opts: IngestOptions) -> IngestResult:
     source, dest, targets = check_options(opts)
     source.preflight()
-    dest.preflight()
-    try:
-        with dest.lock():
+    with dest.lock():  # first: a second run is told another omniload run has it, before it tries to open it
+        dest.preflight()
+        try:
             return _load_all(opts, source, dest, targets)
-    finally:
-        dest.close()
+        finally:
+            dest.close()
 
 
 def _run_table(load: TableLoad, progress: Progress, result: IngestResult) -> None:
@@ -247,8 +247,8 @@ def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: l
         loads = []
         for target in targets:
             reader = source.reader(target.source, read_options, _TableEvents(progress, target.source))
-            loads.append(TableLoad(reader, dest, target, settings, workdir, lambda t=target.source: progress.nothing_new(t),
-                                   dest_lock, lambda rows, t=target.source: progress.committed(t, rows)))  # fmt: skip
+            loads.append(TableLoad(reader, dest, target, settings, workdir, dest_lock,
+                                   lambda rows, t=target.source: progress.committed(t, rows)))  # fmt: skip
         for load in loads:  # before anything is written
             load.check_origin()
         progress.pending([load.target.source for load in loads])

@@ -108,9 +108,6 @@ class Progress:
             self._last = now
             self._emit(rep, "progress")
 
-    def nothing_new(self, table: str) -> None:
-        """The rows fetched were all loaded before: the run loads none."""
-
     def note(self, table: str, message: str) -> None:
         """A one-line note about a table (shown above a live view, as a line or a JSON record otherwise)."""
         if self.mode == "json":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -26,7 +27,7 @@ def duckdb_config() -> dict[str, Any]:
 @dataclass
 class DuckDB(Destination):
     path: str = ""  # file or ":memory:"
-    _memory: Any = None  # the connection of a :memory: database, open for the whole run
+    _conn: Any = None  # the run's connection (opened by preflight, closed by close)
 
     @classmethod
     def parse(cls, uri: str) -> "DuckDB":
@@ -54,11 +55,8 @@ class DuckDB(Destination):
     def preflight(self) -> None:
         import duckdb
 
-        if self.in_memory:
-            self._memory = duckdb.connect(":memory:")
-            return
-        try:
-            duckdb.connect(self.path).close()
+        try:  # one connection for the whole run: dlt clones it per thread, the fast paths read through cursors
+            self._conn = duckdb.connect(self.path, config=duckdb_config())
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise DestinationBusy(f"destination {self.display} is in use by another process; wait for it to finish") from None
@@ -99,19 +97,15 @@ class DuckDB(Destination):
         import dlt
         from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
-        creds = self._memory if self.in_memory else DuckDbCredentials(self.path, global_config=duckdb_config())
-        return dlt.destinations.duckdb(creds)
+        return dlt.destinations.duckdb(DuckDbCredentials(self._conn))
 
     def _read(self, sql: str, params: list | None = None, wanted: Any = None) -> Any:
-        """Rows of one read-only query (``wanted``: an Arrow table it may read as ``_wanted``); ``NO_TABLE`` when
-        a table it names does not exist yet, None when the file cannot be read (callers then take the safe
-        path: load)."""
+        """Rows of one read-only query on the run's connection (``wanted``: an Arrow table it may read as
+        ``_wanted``); ``NO_TABLE`` when a table it names does not exist yet, None when the query fails (callers
+        then take the safe path: load)."""
         import duckdb
 
-        try:
-            con = self._memory if self.in_memory else duckdb.connect(self.path, read_only=True)
-        except duckdb.Error:
-            return None
+        con = self._conn.cursor()
         try:
             if wanted is not None:
                 con.register("_wanted", wanted)
@@ -121,8 +115,7 @@ class DuckDB(Destination):
         except duckdb.Error:
             return None
         finally:
-            if not self.in_memory:
-                con.close()
+            con.close()
 
     def saved_state(self, pipeline_name: str, schema: str, pipeline: Callable[[], Any]) -> dict[str, Any]:
         """Read with one query, as dlt itself restores state (newest state row of a completed load)."""
@@ -141,8 +134,6 @@ class DuckDB(Destination):
     def already_loaded(self, schema: str, table: str, key: tuple[str, ...], cursor: str, rows) -> bool:
         if rows.num_rows == 0:
             return True
-        if self.in_memory:
-            return False
         match = " and ".join(f't."{c}" is not distinct from w."{c}"' for c in (*key, cursor))
         cols = ", ".join(f'"{c}"' for c in (*key, cursor))
         found = self._read(f'select count(*), (select count(*) from (select distinct {cols} from _wanted)) from '
@@ -151,21 +142,19 @@ class DuckDB(Destination):
         return isinstance(found, list) and found[0][0] == found[0][1]
 
     def newest_loaded(self, schema: str, table: str, cursor: str) -> Any:
-        if self.in_memory:
-            return None
         rows = self._read(f'select max("{cursor}") from "{schema}"."{table}"')
         return rows[0][0] if isinstance(rows, list) else rows
 
     def advice(self, cause: str) -> str:
         lowered = cause.lower()
-        if "lock" in lowered:
-            return f"another process has {self.path} open; close it (or wait for it to finish) and run again"
-        if "out of memory" in lowered:
+        if "out of memory" in lowered:  # first: its text says "could not allocate block", which holds "lock"
             limit = duckdb_config()["memory_limit"]
             return f"DuckDB ran out of its memory limit ({limit}); raise OMNILOAD_DUCKDB_MEMORY_LIMIT and run again"
+        if re.search(r"\block\b|conflicting lock", lowered):
+            return f"another process has {self.path} open; close it (or wait for it to finish) and run again"
         return super().advice(cause)
 
     def close(self) -> None:
-        if self._memory is not None:
-            self._memory.close()
-            self._memory = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
