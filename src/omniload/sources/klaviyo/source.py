@@ -1,6 +1,8 @@
 """The Klaviyo source behind omniload's :class:`~omniload.sources.base.Source` interface.
 
-``klaviyo://?api_key=pk_...[&base_url=...][&revision=...]`` names it. Each table's reader plans checkpoint
+``klaviyo://?api_key=pk_...[&base_url=...][&revision=...]`` names it (report tables also take
+``conversion_metric_id``, ``report_budget``, ``report_horizon_days`` and ``metric_ids``, and have their own
+reader in reports.py). Each list table's reader plans checkpoint
 slices (with the newest-record probe, whose pages the first slice reuses), extracts ``[lo, hi)`` through
 the generic extractor, drops rows outside each page's window on the client, and yields Arrow tables of
 ``batch_rows`` rows (or ``BATCH_BYTES``, for wide rows). One rate limiter per bucket is shared by every
