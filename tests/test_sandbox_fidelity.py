@@ -118,7 +118,7 @@ def test_archived_flows_are_hidden_unless_asked(make_sandbox):
     assert archived and all(f["attributes"]["archived"] for f in archived)
     active = _all(hidden, "/api/flows" + _q(filter="equals(archived,false)"))
     assert {f["id"] for f in archived + active} == set(everything) and len(default) == len(active)
-    assert len(_all(shown, "/api/flows")) == len(everything)  # today's default: all flows listed
+    assert len(_all(shown, "/api/flows")) == len(everything)  # archived_visible: all flows listed
 
 
 def test_clock_advance_archives_flows_with_a_newer_update_time(make_sandbox):

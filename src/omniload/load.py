@@ -126,12 +126,13 @@ class TableLoad:
 
     def run(self) -> None:
         saved = self.saved_state()
+        self.reader.restore(saved)
         windows = self.reader.plan(self.start_from(saved), self.settings.end, self.settings.checkpoint_rows)
         for n, window in enumerate(windows):
             batches = self.reader.read(window)
             head: list[pa.Table] = []
             fp = None
-            if len(windows) == 1 and not self.settings.full_refresh and not self.explicit_strategy:
+            if len(windows) == 1 and not self.settings.full_refresh and not self.explicit_strategy and not self.reader.state_update():
                 head, nothing_new, fp = self.peek(batches, saved)
                 if nothing_new:  # nothing to load or commit: the summary shows 0 rows loaded
                     return
@@ -260,6 +261,7 @@ class TableLoad:
                     state["last_value"] = iso(newest)
                     # the --interval-start this cursor belongs to: a rerun with the same start resumes from it
                     state["interval_start"] = iso(load.settings.start) if load.settings.start else state.get("interval_start")
+            state.update(load.reader.state_update())
             if fp:
                 state["fingerprint"] = fp
             if load.target.origin:

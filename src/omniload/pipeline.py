@@ -66,7 +66,7 @@ class IngestResult:
 
 def resolve_targets(tables: dict[str, TableInfo], source_table: str, dest_table: str | None, default_schema: str,
                     scheme: str = "") -> list[Target]:  # fmt: skip
-    names = list(tables) if source_table.strip() == "all" else [t.strip() for t in source_table.split(",") if t.strip()]
+    names = [n for n, t in tables.items() if t.in_all] if source_table.strip() == "all" else [t.strip() for t in source_table.split(",") if t.strip()]
     if not names:
         raise UsageError(f"--source-table: give a table name, a comma-separated list or 'all'; tables: {', '.join(tables)}")
     twice = sorted({n for n in names if names.count(n) > 1})

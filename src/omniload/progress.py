@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -57,6 +58,7 @@ class Progress:
         self.tables: dict[str, TableReport] = {}
         self._last = 0.0
         self._live = None
+        self._lock = threading.Lock()
 
     def __enter__(self) -> "Progress":
         if self.mode == "interactive":
@@ -92,12 +94,12 @@ class Progress:
         """The API has not given a usable answer yet: say so, so that a silent API is never a silent run."""
         rep = self.tables[table]
         if self.mode == "json":
-            print(json.dumps({"event": "waiting", "table": table, "attempt": attempt, "reason": reason}), file=self.stream, flush=True)
+            self._line(json.dumps({"event": "waiting", "table": table, "attempt": attempt, "reason": reason}))
         elif self._live is not None:
             rep.status = f"waiting (attempt {attempt})"
             self._live.update(self._render())
         else:
-            print(f"[{table}] waiting for the API (attempt {attempt}): {reason}", file=self.stream, flush=True)
+            self._line(f"[{table}] waiting for the API (attempt {attempt}): {reason}")
 
     def page(self, table: str, pages: int, rows: int) -> None:
         rep = self.tables[table]
@@ -111,11 +113,11 @@ class Progress:
     def note(self, table: str, message: str) -> None:
         """A one-line note about a table (shown above a live view, as a line or a JSON record otherwise)."""
         if self.mode == "json":
-            print(json.dumps({"event": "note", "table": table, "message": message}), file=self.stream, flush=True)
+            self._line(json.dumps({"event": "note", "table": table, "message": message}))
         elif self._live is not None:
             self._live.console.print(f"[{table}] note: {message}", markup=False)
         else:
-            print(f"[{table}] note: {message}", file=self.stream, flush=True)
+            self._line(f"[{table}] note: {message}")
 
     def fraction(self, table: str, fraction: float) -> None:
         self.tables[table].fraction = max(0.0, min(1.0, fraction))
@@ -139,12 +141,17 @@ class Progress:
                    "eta_s": None if rep.eta is None else round(rep.eta, 1), "status": rep.status}  # fmt: skip
             if rep.error:
                 rec["error"] = rep.error
-            print(json.dumps(rec), file=self.stream, flush=True)
+            self._line(json.dumps(rec))
             return
         tail = f" error: {rep.error}" if rep.error else ""
         counts = (f"{rep.loaded:,} rows loaded ({rep.rows:,} fetched)" if event == "finish" else f"{rep.rows:,} rows fetched")
-        print(f"[{rep.table}] {event}: {counts}, {rep.pages:,} pages, {rate:,.0f} rows/s, "
-              f"{rep.seconds:.1f}s, ETA {rep.eta_text}, {rep.status}{tail}", file=self.stream, flush=True)  # fmt: skip
+        self._line(f"[{rep.table}] {event}: {counts}, {rep.pages:,} pages, {rate:,.0f} rows/s, "
+                   f"{rep.seconds:.1f}s, ETA {rep.eta_text}, {rep.status}{tail}")  # fmt: skip
+
+    def _line(self, text: str) -> None:
+        """One whole line: tables report from several threads at once, and lines must not interleave."""
+        with self._lock:
+            print(text, file=self.stream, flush=True)
 
     def _render(self):
         from rich.table import Table

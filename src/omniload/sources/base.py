@@ -30,6 +30,7 @@ class TableInfo:
     immutable: bool = False  # records never change once created: rows newer than everything loaded can be appended
     lookback: timedelta = timedelta(0)  # each run re-reads this much before the saved cursor (late records)
     group: str = ""  # tables of one group share a rate limit: they load one after another ("": its own)
+    in_all: bool = True  # loaded by ``--source-table all``; False: only when named (costly tables, such as reports)
 
     @property
     def dest_name(self) -> str:
@@ -99,6 +100,14 @@ class TableReader(ABC):
     def read(self, window: Window) -> Iterator[pa.Table]:
         """Arrow batches of the records in ``window`` (every record, for tables without a cursor), each in the
         table's declared schema."""
+
+    def restore(self, saved: dict) -> None:
+        """The table's state as the last run committed it, before :meth:`plan` (for readers that keep their own)."""
+
+    def state_update(self) -> dict:
+        """Keys the reader wants saved with each slice's rows (its own progress); {}: none. A reader with state
+        of its own always commits its slices, even those that bring nothing new."""
+        return {}
 
 
 class Source(ABC):

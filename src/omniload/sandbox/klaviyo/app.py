@@ -1,4 +1,5 @@
-"""The sandbox's HTTP layer: an aiohttp application that answers like Klaviyo's list endpoints.
+"""The sandbox's HTTP layer: an aiohttp application that answers like Klaviyo's list endpoints (and, through
+:mod:`.reports`, its report endpoints).
 
 Order of checks per request (as Klaviyo, auth first): injected faults, auth (401/403), ``revision`` (400/410,
 see :mod:`.revisions`), rate limits (429), query validation (400: parameters, cursor, future filter values),
@@ -30,6 +31,8 @@ from .openapi_rules import all_rules
 from .pages import entities_page, events_page
 from .query import QueryError, select_entities, to_us, validate
 from .records import builders
+from .reports import DailyBudget, report_endpoint
+from .report_rules import PATHS as REPORT_PATHS
 
 STATE: web.AppKey["SandboxState"] = web.AppKey("state")
 API_KEY: web.RequestKey[str] = web.RequestKey("api_key")
@@ -76,6 +79,8 @@ class SandboxConfig:
     revision_policy: str = REAL_LIKE["revision_policy"]  # exact (only 2026-07-15) | lifecycle (see revisions.py)
     deprecation_headers: bool = True  # lifecycle: Deprecation/Sunset headers on deprecated revisions
     public_url: str | None = None  # base of links; else X-Forwarded-Proto/-Host, else the request's own
+    report_daily: int | None = 225  # report requests per key, endpoint and sandbox day (None: unlimited); kept
+    # even with rate_limits="off", which lifts the per-second and per-minute windows only
 
     @classmethod
     def real_like(cls, **overrides: Any) -> "SandboxConfig":
@@ -114,6 +119,7 @@ class SandboxState:
         self.child_names = {r.path: n for n, r in self.rules.items() if "{id}" in r.path}  # child endpoints
         self.limiter = RateLimiter(parse_rate_mode(cfg.rate_limits), time.time)
         self.faults = Faults.parse(cfg.faults, seed=cfg.seed)
+        self.reports_budget = DailyBudget()
         self._selection_cache: collections.OrderedDict = collections.OrderedDict()
 
     def select(self, name: str, q, key: tuple, within: Any = None) -> Any:
@@ -286,6 +292,9 @@ def build_app(config: SandboxConfig, admin: bool = True) -> web.Application:
     app.router.add_get("/api/{name}/", list_endpoint)
     app.router.add_get("/api/{parent}/{pid}/{child}", list_endpoint)
     app.router.add_get("/api/{parent}/{pid}/{child}/", list_endpoint)
+    for path in REPORT_PATHS:  # reports: POST with a JSON body (reports.py)
+        app.router.add_post(path, report_endpoint)
+        app.router.add_post(path + "/", report_endpoint)
     if admin:
         from .admin import add_routes
 

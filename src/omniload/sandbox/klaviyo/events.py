@@ -13,6 +13,7 @@ import numpy as np
 import orjson
 
 from . import ids
+from .attribution import Attribution
 from .dataset import Dataset, mix, mix_np, salt
 from .late import LATE_BASE, EventSeq, LateStore
 from .records import METRICS, Builder
@@ -21,8 +22,8 @@ _PROPS = {
     "Placed Order": '{{"$event_id":"{eid}","$value":{v:.2f},"$currency_code":"USD","OrderId":"R{n}","ItemNames":["{w}","Gift Card"],"Items":[{{"ProductID":"{p}","Quantity":{q},"ItemPrice":{ip:.2f}}}],"Discount Codes":[],"$extra":{{"source":"shopify","nested":{{"level":2}}}}}}',
     "Ordered Product": '{{"$event_id":"{eid}","$value":{v:.2f},"ProductID":"{p}","ProductName":"{w} item","Quantity":{q},"Categories":["{w}","Sale"]}}',
     "Viewed Product": '{{"$event_id":"{eid}","ProductID":"{p}","ProductName":"{w} item","Price":{ip:.2f},"URL":"https://shop.example.com/p/{p}","Categories":["{w}"]}}',
-    "Opened Email": '{{"$event_id":"{eid}","Campaign Name":"{w} campaign","Subject":"Hello from {w}","$message":"M{n}","machine_open":{b},"Inbox Provider":"Gmail"}}',
-    "Clicked Email": '{{"$event_id":"{eid}","Campaign Name":"{w} campaign","URL":"https://shop.example.com/c/{n}","$message":"M{n}"}}',
+    "Opened Email": '{{"$event_id":"{eid}","Campaign Name":"{w} campaign","Subject":"Hello from {w}","machine_open":{b},"Inbox Provider":"Gmail"}}',
+    "Clicked Email": '{{"$event_id":"{eid}","Campaign Name":"{w} campaign","URL":"https://shop.example.com/c/{n}"}}',
 }
 _DEFAULT_PROPS = '{{"$event_id":"{eid}","$value":{v:.2f},"source":"{w}","count":{q},"flag":{b}}}'
 _WORDS = ["Summer", "Winter", "Flash", "VIP", "Welcome", "Holiday", "Launch", "Restock"]
@@ -84,6 +85,7 @@ class Events:
         self._metric_ids: dict[int, str] = {}
         self.late = LateStore(ds.seed)
         self.delay_us = 0  # visibility delay: an event shows only this long (sandbox clock) after it exists
+        self.attribution = Attribution(ds, salt(ds.seed, "events/attribution"), profiles.peer("campaigns"), profiles.peer("flows"))
 
     def count(self) -> int:
         """Generated events that are visible now (created at least the visibility delay ago)."""
@@ -129,7 +131,9 @@ class Events:
         n_prof = np.maximum(1, ((secs - ptl.start_s) * ptl.units) // ptl.span_s).astype(np.uint64)
         n_met = np.maximum(1, ((secs - mtl.start_s) * mtl.units) // mtl.span_s).astype(np.uint64)
         prof = (h1 % n_prof).astype(np.int64)
-        met = ((h1 >> np.uint64(32)) % n_met).astype(np.int64).tolist()
+        met_np = ((h1 >> np.uint64(32)) % n_met).astype(np.int64)
+        met = met_np.tolist()
+        extras = [self.attribution.props(a) for a in self.attribution.of_many(idx, t_us, met_np)]
         eids = _encode_rows([(mix_np(salt_ ^ u64) % np.uint64(62**4), ids.B62, 4), (idx, ids.B62, 7)])
         const = ids._enc(self.profiles.salt & ((1 << 40) - 1), ids.B32, 8)
         pids = _encode_rows([(ptl.times_us(prof) // 1000, ids.B32, 10), (prof, ids.B32, 8)], insert=(1, const))
@@ -140,9 +144,9 @@ class Events:
                               (h & np.uint64(0xFFFF), _HEX, 4), (h2 >> np.uint64(48), _HEX, 4),
                               (h2 & np.uint64(0xFFFFFFFFFFFF), _HEX, 12)], sep="-")  # fmt: skip
         text = self._text
-        return [text(i, eid, pid, mid, m, dt, ts, hh, 0, base, uuid)
-                for i, eid, pid, mid, m, dt, ts, hh, uuid
-                in zip(idx.tolist(), eids, pids, mids, met, dts, secs.tolist(), h.tolist(), uuids)]  # fmt: skip
+        return [text(i, eid, pid, mid, m, dt, ts, hh, 0, base, uuid, extra)
+                for i, eid, pid, mid, m, dt, ts, hh, uuid, extra
+                in zip(idx.tolist(), eids, pids, mids, met, dts, secs.tolist(), h.tolist(), uuids, extras)]  # fmt: skip
 
     def _metric_id(self, m: int) -> str:
         mid = self._metric_ids.get(m)
@@ -155,11 +159,12 @@ class Events:
         p, m = self.refs(i, t_us)
         h = mix(self.salt ^ (i * 7 + 3))
         return self._text(i, ids.event_id(i, self.salt), self.profiles.id_of(p), self.metrics.id_of(m), m,
-                          _iso(t_us), t_us // 1_000_000, h, mix(h), base)  # fmt: skip
+                          _iso(t_us), t_us // 1_000_000, h, mix(h), base, None,
+                          self.attribution.props(self.attribution.of(i, t_us, m)))  # fmt: skip
 
     @staticmethod
     def _text(i: int, eid: str, pid: str, mid: str, m: int, dt: str, ts: int, h: int, h2: int, base: str,
-              uuid: str | None = None) -> str:  # fmt: skip
+              uuid: str | None = None, extra: str = "") -> str:  # fmt: skip
         if uuid is None:
             uuid = f"{h >> 32:08x}-{(h >> 16) & 0xFFFF:04x}-{h & 0xFFFF:04x}-{h2 >> 48:04x}-{h2 & 0xFFFFFFFFFFFF:012x}"
         tmpl = _PROPS.get(METRICS[m % len(METRICS)], _DEFAULT_PROPS)
@@ -167,6 +172,8 @@ class Events:
             eid=f"{i:x}", v=(h % 50000) / 100, n=h % 100000, w=_WORDS[h % 8], p=f"P{(h >> 20) % 5000}",
             q=1 + (h >> 8) % 4, ip=((h >> 12) % 20000) / 100, b="true" if h & 1 else "false",
         )
+        if extra:  # the attributed message, inside the properties object
+            props = props[:-1] + extra + "}"
         url = f"{base}/api/events/{eid}"
         return (
             f'{{"type":"event","id":"{eid}","attributes":{{"timestamp":{ts},'

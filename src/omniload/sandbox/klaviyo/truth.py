@@ -3,15 +3,21 @@
 Archived records are included even where the API lists them only on request (campaigns; flows unless
 ``archived_visible``): a complete copy partitions on ``archived``. Events are the ones visible now (late ones
 included, visibility delay applied), in the API's (datetime, index) order. Child resources (flow actions,
-memberships, ...) come from :mod:`.children`, each with its parent's id."""
+memberships, ...) come from :mod:`.children`, each with its parent's id.
+Reports are recomputed from those
+events (their ``$message``/``$flow`` properties) and the campaigns' message lists, with :class:`Tally`'s
+definitions of each statistic."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import datetime, timedelta
 from typing import Any
 
 from . import children
 from .app import SandboxState
+from .attribution import FLOW, REPORT_CHANNEL
+from .reports import Tally
 from .dataset import UPDATED_FIELD
 from .digest import endpoint_rules
 
@@ -20,6 +26,7 @@ CURSORS = {name: UPDATED_FIELD[name] or ("datetime" if name == "events" else Non
 from .envelope import resource
 from .query import to_us
 
+CURSORS: dict[str, str | None] = {**UPDATED_FIELD, "events": "datetime"}  # each resource's incremental key
 
 
 def records(state: SandboxState, name: str, start: datetime | None = None, end: datetime | None = None) -> list[dict[str, Any]]:
@@ -46,4 +53,65 @@ def records(state: SandboxState, name: str, start: datetime | None = None, end: 
         if name == "campaigns":
             obj["channel"] = builder.build(i)[2]["messages.channel"]
         out.append(obj)
+    return out
+
+
+def _metric_names(state: SandboxState) -> dict[str, str]:
+    """metric id -> its base name (the account's later copies are named "Placed Order (1)", ...)."""
+    return {m["id"]: re.sub(r" \(\d+\)$", "", m["attributes"]["name"]) for m in records(state, "metrics")}
+
+
+def _groups(state: SandboxState, family: str) -> dict[str, tuple[str, str, str]]:
+    """message id -> (campaign or flow id, message id, report channel), as the campaigns and flows APIs list them."""
+    out = {}
+    if family == "campaign":
+        for c in records(state, "campaigns"):
+            for ref in c["relationships"]["campaign-messages"]["data"]:
+                out[ref["id"]] = (c["id"], ref["id"], REPORT_CHANNEL[c["channel"]])
+    else:
+        for i, f in enumerate(records(state, "flows")):
+            for k in range(3):  # a flow's messages (attribution.py): the second one is SMS
+                fid, mid, channel = state.events.attribution.message((FLOW, state.builders["flows"].index_of(f["id"]), k))
+                out[mid] = (fid, mid, channel)
+    return out
+
+
+def _days(start: datetime, end: datetime) -> list[datetime]:
+    return [start + timedelta(days=d) for d in range((end - start).days)]
+
+
+def message_report(state: SandboxState, family: str, start: datetime, end: datetime, conversion: str) -> dict[tuple, dict]:
+    """(group id, message id, channel, day start) -> statistics, from the events as the API serves them, for every
+    day of ``[start, end)`` on which a message's attributed events give a statistic other than zero."""
+    names, groups = _metric_names(state), _groups(state, family)
+    out: dict[tuple, dict] = {}
+    for day in _days(start, end):
+        tallies: dict[tuple, Tally] = {}
+        for e in records(state, "events", day, day + timedelta(days=1)):
+            props = e["attributes"]["event_properties"]
+            if "$message" not in props or ("$flow" in props) != (family == "flow"):
+                continue
+            metric = e["relationships"]["metric"]["data"]["id"]
+            group = groups[props["$message"]]
+            tallies.setdefault(group, Tally()).add(names[metric], e["relationships"]["profile"]["data"]["id"],
+                                                   props.get("$value"), metric == conversion)  # fmt: skip
+        for group, tally in tallies.items():
+            stats = tally.statistics()
+            if any(stats.values()):
+                out[(*group, day)] = stats
+    return out
+
+
+def metric_aggregates(state: SandboxState, start: datetime, end: datetime) -> dict[tuple, dict]:
+    """(metric id, day start) -> count, sum_value, unique, for every metric and day with events."""
+    out: dict[tuple, dict] = {}
+    for day in _days(start, end):
+        per: dict[str, list] = {}
+        for e in records(state, "events", day, day + timedelta(days=1)):
+            acc = per.setdefault(e["relationships"]["metric"]["data"]["id"], [0, 0.0, set()])
+            acc[0] += 1
+            acc[1] += e["attributes"]["event_properties"].get("$value") or 0.0
+            acc[2].add(e["relationships"]["profile"]["data"]["id"])
+        for metric, (count, total, who) in per.items():
+            out[(metric, day)] = {"count": count, "sum_value": round(total, 2), "unique": len(who)}
     return out

@@ -101,8 +101,9 @@ class KlaviyoClient:
         query = urlencode(params, quote_via=quote, safe="")
         return f"{self.base_url}{path}?{query}" if query else f"{self.base_url}{path}"
 
-    async def get(self, url: str, table: str, limiter: BucketLimiter, decoder: PageDecoder) -> Doc:
-        """GET one page, retrying what is transient; returns the decoded JSON:API document."""
+    async def get(self, url: str, table: str, limiter: BucketLimiter, decoder: PageDecoder, payload: bytes | None = None) -> Doc:
+        """GET one page (POST ``payload``, a JSON document, when given), retrying what is transient; returns the
+        decoded document."""
         assert self._session is not None, "use 'async with KlaviyoClient(...)'"
         attempt = throttled = 0
         while True:
@@ -113,7 +114,8 @@ class KlaviyoClient:
             self.stats.requests += 1
             problem: str
             try:
-                async with self._session.get(url) as resp:
+                post = {"data": payload, "headers": {"Content-Type": "application/vnd.api+json"}} if payload is not None else {}
+                async with self._session.request("POST" if payload is not None else "GET", url, **post) as resp:
                     body = await resp.read()
                     status = resp.status
                     headers = resp.headers

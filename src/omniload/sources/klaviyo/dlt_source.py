@@ -53,7 +53,7 @@ def klaviyo_source(api_key: str = dlt.secrets.value, tables: Iterable[str] | Non
     """One Arrow-yielding resource per Klaviyo table (all tables unless ``tables`` names some)."""
     source = KlaviyoSource(api_key, base_url, revision)
     infos = source.tables()
-    names = list(tables) if tables is not None else list(infos)
+    names = list(tables) if tables is not None else [n for n, i in infos.items() if i.in_all]
     unknown = [n for n in names if n not in infos]
     if unknown:
         raise ValueError(f"unknown Klaviyo tables {unknown}; known: {', '.join(infos)}")

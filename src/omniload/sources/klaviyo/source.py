@@ -1,6 +1,8 @@
 """The Klaviyo source behind omniload's :class:`~omniload.sources.base.Source` interface.
 
-``klaviyo://?api_key=pk_...[&base_url=...][&revision=...]`` names it. Each table's reader plans checkpoint
+``klaviyo://?api_key=pk_...[&base_url=...][&revision=...]`` names it (report tables also take
+``conversion_metric_id``, ``report_budget``, ``report_horizon_days`` and ``metric_ids``, and have their own
+reader in reports.py). Each list table's reader plans checkpoint
 slices (with the newest-record probe, whose pages the first slice reuses), extracts ``[lo, hi)`` through
 the generic extractor, drops rows outside each page's window on the client, and yields Arrow tables of
 ``batch_rows`` rows (or ``BATCH_BYTES``, for wide rows). Child tables (a parent in their spec) are read per
@@ -31,13 +33,15 @@ from .extract import Plan, plan_slices, run_plan
 from .windows import whole
 from .spec import TableSpec
 from .tables import TABLES
+from .reports import ReportReader
 
 BATCH_BYTES = 24 * 2**20  # a batch is handed to dlt at this size too: wide rows (profiles) must not pile up
 # Filters never name a time after the server's now minus this (Klaviyo answers 400 "End date may not be in the
 # future"). The server's now comes from the ``Date`` header, which is floored to the second and older than the
 # server's clock by the time a request arrives, so no margin is needed beyond it.
 CLOCK_MARGIN = timedelta(0)
-URI_PARAMS = ("api_key", "base_url", "revision")
+URI_PARAMS = ("api_key", "base_url", "revision", "conversion_metric_id", "report_budget", "report_horizon_days", "metric_ids")
+REPORT_BUDGET = 200  # report requests a day per endpoint: Klaviyo allows 225, the rest is left for other tools
 KEY_FORM = re.compile(r"^pk_[A-Za-z0-9]{34}$")  # a private API key, as Klaviyo issues them
 FIRST_REVISION = "2023-02-22"  # Klaviyo's first dated revision
 
@@ -168,6 +172,29 @@ class KlaviyoSource(Source):
         self.limiters: dict = {}  # one limiter per rate-limit bucket for the whole run
         self.server = ServerInfo()  # the server's clock and revision status, learnt from its answers
         self._noted: set[str] = set()
+        self.conversion_metric_id: str | None = None  # reports: None finds "Placed Order"
+        self.report_budget = REPORT_BUDGET
+        self.report_horizon: timedelta | None = None  # None: each report table's own
+        self.metric_ids: list[str] = []  # metric_aggregates: None: every metric
+
+    def report_options(self, query: dict[str, list[str]]) -> "KlaviyoSource":
+        """The report options of the URI (see README, Reports)."""
+
+        def number(name: str, low: int, high: int) -> int | None:
+            raw = (query.get(name) or [""])[0].strip()
+            if not raw:
+                return None
+            if not raw.isdigit() or not low <= int(raw) <= high:
+                raise UsageError(f"--source-uri: {name} '{raw}' must be a whole number from {low} to {high}")
+            return int(raw)
+
+        self.conversion_metric_id = (query.get("conversion_metric_id") or [""])[0].strip() or None
+        budget = number("report_budget", 1, 225)
+        self.report_budget = budget if budget is not None else REPORT_BUDGET
+        horizon = number("report_horizon_days", 0, 365)
+        self.report_horizon = timedelta(days=horizon) if horizon is not None else None
+        self.metric_ids = [m.strip() for m in (query.get("metric_ids") or [""])[0].split(",") if m.strip()]
+        return self
 
     @classmethod
     def from_uri(cls, uri: str) -> "KlaviyoSource":
@@ -192,7 +219,7 @@ class KlaviyoSource(Source):
         if not re.fullmatch(r"https?://[^/\s?#]+", base):
             raise UsageError(f"--source-uri: base_url '{base}' must be an http(s) URL with no path, such as "
                              f"{DEFAULT_BASE_URL} or http://127.0.0.1:8080")  # fmt: skip
-        return cls(key, base, check_revision((query.get("revision") or [REVISION])[0]))
+        return cls(key, base, check_revision((query.get("revision") or [REVISION])[0])).report_options(query)
 
     def tables(self) -> dict[str, TableInfo]:
         return {name: spec.info for name, spec in self.specs.items()}
@@ -239,8 +266,11 @@ class KlaviyoSource(Source):
             self._noted.add(message)
             events.note(message)
 
-    def reader(self, table: str, options: ReadOptions, events: ReadEvents) -> KlaviyoReader:
-        return KlaviyoReader(self, self.specs[table], options, events)
+    def reader(self, table: str, options: ReadOptions, events: ReadEvents) -> TableReader:
+        spec = self.specs[table]
+        if spec.cursor_kind == "period":  # reports: POST one period at a time, within the daily budget
+            return ReportReader(self, spec, options, events)
+        return KlaviyoReader(self, spec, options, events)
 
     def client(self, options: ReadOptions, stats: TableStats | None = None, on_retry=None) -> KlaviyoClient:
         policy = RetryPolicy(max_retry_after=options.max_retry_after)

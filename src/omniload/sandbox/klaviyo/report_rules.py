@@ -1,0 +1,168 @@
+"""What the report endpoints accept, read from Klaviyo's OpenAPI file (never copied), and the check of one
+request body against it: a body Klaviyo would refuse is a :class:`QueryError` (400 ``invalid``).
+
+Rules per path: the resource type, the required attributes, the allowed statistics (measurements), group-bys
+and intervals, the rate limits (burst, steady, daily) and the scope. The sandbox models daily series, UTC, the
+default groupings and no report filter; a body asking for more is refused with a detail saying so.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from typing import Any
+
+from .digest import OPENAPI_NAME, reference_dir
+from .query import QueryError
+
+PATHS = ("/api/campaign-values-reports", "/api/flow-values-reports", "/api/flow-series-reports", "/api/form-values-reports",
+         "/api/form-series-reports", "/api/segment-values-reports", "/api/segment-series-reports", "/api/metric-aggregates")  # fmt: skip
+MODELLED = {"/api/campaign-values-reports", "/api/flow-values-reports", "/api/flow-series-reports", "/api/metric-aggregates"}
+DEFAULT_GROUPS = {"campaign": ["campaign_id", "campaign_message_id", "send_channel"],
+                  "flow": ["flow_id", "flow_message_id", "send_channel"]}  # fmt: skip
+MAX_SPAN = {"hourly": timedelta(days=7), "daily": timedelta(days=60), "weekly": timedelta(weeks=52), "monthly": timedelta(weeks=52)}
+YEAR = timedelta(days=365)
+_BOUND = re.compile(r"^(greater-or-equal|less-than)\(datetime,([^)]+)\)$")
+
+
+@dataclass(frozen=True)
+class ReportRules:
+    path: str
+    resource_type: str
+    required: tuple[str, ...]
+    statistics: tuple[str, ...]  # or measurements
+    group_by: tuple[str, ...]
+    intervals: tuple[str, ...]
+    burst: int
+    steady: int
+    daily: int | None
+    scope: str
+
+    @property
+    def family(self) -> str:
+        return self.path.split("/")[2].split("-")[0]  # campaign, flow, form, segment, metric
+
+    @property
+    def series(self) -> bool:
+        return "series" in self.path
+
+
+@dataclass
+class ReportQuery:
+    rules: ReportRules
+    start: datetime
+    end: datetime
+    statistics: list[str]
+    conversion_metric_id: str | None = None
+    metric_id: str | None = None
+    group_by: list[str] = field(default_factory=list)
+
+
+def _enum(schema: dict) -> tuple[str, ...]:
+    return tuple((schema.get("items") or schema).get("enum") or ())
+
+
+@lru_cache(maxsize=1)
+def report_rules() -> dict[str, ReportRules]:
+    spec = json.loads((reference_dir() / OPENAPI_NAME).read_text())
+    comps = spec["components"]["schemas"]
+
+    def deref(x: dict) -> dict:
+        return comps[x["$ref"].rsplit("/", 1)[1]] if "$ref" in x else x
+
+    out = {}
+    for path in PATHS:
+        op = spec["paths"][path]["post"]
+        req = deref(deref(op["requestBody"]["content"]["application/vnd.api+json"]["schema"])["properties"]["data"])
+        attrs = req["properties"]["attributes"]
+        props = attrs["properties"]
+        rate = op["x-klaviyo-ratelimit"]
+        stats = props.get("statistics") or props.get("measurements")
+        out[path] = ReportRules(path, _enum(deref(req["properties"]["type"]))[0], tuple(attrs.get("required", ())),
+                                _enum(stats), _enum(props.get("group_by", {})), _enum(props.get("interval", {})),
+                                int(rate["burst"].split("/")[0]), int(rate["steady"].split("/")[0]),
+                                int(rate["daily"].split("/")[0]) if "daily" in rate else None,
+                                op["x-klaviyo-scopes"][0])  # fmt: skip
+    return out
+
+
+def _time(value: Any, what: str) -> datetime:
+    try:
+        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise QueryError(f"'{value}' is not a valid datetime for {what}.", what) from None
+    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+
+
+def _timeframe(tf: Any, now: datetime) -> tuple[datetime, datetime]:
+    if not isinstance(tf, dict):
+        raise QueryError("timeframe must be an object with a key, or a start and an end.", "timeframe")
+    if "key" in tf:
+        today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        days = {"today": 0, "yesterday": 1, "last_7_days": 7, "last_30_days": 30, "last_90_days": 90, "last_365_days": 365}
+        if tf["key"] not in days:
+            raise QueryError(f"The sandbox does not model the timeframe key '{tf['key']}'.", "timeframe")
+        n = days[tf["key"]]
+        return (today, now) if n == 0 else (today - timedelta(days=n), today if n == 1 else now)
+    if "start" not in tf or "end" not in tf:
+        raise QueryError("A custom timeframe needs a start and an end.", "timeframe")
+    return _time(tf["start"], "timeframe"), _time(tf["end"], "timeframe")
+
+
+def check(rules: ReportRules, doc: Any, now: datetime) -> ReportQuery:
+    """The query a body asks for, or a QueryError naming what Klaviyo would refuse."""
+    data = doc.get("data") if isinstance(doc, dict) else None
+    if not isinstance(data, dict) or data.get("type") != rules.resource_type or not isinstance(data.get("attributes"), dict):
+        raise QueryError(f"The body must be {{\"data\": {{\"type\": \"{rules.resource_type}\", \"attributes\": {{...}}}}}}.", "data")
+    attrs = data["attributes"]
+    for name in rules.required:
+        if attrs.get(name) in (None, "", []):
+            raise QueryError(f"'{name}' is a required field.", name)
+    key = "measurements" if rules.family == "metric" else "statistics"
+    stats = attrs[key]
+    if not isinstance(stats, list) or any(s not in rules.statistics for s in stats):
+        bad = next((s for s in stats if s not in rules.statistics), stats) if isinstance(stats, list) else stats
+        raise QueryError(f"'{bad}' is not a valid choice for {key}.", key)
+    if rules.path not in MODELLED:
+        raise QueryError(f"The sandbox does not model {rules.path}.", "data")
+    if rules.family == "metric":
+        return _metric_query(rules, attrs, stats)
+    start, end = _timeframe(attrs["timeframe"], now)
+    if start >= end or end - start > YEAR:
+        raise QueryError("The timeframe must start before it ends and be at most 1 year long.", "timeframe")
+    if rules.series:
+        if attrs["interval"] not in rules.intervals:
+            raise QueryError(f"'{attrs['interval']}' is not a valid choice for interval.", "interval")
+        if end - start > MAX_SPAN[attrs["interval"]]:
+            raise QueryError(f"The timeframe is too long for the {attrs['interval']} interval.", "timeframe")
+        if attrs["interval"] != "daily":
+            raise QueryError("The sandbox models the daily interval only.", "interval")
+    groups = attrs.get("group_by") or DEFAULT_GROUPS[rules.family]
+    if any(g not in rules.group_by for g in groups):
+        raise QueryError(f"'{next(g for g in groups if g not in rules.group_by)}' is not a valid choice for group_by.", "group_by")
+    if set(DEFAULT_GROUPS[rules.family][:2]) - set(groups):
+        raise QueryError(f"group_by must include {' and '.join(DEFAULT_GROUPS[rules.family][:2])}.", "group_by")
+    if set(groups) - set(DEFAULT_GROUPS[rules.family]) or attrs.get("filter"):
+        raise QueryError("The sandbox models the default groupings and no filter.", "group_by")
+    return ReportQuery(rules, start, end, stats, conversion_metric_id=attrs["conversion_metric_id"], group_by=list(groups))
+
+
+def _metric_query(rules: ReportRules, attrs: dict, stats: list[str]) -> ReportQuery:
+    bounds: dict[str, datetime] = {}
+    for f in attrs["filter"] if isinstance(attrs["filter"], list) else []:
+        m = _BOUND.match(str(f).strip())
+        if m:
+            bounds[m.group(1)] = _time(m.group(2), "filter")
+        else:
+            raise QueryError(f"The sandbox models datetime bounds only, not '{f}'.", "filter")
+    if set(bounds) != {"greater-or-equal", "less-than"}:
+        raise QueryError("The filter must bound datetime with greater-or-equal and less-than.", "filter")
+    start, end = bounds["greater-or-equal"], bounds["less-than"]
+    if start >= end or end - start > YEAR:
+        raise QueryError("The datetime range must start before it ends and be at most 1 year long.", "filter")
+    if (attrs.get("interval") or "day") != "day" or (attrs.get("timezone") or "UTC") != "UTC" or attrs.get("by"):
+        raise QueryError("The sandbox models daily intervals in UTC without 'by'.", "interval")
+    return ReportQuery(rules, start, end, stats, metric_id=attrs["metric_id"])

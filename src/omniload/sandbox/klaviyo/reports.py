@@ -1,0 +1,202 @@
+"""The report endpoints of the sandbox (``POST /api/*-reports``, ``/api/metric-aggregates``): numbers computed
+from its own events, bodies checked as Klaviyo's spec says (report_rules.py), and the rate limits including
+the daily one (225 requests per key and endpoint per day of the sandbox's clock: 429 with a daily detail).
+
+A campaign's (flow's) statistics count the events attributed to its messages (attribution.py) by metric:
+received, bounced, opened, clicked, spam, unsubscribed; conversions are the attributed events of the
+conversion metric, their ``$value`` summed. :class:`Tally` holds the definitions; truth.py applies them to
+the events as the API serves them.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+
+import orjson
+from aiohttp import web
+
+from .records import METRICS, iso
+from .report_rules import QueryError, ReportQuery, check, report_rules
+
+NO_VALUE = {"Viewed Product", "Opened Email", "Clicked Email"}  # their properties carry no $value
+DAY_US = 86_400_000_000
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b else 0.0
+
+
+class Tally:
+    """The events of one message grouping (one period): counts, distinct profiles, conversion value."""
+
+    def __init__(self) -> None:
+        self.n: dict[str, int] = defaultdict(int)
+        self.who: dict[str, set] = defaultdict(set)
+        self.value = 0.0
+
+    def add(self, metric_name: str, profile: str, value: float | None, conversion: bool) -> None:
+        self.n[metric_name] += 1
+        self.who[metric_name].add(profile)
+        if conversion:
+            self.n["$conversion"] += 1
+            self.who["$conversion"].add(profile)
+            self.value += value or 0.0
+
+    def statistics(self) -> dict[str, float | int]:
+        n, u = self.n, {k: len(v) for k, v in self.who.items()}
+        delivered = n["Received Email"] + n["Received SMS"]
+        bounced = n["Bounced Email"]
+        recipients = delivered + bounced
+        opens_u, clicks_u = u.get("Opened Email", 0), len(self.who["Clicked Email"] | self.who["Clicked SMS"])
+        conv, conv_u, value = n["$conversion"], u.get("$conversion", 0), round(self.value, 2)
+        unsub_u = u.get("Unsubscribed", 0)
+        return {
+            "average_order_value": round(ratio(value, conv), 6), "bounce_rate": ratio(bounced, recipients), "bounced": bounced,
+            "bounced_or_failed": bounced, "bounced_or_failed_rate": ratio(bounced, recipients),
+            "click_rate": ratio(clicks_u, delivered), "click_to_open_rate": ratio(clicks_u, opens_u),
+            "clicks": n["Clicked Email"] + n["Clicked SMS"], "clicks_unique": clicks_u,
+            "conversion_rate": ratio(conv_u, delivered), "conversion_uniques": conv_u, "conversion_value": value,
+            "conversions": conv, "delivered": delivered, "delivery_rate": ratio(delivered, recipients), "failed": 0,
+            "failed_rate": 0.0, "message_segment_count_sum": 0, "open_rate": ratio(opens_u, delivered),
+            "opens": n["Opened Email"], "opens_unique": opens_u, "recipients": recipients,
+            "revenue_per_recipient": round(ratio(value, delivered), 6), "spam_complaint_rate": ratio(n["Marked Email as Spam"], delivered),
+            "spam_complaints": n["Marked Email as Spam"], "text_message_credit_usage_amount": 0.0, "text_message_roi": 0.0,
+            "text_message_spend": 0.0, "unsubscribe_rate": ratio(unsub_u, delivered), "unsubscribe_uniques": unsub_u,
+            "unsubscribes": n["Unsubscribed"],
+        }  # fmt: skip
+
+
+def _events(state, q: ReportQuery):
+    """(index, time, profile index, metric index) of every visible event in the query's span."""
+    ev = state.events
+    seq = ev.seq(int(q.start.timestamp() * 1e6), int(q.end.timestamp() * 1e6))
+    for i in seq.run(0, seq.total, False):
+        t = ev.time_us(i)
+        p, m = ev.refs(i, t)
+        yield i, t, p, m
+
+
+def _value(state, i: int, m: int) -> float | None:
+    from .dataset import mix
+
+    return None if METRICS[m % len(METRICS)] in NO_VALUE else (mix(state.events.salt ^ (i * 7 + 3)) % 50000) / 100
+
+
+def message_report(state, q: ReportQuery) -> dict:
+    """``data.attributes`` of a campaign or flow report."""
+    ev, metrics = state.events, state.builders["metrics"]
+    conv = metrics.index_of(q.conversion_metric_id or "")
+    start_us = int(q.start.timestamp() * 1e6)
+    days = max(1, -(-(int(q.end.timestamp() * 1e6) - start_us) // DAY_US))
+    tallies: dict[tuple, dict[int, Tally]] = defaultdict(lambda: defaultdict(Tally))
+    family = 0 if q.rules.family == "campaign" else 1
+    for i, t, p, m in _events(state, q):
+        where = ev.attribution.of(i, t, m)
+        if where is None or where[0] != family:
+            continue
+        group = ev.attribution.message(where)
+        day = (t - start_us) // DAY_US if q.rules.series else 0
+        tallies[group][day].add(METRICS[m % len(METRICS)], str(p), _value(state, i, m), m == conv)
+    names = q.group_by
+    results = []
+    for (obj, mid, channel), by_day in sorted(tallies.items()):
+        groupings = dict(zip(DEFAULT_NAMES[q.rules.family], (obj, mid, channel)))
+        if q.rules.series:
+            series = [by_day[d].statistics() if d in by_day else Tally().statistics() for d in range(days)]
+            stats = {s: [x[s] for x in series] for s in q.statistics}
+        else:
+            whole = by_day[0].statistics()
+            stats = {s: whole[s] for s in q.statistics}
+        results.append({"groupings": {k: groupings[k] for k in names}, "statistics": stats})
+    attrs: dict = {"results": results}
+    if q.rules.series:
+        attrs["date_times"] = [iso(start_us + d * DAY_US) for d in range(days)]
+    return attrs
+
+
+DEFAULT_NAMES = {"campaign": ("campaign_id", "campaign_message_id", "send_channel"),
+                 "flow": ("flow_id", "flow_message_id", "send_channel")}  # fmt: skip
+
+
+def metric_aggregate(state, q: ReportQuery) -> dict:
+    """``data.attributes`` of a metric aggregate: one value per day and measurement."""
+    wanted = state.builders["metrics"].index_of(q.metric_id or "")
+    start_us = int(q.start.timestamp() * 1e6)
+    days = max(1, -(-(int(q.end.timestamp() * 1e6) - start_us) // DAY_US))
+    count, total, who = [0] * days, [0.0] * days, [set() for _ in range(days)]
+    for i, t, p, m in _events(state, q):
+        if m == wanted:
+            d = (t - start_us) // DAY_US
+            count[d] += 1
+            total[d] += _value(state, i, m) or 0.0
+            who[d].add(p)
+    values = {"count": count, "sum_value": [round(v, 2) for v in total], "unique": [len(w) for w in who]}
+    return {"dates": [iso(start_us + d * DAY_US) for d in range(days)],
+            "data": [{"dimensions": [], "measurements": {k: values[k] for k in q.statistics}}]}  # fmt: skip
+
+
+class DailyBudget:
+    """Requests per (key, endpoint) on each day of the sandbox's clock."""
+
+    def __init__(self) -> None:
+        self.used: dict[tuple[str, str, str], int] = defaultdict(int)
+
+    def take(self, key: str, path: str, now_us: int, limit: int | None) -> int:
+        """0 when allowed (and counted), else the seconds until the sandbox's next midnight."""
+        if limit is None:
+            return 0
+        day = iso(now_us - now_us % DAY_US)[:10]
+        if self.used[(key, path, day)] >= limit:
+            return max(1, (DAY_US - now_us % DAY_US) // 1_000_000)
+        self.used[(key, path, day)] += 1
+        return 0
+
+
+async def report_endpoint(request: web.Request) -> web.Response:
+    from .app import API_KEY, JSONAPI, STATE, _auth, _error, _invalid, _revision, base_url
+
+    state = request.app[STATE]
+    path = request.path.rstrip("/")
+    rules = report_rules()[path]
+    state.requests["total"] += 1
+    state.requests[f"report:{path}"] += 1
+    state.log.append((time.time(), path, ""))
+    denied = _auth(state, request, rules.scope) or _revision(state, request)
+    if denied is not None:
+        return denied
+    decision = state.limiter.check(request[API_KEY], path, rules.burst, rules.steady)
+    if not decision.allowed:
+        detail = f"Request was throttled. Expected available in {decision.retry_after} second{'s' if decision.retry_after != 1 else ''}."
+        return _error(429, "throttled", "Request was throttled.", detail, headers={"Retry-After": str(decision.retry_after)})
+    daily = state.config.report_daily if rules.daily is not None else None
+    wait = state.reports_budget.take(request[API_KEY], path, state.dataset.now_us, daily)
+    if wait:
+        state.requests["status:429:daily"] += 1
+        detail = f"Request was throttled. Daily limit of {daily} requests for this endpoint reached. Expected available in {wait} seconds."
+        return _error(429, "throttled", "Request was throttled.", detail, headers={"Retry-After": str(wait)})
+    state.requests[f"report-spent:{path}"] += 1
+    now = datetime.fromtimestamp(state.dataset.now_us // 1_000_000, tz=timezone.utc)
+    try:
+        doc = orjson.loads(await request.read())
+        q = check(rules, doc, now)
+        if q.metric_id is not None and state.builders["metrics"].index_of(q.metric_id) is None:
+            raise QueryError(f"Metric '{q.metric_id}' does not exist.", "metric_id")
+        if q.conversion_metric_id is not None and state.builders["metrics"].index_of(q.conversion_metric_id) is None:
+            raise QueryError(f"Conversion metric '{q.conversion_metric_id}' does not exist.", "conversion_metric_id")
+        if q.end > now + timedelta(seconds=1):
+            raise QueryError("End date may not be in the future", "timeframe")
+    except orjson.JSONDecodeError:
+        return _invalid("The body is not JSON.", None)
+    except QueryError as exc:
+        state.requests["status:400"] += 1
+        return _invalid(exc.detail, exc.parameter)
+    attrs = metric_aggregate(state, q) if q.metric_id is not None else message_report(state, q)
+    self_url = base_url(state.config, request) + path + "/"
+    data = {"type": rules.resource_type, "attributes": attrs, "links": {"self": self_url}}
+    if q.metric_id is not None:
+        data["id"] = str(uuid.uuid4())
+    state.requests["status:200"] += 1
+    return web.Response(body=orjson.dumps({"data": data, "links": {"self": self_url}}), content_type=JSONAPI)

@@ -1,0 +1,81 @@
+"""Klaviyo's Reporting API and metric aggregates as table specs: one row per grouping and period.
+
+These are POST endpoints whose answers are not lists of resources (``data.attributes.results[]``: groupings
+and statistics), so they have their own reader (``sources/klaviyo/reports.py``); the spec says the path, the
+static part of the request body, the columns and the key, and :data:`REPORTS` how periods map to requests.
+Values come from Klaviyo's OpenAPI revision 2026-07-15; ``tests/test_table_specs.py`` checks them.
+Reports are not part of ``--source-table all``: the Reporting API allows 225 requests a day per endpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from ....types import FLOAT, INT, TEXT, TS
+from ..spec import TableSpec
+
+# Every statistic of campaign and flow reports (the spec's enum); rates and money are doubles, counts integers.
+MESSAGE_STATISTICS = (
+    "average_order_value", "bounce_rate", "bounced", "bounced_or_failed", "bounced_or_failed_rate", "click_rate",
+    "click_to_open_rate", "clicks", "clicks_unique", "conversion_rate", "conversion_uniques", "conversion_value",
+    "conversions", "delivered", "delivery_rate", "failed", "failed_rate", "message_segment_count_sum", "open_rate",
+    "opens", "opens_unique", "recipients", "revenue_per_recipient", "spam_complaint_rate", "spam_complaints",
+    "text_message_credit_usage_amount", "text_message_roi", "text_message_spend", "unsubscribe_rate",
+    "unsubscribe_uniques", "unsubscribes",
+)  # fmt: skip
+FLOAT_STATISTICS = {"average_order_value", "conversion_value", "revenue_per_recipient", "text_message_credit_usage_amount",
+                    "text_message_roi", "text_message_spend"}  # fmt: skip
+MEASUREMENTS = ("count", "sum_value", "unique")  # metric aggregates
+
+
+def _stat_type(name: str) -> str:
+    return FLOAT if name.endswith("_rate") or name in FLOAT_STATISTICS else INT
+
+
+@dataclass(frozen=True)
+class Report:
+    """How a report table's periods become requests."""
+
+    days_per_request: int  # values reports: one period (a day) per request; series: up to the interval's limit
+    series: bool  # the answer holds one value per period (``date_times``), not one per request
+    conversion: bool  # the request needs a ``conversion_metric_id``
+    daily: int | None  # Klaviyo's daily request limit of the endpoint (None: none)
+    per_metric: bool = False  # metric aggregates: one request per metric and span
+    horizon: timedelta = timedelta(days=7)  # periods younger than this are queried again (attribution moves them)
+
+
+PERIOD = dict(period_start=TS, period_end=TS)
+_STATS = {s: _stat_type(s) for s in MESSAGE_STATISTICS}
+_CAMPAIGN_KEY = ("campaign_id", "campaign_message_id", "send_channel", "conversion_metric_id", "period_start")
+_FLOW_KEY = ("flow_id", "flow_message_id", "send_channel", "conversion_metric_id", "period_start")
+
+
+def _report(name: str, path: str, rtype: str, key: tuple[str, ...], body: dict, stats: dict[str, str], burst: int = 1,
+            steady: int = 2) -> TableSpec:  # fmt: skip
+    cols = {k: TEXT for k in key if k != "period_start"}
+    return TableSpec(name, path, rtype, {**cols, **PERIOD, **stats}, burst, steady, None, cursor="period_start",
+                     method="POST", body=body, record_selector="data.attributes.results", cursor_kind="period",
+                     primary_key=key, lookback=timedelta(0))  # fmt: skip
+
+
+REPORT_SPECS: list[TableSpec] = [
+    _report("campaign_values_report", "/api/campaign-values-reports", "campaign-values-report", _CAMPAIGN_KEY,
+            {"statistics": list(MESSAGE_STATISTICS), "group_by": ["campaign_id", "campaign_message_id", "send_channel"]},
+            _STATS),
+    _report("flow_values_report", "/api/flow-values-reports", "flow-values-report", _FLOW_KEY,
+            {"statistics": list(MESSAGE_STATISTICS), "group_by": ["flow_id", "flow_message_id", "send_channel"]}, _STATS),
+    _report("flow_series_report", "/api/flow-series-reports", "flow-series-report", _FLOW_KEY,
+            {"statistics": list(MESSAGE_STATISTICS), "group_by": ["flow_id", "flow_message_id", "send_channel"],
+             "interval": "daily"}, _STATS),
+    _report("metric_aggregates", "/api/metric-aggregates", "metric-aggregate", ("metric_id", "period_start"),
+            {"measurements": list(MEASUREMENTS), "interval": "day", "timezone": "UTC", "page_size": 500},
+            {"count": INT, "sum_value": FLOAT, "unique": INT}, burst=3, steady=60),
+]  # fmt: skip
+
+REPORTS: dict[str, Report] = {
+    "campaign_values_report": Report(1, series=False, conversion=True, daily=225),
+    "flow_values_report": Report(1, series=False, conversion=True, daily=225),
+    "flow_series_report": Report(60, series=True, conversion=True, daily=225),  # daily interval: at most 60 days
+    "metric_aggregates": Report(60, series=True, conversion=False, daily=None, per_metric=True),
+}

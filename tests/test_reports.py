@@ -1,0 +1,190 @@
+"""Report tables (issue #13): each loads from the sandbox and equals the sandbox's truth (recomputed from the
+events it serves), runs keep within the daily budget, and an interrupted backfill resumes where it stopped."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime, timedelta, timezone
+
+import duckdb
+import pytest
+
+from omniload.sandbox.klaviyo import truth
+from omniload.sandbox.klaviyo.report_rules import report_rules
+from omniload.sources.klaviyo.tables import TABLES
+from omniload.sources.klaviyo.tables.reports import MEASUREMENTS, MESSAGE_STATISTICS, REPORTS
+
+from .conftest import KEY, source_uri
+from .helpers import ingest
+
+START = datetime(2026, 6, 1, tzinfo=timezone.utc)
+END = datetime(2026, 7, 1, tzinfo=timezone.utc)  # the sandbox's today
+PATHS = {"campaign_values_report": "/api/campaign-values-reports", "flow_values_report": "/api/flow-values-reports",
+         "flow_series_report": "/api/flow-series-reports", "metric_aggregates": "/api/metric-aggregates"}  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def fast_pacing(monkeypatch):
+    """Klaviyo allows 2 report requests a minute; the sandbox runs without those windows (rate_limits="off"), so
+    the client need not pace them. The daily budget is what these tests check, and it is unaffected."""
+    for name in REPORTS:
+        monkeypatch.setitem(TABLES, name, dataclasses.replace(TABLES[name], burst=1000, steady=100_000))
+
+
+def run(sb, table: str, db, *extra: str, uri: str = "") -> int:
+    return ingest(sb, table, str(db), *extra) if not uri else ingest_uri(sb, table, db, uri, *extra)
+
+
+def ingest_uri(sb, table: str, db, options: str, *extra: str) -> int:
+    from omniload.cli import main
+
+    return main(["ingest", "--source-uri", f"{source_uri(sb)}&{options}", "--source-table", table, "--dest-uri",
+                 f"duckdb:///{db}", "--progress", "log", *extra])  # fmt: skip
+
+
+def table_rows(db, table: str) -> list[dict]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        cur = con.execute(f'select * from main."{table}"')
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r)) for r in cur.fetchall()]
+    finally:
+        con.close()
+
+
+def nonzero(rows: list[dict], key: tuple[str, ...], stats) -> dict[tuple, dict]:
+    out = {}
+    for r in rows:
+        values = {s: r[s] for s in stats}
+        if any(values.values()):
+            k = tuple(r[c].astimezone(timezone.utc) if isinstance(r[c], datetime) else r[c] for c in key)
+            assert k not in out, f"duplicate key {k}"
+            out[k] = values
+    return out
+
+
+def spent(sb, table: str) -> int:
+    return sb.state.requests[f"report-spent:{PATHS[table]}"]
+
+
+def placed_order(sb) -> str:
+    return sb.state.builders["metrics"].id_of(0)  # metric 0 is named "Placed Order"
+
+
+@pytest.mark.parametrize("table,family", [("campaign_values_report", "campaign"), ("flow_values_report", "flow"),
+                                          ("flow_series_report", "flow")])  # fmt: skip
+def test_message_reports_equal_truth(make_sandbox, tmp_path, capsys, table, family):
+    sb = make_sandbox(scale="tiny", rate_limits="off")
+    db = tmp_path / "r.duckdb"
+    assert run(sb, table, db, "--interval-start", START.isoformat()) == 0
+    assert "conversion metric 'Placed Order'" in capsys.readouterr().err
+    key = (f"{family}_id", f"{family}_message_id", "send_channel", "period_start")
+    got = nonzero(table_rows(db, table), key, MESSAGE_STATISTICS)
+    want = truth.message_report(sb.state, family, START, END, placed_order(sb))
+    assert want and got == want
+    assert spent(sb, table) == (30 if "values" in table else 1)  # one request a day; a series request spans 60 days
+    assert {r["conversion_metric_id"] for r in table_rows(db, table)} == {placed_order(sb)}
+
+
+def test_metric_aggregates_equal_truth(make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny", rate_limits="off")
+    db = tmp_path / "m.duckdb"
+    assert run(sb, "metric_aggregates", db, "--interval-start", START.isoformat()) == 0
+    got = nonzero(table_rows(db, "metric_aggregates"), ("metric_id", "period_start"), MEASUREMENTS)
+    assert got == truth.metric_aggregates(sb.state, START, END) and got
+
+
+def test_budget_stops_a_backfill_and_the_next_days_resume_it(make_sandbox, tmp_path, capsys):
+    sb = make_sandbox(scale="tiny", rate_limits="off")
+    db = tmp_path / "b.duckdb"
+    opts = "report_budget=12&report_horizon_days=0"
+    start = ("--interval-start", START.isoformat())
+    assert run(sb, "campaign_values_report", db, *start, uri=opts) == 0  # exit 0: the rest is planned for tomorrow
+    assert spent(sb, "campaign_values_report") == 12
+    assert "18 of 30 periods left for tomorrow's budget" in capsys.readouterr().err
+    assert run(sb, "campaign_values_report", db, *start, uri=opts) == 0  # the same day: nothing left to spend
+    assert spent(sb, "campaign_values_report") == 12
+    assert "18 of 18 periods left" in capsys.readouterr().err
+    for _ in range(2):  # the next days: the backfill goes on where it stopped
+        sb.state.dataset.advance(86_400)
+        assert run(sb, "campaign_values_report", db, *start, uri=opts) == 0
+    assert spent(sb, "campaign_values_report") == 32  # every day once (30, then the 2 new days), none twice
+    end = END + timedelta(days=2)
+    key = ("campaign_id", "campaign_message_id", "send_channel", "period_start")
+    got = nonzero(table_rows(db, "campaign_values_report"), key, MESSAGE_STATISTICS)
+    assert got == truth.message_report(sb.state, "campaign", START, end, placed_order(sb))
+
+
+def test_recent_periods_are_queried_again(make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny", rate_limits="off")
+    db = tmp_path / "h.duckdb"
+    assert run(sb, "flow_values_report", db, "--interval-start", (END - timedelta(days=3)).isoformat()) == 0
+    assert spent(sb, "flow_values_report") == 3
+    sb.state.dataset.advance(86_400)
+    assert run(sb, "flow_values_report", db) == 0  # the default horizon (7 days) reaches back past the start
+    assert spent(sb, "flow_values_report") == 3 + 8
+
+
+def test_server_daily_limit_fails_the_table_and_keeps_what_was_loaded(make_sandbox, tmp_path, capsys):
+    sb = make_sandbox(scale="tiny", rate_limits="off", report_daily=4)
+    db = tmp_path / "d.duckdb"
+    assert run(sb, "campaign_values_report", db, "--interval-start", START.isoformat(), "--max-retry-after", "60") == 1
+    err = capsys.readouterr().err
+    assert "HTTP 429" in err and "--max-retry-after" in err
+    assert {r["period_start"].astimezone(timezone.utc) for r in table_rows(db, "campaign_values_report")} <= {
+        START + timedelta(days=d) for d in range(4)}
+    sb.state.dataset.advance(86_400)
+    assert run(sb, "campaign_values_report", db, "--interval-start", START.isoformat(), uri="report_budget=4") == 0
+    state = json.dumps(sb.state.requests)
+    assert spent(sb, "campaign_values_report") == 8, state  # resumed after the 4 periods done, not from the start
+
+
+def test_conversion_metric_from_the_uri(make_sandbox, tmp_path, capsys):
+    sb = make_sandbox(scale="tiny", rate_limits="off")
+    other = sb.state.builders["metrics"].id_of(1)
+    db = tmp_path / "c.duckdb"
+    assert run(sb, "campaign_values_report", db, "--interval-start", (END - timedelta(days=2)).isoformat(),
+               uri=f"conversion_metric_id={other}") == 0  # fmt: skip
+    assert f"conversion metric {other} (conversion_metric_id=)" in capsys.readouterr().err
+    assert {r["conversion_metric_id"] for r in table_rows(db, "campaign_values_report")} == {other}
+
+
+def test_reports_are_not_part_of_all():
+    from omniload.pipeline import resolve_targets
+    from omniload.sources.klaviyo.source import KlaviyoSource
+
+    src = KlaviyoSource.from_uri(f"klaviyo://?api_key={KEY}")
+    names = {t.source for t in resolve_targets(src.tables(), "all", None, "klaviyo")}
+    assert names and not names & set(REPORTS)
+
+
+def test_report_specs_agree_with_the_openapi_spec():
+    rules = report_rules()
+    for name, path in PATHS.items():
+        spec, r = TABLES[name], rules[path]
+        assert spec.path == path and spec.resource_type == r.resource_type and spec.method == "POST"
+        assert set(spec.body.get("statistics") or spec.body.get("measurements")) <= set(r.statistics)
+        assert (REPORTS[name].daily, spec.bucket or spec.name) == (r.daily, name)
+    assert (rules["/api/campaign-values-reports"].burst, rules["/api/campaign-values-reports"].steady) == (1, 2)
+
+
+@pytest.mark.parametrize("attrs,detail", [
+    ({"statistics": ["opens"], "timeframe": {"key": "last_7_days"}}, "'conversion_metric_id' is a required field"),
+    ({"statistics": ["nope"], "timeframe": {"key": "last_7_days"}, "conversion_metric_id": "X"}, "'nope' is not a valid choice"),
+    ({"statistics": ["opens"], "interval": "daily", "conversion_metric_id": "X",
+      "timeframe": {"start": "2026-04-01T00:00:00Z", "end": "2026-06-30T00:00:00Z"}}, "too long for the daily interval"),
+])  # fmt: skip
+def test_sandbox_refuses_bad_report_bodies(sandbox, attrs, detail):
+    import urllib.error
+    import urllib.request
+
+    path = "/api/flow-series-reports" if "interval" in attrs else "/api/campaign-values-reports"
+    rtype = "flow-series-report" if "interval" in attrs else "campaign-values-report"
+    req = urllib.request.Request(sandbox.base_url + path, method="POST",
+                                 data=json.dumps({"data": {"type": rtype, "attributes": attrs}}).encode(),
+                                 headers={"Authorization": f"Klaviyo-API-Key {KEY}", "revision": "2026-07-15"})  # fmt: skip
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        urllib.request.urlopen(req, timeout=30)
+    body = json.loads(exc.value.read())
+    assert exc.value.code == 400 and body["errors"][0]["code"] == "invalid" and detail in body["errors"][0]["detail"]
