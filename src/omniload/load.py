@@ -21,6 +21,7 @@ from .destinations import NO_TABLE, Destination
 from .destinations.state import resource_state
 from .errors import CorruptState, DestinationFailed, OmniloadError, UsageError
 from .sources.base import TableReader, Window
+from .transform import Transform, row_hash
 from .types import column_hints
 
 
@@ -40,6 +41,8 @@ class LoadSettings:
     full_refresh: bool
     checkpoint_rows: int
     lookback: timedelta | None = None  # --lookback; None: each table's own
+    transform: Transform | None = None  # --columns / --mask
+    partition_by: str | None = None  # --partition-by, where the destination partitions
 
 
 def disposition(strategy: str, merges_in_place: bool, first_slice: bool, newer_than_loaded: bool) -> str:
@@ -50,6 +53,8 @@ def disposition(strategy: str, merges_in_place: bool, first_slice: bool, newer_t
     - A merge whose rows are all newer than anything loaded (immutable records) cannot match a loaded row:
       it appends, which is much cheaper.
     """
+    if strategy == "scd2":  # history: every slice merges into the validity ranges
+        return "scd2"
     how = "merge" if strategy == "delete+insert" else strategy
     if how == "merge" and not merges_in_place:
         return "append"
@@ -215,9 +220,19 @@ class TableLoad:
         import pyarrow.compute as pc
 
         info, load = self.info, self
-        hints = column_hints(info.columns, info.primary_key, info.cursor, info.strategy == "merge")
+        transform = self.settings.transform or Transform()
+        hints = column_hints(transform.types(info), info.primary_key, info.cursor, info.strategy == "merge")
+        if self.settings.partition_by:
+            hints[self.settings.partition_by]["partition"] = True
+        write: Any = how
+        primary_key: list[str] = list(info.primary_key)
+        if how == "scd2":  # a record's versions are told apart by a hash of the row; only loaded keys retire
+            write = {"disposition": "merge", "strategy": "scd2"}
+            for key in info.primary_key:
+                hints[key]["merge_key"] = True
+            primary_key = []
 
-        @dlt.resource(name=self.target.table, write_disposition=how, primary_key=list(info.primary_key), columns=hints)
+        @dlt.resource(name=self.target.table, write_disposition=write, primary_key=primary_key, columns=hints)
         def resource():
             state = dlt.current.resource_state()
             previous = None if load.settings.full_refresh else state.get("last_value")
@@ -229,7 +244,9 @@ class TableLoad:
                             m = pc.max(batch.column(info.cursor)).as_py()
                             if m is not None and (newest is None or m > newest):
                                 newest = m
-                        yield batch
+                        if transform:
+                            batch = transform.apply(batch)
+                        yield row_hash(batch) if how == "scd2" else batch
             except OmniloadError as exc:
                 load.failure = exc
                 raise

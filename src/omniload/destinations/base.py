@@ -38,9 +38,15 @@ class Destination:
     package: tuple[str, str] | None = None  # (python module the dlt client needs, pip extra)
     file_format: str | None = None  # loader file format; None: dlt's default
     merges_in_place: bool = True  # files cannot: merge becomes append there
+    supports_scd2: bool = True  # dlt's scd2 merge strategy (SQL destinations)
+    partitions: bool = False  # honours dlt's partition column hint (--partition-by)
+    notes: list[str] = field(default_factory=list)  # said before the run (how the URI was read)
 
     def default_schema(self, source_default: str) -> str:
         return self.schema or source_default
+
+    def check_target(self, schema: str, table: str) -> None:
+        """Refuse (UsageError) a schema or table this destination cannot hold, before anything is fetched."""
 
     def require_packages(self) -> None:
         if self.package and importlib.util.find_spec(self.package[0].split(".")[0]) is None:

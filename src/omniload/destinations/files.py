@@ -34,7 +34,7 @@ class Files(Destination):
         if not parent.is_dir() or not os.access(parent, os.W_OK):
             raise UsageError(f"--dest-uri: folder '{parent}' does not exist or is not writable")
         return cls(scheme, "filesystem", f"{scheme}:///{path}", path=str(p), file_format=FILE_FORMATS[scheme],
-                   merges_in_place=False)  # fmt: skip
+                   merges_in_place=False, supports_scd2=False)  # fmt: skip
 
     def already_loaded(self, schema: str, table: str, key: tuple[str, ...], cursor: str, rows) -> bool:
         """Every fetched (key, cursor) is in the table's Parquet files (read back with pyarrow); other formats:
