@@ -221,7 +221,7 @@ class TableLoad:
 
         info, load = self.info, self
         transform = self.settings.transform or Transform()
-        hints = column_hints(transform.types(info), info.primary_key, info.cursor, info.strategy == "merge")
+        hints = self.dest.column_hints(column_hints(transform.types(info), info.primary_key, info.cursor, info.strategy == "merge"))
         if self.settings.partition_by:
             hints[self.settings.partition_by]["partition"] = True
         write: Any = how

@@ -9,8 +9,9 @@ from . import warehouses
 from .base import NO_TABLE, Destination
 from .duckdb import DuckDB
 from .files import FILE_FORMATS, Files
+from .sqlite import Sqlite
 
-SCHEMES = ("duckdb", *FILE_FORMATS, *warehouses.WAREHOUSES, "md")
+SCHEMES = ("duckdb", *FILE_FORMATS, "sqlite", *warehouses.WAREHOUSES, "md")
 
 
 def parse_destination(uri: str) -> Destination:
@@ -25,6 +26,8 @@ def parse_destination(uri: str) -> Destination:
         return DuckDB.parse(uri)
     if scheme in FILE_FORMATS:
         return Files.parse(scheme, uri)
+    if scheme == "sqlite":
+        return Sqlite.parse(uri)
     return warehouses.parse(scheme, uri)
 
 

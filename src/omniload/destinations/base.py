@@ -48,6 +48,10 @@ class Destination:
     def check_target(self, schema: str, table: str) -> None:
         """Refuse (UsageError) a schema or table this destination cannot hold, before anything is fetched."""
 
+    def column_hints(self, hints: dict[str, dict]) -> dict[str, dict]:
+        """dlt column hints as this destination needs them (the default: as they are)."""
+        return hints
+
     def require_packages(self) -> None:
         if self.package and importlib.util.find_spec(self.package[0].split(".")[0]) is None:
             raise UsageError(f"--dest-uri: {self.kind} needs extra packages; install them with: pip install 'omniload[{self.package[1]}]'")
