@@ -224,15 +224,16 @@ class TableLoad:
         hints = self.dest.column_hints(column_hints(transform.types(info), info.primary_key, info.cursor, info.strategy == "merge"))
         if self.settings.partition_by:
             hints[self.settings.partition_by]["partition"] = True
-        write: Any = how
+        write = self.dest.write_disposition(how)
         primary_key: list[str] = list(info.primary_key)
         if how == "scd2":  # a record's versions are told apart by a hash of the row; only loaded keys retire
-            write = {"disposition": "merge", "strategy": "scd2"}
             for key in info.primary_key:
                 hints[key]["merge_key"] = True
             primary_key = []
 
-        @dlt.resource(name=self.target.table, write_disposition=write, primary_key=primary_key, columns=hints)
+        extra = {"table_format": self.dest.table_format} if self.dest.table_format else {}
+
+        @dlt.resource(name=self.target.table, write_disposition=write, primary_key=primary_key, columns=hints, **extra)
         def resource():
             state = dlt.current.resource_state()
             previous = None if load.settings.full_refresh else state.get("last_value")

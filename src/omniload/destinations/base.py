@@ -48,6 +48,12 @@ class Destination:
     def check_target(self, schema: str, table: str) -> None:
         """Refuse (UsageError) a schema or table this destination cannot hold, before anything is fetched."""
 
+    table_format: str | None = None  # dlt's table_format hint (delta, iceberg) where the destination has one
+
+    def write_disposition(self, how: str) -> Any:
+        """dlt's write disposition for ``how`` (merge, append, replace, scd2) on this destination."""
+        return {"disposition": "merge", "strategy": "scd2"} if how == "scd2" else how
+
     def column_hints(self, hints: dict[str, dict]) -> dict[str, dict]:
         """dlt column hints as this destination needs them (the default: as they are)."""
         return hints
