@@ -159,8 +159,9 @@ class TableLoad:
         last = self.saved_cursor(saved)
         if start is None:
             return last
-        resumes = (saved.get("interval_start") == iso(start) and last is not None and start < last < self.settings.end
-                   and self.strategy != "replace")  # fmt: skip
+        end = self.settings.end  # None: now, which every saved cursor is before
+        resumes = (saved.get("interval_start") == iso(start) and last is not None and start < last
+                   and (end is None or last < end) and self.strategy != "replace")  # fmt: skip
         return last if resumes else start
 
     def saved_cursor(self, saved: dict[str, Any]) -> datetime | None:
