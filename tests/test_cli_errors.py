@@ -27,7 +27,7 @@ CASES = [
     ("bad strategy", lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--incremental-strategy", "upsert"), ["'upsert' is not allowed", "merge"]),
     ("bad parallelism", lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--extract-parallelism", "lots"), ["'lots' is not a number"]),
     ("unreachable api", lambda sb, db: _ingest_args(f"klaviyo://?api_key={KEY}&base_url=http://127.0.0.1:9", "events", f"duckdb:///{db}"), ["cannot reach 127.0.0.1:9", "refused"]),
-    ("wrong primary key", lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--primary-key", "uuid"), ["keyed by 'id'"]),
+    ("wrong primary key", lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--primary-key", "nope"), ["has no column 'nope'", "keyed by 'id'"]),
     ("short api key", lambda sb, db: _ingest_args(source_uri(sb, "pk_123"), "events", f"duckdb:///{db}"), ["not a Klaviyo private API key", "pk_ followed by 34"]),
     ("unicode api key", lambda sb, db: _ingest_args(source_uri(sb, "pk_" + "é" * 34), "events", f"duckdb:///{db}"), ["not a Klaviyo private API key"]),
     ("huge api key", lambda sb, db: _ingest_args(source_uri(sb, "pk_" + "a" * 100_000), "events", f"duckdb:///{db}"), ["not a Klaviyo private API key", "100,003 characters"]),

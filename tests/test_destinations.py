@@ -196,3 +196,34 @@ def _pg_count(server, database: str, query: str) -> int:
             return cur.fetchone()[0]
     finally:
         con.close()
+
+
+def _sqlite_rows(path: Path, table: str) -> dict[str, dict]:
+    """Rows of a SQLite table; SQLite keeps timestamps as UTC text without a zone."""
+    import sqlite3
+    from datetime import datetime, timezone
+
+    con = sqlite3.connect(path)
+    try:
+        got = by_id(con.execute(f'select * from "{table}"'), table)
+    finally:
+        con.close()
+    for row in got.values():
+        for col, value in row.items():
+            if isinstance(value, str) and re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?", value):
+                row[col] = datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+    return got
+
+
+def test_sqlite_equals_truth_then_incremental(make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=12)
+    db = tmp_path / "k.db"
+    tables = "events,profiles,tags,campaigns"
+    proc = run_cli("ingest", "--source-uri", source_uri(sb), "--source-table", tables, "--dest-uri", f"sqlite:///{db}")
+    assert proc.returncode == 0, proc.stderr
+    for name in tables.split(","):
+        assert_rows_equal_truth(_sqlite_rows(db, name), sb, name)
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=86400")
+    assert ingest_to(sb, tables, f"sqlite:///{db}") == 0
+    for name in tables.split(","):
+        assert_rows_equal_truth(_sqlite_rows(db, name), sb, name)

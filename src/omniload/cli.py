@@ -19,7 +19,8 @@ from .signals import Interrupted
 
 PROGRESS = ["interactive", "log", "json"]
 TRUE, FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
-EPILOG = "Every flag can also be set with an environment variable: --source-uri is OMNILOAD_SOURCE_URI, and so on."
+EPILOG = ("Every flag can also be set with an environment variable: --source-uri is OMNILOAD_SOURCE_URI, and so on; "
+          "ingestr's names (SOURCE_URI, DESTINATION_URI, ...) are read after them.")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -28,7 +29,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _env(flag: str, default=None):
-    return os.environ.get("OMNILOAD_" + flag.upper().replace("-", "_"), default)
+    """``OMNILOAD_<FLAG>``, then the environment names ingestr reads (compat.py)."""
+    from .compat import env
+
+    return env(flag, default)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,9 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--interval-start", default=_env("interval-start"), help="inclusive; YYYY-MM-DD or RFC 3339; no zone means UTC")
     ing.add_argument("--interval-end", default=_env("interval-end"), help="exclusive; default: now")
     ing.add_argument("--extract-parallelism", default=_env("extract-parallelism", "8"), help="windows/streams at once (default 8)")
-    ing.add_argument("--incremental-strategy", default=_env("incremental-strategy"), help="merge, replace, append or delete+insert")
-    ing.add_argument("--incremental-key", default=_env("incremental-key"), help="must match the table's key when given")
-    ing.add_argument("--primary-key", default=_env("primary-key"), help="must be 'id' for Klaviyo tables when given")
+    ing.add_argument("--incremental-strategy", default=_env("incremental-strategy"), help="merge, replace, append, delete+insert or scd2")
+    ing.add_argument("--incremental-key", default=_env("incremental-key"), help="accepted for ingestr; the table's own key is used")
+    ing.add_argument("--primary-key", default=_env("primary-key"), help="accepted for ingestr; the table's own key is used")
     ing.add_argument("--full-refresh", action="store_true", default=_env("full-refresh"), help="drop the table and its cursor, reload everything")
     ing.add_argument("--progress", choices=PROGRESS, default=_env("progress"))
     ing.add_argument("--max-retry-after", default=_env("max-retry-after", "300"), help="longest Retry-After to wait, seconds")
@@ -64,7 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "(default: each table's own; events 1d, others 10m)")  # fmt: skip
     ing.add_argument("--debug", action="store_true", default=_env("debug", "").lower() in TRUE,
                      help="show tracebacks and dlt's log for failures (also OMNILOAD_DEBUG=1)")
-    ing.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    ing.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation (omniload never asks)")
+    from .compat import add_ingestr_flags
+
+    add_ingestr_flags(ing)
     sb = sub.add_parser("sandbox", help="run a local API sandbox")
     sbs = sb.add_subparsers(dest="sandbox", metavar="SOURCE")
     sbs.required = True
@@ -111,7 +118,9 @@ def _flag(value, flag: str) -> bool:
         return value
     text = (value or "").strip().lower()
     if text not in TRUE + FALSE:
-        raise UsageError(f"OMNILOAD_{flag.upper().replace('-', '_')}: '{value}' is not allowed; use 1/true/yes or 0/false/no")
+        from .compat import env_name
+
+        raise UsageError(f"{env_name(flag)}: '{value}' is not allowed; use 1/true/yes or 0/false/no")
     return text in TRUE
 
 
@@ -123,7 +132,14 @@ def _ingest(args: argparse.Namespace) -> int:
     install()
 
     if args.progress is not None and args.progress not in PROGRESS:  # from OMNILOAD_PROGRESS, which argparse does not check
-        raise UsageError(f"OMNILOAD_PROGRESS: '{args.progress}' is not allowed; allowed: {', '.join(PROGRESS)}")
+        from .compat import env_name
+
+        raise UsageError(f"{env_name('progress')}: '{args.progress}' is not allowed; allowed: {', '.join(PROGRESS)}")
+    from .compat import apply_loader_file_size, listed, notes
+
+    if args.loader_file_size is not None:
+        size = _int(args.loader_file_size, "--loader-file-size", 1)
+        apply_loader_file_size(int(size))
     par = _int(args.extract_parallelism, "--extract-parallelism", 1)
     if par != int(par):
         raise UsageError(f"--extract-parallelism: '{args.extract_parallelism}' is not a whole number")
@@ -137,6 +153,8 @@ def _ingest(args: argparse.Namespace) -> int:
         checkpoint_rows=int(_int(args.checkpoint_rows, "--checkpoint-rows", 1000)),
         lookback=parse_duration(args.lookback, "--lookback") if args.lookback else None,
         table_parallelism=_whole(args.table_parallelism, "--table-parallelism", 1, 16),
+        columns=listed(args.columns, "columns"), masks=listed(args.mask, "mask"), partition_by=args.partition_by,
+        notes=notes(args),
     )  # fmt: skip
     result = ingest(opts)
     if result.progress is not None:

@@ -22,6 +22,7 @@ from .destinations import NO_TABLE, Destination
 from .destinations.state import resource_state
 from .errors import CorruptState, DestinationFailed, OmniloadError, UsageError
 from .sources.base import TableReader, Window
+from .transform import Transform, row_hash
 from .types import column_hints
 
 
@@ -41,6 +42,8 @@ class LoadSettings:
     full_refresh: bool
     checkpoint_rows: int
     lookback: timedelta | None = None  # --lookback; None: each table's own
+    transform: Transform | None = None  # --columns / --mask
+    partition_by: str | None = None  # --partition-by, where the destination partitions
 
 
 def disposition(strategy: str, merges_in_place: bool, first_slice: bool, newer_than_loaded: bool) -> str:
@@ -51,6 +54,8 @@ def disposition(strategy: str, merges_in_place: bool, first_slice: bool, newer_t
     - A merge whose rows are all newer than anything loaded (immutable records) cannot match a loaded row:
       it appends, which is much cheaper.
     """
+    if strategy == "scd2":  # history: every slice merges into the validity ranges
+        return "scd2"
     how = "merge" if strategy == "delete+insert" else strategy
     if how == "merge" and not merges_in_place:
         return "append"
@@ -160,7 +165,7 @@ class TableLoad:
         last = self.saved_cursor(saved)
         if start is None:
             return last
-        end = self.settings.end
+        end = self.settings.end  # None: now, which every saved cursor is before
         resumes = (saved.get("interval_start") == iso(start) and last is not None and start < last
                    and (end is None or last < end) and self.strategy != "replace")  # fmt: skip
         return last if resumes else start
@@ -236,9 +241,20 @@ class TableLoad:
         import pyarrow.compute as pc
 
         info, load = self.info, self
-        hints = column_hints(info.columns, info.primary_key, info.cursor, info.strategy == "merge")
+        transform = self.settings.transform or Transform()
+        hints = self.dest.column_hints(column_hints(transform.types(info), info.primary_key, info.cursor, info.strategy == "merge"))
+        if self.settings.partition_by:
+            hints[self.settings.partition_by]["partition"] = True
+        write = self.dest.write_disposition(how)
+        primary_key: list[str] = list(info.primary_key)
+        if how == "scd2":  # a record's versions are told apart by a hash of the row; only loaded keys retire
+            for key in info.primary_key:
+                hints[key]["merge_key"] = True
+            primary_key = []
 
-        @dlt.resource(name=self.target.table, write_disposition=how, primary_key=list(info.primary_key), columns=hints)
+        extra = {"table_format": self.dest.table_format} if self.dest.table_format else {}
+
+        @dlt.resource(name=self.target.table, write_disposition=write, primary_key=primary_key, columns=hints, **extra)
         def resource():
             state = dlt.current.resource_state()
             previous = None if load.settings.full_refresh else state.get("last_value")
@@ -250,8 +266,10 @@ class TableLoad:
                             m = pc.max(batch.column(info.cursor)).as_py()
                             if m is not None and (newest is None or m > newest):
                                 newest = m
+                        if transform:
+                            batch = transform.apply(batch)
                         load._slice_rows += batch.num_rows
-                        yield batch
+                        yield row_hash(batch) if how == "scd2" else batch
             except OmniloadError as exc:
                 load.failure = exc
                 raise

@@ -25,12 +25,13 @@ from .load import LoadSettings, TableLoad, Target
 from .progress import Progress
 from .runtime import debugging
 from .signals import check as check_interrupted
+from .transform import Transform
 from .sources.base import ReadEvents, ReadOptions, Source, TableInfo
 from .sources.registry import open_source
 from .uri import redact
 
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-STRATEGIES = ("merge", "replace", "append", "delete+insert")
+STRATEGIES = ("merge", "replace", "append", "delete+insert", "scd2")
 
 
 @dataclass
@@ -52,6 +53,10 @@ class IngestOptions:
     checkpoint_rows: int = 500_000  # a crash loses at most about this many rows of work
     table_parallelism: int = 4  # tables of different rate-limit groups loaded at once
     lookback: timedelta | None = None  # re-read this much before each saved cursor; None: each table's default
+    columns: list[str] = field(default_factory=list)  # --columns name:type overrides
+    masks: list[str] = field(default_factory=list)  # --mask column:algorithm[:param]
+    partition_by: str | None = None  # --partition-by: where the destination partitions
+    notes: list[str] = field(default_factory=list)  # said before the run (ingestr flags that mean nothing here)
 
 
 @dataclass
@@ -84,6 +89,8 @@ def resolve_targets(tables: dict[str, TableInfo], source_table: str, dest_table:
             schema, table = parts
         else:
             table = parts[0]
+        if table and "-" in table and IDENT.match(table.replace("-", "_")):
+            table = table.replace("-", "_")  # ingestr's name of a table (catalog-variants) is ours with _
         for ident in (schema, table):
             if ident != "*" and not IDENT.match(ident):
                 raise UsageError(f"--dest-table: '{ident}' is not a valid identifier; use letters, digits and _ (not first), at most 63")
@@ -94,14 +101,30 @@ def resolve_targets(tables: dict[str, TableInfo], source_table: str, dest_table:
     return [Target(n, schema, table or tables[n].dest_name, f"{scheme}:{n}" if scheme else "") for n in names]
 
 
-def check_keys(tables: dict[str, TableInfo], targets: list[Target], opts: IngestOptions) -> None:
-    """``--primary-key``/``--incremental-key`` are accepted for ingestr compatibility and must match the table."""
+def check_keys(tables: dict[str, TableInfo], targets: list[Target], opts: IngestOptions) -> list[str]:
+    """``--primary-key``/``--incremental-key`` (ingestr's): the table's own keys are always used, as ingestr does
+    for sources that handle incrementality. A name that is a column of the table, or another table's key (ingestr
+    users pass ``--incremental-key updated`` for every Klaviyo table), gets a note; anything else is a typo."""
+    notes: list[str] = []
+    known = {c for info in tables.values() for c in (*info.primary_key, info.cursor) if c}
     for target in targets:
         info = tables[target.source]
-        if opts.primary_key and tuple(k.strip() for k in opts.primary_key.split(",")) != info.primary_key:
-            raise UsageError(f"--primary-key: table '{info.name}' is keyed by '{','.join(info.primary_key)}', not '{opts.primary_key}'")
-        if opts.incremental_key and opts.incremental_key != info.cursor:
-            raise UsageError(f"--incremental-key: table '{info.name}' uses '{info.cursor or 'none (full refresh)'}', not '{opts.incremental_key}'")
+        columns = {*info.columns, *info.primary_key}
+        given = tuple(k.strip() for k in (opts.primary_key or "").split(",") if k.strip())
+        if given and given != info.primary_key:
+            bad = [k for k in given if k not in columns]
+            if bad:
+                raise UsageError(f"--primary-key: table '{info.name}' has no column '{bad[0]}'; it is keyed by '{','.join(info.primary_key)}'")
+            notes.append(f"table '{info.name}': --primary-key {','.join(given)} is not used; its records are merged on "
+                         f"'{','.join(info.primary_key)}', the key the source gives them")  # fmt: skip
+        key = (opts.incremental_key or "").strip()
+        if key and key != info.cursor:
+            if key not in columns and key not in known:
+                raise UsageError(f"--incremental-key: table '{info.name}' has no column '{key}'; "
+                                 f"it uses '{info.cursor or 'none (full refresh)'}'")  # fmt: skip
+            own = f"by its own key '{info.cursor}'" if info.cursor else "whole on every run (it has no incremental key)"
+            notes.append(f"table '{info.name}': --incremental-key {key} is not used; the table is read {own}")
+    return notes
 
 
 def check_options(opts: IngestOptions) -> tuple[Source, Destination, list[Target]]:
@@ -110,9 +133,22 @@ def check_options(opts: IngestOptions) -> tuple[Source, Destination, list[Target
     tables = source.tables()
     targets = resolve_targets(tables, opts.source_table, opts.dest_table, dest.default_schema(source.default_schema),
                               source.schemes[0])  # fmt: skip
-    check_keys(tables, targets, opts)
+    opts.notes = [*opts.notes, *source.notes, *dest.notes, *check_keys(tables, targets, opts)]
     if opts.incremental_strategy and opts.incremental_strategy not in STRATEGIES:
         raise UsageError(f"--incremental-strategy: '{opts.incremental_strategy}' is not allowed; allowed: {', '.join(STRATEGIES)}")
+    if opts.incremental_strategy == "scd2" and not dest.supports_scd2:
+        raise UsageError(f"--incremental-strategy scd2: {dest.display} cannot keep SCD2 history; "
+                         "use a SQL destination (duckdb, postgresql, sqlite, ...)")  # fmt: skip
+    transform = Transform.parse(opts.columns, opts.masks)
+    for target in targets:
+        info = tables[target.source]
+        dest.check_target(target.schema, target.table)
+        transform.check(info)
+        if opts.partition_by and opts.partition_by not in {*info.columns, *info.primary_key}:
+            raise UsageError(f"--partition-by: table '{info.name}' has no column '{opts.partition_by}'")
+    if opts.partition_by and not dest.partitions:
+        opts.notes.append(f"--partition-by {opts.partition_by} is ignored: {dest.display} does not partition tables "
+                          "(Delta tables do: delta:// or table_format=delta)")  # fmt: skip
     if opts.interval_start and opts.interval_end and opts.interval_end <= opts.interval_start:
         raise UsageError(f"--interval-end {iso(opts.interval_end)} is not after --interval-start {iso(opts.interval_start)}")
     if opts.extract_parallelism < 1 or opts.extract_parallelism > 64:
@@ -165,6 +201,10 @@ class _TableEvents(ReadEvents):
 
 def ingest(opts: IngestOptions) -> IngestResult:
     source, dest, targets = check_options(opts)
+    from .compat import say
+
+    for note in opts.notes:
+        say(note if note.startswith("warning:") else f"note: {note}")
     source.preflight()
     with dest.lock():  # first: a second run is told another omniload run has it, before it tries to open it
         dest.preflight()
@@ -237,7 +277,8 @@ def run_groups(groups: list[list], workers: int, run_one) -> None:
 
 def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: list[Target]) -> IngestResult:
     settings = LoadSettings(opts.interval_start, opts.interval_end, opts.incremental_strategy,
-                            opts.full_refresh, opts.checkpoint_rows, opts.lookback)  # fmt: skip
+                            opts.full_refresh, opts.checkpoint_rows, opts.lookback,
+                            Transform.parse(opts.columns, opts.masks), opts.partition_by if dest.partitions else None)  # fmt: skip
     read_options = ReadOptions(opts.extract_parallelism, opts.batch_rows, opts.max_retry_after)
     result = IngestResult()
     workdir = make_workdir()

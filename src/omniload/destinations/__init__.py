@@ -9,8 +9,10 @@ from . import warehouses
 from .base import NO_TABLE, Destination
 from .duckdb import DuckDB
 from .files import FILE_FORMATS, Files
+from .lake import TABLE_FORMATS, Lake
+from .sqlite import Sqlite
 
-SCHEMES = ("duckdb", *FILE_FORMATS, *warehouses.WAREHOUSES, "md")
+SCHEMES = ("duckdb", *FILE_FORMATS, *TABLE_FORMATS, "s3", "sqlite", *warehouses.WAREHOUSES, "md")
 
 
 def parse_destination(uri: str) -> Destination:
@@ -23,9 +25,13 @@ def parse_destination(uri: str) -> Destination:
         raise UsageError(f"--dest-uri: unknown scheme '{shown}'; allowed: {', '.join(s + '://' for s in SCHEMES if s != 'md')}, md:")
     if scheme == "duckdb":
         return DuckDB.parse(uri)
+    if scheme in TABLE_FORMATS or scheme == "s3" or (scheme in FILE_FORMATS and "table_format=" in uri):
+        return Lake.parse(scheme, uri)
     if scheme in FILE_FORMATS:
         return Files.parse(scheme, uri)
+    if scheme == "sqlite":
+        return Sqlite.parse(uri)
     return warehouses.parse(scheme, uri)
 
 
-__all__ = ["NO_TABLE", "Destination", "DuckDB", "Files", "parse_destination"]
+__all__ = ["NO_TABLE", "Destination", "DuckDB", "Files", "Lake", "parse_destination"]

@@ -41,9 +41,25 @@ class Destination:
     # dlt gzips its load files; where the loader reads them straight back (COPY, DuckDB) or the files are the
     # product (csv/jsonl folders), that is CPU for nothing (PostgreSQL: 45% of a load was GzipFile.write).
     compress_load_files: bool = True
+    supports_scd2: bool = True  # dlt's scd2 merge strategy (SQL destinations)
+    partitions: bool = False  # honours dlt's partition column hint (--partition-by)
+    notes: list[str] = field(default_factory=list)  # said before the run (how the URI was read)
 
     def default_schema(self, source_default: str) -> str:
         return self.schema or source_default
+
+    def check_target(self, schema: str, table: str) -> None:
+        """Refuse (UsageError) a schema or table this destination cannot hold, before anything is fetched."""
+
+    table_format: str | None = None  # dlt's table_format hint (delta, iceberg) where the destination has one
+
+    def write_disposition(self, how: str) -> Any:
+        """dlt's write disposition for ``how`` (merge, append, replace, scd2) on this destination."""
+        return {"disposition": "merge", "strategy": "scd2"} if how == "scd2" else how
+
+    def column_hints(self, hints: dict[str, dict]) -> dict[str, dict]:
+        """dlt column hints as this destination needs them (the default: as they are)."""
+        return hints
 
     def require_packages(self) -> None:
         if self.package and importlib.util.find_spec(self.package[0].split(".")[0]) is None:

@@ -31,10 +31,19 @@ class DuckDB(Destination):
 
     @classmethod
     def parse(cls, uri: str) -> "DuckDB":
-        rest = uri.split("://", 1)[1]
-        if not rest.startswith("/") or rest == "/":
+        rest = uri.split("://", 1)[1].split("?", 1)[0]
+        if rest in ("", "/"):
             raise UsageError("--dest-uri: use duckdb:///relative.duckdb, duckdb:////abs/path.duckdb or duckdb:///:memory:")
-        path = local_path(rest[1:].split("?", 1)[0])
+        notes = []
+        # duckdb://k.duckdb (ingestr's form) is relative too; duckdb:///tmp/x.duckdb is relative unless only the
+        # absolute folder exists (ingestr reads it as absolute): then it is the absolute one, with a note
+        path = local_path(rest[1:] if rest.startswith("/") else rest)
+        if rest.startswith("/") and path != ":memory:" and not os.path.isabs(path):
+            here, there = Path(path).parent, Path("/" + path).parent
+            if str(here) not in ("", ".") and not here.is_dir() and there.is_dir():
+                notes.append(f"duckdb:///{path}: there is no folder '{here}' here, so the absolute path /{path} is used "
+                             f"(write duckdb:////{path} to say so)")  # fmt: skip
+                path = "/" + path
         if path != ":memory:":
             p = Path(path)
             if p.is_dir():
@@ -46,7 +55,20 @@ class DuckDB(Destination):
                 raise UsageError(f"--dest-uri: '{path}' is not writable")
             path = str(p)
         return cls("duckdb", "duckdb", f"duckdb:///{path}", path=path, schema="main", file_format="parquet",
-                   compress_load_files=False)  # fmt: skip
+                   compress_load_files=False, notes=notes)  # fmt: skip
+
+    def check_target(self, schema: str, table: str) -> None:
+        """DuckDB names a file's catalog after it (``dest.duckdb`` is ``dest``); a schema of the same name makes every
+        query ambiguous ("Ambiguous reference to catalog or schema"), so it is refused before any work."""
+        if self.in_memory:
+            return
+        catalog = os.path.basename(self.path).split(".")[0].lower()
+        catalog = "main_db" if catalog == "main" else catalog
+        for name in (schema, f"{schema}_staging"):
+            if name.lower() == catalog:
+                raise UsageError(f"--dest-table: schema '{name}' has the name DuckDB gives the file {self.display} "
+                                 f"(its catalog '{catalog}'), which DuckDB cannot tell apart; choose another schema "
+                                 "in --dest-table, or another file name")  # fmt: skip
 
     @property
     def in_memory(self) -> bool:

@@ -17,24 +17,30 @@ from .base import Destination, local_path
 FILE_FORMATS = {"parquet": "parquet", "csv": "csv", "jsonl": "jsonl"}
 
 
+def folder(scheme: str, uri: str) -> Path:
+    """The local folder of a ``scheme:///dir`` URI (relative; four slashes: absolute), checked writable."""
+    rest = uri.split("://", 1)[1]
+    if not rest.startswith("/") or rest == "/":
+        raise UsageError(f"--dest-uri: use {scheme}:///relative/dir or {scheme}:////abs/dir")
+    path = local_path(rest[1:].split("?", 1)[0])
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise UsageError(f"--dest-uri: '{path}' is a file; {scheme}:// needs a folder")
+    parent = p if p.exists() else p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise UsageError(f"--dest-uri: folder '{parent}' does not exist or is not writable")
+    return p
+
+
 @dataclass
 class Files(Destination):
     path: str = ""
 
     @classmethod
     def parse(cls, scheme: str, uri: str) -> "Files":
-        rest = uri.split("://", 1)[1]
-        if not rest.startswith("/") or rest == "/":
-            raise UsageError(f"--dest-uri: use {scheme}:///relative/dir or {scheme}:////abs/dir")
-        path = local_path(rest[1:].split("?", 1)[0])
-        p = Path(path)
-        if p.exists() and not p.is_dir():
-            raise UsageError(f"--dest-uri: '{path}' is a file; {scheme}:// needs a folder")
-        parent = p if p.exists() else p.parent if str(p.parent) else Path(".")
-        if not parent.is_dir() or not os.access(parent, os.W_OK):
-            raise UsageError(f"--dest-uri: folder '{parent}' does not exist or is not writable")
-        return cls(scheme, "filesystem", f"{scheme}:///{path}", path=str(p), file_format=FILE_FORMATS[scheme],
-                   merges_in_place=False, compress_load_files=False)  # fmt: skip  # plain .csv / .jsonl files
+        p = folder(scheme, uri)
+        return cls(scheme, "filesystem", f"{scheme}:///{p}", path=str(p), file_format=FILE_FORMATS[scheme],
+                   merges_in_place=False, supports_scd2=False, compress_load_files=False)  # fmt: skip  # plain .csv / .jsonl
 
     def already_loaded(self, schema: str, table: str, key: tuple[str, ...], cursor: str, rows) -> bool:
         """Every fetched (key, cursor) is in the table's Parquet files (read back with pyarrow); other formats:

@@ -115,6 +115,7 @@ class Source(ABC):
 
     schemes: ClassVar[tuple[str, ...]]
     default_schema: ClassVar[str]  # where its tables land when the destination has no schema of its own
+    notes: list[str] = []  # said before the run: what from_uri noticed (an instance sets its own list)
 
     @classmethod
     @abstractmethod

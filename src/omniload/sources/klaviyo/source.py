@@ -176,6 +176,7 @@ class KlaviyoSource(Source):
         self.report_budget = REPORT_BUDGET
         self.report_horizon: timedelta | None = None  # None: each report table's own
         self.metric_ids: list[str] = []  # metric_aggregates: None: every metric
+        self.notes: list[str] = []  # said before the run: what from_uri noticed
 
     def report_options(self, query: dict[str, list[str]]) -> "KlaviyoSource":
         """The report options of the URI (see README, Reports)."""
@@ -203,9 +204,9 @@ class KlaviyoSource(Source):
             raise UsageError("--source-uri: klaviyo:// takes no host; give the API address as base_url=, "
                              "e.g. klaviyo://?api_key=pk_...&base_url=http://127.0.0.1:8080")  # fmt: skip
         query = parse_qs(parts.query, keep_blank_values=True)
-        unknown = sorted(set(query) - set(URI_PARAMS))
-        if unknown:
-            raise UsageError(f"--source-uri: unknown parameter '{unknown[0]}'; allowed: {', '.join(URI_PARAMS)}")
+        unknown = sorted(set(query) - set(URI_PARAMS))  # a warning, as ingestr ignores them; values are never shown
+        notes = [f"warning: --source-uri: unknown parameter '{name[:40]}' is ignored; allowed: {', '.join(URI_PARAMS)}"
+                 for name in unknown]  # fmt: skip
         twice = sorted(k for k, v in query.items() if len(v) > 1)
         if twice:
             raise UsageError(f"--source-uri: parameter '{twice[0]}' is given more than once; give it once")
@@ -219,7 +220,9 @@ class KlaviyoSource(Source):
         if not re.fullmatch(r"https?://[^/\s?#]+", base):
             raise UsageError(f"--source-uri: base_url '{base}' must be an http(s) URL with no path, such as "
                              f"{DEFAULT_BASE_URL} or http://127.0.0.1:8080")  # fmt: skip
-        return cls(key, base, check_revision((query.get("revision") or [REVISION])[0])).report_options(query)
+        source = cls(key, base, check_revision((query.get("revision") or [REVISION])[0])).report_options(query)
+        source.notes = notes
+        return source
 
     def tables(self) -> dict[str, TableInfo]:
         return {name: spec.info for name, spec in self.specs.items()}

@@ -1,0 +1,97 @@
+"""Open table formats that merge in place: Delta Lake and Iceberg tables through dlt's filesystem destination.
+
+| URI | where |
+|---|---|
+| ``delta:///dir``, ``iceberg:///dir`` (``////`` absolute) | a local folder |
+| ``parquet:///dir?table_format=delta`` (or ``iceberg``) | the same, as a parameter of a file URI |
+| ``s3://bucket/path?table_format=delta&endpoint_url=...&access_key_id=...&secret_access_key=...&region=...`` | an S3 or S3-compatible bucket; Delta unless ``table_format=iceberg`` |
+
+S3 credentials come from the URI or from ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_ENDPOINT_URL``/
+``AWS_REGION``; the secret is redacted in every message. One table per folder ``<dir>/<schema>/<table>``; merge
+tables are upserted on the primary key (dlt's ``upsert`` strategy), so a record has one row, and each format keeps
+its own history (Delta versions, Iceberg snapshots). ``--partition-by`` partitions the table. Delta needs
+``deltalake``, Iceberg ``pyiceberg`` (``pip install 'omniload[delta]'`` / ``'omniload[iceberg]'``; S3 ``[s3]``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from ..errors import UsageError
+from ..uri import redact, register_secret
+from .base import Destination
+from .files import folder
+
+TABLE_FORMATS = {"delta": ("deltalake", "delta"), "iceberg": ("pyiceberg", "iceberg")}
+S3_PARAMS = ("table_format", "endpoint_url", "access_key_id", "secret_access_key", "region", "session_token")
+
+
+@dataclass
+class Lake(Destination):
+    bucket_url: str = ""
+    table_format: str = "delta"
+
+    @classmethod
+    def parse(cls, scheme: str, uri: str) -> "Lake":
+        query = {k: v[-1] for k, v in parse_qs(urlsplit(uri).query, keep_blank_values=True).items()}
+        fmt = scheme if scheme in TABLE_FORMATS else query.get("table_format", "delta").lower()
+        if fmt not in TABLE_FORMATS:
+            raise UsageError(f"--dest-uri: table_format '{fmt}' is not allowed; allowed: {', '.join(TABLE_FORMATS)}")
+        module, extra = TABLE_FORMATS[fmt]
+        if scheme == "s3":
+            return cls._s3(uri, query, fmt, module)
+        p = folder(scheme, uri)
+        display = f"{scheme}:///{p}" + (f"?table_format={fmt}" if scheme not in TABLE_FORMATS else "")
+        return cls(scheme, "filesystem", display, bucket_url=Path(p).resolve().as_uri(), table_format=fmt,
+                   package=(module, extra), supports_scd2=False, partitions=True)  # fmt: skip
+
+    @classmethod
+    def _s3(cls, uri: str, query: dict[str, str], fmt: str, module: str) -> "Lake":
+        parts = urlsplit(uri)
+        unknown = sorted(set(query) - set(S3_PARAMS))
+        if unknown:
+            raise UsageError(f"--dest-uri: unknown parameter '{unknown[0]}'; allowed: {', '.join(S3_PARAMS)}")
+        if not parts.hostname:
+            raise UsageError("--dest-uri: s3:// needs a bucket, e.g. s3://bucket/path?table_format=delta")
+        env = os.environ.get
+        creds: dict[str, Any] = {
+            "aws_access_key_id": unquote(parts.username or "") or query.get("access_key_id") or env("AWS_ACCESS_KEY_ID"),
+            "aws_secret_access_key": unquote(parts.password or "") or query.get("secret_access_key") or env("AWS_SECRET_ACCESS_KEY"),
+            "aws_session_token": query.get("session_token") or env("AWS_SESSION_TOKEN"),
+            "endpoint_url": query.get("endpoint_url") or env("AWS_ENDPOINT_URL"),
+            "region_name": query.get("region") or env("AWS_REGION") or env("AWS_DEFAULT_REGION") or "us-east-1",
+        }  # fmt: skip
+        for secret in (creds["aws_secret_access_key"], creds["aws_session_token"]):
+            if secret:
+                register_secret(secret)
+        bucket_url = f"s3://{parts.hostname}{parts.path.rstrip('/')}"
+        return cls("s3", "filesystem", redact(uri), credentials={k: v for k, v in creds.items() if v}, bucket_url=bucket_url,
+                   table_format=fmt, package=(module, "s3"), supports_scd2=False, partitions=True)  # fmt: skip
+
+    def require_packages(self) -> None:
+        super().require_packages()
+        if self.scheme == "s3" and self.package:
+            import importlib.util
+
+            if importlib.util.find_spec("s3fs") is None:
+                raise UsageError("--dest-uri: s3:// needs extra packages; install them with: pip install 'omniload[s3]'")
+
+    def write_disposition(self, how: str) -> Any:
+        """A merge upserts on the primary key: each record keeps one row, updated in place."""
+        return {"disposition": "merge", "strategy": "upsert"} if how == "merge" else how
+
+    def dlt_destination(self):
+        import dlt
+
+        if self.scheme != "s3":
+            return dlt.destinations.filesystem(bucket_url=self.bucket_url)
+        from dlt.common.configuration.specs import AwsCredentials
+
+        creds = AwsCredentials(**self.credentials)
+        # S3 has no atomic rename; one omniload run per table is the writer, so Delta may commit without a lock
+        return dlt.destinations.filesystem(bucket_url=self.bucket_url, credentials=creds,
+                                           deltalake_storage_options={"AWS_S3_ALLOW_UNSAFE_RENAME": "true"})  # fmt: skip
