@@ -62,6 +62,9 @@ class TableSpec:
     # eventually consistent) or are stamped in the past (events may carry any past time) are caught.
     lookback: timedelta = timedelta(minutes=10)
     id_column: str = "id"  # the column the record's id lands in (memberships: the profile's id is "profile_id")
+    # (table, column): what Klaviyo deletes along with a record of this table (a profile's events, a list's
+    # memberships); a parent's children are added by tables/__init__.py
+    dependents: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         problems = []
@@ -115,4 +118,5 @@ class TableSpec:
     @property
     def info(self) -> TableInfo:
         lookback = self.lookback if self.cursor else timedelta(0)
-        return TableInfo(self.name, self.primary_key, self.cursor, self.strategy, self.all_columns, self.immutable, lookback)
+        return TableInfo(self.name, self.primary_key, self.cursor, self.strategy, self.all_columns, self.immutable, lookback,
+                         self.dependents)  # fmt: skip
