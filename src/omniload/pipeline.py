@@ -4,6 +4,7 @@ Sources come from the registry by URI scheme and destinations from their URI; th
 Klaviyo nor any one destination. One dlt pipeline per destination table, working in a throw-away folder, so
 that everything that must survive a run (data, schema, incremental cursor) lives in the destination itself.
 A table that fails is reported and the others still load; bad input is refused before anything is written.
+After a table loads, its deletes are reconciled (:mod:`.reconcile`) when that is cheap or asked for.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .destinations import Destination, parse_destination
 from .errors import OmniloadError, UsageError
 from .load import LoadSettings, TableLoad, Target
 from .progress import Progress
+from .reconcile import Reconcile, ReconcileSettings, check as check_reconcile, parse_tables
 from .runtime import debugging
 from .signals import check as check_interrupted
 from .sources.base import ReadEvents, ReadOptions, Source, TableInfo
@@ -50,6 +52,10 @@ class IngestOptions:
     batch_rows: int = 50_000
     checkpoint_rows: int = 500_000  # a crash loses at most about this many rows of work
     lookback: timedelta | None = None  # re-read this much before each saved cursor; None: each table's default
+    reconcile: str | None = None  # tables whose deletes are reconciled whatever the cost, 'all' or 'none'
+    reconcile_every: timedelta | None = None  # reconcile the large tables when this much passed since the last
+    hard_deletes: bool = False  # delete the rows of deleted records instead of marking them
+    allow_mass_delete: bool = False  # mark even when a scan finds under half of a table's keys
 
 
 @dataclass
@@ -102,7 +108,7 @@ def check_keys(tables: dict[str, TableInfo], targets: list[Target], opts: Ingest
             raise UsageError(f"--incremental-key: table '{info.name}' uses '{info.cursor or 'none (full refresh)'}', not '{opts.incremental_key}'")
 
 
-def check_options(opts: IngestOptions) -> tuple[Source, Destination, list[Target]]:
+def check_options(opts: IngestOptions) -> tuple[Source, Destination, list[Target], ReconcileSettings]:
     source = open_source(opts.source_uri)
     dest = parse_destination(opts.dest_uri)
     tables = source.tables()
@@ -115,7 +121,9 @@ def check_options(opts: IngestOptions) -> tuple[Source, Destination, list[Target
         raise UsageError(f"--interval-end {iso(opts.interval_end)} is not after --interval-start {iso(opts.interval_start)}")
     if opts.extract_parallelism < 1 or opts.extract_parallelism > 64:
         raise UsageError(f"--extract-parallelism: {opts.extract_parallelism} is out of range; allowed: 1 to 64")
-    return source, dest, targets
+    named, off = parse_tables(opts.reconcile, [t.source for t in targets])
+    deletes = ReconcileSettings(named, off, opts.reconcile_every, opts.hard_deletes, opts.allow_mass_delete)
+    return source, dest, targets, deletes
 
 
 WORKDIR = re.compile(r"^omniload-(\d+)-")
@@ -159,17 +167,18 @@ class _TableEvents(ReadEvents):
 
 
 def ingest(opts: IngestOptions) -> IngestResult:
-    source, dest, targets = check_options(opts)
+    source, dest, targets, deletes = check_options(opts)
     source.preflight()
     dest.preflight()
     try:
         with dest.lock():
-            return _load_all(opts, source, dest, targets)
+            return _load_all(opts, source, dest, targets, deletes)
     finally:
         dest.close()
 
 
-def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: list[Target]) -> IngestResult:
+def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: list[Target],
+              deletes: ReconcileSettings) -> IngestResult:  # fmt: skip
     settings = LoadSettings(opts.interval_start, opts.interval_end, opts.incremental_strategy,
                             opts.full_refresh, opts.checkpoint_rows, opts.lookback)  # fmt: skip
     read_options = ReadOptions(opts.extract_parallelism, opts.batch_rows, opts.max_retry_after)
@@ -177,20 +186,26 @@ def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: l
     workdir = make_workdir()
     try:
         progress = Progress(opts.progress)
-        loads = []
+        loads, reconciles = [], []
+        tables = source.tables()
         for target in targets:
-            reader = source.reader(target.source, read_options, _TableEvents(progress, target.source))
-            loads.append(TableLoad(reader, dest, target, settings, workdir, lambda t=target.source: progress.nothing_new(t)))
+            events = _TableEvents(progress, target.source)
+            reader = source.reader(target.source, read_options, events)
+            load = TableLoad(reader, dest, target, settings, workdir, lambda t=target.source: progress.nothing_new(t))
+            loads.append(load)
+            reconciles.append(Reconcile(reader, dest, target.schema, target.table, tables, deletes, events, load.strategy))
         for load in loads:  # before anything is written
             load.check_origin()
+            check_reconcile(deletes, load.reader, dest)
         with progress:
             result.progress = progress
-            for load in loads:
+            for load, reconcile in zip(loads, reconciles):
                 name = load.target.source
                 check_interrupted()
                 progress.start(name)
                 try:
                     load.run()
+                    reconcile.run()
                 except Exception as exc:  # noqa: BLE001 - one table's failure must not stop the others
                     check_interrupted()  # a signal a library wrapped in its own exception stops the run
                     known = isinstance(exc, OmniloadError)
