@@ -48,10 +48,12 @@ def test_spec_agrees_with_digest(name):
 
 @pytest.mark.parametrize("name", sorted(TABLES))
 def test_client_cursor_is_the_time_the_sandbox_moves(name):
-    """The client's incremental key is the attribute the sandbox's clock updates (events: their datetime)."""
+    """The client's incremental key is the attribute the sandbox's clock updates (events: their datetime; child
+    resources: the sandbox's child cursor, memberships' joined_group_at)."""
+    from omniload.sandbox.klaviyo.children import CURSORS
     from omniload.sandbox.klaviyo.dataset import UPDATED_FIELD
 
-    assert TABLES[name].cursor == (UPDATED_FIELD[name] or ("datetime" if name == "events" else None))
+    assert TABLES[name].cursor == CURSORS.get(name, UPDATED_FIELD[name] or ("datetime" if name == "events" else None))
 
 
 def test_generic_code_does_not_import_the_klaviyo_source():
