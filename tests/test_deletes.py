@@ -16,7 +16,7 @@ import pytest
 from omniload.sandbox.klaviyo import truth
 
 from .conftest import http_post, source_uri
-from .helpers import expected_rows, ingest, key_of, row_key
+from .helpers import api_requests, expected_rows, ingest, key_of, row_key
 
 DELETED = "_omniload_deleted_at"
 
@@ -114,8 +114,12 @@ def test_a_scan_that_does_not_finish_or_lists_too_few_keys_marks_nothing(make_sa
     db = str(tmp_path / "k.duckdb")
     assert ingest(sb, "profiles", db) == 0
     delete(sb, "profiles", 5)
-    # the run's one load request and the scan's first page pass; its second page is throttled longer than allowed
-    http_post(sb.base_url, "/__sandbox/faults?spec=throttle=1.0,after=2")
+    before = api_requests(sb)
+    assert ingest(sb, "profiles", db, "--reconcile", "none") == 0
+    load = api_requests(sb) - before
+    # the preflight's probe, the load's requests and the scan's first page pass; its second page is throttled
+    # longer than the run may wait
+    http_post(sb.base_url, f"/__sandbox/faults?spec=throttle=1.0,after={1 + load + 1}")
     assert ingest(sb, "profiles", db, "--reconcile", "profiles", "--max-retry-after", "0.5") == 1
     scan = [q for _, n, q in sb.state.log if n == "profiles" and "fields[profile]=id" in unquote(q)]
     assert len(scan) >= 2 and sb.state.requests["fault:throttle"] >= 1  # the scan had begun when it failed

@@ -204,8 +204,9 @@ def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: l
                 check_interrupted()
                 progress.start(name)
                 try:
+                    fresh = not load.saved_state()  # read before the load: nothing was loaded before this run
                     load.run()
-                    reconcile.run()
+                    reconcile.run(fresh)
                 except Exception as exc:  # noqa: BLE001 - one table's failure must not stop the others
                     check_interrupted()  # a signal a library wrapped in its own exception stops the run
                     known = isinstance(exc, OmniloadError)

@@ -8,7 +8,7 @@ row (a deleted profile's events, a deleted list's memberships: ``TableInfo.depen
 without scanning those tables.
 
 When: a table whose scan costs at most ``AUTO_REQUESTS`` requests (estimated from the destination's row count)
-is reconciled on every run; larger ones only when named (``--reconcile profiles``) or when ``--reconcile-every``
+is reconciled on every run (but the first, which loads everything); larger ones only when named (``--reconcile profiles``) or when ``--reconcile-every``
 has passed since their last reconcile (kept in the destination). The estimate is printed before a large scan.
 Safety: the scan is read whole before anything is written (a fault, a kill or a too-long 429 wait marks
 nothing), and a scan that would mark more than ``MASS_SHARE`` of the table's rows is refused unless
@@ -81,10 +81,11 @@ class Reconcile:
         self.info, self.tables, self.settings, self.events = reader.info, tables, settings, events
         self.strategy = strategy
 
-    def due(self) -> tuple[ScanCost, bool] | None:
-        """The scan's estimated cost and whether it is a large one; None: not this run."""
+    def due(self, fresh: bool) -> tuple[ScanCost, bool] | None:
+        """The scan's estimated cost and whether it is a large one; None: not this run (``fresh``: the table was
+        just loaded from nothing, so it holds what the source listed; only a named table is scanned then)."""
         s, name = self.settings, self.info.name
-        if s.off or not self.dest.supports_deletes or self.strategy == "replace":
+        if s.off or not self.dest.supports_deletes or self.strategy == "replace" or (fresh and name not in s.tables):
             return None
         stats = self.dest.key_stats(self.schema, self.table, self.info.primary_key)
         if stats is None:
@@ -101,8 +102,8 @@ class Reconcile:
                 return cost, True
         return None
 
-    def run(self) -> None:
-        plan = self.due()
+    def run(self, fresh: bool = False) -> None:
+        plan = self.due(fresh)
         if plan is None:
             return
         cost, large = plan
