@@ -87,6 +87,8 @@ class Reconcile:
         s, name = self.settings, self.info.name
         if s.off or not self.dest.supports_deletes or self.strategy == "replace" or (fresh and name not in s.tables):
             return None
+        if self.reader.scan_cost(0, 0) is None:  # never scanned (events): not even a count of the table
+            return None
         stats = self.dest.key_stats(self.schema, self.table, self.info.primary_key)
         if stats is None:
             return None

@@ -64,7 +64,8 @@ class SqlDeletes:
         return {r[0] for r in cur.fetchall()}
 
     def key_stats(self, schema: str, table: str, key: tuple[str, ...]) -> tuple[int, int] | None:
-        """(rows not marked deleted, distinct values of the leading key column); None: no such table."""
+        """(rows not marked deleted, distinct values of the leading key column of a composite key, else rows);
+        None: no such table."""
         con = self._write_connection()
         try:
             cur = self._cursor(con)
@@ -72,7 +73,8 @@ class SqlDeletes:
             if not cols or not set(key) <= cols:
                 return None
             where = f" where {q(DELETED)} is null" if DELETED in cols else ""
-            cur.execute(f"select count(*), count(distinct {q(key[0])}) from {q(schema)}.{q(table)}{where}")
+            groups = f"count(distinct {q(key[0])})" if len(key) > 1 else "count(*)"  # a single key: as many as rows
+            cur.execute(f"select count(*), {groups} from {q(schema)}.{q(table)}{where}")
             rows, groups = cur.fetchone()
             return int(rows), int(groups)
         finally:
