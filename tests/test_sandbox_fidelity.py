@@ -16,7 +16,13 @@ from omniload.sandbox.klaviyo.digest import endpoint_rules
 
 from .conftest import http_get, http_post
 
-TINY = {"scale": "tiny", "rate_limits": "off"}
+# Every switch at its lenient value, so that each test turns on the one behaviour it checks.
+TINY = {"scale": "tiny", "rate_limits": "off", "visibility_delay_s": 0, "archived_visible": True, "filter_precision": "micro",
+        "refuse_future_filters": False, "revision_policy": "exact"}  # fmt: skip
+
+
+def tiny(**overrides):
+    return {**TINY, **overrides}
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}")
 
 
@@ -55,7 +61,7 @@ def test_real_like_builds_a_config_from_one_dict():
 # 1. late events and the visibility delay -----------------------------------------------------------------
 @pytest.mark.parametrize("mode", ["keyset", "offset"])
 def test_late_events_show_in_pages_and_truth_in_order(make_sandbox, mode):
-    sb = make_sandbox(cursor_mode=mode, **TINY)
+    sb = make_sandbox(**tiny(cursor_mode=mode))
     added = http_post(sb.base_url, "/__sandbox/events/late?count=7&before_seconds=2592000")  # 30 days back
     assert len(added["ids"]) == 7
     now = _now(sb)
@@ -84,7 +90,7 @@ def test_late_events_show_in_pages_and_truth_in_order(make_sandbox, mode):
 
 
 def test_visibility_delay_hides_new_and_late_events_for_a_while(make_sandbox):
-    sb = make_sandbox(visibility_delay_s=120, **TINY)
+    sb = make_sandbox(**tiny(visibility_delay_s=120))
     now = _now(sb)
     newest = http_get(sb.base_url, "/api/events" + _q(sort="-datetime", **{"page[size]": "1"})).json["data"][0]
     assert datetime.fromisoformat(newest["attributes"]["datetime"]) <= now - timedelta(seconds=120)
@@ -102,8 +108,8 @@ def test_visibility_delay_hides_new_and_late_events_for_a_while(make_sandbox):
 
 # 2. archived flows -------------------------------------------------------------------------------------
 def test_archived_flows_are_hidden_unless_asked(make_sandbox):
-    hidden = make_sandbox(archived_visible=False, **TINY)
-    shown = make_sandbox(**TINY)
+    hidden = make_sandbox(**tiny(archived_visible=False))
+    shown = make_sandbox(**tiny())
     everything = {f["id"]: f["attributes"]["archived"] for f in truth.records(hidden.state, "flows")}
     assert any(everything.values()) and not all(everything.values())
     default = _all(hidden, "/api/flows")
@@ -116,7 +122,7 @@ def test_archived_flows_are_hidden_unless_asked(make_sandbox):
 
 
 def test_clock_advance_archives_flows_with_a_newer_update_time(make_sandbox):
-    sb = make_sandbox(archived_visible=False, **TINY)
+    sb = make_sandbox(**tiny(archived_visible=False))
     before = {f["id"]: f["attributes"] for f in truth.records(sb.state, "flows")}
     http_post(sb.base_url, "/__sandbox/clock/advance?seconds=86400")
     after = {f["id"]: f["attributes"] for f in truth.records(sb.state, "flows")}
@@ -128,8 +134,8 @@ def test_clock_advance_archives_flows_with_a_newer_update_time(make_sandbox):
 
 # 3. filter precision -----------------------------------------------------------------------------------
 def test_filter_precision_second_truncates_both_sides(make_sandbox):
-    micro = make_sandbox(**TINY)
-    second = make_sandbox(filter_precision="second", **TINY)
+    micro = make_sandbox(**tiny())
+    second = make_sandbox(**tiny(filter_precision="second"))
     prof = next(p for p in truth.records(micro.state, "profiles") if "." in p["attributes"]["updated"])
     upd = datetime.fromisoformat(prof["attributes"]["updated"])
     whole = _ts(upd.replace(microsecond=0).isoformat())
@@ -150,8 +156,8 @@ def test_filter_precision_second_truncates_both_sides(make_sandbox):
 
 # 4. future filter values and the Date header ----------------------------------------------------------
 def test_future_filter_datetimes_are_refused(make_sandbox):
-    sb = make_sandbox(refuse_future_filters=True, **TINY)
-    lenient = make_sandbox(**TINY)
+    sb = make_sandbox(**tiny(refuse_future_filters=True))
+    lenient = make_sandbox(**tiny())
     now = _now(sb)
     later = _ts((now + timedelta(seconds=1)).isoformat())
     for path in (f"/api/events{_q(filter=f'less-than(datetime,{later})')}",
@@ -169,7 +175,7 @@ def test_future_filter_datetimes_are_refused(make_sandbox):
 
 
 def test_every_answer_carries_the_sandbox_clock_as_date(make_sandbox):
-    sb = make_sandbox(**TINY)
+    sb = make_sandbox(**tiny())
     for path, kw in (("/api/events", {}), ("/api/nope", {}), ("/api/events", {"key": None}), ("/__sandbox/clock", {})):
         resp = http_get(sb.base_url, path, **kw)
         assert parsedate_to_datetime(resp.headers["Date"]) == _now(sb), path
@@ -188,7 +194,7 @@ def test_every_answer_carries_the_sandbox_clock_as_date(make_sandbox):
     ],
 )  # fmt: skip
 def test_revision_lifecycle(make_sandbox, revision, status, deprecated):
-    sb = make_sandbox(revision_policy="lifecycle", **TINY)
+    sb = make_sandbox(**tiny(revision_policy="lifecycle"))
     resp = http_get(sb.base_url, "/api/tags", revision=revision)
     assert resp.status == status, resp.body
     if status == 200:
@@ -202,20 +208,20 @@ def test_revision_lifecycle(make_sandbox, revision, status, deprecated):
 
 
 def test_deprecation_headers_can_be_switched_off_and_exact_policy_is_todays(make_sandbox):
-    sb = make_sandbox(revision_policy="lifecycle", deprecation_headers=False, **TINY)
+    sb = make_sandbox(**tiny(revision_policy="lifecycle", deprecation_headers=False))
     resp = http_get(sb.base_url, "/api/tags", revision="2025-01-15")
     assert resp.status == 200 and "Deprecation" not in resp.headers and "Sunset" not in resp.headers
-    exact = make_sandbox(**TINY)
+    exact = make_sandbox(**tiny())
     assert http_get(exact.base_url, "/api/tags", revision="2025-01-15").status == 400
 
 
 # 6. public URL ------------------------------------------------------------------------------------------
 def test_links_use_public_url_then_forwarded_headers_then_the_request(make_sandbox):
-    public = make_sandbox(public_url="https://klaviyo.example.test/", **TINY)
+    public = make_sandbox(**tiny(public_url="https://klaviyo.example.test/"))
     doc = http_get(public.base_url, "/api/events?page%5Bsize%5D=2").json
     assert doc["links"]["next"].startswith("https://klaviyo.example.test/api/events?")
     assert doc["data"][0]["links"]["self"].startswith("https://klaviyo.example.test/api/events/")
-    plain = make_sandbox(**TINY)
+    plain = make_sandbox(**tiny())
     fwd = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "proxy.example.test:8443"}
     doc = http_get(plain.base_url, "/api/profiles?page%5Bsize%5D=2", headers=fwd).json
     assert doc["links"]["next"].startswith("https://proxy.example.test:8443/api/profiles?")
@@ -242,7 +248,7 @@ def _scan_while_advancing(sb) -> tuple[list[str], set[str], set[str]]:
 
 
 def test_keyset_cursor_scan_sees_every_record_while_the_data_moves(make_sandbox):
-    seen, start, touched = _scan_while_advancing(make_sandbox(cursor_mode="keyset", **TINY))
+    seen, start, touched = _scan_while_advancing(make_sandbox(**tiny(cursor_mode="keyset")))
     assert touched and len(touched) < len(start)
     for rid in start - touched:
         assert seen.count(rid) == 1, rid
@@ -251,7 +257,7 @@ def test_keyset_cursor_scan_sees_every_record_while_the_data_moves(make_sandbox)
 
 
 def test_offset_cursor_scan_skips_records_while_the_data_moves(make_sandbox):
-    seen, start, touched = _scan_while_advancing(make_sandbox(cursor_mode="offset", **TINY))
+    seen, start, touched = _scan_while_advancing(make_sandbox(**tiny(cursor_mode="offset")))
     assert set(start) - set(seen), "offset paging should have skipped a record"
 
 
@@ -281,7 +287,7 @@ def _incremental_query(name: str) -> str:
 
 
 def test_keyset_and_offset_cursors_page_static_data_identically(make_sandbox):
-    keyed, offset = make_sandbox(cursor_mode="keyset", **TINY), make_sandbox(cursor_mode="offset", **TINY)
+    keyed, offset = make_sandbox(**tiny(cursor_mode="keyset")), make_sandbox(**tiny(cursor_mode="offset"))
     for name in endpoint_rules():
         path = _incremental_query(name)
         a, b = _all(keyed, path), _all(offset, path)
@@ -317,7 +323,7 @@ def _times(node, out: list[str]) -> list[str]:
 
 
 def test_no_endpoint_serves_a_time_after_the_clock(make_sandbox):
-    sb = make_sandbox(**TINY)
+    sb = make_sandbox(**tiny())
     st = sb.state
     # the old cause: a record created exactly on the clock's second got sub-second parts in `updated`
     n0 = st.dataset.count("profiles")
@@ -345,7 +351,7 @@ def test_no_endpoint_serves_a_time_after_the_clock(make_sandbox):
 
 
 def test_html403_fault_can_repeat_in_bursts(make_sandbox):
-    sb = make_sandbox(faults="html403=0.2,html403_burst=3", **TINY)
+    sb = make_sandbox(**tiny(faults="html403=0.2,html403_burst=3"))
     statuses = [http_get(sb.base_url, "/api/tags").status for _ in range(60)]
     runs = re.findall(r"4+", "".join("4" if s == 403 else "2" for s in statuses))
     assert len(runs) >= 2 and set(statuses) == {200, 403}
