@@ -64,7 +64,7 @@ def test_parents_are_listed_cheaply_and_each_is_asked_once(make_sandbox, tmp_pat
     assert listing and all("fields[flow]=id" in q and "page[size]=50" in q for q in listing)
     assert len(_requests(sb, "flow-actions")) == flows  # tiny: one page per flow
     sb.state.log.clear()
-    assert ingest(sb, "flow-actions", db) == 0  # nothing new: one filtered request per parent
+    assert ingest(sb, "flow-actions", db, "--reconcile", "none") == 0  # nothing new: one filtered request per parent
     asked = _requests(sb, "flow-actions")
     assert len(asked) == flows and all("greater-or-equal(updated," in q for q in asked)
 

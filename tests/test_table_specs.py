@@ -49,12 +49,12 @@ def test_spec_agrees_with_digest(name):
 
 @pytest.mark.parametrize("name", sorted(TABLES))
 def test_client_cursor_is_the_time_the_sandbox_moves(name):
-    """The client's incremental key is the attribute the sandbox's clock updates, or for records that never
-    change (events, memberships) the time they appeared."""
+    """The client's incremental key is the attribute the sandbox's clock updates (events: their datetime; child
+    resources: the sandbox's child cursor, memberships' joined_group_at)."""
+    from omniload.sandbox.klaviyo.children import CURSORS
     from omniload.sandbox.klaviyo.dataset import UPDATED_FIELD
 
-    appeared = {"events": "datetime", "list-memberships": "joined_group_at", "segment-memberships": "joined_group_at"}
-    assert TABLES[name].cursor == (UPDATED_FIELD[name] or appeared.get(name))
+    assert TABLES[name].cursor == CURSORS.get(name, UPDATED_FIELD[name] or ("datetime" if name == "events" else None))
 
 
 def test_generic_code_does_not_import_the_klaviyo_source():

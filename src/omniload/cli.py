@@ -66,6 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--lookback", default=_env("lookback"),
                      help="re-read this much before each saved cursor for late records, e.g. 30m, 2h, 7d "
                           "(default: each table's own; events 1d, others 10m)")  # fmt: skip
+    ing.add_argument("--reconcile", default=_env("reconcile"),
+                     help="reconcile deletes of these tables whatever it costs: a comma-separated list, 'all', or 'none' "
+                          "(not even the cheap ones, which are reconciled on every run by default)")
+    ing.add_argument("--reconcile-every", default=_env("reconcile-every"),
+                     help="also reconcile the large tables (profiles, big memberships) when this long passed since their last "
+                          "reconcile, e.g. 7d")
+    ing.add_argument("--hard-deletes", action="store_true", default=_env("hard-deletes"),
+                     help="delete the rows of deleted records instead of setting _omniload_deleted_at")
+    ing.add_argument("--allow-mass-delete", action="store_true", default=_env("allow-mass-delete"),
+                     help="mark rows deleted even when a scan lists under half of a table's keys")  # fmt: skip
     ing.add_argument("--debug", action="store_true", default=_env("debug", "").lower() in TRUE,
                      help="show tracebacks and dlt's log for failures (also OMNILOAD_DEBUG=1)")
     ing.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation (omniload never asks)")
@@ -155,6 +165,9 @@ def _ingest(args: argparse.Namespace) -> int:
         table_parallelism=_whole(args.table_parallelism, "--table-parallelism", 1, 16),
         columns=listed(args.columns, "columns"), masks=listed(args.mask, "mask"), partition_by=args.partition_by,
         notes=notes(args),
+        reconcile=args.reconcile,
+        reconcile_every=parse_duration(args.reconcile_every, "--reconcile-every") if args.reconcile_every else None,
+        hard_deletes=_flag(args.hard_deletes, "hard-deletes"), allow_mass_delete=_flag(args.allow_mass_delete, "allow-mass-delete"),
     )  # fmt: skip
     result = ingest(opts)
     if result.progress is not None:

@@ -4,6 +4,7 @@ Sources come from the registry by URI scheme and destinations from their URI; th
 Klaviyo nor any one destination. One dlt pipeline per destination table, working in a throw-away folder, so
 that everything that must survive a run (data, schema, incremental cursor) lives in the destination itself.
 A table that fails is reported and the others still load; bad input is refused before anything is written.
+After a table loads, its deletes are reconciled (:mod:`.reconcile`) when that is cheap or asked for.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .destinations import Destination, parse_destination
 from .errors import OmniloadError, UsageError
 from .load import LoadSettings, TableLoad, Target
 from .progress import Progress
+from .reconcile import Reconcile, ReconcileSettings, check as check_reconcile, parse_tables
 from .runtime import debugging
 from .signals import check as check_interrupted
 from .transform import Transform
@@ -57,6 +59,10 @@ class IngestOptions:
     masks: list[str] = field(default_factory=list)  # --mask column:algorithm[:param]
     partition_by: str | None = None  # --partition-by: where the destination partitions
     notes: list[str] = field(default_factory=list)  # said before the run (ingestr flags that mean nothing here)
+    reconcile: str | None = None  # tables whose deletes are reconciled whatever the cost, 'all' or 'none'
+    reconcile_every: timedelta | None = None  # reconcile the large tables when this much passed since the last
+    hard_deletes: bool = False  # delete the rows of deleted records instead of marking them
+    allow_mass_delete: bool = False  # mark even when a scan finds under half of a table's keys
 
 
 @dataclass
@@ -127,7 +133,7 @@ def check_keys(tables: dict[str, TableInfo], targets: list[Target], opts: Ingest
     return notes
 
 
-def check_options(opts: IngestOptions) -> tuple[Source, Destination, list[Target]]:
+def check_options(opts: IngestOptions) -> tuple[Source, Destination, list[Target], ReconcileSettings]:
     source = open_source(opts.source_uri)
     dest = parse_destination(opts.dest_uri)
     tables = source.tables()
@@ -153,7 +159,9 @@ def check_options(opts: IngestOptions) -> tuple[Source, Destination, list[Target
         raise UsageError(f"--interval-end {iso(opts.interval_end)} is not after --interval-start {iso(opts.interval_start)}")
     if opts.extract_parallelism < 1 or opts.extract_parallelism > 64:
         raise UsageError(f"--extract-parallelism: {opts.extract_parallelism} is out of range; allowed: 1 to 64")
-    return source, dest, targets
+    named, off = parse_tables(opts.reconcile, [t.source for t in targets])
+    deletes = ReconcileSettings(named, off, opts.reconcile_every, opts.hard_deletes, opts.allow_mass_delete)
+    return source, dest, targets, deletes
 
 
 WORKDIR = re.compile(r"^omniload-(\d+)-")
@@ -200,7 +208,7 @@ class _TableEvents(ReadEvents):
 
 
 def ingest(opts: IngestOptions) -> IngestResult:
-    source, dest, targets = check_options(opts)
+    source, dest, targets, deletes = check_options(opts)
     from .compat import say
 
     for note in opts.notes:
@@ -209,18 +217,22 @@ def ingest(opts: IngestOptions) -> IngestResult:
     with dest.lock():  # first: a second run is told another omniload run has it, before it tries to open it
         dest.preflight()
         try:
-            return _load_all(opts, source, dest, targets)
+            return _load_all(opts, source, dest, targets, deletes)
         finally:
             dest.close()
 
 
-def _run_table(load: TableLoad, progress: Progress, result: IngestResult) -> None:
-    """Load one table and report it; its failure is recorded, never raised (the others go on)."""
+def _run_table(load: TableLoad, reconcile: Reconcile, progress: Progress, result: IngestResult) -> None:
+    """Load one table, reconcile its deletes when due, and report it; its failure is recorded, never raised (the
+    others go on)."""
     name = load.target.source
     check_interrupted()
     progress.start(name)
     try:
+        fresh = not load.saved_state()  # read before the load: nothing was loaded before this run
         load.run()
+        with load.dest_lock:  # the scan's result is written in one transaction, as every destination access
+            reconcile.run(fresh)
     except Exception as exc:  # noqa: BLE001 - one table's failure must not stop the others
         check_interrupted()  # a signal a library wrapped in its own exception stops the run
         known = isinstance(exc, OmniloadError)
@@ -275,7 +287,8 @@ def run_groups(groups: list[list], workers: int, run_one) -> None:
         raise errors[0]
 
 
-def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: list[Target]) -> IngestResult:
+def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: list[Target],
+              deletes: ReconcileSettings) -> IngestResult:  # fmt: skip
     settings = LoadSettings(opts.interval_start, opts.interval_end, opts.incremental_strategy,
                             opts.full_refresh, opts.checkpoint_rows, opts.lookback,
                             Transform.parse(opts.columns, opts.masks), opts.partition_by if dest.partitions else None)  # fmt: skip
@@ -285,13 +298,18 @@ def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: l
     try:
         progress = Progress(opts.progress)
         dest_lock = threading.RLock()  # the destination is read and written by one table at a time
-        loads = []
+        loads, reconciles = [], {}
+        tables = source.tables()
         for target in targets:
-            reader = source.reader(target.source, read_options, _TableEvents(progress, target.source))
-            loads.append(TableLoad(reader, dest, target, settings, workdir, dest_lock,
-                                   lambda rows, t=target.source: progress.committed(t, rows)))  # fmt: skip
+            events = _TableEvents(progress, target.source)
+            reader = source.reader(target.source, read_options, events)
+            load = TableLoad(reader, dest, target, settings, workdir, dest_lock,
+                             lambda rows, t=target.source: progress.committed(t, rows))  # fmt: skip
+            loads.append(load)
+            reconciles[id(load)] = Reconcile(reader, dest, target.schema, target.table, tables, deletes, events, load.strategy)
         for load in loads:  # before anything is written
             load.check_origin()
+            check_reconcile(deletes, load.reader, dest)
         progress.pending([load.target.source for load in loads])
         with progress:
             result.progress = progress
@@ -299,7 +317,7 @@ def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: l
             for load in loads:  # tables that share a rate limit run one after another; groups run side by side
                 groups.setdefault(load.info.group or load.info.name, []).append(load)
             run_groups(list(groups.values()), min(opts.table_parallelism, len(groups)),
-                       lambda load: _run_table(load, progress, result))  # fmt: skip
+                       lambda load: _run_table(load, reconciles[id(load)], progress, result))  # fmt: skip
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return result

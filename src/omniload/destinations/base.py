@@ -93,6 +93,26 @@ class Destination:
         """The table's largest cursor value, ``NO_TABLE`` if it does not exist, None when unknown."""
         return None
 
+    # -- deletes (see deletes.py; destinations that cannot mark rows leave these as they are) ------------------
+    supports_deletes = False
+
+    def key_stats(self, schema: str, table: str, key: tuple[str, ...]) -> tuple[int, int] | None:
+        """(rows not marked deleted, distinct values of the leading key column); None: unknown or no table."""
+        return None
+
+    def last_reconciled(self, schema: str, table: str) -> Any:
+        """When ``table``'s deletes were last reconciled (None: never)."""
+        return None
+
+    def mark_deleted(self, schema: str, table: str, key: tuple[str, ...], live, hard: bool, at, max_share):
+        """Mark the rows whose key is not among ``live`` (an Arrow table of keys) deleted at ``at`` (column
+        ``_omniload_deleted_at``), or delete them when ``hard``; one transaction. Returns a ``deletes.Deletion``."""
+        raise NotImplementedError
+
+    def mark_matching(self, schema: str, table: str, key: tuple[str, ...], column: str, values, hard: bool, at):
+        """Mark (or delete) the rows whose ``column`` is one of ``values``: what the source deleted along."""
+        raise NotImplementedError
+
     def advice(self, cause: str) -> str:
         """What the user can do about a failed load whose cause reads ``cause``."""
         return "run again with --debug (or OMNILOAD_DEBUG=1) to see the details"

@@ -3,6 +3,7 @@
 It owns the file checks, one run per file (a lock beside it while a run lasts), reading the saved state with one query (so a
 table with nothing new never starts dlt), and two fast paths: "nothing new" (every fetched row is already
 loaded with the same cursor) and the newest loaded cursor (events newer than it are appended, not merged).
+Deleted rows are marked with the SQL of deletes.py, the live keys registered as an Arrow table.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Callable, Iterator
 
 from ..errors import CorruptState, DestinationBusy, UsageError
 from .base import NO_TABLE, Destination, local_path
+from .deletes import SqlDeletes
 from .state import decode_state
 
 
@@ -25,7 +27,7 @@ def duckdb_config() -> dict[str, Any]:
 
 
 @dataclass
-class DuckDB(Destination):
+class DuckDB(SqlDeletes, Destination):
     path: str = ""  # file or ":memory:"
     _conn: Any = None  # the run's connection (opened by preflight, closed by close)
 
@@ -166,6 +168,26 @@ class DuckDB(Destination):
     def newest_loaded(self, schema: str, table: str, cursor: str) -> Any:
         rows = self._read(f'select max("{cursor}") from "{schema}"."{table}"')
         return rows[0][0] if isinstance(rows, list) else rows
+
+    def _write_connection(self) -> Any:
+        import duckdb
+
+        return self._memory if self.in_memory else duckdb.connect(self.path, config=duckdb_config())
+
+    def _begin(self, con: Any) -> None:
+        con.begin()
+
+    def _cursor(self, con: Any) -> Any:
+        return con  # a DuckDB cursor is another connection, outside this transaction
+
+    def _load_keys(self, con: Any, name: str, keys: Any) -> None:
+        con.register("_omniload_arrow", keys)
+        con.execute(f"create temporary table {name} as select * from _omniload_arrow")
+        con.unregister("_omniload_arrow")
+
+    def _close(self, con: Any) -> None:
+        if not self.in_memory:
+            con.close()
 
     def advice(self, cause: str) -> str:
         lowered = cause.lower()

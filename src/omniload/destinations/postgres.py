@@ -1,7 +1,8 @@
 """PostgreSQL: ``postgresql://user:password@host:5432/database`` (or ``postgres://``); default schema ``public``.
 
 Preflight connects once (a wrong password or a refused connection fails before any work, redacted); "nothing new"
-is checked with one query on the fetched keys, so a run with nothing new records no load."""
+is checked with one query on the fetched keys, so a run with nothing new records no load. Deleted rows are marked
+with the SQL of deletes.py, the live keys copied (COPY) into a temporary table."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ from dataclasses import dataclass
 from ..errors import UsageError
 from ..uri import redact
 from .base import Destination
+from .deletes import SqlDeletes, q
 
 
 @dataclass
-class Postgres(Destination):
+class Postgres(SqlDeletes, Destination):
+    param = "%s"
     compress_load_files: bool = False  # COPY reads each file straight back
+
     def _connect(self):
         import psycopg2
 
@@ -57,3 +61,22 @@ class Postgres(Destination):
         finally:
             con.close()
         return wanted <= found
+
+    def _write_connection(self):
+        return self._connect()
+
+    def _load_keys(self, con, name: str, keys) -> None:
+        """A temporary table of ``keys`` (text, or bigint for integer columns), filled with one COPY."""
+        import io
+
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        cols = ", ".join(f"{q(f.name)} {'bigint' if pa.types.is_integer(f.type) else 'text'}" for f in keys.schema)
+        with con.cursor() as cur:
+            cur.execute(f"create temporary table {name} ({cols}) on commit drop")
+            buf = io.BytesIO()
+            pacsv.write_csv(keys, buf, pacsv.WriteOptions(include_header=False))
+            buf.seek(0)
+            cur.copy_expert(f"copy {name} from stdin with (format csv)", buf)
+            cur.execute(f"analyze {name}")

@@ -5,6 +5,10 @@ strategy, columns), checks it can be reached before anything is written, and ope
 per table. The reader plans checkpoint slices of a cursor interval and reads one slice as Arrow batches; it
 counts its own requests (a typed :class:`TableStats`) and reports progress through :class:`ReadEvents`.
 The loader owns everything after the batches: dispositions, dlt, the saved cursor.
+
+Deletes: a reader may also list every key the source holds now (:meth:`TableReader.current_keys`) and say what
+that costs (:meth:`TableReader.scan_cost`); :mod:`omniload.reconcile` marks the destination rows whose key is gone,
+and the rows of the table's ``dependents`` (what the source deletes along with a record) too.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ class TableInfo:
     lookback: timedelta = timedelta(0)  # each run re-reads this much before the saved cursor (late records)
     group: str = ""  # tables of one group share a rate limit: they load one after another ("": its own)
     in_all: bool = True  # loaded by ``--source-table all``; False: only when named (costly tables, such as reports)
+    # (table, column): rows of ``table`` whose ``column`` holds the key of a deleted row of this one are gone too
+    dependents: tuple[tuple[str, str], ...] = ()
 
     @property
     def dest_name(self) -> str:
@@ -52,6 +58,14 @@ class TableStats:
         self.retries += other.retries
         self.throttled += other.throttled
         self.unplaced += other.unplaced
+
+
+@dataclass(frozen=True)
+class ScanCost:
+    """What listing every current key of a table costs, estimated before the scan."""
+
+    requests: int
+    seconds: float  # at the source's real (steady) rate limits
 
 
 class ReadEvents:
@@ -108,6 +122,15 @@ class TableReader(ABC):
         """Keys the reader wants saved with each slice's rows (its own progress); {}: none. A reader with state
         of its own always commits its slices, even those that bring nothing new."""
         return {}
+    def scan_cost(self, rows: int, groups: int) -> ScanCost | None:
+        """What :meth:`current_keys` costs for a destination table of ``rows`` rows whose leading key column holds
+        ``groups`` distinct values; None: the table's deletes cannot (or need not) be reconciled by a scan."""
+        return None
+
+    def current_keys(self) -> pa.Table:
+        """Every key the source holds now (the primary key columns, no duplicates needed), read whole: a scan that
+        cannot finish raises, so that nothing is marked deleted from part of it."""
+        raise NotImplementedError(f"table '{self.info.name}' cannot list its keys")
 
 
 class Source(ABC):

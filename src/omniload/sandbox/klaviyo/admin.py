@@ -1,4 +1,5 @@
-"""The sandbox's admin routes under ``/__sandbox/`` (not part of Klaviyo's API): clock, late events, faults, stats."""
+"""The sandbox's admin routes under ``/__sandbox/`` (not part of Klaviyo's API): clock, late events, deletions,
+faults, stats."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from aiohttp import web
 
 from . import ids
 from .app import STATE, SandboxState
+from .deletions import DeleteError, delete, restore
 from .limits import Faults
 from .records import iso
 
@@ -37,6 +39,22 @@ async def admin_late_events(request: web.Request) -> web.Response:
                               "datetimes": [iso(ev.time_us(i)) for i in added]})  # fmt: skip
 
 
+async def admin_delete(request: web.Request) -> web.Response:
+    """``POST /__sandbox/delete?resource=profiles&count=N`` (or ``&ids=a,b``): delete records, with what Klaviyo
+    deletes along with them (deletions.py); ``&restore=1`` with ``ids=`` brings deleted records back."""
+    state: SandboxState = request.app[STATE]
+    name, count = request.query.get("resource", ""), request.query.get("count", "0")
+    wanted = [i for i in request.query.get("ids", "").split(",") if i]
+    if not count.isdigit() or (int(count) < 1 and not wanted):
+        return web.json_response({"error": "give count (a positive whole number) or ids"}, status=400)
+    try:
+        if request.query.get("restore") == "1":
+            return web.json_response({"restored": restore(state, name, wanted)})
+        return web.json_response({"deleted": delete(state, name, int(count), wanted)})
+    except DeleteError as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+
+
 async def admin_faults(request: web.Request) -> web.Response:
     state: SandboxState = request.app[STATE]
     try:
@@ -55,5 +73,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/__sandbox/clock/advance", admin_advance)
     app.router.add_get("/__sandbox/clock", admin_clock)
     app.router.add_post("/__sandbox/events/late", admin_late_events)
+    app.router.add_post("/__sandbox/delete", admin_delete)
     app.router.add_post("/__sandbox/faults", admin_faults)
     app.router.add_get("/__sandbox/stats", admin_stats)

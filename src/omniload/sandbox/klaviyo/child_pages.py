@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import orjson
 
-from .children import PARENTS, alive, parents, record_id, render
+from .children import PARENTS, alive, parent_alive, parents, record_id, render
 from .envelope import links
 from .keyset import key_at, links_cursors, rank_entities, start_position
 
@@ -24,7 +24,7 @@ def child_page(state, rules, q, params: dict[str, str], base: str, parent_id: st
     name = rules.name
     ds = state.dataset
     pidx = state.builders[PARENTS[name]].index_of(parent_id)
-    if pidx is None:
+    if pidx is None or not parent_alive(ds, name)[pidx]:
         raise UnknownParent(f"A {rules.path.split('/')[2].rstrip('s')} with id {parent_id} does not exist.")
     within = (parents(ds, name) == pidx) & alive(ds, name)
     idx, keys = state.select(name, q, (params.get("filter"), q.sort, pidx), within)

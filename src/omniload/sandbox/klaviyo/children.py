@@ -57,19 +57,28 @@ def members(ds: Dataset, name: str) -> np.ndarray:
 
 
 def alive(ds: Dataset, name: str) -> np.ndarray:
-    """Which visible records count: all, except a membership repeating an earlier (parent, profile) pair."""
+    """Which visible records count: all, except a membership repeating an earlier (parent, profile) pair, a
+    deleted record, a record whose parent is gone, and a membership whose profile was deleted."""
 
     def make() -> np.ndarray:
         n = ds.count(name)
-        if name not in MEMBERSHIPS:
-            return np.ones(n, dtype=bool)
-        pairs = parents(ds, name) * (1 << 32) + members(ds, name)
-        _, first = np.unique(pairs, return_index=True)
-        keep = np.zeros(n, dtype=bool)
-        keep[first] = True
-        return keep
+        keep = np.ones(n, dtype=bool)
+        if name in MEMBERSHIPS:
+            pairs = parents(ds, name) * (1 << 32) + members(ds, name)
+            _, first = np.unique(pairs, return_index=True)
+            keep = np.zeros(n, dtype=bool)
+            keep[first] = True
+            keep &= ds.live_mask("profiles", ds.count("profiles"))[members(ds, name)]
+        keep &= ds.live_mask(name, n)
+        return keep & parent_alive(ds, name)[parents(ds, name)]
 
     return _cached(ds, f"alive:{name}", make)
+
+
+def parent_alive(ds: Dataset, name: str) -> np.ndarray:
+    """Which records of child resource ``name``'s parent resource still exist."""
+    parent = PARENTS[name]
+    return alive(ds, parent) if parent in PARENTS else ds.live_mask(parent, ds.count(parent))
 
 
 def _flow_action(b, i: int, r: random.Random) -> tuple[dict, dict, dict]:

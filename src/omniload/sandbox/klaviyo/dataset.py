@@ -170,6 +170,7 @@ class Dataset:
         }
         self.overrides: dict[str, dict[int, int]] = {name: {} for name in self.counts}
         self.archived: dict[str, set[int]] = {name: set() for name in ARCHIVE_SHARE}  # archived by the clock
+        self.deleted: dict[str, set[int]] = {name: set() for name in self.counts}  # see deletions.py
         self.advances = 0
         self.version = 0
         self._lock = threading.Lock()
@@ -215,6 +216,20 @@ class Dataset:
             self.version += 1
             self._cache.clear()
             return touched
+
+    def changed(self) -> None:
+        """Something visible changed outside the clock (a deletion): cached selections are stale."""
+        with self._lock:
+            self.version += 1
+            self._cache.clear()
+
+    def live_mask(self, name: str, n: int) -> np.ndarray:
+        """Which of the first ``n`` records of ``name`` are not deleted."""
+        mask = np.ones(n, dtype=bool)
+        gone = [i for i in self.deleted.get(name, ()) if i < n]
+        if gone:
+            mask[np.array(gone, dtype=np.int64)] = False
+        return mask
 
     # -- per-record times ----------------------------------------------------------------------
     def created_us(self, name: str, i: int) -> int:

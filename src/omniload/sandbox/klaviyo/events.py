@@ -107,6 +107,11 @@ class Events:
         n_metrics = self.ds.timelines["metrics"].count_at_least(t_us)
         return h % self.ds.profiles_at(t_us), (h >> 32) % n_metrics
 
+    def hidden(self, i: int) -> bool:
+        """Event ``i`` belonged to a profile that was deleted: Klaviyo deletes a profile's events with it."""
+        gone = self.ds.deleted.get("profiles")
+        return bool(gone) and self.refs(i, self.time_us(i))[0] in gone
+
     def profile_id(self, i: int) -> str:
         p, _ = self.refs(i, self.time_us(i))
         return self.profiles.id_of(p)

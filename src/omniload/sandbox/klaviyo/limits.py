@@ -87,12 +87,14 @@ FAULT_KINDS = {
 @dataclass
 class Faults:
     """Shares of requests that get each fault, e.g. ``error=0.1,drop=0.05``; drawn from a seeded RNG.
-    ``html403_burst=N``: once drawn, the Cloudflare 403 answers the next N-1 requests too (a challenge lasts)."""
+    ``html403_burst=N``: once drawn, the Cloudflare 403 answers the next N-1 requests too (a challenge lasts).
+    ``after=N``: the first N requests pass untouched (a fault in the middle of a run)."""
 
     shares: dict[str, float] = field(default_factory=dict)
     slow_ms: int = 3000
     seed: int = 0
     html403_burst: int = 1
+    after: int = 0
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -102,11 +104,14 @@ class Faults:
     @classmethod
     def parse(cls, text: str, seed: int = 0) -> "Faults":
         shares: dict[str, float] = {}
-        slow_ms, burst = 3000, 1
+        slow_ms, burst, after = 3000, 1, 0
         for part in filter(None, (p.strip() for p in (text or "").split(","))):
             key, _, val = part.partition("=")
             if key == "slow_ms" and val.isdigit():
                 slow_ms = int(val)
+                continue
+            if key == "after" and val.isdigit():
+                after = int(val)
                 continue
             if key == "html403_burst" and val.isdigit() and int(val) >= 1:
                 burst = int(val)
@@ -117,15 +122,18 @@ class Faults:
                 share = -1
             if key not in FAULT_KINDS or not 0 <= share <= 1:
                 allowed = ", ".join(FAULT_KINDS)
-                raise ValueError(f"bad fault '{part}'; use KIND=SHARE (0..1) with KIND in {allowed}, or slow_ms=N, html403_burst=N")
+                raise ValueError(f"bad fault '{part}'; use KIND=SHARE (0..1) with KIND in {allowed}, or slow_ms=N, html403_burst=N, after=N")
             shares[key] = share
-        return cls(shares, slow_ms, seed, burst)
+        return cls(shares, slow_ms, seed, burst, after)
 
     def draw(self) -> str | None:
         """Pick the fault for one request, or None."""
         if not self.shares:
             return None
         with self._lock:
+            if self.after:
+                self.after -= 1
+                return None
             if self._burst_left:
                 self._burst_left -= 1
                 return "html403"

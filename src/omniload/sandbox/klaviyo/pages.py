@@ -34,13 +34,13 @@ def events_page(state, rules, q, params: dict[str, str], base: str) -> bytes:
     desc = q.sort in ("-datetime", "-timestamp")
     start = start_position(q, lambda v, i, incl: seq.rank(int(v), i, desc, incl), ev.index_of)
     size = q.page_size
-    if rest:  # non-time filters: scan forward from the start position
+    if rest or ev.ds.deleted.get("profiles"):  # non-time filters or deleted profiles: scan forward from the start
         picked: list[int] = []
         pos = start
         while pos < seq.total and len(picked) < size:
             for i in seq.run(pos, size, desc):
                 pos += 1
-                if event_matches(ev, i, rest):
+                if event_matches(ev, i, rest) and not ev.hidden(i):
                     picked.append(i)
                     if len(picked) == size:
                         break

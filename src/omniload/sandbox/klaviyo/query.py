@@ -169,7 +169,7 @@ def select_entities(ds: Dataset, builder, q: Query, hide_archived: tuple[str, ..
     name = builder.name
     n = ds.count(name)
     created, updated = ds.arrays(name)
-    mask = np.ones(n, dtype=bool) if within is None else within.copy()
+    mask = ds.live_mask(name, n) if within is None else within & ds.live_mask(name, n)  # deleted records are gone
     generic: list[Condition] = []
     for c in q.conditions:
         col = TIME_FIELDS.get(c.field)

@@ -2,11 +2,11 @@
 
 Archived records are included even where the API lists them only on request (campaigns; flows unless
 ``archived_visible``): a complete copy partitions on ``archived``. Events are the ones visible now (late ones
-included, visibility delay applied), in the API's (datetime, index) order. Child resources (flow actions,
-memberships, ...) come from :mod:`.children`, each with its parent's id.
-Reports are recomputed from those
-events (their ``$message``/``$flow`` properties) and the campaigns' message lists, with :class:`Tally`'s
-definitions of each statistic."""
+included, visibility delay applied, those of deleted profiles gone), in the API's (datetime, index) order.
+Deleted records (``POST /__sandbox/delete``) are gone, with what Klaviyo deletes along with them. Child
+resources (flow actions, memberships, ...) come from :mod:`.children`, each with its parent's id.
+Reports are recomputed from those events (their ``$message``/``$flow`` properties) and the campaigns'
+message lists, with :class:`Tally`'s definitions of each statistic."""
 
 from __future__ import annotations
 
@@ -38,13 +38,16 @@ def records(state: SandboxState, name: str, start: datetime | None = None, end: 
         return children.truth(state, name, lo, hi)
     if name == "events":  # generated and late events visible now, in (datetime, index) order
         seq = state.events.seq(lo, hi)
-        return [state.events.as_dict(i, "") for i in seq.run(0, seq.total, False)]
+        return [state.events.as_dict(i, "") for i in seq.run(0, seq.total, False) if not state.events.hidden(i)]
     builder = state.builders[name]
     rules = state.rules[name]
     extra = ["subscriptions"] if name == "profiles" else []
     _, updated = ds.arrays(name)
     out = []
+    gone = ds.deleted.get(name, set())
     for i in range(ds.count(name)):
+        if i in gone:  # deleted: no longer listed
+            continue
         if UPDATED_FIELD[name]:
             t = int(updated[i])
             if (lo is not None and t < lo) or (hi is not None and t >= hi):

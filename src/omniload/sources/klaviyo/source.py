@@ -6,7 +6,7 @@ reader in reports.py). Each list table's reader plans checkpoint
 slices (with the newest-record probe, whose pages the first slice reuses), extracts ``[lo, hi)`` through
 the generic extractor, drops rows outside each page's window on the client, and yields Arrow tables of
 ``batch_rows`` rows (or ``BATCH_BYTES``, for wide rows). Child tables (a parent in their spec) are read per
-parent record by :mod:`.children`. One rate limiter per bucket is shared by every
+parent record by :mod:`.children`; every current key is listed by :mod:`.keys`. One rate limiter per bucket is shared by every
 reader of the run, so tables of one bucket never overrun it together.
 """
 
@@ -23,13 +23,14 @@ import pyarrow.compute as pc
 
 from ...errors import UsageError
 from ...uri import register_secret
-from ..base import ReadEvents, ReadOptions, Source, TableInfo, TableReader, TableStats, Window
+from ..base import ReadEvents, ReadOptions, ScanCost, Source, TableInfo, TableReader, TableStats, Window
 from .client import DEFAULT_BASE_URL, REVISION, USER_AGENT, KlaviyoClient, ServerInfo
 from .policy import RetryPolicy
 from .convert import records_to_arrow, typed_to_arrow
 from .children import child_pages
 from .decode import PageDecoder
 from .extract import Plan, plan_slices, run_plan
+from .keys import read_keys, scan_cost, scannable
 from .windows import whole
 from .spec import TableSpec
 from .tables import TABLES
@@ -156,6 +157,15 @@ class KlaviyoReader(TableReader):
         if self.source.server.deprecation:
             self.source.note(self.events, f"API revision {self.source.revision} is {self.source.server.deprecation}; "
                                           "set revision= in the source URI to a newer one")  # fmt: skip
+
+
+    def scan_cost(self, rows: int, groups: int) -> ScanCost | None:
+        if not scannable(self.spec):
+            return None
+        return scan_cost(self.spec, {**TABLES, **self.source.specs}, rows, groups)
+
+    def current_keys(self) -> pa.Table:
+        return read_keys(self, whole(self.source.cap_end(None, self.events)))
 
 
 class KlaviyoSource(Source):

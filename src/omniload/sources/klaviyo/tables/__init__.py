@@ -1,15 +1,27 @@
 """Every Klaviyo table, by family: ``core`` holds the 15 list endpoints, ``relationships`` the child tables read
 once per parent record (flow actions, flow messages, list and segment memberships), ``reports`` the Reporting
 API and metric aggregates. ``TABLES`` is the order ``all`` loads (parents before their children; reports only
-when named)."""
+when named). A parent's ``dependents`` name its children (Klaviyo deletes them with it)."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from ..spec import TableSpec
 from .core import CORE
 from .relationships import RELATIONSHIPS
 from .reports import REPORT_SPECS
 
-TABLES: dict[str, TableSpec] = {t.name: t for t in [*CORE, *RELATIONSHIPS, *REPORT_SPECS]}
+
+def _with_children(specs: list[TableSpec]) -> dict[str, TableSpec]:
+    out = {t.name: t for t in specs}
+    for child in specs:
+        if child.parent is not None and child.parent_column:
+            parent = out[child.parent.table]
+            out[parent.name] = replace(parent, dependents=(*parent.dependents, (child.name, child.parent_column)))
+    return out
+
+
+TABLES: dict[str, TableSpec] = _with_children([*CORE, *RELATIONSHIPS, *REPORT_SPECS])
 
 __all__ = ["TABLES", "TableSpec"]

@@ -1,0 +1,148 @@
+"""Reconcile deletes: mark the destination rows whose key the source no longer holds (list endpoints never return
+deleted records, so an incremental load alone keeps them looking current).
+
+After a table is loaded, its reader lists every key the source holds now (``TableReader.current_keys``) and the
+destination marks the rows whose key is gone (``_omniload_deleted_at``), or deletes them with ``--hard-deletes``;
+a key listed again is unmarked, and a re-merged row comes back unmarked. What the source deletes along with a
+row (a deleted profile's events, a deleted list's memberships: ``TableInfo.dependents``) is marked by key,
+without scanning those tables.
+
+When: a table whose scan costs at most ``AUTO_REQUESTS`` requests (estimated from the destination's row count)
+is reconciled on every run (but the first, which loads everything); larger ones only when named (``--reconcile profiles``) or when ``--reconcile-every``
+has passed since their last reconcile (kept in the destination). The estimate is printed before a large scan.
+Safety: the scan is read whole before anything is written (a fault, a kill or a too-long 429 wait marks
+nothing), and a scan that would mark more than ``MASS_SHARE`` of the table's rows is refused unless
+``--allow-mass-delete``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from .destinations import Destination
+from .errors import OmniloadError, UsageError
+from .sources.base import ReadEvents, ScanCost, TableInfo, TableReader
+
+AUTO_REQUESTS = 25  # a scan this cheap runs on every run
+MASS_SHARE = 0.5  # a scan that would mark more than this share of a table's rows stops
+
+
+class MassDelete(OmniloadError):
+    """A scan found suspiciously few keys: marking would touch most of the table."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class ReconcileSettings:
+    tables: tuple[str, ...] = ()  # --reconcile: tables to reconcile whatever the cost
+    off: bool = False  # --reconcile none: not even the cheap ones
+    every: timedelta | None = None  # --reconcile-every: large tables when this much passed since the last time
+    hard: bool = False  # --hard-deletes
+    allow_mass: bool = False  # --allow-mass-delete
+
+
+def parse_tables(text: str | None, loading: list[str]) -> tuple[tuple[str, ...], bool]:
+    """``--reconcile``: a comma-separated list of the tables being loaded, ``all`` or ``none``."""
+    if not text:
+        return (), False
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if names == ["none"]:
+        return (), True
+    if names == ["all"]:
+        return tuple(loading), False
+    for n in names:
+        if n not in loading:
+            raise UsageError(f"--reconcile: '{n}' is not among the tables loaded by this run ({', '.join(loading)}); "
+                             "name tables given to --source-table, 'all' or 'none'")  # fmt: skip
+    return tuple(names), False
+
+
+def check(settings: ReconcileSettings, reader: TableReader, dest: Destination) -> None:
+    """Refuse, before anything is written, a ``--reconcile`` that cannot be done."""
+    name = reader.info.name
+    if name not in settings.tables:
+        return
+    if not dest.supports_deletes:
+        raise UsageError(f"--reconcile: {dest.display} cannot mark deleted rows (files are only appended to); "
+                         "reconcile deletes in a database destination (DuckDB, PostgreSQL)")  # fmt: skip
+    if reader.scan_cost(0, 0) is None:
+        raise UsageError(f"--reconcile: table '{name}' is not reconciled by a scan (it is loaded whole each run, or, "
+                         "as events, too large: its rows are marked when their parent is)")  # fmt: skip
+
+
+class Reconcile:
+    """The deletes of one loaded table: decide, scan, mark, then mark its dependents."""
+
+    def __init__(self, reader: TableReader, dest: Destination, schema: str, table: str, tables: dict[str, TableInfo],
+                 settings: ReconcileSettings, events: ReadEvents, strategy: str) -> None:  # fmt: skip
+        self.reader, self.dest, self.schema, self.table = reader, dest, schema, table
+        self.info, self.tables, self.settings, self.events = reader.info, tables, settings, events
+        self.strategy = strategy
+
+    def due(self, fresh: bool) -> tuple[ScanCost, bool] | None:
+        """The scan's estimated cost and whether it is a large one; None: not this run (``fresh``: the table was
+        just loaded from nothing, so it holds what the source listed; only a named table is scanned then)."""
+        s, name = self.settings, self.info.name
+        if s.off or not self.dest.supports_deletes or self.strategy == "replace" or (fresh and name not in s.tables):
+            return None
+        if self.reader.scan_cost(0, 0) is None:  # never scanned (events): not even a count of the table
+            return None
+        stats = self.dest.key_stats(self.schema, self.table, self.info.primary_key)
+        if stats is None:
+            return None
+        cost = self.reader.scan_cost(*stats)
+        if cost is None:
+            return None
+        small = cost.requests <= AUTO_REQUESTS
+        if name in s.tables or small:
+            return cost, not small
+        if s.every is not None:
+            last = self.dest.last_reconciled(self.schema, self.table)
+            if last is None or datetime.now(timezone.utc) - last >= s.every:
+                return cost, True
+        return None
+
+    def run(self, fresh: bool = False) -> None:
+        plan = self.due(fresh)
+        if plan is None:
+            return
+        cost, large = plan
+        name = self.info.name
+        if large:
+            self.events.note(f"reconciling deletes: listing every key costs about {cost.requests:,} requests, "
+                             f"{cost.seconds / 60:.1f} min at the source's rate limits")  # fmt: skip
+        at = datetime.now(timezone.utc)
+        live = self.reader.current_keys()  # whole, or it raised: nothing is marked from part of a scan
+        share = None if self.settings.allow_mass else MASS_SHARE
+        done = self.dest.mark_deleted(self.schema, self.table, self.info.primary_key, live, self.settings.hard, at, share)
+        if done is None:
+            return
+        if done.gone is None:
+            raise MassDelete(f"table '{name}': the source lists {live.num_rows:,} keys, so {done.missing:,} of the "
+                             f"{done.total:,} rows in {self.dest.display} would be marked deleted (over "
+                             f"{MASS_SHARE:.0%}); nothing was marked; if they really were deleted, run again with "
+                             "--allow-mass-delete")  # fmt: skip
+        verb = "deleted" if self.settings.hard else "marked deleted"
+        if done.gone.num_rows or done.revived:
+            self.events.note(f"{done.gone.num_rows:,} rows {verb} (their keys are gone from the source)"
+                             + (f", {done.revived:,} listed again" if done.revived else ""))  # fmt: skip
+        self.cascade(self.info, done.gone, at, set())
+
+    def cascade(self, info: TableInfo, gone, at: datetime, seen: set[str]) -> None:
+        """Mark the dependents of the rows just marked (recursively, for a single-column key)."""
+        if gone.num_rows == 0 or len(info.primary_key) != 1:
+            return
+        for dep, column in info.dependents:
+            child = self.tables.get(dep)
+            if child is None or dep in seen:
+                continue
+            done = self.dest.mark_matching(self.schema, child.dest_name, child.primary_key, column,
+                                           gone.select([info.primary_key[0]]), self.settings.hard, at)  # fmt: skip
+            if done is None:
+                continue
+            if done.gone.num_rows:
+                verb = "deleted" if self.settings.hard else "marked deleted"
+                self.events.note(f"{done.gone.num_rows:,} rows of {child.dest_name} {verb} with them")
+            self.cascade(child, done.gone, at, seen | {info.name})

@@ -1,0 +1,191 @@
+"""Deletes (issue #14): the destination forgets what Klaviyo forgot.
+
+Records are deleted in the sandbox (``POST /__sandbox/delete``, which also drops a profile's events and
+memberships); a run then marks exactly the destination rows whose key is gone (``_omniload_deleted_at``), or
+deletes them with ``--hard-deletes``, on DuckDB and PostgreSQL; nothing else changes; a scan that does not finish
+or lists too few keys marks nothing.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+import duckdb
+import pytest
+
+from omniload.sandbox.klaviyo import truth
+
+from .conftest import http_post, source_uri
+from .helpers import api_requests, expected_rows, ingest, key_of, row_key
+
+DELETED = "_omniload_deleted_at"
+
+
+def delete(sb, resource: str, count: int) -> list[str]:
+    return http_post(sb.base_url, f"/__sandbox/delete?resource={resource}&count={count}")["deleted"]
+
+
+def keyed(sb, resource: str, shown: list[str]):
+    """Ids as the admin route shows them -> destination keys (a membership is ``list_id:profile_id``)."""
+    return {tuple(s.split(":")) for s in shown} if ":" in (shown[0] if shown else "") else set(shown)
+
+
+def marks(db: str, table: str) -> dict:
+    """key -> _omniload_deleted_at (None: current) of every row."""
+    con = duckdb.connect(db, read_only=True)
+    try:
+        cols = [r[0] for r in con.execute(f'describe "main"."{table}"').fetchall()]
+        key = key_of(table)
+        sel = ", ".join(f'"{c}"' for c in key)
+        mark = f'"{DELETED}"' if DELETED in cols else "null"
+        return {row_key(dict(zip(key, r)), key): r[-1] for r in con.execute(f'select {sel}, {mark} from "{table}"').fetchall()}
+    finally:
+        con.close()
+
+
+def assert_converged(db: str, sb, name: str, hard: bool = False) -> dict:
+    """Rows whose key the sandbox still holds are current; the others are marked (or, hard, gone)."""
+    got = marks(db, name.replace("-", "_"))
+    want = set(expected_rows(sb, name))
+    current = {k for k, at in got.items() if at is None}
+    assert current == want, f"{name}: {len(want - current)} current rows missing, {len(current - want)} stale rows unmarked"
+    if hard:
+        assert set(got) == want, f"{name}: {len(set(got) - want)} deleted rows kept"
+    return got
+
+
+def test_deleted_records_are_marked_and_nothing_else_changes(make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=3)
+    db = str(tmp_path / "k.duckdb")
+    tables = "events,profiles,lists,campaigns,list-memberships"
+    assert ingest(sb, tables, db) == 0
+    before = {t: marks(db, t.replace("-", "_")) for t in tables.split(",")}
+    gone_profiles = set(delete(sb, "profiles", 20))
+    gone_lists = set(delete(sb, "lists", 2))
+    gone_campaigns = set(delete(sb, "campaigns", 3))
+    assert ingest(sb, tables, db, "--reconcile", "profiles,list-memberships") == 0
+    for name in ("profiles", "lists", "campaigns", "list-memberships", "events"):
+        got = assert_converged(db, sb, name)
+        assert set(got) == set(before[name]), f"{name}: rows appeared or vanished"
+    assert {k for k, at in marks(db, "profiles").items() if at} == gone_profiles
+    assert {k for k, at in marks(db, "lists").items() if at} == gone_lists
+    assert {k for k, at in marks(db, "campaigns").items() if at} == gone_campaigns
+    con = duckdb.connect(db, read_only=True)
+    marked_events = con.execute(f'select distinct profile_id from events where "{DELETED}" is not null').fetchall()
+    con.close()
+    assert marked_events and {r[0] for r in marked_events} <= gone_profiles  # by profile, not by scanning events
+
+
+def test_cheap_tables_reconcile_on_every_run_large_ones_only_when_asked(make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=4)
+    db = str(tmp_path / "k.duckdb")
+    assert ingest(sb, "lists,list-memberships", db) == 0
+    delete(sb, "list-memberships", 30)
+    gone = delete(sb, "lists", 1)
+    sb.state.log.clear()
+    assert ingest(sb, "lists,list-memberships", db) == 0
+    assert {k for k, at in marks(db, "lists").items() if at} == set(gone)  # lists: cheap, reconciled unasked
+    got = marks(db, "list_memberships")
+    assert {k for k, at in got.items() if at} == {k for k in got if k[0] in gone}  # only the deleted list's, by cascade
+    assert not any("fields[profile]=id" in unquote(q) for _, n, q in sb.state.log if n == "list-memberships")
+    assert ingest(sb, "lists,list-memberships", db, "--reconcile-every", "7d") == 0  # never reconciled: due now
+    assert_converged(db, sb, "list-memberships")
+
+
+def test_hard_deletes_remove_rows_and_a_reappearing_record_is_current_again(make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=6)
+    db = str(tmp_path / "k.duckdb")
+    assert ingest(sb, "profiles,segments", db) == 0
+    gone = delete(sb, "profiles", 10)
+    assert ingest(sb, "profiles", db, "--reconcile", "profiles") == 0
+    assert {k for k, at in marks(db, "profiles").items() if at} == set(gone)
+    http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&restore=1&ids={gone[0]}")  # back, updated now
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=60")
+    assert ingest(sb, "profiles", db, "--reconcile", "none") == 0  # merged again: unmarked by the merge itself
+    assert marks(db, "profiles")[gone[0]] is None
+    delete(sb, "segments", 2)
+    assert ingest(sb, "profiles,segments", db, "--reconcile", "all", "--hard-deletes") == 0
+    assert_converged(db, sb, "profiles", hard=False)
+    assert_converged(db, sb, "segments", hard=True)
+
+
+def test_a_scan_that_does_not_finish_or_lists_too_few_keys_marks_nothing(make_sandbox, tmp_path, capsys):
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=7)
+    db = str(tmp_path / "k.duckdb")
+    assert ingest(sb, "profiles", db) == 0
+    delete(sb, "profiles", 5)
+    before = api_requests(sb)
+    assert ingest(sb, "profiles", db, "--reconcile", "none") == 0
+    load = api_requests(sb) - before
+    # the preflight's probe, the load's requests and the scan's first page pass; its second page is throttled
+    # longer than the run may wait
+    http_post(sb.base_url, f"/__sandbox/faults?spec=throttle=1.0,after={1 + load + 1}")
+    assert ingest(sb, "profiles", db, "--reconcile", "profiles", "--max-retry-after", "0.5") == 1
+    scan = [q for _, n, q in sb.state.log if n == "profiles" and "fields[profile]=id" in unquote(q)]
+    assert len(scan) >= 2 and sb.state.requests["fault:throttle"] >= 1  # the scan had begun when it failed
+    assert not any(marks(db, "profiles").values())
+    http_post(sb.base_url, "/__sandbox/faults?spec=")
+    delete(sb, "profiles", 200)
+    capsys.readouterr()
+    assert ingest(sb, "profiles", db, "--reconcile", "profiles") == 1
+    err = capsys.readouterr()
+    assert "--allow-mass-delete" in err.out + err.err
+    assert not any(marks(db, "profiles").values())
+    assert ingest(sb, "profiles", db, "--reconcile", "profiles", "--allow-mass-delete") == 0
+    assert_converged(db, sb, "profiles")
+
+
+def test_reconcile_usage_errors(sandbox, tmp_path):
+    db = str(tmp_path / "k.duckdb")
+    assert ingest(sandbox, "lists", db, "--reconcile", "profiles") == 2
+    assert ingest(sandbox, "events", db, "--reconcile", "events") == 2
+    from omniload.cli import main
+
+    out = tmp_path / "files"
+    assert main(["ingest", "--source-uri", source_uri(sandbox), "--source-table", "lists", "--dest-uri",
+                 f"parquet:///{out}", "--reconcile", "lists"]) == 2  # fmt: skip
+
+
+def _pg_marks(server, database: str, table: str) -> dict:
+    con = server.connect(database)
+    try:
+        with con.cursor() as cur:
+            cur.execute(f'select id, "{DELETED}" from "klaviyo"."{table}"')
+            return dict(cur.fetchall())
+    finally:
+        con.close()
+
+
+def test_postgres_marks_then_hard_deletes(postgres, make_sandbox):
+    from omniload.cli import main
+
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=8)
+    postgres.create_database("kl_del")
+    uri = postgres.uri("kl_del")
+
+    def run(*extra: str) -> int:
+        return main(["ingest", "--source-uri", source_uri(sb), "--source-table", "profiles,events,templates",
+                     "--dest-uri", uri, "--dest-table", "klaviyo.*", "--progress", "log", *extra])  # fmt: skip
+
+    assert run() == 0
+    gone = set(delete(sb, "profiles", 15))
+    gone_templates = set(delete(sb, "templates", 2))
+    assert run("--reconcile", "profiles") == 0
+    assert {k for k, at in _pg_marks(postgres, "kl_del", "profiles").items() if at} == gone
+    assert {k for k, at in _pg_marks(postgres, "kl_del", "templates").items() if at} == gone_templates
+    events = _pg_marks(postgres, "kl_del", "events")
+    want = set(expected_rows(sb, "events"))
+    assert {k for k, at in events.items() if at is None} == want and len(events) > len(want)
+    delete(sb, "profiles", 5)
+    assert run("--reconcile", "profiles", "--hard-deletes") == 0
+    now = {p["id"] for p in truth.records(sb.state, "profiles")}
+    got = _pg_marks(postgres, "kl_del", "profiles")
+    assert set(got) == now and not any(got.values())  # every deleted profile's row is gone, marked before or not
+
+
+@pytest.mark.parametrize("rows,expected", [(0, 1), (100, 1), (101, 2)])
+def test_scan_cost_estimate(rows, expected):
+    from omniload.sources.klaviyo.keys import scan_cost
+    from omniload.sources.klaviyo.tables import TABLES
+
+    assert scan_cost(TABLES["profiles"], TABLES, rows, rows).requests == expected
