@@ -10,9 +10,10 @@ import time
 import duckdb
 import pytest
 
+from omniload.cli import main
 from omniload.dates import parse_timestamp
 
-from .conftest import OMNILOAD, ROOT, run_cli, source_uri
+from .conftest import OMNILOAD, ROOT, http_post, run_cli, source_uri
 from .helpers import api_requests, assert_equals_truth, expected_rows, ingest, rows
 
 
@@ -143,3 +144,27 @@ def test_work_folders_of_dead_runs_are_removed(make_sandbox, tmp_path):
     assert ingest(sb, "profiles", db) == 0
     assert not os.path.exists(stale) and os.path.exists(live)
     os.rmdir(live)
+
+
+def test_staging_copies_are_emptied_after_each_merge(make_sandbox, tmp_path, postgres):
+    sb = make_sandbox(scale="tiny", rate_limits="off")
+    db = str(tmp_path / "out.duckdb")
+    postgres.create_database("staging_check")
+    for _ in range(2):  # a backfill, then a merge of what changed
+        assert ingest(sb, "profiles", db) == 0
+        assert main(["ingest", "--source-uri", source_uri(sb), "--source-table", "profiles",
+                     "--dest-uri", postgres.uri("staging_check"), "--progress", "log"]) == 0  # fmt: skip
+        http_post(sb.base_url, "/__sandbox/clock/advance?seconds=86400")
+    con = duckdb.connect(db, read_only=True)
+    try:
+        assert con.execute("select count(*) from main_staging.profiles").fetchone()[0] == 0
+        assert con.execute("select count(*) from main.profiles").fetchone()[0] > 0
+    finally:
+        con.close()
+    pg = postgres.connect("staging_check")
+    try:
+        with pg.cursor() as cur:
+            cur.execute("select count(*) from public_staging.profiles")
+            assert cur.fetchone()[0] == 0
+    finally:
+        pg.close()

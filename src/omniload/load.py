@@ -216,6 +216,8 @@ class TableLoad:
             with self.dest_lock:
                 pipeline.normalize()
                 pipeline.load()
+                if how == "merge":
+                    self.dest.after_load(self.target.schema, self.target.table)
             self.on_committed(self._slice_rows)
         except Exception as exc:  # noqa: BLE001 - the source's own error, or one line for dlt's
             if self.failure is not None:

@@ -117,5 +117,8 @@ class Destination:
         """What the user can do about a failed load whose cause reads ``cause``."""
         return "run again with --debug (or OMNILOAD_DEBUG=1) to see the details"
 
+    def after_load(self, schema: str, table: str) -> None:
+        """Called after each committed load of ``table`` (with the destination lock held)."""
+
     def close(self) -> None:
         """Release what preflight opened."""

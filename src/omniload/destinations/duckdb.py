@@ -124,7 +124,7 @@ class DuckDB(SqlDeletes, Destination):
         return dlt.destinations.duckdb(DuckDbCredentials(self._conn))
 
     def _read(self, sql: str, params: list | None = None, wanted: Any = None) -> Any:
-        """Rows of one read-only query on the run's connection (``wanted``: an Arrow table it may read as
+        """Rows of one query on the run's connection (``wanted``: an Arrow table it may read as
         ``_wanted``); ``NO_TABLE`` when a table it names does not exist yet, None when the query fails (callers
         then take the safe path: load)."""
         import duckdb
@@ -170,9 +170,7 @@ class DuckDB(SqlDeletes, Destination):
         return rows[0][0] if isinstance(rows, list) else rows
 
     def _write_connection(self) -> Any:
-        import duckdb
-
-        return self._memory if self.in_memory else duckdb.connect(self.path, config=duckdb_config())
+        return self._conn.cursor()  # a duplicate of the run's connection: its own transaction, closed after
 
     def _begin(self, con: Any) -> None:
         con.begin()
@@ -186,8 +184,12 @@ class DuckDB(SqlDeletes, Destination):
         con.unregister("_omniload_arrow")
 
     def _close(self, con: Any) -> None:
-        if not self.in_memory:
-            con.close()
+        con.close()
+
+    def after_load(self, schema: str, table: str) -> None:
+        """Empty the table's staging copy: a merge leaves the last load's rows there (a second copy of a big
+        table); dlt fills it afresh on the next merge."""
+        self._read(f'delete from "{schema}_staging"."{table}"')
 
     def advice(self, cause: str) -> str:
         lowered = cause.lower()

@@ -26,6 +26,23 @@ class Postgres(SqlDeletes, Destination):
         return psycopg2.connect(dbname=c["database"], user=c["username"], password=c["password"], host=c["host"],
                                 port=c.get("port", 5432), connect_timeout=10)  # fmt: skip
 
+    def after_load(self, schema: str, table: str) -> None:
+        """Empty the table's staging copy (dlt fills it afresh on the next merge)."""
+        import psycopg2
+        from psycopg2 import sql
+
+        try:
+            con = self._connect()
+        except psycopg2.Error:
+            return
+        try:
+            with con, con.cursor() as cur:
+                cur.execute(sql.SQL("truncate table {}.{}").format(sql.Identifier(f"{schema}_staging"), sql.Identifier(table)))
+        except psycopg2.Error:  # no staging table (an append or replace load): nothing to empty
+            pass
+        finally:
+            con.close()
+
     def preflight(self) -> None:
         self.require_packages()
         import psycopg2

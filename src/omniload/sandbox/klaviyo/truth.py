@@ -19,10 +19,6 @@ from .app import SandboxState
 from .attribution import FLOW, REPORT_CHANNEL
 from .reports import Tally
 from .dataset import UPDATED_FIELD
-from .digest import endpoint_rules
-
-# Each of the 15 list endpoints' time key (the attribute its clock moves; events: their datetime), for the tests.
-CURSORS = {name: UPDATED_FIELD[name] or ("datetime" if name == "events" else None) for name in endpoint_rules()}
 from .envelope import resource
 from .query import to_us
 
