@@ -13,6 +13,7 @@ import pytest
 from omniload.sandbox.klaviyo import truth
 from omniload.sandbox.klaviyo.digest import OPENAPI_NAME, reference_dir
 from omniload.sources.klaviyo.tables import TABLES
+from omniload.sources.klaviyo.tables.more import COUPON_BATCH, MORE as MORE_SPECS
 from omniload.sources.klaviyo.tables.relationships import RELATIONSHIPS
 
 from .conftest import http_get, http_post
@@ -79,14 +80,20 @@ def test_flow_messages_list_their_parents_through_flows(make_sandbox, tmp_path):
     assert len(_requests(sb, "flow-messages")) == actions
 
 
-@pytest.mark.parametrize("name", CHILDREN)
-def test_spec_agrees_with_the_openapi_file(name):
-    spec = TABLES[name]
+def _operation(spec) -> tuple[dict, dict]:
+    """The spec's OpenAPI operation and its parameters by name; its rate limits and largest page are the spec's."""
     op = OPENAPI["paths"][spec.path]["get"]
     rate = op["x-klaviyo-ratelimit"]
     assert (spec.burst, spec.steady) == (int(rate["burst"].split("/")[0]), int(rate["steady"].split("/")[0]))
     params = {p["name"]: p for p in op["parameters"] if "name" in p}
-    assert spec.page_size == params["page[size]"]["schema"]["maximum"]
+    assert spec.page_size == (params["page[size]"]["schema"]["maximum"] if "page[size]" in params else None)
+    return op, params
+
+
+@pytest.mark.parametrize("name", CHILDREN)
+def test_spec_agrees_with_the_openapi_file(name):
+    spec = TABLES[name]
+    op, params = _operation(spec)
     assert {spec.sort, f"-{spec.sort}"} <= set(params["sort"]["schema"]["enum"])
     ops = op["x-klaviyo-filters"][spec.cursor]["operators"]["single"]
     assert spec.lower_op in ops and spec.upper_op in ops
@@ -112,3 +119,77 @@ def test_child_resources_scale_with_the_sandbox_scale():
 
     for name in ("flow-actions", "flow-messages", "list-memberships", "segment-memberships"):
         assert SCALES["tiny"][name] < SCALES["small"][name] < SCALES["medium"][name] < SCALES["large"][name]
+
+
+# -- further list endpoints (tables/more.py) ------------------------------------------------------------------
+
+MORE = [t.name for t in MORE_SPECS]
+
+
+def test_more_tables_equal_truth_after_backfill_and_after_clock_advance(make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=7)
+    db = str(tmp_path / "k.duckdb")
+    assert ingest(sb, ",".join(MORE), db) == 0
+    first = {name: assert_equals_truth(db, sb, name) for name in MORE}
+    assert all(first.values()), [n for n, got in first.items() if not got]
+    assert len(first["accounts"]) == 1  # the key's own account
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=8640000")  # 100 days: new records, touched ones
+    assert ingest(sb, ",".join(MORE), db) == 0
+    for name in MORE:
+        got = assert_equals_truth(db, sb, name)
+        spec = TABLES[name]
+        if spec.cursor:  # merged: the records touched by the clock came in the second load, the others stayed
+            prev = max(r[spec.cursor] for r in first[name].values())
+            assert any(r[spec.cursor] > prev for r in got.values()), f"{name}: nothing new after the clock moved"
+            loads = sorted({r["_dlt_load_id"] for r in got.values()})
+            assert {k for k, r in got.items() if r["_dlt_load_id"] == loads[-1]} >= {
+                k for k, r in got.items() if r[spec.cursor] >= prev}  # fmt: skip
+
+
+def test_coupon_codes_are_read_a_batch_of_coupons_at_a_time(make_sandbox, tmp_path):
+    sb = make_sandbox(scale="small", rate_limits="off")
+    db = str(tmp_path / "k.duckdb")
+    assert ingest(sb, "coupon-codes", db) == 0
+    assert_equals_truth(db, sb, "coupon-codes")
+    coupons = len(truth.records(sb.state, "coupons"))
+    asked = [q for q in _requests(sb, "coupon-codes") if "page%5Bcursor%5D" not in q and "page[cursor]" not in q]
+    assert len(asked) == -(-coupons // COUPON_BATCH) > 1  # one query per batch of coupons
+    assert all("any%28coupon.id" in q or "any(coupon.id" in q for q in asked)
+    assert all("fields%5Bcoupon%5D=id" in q or "fields[coupon]=id" in q for q in _requests(sb, "coupons"))
+    assert http_get(sb.base_url, "/api/coupon-codes").status == 400  # the filter is required, as in Klaviyo
+
+
+@pytest.mark.parametrize("name", MORE)
+def test_more_specs_agree_with_the_openapi_file(name):
+    spec = TABLES[name]
+    op, params = _operation(spec)
+    filters = op.get("x-klaviyo-filters") or {}
+    if spec.cursor:
+        ops = (filters.get(spec.cursor) or {}).get("operators", {}).get("single", [])
+        assert (spec.lower_op in ops) if spec.lower_op else not {"greater-or-equal", "greater-than"} & set(ops)
+        assert spec.sort is None or {spec.sort, f"-{spec.sort}"} <= set(params["sort"]["schema"]["enum"])
+    else:  # replaced whole: no time attribute the API filters on and that moves with a change
+        assert spec.strategy == "replace"
+    if spec.parent is not None and spec.parent.filter:
+        assert params["filter"]["required"] and spec.parent.filter in filters
+    assert name in TABLES and TABLES[name].info.in_all
+
+
+def test_more_tables_reconcile_deletes_or_are_replaced_whole(make_sandbox, tmp_path):
+    from .test_deletes import assert_converged, delete, marks
+
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=8)
+    db = str(tmp_path / "k.duckdb")
+    merged = [n for n in MORE if TABLES[n].cursor]
+    assert ingest(sb, ",".join(MORE) + ",coupons", db) == 0
+    loaded = {n: rows(db, n.replace("-", "_")) for n in merged}
+    gone = {n: set(delete(sb, n, 1)) for n in ("reviews", "universal-content", "custom-metrics")}
+    gone_coupon = delete(sb, "coupons", 1)[0]
+    assert ingest(sb, ",".join(MORE) + ",coupons", db, "--reconcile", ",".join(merged)) == 0
+    for name in merged:  # scanned by id (fields[<type>]=id), the deleted ones marked
+        assert_converged(db, sb, name)
+    for name, ids in gone.items():  # (a record stamped at the first run's end was not loaded then: not marked)
+        marked = {k for k, at in marks(db, name.replace("-", "_")).items() if at}
+        assert marked == ids & set(loaded[name]) and (marked or name == "custom-metrics")
+    assert_equals_truth(db, sb, "coupon-codes")  # replaced whole: the deleted coupon's codes are gone
+    assert gone_coupon not in {r["coupon_id"] for r in rows(db, "coupon_codes").values()}

@@ -117,6 +117,7 @@ class SandboxState:
         self.hide_archived = ("campaigns",) if cfg.archived_visible else ("campaigns", "flows")
         self.rules = all_rules()
         self.child_names = {r.path: n for n, r in self.rules.items() if "{id}" in r.path}  # child endpoints
+        self.path_names = {r.path: n for n, r in self.rules.items()}  # /api/template-universal-content -> its name
         self.limiter = RateLimiter(parse_rate_mode(cfg.rate_limits), time.time)
         self.faults = Faults.parse(cfg.faults, seed=cfg.seed)
         self.reports_budget = DailyBudget()
@@ -224,7 +225,7 @@ async def list_endpoint(request: web.Request) -> web.StreamResponse:
     state: SandboxState = request.app[STATE]
     parent_id = request.match_info.get("pid")
     if parent_id is None:
-        name = request.match_info["name"]
+        name = state.path_names.get(f"/api/{request.match_info['name']}", request.match_info["name"])
     else:
         name = state.child_names.get(f"/api/{request.match_info['parent']}/{{id}}/{request.match_info['child']}", "?")
     rules = state.rules.get(name)

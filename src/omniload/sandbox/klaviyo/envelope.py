@@ -10,7 +10,8 @@ from urllib.parse import quote, urlencode
 import orjson
 
 INCLUDED_BUILDERS = {"profile": "profiles", "metric": "metrics", "tag": "tags", "flow": "flows",
-                     "catalog-variant": "catalog-variants", "list": "lists", "segment": "segments"}  # fmt: skip
+                     "catalog-variant": "catalog-variants", "list": "lists", "segment": "segments",
+                     "tag-group": "tag-groups", "coupon": "coupons", "catalog-item": "catalog-items"}  # fmt: skip
 
 
 def error_body(status: int, code: str, title: str, detail: str, parameter: str | None = None) -> bytes:

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from . import ids
+from .children import PARENTS, alive
 from .envelope import included_object, links, prune, resource
 from .keyset import key_at, links_cursors, rank_entities, start_position
 from .late import LATE_BASE
@@ -74,7 +75,8 @@ def events_page(state, rules, q, params: dict[str, str], base: str) -> bytes:
 
 
 def entities_page(state, rules, q, params: dict[str, str], base: str) -> bytes:
-    idx, keys = state.select(rules.name, q, (params.get("filter"), q.sort))
+    within = alive(state.dataset, rules.name) if rules.name in PARENTS else None  # coupon codes of deleted coupons
+    idx, keys = state.select(rules.name, q, (params.get("filter"), q.sort), within)
     builder = state.builders[rules.name]
     desc = bool(q.sort and q.sort.startswith("-"))
     start = start_position(q, lambda v, i, incl: rank_entities(idx, keys, desc, v, i, incl), builder.index_of)

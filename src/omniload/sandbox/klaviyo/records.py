@@ -13,6 +13,7 @@ from typing import Any, Callable
 from . import ids
 from .children import CHILD_GENERATORS, CHILD_ID_KINDS
 from .dataset import Dataset, mix, salt
+from .more import MORE_GENERATORS, MORE_ID_KINDS
 
 FIRST = ["Sarah", "Liam", "Olivia", "Noah", "Emma", "Mateo", "Ava", "Lucas", "Mia", "Amir", "Chloé", "Jürgen", "Yuki", "Zoë"]
 LAST = ["Mason", "Smith", "García", "Nguyen", "O'Brien", "Müller", "Kowalski", "Tanaka", "Rossi", "Dubois", "Patel"]
@@ -198,7 +199,8 @@ def _metric(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
 
 
 def _tag(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
-    group = ids.uuid_id(i % 3, b.salt ^ 0x76)
+    groups = max(1, b.ds.timelines["tag-groups"].count_until(b.ds.created_us(b.name, i)))  # groups that existed then
+    group = b.peer("tag-groups").id_of(i % groups)
     return {"name": f"{r.choice(WORDS).lower()}-{i}"}, {"tag-group": ("tag-group", group)}, {}
 
 
@@ -301,11 +303,12 @@ GENERATORS: dict[str, Callable[[Builder, int, random.Random], tuple[dict, dict, 
     "profiles": _profile, "campaigns": _campaign, "metrics": _metric, "tags": _tag, "coupons": _coupon,
     "catalog-variants": _variant, "catalog-categories": _category, "catalog-items": _item, "flows": _flow,
     "lists": _list, "images": _image, "segments": _segment, "forms": _form, "templates": _template, **CHILD_GENERATORS,
+    **MORE_GENERATORS,
 }  # fmt: skip
 ID_KINDS = {
     "profiles": "ulid", "campaigns": "ulid", "metrics": "short", "tags": "uuid", "coupons": "coupon",
     "catalog-variants": "catalog", "catalog-categories": "catalog", "catalog-items": "catalog", "flows": "short",
-    "lists": "short", "images": "numeric", "segments": "short", "forms": "short", "templates": "short", **CHILD_ID_KINDS,
+    "lists": "short", "images": "numeric", "segments": "short", "forms": "short", "templates": "short", **CHILD_ID_KINDS, **MORE_ID_KINDS,
 }  # fmt: skip
 
 

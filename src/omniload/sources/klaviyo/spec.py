@@ -25,13 +25,19 @@ class Parent:
     the parent's ``key`` column; the child rows carry it as ``column`` (as dlt's rest_api ``resolve``).
     The parent ids are listed with the sparse fieldset ``fields`` (its smallest attribute) and, when
     ``follows_child`` (the parent's cursor moves whenever a child changes), only parents changed since the
-    child's cursor; otherwise every parent is read on every run."""
+    child's cursor; otherwise every parent is read on every run.
+
+    ``filter`` names a filter field instead (coupon codes: ``coupon.id``): the child endpoint is a plain list
+    whose parents are given ``batch`` at a time as ``any(<filter>,[...])``, and each row names its parent
+    through the to-one relationship that ``column`` comes from (``coupon`` -> ``coupon_id``)."""
 
     table: str
     key: str = "id"
     column: str = ""  # e.g. "flow_id"; default: "<parent resource type>_id"
     fields: str = ""  # the one attribute asked for when listing the parent's ids
     follows_child: bool = False
+    filter: str = ""  # e.g. "coupon.id": parents go into the filter, not the path
+    batch: int = 1  # parents per request when ``filter`` is set
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,7 @@ class TableSpec:
             problems.append(f"method {self.method}")
         if self.method == "POST" and self.body is None:
             problems.append("a POST needs a body")
-        if self.parent is not None and "{" + self.parent.key + "}" not in self.path:
+        if self.parent is not None and not self.parent.filter and "{" + self.parent.key + "}" not in self.path:
             problems.append(f"path {self.path} lacks {{{self.parent.key}}} for its parent")
         if self.cursor_kind not in CURSOR_KINDS:
             problems.append(f"cursor kind {self.cursor_kind}")
