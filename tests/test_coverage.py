@@ -13,6 +13,7 @@ import pytest
 from omniload.sandbox.klaviyo import truth
 from omniload.sandbox.klaviyo.digest import OPENAPI_NAME, reference_dir
 from omniload.sources.klaviyo.tables import TABLES
+from omniload.sources.klaviyo.tables.included import INCLUDED as INCLUDED_SPECS
 from omniload.sources.klaviyo.tables.more import COUPON_BATCH, MORE as MORE_SPECS
 from omniload.sources.klaviyo.tables.relationships import RELATIONSHIPS
 
@@ -193,3 +194,50 @@ def test_more_tables_reconcile_deletes_or_are_replaced_whole(make_sandbox, tmp_p
         assert marked == ids & set(loaded[name]) and (marked or name == "custom-metrics")
     assert_equals_truth(db, sb, "coupon-codes")  # replaced whole: the deleted coupon's codes are gone
     assert gone_coupon not in {r["coupon_id"] for r in rows(db, "coupon_codes").values()}
+
+
+# -- tables read from a parent's included resources (tables/included.py) -----------------------------------------
+
+INCLUDES = [t.name for t in INCLUDED_SPECS]
+
+
+def test_include_tables_equal_truth_after_backfill_and_after_clock_advance(make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=9)
+    db = str(tmp_path / "k.duckdb")
+    assert ingest(sb, ",".join(INCLUDES), db) == 0
+    for name in INCLUDES:
+        got = assert_equals_truth(db, sb, name)
+        assert len(got) > len({r[TABLES[name].to_one[0] + "_id"] for r in got.values()}) > 1  # several parents, some with two
+    asked = _requests(sb, "campaigns")
+    assert len(asked) == 2 * 6 and all("fields[campaign]=id" in q for q in asked)  # two tables x six partitions, one page
+    assert {q.split("include=")[1].split("&")[0] for q in asked} == {"campaign-messages", "tags"}
+    assert all("include=tags" in q and "fields[flow]=id" in q for q in _requests(sb, "flows"))
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=8640000")  # new campaigns and flows, touched campaigns
+    assert ingest(sb, ",".join(INCLUDES), db) == 0
+    for name in INCLUDES:
+        assert_equals_truth(db, sb, name)
+
+
+@pytest.mark.parametrize("name", INCLUDES)
+def test_include_specs_agree_with_the_openapi_file(name):
+    spec = TABLES[name]
+    parent = TABLES[{"campaign": "campaigns", "flow": "flows"}[spec.to_one[0]]]
+    op, params = _operation(spec)
+    assert spec.include in params["include"]["schema"]["items"]["enum"]
+    assert spec.extra_params[f"fields[{parent.resource_type}]"] == "id" and spec.rate_bucket == parent.rate_bucket
+    included = {_ref_type(r) for r in _included_types(op)}
+    assert spec.resource_type in included and spec.strategy == "replace" and spec.info.in_all
+
+
+def _included_types(op) -> list[str]:
+    from omniload.sandbox.klaviyo.openapi_rules import _flat
+
+    body = _flat(OPENAPI, op["responses"]["200"]["content"]["application/vnd.api+json"]["schema"])
+    return [r["$ref"] for r in body["properties"]["included"]["items"]["oneOf"]]
+
+
+def _ref_type(ref: str) -> str:
+    from omniload.sandbox.klaviyo.openapi_rules import _deref, _flat
+
+    node = _flat(OPENAPI, {"$ref": ref})
+    return _deref(OPENAPI, node["properties"]["type"])["enum"][0]

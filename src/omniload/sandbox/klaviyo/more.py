@@ -5,7 +5,9 @@ Like every other resource, record ``i`` comes from ``(seed, resource, i)`` and i
 timelines, so the records scale with ``--scale`` and new ones appear as the clock moves. Relationships point
 only at records that existed when the record was created (so the tie never changes): a coupon code's coupon is
 drawn by :func:`.children.parents` (coupon codes are children of coupons, listed with a ``coupon.id`` filter),
-a review's item among the catalog items of its time.
+a review's item among the catalog items of its time. Campaigns and flows get their tags here too
+(:func:`tags_of`), and campaign messages, served only as ``included`` resources, their attributes
+(:func:`campaign_message`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import random
 from typing import Any
 
 from .children import parents
+from .dataset import mix
 
 WORDS = ["Summer", "Winter", "Flash", "VIP", "Welcome", "Holiday", "Launch", "Restock", "Loyalty", "Weekend"]
 CODE_STATUS = ["UNASSIGNED", "ASSIGNED_TO_PROFILE", "USED", "EXPIRED"]
@@ -124,6 +127,35 @@ def _review(b, i: int, r: random.Random) -> tuple[dict, dict, dict]:
              "content": f"{r.choice(['Great', 'Fine', 'Poor'])} product, review {i}.", "title": r.choice([None, "My review"]),
              "smart_quote": None, "public_reply": reply}  # fmt: skip
     return attrs, {"events": [], "item": ("catalog-item", item)}, {"item.id": item}
+
+
+def tags_of(b, i: int) -> list[tuple[str, str]]:
+    """Up to two tags of campaign or flow ``i`` (``include=tags``), among the tags that existed when it was created."""
+    n = b.ds.timelines["tags"].count_until(b.ds.created_us(b.name, i))
+    h = mix(b.salt ^ i ^ 0x7A65)
+    picks = sorted({(h >> (16 * k)) % n for k in range(h % 3)}) if n else []
+    return [("tag", b.peer("tags").id_of(t)) for t in picks]
+
+
+def campaign_message(state, rid: str) -> dict[str, Any] | None:
+    """The attributes of campaign message ``rid`` (``include=campaign-messages``); None if no campaign has it."""
+    from . import ids
+
+    idx = ids.ulid_index(rid)
+    campaigns = state.builders["campaigns"]
+    if idx is None or idx // 4 >= state.dataset.count("campaigns"):
+        return None
+    i, k = divmod(idx, 4)
+    attrs, rels, hidden = campaigns.build(i)
+    if ("campaign-message", rid) not in rels["campaign-messages"]:
+        return None
+    channel = hidden["messages.channel"]
+    content = {"subject": f"{attrs['name']} ({k + 1})", "preview_text": None, "from_email": "hello@example.com",
+               "from_label": "Example Shop"} if channel == "email" else {"body": f"{attrs['name']}: see inside"}  # fmt: skip
+    sent = attrs["send_time"]
+    return {"definition": {"channel": channel, "label": f"{attrs['name']} message {k + 1}", "content": content},
+            "send_times": [{"datetime": sent, "is_local": False}] if sent else [],
+            "created_at": attrs["created_at"], "updated_at": attrs["updated_at"]}
 
 
 MORE_GENERATORS = {"tag-groups": _tag_group, "coupon-codes": _coupon_code, "push-tokens": _push_token,

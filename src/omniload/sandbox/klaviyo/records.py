@@ -13,7 +13,7 @@ from typing import Any, Callable
 from . import ids
 from .children import CHILD_GENERATORS, CHILD_ID_KINDS
 from .dataset import Dataset, mix, salt
-from .more import MORE_GENERATORS, MORE_ID_KINDS
+from .more import MORE_GENERATORS, MORE_ID_KINDS, tags_of
 
 FIRST = ["Sarah", "Liam", "Olivia", "Noah", "Emma", "Mateo", "Ava", "Lucas", "Mia", "Amir", "Chloé", "Jürgen", "Yuki", "Zoë"]
 LAST = ["Mason", "Smith", "García", "Nguyen", "O'Brien", "Müller", "Kowalski", "Tanaka", "Rossi", "Dubois", "Patel"]
@@ -186,7 +186,8 @@ def _campaign(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
         "send_time": updated if sent else None,
     }  # fmt: skip
     messages = [ids.ulid(i * 4 + k, b.ds.created_us(b.name, i) // 1000, b.salt ^ 0x4D5) for k in range(1 + i % 2)]
-    return attrs, {"campaign-messages": [("campaign-message", m) for m in messages], "tags": []}, {"messages.channel": channel}
+    rels = {"campaign-messages": [("campaign-message", m) for m in messages], "tags": tags_of(b, i)}
+    return attrs, rels, {"messages.channel": channel}
 
 
 def _metric(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
@@ -251,7 +252,7 @@ def _flow(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     attrs = {"name": f"{r.choice(WORDS)} flow {i}", "status": r.choice(["live", "draft", "manual"]),
              "archived": r.random() < 0.1 or mix(b.salt ^ i ^ 0xF10) % 8 == 0 or i in b.ds.archived["flows"],
              "created": created, "updated": updated, "trigger_type": r.choice(TRIGGERS)}  # fmt: skip
-    return attrs, {"flow-actions": [], "tags": []}, {}
+    return attrs, {"flow-actions": [], "tags": tags_of(b, i)}, {}
 
 
 def _list(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:

@@ -71,6 +71,10 @@ class TableSpec:
     # (table, column): what Klaviyo deletes along with a record of this table (a profile's events, a list's
     # memberships); a parent's children are added by tables/__init__.py
     dependents: tuple[tuple[str, str], ...] = ()
+    # A table read from another endpoint's ``included`` resources (``include=<this>`` on the parent's listing):
+    # one row per (listed record, related record), the listed record's id in the first ``to_one`` column
+    # (campaign messages: ``include=campaign-messages`` on /api/campaigns, ``campaign_id``). See decode.py.
+    include: str = ""
 
     def __post_init__(self) -> None:
         problems = []
@@ -78,6 +82,8 @@ class TableSpec:
             problems.append(f"method {self.method}")
         if self.method == "POST" and self.body is None:
             problems.append("a POST needs a body")
+        if self.include and not self.to_one:
+            problems.append("an include table names its parent's id column in to_one")
         if self.parent is not None and not self.parent.filter and "{" + self.parent.key + "}" not in self.path:
             problems.append(f"path {self.path} lacks {{{self.parent.key}}} for its parent")
         if self.cursor_kind not in CURSOR_KINDS:
