@@ -12,6 +12,7 @@ import pytest
 
 from omniload.sandbox.klaviyo import truth
 from omniload.sandbox.klaviyo.digest import OPENAPI_NAME, reference_dir
+from omniload.sources.klaviyo.children import for_kind
 from omniload.sources.klaviyo.tables import TABLES
 from omniload.sources.klaviyo.tables.included import INCLUDED as INCLUDED_SPECS
 from omniload.sources.klaviyo.tables.more import COUPON_BATCH, MORE as MORE_SPECS
@@ -241,3 +242,51 @@ def _ref_type(ref: str) -> str:
 
     node = _flat(OPENAPI, {"$ref": ref})
     return _deref(OPENAPI, node["properties"]["type"])["enum"][0]
+
+
+# -- relationship endpoints: resource identifiers only ------------------------------------------------------------
+
+LINKS = ["tag-links", "catalog-item-categories"]
+
+
+def test_relationship_tables_equal_truth_after_backfill_and_after_clock_advance(make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny,tags=8", rate_limits="off", seed=10)  # the client paces 3/s per kind: few tags
+    db = str(tmp_path / "k.duckdb")
+    assert ingest(sb, ",".join(LINKS), db) == 0
+    links = assert_equals_truth(db, sb, "tag-links")
+    assert {k[1] for k in links} == {"campaigns", "flows", "lists", "segments"}
+    assert len(assert_equals_truth(db, sb, "catalog-item-categories")) == len(truth.records(sb.state, "catalog-items"))
+    tags = len(truth.records(sb.state, "tags"))
+    for kind in ("campaigns", "flows", "lists", "segments"):  # one request per tag and kind, no paging parameters
+        asked = _requests(sb, f"tag-links:{kind}")
+        assert len(asked) == tags and not any("page" in q for q in asked)
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=8640000")  # new tags, campaigns, items: new links
+    assert ingest(sb, ",".join(LINKS), db) == 0
+    assert len(assert_equals_truth(db, sb, "tag-links")) > len(links)
+    assert_equals_truth(db, sb, "catalog-item-categories")
+
+
+@pytest.mark.parametrize("name", LINKS)
+def test_relationship_specs_agree_with_the_openapi_file(name):
+    spec = TABLES[name]
+    for kind in spec.kinds or ("",):
+        op, params = _operation(for_kind(spec, kind) if kind else spec)
+        item = OPENAPI["components"]["schemas"][op["responses"]["200"]["content"]["application/vnd.api+json"]["schema"]
+                                               ["$ref"].split("/")[-1]]["properties"]["data"]["items"]  # fmt: skip
+        assert "attributes" not in _resolve(item).get("properties", {})  # identifiers only
+    assert spec.columns == {} and spec.strategy == "replace" and spec.parent is not None and spec.info.in_all
+
+
+def test_sandbox_relationship_endpoints(sandbox):
+    tag = next(r for r in truth.records(sandbox.state, "tag-links"))
+    page = http_get(sandbox.base_url, f"/api/tags/{tag['parent_id']}/relationships/{tag['kind']}").json
+    assert {"type": tag["kind"].rstrip("s"), "id": tag["id"]} in page["data"] and page["links"]["next"] is None
+    assert all(set(r) == {"type", "id"} for r in page["data"])
+    assert http_get(sandbox.base_url, "/api/tags/nope/relationships/flows").status == 404
+    assert http_get(sandbox.base_url, f"/api/tags/{tag['parent_id']}/relationships/flows?page%5Bsize%5D=5").status == 400
+
+
+def _resolve(node: dict) -> dict:
+    from omniload.sandbox.klaviyo.openapi_rules import _flat
+
+    return _flat(OPENAPI, node)

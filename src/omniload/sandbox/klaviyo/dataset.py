@@ -55,6 +55,7 @@ UPDATED_FIELD = {
     "list-memberships": None, "segment-memberships": None,  # memberships only appear (joined_group_at)
     "tag-groups": None, "coupon-codes": None, "push-tokens": None, "accounts": None, "custom-metrics": "updated",
     "mapped-metrics": "updated", "universal-content": "updated", "reviews": "updated",
+    "catalog-item-categories": None, "tag-links": None,  # relationships only: no records of their own
 }  # fmt: skip
 SINGLE = ("accounts",)  # one record whatever the scale and the clock: the API key's own account
 TOUCH_SHARE = 0.02  # share of existing records that get a newer update time on each clock advance

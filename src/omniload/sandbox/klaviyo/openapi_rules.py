@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from .digest import OPENAPI_NAME, EndpointRules, _rate, endpoint_rules, reference_dir
+from .relationship_pages import PATHS as RELATIONSHIP_PATHS
 
 # sandbox endpoint name (= omniload table name) -> OpenAPI path
 EXTRA_PATHS = {
@@ -30,6 +31,7 @@ EXTRA_PATHS = {
     "universal-content": "/api/template-universal-content",
     "accounts": "/api/accounts",
     "reviews": "/api/reviews",
+    **RELATIONSHIP_PATHS,
 }
 
 

@@ -259,7 +259,7 @@ def _list(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     created, updated = b.times(i)
     attrs = {"name": f"{r.choice(WORDS)} list {i}", "created": created, "updated": updated,
              "opt_in_process": r.choice(["double_opt_in", "single_opt_in"])}  # fmt: skip
-    return attrs, {"profiles": [], "tags": [], "flow-triggers": []}, {}
+    return attrs, {"profiles": [], "tags": tags_of(b, i), "flow-triggers": []}, {}
 
 
 def _segment(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
@@ -269,7 +269,7 @@ def _segment(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     attrs = {"name": f"{r.choice(WORDS)} segment {i}", "definition": definition if r.random() < 0.8 else None,
              "created": created, "updated": updated, "is_active": r.random() < 0.85, "is_processing": r.random() < 0.05,
              "is_starred": r.random() < 0.2}  # fmt: skip
-    return attrs, {"profiles": [], "tags": [], "flow-triggers": []}, {}
+    return attrs, {"profiles": [], "tags": tags_of(b, i), "flow-triggers": []}, {}
 
 
 def _image(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:

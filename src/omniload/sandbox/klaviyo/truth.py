@@ -15,7 +15,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import children
+from . import children, relationship_pages
 from .app import SandboxState
 from .attribution import FLOW, REPORT_CHANNEL
 from .reports import Tally
@@ -38,6 +38,8 @@ def records(state: SandboxState, name: str, start: datetime | None = None, end: 
     lo = to_us(start) if start else None
     hi = to_us(end) if end else None
     ds = state.dataset
+    if name in ("tag-links", "catalog-item-categories"):  # relationship endpoints: identifiers only
+        return relationship_pages.truth(state, name)
     if name in INCLUDED:  # one record per (parent, related record), read from the parent's relationships
         parent, rel = INCLUDED[name]
         owner = state.rules[parent].resource_type

@@ -7,7 +7,8 @@ Only when the parent's cursor moves with its children (``Parent.follows_child``)
 those changed since the child's cursor; Klaviyo says so for none of the current tables, so every parent is
 read on every run. Each parent gets a derived spec (its path filled in, its id as a constant column) run by
 :func:`~.extract.run_plan` with the child's time bounds, so an incremental run asks each parent once. A child
-whose parents go into a filter (coupon codes: ``any(coupon.id,[...])``) gets one derived spec per batch of parents.
+whose parents go into a filter (coupon codes: ``any(coupon.id,[...])``) gets one derived spec per batch of parents;
+one with kinds (tag links) one per parent and kind.
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ def for_parent(spec: TableSpec, parent_id: str) -> TableSpec:
     path = spec.path.replace("{" + spec.parent.key + "}", quote(parent_id, safe=""))
     parts = tuple((frag, {**consts, col: parent_id}) for frag, consts in spec.partitions)
     return replace(spec, path=path, partitions=parts, parent=None)
+
+
+def for_kind(spec: TableSpec, kind: str) -> TableSpec:
+    """``spec`` for one of its kinds: the path filled in, the kind a constant column, the endpoint's own bucket."""
+    parts = tuple((frag, {**consts, "kind": kind}) for frag, consts in spec.partitions)
+    return replace(spec, path=spec.path.replace("{kind}", kind), partitions=parts, kinds=(), bucket=f"{spec.rate_bucket}:{kind}")
 
 
 def for_batch(spec: TableSpec, parent_ids: list[str]) -> TableSpec:
@@ -89,7 +96,8 @@ def child_pages(factory: Callable, spec: TableSpec, tables: dict[str, TableSpec]
         n = max(1, spec.parent.batch)
         specs = [for_batch(spec, ids[k : k + n]) for k in range(0, len(ids), n)]
     else:
-        specs = [for_parent(spec, pid) for pid in ids]
+        kinds = [for_kind(spec, kind) for kind in spec.kinds] or [spec]
+        specs = [for_parent(each, pid) for pid in ids for each in kinds]
     workers = max(1, min(parallelism, spec.burst, len(specs)))  # no more parents at once than the bucket's burst
     yield from _fan_out(factory, specs, lo, hi, workers, on_fraction)
 
@@ -151,4 +159,4 @@ def _fan_out(factory: Callable, specs: list[TableSpec], lo: datetime | None, hi:
             t.join(timeout=30)
 
 
-__all__ = ["child_pages", "for_batch", "for_parent", "listing", "parent_ids"]
+__all__ = ["child_pages", "for_batch", "for_kind", "for_parent", "listing", "parent_ids"]

@@ -75,6 +75,10 @@ class TableSpec:
     # one row per (listed record, related record), the listed record's id in the first ``to_one`` column
     # (campaign messages: ``include=campaign-messages`` on /api/campaigns, ``campaign_id``). See decode.py.
     include: str = ""
+    # The path holds ``{kind}``: one endpoint per kind (tag links: a tag's campaigns, flows, lists, segments), each
+    # its own rate-limit bucket; every row carries its kind in column ``kind``. Relationship endpoints such as these
+    # answer resource identifiers only (``{type, id}``, no attributes): a spec with no columns reads them as is.
+    kinds: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         problems = []
@@ -82,6 +86,8 @@ class TableSpec:
             problems.append(f"method {self.method}")
         if self.method == "POST" and self.body is None:
             problems.append("a POST needs a body")
+        if bool(self.kinds) != ("{kind}" in self.path):
+            problems.append(f"path {self.path} and kinds {self.kinds} disagree")
         if self.include and not self.to_one:
             problems.append("an include table names its parent's id column in to_one")
         if self.parent is not None and not self.parent.filter and "{" + self.parent.key + "}" not in self.path:
@@ -123,6 +129,8 @@ class TableSpec:
         for _, consts in self.partitions:
             for key in consts:
                 cols[key] = TEXT
+        if self.kinds:
+            cols["kind"] = TEXT
         if self.parent is not None:
             cols[self.parent_column] = TEXT
         return cols
