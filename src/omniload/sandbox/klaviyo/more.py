@@ -15,6 +15,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import numpy as np
+
 from .children import parents
 from .dataset import mix
 
@@ -156,6 +158,17 @@ def campaign_message(state, rid: str) -> dict[str, Any] | None:
     return {"definition": {"channel": channel, "label": f"{attrs['name']} message {k + 1}", "content": content},
             "send_times": [{"datetime": sent, "is_local": False}] if sent else [],
             "created_at": attrs["created_at"], "updated_at": attrs["updated_at"]}
+
+
+def coupon_codes_named(state, q) -> np.ndarray | None:
+    """Which coupon codes a ``coupon.id`` filter can match (those of the named coupons), so that only they are
+    built and tested; None without such a filter."""
+    wanted = [c.value if isinstance(c.value, list) else [c.value] for c in q.conditions if c.field == "coupon.id"]
+    if not wanted:
+        return None
+    coupons = state.builders["coupons"]
+    named = [i for i in (coupons.index_of(rid) for ids in wanted for rid in ids) if i is not None]
+    return np.isin(parents(state.dataset, "coupon-codes"), np.array(named, dtype=np.int64))
 
 
 MORE_GENERATORS = {"tag-groups": _tag_group, "coupon-codes": _coupon_code, "push-tokens": _push_token,

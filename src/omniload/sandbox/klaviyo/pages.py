@@ -8,6 +8,7 @@ import orjson
 
 from . import ids
 from .children import PARENTS, alive
+from .more import coupon_codes_named
 from .envelope import included_object, links, prune, resource
 from .keyset import key_at, links_cursors, rank_entities, start_position
 from .late import LATE_BASE
@@ -76,6 +77,8 @@ def events_page(state, rules, q, params: dict[str, str], base: str) -> bytes:
 
 def entities_page(state, rules, q, params: dict[str, str], base: str) -> bytes:
     within = alive(state.dataset, rules.name) if rules.name in PARENTS else None  # coupon codes of deleted coupons
+    named = coupon_codes_named(state, q) if rules.name == "coupon-codes" else None
+    within = within if named is None else within & named
     idx, keys = state.select(rules.name, q, (params.get("filter"), q.sort), within)
     builder = state.builders[rules.name]
     desc = bool(q.sort and q.sort.startswith("-"))
