@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End to end: start the Klaviyo sandbox, load all 15 tables into demo.duckdb, run again incrementally.
+# End to end: start the Klaviyo sandbox, load every table of --source-table all into demo.duckdb, run again incrementally.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OMNI=.venv/bin/omniload
