@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # End to end: start the Klaviyo sandbox, load every table of `all` into demo.duckdb, run again incrementally.
-# Fewer flows than the small scale has: flow actions and messages are read one request per parent at 3/s.
+# Fewer flows and tags than the small scale has: flow actions, messages and tag links are read one request per
+# parent at 60/min.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OMNI=.venv/bin/omniload
 out=$(mktemp)
-$OMNI sandbox klaviyo --scale small,flows=30,flow-actions=90,flow-messages=60 --seed 1 --rate-limits real >"$out" 2>/dev/null &
+$OMNI sandbox klaviyo --scale small,flows=30,flow-actions=90,flow-messages=60,tags=20 --seed 1 --rate-limits real >"$out" 2>/dev/null &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -f "$out"' EXIT
 for _ in $(seq 50); do [ -s "$out" ] && break; sleep 0.2; done

@@ -102,6 +102,8 @@ def expected_rows(sb, name: str, start=None, end=None) -> dict[str, dict]:
             row["channel"] = rec["channel"]
         if spec.parent is not None:
             row[spec.parent_column] = rec["parent_id"]
+        if spec.kinds:  # tag links: which of the parent's relationship endpoints
+            row["kind"] = rec["kind"]
         out[row_key(row, spec.primary_key)] = row
     return out
 

@@ -12,13 +12,16 @@ import pytest
 
 from omniload.sandbox.klaviyo import truth
 from omniload.sandbox.klaviyo.digest import OPENAPI_NAME, reference_dir
+from omniload.sources.klaviyo.children import for_kind
 from omniload.sources.klaviyo.tables import TABLES
+from omniload.sources.klaviyo.tables.included import INCLUDED as INCLUDED_SPECS
+from omniload.sources.klaviyo.tables.more import COUPON_BATCH, MORE as MORE_SPECS
 from omniload.sources.klaviyo.tables.relationships import RELATIONSHIPS
 
 from .conftest import http_get, http_post
 from .helpers import assert_equals_truth, ingest, rows
 
-CHILDREN = [t.name for t in RELATIONSHIPS]
+CHILDREN = [t.name for t in RELATIONSHIPS if t.cursor]  # the relationship endpoints (no cursor): below
 OPENAPI = json.loads((reference_dir() / OPENAPI_NAME).read_text())
 
 
@@ -79,14 +82,20 @@ def test_flow_messages_list_their_parents_through_flows(make_sandbox, tmp_path):
     assert len(_requests(sb, "flow-messages")) == actions
 
 
-@pytest.mark.parametrize("name", CHILDREN)
-def test_spec_agrees_with_the_openapi_file(name):
-    spec = TABLES[name]
+def _operation(spec) -> tuple[dict, dict]:
+    """The spec's OpenAPI operation and its parameters by name; its rate limits and largest page are the spec's."""
     op = OPENAPI["paths"][spec.path]["get"]
     rate = op["x-klaviyo-ratelimit"]
     assert (spec.burst, spec.steady) == (int(rate["burst"].split("/")[0]), int(rate["steady"].split("/")[0]))
     params = {p["name"]: p for p in op["parameters"] if "name" in p}
-    assert spec.page_size == params["page[size]"]["schema"]["maximum"]
+    assert spec.page_size == (params["page[size]"]["schema"]["maximum"] if "page[size]" in params else None)
+    return op, params
+
+
+@pytest.mark.parametrize("name", CHILDREN)
+def test_spec_agrees_with_the_openapi_file(name):
+    spec = TABLES[name]
+    op, params = _operation(spec)
     assert {spec.sort, f"-{spec.sort}"} <= set(params["sort"]["schema"]["enum"])
     ops = op["x-klaviyo-filters"][spec.cursor]["operators"]["single"]
     assert spec.lower_op in ops and spec.upper_op in ops
@@ -112,3 +121,172 @@ def test_child_resources_scale_with_the_sandbox_scale():
 
     for name in ("flow-actions", "flow-messages", "list-memberships", "segment-memberships"):
         assert SCALES["tiny"][name] < SCALES["small"][name] < SCALES["medium"][name] < SCALES["large"][name]
+
+
+# -- further list endpoints (tables/more.py) ------------------------------------------------------------------
+
+MORE = [t.name for t in MORE_SPECS]
+
+
+def test_more_tables_equal_truth_after_backfill_and_after_clock_advance(make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=7)
+    db = str(tmp_path / "k.duckdb")
+    assert ingest(sb, ",".join(MORE), db) == 0
+    first = {name: assert_equals_truth(db, sb, name) for name in MORE}
+    assert all(first.values()), [n for n, got in first.items() if not got]
+    assert len(first["accounts"]) == 1  # the key's own account
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=8640000")  # 100 days: new records, touched ones
+    assert ingest(sb, ",".join(MORE), db) == 0
+    for name in MORE:
+        got = assert_equals_truth(db, sb, name)
+        spec = TABLES[name]
+        if spec.cursor:  # merged: the records touched by the clock came in the second load, the others stayed
+            prev = max(r[spec.cursor] for r in first[name].values())
+            assert any(r[spec.cursor] > prev for r in got.values()), f"{name}: nothing new after the clock moved"
+            loads = sorted({r["_dlt_load_id"] for r in got.values()})
+            assert {k for k, r in got.items() if r["_dlt_load_id"] == loads[-1]} >= {
+                k for k, r in got.items() if r[spec.cursor] >= prev}  # fmt: skip
+
+
+def test_coupon_codes_are_read_a_batch_of_coupons_at_a_time(make_sandbox, tmp_path):
+    sb = make_sandbox(scale="small", rate_limits="off")
+    db = str(tmp_path / "k.duckdb")
+    assert ingest(sb, "coupon-codes", db) == 0
+    assert_equals_truth(db, sb, "coupon-codes")
+    coupons = len(truth.records(sb.state, "coupons"))
+    asked = [q for q in _requests(sb, "coupon-codes") if "page%5Bcursor%5D" not in q and "page[cursor]" not in q]
+    assert len(asked) == -(-coupons // COUPON_BATCH) > 1  # one query per batch of coupons
+    assert all("any%28coupon.id" in q or "any(coupon.id" in q for q in asked)
+    assert all("fields%5Bcoupon%5D=id" in q or "fields[coupon]=id" in q for q in _requests(sb, "coupons"))
+    assert http_get(sb.base_url, "/api/coupon-codes").status == 400  # the filter is required, as in Klaviyo
+
+
+@pytest.mark.parametrize("name", MORE)
+def test_more_specs_agree_with_the_openapi_file(name):
+    spec = TABLES[name]
+    op, params = _operation(spec)
+    filters = op.get("x-klaviyo-filters") or {}
+    if spec.cursor:
+        ops = (filters.get(spec.cursor) or {}).get("operators", {}).get("single", [])
+        assert (spec.lower_op in ops) if spec.lower_op else not {"greater-or-equal", "greater-than"} & set(ops)
+        assert spec.sort is None or {spec.sort, f"-{spec.sort}"} <= set(params["sort"]["schema"]["enum"])
+    else:  # replaced whole: no time attribute the API filters on and that moves with a change
+        assert spec.strategy == "replace"
+    if spec.parent is not None and spec.parent.filter:
+        assert params["filter"]["required"] and spec.parent.filter in filters
+    assert name in TABLES and TABLES[name].info.in_all
+
+
+def test_more_tables_reconcile_deletes_or_are_replaced_whole(make_sandbox, tmp_path):
+    from .test_deletes import assert_converged, delete, marks
+
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=8)
+    db = str(tmp_path / "k.duckdb")
+    merged = [n for n in MORE if TABLES[n].cursor]
+    assert ingest(sb, ",".join(MORE) + ",coupons", db) == 0
+    loaded = {n: rows(db, n.replace("-", "_")) for n in merged}
+    gone = {n: set(delete(sb, n, 1)) for n in ("reviews", "universal-content", "custom-metrics")}
+    gone_coupon = delete(sb, "coupons", 1)[0]
+    assert ingest(sb, ",".join(MORE) + ",coupons", db, "--reconcile", ",".join(merged)) == 0
+    for name in merged:  # scanned by id (fields[<type>]=id), the deleted ones marked
+        assert_converged(db, sb, name)
+    for name, ids in gone.items():  # (a record stamped at the first run's end was not loaded then: not marked)
+        marked = {k for k, at in marks(db, name.replace("-", "_")).items() if at}
+        assert marked == ids & set(loaded[name]) and (marked or name == "custom-metrics")
+    assert_equals_truth(db, sb, "coupon-codes")  # replaced whole: the deleted coupon's codes are gone
+    assert gone_coupon not in {r["coupon_id"] for r in rows(db, "coupon_codes").values()}
+
+
+# -- tables read from a parent's included resources (tables/included.py) -----------------------------------------
+
+INCLUDES = [t.name for t in INCLUDED_SPECS]
+
+
+def test_include_tables_equal_truth_after_backfill_and_after_clock_advance(make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=9)
+    db = str(tmp_path / "k.duckdb")
+    assert ingest(sb, ",".join(INCLUDES), db) == 0
+    for name in INCLUDES:
+        got = assert_equals_truth(db, sb, name)
+        assert len(got) > len({r[TABLES[name].to_one[0] + "_id"] for r in got.values()}) > 1  # several parents, some with two
+    asked = _requests(sb, "campaigns")
+    assert len(asked) == 2 * 6 and all("fields[campaign]=id" in q for q in asked)  # two tables x six partitions, one page
+    assert {q.split("include=")[1].split("&")[0] for q in asked} == {"campaign-messages", "tags"}
+    assert all("include=tags" in q and "fields[flow]=id" in q for q in _requests(sb, "flows"))
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=8640000")  # new campaigns and flows, touched campaigns
+    assert ingest(sb, ",".join(INCLUDES), db) == 0
+    for name in INCLUDES:
+        assert_equals_truth(db, sb, name)
+
+
+@pytest.mark.parametrize("name", INCLUDES)
+def test_include_specs_agree_with_the_openapi_file(name):
+    spec = TABLES[name]
+    parent = TABLES[{"campaign": "campaigns", "flow": "flows"}[spec.to_one[0]]]
+    op, params = _operation(spec)
+    assert spec.include in params["include"]["schema"]["items"]["enum"]
+    assert spec.extra_params[f"fields[{parent.resource_type}]"] == "id" and spec.rate_bucket == parent.rate_bucket
+    included = {_ref_type(r) for r in _included_types(op)}
+    assert spec.resource_type in included and spec.strategy == "replace" and spec.info.in_all
+
+
+def _included_types(op) -> list[str]:
+    from omniload.sandbox.klaviyo.openapi_rules import _flat
+
+    body = _flat(OPENAPI, op["responses"]["200"]["content"]["application/vnd.api+json"]["schema"])
+    return [r["$ref"] for r in body["properties"]["included"]["items"]["oneOf"]]
+
+
+def _ref_type(ref: str) -> str:
+    from omniload.sandbox.klaviyo.openapi_rules import _deref, _flat
+
+    node = _flat(OPENAPI, {"$ref": ref})
+    return _deref(OPENAPI, node["properties"]["type"])["enum"][0]
+
+
+# -- relationship endpoints: resource identifiers only ------------------------------------------------------------
+
+LINKS = ["tag-links", "catalog-item-categories"]
+
+
+def test_relationship_tables_equal_truth_after_backfill_and_after_clock_advance(make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny,tags=8", rate_limits="off", seed=10)  # the client paces 3/s per kind: few tags
+    db = str(tmp_path / "k.duckdb")
+    assert ingest(sb, ",".join(LINKS), db) == 0
+    links = assert_equals_truth(db, sb, "tag-links")
+    assert {k[1] for k in links} == {"campaigns", "flows", "lists", "segments"}
+    assert len(assert_equals_truth(db, sb, "catalog-item-categories")) == len(truth.records(sb.state, "catalog-items"))
+    tags = len(truth.records(sb.state, "tags"))
+    for kind in ("campaigns", "flows", "lists", "segments"):  # one request per tag and kind, no paging parameters
+        asked = _requests(sb, f"tag-links:{kind}")
+        assert len(asked) == tags and not any("page" in q for q in asked)
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=8640000")  # new tags, campaigns, items: new links
+    assert ingest(sb, ",".join(LINKS), db) == 0
+    assert len(assert_equals_truth(db, sb, "tag-links")) > len(links)
+    assert_equals_truth(db, sb, "catalog-item-categories")
+
+
+@pytest.mark.parametrize("name", LINKS)
+def test_relationship_specs_agree_with_the_openapi_file(name):
+    spec = TABLES[name]
+    for kind in spec.kinds or ("",):
+        op, params = _operation(for_kind(spec, kind) if kind else spec)
+        item = OPENAPI["components"]["schemas"][op["responses"]["200"]["content"]["application/vnd.api+json"]["schema"]
+                                               ["$ref"].split("/")[-1]]["properties"]["data"]["items"]  # fmt: skip
+        assert "attributes" not in _resolve(item).get("properties", {})  # identifiers only
+    assert spec.columns == {} and spec.strategy == "replace" and spec.parent is not None and spec.info.in_all
+
+
+def test_sandbox_relationship_endpoints(sandbox):
+    tag = next(r for r in truth.records(sandbox.state, "tag-links"))
+    page = http_get(sandbox.base_url, f"/api/tags/{tag['parent_id']}/relationships/{tag['kind']}").json
+    assert {"type": tag["kind"].rstrip("s"), "id": tag["id"]} in page["data"] and page["links"]["next"] is None
+    assert all(set(r) == {"type", "id"} for r in page["data"])
+    assert http_get(sandbox.base_url, "/api/tags/nope/relationships/flows").status == 404
+    assert http_get(sandbox.base_url, f"/api/tags/{tag['parent_id']}/relationships/flows?page%5Bsize%5D=5").status == 400
+
+
+def _resolve(node: dict) -> dict:
+    from omniload.sandbox.klaviyo.openapi_rules import _flat
+
+    return _flat(OPENAPI, node)

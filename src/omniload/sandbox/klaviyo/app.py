@@ -27,6 +27,7 @@ from .envelope import error_body
 from .events import Events
 from .limits import Faults, RateLimiter, mutate, parse_rate_mode
 from .child_pages import UnknownParent, child_page
+from .relationship_pages import RELATED, relationship_page
 from .openapi_rules import all_rules
 from .pages import entities_page, events_page
 from .query import QueryError, select_entities, to_us, validate
@@ -117,6 +118,7 @@ class SandboxState:
         self.hide_archived = ("campaigns",) if cfg.archived_visible else ("campaigns", "flows")
         self.rules = all_rules()
         self.child_names = {r.path: n for n, r in self.rules.items() if "{id}" in r.path}  # child endpoints
+        self.path_names = {r.path: n for n, r in self.rules.items()}  # /api/template-universal-content -> its name
         self.limiter = RateLimiter(parse_rate_mode(cfg.rate_limits), time.time)
         self.faults = Faults.parse(cfg.faults, seed=cfg.seed)
         self.reports_budget = DailyBudget()
@@ -224,9 +226,10 @@ async def list_endpoint(request: web.Request) -> web.StreamResponse:
     state: SandboxState = request.app[STATE]
     parent_id = request.match_info.get("pid")
     if parent_id is None:
-        name = request.match_info["name"]
+        name = state.path_names.get(f"/api/{request.match_info['name']}", request.match_info["name"])
     else:
-        name = state.child_names.get(f"/api/{request.match_info['parent']}/{{id}}/{request.match_info['child']}", "?")
+        rel = "relationships/" if request.match_info.get("rel") else ""
+        name = state.child_names.get(f"/api/{request.match_info['parent']}/{{id}}/{rel}{request.match_info['child']}", "?")
     rules = state.rules.get(name)
     state.requests["total"] += 1
     state.log.append((time.time(), name, request.query_string))
@@ -258,7 +261,9 @@ async def list_endpoint(request: web.Request) -> web.StreamResponse:
         q.seconds = state.config.filter_precision == "second"
         if state.config.refuse_future_filters:
             _future_filters(state, q)
-        if parent_id is not None:
+        if parent_id is not None and name in RELATED:
+            body = relationship_page(state, rules, q, params, base_url(state.config, request), parent_id)
+        elif parent_id is not None:
             body = child_page(state, rules, q, params, base_url(state.config, request), parent_id)
         else:
             page = events_page if name == "events" else entities_page
@@ -292,6 +297,8 @@ def build_app(config: SandboxConfig, admin: bool = True) -> web.Application:
     app.router.add_get("/api/{name}/", list_endpoint)
     app.router.add_get("/api/{parent}/{pid}/{child}", list_endpoint)
     app.router.add_get("/api/{parent}/{pid}/{child}/", list_endpoint)
+    app.router.add_get("/api/{parent}/{pid}/{rel:relationships}/{child}", list_endpoint)
+    app.router.add_get("/api/{parent}/{pid}/{rel:relationships}/{child}/", list_endpoint)
     for path in REPORT_PATHS:  # reports: POST with a JSON body (reports.py)
         app.router.add_post(path, report_endpoint)
         app.router.add_post(path + "/", report_endpoint)

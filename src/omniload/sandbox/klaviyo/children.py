@@ -17,12 +17,14 @@ import numpy as np
 from .dataset import Dataset, mix, mix_np, salt
 
 PARENTS = {"flow-actions": "flows", "flow-messages": "flow-actions",
-           "list-memberships": "lists", "segment-memberships": "segments"}  # fmt: skip
+           "list-memberships": "lists", "segment-memberships": "segments",
+           "coupon-codes": "coupons"}  # fmt: skip (coupon codes: listed with a coupon.id filter, not under a path)
 MEMBERSHIPS = ("list-memberships", "segment-memberships")
 CURSORS = {"flow-actions": "updated", "flow-messages": "updated",
            "list-memberships": "joined_group_at", "segment-memberships": "joined_group_at"}  # fmt: skip
 SELF_PATHS = {"flow-actions": "/api/flow-actions", "flow-messages": "/api/flow-messages",
-              "list-memberships": "/api/profiles", "segment-memberships": "/api/profiles"}  # fmt: skip
+              "list-memberships": "/api/profiles", "segment-memberships": "/api/profiles",
+              "coupon-codes": "/api/coupon-codes"}  # fmt: skip
 ACTION_TYPES = ["SEND_EMAIL", "SEND_SMS", "SEND_PUSH_NOTIFICATION", "TIME_DELAY", "CONDITIONAL_SPLIT", "UPDATE_PROFILE"]
 CHANNELS = {"SEND_EMAIL": "email", "SEND_SMS": "sms", "SEND_PUSH_NOTIFICATION": "push"}
 
@@ -141,13 +143,16 @@ def render(state, rules, name: str, i: int, base: str, fields: list[str] | None,
 
 
 def truth(state, name: str, lo: int | None, hi: int | None) -> list[dict[str, Any]]:
-    """Every child record whose incremental key is in ``[lo, hi)`` (microseconds), with ``parent_id``."""
+    """Every child record whose incremental key is in ``[lo, hi)`` (microseconds), with ``parent_id`` (all of
+    them for a child without an incremental key: coupon codes)."""
     ds = state.dataset
     created, updated = ds.arrays(name)
     keys = created if name in MEMBERSHIPS else updated
-    keep = alive(ds, name) & (keys >= (lo if lo is not None else keys.min(initial=0)))
-    if hi is not None:
-        keep &= keys < hi
+    keep = alive(ds, name)
+    if name in CURSORS:
+        keep = keep & (keys >= (lo if lo is not None else keys.min(initial=0)))
+        if hi is not None:
+            keep &= keys < hi
     parent = state.builders[PARENTS[name]]
     of = parents(ds, name)
     out = []

@@ -10,7 +10,8 @@ from urllib.parse import quote, urlencode
 import orjson
 
 INCLUDED_BUILDERS = {"profile": "profiles", "metric": "metrics", "tag": "tags", "flow": "flows",
-                     "catalog-variant": "catalog-variants", "list": "lists", "segment": "segments"}  # fmt: skip
+                     "catalog-variant": "catalog-variants", "list": "lists", "segment": "segments",
+                     "tag-group": "tag-groups", "coupon": "coupons", "catalog-item": "catalog-items"}  # fmt: skip
 
 
 def error_body(status: int, code: str, title: str, detail: str, parameter: str | None = None) -> bytes:
@@ -113,6 +114,11 @@ def included_object(state, typ: str, rid: str, base: str) -> dict[str, Any]:
             attrs, _, _ = builder.build(i)
             return {"type": typ, "id": rid, "attributes": attrs, "links": {"self": f"{base}/api/{name}/{quote(rid, safe='')}/"}}
     attrs: dict[str, Any] = {}
+    if typ == "campaign-message":
+        from .more import campaign_message
+
+        attrs = campaign_message(state, rid) or {}
+        return {"type": typ, "id": rid, "attributes": attrs, "links": {"self": f"{base}/api/campaign-messages/{rid}/"}}
     if typ == "tag-group":
         attrs = {"name": "Default group", "exclusive": False, "default": True}
     return {"type": typ, "id": rid, "attributes": attrs, "links": {"self": f"{base}/api/{typ}s/{rid}/"}}

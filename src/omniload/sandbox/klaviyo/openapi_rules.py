@@ -1,7 +1,8 @@
 """Rules of the endpoints beyond the digest's 15, read from Klaviyo's OpenAPI spec itself.
 
 The digest (:mod:`.digest`) covers the 15 list endpoints only. The child endpoints the sandbox also serves
-(``/api/flows/{id}/flow-actions``, ``/api/lists/{id}/profiles``, ...) get the same :class:`EndpointRules`,
+(``/api/flows/{id}/flow-actions``, ``/api/lists/{id}/profiles``, ...) and the further list endpoints
+(``/api/tag-groups``, ``/api/coupon-codes``, ``/api/reviews``, ...) get the same :class:`EndpointRules`,
 built here from the operation in ``openapi-stable-2026-07-15.json``: ``x-klaviyo-ratelimit``,
 ``x-klaviyo-scopes``, ``x-klaviyo-filters``, the ``sort`` enum, ``page[size]`` bounds, ``include`` and sparse
 fields, and the response's attributes and relationships. Nothing is copied by hand.
@@ -14,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from .digest import OPENAPI_NAME, EndpointRules, _rate, endpoint_rules, reference_dir
+from .relationship_pages import PATHS as RELATIONSHIP_PATHS
 
 # sandbox endpoint name (= omniload table name) -> OpenAPI path
 EXTRA_PATHS = {
@@ -21,6 +23,15 @@ EXTRA_PATHS = {
     "flow-messages": "/api/flow-actions/{id}/flow-messages",
     "list-memberships": "/api/lists/{id}/profiles",
     "segment-memberships": "/api/segments/{id}/profiles",
+    "tag-groups": "/api/tag-groups",
+    "coupon-codes": "/api/coupon-codes",
+    "push-tokens": "/api/push-tokens",
+    "custom-metrics": "/api/custom-metrics",
+    "mapped-metrics": "/api/mapped-metrics",
+    "universal-content": "/api/template-universal-content",
+    "accounts": "/api/accounts",
+    "reviews": "/api/reviews",
+    **RELATIONSHIP_PATHS,
 }
 
 

@@ -7,6 +7,8 @@ from typing import Any
 import orjson
 
 from . import ids
+from .children import PARENTS, alive
+from .more import coupon_codes_named
 from .envelope import included_object, links, prune, resource
 from .keyset import key_at, links_cursors, rank_entities, start_position
 from .late import LATE_BASE
@@ -74,7 +76,10 @@ def events_page(state, rules, q, params: dict[str, str], base: str) -> bytes:
 
 
 def entities_page(state, rules, q, params: dict[str, str], base: str) -> bytes:
-    idx, keys = state.select(rules.name, q, (params.get("filter"), q.sort))
+    within = alive(state.dataset, rules.name) if rules.name in PARENTS else None  # coupon codes of deleted coupons
+    named = coupon_codes_named(state, q) if rules.name == "coupon-codes" else None
+    within = within if named is None else within & named
+    idx, keys = state.select(rules.name, q, (params.get("filter"), q.sort), within)
     builder = state.builders[rules.name]
     desc = bool(q.sort and q.sort.startswith("-"))
     start = start_position(q, lambda v, i, incl: rank_entities(idx, keys, desc, v, i, incl), builder.index_of)

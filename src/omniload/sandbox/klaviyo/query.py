@@ -69,7 +69,10 @@ def validate(rules: EndpointRules, params: dict[str, str], offset: int) -> Query
             raise QueryError(str(exc), "filter") from None
         if rules.name == "coupons":
             raise QueryError("Filtering is not supported on this endpoint.", "filter")
-    if rules.filter_required:
+    if rules.filter_required and rules.name == "coupon-codes":
+        if not any(c.field in ("coupon.id", "profile.id") for c in q.conditions):
+            raise QueryError("A coupon or profile filter is required: filter=any(coupon.id,[...]) or profile.id.", "filter")
+    elif rules.filter_required:
         if not any(c.field == "messages.channel" and c.op == "equals" for c in q.conditions):
             raise QueryError(
                 "A channel filter is required to list campaigns. Please provide either: "

@@ -13,6 +13,7 @@ from typing import Any, Callable
 from . import ids
 from .children import CHILD_GENERATORS, CHILD_ID_KINDS
 from .dataset import Dataset, mix, salt
+from .more import MORE_GENERATORS, MORE_ID_KINDS, tags_of
 
 FIRST = ["Sarah", "Liam", "Olivia", "Noah", "Emma", "Mateo", "Ava", "Lucas", "Mia", "Amir", "Chloé", "Jürgen", "Yuki", "Zoë"]
 LAST = ["Mason", "Smith", "García", "Nguyen", "O'Brien", "Müller", "Kowalski", "Tanaka", "Rossi", "Dubois", "Patel"]
@@ -185,7 +186,8 @@ def _campaign(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
         "send_time": updated if sent else None,
     }  # fmt: skip
     messages = [ids.ulid(i * 4 + k, b.ds.created_us(b.name, i) // 1000, b.salt ^ 0x4D5) for k in range(1 + i % 2)]
-    return attrs, {"campaign-messages": [("campaign-message", m) for m in messages], "tags": []}, {"messages.channel": channel}
+    rels = {"campaign-messages": [("campaign-message", m) for m in messages], "tags": tags_of(b, i)}
+    return attrs, rels, {"messages.channel": channel}
 
 
 def _metric(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
@@ -198,7 +200,8 @@ def _metric(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
 
 
 def _tag(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
-    group = ids.uuid_id(i % 3, b.salt ^ 0x76)
+    groups = max(1, b.ds.timelines["tag-groups"].count_until(b.ds.created_us(b.name, i)))  # groups that existed then
+    group = b.peer("tag-groups").id_of(i % groups)
     return {"name": f"{r.choice(WORDS).lower()}-{i}"}, {"tag-group": ("tag-group", group)}, {}
 
 
@@ -249,14 +252,14 @@ def _flow(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     attrs = {"name": f"{r.choice(WORDS)} flow {i}", "status": r.choice(["live", "draft", "manual"]),
              "archived": r.random() < 0.1 or mix(b.salt ^ i ^ 0xF10) % 8 == 0 or i in b.ds.archived["flows"],
              "created": created, "updated": updated, "trigger_type": r.choice(TRIGGERS)}  # fmt: skip
-    return attrs, {"flow-actions": [], "tags": []}, {}
+    return attrs, {"flow-actions": [], "tags": tags_of(b, i)}, {}
 
 
 def _list(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     created, updated = b.times(i)
     attrs = {"name": f"{r.choice(WORDS)} list {i}", "created": created, "updated": updated,
              "opt_in_process": r.choice(["double_opt_in", "single_opt_in"])}  # fmt: skip
-    return attrs, {"profiles": [], "tags": [], "flow-triggers": []}, {}
+    return attrs, {"profiles": [], "tags": tags_of(b, i), "flow-triggers": []}, {}
 
 
 def _segment(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
@@ -266,7 +269,7 @@ def _segment(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     attrs = {"name": f"{r.choice(WORDS)} segment {i}", "definition": definition if r.random() < 0.8 else None,
              "created": created, "updated": updated, "is_active": r.random() < 0.85, "is_processing": r.random() < 0.05,
              "is_starred": r.random() < 0.2}  # fmt: skip
-    return attrs, {"profiles": [], "tags": [], "flow-triggers": []}, {}
+    return attrs, {"profiles": [], "tags": tags_of(b, i), "flow-triggers": []}, {}
 
 
 def _image(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
@@ -301,11 +304,12 @@ GENERATORS: dict[str, Callable[[Builder, int, random.Random], tuple[dict, dict, 
     "profiles": _profile, "campaigns": _campaign, "metrics": _metric, "tags": _tag, "coupons": _coupon,
     "catalog-variants": _variant, "catalog-categories": _category, "catalog-items": _item, "flows": _flow,
     "lists": _list, "images": _image, "segments": _segment, "forms": _form, "templates": _template, **CHILD_GENERATORS,
+    **MORE_GENERATORS,
 }  # fmt: skip
 ID_KINDS = {
     "profiles": "ulid", "campaigns": "ulid", "metrics": "short", "tags": "uuid", "coupons": "coupon",
     "catalog-variants": "catalog", "catalog-categories": "catalog", "catalog-items": "catalog", "flows": "short",
-    "lists": "short", "images": "numeric", "segments": "short", "forms": "short", "templates": "short", **CHILD_ID_KINDS,
+    "lists": "short", "images": "numeric", "segments": "short", "forms": "short", "templates": "short", **CHILD_ID_KINDS, **MORE_ID_KINDS,
 }  # fmt: skip
 
 

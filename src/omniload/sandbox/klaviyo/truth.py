@@ -4,7 +4,8 @@ Archived records are included even where the API lists them only on request (cam
 ``archived_visible``): a complete copy partitions on ``archived``. Events are the ones visible now (late ones
 included, visibility delay applied, those of deleted profiles gone), in the API's (datetime, index) order.
 Deleted records (``POST /__sandbox/delete``) are gone, with what Klaviyo deletes along with them. Child
-resources (flow actions, memberships, ...) come from :mod:`.children`, each with its parent's id.
+resources (flow actions, memberships, ...) come from :mod:`.children`, each with its parent's id; include tables
+(campaign messages, campaign and flow tags) from their parent's relationships, one record per related resource.
 Reports are recomputed from those events (their ``$message``/``$flow`` properties) and the campaigns'
 message lists, with :class:`Tally`'s definitions of each statistic."""
 
@@ -14,15 +15,18 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import children
+from . import children, relationship_pages
 from .app import SandboxState
 from .attribution import FLOW, REPORT_CHANNEL
 from .reports import Tally
 from .dataset import UPDATED_FIELD
-from .envelope import resource
+from .envelope import included_object, resource
 from .query import to_us
 
 CURSORS: dict[str, str | None] = {**UPDATED_FIELD, "events": "datetime"}  # each resource's incremental key
+# tables read from a parent's ``included`` resources: name -> (parent resource, relationship)
+INCLUDED = {"campaign-messages": ("campaigns", "campaign-messages"), "campaign-tags": ("campaigns", "tags"),
+            "flow-tags": ("flows", "tags")}  # fmt: skip
 
 
 def records(state: SandboxState, name: str, start: datetime | None = None, end: datetime | None = None) -> list[dict[str, Any]]:
@@ -30,6 +34,17 @@ def records(state: SandboxState, name: str, start: datetime | None = None, end: 
     lo = to_us(start) if start else None
     hi = to_us(end) if end else None
     ds = state.dataset
+    if name in ("tag-links", "catalog-item-categories"):  # relationship endpoints: identifiers only
+        return relationship_pages.truth(state, name)
+    if name in INCLUDED:  # one record per (parent, related record), read from the parent's relationships
+        parent, rel = INCLUDED[name]
+        owner = state.rules[parent].resource_type
+        out = []
+        for rec in records(state, parent):
+            for ref in (rec.get("relationships", {}).get(rel) or {}).get("data") or ():
+                obj = included_object(state, ref["type"], ref["id"], "")
+                out.append({"id": ref["id"], "attributes": obj["attributes"], "relationships": {owner: {"data": {"id": rec["id"]}}}})
+        return out
     if name in children.PARENTS:  # child resources carry their parent's id as ``parent_id``
         return children.truth(state, name, lo, hi)
     if name == "events":  # generated and late events visible now, in (datetime, index) order

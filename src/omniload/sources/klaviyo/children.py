@@ -6,7 +6,9 @@ parent that is itself a child, such as flow actions for flow messages, is listed
 Only when the parent's cursor moves with its children (``Parent.follows_child``) are the parents limited to
 those changed since the child's cursor; Klaviyo says so for none of the current tables, so every parent is
 read on every run. Each parent gets a derived spec (its path filled in, its id as a constant column) run by
-:func:`~.extract.run_plan` with the child's time bounds, so an incremental run asks each parent once.
+:func:`~.extract.run_plan` with the child's time bounds, so an incremental run asks each parent once. A child
+whose parents go into a filter (coupon codes: ``any(coupon.id,[...])``) gets one derived spec per batch of parents;
+one with kinds (tag links) one per parent and kind.
 """
 
 from __future__ import annotations
@@ -46,6 +48,22 @@ def for_parent(spec: TableSpec, parent_id: str) -> TableSpec:
     return replace(spec, path=path, partitions=parts, parent=None)
 
 
+def for_kind(spec: TableSpec, kind: str) -> TableSpec:
+    """``spec`` for one of its kinds: the path filled in, the kind a constant column, the endpoint's own bucket."""
+    parts = tuple((frag, {**consts, "kind": kind}) for frag, consts in spec.partitions)
+    return replace(spec, path=spec.path.replace("{kind}", kind), partitions=parts, kinds=(), bucket=f"{spec.rate_bucket}:{kind}")
+
+
+def for_batch(spec: TableSpec, parent_ids: list[str]) -> TableSpec:
+    """``spec`` for a batch of parents named in its filter (``any(coupon.id,["a","b"])``); each row's parent
+    comes from its own to-one relationship."""
+    assert spec.parent is not None and spec.parent.filter
+    values = ",".join('"' + pid.replace('"', '\\"') + '"' for pid in parent_ids)
+    clause = f"any({spec.parent.filter},[{values}])"
+    parts = tuple((",".join(p for p in (frag, clause) if p), consts) for frag, consts in spec.partitions)
+    return replace(spec, partitions=parts, parent=None)
+
+
 def _record_id(record: Any) -> str | None:
     return record.get("id") if isinstance(record, dict) else record.id
 
@@ -72,7 +90,14 @@ def parent_ids(factory: Callable, spec: TableSpec, tables: dict[str, TableSpec],
 def child_pages(factory: Callable, spec: TableSpec, tables: dict[str, TableSpec], lo: datetime | None, hi: datetime,
                 parallelism: int, on_fraction: Callable[[float], None] | None = None) -> Iterator[Page]:  # fmt: skip
     """Pages of child table ``spec`` for the records with ``lo <= cursor < hi``, over every parent."""
-    specs = [for_parent(spec, pid) for pid in parent_ids(factory, spec, tables, lo, hi, parallelism)]
+    ids = parent_ids(factory, spec, tables, lo, hi, parallelism)
+    assert spec.parent is not None
+    if spec.parent.filter:  # parents named in the filter, a batch at a time
+        n = max(1, spec.parent.batch)
+        specs = [for_batch(spec, ids[k : k + n]) for k in range(0, len(ids), n)]
+    else:
+        kinds = [for_kind(spec, kind) for kind in spec.kinds] or [spec]
+        specs = [for_parent(each, pid) for pid in ids for each in kinds]
     workers = max(1, min(parallelism, spec.burst, len(specs)))  # no more parents at once than the bucket's burst
     yield from _fan_out(factory, specs, lo, hi, workers, on_fraction)
 
@@ -134,4 +159,4 @@ def _fan_out(factory: Callable, specs: list[TableSpec], lo: datetime | None, hi:
             t.join(timeout=30)
 
 
-__all__ = ["child_pages", "for_parent", "listing", "parent_ids"]
+__all__ = ["child_pages", "for_batch", "for_kind", "for_parent", "listing", "parent_ids"]

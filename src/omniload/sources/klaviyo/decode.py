@@ -3,7 +3,8 @@
 The typed decoder reads only the fields a table keeps (attributes, to-one relationship ids, ``links.next``)
 and keeps free-form objects as raw JSON bytes, never parsing them into Python objects. A page whose values
 do not have the declared types falls back to a generic parse (and the lenient converter); a body that is not
-JSON at all (truncated, an HTML page) decodes to ``None`` so the client retries it.
+JSON at all (truncated, an HTML page) decodes to ``None`` so the client retries it. An include table's page
+(``TableSpec.include``) is read generically: its records are the ``included`` resources each listed record names.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ class PageDecoder:
         self.rel_names = [(_ident(r), f"{_ident(r)}_id") for r in spec.to_one]
 
     def decode(self, body: bytes) -> Doc | None:
+        if self.spec.include:
+            return self._included(body)
         try:
             doc = self._decoder.decode(body)
             return Doc(doc.data, doc.links.next if doc.links else None, True)
@@ -65,13 +68,36 @@ class PageDecoder:
             pass
         except msgspec.DecodeError:
             return None
-        try:
-            raw = orjson.loads(body)
-        except orjson.JSONDecodeError:
+        raw = _document(body)
+        return None if raw is None else Doc(raw["data"], (raw.get("links") or {}).get("next"), False)
+
+    def _included(self, body: bytes) -> Doc | None:
+        """Records of an include table: for every listed record, each resource its ``include`` relationship names,
+        with the attributes ``included`` gives it (none if absent) and the listed record's id as a relationship."""
+        raw = _document(body)
+        if raw is None:
             return None
-        if not isinstance(raw, dict) or not isinstance(raw.get("data"), list):
-            return None
-        return Doc(raw["data"], (raw.get("links") or {}).get("next"), False)
+        found = {(o.get("type"), o.get("id")): o for o in raw.get("included") or () if isinstance(o, dict)}
+        owner = self.spec.to_one[0]
+        records = []
+        for rec in raw["data"]:
+            refs = ((rec.get("relationships") or {}).get(self.spec.include) or {}).get("data") or ()
+            for ref in refs:
+                obj = found.get((ref.get("type"), ref.get("id"))) or {}
+                records.append({"id": ref.get("id"), "attributes": obj.get("attributes") or {},
+                                "relationships": {owner: {"data": {"id": rec.get("id")}}}})  # fmt: skip
+        return Doc(records, (raw.get("links") or {}).get("next"), False)
+
+
+def _document(body: bytes) -> dict | None:
+    """A JSON:API document parsed generically; None when the body is not one (the client retries)."""
+    try:
+        raw = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(raw, dict) or not isinstance(raw.get("data"), list):
+        return None
+    return raw
 
 
 def cursor_of(record: Any, field: str) -> Any:

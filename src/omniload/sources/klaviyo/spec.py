@@ -25,13 +25,19 @@ class Parent:
     the parent's ``key`` column; the child rows carry it as ``column`` (as dlt's rest_api ``resolve``).
     The parent ids are listed with the sparse fieldset ``fields`` (its smallest attribute) and, when
     ``follows_child`` (the parent's cursor moves whenever a child changes), only parents changed since the
-    child's cursor; otherwise every parent is read on every run."""
+    child's cursor; otherwise every parent is read on every run.
+
+    ``filter`` names a filter field instead (coupon codes: ``coupon.id``): the child endpoint is a plain list
+    whose parents are given ``batch`` at a time as ``any(<filter>,[...])``, and each row names its parent
+    through the to-one relationship that ``column`` comes from (``coupon`` -> ``coupon_id``)."""
 
     table: str
     key: str = "id"
     column: str = ""  # e.g. "flow_id"; default: "<parent resource type>_id"
     fields: str = ""  # the one attribute asked for when listing the parent's ids
     follows_child: bool = False
+    filter: str = ""  # e.g. "coupon.id": parents go into the filter, not the path
+    batch: int = 1  # parents per request when ``filter`` is set
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,14 @@ class TableSpec:
     # (table, column): what Klaviyo deletes along with a record of this table (a profile's events, a list's
     # memberships); a parent's children are added by tables/__init__.py
     dependents: tuple[tuple[str, str], ...] = ()
+    # A table read from another endpoint's ``included`` resources (``include=<this>`` on the parent's listing):
+    # one row per (listed record, related record), the listed record's id in the first ``to_one`` column
+    # (campaign messages: ``include=campaign-messages`` on /api/campaigns, ``campaign_id``). See decode.py.
+    include: str = ""
+    # The path holds ``{kind}``: one endpoint per kind (tag links: a tag's campaigns, flows, lists, segments), each
+    # its own rate-limit bucket; every row carries its kind in column ``kind``. Relationship endpoints such as these
+    # answer resource identifiers only (``{type, id}``, no attributes): a spec with no columns reads them as is.
+    kinds: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         problems = []
@@ -72,7 +86,11 @@ class TableSpec:
             problems.append(f"method {self.method}")
         if self.method == "POST" and self.body is None:
             problems.append("a POST needs a body")
-        if self.parent is not None and "{" + self.parent.key + "}" not in self.path:
+        if bool(self.kinds) != ("{kind}" in self.path):
+            problems.append(f"path {self.path} and kinds {self.kinds} disagree")
+        if self.include and not self.to_one:
+            problems.append("an include table names its parent's id column in to_one")
+        if self.parent is not None and not self.parent.filter and "{" + self.parent.key + "}" not in self.path:
             problems.append(f"path {self.path} lacks {{{self.parent.key}}} for its parent")
         if self.cursor_kind not in CURSOR_KINDS:
             problems.append(f"cursor kind {self.cursor_kind}")
@@ -111,6 +129,8 @@ class TableSpec:
         for _, consts in self.partitions:
             for key in consts:
                 cols[key] = TEXT
+        if self.kinds:
+            cols["kind"] = TEXT
         if self.parent is not None:
             cols[self.parent_column] = TEXT
         return cols

@@ -1,4 +1,5 @@
-"""Child tables: records read once per parent record (flow actions per flow, memberships per list, ...).
+"""Child tables: records read once per parent record (flow actions per flow, memberships per list, ...), and
+relationship endpoints (a tag's campaigns, flows, lists and segments; a catalog item's categories).
 
 Each spec names its parent (spec.py :class:`Parent`); :mod:`..children` lists the parent ids and pages every
 parent's endpoint through the generic extractor. Values follow Klaviyo's OpenAPI revision 2026-07-15 (these
@@ -25,4 +26,11 @@ RELATIONSHIPS: list[TableSpec] = [
     TableSpec("segment-memberships", "/api/segments/{id}/profiles", "profile", dict(joined_group_at=TS), 75, 750, 100,
               parent=Parent("segments", column="segment_id", fields="id"), primary_key=("segment_id", "profile_id"),
               **_BY_JOINED),
+    # Relationship endpoints: resource identifiers only, one list per parent; read whole each run (replace).
+    TableSpec("tag-links", "/api/tags/{id}/relationships/{kind}", "", {}, 3, 60, None,
+              parent=Parent("tags", column="tag_id", fields="id"), kinds=("campaigns", "flows", "lists", "segments"),
+              primary_key=("tag_id", "kind", "id")),
+    TableSpec("catalog-item-categories", "/api/catalog-items/{id}/relationships/categories", "catalog-category", {},
+              350, 3500, 100, parent=Parent("catalog-items", column="item_id", fields="id"), id_column="category_id",
+              primary_key=("item_id", "category_id")),
 ]  # fmt: skip

@@ -1,0 +1,37 @@
+"""Tables read from another endpoint's ``included`` resources (issue #12): campaign messages, campaign tags and
+flow tags.
+
+Klaviyo returns a campaign's messages and a campaign's or flow's tags only as relationships of the campaign or
+flow (``include=campaign-messages``, ``include=tags``). Such a table re-lists its parent endpoint, every
+partition, with ``include=`` and the sparse fieldset ``fields[<parent type>]=id`` (no parent attributes), and
+keeps one row per (parent, related record); ``TableSpec.include`` tells the decoder (decode.py). The cost is the
+parent's listing again: campaigns/100 requests per channel and archived half (6 partitions, campaigns bucket),
+flows/50 per half (flows bucket), whatever the number of messages or tags. The parent's cursor does not say
+when its messages or tags changed, so these tables are read whole and replaced on every run (never scanned for
+deletes: a vanished row is gone on the next load).
+"""
+
+from __future__ import annotations
+
+from ....types import JSON, TEXT, TS
+from ..spec import TableSpec
+from .core import CORE
+
+_PARENTS = {t.name: t for t in CORE}
+
+
+def included(name: str, parent: str, include: str, resource_type: str, columns: dict[str, str], **kw) -> TableSpec:
+    """A table of the resources ``include`` names on ``parent``'s records, read with ``parent``'s listing."""
+    p = _PARENTS[parent]
+    return TableSpec(name, p.path, resource_type, columns, p.burst, p.steady, p.page_size, include=include,
+                     partitions=tuple((frag, {}) for frag, _ in p.partitions), bucket=p.rate_bucket, to_one=(p.resource_type,),
+                     extra_params={f"fields[{p.resource_type}]": "id", "include": include}, **kw)  # fmt: skip
+
+
+INCLUDED: list[TableSpec] = [
+    included("campaign-messages", "campaigns", "campaign-messages", "campaign-message",
+             dict(definition=JSON, send_times=JSON, created_at=TS, updated_at=TS)),
+    included("campaign-tags", "campaigns", "tags", "tag", dict(name=TEXT), id_column="tag_id",
+             primary_key=("campaign_id", "tag_id")),
+    included("flow-tags", "flows", "tags", "tag", dict(name=TEXT), id_column="tag_id", primary_key=("flow_id", "tag_id")),
+]  # fmt: skip
