@@ -105,6 +105,8 @@ class Progress:
         rep = self.tables[table]
         rep.pages += pages
         rep.rows += rows
+        if rep.status.startswith("waiting"):  # an answer came: the live view stops saying it waits
+            rep.status = "running"
         now = time.monotonic()
         if now - self._last >= (0.25 if self.mode == "interactive" else 5.0):
             self._last = now
