@@ -180,3 +180,23 @@ def test_registry_finds_sources_by_scheme_and_names_the_known_ones():
     assert type(src).__name__ == "KlaviyoSource" and "events" in src.tables()
     with pytest.raises(UsageError, match="unknown scheme 'hubspot'; allowed: klaviyo://"):
         open_source("hubspot://?key=x")
+
+
+# --- which tables start first when tables load side by side ----------------------------------------------------
+
+
+def test_heaviest_groups_start_first_and_ties_keep_their_order():
+    from omniload.pipeline import heaviest_first
+
+    groups = [["a"], ["b", "c"], ["d"], ["e"]]
+    weights = {"a": 1, "b": 2, "c": 3, "d": 9, "e": 1}
+    assert heaviest_first(groups, weights.get) == [["d"], ["b", "c"], ["a"], ["e"]]
+
+
+def test_klaviyo_weights_put_fanned_out_slow_children_before_list_tables():
+    source = open_source("klaviyo://?api_key=pk_" + "a" * 34)
+    tables = {n: i for n, i in source.tables().items() if i.in_all}
+    heaviest = max(tables.values(), key=lambda i: i.weight)
+    assert heaviest.name == "flow-messages"  # 3/s 60/min, one request per flow action, itself one per flow
+    assert tables["flow-actions"].weight > tables["profiles"].weight > tables["events"].weight
+    assert tables["events"].weight == 60 / 3500

@@ -251,6 +251,12 @@ def _run_table(load: TableLoad, reconcile: Reconcile, progress: Progress, result
             progress.finish(name, "ok", "", load.reader.stats)
 
 
+def heaviest_first(groups: list[list], weight) -> list[list]:
+    """The groups by their summed weight, heaviest first (ties keep their order): with fewer workers than
+    groups, the longest work starts at once and the short tables fill the gaps (longest-processing-time first)."""
+    return sorted(groups, key=lambda group: -sum(weight(item) for item in group))
+
+
 def run_groups(groups: list[list], workers: int, run_one) -> None:
     """Run each group's items in order, up to ``workers`` groups at once in daemon threads (the main thread
     stays free for Ctrl-C, and a stopped run does not wait for them). One worker: all in this thread."""
@@ -316,7 +322,8 @@ def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: l
             groups: dict[str, list[TableLoad]] = {}
             for load in loads:  # tables that share a rate limit run one after another; groups run side by side
                 groups.setdefault(load.info.group or load.info.name, []).append(load)
-            run_groups(list(groups.values()), min(opts.table_parallelism, len(groups)),
+            ordered = heaviest_first(list(groups.values()), lambda load: load.info.weight)
+            run_groups(ordered, min(opts.table_parallelism, len(groups)),
                        lambda load: _run_table(load, reconciles[id(load)], progress, result))  # fmt: skip
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

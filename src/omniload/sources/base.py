@@ -37,6 +37,9 @@ class TableInfo:
     in_all: bool = True  # loaded by ``--source-table all``; False: only when named (costly tables, such as reports)
     # (table, column): rows of ``table`` whose ``column`` holds the key of a deleted row of this one are gone too
     dependents: tuple[tuple[str, str], ...] = ()
+    # how long the table is expected to take relative to the others (any unit): when tables load side by side
+    # the heaviest groups start first, so a whole account takes about as long as its slowest table
+    weight: float = 0.0
 
     @property
     def dest_name(self) -> str:

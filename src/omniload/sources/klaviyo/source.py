@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Iterator
 from urllib.parse import parse_qs, urlsplit
@@ -235,7 +236,17 @@ class KlaviyoSource(Source):
         return source
 
     def tables(self) -> dict[str, TableInfo]:
-        return {name: spec.info for name, spec in self.specs.items()}
+        return {name: replace(spec.info, weight=self._weight(spec)) for name, spec in self.specs.items()}
+
+    def _weight(self, spec: TableSpec) -> float:
+        """Minutes per 60 requests of the table's own bucket, times a hundredfold for each level of parents
+        it is read under (one request per parent record): child endpoints of slow buckets come first."""
+        weight, parent = 60.0 / spec.steady, spec.parent
+        while parent is not None:
+            weight *= 100
+            up = self.specs.get(parent.table) or TABLES.get(parent.table)
+            parent = up.parent if up is not None else None
+        return weight
 
     def preflight(self) -> None:
         """Fail fast, before writing anything, when the API cannot be reached at all (through the proxy the
