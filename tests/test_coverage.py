@@ -7,6 +7,7 @@ with Klaviyo's OpenAPI file itself; the parents are listed cheaply and each pare
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 
@@ -199,7 +200,7 @@ def test_more_tables_reconcile_deletes_or_are_replaced_whole(make_sandbox, tmp_p
 
 # -- tables read from a parent's included resources (tables/included.py) -----------------------------------------
 
-INCLUDES = [t.name for t in INCLUDED_SPECS]
+INCLUDES = [t.name for t in INCLUDED_SPECS if not t.cursor]  # event attributions: below
 
 
 def test_include_tables_equal_truth_after_backfill_and_after_clock_advance(make_sandbox, tmp_path):
@@ -290,3 +291,68 @@ def _resolve(node: dict) -> dict:
     from omniload.sandbox.klaviyo.openapi_rules import _flat
 
     return _flat(OPENAPI, node)
+
+
+# -- event attributions (include=attributions on /api/events), riding along with events ---------------------------
+
+
+def _own_reads(sb) -> list[str]:
+    """Requests the event_attributions table made itself (its sparse fieldset; the events table asks for none)."""
+    return [q for q in _requests(sb, "events") if "fields%5Bevent%5D=datetime" in q or "fields[event]=datetime" in q]
+
+
+def test_event_attributions_ride_along_with_events_and_equal_truth(make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=11)
+    db = str(tmp_path / "k.duckdb")
+    assert ingest(sb, "events,event_attributions", db) == 0
+    first = assert_equals_truth(db, sb, "event_attributions")
+    assert_equals_truth(db, sb, "events")
+    assert len(first) > 10 and {r["campaign_id"] is None for r in first.values()} == {True, False}
+    asked = _requests(sb, "events")
+    assert asked and all("include=attributions" in q for q in asked) and not _own_reads(sb)
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=864000")  # ten days of new events
+    sb.state.log.clear()
+    assert ingest(sb, "events,event_attributions", db) == 0
+    got = assert_equals_truth(db, sb, "event_attributions")
+    assert len(got) > len(first) and not _own_reads(sb)
+    loads = sorted({r["_dlt_load_id"] for r in got.values()})
+    assert len(loads) == 2 and min(r["datetime"] for r in got.values() if r["_dlt_load_id"] == loads[-1]) >= max(
+        r["datetime"] for r in first.values()) - timedelta(days=1)  # fmt: skip  (the lookback, not the whole history)
+
+
+def test_event_attributions_alone_read_events_with_a_sparse_fieldset(make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=11)
+    db = str(tmp_path / "k.duckdb")
+    assert ingest(sb, "event_attributions", db) == 0
+    assert_equals_truth(db, sb, "event_attributions")
+    assert _own_reads(sb) and len(_own_reads(sb)) == len(_requests(sb, "events"))
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=864000")
+    assert ingest(sb, "event_attributions,events", db) == 0  # named first: it cannot ride, and reads on its own
+    assert_equals_truth(db, sb, "event_attributions")
+    assert_equals_truth(db, sb, "events")
+
+
+def test_event_attributions_agree_with_the_events_the_reports_count(make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=12)
+    db = str(tmp_path / "k.duckdb")
+    assert ingest(sb, "all", db) == 0
+    events = rows(db, "events")
+    attributed = {k: json.loads(e["event_properties"]) for k, e in events.items() if "$message" in e["event_properties"]}
+    got = rows(db, "event_attributions")
+    assert {k[0] for k in got} == set(attributed)
+    for (event_id, _), r in got.items():
+        props = attributed[event_id]
+        assert (r["flow_message_id"] or r["campaign_message_id"]) == props["$message"]
+        assert r["flow_id"] == props.get("$flow") and r["datetime"] == events[event_id]["datetime"]
+    assert not _own_reads(sb)  # "all" lists events once
+
+
+def test_event_attributions_spec_agrees_with_the_openapi_file():
+    spec = TABLES["event_attributions"]
+    op, params = _operation(spec)
+    assert spec.include in params["include"]["schema"]["items"]["enum"] and spec.rate_bucket == "events"
+    assert set(spec.extra_params["fields[event]"].split(",")) <= set(params["fields[event]"]["schema"]["items"]["enum"])
+    resource = OPENAPI["components"]["schemas"]["AttributionResponseObjectResource"]["properties"]
+    assert "attributes" not in resource and set(spec.to_one) == set(resource["relationships"]["properties"])
+    assert "attribution" in {_ref_type(r) for r in _included_types(op)}
+    assert spec.cursor == TABLES["events"].cursor and spec.info.in_all and spec.info.immutable
