@@ -7,6 +7,7 @@ with Klaviyo's OpenAPI file itself; the parents are listed cheaply and each pare
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 
@@ -18,7 +19,9 @@ from omniload.sources.klaviyo.tables.included import INCLUDED as INCLUDED_SPECS
 from omniload.sources.klaviyo.tables.more import COUPON_BATCH, MORE as MORE_SPECS
 from omniload.sources.klaviyo.tables.relationships import RELATIONSHIPS
 
-from .conftest import http_get, http_post
+from omniload.cli import main
+
+from .conftest import http_get, http_post, source_uri
 from .helpers import assert_equals_truth, ingest, rows
 
 CHILDREN = [t.name for t in RELATIONSHIPS if t.cursor]  # the relationship endpoints (no cursor): below
@@ -199,7 +202,7 @@ def test_more_tables_reconcile_deletes_or_are_replaced_whole(make_sandbox, tmp_p
 
 # -- tables read from a parent's included resources (tables/included.py) -----------------------------------------
 
-INCLUDES = [t.name for t in INCLUDED_SPECS]
+INCLUDES = [t.name for t in INCLUDED_SPECS if not t.cursor]  # event attributions: below
 
 
 def test_include_tables_equal_truth_after_backfill_and_after_clock_advance(make_sandbox, tmp_path):
@@ -290,3 +293,129 @@ def _resolve(node: dict) -> dict:
     from omniload.sandbox.klaviyo.openapi_rules import _flat
 
     return _flat(OPENAPI, node)
+
+
+# -- event attributions (include=attributions on /api/events), riding along with events ---------------------------
+
+
+def _own_reads(sb) -> list[str]:
+    """Requests the event_attributions table made itself (its sparse fieldset; the events table asks for none)."""
+    return [q for q in _requests(sb, "events") if "fields[event]=datetime" in q]
+
+
+def test_event_attributions_ride_along_with_events_and_equal_truth(make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=11)
+    db = str(tmp_path / "k.duckdb")
+    assert ingest(sb, "events,event_attributions", db) == 0
+    first = assert_equals_truth(db, sb, "event_attributions")
+    assert_equals_truth(db, sb, "events")
+    assert len(first) > 10 and {r["campaign_id"] is None for r in first.values()} == {True, False}
+    asked = _requests(sb, "events")
+    assert asked and all("include=attributions" in q for q in asked) and not _own_reads(sb)
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=864000")  # ten days of new events
+    sb.state.log.clear()
+    assert ingest(sb, "events,event_attributions", db) == 0
+    got = assert_equals_truth(db, sb, "event_attributions")
+    assert len(got) > len(first) and not _own_reads(sb)
+    loads = sorted({r["_dlt_load_id"] for r in got.values()})
+    assert len(loads) == 2 and min(r["datetime"] for r in got.values() if r["_dlt_load_id"] == loads[-1]) >= max(
+        r["datetime"] for r in first.values()) - timedelta(days=1)  # fmt: skip  (the lookback, not the whole history)
+
+
+def test_event_attributions_alone_read_events_with_a_sparse_fieldset(make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=11)
+    db = str(tmp_path / "k.duckdb")
+    assert ingest(sb, "event_attributions", db) == 0
+    assert_equals_truth(db, sb, "event_attributions")
+    assert _own_reads(sb) and len(_own_reads(sb)) == len(_requests(sb, "events"))
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=864000")
+    assert ingest(sb, "event_attributions,events", db) == 0  # named first: it cannot ride, and reads on its own
+    assert_equals_truth(db, sb, "event_attributions")
+    assert_equals_truth(db, sb, "events")
+
+
+def test_event_attributions_agree_with_the_events_the_reports_count(make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=12)
+    db = str(tmp_path / "k.duckdb")
+    assert ingest(sb, "all", db) == 0
+    events = rows(db, "events")
+    attributed = {k: json.loads(e["event_properties"]) for k, e in events.items() if "$message" in e["event_properties"]}
+    got = rows(db, "event_attributions")
+    assert {k[0] for k in got} == set(attributed)
+    for (event_id, _), r in got.items():
+        props = attributed[event_id]
+        assert (r["flow_message_id"] or r["campaign_message_id"]) == props["$message"]
+        assert r["flow_id"] == props.get("$flow") and r["datetime"] == events[event_id]["datetime"]
+    assert not _own_reads(sb)  # "all" lists events once
+
+
+def test_event_attributions_spec_agrees_with_the_openapi_file():
+    spec = TABLES["event_attributions"]
+    op, params = _operation(spec)
+    assert spec.include in params["include"]["schema"]["items"]["enum"] and spec.rate_bucket == "events"
+    assert set(spec.extra_params["fields[event]"].split(",")) <= set(params["fields[event]"]["schema"]["items"]["enum"])
+    resource = OPENAPI["components"]["schemas"]["AttributionResponseObjectResource"]["properties"]
+    assert "attributes" not in resource and set(spec.to_one) == set(resource["relationships"]["properties"])
+    assert "attribution" in {_ref_type(r) for r in _included_types(op)}
+    assert spec.cursor == TABLES["events"].cursor and spec.info.in_all and spec.info.immutable
+
+
+# -- opt-in columns: profile_fields=predictive_analytics, template_fields=definition (options.py) -------------------
+
+
+def _reads(sb, endpoint: str, rtype: str) -> list[str]:
+    """The requests of a load (a reconcile's key listing, ``fields[<type>]=id``, aside)."""
+    return [q for q in _requests(sb, endpoint) if f"fields[{rtype}]=id" not in q]
+
+
+def _additional(sb, name: str, field: str, ids) -> dict[str, object]:
+    """id -> the sandbox's value of additional field ``field`` for records ``ids`` of ``name``."""
+    b = sb.state.builders[name]
+    return {rid: b.build(b.index_of(rid))[2]["_additional"][field] for rid in ids}
+
+
+def test_opt_in_columns_equal_truth_after_backfill_and_after_clock_advance(make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny,profiles=2500", seed=13)  # real rate limits: the predictive bucket is 10/s
+    db = str(tmp_path / "k.duckdb")
+    uri = source_uri(sb) + "&profile_fields=predictive_analytics&template_fields=definition"
+    for run in range(2):
+        assert main(["ingest", "--source-uri", uri, "--source-table", "profiles,templates", "--dest-uri",
+                     f"duckdb:///{db}", "--progress", "log"]) == 0  # fmt: skip
+        for name, field in (("profiles", "predictive_analytics"), ("templates", "definition")):
+            got = assert_equals_truth(db, sb, name)
+            want = _additional(sb, name, field, got)  # got's keys are the truth's (checked just above)
+            assert {k: json.loads(r[field]) if r[field] else None for k, r in got.items()} == want
+            assert any(want.values())
+        profile_asks = _reads(sb, "profiles", "profile")
+        assert profile_asks and all("additional-fields[profile]=subscriptions,predictive_analytics" in q for q in profile_asks)
+        assert all("additional-fields[template]=definition" in q for q in _reads(sb, "templates", "template"))
+        assert sb.state.requests["status:429"] == 0  # paced by the predictive bucket (the sandbox enforces it)
+        http_post(sb.base_url, "/__sandbox/clock/advance?seconds=864000")
+        sb.state.log.clear()
+
+
+def test_opt_in_columns_pace_profiles_by_the_lower_limit_and_change_nothing_without_them():
+    from omniload.sources.klaviyo.source import KlaviyoSource
+
+    key = "pk_" + "a" * 34
+    plain = KlaviyoSource.from_uri(f"klaviyo://?api_key={key}")
+    opted = KlaviyoSource.from_uri(f"klaviyo://?api_key={key}&profile_fields=predictive_analytics&template_fields=definition")
+    assert plain.specs["profiles"] == TABLES["profiles"] and plain.specs["templates"] == TABLES["templates"]
+    assert (opted.specs["profiles"].burst, opted.specs["profiles"].steady) == (10, 150)  # the spec's description
+    assert "predictive_analytics" in opted.tables()["profiles"].columns and "definition" in opted.tables()["templates"].columns
+    assert opted.specs["templates"].steady == TABLES["templates"].steady  # definition costs no rate limit
+    desc = OPENAPI["paths"]["/api/profiles"]["get"]["description"]
+    assert "predictive_analytics` parameter in your API request:<br>Burst: `10/s`<br>Steady: `150/m`" in desc
+    for table, rtype, value in (("profiles", "profile", "predictive_analytics"), ("templates", "template", "definition")):
+        _, params = _operation(TABLES[table])
+        assert value in params[f"additional-fields[{rtype}]"]["schema"]["items"]["enum"]
+
+
+@pytest.mark.parametrize("option", ["profile_fields=predictive", "template_fields=definition,html"])
+def test_opt_in_columns_refuse_unknown_values(option, tmp_path, capsys):
+    db = tmp_path / "k.duckdb"
+    uri = f"klaviyo://?api_key=pk_{'a' * 34}&base_url=http://127.0.0.1:9&{option}"
+    assert main(["ingest", "--source-uri", uri, "--source-table", "profiles", "--dest-uri", f"duckdb:///{db}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    allowed = "predictive_analytics" if option.startswith("profile") else "definition"
+    assert len(err) == 1 and "is not allowed; allowed: " + allowed in err[0] and not db.exists()

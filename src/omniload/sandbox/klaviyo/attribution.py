@@ -4,10 +4,15 @@ campaigns and flows that the reports count.
 Events of email, SMS and order metrics are attributed (by a hash of the event's index) to a campaign message
 (half of them), a flow message (a quarter) or nothing. A campaign's messages are the ones its
 ``campaign-messages`` relationship lists; a flow ``f`` has ``1 + f % 3`` messages, the second one SMS.
-The event carries the attribution as Klaviyo does, in its properties: ``$message`` (and ``$flow``).
+The event carries the attribution as Klaviyo does, in its properties: ``$message`` (and ``$flow``), and as an
+``attribution`` resource (``include=attributions`` on /api/events, :meth:`Attribution.resources`): relationships
+only, naming the event, the campaign and campaign message or the flow and flow message. The sandbox models no
+attributed (touch) event and no message variation: those relationships are null.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 
@@ -77,3 +82,19 @@ class Attribution:
             return ""
         obj_id, mid, _ = self.message(where)
         return f',"$message":"{mid}"' + (f',"$flow":"{obj_id}"' if where[0] == FLOW else "")
+
+    def resources(self, eid: str, where: tuple[int, int, int] | None, base: str) -> list[dict]:
+        """The ``attribution`` resources of event ``eid`` attributed to ``where`` (none when it is not)."""
+        if where is None:
+            return []
+        obj_id, mid, _ = self.message(where)
+        aid = hashlib.md5(f"attribution:{eid}".encode()).hexdigest()
+        kinds = ("campaign", "campaign-message") if where[0] == CAMPAIGN else ("flow", "flow-message")
+        rels = {"event": ("event", eid), "attributed-event": None, "campaign": None, "campaign-message": None,
+                "flow": None, "flow-message": None, "flow-message-variation": None}  # fmt: skip
+        rels[kinds[0]], rels[kinds[1]] = (kinds[0], obj_id), (kinds[1], mid)
+        url = f"{base}/api/attributions/{aid}"
+        return [{"type": "attribution", "id": aid, "links": {"self": f"{url}/"}, "relationships": {
+            name: {"data": {"type": ref[0], "id": ref[1]} if ref else None,
+                   "links": {"self": f"{url}/relationships/{name}/", "related": f"{url}/{name}/"}}
+            for name, ref in rels.items()}}]  # fmt: skip

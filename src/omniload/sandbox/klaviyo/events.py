@@ -192,6 +192,11 @@ class Events:
     def as_dict(self, i: int, base: str) -> dict:
         return orjson.loads(self.render(i, base))
 
+    def attributions(self, i: int, base: str) -> list[dict]:
+        """The ``attribution`` resources of event ``i`` (``include=attributions``)."""
+        t_us = self.time_us(i)
+        return self.attribution.resources(ids.event_id(i, self.salt), self.attribution.of(i, t_us, self.refs(i, t_us)[1]), base)
+
     def index_of(self, eid: str) -> int | None:
         i = ids.event_index(eid)
         if i is None or ids.event_id(i, self.salt) != eid:

@@ -61,17 +61,22 @@ def events_page(state, rules, q, params: dict[str, str], base: str) -> bytes:
     contiguous = picked and picked[-1] < LATE_BASE and picked[-1] - picked[0] == len(picked) - 1
     if not q.includes and fields is None and not desc and contiguous:
         return _document(",".join(ev.render_page(picked[0], picked[-1] + 1, base)), page_links, None)
-    objs, wanted = [], []
+    objs, wanted, attributions = [], [], []
     for i in picked:
         obj = ev.as_dict(i, base)
         if fields is not None:
             obj["attributes"] = prune(obj["attributes"], fields)
         for rel in q.includes:
+            if rel == "attributions":  # to-many: listed, and included whole (they are the event's own)
+                found = ev.attributions(i, base)
+                obj["relationships"][rel]["data"] = [{"type": a["type"], "id": a["id"]} for a in found]
+                attributions.extend(found)
+                continue
             data = obj["relationships"][rel].get("data")
             if data:
                 wanted.append((data["type"], data["id"]))
         objs.append(obj)
-    included = _included(state, wanted, base) if q.includes else None
+    included = _included(state, wanted, base) + attributions if q.includes else None
     return _document(",".join(orjson.dumps(o).decode() for o in objs), page_links, included)
 
 

@@ -47,6 +47,12 @@ def records(state: SandboxState, name: str, start: datetime | None = None, end: 
         return out
     if name in children.PARENTS:  # child resources carry their parent's id as ``parent_id``
         return children.truth(state, name, lo, hi)
+    if name == "event_attributions":  # the attributions of those events, each with its event's datetime
+        out = []
+        for e in records(state, "events", start, end):
+            for a in state.events.attributions(state.events.index_of(e["id"]), ""):
+                out.append({**a, "attributes": {"datetime": e["attributes"]["datetime"]}})
+        return out
     if name == "events":  # generated and late events visible now, in (datetime, index) order
         seq = state.events.seq(lo, hi)
         return [state.events.as_dict(i, "") for i in seq.run(0, seq.total, False) if not state.events.hidden(i)]

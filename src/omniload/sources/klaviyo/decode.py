@@ -9,7 +9,7 @@ JSON at all (truncated, an HTML page) decodes to ``None`` so the client retries 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import msgspec
@@ -26,6 +26,7 @@ class Doc:
     records: list[Any]  # msgspec structs when ``typed``, else dicts
     next: str | None
     typed: bool
+    extra: list[Any] = field(default_factory=list)  # the riding table's records of the same page (see ride.py)
 
 
 def _ident(name: str) -> str:
@@ -33,8 +34,12 @@ def _ident(name: str) -> str:
 
 
 class PageDecoder:
-    def __init__(self, spec: TableSpec) -> None:
+    """Decodes ``spec``'s pages; with a ``rider`` (an include table read along, see ride.py), each page's
+    ``included`` records of the rider too."""
+
+    def __init__(self, spec: TableSpec, rider: TableSpec | None = None) -> None:
         self.spec = spec
+        self.rider = PageDecoder(rider) if rider is not None else None
         attr_fields = []
         for col, typ in spec.columns.items():
             if typ == JSON:
@@ -59,6 +64,15 @@ class PageDecoder:
         self.rel_names = [(_ident(r), f"{_ident(r)}_id") for r in spec.to_one]
 
     def decode(self, body: bytes) -> Doc | None:
+        doc = self._own(body)
+        if doc is not None and self.rider is not None:
+            extra = self.rider.decode(body)
+            if extra is None:
+                return None
+            doc.extra = extra.records
+        return doc
+
+    def _own(self, body: bytes) -> Doc | None:
         if self.spec.include:
             return self._included(body)
         try:
@@ -73,19 +87,24 @@ class PageDecoder:
 
     def _included(self, body: bytes) -> Doc | None:
         """Records of an include table: for every listed record, each resource its ``include`` relationship names,
-        with the attributes ``included`` gives it (none if absent) and the listed record's id as a relationship."""
+        with the attributes and relationships ``included`` gives it (none if absent), the listed record's id as a
+        relationship and, when the table has a cursor, the listed record's cursor as an attribute (an event's
+        attributions carry their event's ``datetime``)."""
         raw = _document(body)
         if raw is None:
             return None
         found = {(o.get("type"), o.get("id")): o for o in raw.get("included") or () if isinstance(o, dict)}
-        owner = self.spec.to_one[0]
+        owner, cursor = self.spec.to_one[0], self.spec.cursor
         records = []
         for rec in raw["data"]:
             refs = ((rec.get("relationships") or {}).get(self.spec.include) or {}).get("data") or ()
             for ref in refs:
                 obj = found.get((ref.get("type"), ref.get("id"))) or {}
-                records.append({"id": ref.get("id"), "attributes": obj.get("attributes") or {},
-                                "relationships": {owner: {"data": {"id": rec.get("id")}}}})  # fmt: skip
+                attrs = dict(obj.get("attributes") or {})
+                if cursor:
+                    attrs[cursor] = (rec.get("attributes") or {}).get(cursor)
+                rels = {**(obj.get("relationships") or {}), owner: {"data": {"id": rec.get("id")}}}
+                records.append({"id": ref.get("id"), "attributes": attrs, "relationships": rels})
         return Doc(records, (raw.get("links") or {}).get("next"), False)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
 
@@ -41,6 +41,7 @@ class Page:
     where: str  # which request, for error messages
     lo: datetime | None  # the rows this page may contribute: lo <= cursor < hi (checked on the client)
     hi: datetime
+    extra: list[Any] = field(default_factory=list)  # the riding table's records (ride.py), as dicts
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Plan:
     end: datetime
     parallelism: int
     prefetched: dict[str, Any] | None = None  # url -> document already fetched while planning slices
+    rider: TableSpec | None = None  # an include table whose records come with these pages (ride.py)
 
 
 def _time_filter(spec: TableSpec, lo: datetime | None, hi: datetime | None) -> list[str]:
@@ -160,7 +162,7 @@ class Extractor:
     async def _run(self, client: KlaviyoClient) -> None:
         spec = self.plan.spec
         self.limiter = client.limiter(spec.rate_bucket, spec.burst, spec.steady)
-        self.decoder = PageDecoder(spec)
+        self.decoder = PageDecoder(spec, self.plan.rider)
         streams = [self._stream(client, part, consts) for part, consts in spec.partitions]
         await self._gather(streams)
 
@@ -186,7 +188,7 @@ class Extractor:
             if doc is None:
                 doc = await client.get(url, spec.name, self.limiter, self.decoder)
             n += 1
-            await self._put(Page(doc.records, doc.typed, consts, f"page {n} of {url}", lo, hi))
+            await self._put(Page(doc.records, doc.typed, consts, f"page {n} of {url}", lo, hi, doc.extra))
             if tracked and doc.records:
                 win_lo = win_lo or _cursor_value(doc.records[0], spec.cursor)
                 if win_lo is not None:
@@ -218,7 +220,8 @@ class Extractor:
             return
         # Keep the probe's records before t1; everything from t1 on comes from the windows.
         kept = [r for r in probe.records if (_cursor_value(r, spec.cursor) or t1) < t1]
-        await self._put(Page(kept, probe.typed, consts, f"page 1 of {client.url(spec.path, probe_params)}", plan.start, t1))
+        where = f"page 1 of {client.url(spec.path, probe_params)}"
+        await self._put(Page(kept, probe.typed, consts, where, plan.start, t1, probe.extra))  # extra: cut to t1 by the reader
         windows = fetch_windows(t0, t1, t_max, plan.end, plan.parallelism)
         work: asyncio.Queue = asyncio.Queue()
         for w in windows:
@@ -259,24 +262,24 @@ async def _probe(client: KlaviyoClient, spec: TableSpec, params: dict[str, str],
 
 
 async def _plan_slices(client: KlaviyoClient, spec: TableSpec, start: datetime | None, end: datetime,
-                       rows_per_slice: int, prefetched: dict[str, dict]) -> list[Window]:  # fmt: skip
+                       rows_per_slice: int, prefetched: dict[str, dict], rider: TableSpec | None) -> list[Window]:  # fmt: skip
     limiter = client.limiter(spec.rate_bucket, spec.burst, spec.steady)
     probe, t0, t1, t_max = await _probe(client, spec, _params(spec, "", start, end, spec.sort), limiter,
-                                        PageDecoder(spec), prefetched)  # fmt: skip
+                                        PageDecoder(spec, rider), prefetched)  # fmt: skip
     if t0 is None or t1 is None or t_max is None:
         return [Window(start, end)]
     return checkpoint_slices(start, end, len(probe.records), t0, t1, t_max, rows_per_slice)
 
 
 def plan_slices(client_factory: Callable[[], KlaviyoClient], spec: TableSpec, start: datetime | None, end: datetime,
-                rows_per_slice: int, prefetched: dict[str, Any]) -> list[Window]:  # fmt: skip
+                rows_per_slice: int, prefetched: dict[str, Any], rider: TableSpec | None = None) -> list[Window]:  # fmt: skip
     """Cut ``[start, end)`` into time slices of about ``rows_per_slice`` records, each loaded and committed on
     its own, so that a crash loses at most one slice of work. Only for tables the server filters on both sides.
     The pages fetched while planning are kept in ``prefetched`` (reused by the first slice)."""
 
     async def main() -> list[Window]:
         async with client_factory() as client:
-            return await _plan_slices(client, spec, start, end, rows_per_slice, prefetched)
+            return await _plan_slices(client, spec, start, end, rows_per_slice, prefetched, rider)
 
     if not spec.splittable or len(spec.partitions) > 1:
         return [Window(start, end)]

@@ -1,23 +1,22 @@
 """The Klaviyo source behind omniload's :class:`~omniload.sources.base.Source` interface.
 
-``klaviyo://?api_key=pk_...[&base_url=...][&revision=...]`` names it (report tables also take
-``conversion_metric_id``, ``report_budget``, ``report_horizon_days`` and ``metric_ids``, and have their own
-reader in reports.py). Each list table's reader plans checkpoint
+``klaviyo://?api_key=pk_...[&base_url=...][&revision=...]`` names it (options.py reads the URI; report tables
+have their own reader in reports.py). Each list table's reader plans checkpoint
 slices (with the newest-record probe, whose pages the first slice reuses), extracts ``[lo, hi)`` through
 the generic extractor, drops rows outside each page's window on the client, and yields Arrow tables of
 ``batch_rows`` rows (or ``BATCH_BYTES``, for wide rows). Child tables (a parent in their spec) are read per
 parent record by :mod:`.children`; every current key is listed by :mod:`.keys`. One rate limiter per bucket is shared by every
-reader of the run, so tables of one bucket never overrun it together.
+reader of the run, so tables of one bucket never overrun it together. An include table loaded with its parent
+(event attributions with events) rides along with the parent's requests (ride.py).
 """
 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Iterator
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -27,7 +26,7 @@ from ...uri import register_secret
 from ..base import ReadEvents, ReadOptions, ScanCost, Source, TableInfo, TableReader, TableStats, Window
 from .client import DEFAULT_BASE_URL, REVISION, USER_AGENT, KlaviyoClient, ServerInfo
 from .policy import RetryPolicy
-from .convert import records_to_arrow, typed_to_arrow
+from .convert import arrow_schema, records_to_arrow, typed_to_arrow
 from .children import child_pages
 from .decode import PageDecoder
 from .extract import Plan, plan_slices, run_plan
@@ -35,35 +34,17 @@ from .keys import read_keys, scan_cost, scannable
 from .windows import whole
 from .spec import TableSpec
 from .tables import TABLES
+from .tables.included import RIDERS
+from .options import REPORT_BUDGET, from_uri
 from .reports import ReportReader
+from .ride import Ride, after, need_from
+from ...dates import iso, parse_timestamp
 
 BATCH_BYTES = 24 * 2**20  # a batch is handed to dlt at this size too: wide rows (profiles) must not pile up
 # Filters never name a time after the server's now minus this (Klaviyo answers 400 "End date may not be in the
 # future"). The server's now comes from the ``Date`` header, which is floored to the second and older than the
 # server's clock by the time a request arrives, so no margin is needed beyond it.
 CLOCK_MARGIN = timedelta(0)
-URI_PARAMS = ("api_key", "base_url", "revision", "conversion_metric_id", "report_budget", "report_horizon_days", "metric_ids")
-REPORT_BUDGET = 200  # report requests a day per endpoint: Klaviyo allows 225, the rest is left for other tools
-KEY_FORM = re.compile(r"^pk_[A-Za-z0-9]{34}$")  # a private API key, as Klaviyo issues them
-FIRST_REVISION = "2023-02-22"  # Klaviyo's first dated revision
-
-
-def check_revision(revision: str) -> str:
-    """A ``revision=`` value: a date (optionally ``.pre``) from the first revision up to today."""
-    from datetime import date
-
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}(\.[a-z]+)?", revision):
-        raise UsageError(f"--source-uri: revision '{revision}' is not of the form YYYY-MM-DD")
-    try:
-        day = date.fromisoformat(revision[:10])
-    except ValueError:
-        raise UsageError(f"--source-uri: revision '{revision}' is not a date") from None
-    if not date.fromisoformat(FIRST_REVISION) <= day <= date.today():
-        raise UsageError(f"--source-uri: revision '{revision}' is not allowed; use a date from {FIRST_REVISION} "
-                         f"(Klaviyo's first revision) to today, or leave it out for {REVISION}")  # fmt: skip
-    return revision
-
-
 def _in_window(table: pa.Table, spec: TableSpec, lo: datetime | None, hi: datetime, last: datetime | None = None) -> pa.Table:
     """The rows of a page that belong to its window ``lo <= cursor < hi``. ``last``: the run's end, given only in
     the run's last slice, whose window also keeps records stamped after it (in the future): they belong
@@ -101,6 +82,36 @@ class KlaviyoReader(TableReader):
         self._prefetched: dict[str, Any] = {}
         self._windows: list[Window] = []
         self._end: datetime | None = None  # the run's end
+        self._saved: dict = {}
+        self.feeds: Ride | None = None  # the ride this (parent) reader fills
+        self.riding: Ride | None = None  # the ride this (rider) reader loads from
+        self._through: datetime | None = None  # a rider: the end of the interval read so far
+
+    def restore(self, saved: dict) -> None:
+        self._saved = saved
+
+    def state_update(self) -> dict:
+        """A rider saves how far it has read (``through``, see ride.py) with every slice, even an empty one."""
+        if self.spec.name not in RIDERS.values():
+            return {}
+        return {"through": iso(self._through) if self._through is not None else ""}
+
+    def _board(self, start: datetime | None) -> None:
+        """Take the ride this table is part of: a parent whose rider is still to run feeds one; a rider loads from
+        the one its parent filled when it covers what the rider needs (else it reads the API)."""
+        src, name = self.source, self.spec.name
+        src.planned.add(name)
+        rider = RIDERS.get(name)
+        if rider in src.opened and rider not in src.planned and rider in src.specs:
+            rspec = src.specs[rider]
+            self.feeds = src.rides[rider] = Ride(rspec, arrow_schema(rspec))
+            self.spec = replace(self.spec, extra_params={**self.spec.extra_params, "include": rspec.include})
+        ride = src.rides.pop(name, None)
+        if ride is not None:
+            if ride.covers(need_from(self._saved, start, self.spec.lookback, parse_timestamp)):
+                self.riding = ride
+            else:
+                ride.discard()
 
     def _client(self) -> KlaviyoClient:
         return self.source.client(self.options, self.stats, self.events.waiting)
@@ -111,8 +122,13 @@ class KlaviyoReader(TableReader):
         if start is not None and start >= end:
             start = end - timedelta(seconds=1)
         self._end = end
-        if self.spec.cursor and self.spec.parent is None:  # a child table is one slice (its parents are the work)
-            self._windows = plan_slices(self._client, self.spec, start, end, rows_per_slice, self._prefetched)
+        self._board(start)
+        if self.riding is not None:  # one slice: the parent's rows, whatever interval they cover
+            assert self.riding.hi is not None
+            self._windows = [Window(self.riding.lo, self.riding.hi)]
+        elif self.spec.cursor and self.spec.parent is None:  # a child table is one slice (its parents are the work)
+            rider = self.feeds.rider if self.feeds is not None else None
+            self._windows = plan_slices(self._client, self.spec, start, end, rows_per_slice, self._prefetched, rider)
         else:
             self._windows = [Window(start, end)]
         return self._windows
@@ -127,11 +143,20 @@ class KlaviyoReader(TableReader):
             self.events.fraction((n + f) / total)
 
         lo = window.lo if spec.cursor else None
+        if self.riding is not None:
+            for table in self.riding.rows(opts.batch_rows):
+                table = after(table, spec.cursor or "", lo)
+                self.events.pages(0, table.num_rows)
+                yield table
+            self._through = window.hi
+            return
+        feeds = self.feeds
         if spec.parent is not None:
             tables = {**TABLES, **self.source.specs}
             pages = child_pages(self._client, spec, tables, lo, window.hi, max(1, opts.parallelism), fraction)
         else:
-            pages = run_plan(self._client, Plan(spec, lo, window.hi, max(1, opts.parallelism), self._prefetched), fraction)
+            plan = Plan(spec, lo, window.hi, max(1, opts.parallelism), self._prefetched, feeds.rider if feeds else None)
+            pages = run_plan(self._client, plan, fraction)
         buffer: list[pa.Table] = []
         rows = size = 0
         decoder = PageDecoder(spec)
@@ -140,6 +165,9 @@ class KlaviyoReader(TableReader):
                 table = typed_to_arrow(decoder, page.records, page.consts, page.where)
             else:
                 table = records_to_arrow(spec, page.records, page.consts, page.where)
+            if feeds is not None and page.extra:  # the rider's records of this page, cut as the page's rows are
+                extra = records_to_arrow(feeds.rider, page.extra, {}, page.where)
+                feeds.add(_in_window(extra, feeds.rider, page.lo, page.hi, self._end if last else None))
             if last:
                 table = _in_window(table, spec, page.lo, page.hi, self._end)
             else:  # a record stamped after the run's end seen in an earlier slice cannot be placed
@@ -155,6 +183,10 @@ class KlaviyoReader(TableReader):
                 buffer, rows, size = [], 0, 0
         if buffer:
             yield pa.concat_tables(buffer)
+        if feeds is not None:
+            feeds.covered(window.lo, window.hi)
+        if spec.name in RIDERS.values():
+            self._through = window.hi
         if self.source.server.deprecation:
             self.source.note(self.events, f"API revision {self.source.revision} is {self.source.server.deprecation}; "
                                           "set revision= in the source URI to a newer one")  # fmt: skip
@@ -188,52 +220,13 @@ class KlaviyoSource(Source):
         self.report_horizon: timedelta | None = None  # None: each report table's own
         self.metric_ids: list[str] = []  # metric_aggregates: None: every metric
         self.notes: list[str] = []  # said before the run: what from_uri noticed
-
-    def report_options(self, query: dict[str, list[str]]) -> "KlaviyoSource":
-        """The report options of the URI (see README, Reports)."""
-
-        def number(name: str, low: int, high: int) -> int | None:
-            raw = (query.get(name) or [""])[0].strip()
-            if not raw:
-                return None
-            if not raw.isdigit() or not low <= int(raw) <= high:
-                raise UsageError(f"--source-uri: {name} '{raw}' must be a whole number from {low} to {high}")
-            return int(raw)
-
-        self.conversion_metric_id = (query.get("conversion_metric_id") or [""])[0].strip() or None
-        budget = number("report_budget", 1, 225)
-        self.report_budget = budget if budget is not None else REPORT_BUDGET
-        horizon = number("report_horizon_days", 0, 365)
-        self.report_horizon = timedelta(days=horizon) if horizon is not None else None
-        self.metric_ids = [m.strip() for m in (query.get("metric_ids") or [""])[0].split(",") if m.strip()]
-        return self
+        self.opened: set[str] = set()  # the tables the run has readers for, and those already planned
+        self.planned: set[str] = set()
+        self.rides: dict[str, Ride] = {}  # rider -> what its parent read along for it (ride.py)
 
     @classmethod
     def from_uri(cls, uri: str) -> "KlaviyoSource":
-        parts = urlsplit(uri)
-        if parts.netloc:
-            raise UsageError("--source-uri: klaviyo:// takes no host; give the API address as base_url=, "
-                             "e.g. klaviyo://?api_key=pk_...&base_url=http://127.0.0.1:8080")  # fmt: skip
-        query = parse_qs(parts.query, keep_blank_values=True)
-        unknown = sorted(set(query) - set(URI_PARAMS))  # a warning, as ingestr ignores them; values are never shown
-        notes = [f"warning: --source-uri: unknown parameter '{name[:40]}' is ignored; allowed: {', '.join(URI_PARAMS)}"
-                 for name in unknown]  # fmt: skip
-        twice = sorted(k for k, v in query.items() if len(v) > 1)
-        if twice:
-            raise UsageError(f"--source-uri: parameter '{twice[0]}' is given more than once; give it once")
-        key = (query.get("api_key") or [""])[0].strip()
-        if not key:
-            raise UsageError("--source-uri: klaviyo:// needs an api_key, e.g. klaviyo://?api_key=pk_...")
-        if not KEY_FORM.fullmatch(key):  # the key itself never appears in the message
-            raise UsageError(f"--source-uri: the api_key is not a Klaviyo private API key ({len(key):,} characters); "
-                             "it must be pk_ followed by 34 letters and digits, as shown in Klaviyo's settings")  # fmt: skip
-        base = (query.get("base_url") or [DEFAULT_BASE_URL])[0].rstrip("/")
-        if not re.fullmatch(r"https?://[^/\s?#]+", base):
-            raise UsageError(f"--source-uri: base_url '{base}' must be an http(s) URL with no path, such as "
-                             f"{DEFAULT_BASE_URL} or http://127.0.0.1:8080")  # fmt: skip
-        source = cls(key, base, check_revision((query.get("revision") or [REVISION])[0])).report_options(query)
-        source.notes = notes
-        return source
+        return from_uri(cls, uri)
 
     def tables(self) -> dict[str, TableInfo]:
         return {name: replace(spec.info, weight=self._weight(spec)) for name, spec in self.specs.items()}
@@ -292,6 +285,7 @@ class KlaviyoSource(Source):
 
     def reader(self, table: str, options: ReadOptions, events: ReadEvents) -> TableReader:
         spec = self.specs[table]
+        self.opened.add(table)
         if spec.cursor_kind == "period":  # reports: POST one period at a time, within the daily budget
             return ReportReader(self, spec, options, events)
         return KlaviyoReader(self, spec, options, events)
