@@ -95,9 +95,17 @@ class Lake(DltDeletes, Destination):
                     "are marked (_omniload_deleted_at), or use Delta")  # fmt: skip
         return ""
 
+    def column_hints(self, hints: dict[str, dict]) -> dict[str, dict]:
+        """Iceberg tables hold ``_omniload_deleted_at`` from their first load (empty until a reconcile marks a row):
+        pyiceberg 0.12 upserts only rows with every column of the table, and a reconcile may add the column to a
+        table while the same run loads it."""
+        if self.table_format != "iceberg":
+            return hints
+        return {**hints, DELETED: {"data_type": "timestamp", "nullable": True}}
+
     def _add_mark(self, p, table: str) -> None:
-        """Iceberg: the column is added and the table rewritten once, so that every data file holds it (pyiceberg
-        0.12 cannot upsert rows with a column that older data files lack)."""
+        """Iceberg tables loaded before they held the column: it is added and the table rewritten once, so that
+        every data file holds it (pyiceberg 0.12 cannot upsert rows with a column that older data files lack)."""
         if self.table_format == "iceberg":
             from dlt.common.libs.pyiceberg import get_iceberg_tables
             from pyiceberg.types import TimestamptzType
