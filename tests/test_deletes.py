@@ -2,7 +2,7 @@
 
 Records are deleted in the sandbox (``POST /__sandbox/delete``, which also drops a profile's events and
 memberships); a run then marks exactly the destination rows whose key is gone (``_omniload_deleted_at``), or
-deletes them with ``--hard-deletes``, on DuckDB and PostgreSQL; nothing else changes; a scan that does not finish
+deletes them with ``--hard-deletes``, on DuckDB and PostgreSQL (other destinations: test_deletes_dlt.py); nothing else changes; a scan that does not finish
 or lists too few keys marks nothing.
 """
 
@@ -143,7 +143,7 @@ def test_reconcile_usage_errors(sandbox, tmp_path):
 
     out = tmp_path / "files"
     assert main(["ingest", "--source-uri", source_uri(sandbox), "--source-table", "lists", "--dest-uri",
-                 f"parquet:///{out}", "--reconcile", "lists"]) == 2  # fmt: skip
+                 f"parquet:///{out}", "--reconcile", "lists", "--hard-deletes"]) == 2  # fmt: skip  # files: tombstones only
 
 
 def _pg_marks(server, database: str, table: str) -> dict:

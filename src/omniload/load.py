@@ -20,6 +20,7 @@ import pyarrow as pa
 from .dates import iso, parse_timestamp
 from .destinations import NO_TABLE, Destination
 from .destinations.state import resource_state
+from .destinations.tombstones import pipeline_name
 from .errors import CorruptState, DestinationFailed, OmniloadError, UsageError
 from .sources.base import TableReader, Window
 from .transform import Transform, row_hash
@@ -107,7 +108,7 @@ class TableLoad:
         self.workdir = workdir
         self.on_committed = on_committed  # rows of a slice, once its load is committed
         self._slice_rows = 0
-        self.pipeline_name = f"omniload__{target.schema}__{target.table}"
+        self.pipeline_name = pipeline_name(target.schema, target.table)
         self.strategy = settings.strategy or self.info.strategy
         # a strategy the user asked for that is not the table's own always does what it says (no "nothing new")
         self.explicit_strategy = settings.strategy not in (None, self.info.strategy)

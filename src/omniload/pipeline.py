@@ -24,7 +24,7 @@ from .destinations import Destination, parse_destination
 from .errors import OmniloadError, UsageError
 from .load import LoadSettings, TableLoad, Target
 from .progress import Progress
-from .reconcile import Reconcile, ReconcileSettings, check as check_reconcile, parse_tables
+from .reconcile import Reconcile, ReconcileSettings, check as check_reconcile, check_destination, parse_tables
 from .runtime import debugging
 from .signals import check as check_interrupted
 from .transform import Transform
@@ -161,6 +161,7 @@ def check_options(opts: IngestOptions) -> tuple[Source, Destination, list[Target
         raise UsageError(f"--extract-parallelism: {opts.extract_parallelism} is out of range; allowed: 1 to 64")
     named, off = parse_tables(opts.reconcile, [t.source for t in targets])
     deletes = ReconcileSettings(named, off, opts.reconcile_every, opts.hard_deletes, opts.allow_mass_delete)
+    check_destination(deletes, dest)
     return source, dest, targets, deletes
 
 

@@ -59,14 +59,20 @@ def parse_tables(text: str | None, loading: list[str]) -> tuple[tuple[str, ...],
     return tuple(names), False
 
 
+def check_destination(settings: ReconcileSettings, dest: Destination) -> None:
+    """Refuse, before anything is written, ``--hard-deletes`` where rows cannot be deleted."""
+    if settings.hard and dest.hard_refusal:
+        raise UsageError(f"--hard-deletes: {dest.display}: {dest.hard_refusal}")
+
+
 def check(settings: ReconcileSettings, reader: TableReader, dest: Destination) -> None:
     """Refuse, before anything is written, a ``--reconcile`` that cannot be done."""
     name = reader.info.name
     if name not in settings.tables:
         return
     if not dest.supports_deletes:
-        raise UsageError(f"--reconcile: {dest.display} cannot mark deleted rows (files are only appended to); "
-                         "reconcile deletes in a database destination (DuckDB, PostgreSQL)")  # fmt: skip
+        raise UsageError(f"--reconcile: {dest.display} cannot mark deleted rows; "
+                         "reconcile deletes in a destination that merges or in files")  # fmt: skip
     if reader.scan_cost(0, 0) is None:
         raise UsageError(f"--reconcile: table '{name}' is not reconciled by a scan (it is loaded whole each run, or, "
                          "as events, too large: its rows are marked when their parent is)")  # fmt: skip

@@ -93,8 +93,9 @@ class Destination:
         """The table's largest cursor value, ``NO_TABLE`` if it does not exist, None when unknown."""
         return None
 
-    # -- deletes (see deletes.py; destinations that cannot mark rows leave these as they are) ------------------
+    # -- deletes (deletes.py: SQL; tombstones.py: through dlt; the others leave these as they are) ---------------
     supports_deletes = False
+    hard_refusal = ""  # why --hard-deletes cannot be done here ('': it can)
 
     def key_stats(self, schema: str, table: str, key: tuple[str, ...]) -> tuple[int, int] | None:
         """(rows not marked deleted, distinct values of the leading key column); None: unknown or no table."""

@@ -2,7 +2,8 @@
 
 One folder per table under ``dir/<schema>/``. Files cannot be merged in place: a merge appends every version
 of a record (newest by ``_dlt_load_id``), and replace tables are rewritten. Parquet tables are read back to
-see that a run has nothing new (then nothing is written).
+see that a run has nothing new (then nothing is written). A deleted record gets a tombstone row (its key and
+``_omniload_deleted_at``, other columns empty; tombstones.py): a reader takes each key's newest row.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from .base import Destination, local_path
+from .tombstones import DltDeletes, fill
 
 FILE_FORMATS = {"parquet": "parquet", "csv": "csv", "jsonl": "jsonl"}
 
@@ -33,8 +35,10 @@ def folder(scheme: str, uri: str) -> Path:
 
 
 @dataclass
-class Files(Destination):
+class Files(DltDeletes, Destination):
     path: str = ""
+    hard_refusal = ("files cannot delete rows: they are only appended to; without --hard-deletes, a deleted record "
+                    "gets a tombstone row (its key and _omniload_deleted_at)")  # fmt: skip
 
     @classmethod
     def parse(cls, scheme: str, uri: str) -> "Files":
@@ -64,3 +68,26 @@ class Files(Destination):
         import dlt
 
         return dlt.destinations.filesystem(bucket_url=Path(self.path).resolve().as_uri())
+
+    def _rows(self, p, table: str, cols: dict, columns: list[str], where):
+        """Every file of the table read with pyarrow (CSV: as text, but the mark), the columns a file lacks empty."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.csv as pacsv
+        import pyarrow.json as pajson
+        import pyarrow.parquet as pq
+
+        parts = []
+        for f in sorted((Path(self.path) / p.dataset_name / table).glob(f"*.{self.file_format}")):
+            if self.file_format == "parquet":
+                t = pq.read_table(f)
+            elif self.file_format == "csv":
+                text = {c: pa.string() for c in columns if c != "_omniload_deleted_at"}
+                t = pacsv.read_csv(f, convert_options=pacsv.ConvertOptions(column_types=text, strings_can_be_null=True))
+            else:
+                t = pajson.read_json(f)
+            t = fill(t.select([c for c in columns if c in t.column_names]), cols, columns, p)
+            if where:
+                t = t.filter(pc.is_in(t.column(where[0]).cast(pa.string()), value_set=pa.array(where[1], pa.string())))
+            parts.append(t)
+        return pa.concat_tables(parts, promote_options="permissive") if parts else fill(pa.table({}), cols, columns, p)

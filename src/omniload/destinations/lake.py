@@ -11,6 +11,8 @@ S3 credentials come from the URI or from ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCE
 tables are upserted on the primary key (dlt's ``upsert`` strategy), so a record has one row, and each format keeps
 its own history (Delta versions, Iceberg snapshots). ``--partition-by`` partitions the table. Delta needs
 ``deltalake``, Iceberg ``pyiceberg`` (``pip install 'omniload[delta]'`` / ``'omniload[iceberg]'``; S3 ``[s3]``).
+Deleted rows are marked by dlt merges (tombstones.py), read back with the format's own reader; dlt deletes
+rows (``--hard-deletes``) from Delta tables only.
 """
 
 from __future__ import annotations
@@ -25,13 +27,15 @@ from ..errors import UsageError
 from ..uri import redact, register_secret
 from .base import Destination
 from .files import folder
+from .deletes import DELETED
+from .tombstones import DltDeletes, fill
 
 TABLE_FORMATS = {"delta": ("deltalake", "delta"), "iceberg": ("pyiceberg", "iceberg")}
 S3_PARAMS = ("table_format", "endpoint_url", "access_key_id", "secret_access_key", "region", "session_token")
 
 
 @dataclass
-class Lake(Destination):
+class Lake(DltDeletes, Destination):
     bucket_url: str = ""
     table_format: str = "delta"
 
@@ -83,6 +87,52 @@ class Lake(Destination):
     def write_disposition(self, how: str) -> Any:
         """A merge upserts on the primary key: each record keeps one row, updated in place."""
         return {"disposition": "merge", "strategy": "upsert"} if how == "merge" else how
+
+    @property
+    def hard_refusal(self) -> str:  # type: ignore[override]
+        if self.table_format == "iceberg":
+            return ("dlt merges Iceberg tables without deleting rows; run without --hard-deletes and deleted records "
+                    "are marked (_omniload_deleted_at), or use Delta")  # fmt: skip
+        return ""
+
+    def column_hints(self, hints: dict[str, dict]) -> dict[str, dict]:
+        """Iceberg tables hold ``_omniload_deleted_at`` from their first load (empty until a reconcile marks a row):
+        pyiceberg 0.12 upserts only rows with every column of the table, and a reconcile may add the column to a
+        table while the same run loads it."""
+        if self.table_format != "iceberg":
+            return hints
+        return {**hints, DELETED: {"data_type": "timestamp", "nullable": True}}
+
+    def _add_mark(self, p, table: str) -> None:
+        """Iceberg tables loaded before they held the column: it is added and the table rewritten once, so that
+        every data file holds it (pyiceberg 0.12 cannot upsert rows with a column that older data files lack)."""
+        if self.table_format == "iceberg":
+            from dlt.common.libs.pyiceberg import get_iceberg_tables
+            from pyiceberg.types import TimestamptzType
+
+            iceberg = get_iceberg_tables(p, table)[table]
+            with iceberg.update_schema() as update:
+                update.add_column(DELETED, TimestamptzType())
+            iceberg.overwrite(iceberg.scan().to_arrow())
+
+    def _rows(self, p, table: str, cols: dict, columns: list[str], where):
+        """Through the table format's reader (dlt opens the table)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if self.table_format == "delta":
+            from dlt.common.libs.deltalake import get_delta_tables
+
+            data = get_delta_tables(p, table)[table].to_pyarrow_dataset()
+        else:
+            from dlt.common.libs.pyiceberg import get_iceberg_tables
+
+            data = get_iceberg_tables(p, table)[table].scan().to_arrow()
+        rows = data.to_table(columns=[c for c in columns if c in data.schema.names]) if self.table_format == "delta" else data
+        rows = fill(rows, cols, columns, p)
+        if where:
+            rows = rows.filter(pc.is_in(rows.column(where[0]).cast(pa.string()), value_set=pa.array(where[1], pa.string())))
+        return rows
 
     def dlt_destination(self):
         import dlt

@@ -2,6 +2,7 @@
 
 The default schema is ``main`` (the file itself); another schema in ``--dest-table`` is a file of its own beside
 it (``<file>__<schema>.db``, as dlt attaches it). Paths follow SQLAlchemy: three slashes relative, four absolute.
+Deleted rows are marked through dlt merges (tombstones.py).
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from pathlib import Path
 
 from ..errors import UsageError
 from .base import Destination, local_path
+from .tombstones import DltDeletes
 
 
 @dataclass
-class Sqlite(Destination):
+class Sqlite(DltDeletes, Destination):
     path: str = ""
 
     @classmethod

@@ -21,6 +21,7 @@ from ..errors import UsageError
 from ..uri import redact
 from .base import Destination
 from .postgres import Postgres
+from .tombstones import DltDeletes
 
 # scheme -> (dlt destination, python module the dlt client needs, pip extra)
 WAREHOUSES = {
@@ -31,6 +32,10 @@ WAREHOUSES = {
     "mssql": ("mssql", "pyodbc", "mssql"), "redshift": ("redshift", "psycopg2", "redshift"),
     "databricks": ("databricks", "databricks.sql", "databricks"), "motherduck": ("motherduck", "duckdb", "motherduck"),
 }  # fmt: skip
+
+
+class Warehouse(DltDeletes, Destination):
+    """A warehouse reached through dlt: deleted rows are marked by dlt merges (tombstones.py)."""
 
 
 def _query(parts) -> dict[str, str]:
@@ -72,7 +77,7 @@ def parse(scheme: str, uri: str) -> Destination:
         elif kind == "mssql" and "driver" in q:
             creds["driver"] = q["driver"]
         schema = {"postgres": "public", "redshift": "public", "mssql": "dbo"}.get(kind)
-        return (Postgres if kind == "postgres" else Destination)(scheme, kind, display, creds, schema=schema, package=package)
+        return (Postgres if kind == "postgres" else Warehouse)(scheme, kind, display, creds, schema=schema, package=package)
     if kind == "bigquery":
         project = parts.hostname or ""
         if not project:
@@ -81,16 +86,16 @@ def parse(scheme: str, uri: str) -> Destination:
         if "credentials_path" in q:
             creds["credentials_path"] = q["credentials_path"]
         options = {"location": q["location"]} if "location" in q else {}
-        return Destination(scheme, kind, display, creds, options=options, package=package)
+        return Warehouse(scheme, kind, display, creds, options=options, package=package)
     if kind == "databricks":
         if not parts.hostname or "http_path" not in q:
             raise UsageError("--dest-uri: use databricks://token:ACCESS_TOKEN@server-hostname?http_path=...&catalog=...")
         creds = {"server_hostname": parts.hostname, "http_path": q["http_path"], "access_token": unquote(parts.password or ""),
                  "catalog": q.get("catalog", "hive_metastore")}  # fmt: skip
-        return Destination(scheme, kind, display, creds, package=package)
+        return Warehouse(scheme, kind, display, creds, package=package)
     # motherduck
     database = parts.hostname or parts.path.lstrip("/")
     token = q.get("token") or q.get("motherduck_token") or ""
     if not database:
         raise UsageError("--dest-uri: use motherduck://database?token=... or md:database?motherduck_token=...")
-    return Destination(scheme, kind, display, {"database": database, "password": token}, package=package)
+    return Warehouse(scheme, kind, display, {"database": database, "password": token}, package=package)

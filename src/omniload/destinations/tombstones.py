@@ -1,0 +1,252 @@
+"""Marking deleted rows through dlt, on every destination other than DuckDB and PostgreSQL (which mark with
+SQL, deletes.py): warehouses, SQLite, Delta and Iceberg tables, and append-only files.
+
+A merge replaces whole rows, so the rows to mark are read back and merged again, unchanged but for
+``_omniload_deleted_at``; a row listed again is merged back with it empty. ``--hard-deletes`` merges the
+deleted keys alone under dlt's ``hard_delete`` column hint, which deletes the rows they match. Files cannot
+be rewritten: a tombstone row is appended instead (the key, ``_omniload_deleted_at``, other columns empty),
+and a reader takes each key's newest row (largest ``_dlt_load_id``). Each table is read and written by a
+pipeline of the name its loads use, synced from the destination first, so its schema and state are the
+table's; when it was last reconciled is kept in that state. Reading is per family: SQL through dlt's
+``sql_client`` (here); Delta, Iceberg and files with their own readers (lake.py, files.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .deletes import DELETED, Deletion
+
+LOAD_ID = "_dlt_load_id"
+CHUNK = 500  # keys per "in (...)" of a read
+
+
+def pipeline_name(schema: str, table: str) -> str:
+    """The dlt pipeline of one destination table: its loads and its reconciles share the name, so the state."""
+    return f"omniload__{schema}__{table}"
+
+
+def _keys(table: pa.Table, columns) -> list[tuple]:
+    return list(zip(*(table.column(c).cast(pa.string()).to_pylist() for c in columns)))
+
+
+def _only(table: pa.Table, columns, wanted: set[tuple]) -> pa.Table:
+    return table.filter(pa.array([k in wanted for k in _keys(table, columns)], pa.bool_()))
+
+
+class DltDeletes:
+    """Reconciling deletes through a dlt pipeline; a family overrides ``_rows`` (reading) where it reads otherwise."""
+
+    supports_deletes = True
+    hard_refusal = ""  # why --hard-deletes cannot be done here ('': it can)
+    _workdir: str | None = None
+
+    # -- the table's pipeline ----------------------------------------------------------------------------
+    def _pipe(self, schema: str, table: str) -> Any:
+        import dlt
+
+        if self._workdir is None:
+            self._workdir = tempfile.mkdtemp(prefix="omniload-deletes-")
+        p = dlt.pipeline(pipeline_name=pipeline_name(schema, table), destination=self.dlt_destination(),
+                         dataset_name=schema, pipelines_dir=self._workdir, progress=None)  # fmt: skip
+        p.sync_destination()
+        return p
+
+    def _schema_of(self, p: Any, table: str, need) -> dict | None:
+        """The table's dlt columns; None: no such table, a column missing, or SCD2 history (not marked)."""
+        if p.default_schema_name is None or table not in p.default_schema.tables:
+            return None
+        t = p.default_schema.tables[table]
+        cols = t.get("columns", {})
+        if not cols or not set(need) <= set(cols) or t.get("x-merge-strategy") == "scd2":
+            return None
+        return cols
+
+    def _rows(self, p: Any, table: str, cols: dict, columns: list[str], where: tuple[str, list] | None) -> pa.Table:
+        """``columns`` of the table's rows (those whose ``where[0]`` is among ``where[1]``), typed as dlt keeps them."""
+        out: list[tuple] = []
+        with p.sql_client() as c:
+            sel = ", ".join(c.escape_column_name(n) for n in columns)
+            sql = f"select {sel} from {c.make_qualified_table_name(table)}"
+            if where is None:
+                out = list(c.execute_sql(sql) or [])
+            for n in range(0, len(where[1]) if where else 0, CHUNK):
+                part = where[1][n : n + CHUNK]
+                out += c.execute_sql(f"{sql} where {c.escape_column_name(where[0])} in ({', '.join(['%s'] * len(part))})", *part) or []
+        return typed(cols, columns, out, p.destination.capabilities())
+
+    def _held(self, p: Any, table: str, cols: dict, key, extra=()) -> pa.Table:
+        """Key, mark and ``extra`` columns of every row; where files append versions, each key's newest row."""
+        columns = [*key, *(c for c in extra if c not in key)] + ([DELETED] if DELETED in cols else [])
+        if not self.merges_in_place:
+            columns.append(LOAD_ID)
+        held = self._rows(p, table, cols, columns, None)
+        if DELETED not in cols:
+            held = held.append_column(DELETED, pa.nulls(held.num_rows, pa.timestamp("us", tz="UTC")))
+        if not self.merges_in_place and held.num_rows:
+            newest: dict[tuple, int] = {}
+            for n, (k, load) in enumerate(zip(_keys(held, key), held.column(LOAD_ID).to_pylist())):
+                if k not in newest or load >= held.column(LOAD_ID)[newest[k]].as_py():
+                    newest[k] = n
+            held = held.take(pa.array(sorted(newest.values()), pa.int64()))
+        return held
+
+    def _full(self, p: Any, table: str, cols: dict, key, wanted: set[tuple], at: datetime | None) -> pa.Table:
+        """The whole rows of the ``wanted`` keys (where files append versions: the newest that is not a
+        tombstone), with ``_omniload_deleted_at`` set to ``at``."""
+        columns = [c for c in cols if not c.startswith("_dlt_") and c != DELETED] + ([LOAD_ID] if not self.merges_in_place else [])
+        if DELETED in cols and not self.merges_in_place:
+            columns.append(DELETED)
+        rows = self._rows(p, table, cols, columns, (key[0], sorted({k[0] for k in wanted})))
+        rows = _only(rows, key, wanted)
+        if not self.merges_in_place:
+            if DELETED in rows.column_names:
+                rows = rows.filter(pc.is_null(rows.column(DELETED))).drop_columns([DELETED])
+            rows = rows.sort_by([(LOAD_ID, "descending")])
+            first = {}
+            for n, k in enumerate(_keys(rows, key)):
+                first.setdefault(k, n)
+            rows = rows.take(pa.array(sorted(first.values()), pa.int64())).drop_columns([LOAD_ID])
+        return rows.append_column(DELETED, pa.array([at] * rows.num_rows, pa.timestamp("us", tz="UTC")))
+
+    def _tombstones(self, key, gone: set[tuple], at: datetime) -> pa.Table:
+        ordered = sorted(gone)
+        data = {c: pa.array([k[n] for k in ordered], pa.string()) for n, c in enumerate(key)}
+        return pa.table({**data, DELETED: pa.array([at] * len(ordered), pa.timestamp("us", tz="UTC"))})
+
+    def _add_mark(self, p: Any, table: str) -> None:
+        """Before the first mark of a table: add ``_omniload_deleted_at`` where dlt's merge would not."""
+
+    def _write(self, p: Any, table: str, key, rows: list[pa.Table], hard: bool, reconciled: datetime | None) -> None:
+        """One load of ``rows`` into the table: merged (``hard``: deleting what they match), or appended to files."""
+        import dlt
+
+        if DELETED not in p.default_schema.tables[table]["columns"]:
+            self._add_mark(p, table)
+
+        from ..dates import iso
+
+        how = self.write_disposition("merge") if self.merges_in_place else "append"
+        extra = {"table_format": self.table_format} if self.table_format else {}
+        hints = {DELETED: {"data_type": "timestamp", "nullable": True, "hard_delete": hard}}
+
+        @dlt.resource(name=table, write_disposition=how, primary_key=list(key), columns=hints, **extra)
+        def tombstones():
+            if reconciled is not None:
+                dlt.current.resource_state()["reconciled_at"] = iso(reconciled)
+            for part in rows:
+                if part.num_rows:
+                    yield part
+
+        p.extract(tombstones(), loader_file_format=self.file_format)
+        p.normalize()
+        p.load()
+
+    # -- Destination's interface -------------------------------------------------------------------------
+    def key_stats(self, schema: str, table: str, key: tuple[str, ...]) -> tuple[int, int] | None:
+        p = self._pipe(schema, table)
+        cols = self._schema_of(p, table, key)
+        if cols is None:
+            return None
+        held = self._held(p, table, cols, key)
+        unmarked = held.filter(pc.is_null(held.column(DELETED)))
+        groups = len(set(unmarked.column(key[0]).to_pylist())) if len(key) > 1 else unmarked.num_rows
+        return unmarked.num_rows, groups
+
+    def last_reconciled(self, schema: str, table: str) -> datetime | None:
+        from ..dates import parse_timestamp
+
+        p = self._pipe(schema, table)
+        state = p.state.get("sources", {}).get(p.default_schema_name or "", {}).get("resources", {}).get(table, {})
+        return parse_timestamp(state["reconciled_at"]) if state.get("reconciled_at") else None
+
+    def mark_deleted(self, schema: str, table: str, key: tuple[str, ...], live: pa.Table, hard: bool, at: datetime,
+                     max_share: float | None) -> Deletion | None:  # fmt: skip
+        p = self._pipe(schema, table)
+        cols = self._schema_of(p, table, key)
+        if cols is None:
+            return None
+        held = self._held(p, table, cols, key)
+        listed = set(_keys(live, key))
+        marked = pc.is_valid(held.column(DELETED)).to_pylist()
+        keys = _keys(held, key)
+        unmarked = [k for k, m in zip(keys, marked) if not m]
+        gone = {k for k in unmarked if k not in listed}
+        if max_share is not None and len(gone) > max_share * len(unmarked):
+            return Deletion(len(unmarked), len(gone))
+        revived = set() if hard else {k for k, m in zip(keys, marked) if m and k in listed}  # hard: as deletes.py
+        if hard:
+            self._write(p, table, key, [self._tombstones(key, {k for k in keys if k not in listed}, at)], True, at)
+        elif self.merges_in_place:
+            self._write(p, table, key, [self._full(p, table, cols, key, gone, at), self._full(p, table, cols, key, revived, None)], False, at)
+        else:
+            self._write(p, table, key, [self._tombstones(key, gone, at), self._full(p, table, cols, key, revived, None)], False, at)
+        return Deletion(len(unmarked), len(gone), _only(held, key, gone).select(list(key)), len(revived))
+
+    def mark_matching(self, schema: str, table: str, key: tuple[str, ...], column: str, values: pa.Table, hard: bool,
+                      at: datetime) -> Deletion | None:  # fmt: skip
+        p = self._pipe(schema, table)
+        cols = self._schema_of(p, table, (*key, column))
+        if cols is None:
+            return None
+        held = self._held(p, table, cols, key, (column,))
+        unmarked = held.filter(pc.is_null(held.column(DELETED)))
+        matching = unmarked.filter(pc.is_in(unmarked.column(column).cast(pa.string()), value_set=values.column(0).cast(pa.string())))
+        gone = set(_keys(matching, key))
+        if gone:
+            rows = self._tombstones(key, gone, at) if hard or not self.merges_in_place else self._full(p, table, cols, key, gone, at)
+            self._write(p, table, key, [rows], hard, None)
+        return Deletion(unmarked.num_rows, len(gone), matching.select(list(key)))
+
+    def close(self) -> None:
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+        super().close()  # type: ignore[misc]
+
+
+def typed(cols: dict, columns: list[str], rows: list[tuple], caps: Any) -> pa.Table:
+    """Rows a DB-API cursor returned, as Arrow columns of the types dlt keeps for them (SQLite gives timestamps as
+    text, a JSON column may come back as text or as a document)."""
+    import json
+
+    from dlt.common.data_types.type_helpers import coerce_value, py_type_to_sc_type
+    from dlt.common.libs.pyarrow import columns_to_arrow
+
+    schema = columns_to_arrow({c: cols[c] for c in columns}, caps, "UTC")
+    arrays = []
+    for n, name in enumerate(columns):
+        want = cols[name].get("data_type", "text")
+        values = []
+        for row in rows:
+            v = row[n]
+            if v is not None and want == "json":
+                v = v if isinstance(v, str) else json.dumps(v)
+            elif v is not None:
+                with contextlib.suppress(Exception):
+                    v = coerce_value(want, py_type_to_sc_type(type(v)), v)
+            values.append(v)
+        arrays.append(pa.array(values, schema.field(name).type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def fill(rows: pa.Table, cols: dict, columns: list[str], p: Any) -> pa.Table:
+    """``rows``' ``columns`` in order, as dlt types them (a reader's string views as strings), those it lacks (a
+    column dlt knows that no file holds yet) as nulls."""
+    from dlt.common.libs.pyarrow import columns_to_arrow
+
+    schema = columns_to_arrow({c: cols[c] for c in columns}, p.destination.capabilities(), "UTC")
+    out = {}
+    for c in columns:
+        want = schema.field(c).type
+        out[c] = rows.column(c) if c in rows.column_names else pa.nulls(rows.num_rows, want)
+        with contextlib.suppress(pa.ArrowException):  # as it was read where it does not cast (CSV text)
+            out[c] = out[c].cast(want)
+    return pa.table(out)

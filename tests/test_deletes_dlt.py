@@ -1,0 +1,177 @@
+"""Deletes (issue #14) on the destinations reached through dlt merges (tombstones.py): SQLite (sqlalchemy),
+Delta and Iceberg tables, DuckDB through the same generic path, and append-only files (tombstone rows).
+
+Each kind is read back with its own reader: the rows whose key the sandbox dropped are marked (or gone with
+``--hard-deletes``), every other row is exactly as it was, a deleted profile's events are marked by profile,
+and a scan that does not finish or lists too few keys marks nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from urllib.parse import unquote
+
+import duckdb
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from omniload import destinations
+from omniload.cli import main
+from omniload.destinations.tombstones import DltDeletes
+
+from .conftest import http_post, source_uri
+from .helpers import api_requests, expected_rows, key_of, row_key
+from .test_deletes import delete
+
+DELETED = "_omniload_deleted_at"
+URIS = {"sqlite": "sqlite:///{d}/k.db", "delta": "delta:///{d}/lake", "iceberg": "iceberg:///{d}/lake",
+        "duckdb": "duckdb:///{d}/k.duckdb", "parquet": "parquet:///{d}/files", "csv": "csv:///{d}/files",
+        "jsonl": "jsonl:///{d}/files"}  # fmt: skip
+FILES = ("parquet", "csv", "jsonl")
+
+
+class GenericDuckDB(DltDeletes, destinations.DuckDB):
+    """DuckDB marking through dlt merges instead of its SQL (the path of every warehouse)."""
+
+
+@pytest.fixture
+def generic_duckdb(monkeypatch):
+    monkeypatch.setattr(destinations, "DuckDB", GenericDuckDB)
+
+
+def _arrow(kind: str, d: Path, table: str) -> pa.Table:
+    if kind == "sqlite":
+        con = sqlite3.connect(d / "k.db")
+        try:
+            cur = con.execute(f'select * from "{table}"')
+            names = [c[0] for c in cur.description]
+            return pa.Table.from_pylist([dict(zip(names, r)) for r in cur.fetchall()])
+        finally:
+            con.close()
+    if kind == "duckdb":
+        con = duckdb.connect(str(d / "k.duckdb"), read_only=True)
+        try:
+            return con.execute(f'select * from "main"."{table}"').to_arrow_table()
+        finally:
+            con.close()
+    if kind == "delta":
+        from deltalake import DeltaTable
+
+        return DeltaTable(str(d / "lake" / "kl" / table)).to_pyarrow_table()
+    if kind == "iceberg":
+        from pyiceberg.table import StaticTable
+
+        meta = sorted((d / "lake" / "kl" / table / "metadata").glob("*.metadata.json"))[-1]
+        return StaticTable.from_metadata(str(meta)).scan().to_arrow()
+    parts = []
+    for f in sorted((d / "files" / "kl" / table).glob(f"*.{kind}")):
+        if kind == "parquet":
+            parts.append(pq.read_table(f))
+        elif kind == "csv":
+            parts.append(pacsv.read_csv(f, convert_options=pacsv.ConvertOptions(strings_can_be_null=True)))
+        else:
+            parts.append(pa.Table.from_pylist([json.loads(line) for line in f.read_text().splitlines() if line]))
+    return pa.concat_tables(parts, promote_options="permissive")
+
+
+def current(kind: str, d: Path, table: str) -> dict:
+    """key -> row as a reader applies it: files keep each key's newest row (largest _dlt_load_id)."""
+    key = key_of(table)
+    out: dict = {}
+    for rec in sorted(_arrow(kind, d, table).to_pylist(), key=lambda r: str(r.get("_dlt_load_id"))):
+        k = row_key(rec, key)
+        assert kind in FILES or k not in out, f"duplicate key {k} in {table}"
+        out[k] = {c: v for c, v in rec.items() if not c.startswith("_dlt_")}
+    return out
+
+
+def marked(rows: dict) -> set:
+    return {k for k, r in rows.items() if r.get(DELETED) is not None}
+
+
+def run(sb, kind: str, d: Path, tables: str, *extra: str) -> int:
+    return main(["ingest", "--source-uri", source_uri(sb), "--source-table", tables, "--dest-uri",
+                 URIS[kind].format(d=d), "--dest-table", "kl.*" if kind not in ("sqlite", "duckdb") else "main.*",
+                 "--progress", "log", *extra])  # fmt: skip
+
+
+KINDS = ["sqlite", "delta", "iceberg", "parquet", "csv", "jsonl", "duckdb"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_deleted_records_are_marked_and_nothing_else_changes(make_sandbox, tmp_path, kind, request):
+    if kind == "duckdb":
+        request.getfixturevalue("generic_duckdb")
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=31)
+    tables = "profiles,events,lists"
+    assert run(sb, kind, tmp_path, tables) == 0
+    before = {t: current(kind, tmp_path, t) for t in tables.split(",")}
+    gone = set(delete(sb, "profiles", 12))
+    gone_lists = set(delete(sb, "lists", 2))
+    assert run(sb, kind, tmp_path, tables, "--reconcile", "profiles") == 0
+    after = {t: current(kind, tmp_path, t) for t in tables.split(",")}
+    assert marked(after["profiles"]) == gone and marked(after["lists"]) == gone_lists
+    for name in ("profiles", "lists"):
+        assert set(after[name]) == set(before[name]), f"{name}: rows appeared or vanished"
+        assert {k for k in after[name] if k not in marked(after[name])} == set(expected_rows(sb, name))
+        for k, row in after[name].items():
+            if k in marked(after[name]) and kind in FILES:  # a tombstone: the key and the mark alone
+                assert all(v is None for c, v in row.items() if c not in (*key_of(name), DELETED)), row
+            else:  # marked rows keep every value; the others are untouched
+                assert {c: v for c, v in row.items() if c != DELETED} == {c: v for c, v in before[name][k].items() if c != DELETED}
+    by_profile = {k for k, r in after["events"].items() if r.get(DELETED) is not None}
+    want = {k for k, r in before["events"].items() if r["profile_id"] in gone}
+    assert want and by_profile == want  # the deleted profiles' events, found by profile_id, not by a scan
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=86400")
+    assert run(sb, kind, tmp_path, tables, "--reconcile", "none") == 0  # later loads merge around the marks
+    later = current(kind, tmp_path, "profiles")
+    assert marked(later) == gone and {k for k in later if k not in gone} == set(expected_rows(sb, "profiles"))
+    if kind == "duckdb":  # marked by dlt merges, not by deletes.py's SQL (which keeps _omniload_reconciled)
+        con = duckdb.connect(str(tmp_path / "k.duckdb"), read_only=True)
+        assert not con.execute("select * from information_schema.tables where table_name = '_omniload_reconciled'").fetchall()
+        con.close()
+    if kind in (*FILES, "iceberg"):
+        return
+    more = set(delete(sb, "profiles", 5))
+    assert run(sb, kind, tmp_path, "profiles", "--reconcile", "profiles", "--hard-deletes") == 0
+    got = current(kind, tmp_path, "profiles")
+    assert set(got) == set(expected_rows(sb, "profiles")) and not marked(got) and not (more | gone) & set(got)  # marked before or not: gone
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "delta", "parquet"])
+def test_a_scan_that_does_not_finish_or_lists_too_few_keys_marks_nothing(make_sandbox, tmp_path, kind, capsys):
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=32)
+    assert run(sb, kind, tmp_path, "profiles") == 0
+    delete(sb, "profiles", 5)
+    before = api_requests(sb)
+    assert run(sb, kind, tmp_path, "profiles", "--reconcile", "none") == 0
+    load = api_requests(sb) - before
+    http_post(sb.base_url, f"/__sandbox/faults?spec=throttle=1.0,after={1 + load + 1}")
+    assert run(sb, kind, tmp_path, "profiles", "--reconcile", "profiles", "--max-retry-after", "0.5") == 1
+    scan = [q for _, n, q in sb.state.log if n == "profiles" and "fields[profile]=id" in unquote(q)]
+    assert len(scan) >= 2 and sb.state.requests["fault:throttle"] >= 1  # the scan had begun when it failed
+    assert not marked(current(kind, tmp_path, "profiles"))
+    http_post(sb.base_url, "/__sandbox/faults?spec=")
+    delete(sb, "profiles", 200)
+    capsys.readouterr()
+    assert run(sb, kind, tmp_path, "profiles", "--reconcile", "profiles") == 1
+    err = capsys.readouterr()
+    assert "--allow-mass-delete" in err.out + err.err
+    assert not marked(current(kind, tmp_path, "profiles"))
+    assert run(sb, kind, tmp_path, "profiles", "--reconcile", "profiles", "--allow-mass-delete") == 0
+    got = current(kind, tmp_path, "profiles")
+    assert {k for k in got if k not in marked(got)} == set(expected_rows(sb, "profiles")) and marked(got)
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv", "iceberg"])
+def test_hard_deletes_are_refused_where_rows_cannot_be_deleted(sandbox, tmp_path, kind, capsys):
+    capsys.readouterr()
+    assert run(sandbox, kind, tmp_path, "lists", "--hard-deletes") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("omniload: error: --hard-deletes:"), err
+    assert ("tombstone" in err[0]) == (kind in FILES)
+    assert not any(tmp_path.iterdir())  # nothing written
