@@ -72,6 +72,8 @@ class ReportReader(TableReader):
         today = day_floor(self.source.cap_end(None, self.events))
         end = min(day_floor(end), today) if end is not None else today
         begin = self.begin(start, end)
+        if self.report.earliest is not None and begin < self.report.earliest:
+            begin = self.report.earliest  # Klaviyo refuses a timeframe starting before its data does
         spans, lo = [], begin
         while lo < end:
             hi = min(lo + DAY * self.report.days_per_request, end)
