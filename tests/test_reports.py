@@ -172,6 +172,8 @@ def test_report_specs_agree_with_the_openapi_spec():
         spec, r = TABLES[name], rules[path]
         assert spec.path == path and spec.resource_type == r.resource_type and spec.method == "POST"
         assert set(spec.body.get("statistics") or spec.body.get("measurements")) <= set(r.statistics)
+        assert set(spec.body.get("group_by", ())) <= set(r.group_by)
+        assert spec.body.get("interval") in (r.intervals if REPORTS[name].series else (None,))
         assert (REPORTS[name].daily, spec.bucket or spec.name) == (r.daily, name)
     assert (rules["/api/campaign-values-reports"].burst, rules["/api/campaign-values-reports"].steady) == (1, 2)
 
