@@ -1,6 +1,8 @@
 """The report endpoints of the sandbox (``POST /api/*-reports``, ``/api/metric-aggregates``): numbers computed
 from its own events, bodies checked as Klaviyo's spec says (report_rules.py), and the rate limits including
 the daily one (225 requests per key and endpoint per day of the sandbox's clock: 429 with a daily detail).
+Campaign and flow reports and metric aggregates are computed here; form and segment reports in
+audience_reports.py, with :func:`assemble` shaping every values or series answer.
 
 A campaign's (flow's) statistics count the events attributed to its messages (attribution.py) by metric:
 received, bounced, opened, clicked, spam, unsubscribed; conversions are the attributed events of the

@@ -3,7 +3,8 @@ request budget, posts one request per span and hands the answers on as Arrow (re
 
 Periods: days ``[begin, end)`` with ``end`` the server's today (only whole days are loaded). ``begin`` is
 ``--interval-start``, else the end of the periods done by the last run minus the re-query horizon (recent
-periods change as attributions arrive; older ones are final), else ``DEFAULT_BACKFILL`` before ``end``.
+periods change as attributions arrive; older ones are final), else ``DEFAULT_BACKFILL`` before ``end``;
+never before the report's ``earliest`` day (segment reports: Klaviyo has no data before 2023-06-01).
 Budget: reports allow 225 requests a day per endpoint and account. The reader saves what it spent on the
 server's day with each slice (``state_update``), plans at most ``budget - spent`` requests, oldest first,
 and says how many periods are left for the next day. Each request is its own slice: a stop loses at most one.
