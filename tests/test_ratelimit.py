@@ -1,8 +1,12 @@
-"""The client's limiter paces both of Klaviyo's windows and obeys the server's signals (fake clock)."""
+"""The client's limiter paces both of Klaviyo's windows and obeys the server's signals (fake clock), and reaches
+the report endpoints' 2/m against the sandbox without a 429 (a clock shared with the sandbox, running faster)."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import time
+from datetime import timedelta
 
 import pytest
 
@@ -65,3 +69,55 @@ def test_retry_after_blocks_the_bucket(fake):
     lim = BucketLimiter(75, 750, clock=fake.clock)
     lim.block_for(7)
     assert _stamps(lim, fake, 1)[0] >= 1007.0
+
+
+def test_small_steady_limit_keeps_every_request(fake):
+    """2/m paces 2 requests a window, not int(2 x 0.97) = 1; the margin is time (the log spans 61.9 s)."""
+    lim = BucketLimiter(1, 2, clock=fake.clock)
+    stamps = _stamps(lim, fake, 8)
+    assert stamps[1] - stamps[0] < 2  # the second request does not wait for the next minute
+    assert _max_in_window(stamps, 60.0) <= 2 and _max_in_window(stamps, 1.0) <= 1
+    assert _max_in_window(stamps, ratelimit.STEADY_WINDOW) <= 2
+    assert len(stamps) / (stamps[-1] - stamps[0] + ratelimit.STEADY_WINDOW) * 60 >= 2 * 0.96
+
+
+class FastClock:
+    """Time running ``k`` times faster, shared by the client's limiter and the sandbox's rate limiter."""
+
+    def __init__(self, k: float) -> None:
+        self.k, self.t0, self.m0, self.mono = k, time.time(), time.monotonic(), time.monotonic
+
+    def now(self) -> float:
+        return self.t0 + (self.mono() - self.m0) * self.k
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds / self.k)
+
+
+def test_report_pacing_reaches_two_a_minute_without_429(make_sandbox, tmp_path, monkeypatch):
+    """Against the sandbox at Klaviyo's real report limits (1/s, 2/m, fixed windows), on a clock 8 times faster:
+    six daily requests go out in pairs, 2 a minute, and the server refuses none."""
+    from omniload.sources.klaviyo import client
+
+    from .test_reports import END, run
+
+    fast = FastClock(8)
+    monkeypatch.setattr(client, "BucketLimiter", functools.partial(BucketLimiter, clock=fast.now, sleep=fast.sleep))
+    sb = make_sandbox(scale="tiny", rate_limits="real")
+    seen: list[tuple[float, bool]] = []
+    check = sb.state.limiter.check
+
+    def watch(key, bucket, burst, steady):
+        decision = check(key, bucket, burst, steady)
+        if bucket == "/api/form-values-reports":
+            seen.append((fast.now(), decision.allowed))
+        return decision
+
+    sb.state.limiter.clock = fast.now
+    monkeypatch.setattr(sb.state.limiter, "check", watch)
+    start = ("--interval-start", (END - timedelta(days=6)).isoformat())
+    assert run(sb, "form_values_report", tmp_path / "p.duckdb", *start, "--max-retry-after", "600") == 0
+    assert [ok for _, ok in seen] == [True] * 6  # no 429
+    stamps = [t - seen[0][0] for t, _ in seen]
+    assert stamps[1] < 5 and stamps[3] < 120 and stamps[5] < 2 * ratelimit.STEADY_WINDOW + 10  # 2 a minute
+    assert stamps[2] >= 60  # and never a third within a minute

@@ -21,15 +21,22 @@ from .helpers import ingest
 START = datetime(2026, 6, 1, tzinfo=timezone.utc)
 END = datetime(2026, 7, 1, tzinfo=timezone.utc)  # the sandbox's today
 PATHS = {"campaign_values_report": "/api/campaign-values-reports", "flow_values_report": "/api/flow-values-reports",
-         "flow_series_report": "/api/flow-series-reports", "metric_aggregates": "/api/metric-aggregates"}  # fmt: skip
+         "flow_series_report": "/api/flow-series-reports", "metric_aggregates": "/api/metric-aggregates",
+         "form_values_report": "/api/form-values-reports", "form_series_report": "/api/form-series-reports",
+         "segment_values_report": "/api/segment-values-reports",
+         "segment_series_report": "/api/segment-series-reports"}  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def fast_pacing(monkeypatch):
+def unpaced(monkeypatch) -> None:
     """Klaviyo allows 2 report requests a minute; the sandbox runs without those windows (rate_limits="off"), so
     the client need not pace them. The daily budget is what these tests check, and it is unaffected."""
     for name in REPORTS:
         monkeypatch.setitem(TABLES, name, dataclasses.replace(TABLES[name], burst=1000, steady=100_000))
+
+
+@pytest.fixture(autouse=True)
+def fast_pacing(monkeypatch):
+    unpaced(monkeypatch)
 
 
 def run(sb, table: str, db, *extra: str, uri: str = "") -> int:
@@ -165,6 +172,8 @@ def test_report_specs_agree_with_the_openapi_spec():
         spec, r = TABLES[name], rules[path]
         assert spec.path == path and spec.resource_type == r.resource_type and spec.method == "POST"
         assert set(spec.body.get("statistics") or spec.body.get("measurements")) <= set(r.statistics)
+        assert set(spec.body.get("group_by", ())) <= set(r.group_by)
+        assert spec.body.get("interval") in (r.intervals if REPORTS[name].series else (None,))
         assert (REPORTS[name].daily, spec.bucket or spec.name) == (r.daily, name)
     assert (rules["/api/campaign-values-reports"].burst, rules["/api/campaign-values-reports"].steady) == (1, 2)
 

@@ -15,8 +15,9 @@ import orjson
 from . import ids
 from .attribution import Attribution
 from .dataset import Dataset, mix, mix_np, salt
+from .form_events import FORM_M, FormLinks
 from .late import LATE_BASE, EventSeq, LateStore
-from .records import METRICS, Builder
+from .records import FORM_METRICS, METRICS, Builder
 
 _PROPS = {
     "Placed Order": '{{"$event_id":"{eid}","$value":{v:.2f},"$currency_code":"USD","OrderId":"R{n}","ItemNames":["{w}","Gift Card"],"Items":[{{"ProductID":"{p}","Quantity":{q},"ItemPrice":{ip:.2f}}}],"Discount Codes":[],"$extra":{{"source":"shopify","nested":{{"level":2}}}}}}',
@@ -25,6 +26,7 @@ _PROPS = {
     "Opened Email": '{{"$event_id":"{eid}","Campaign Name":"{w} campaign","Subject":"Hello from {w}","machine_open":{b},"Inbox Provider":"Gmail"}}',
     "Clicked Email": '{{"$event_id":"{eid}","Campaign Name":"{w} campaign","URL":"https://shop.example.com/c/{n}"}}',
 }
+_PROPS.update(dict.fromkeys(FORM_METRICS, '{{"$event_id":"{eid}","form_type":"popup","source":"{w}"}}'))  # no $value
 _DEFAULT_PROPS = '{{"$event_id":"{eid}","$value":{v:.2f},"source":"{w}","count":{q},"flag":{b}}}'
 _WORDS = ["Summer", "Winter", "Flash", "VIP", "Welcome", "Holiday", "Launch", "Restock"]
 
@@ -86,6 +88,7 @@ class Events:
         self.late = LateStore(ds.seed)
         self.delay_us = 0  # visibility delay: an event shows only this long (sandbox clock) after it exists
         self.attribution = Attribution(ds, salt(ds.seed, "events/attribution"), profiles.peer("campaigns"), profiles.peer("flows"))
+        self.forms = FormLinks(ds, salt(ds.seed, "events/forms"), profiles.peer("forms"))
 
     def count(self) -> int:
         """Generated events that are visible now (created at least the visibility delay ago)."""
@@ -139,6 +142,8 @@ class Events:
         met_np = ((h1 >> np.uint64(32)) % n_met).astype(np.int64)
         met = met_np.tolist()
         extras = [self.attribution.props(a) for a in self.attribution.of_many(idx, t_us, met_np)]
+        for j in np.nonzero(FORM_M[met_np % len(METRICS)])[0].tolist():
+            extras[j] += self.forms.props(self.forms.of(int(idx[j]), int(t_us[j]), met[j]))
         eids = _encode_rows([(mix_np(salt_ ^ u64) % np.uint64(62**4), ids.B62, 4), (idx, ids.B62, 7)])
         const = ids._enc(self.profiles.salt & ((1 << 40) - 1), ids.B32, 8)
         pids = _encode_rows([(ptl.times_us(prof) // 1000, ids.B32, 10), (prof, ids.B32, 8)], insert=(1, const))
@@ -165,7 +170,7 @@ class Events:
         h = mix(self.salt ^ (i * 7 + 3))
         return self._text(i, ids.event_id(i, self.salt), self.profiles.id_of(p), self.metrics.id_of(m), m,
                           _iso(t_us), t_us // 1_000_000, h, mix(h), base, None,
-                          self.attribution.props(self.attribution.of(i, t_us, m)))  # fmt: skip
+                          self.attribution.props(self.attribution.of(i, t_us, m)) + self.forms.props(self.forms.of(i, t_us, m)))  # fmt: skip
 
     @staticmethod
     def _text(i: int, eid: str, pid: str, mid: str, m: int, dt: str, ts: int, h: int, h2: int, base: str,

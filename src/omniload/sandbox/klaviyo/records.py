@@ -25,6 +25,9 @@ CITIES = [("New York", "NY", "United States", "10017", "America/New_York", 40.71
 METRICS = ["Placed Order", "Opened Email", "Clicked Email", "Received Email", "Viewed Product", "Active on Site",
            "Started Checkout", "Added to Cart", "Ordered Product", "Fulfilled Order", "Subscribed to List",
            "Unsubscribed", "Received SMS", "Clicked SMS", "Bounced Email", "Marked Email as Spam"]  # fmt: skip
+# sign-up form metrics (form reports count them; their events carry form_id and form_version_id, form_events.py)
+FORM_METRICS = ("Viewed Form", "Submitted Form", "Closed Form", "Qualified Form", "Viewed Form Step", "Submitted Form Step")
+METRICS += FORM_METRICS  # a scale with 22 metrics or more has them all (``tiny,metrics=22``)
 INTEGRATIONS = [("API", "API"), ("Klaviyo", "Internal"), ("Shopify", "eCommerce"), ("Klaviyo", "Internal")]
 CAMPAIGN_STATUS = ["Draft", "Scheduled", "Sent", "Sent", "Sent", "Cancelled", "Sending", "Variations Sent"]
 CHANNELS = ["email", "sms", "mobile_push"]

@@ -3,7 +3,8 @@ request body against it: a body Klaviyo would refuse is a :class:`QueryError` (4
 
 Rules per path: the resource type, the required attributes, the allowed statistics (measurements), group-bys
 and intervals, the rate limits (burst, steady, daily) and the scope. The sandbox models daily series, UTC, the
-default groupings and no report filter; a body asking for more is refused with a detail saying so.
+default groupings (forms also by version; segments always by segment) and no report filter; a body asking for
+more is refused with a detail saying so.
 """
 
 from __future__ import annotations
@@ -20,9 +21,15 @@ from .query import QueryError
 
 PATHS = ("/api/campaign-values-reports", "/api/flow-values-reports", "/api/flow-series-reports", "/api/form-values-reports",
          "/api/form-series-reports", "/api/segment-values-reports", "/api/segment-series-reports", "/api/metric-aggregates")  # fmt: skip
-MODELLED = {"/api/campaign-values-reports", "/api/flow-values-reports", "/api/flow-series-reports", "/api/metric-aggregates"}
+# the groupings the sandbox models (the default when a body names none), those a group_by must include, and
+# those a family groups by with no group_by attribute at all (segments)
 DEFAULT_GROUPS = {"campaign": ["campaign_id", "campaign_message_id", "send_channel"],
-                  "flow": ["flow_id", "flow_message_id", "send_channel"]}  # fmt: skip
+                  "flow": ["flow_id", "flow_message_id", "send_channel"], "form": ["form_id"]}  # fmt: skip
+MODELLED_GROUPS = {**DEFAULT_GROUPS, "form": ["form_id", "form_version_id"]}
+REQUIRED_GROUPS = {"campaign": ["campaign_id", "campaign_message_id"], "flow": ["flow_id", "flow_message_id"],
+                   "form": ["form_id"]}  # fmt: skip
+IMPLICIT_GROUPS = {"segment": ["segment_id"]}
+SEGMENT_DATA_START = datetime(2023, 6, 1, tzinfo=timezone.utc)  # "Data is unavailable before June 1st, 2023"
 MAX_SPAN = {"hourly": timedelta(days=7), "daily": timedelta(days=60), "weekly": timedelta(weeks=52), "monthly": timedelta(weeks=52)}
 YEAR = timedelta(days=365)
 _BOUND = re.compile(r"^(greater-or-equal|less-than)\(datetime,([^)]+)\)$")
@@ -126,8 +133,6 @@ def check(rules: ReportRules, doc: Any, now: datetime) -> ReportQuery:
     if not isinstance(stats, list) or any(s not in rules.statistics for s in stats):
         bad = next((s for s in stats if s not in rules.statistics), stats) if isinstance(stats, list) else stats
         raise QueryError(f"'{bad}' is not a valid choice for {key}.", key)
-    if rules.path not in MODELLED:
-        raise QueryError(f"The sandbox does not model {rules.path}.", "data")
     if rules.family == "metric":
         return _metric_query(rules, attrs, stats)
     start, end = _timeframe(attrs["timeframe"], now)
@@ -140,14 +145,28 @@ def check(rules: ReportRules, doc: Any, now: datetime) -> ReportQuery:
             raise QueryError(f"The timeframe is too long for the {attrs['interval']} interval.", "timeframe")
         if attrs["interval"] != "daily":
             raise QueryError("The sandbox models the daily interval only.", "interval")
-    groups = attrs.get("group_by") or DEFAULT_GROUPS[rules.family]
-    if any(g not in rules.group_by for g in groups):
-        raise QueryError(f"'{next(g for g in groups if g not in rules.group_by)}' is not a valid choice for group_by.", "group_by")
-    if set(DEFAULT_GROUPS[rules.family][:2]) - set(groups):
-        raise QueryError(f"group_by must include {' and '.join(DEFAULT_GROUPS[rules.family][:2])}.", "group_by")
-    if set(groups) - set(DEFAULT_GROUPS[rules.family]) or attrs.get("filter"):
+    if rules.family == "segment" and start < SEGMENT_DATA_START:
+        raise QueryError("Segment data is unavailable before June 1st, 2023.", "timeframe")
+    return ReportQuery(rules, start, end, stats, conversion_metric_id=attrs.get("conversion_metric_id"),
+                       group_by=_groups(rules, attrs))  # fmt: skip
+
+
+def _groups(rules: ReportRules, attrs: dict) -> list[str]:
+    family = rules.family
+    if family in IMPLICIT_GROUPS:
+        if "group_by" in attrs:
+            raise QueryError("'group_by' is not a valid attribute of this report.", "group_by")
+        groups = IMPLICIT_GROUPS[family]
+    else:
+        groups = attrs.get("group_by") or DEFAULT_GROUPS[family]
+        if not isinstance(groups, list) or any(g not in rules.group_by for g in groups):
+            bad = next((g for g in groups if g not in rules.group_by), groups) if isinstance(groups, list) else groups
+            raise QueryError(f"'{bad}' is not a valid choice for group_by.", "group_by")
+        if set(REQUIRED_GROUPS[family]) - set(groups):
+            raise QueryError(f"group_by must include {' and '.join(REQUIRED_GROUPS[family])}.", "group_by")
+    if set(groups) - set(MODELLED_GROUPS.get(family, groups)) or attrs.get("filter"):
         raise QueryError("The sandbox models the default groupings and no filter.", "group_by")
-    return ReportQuery(rules, start, end, stats, conversion_metric_id=attrs["conversion_metric_id"], group_by=list(groups))
+    return list(groups)
 
 
 def _metric_query(rules: ReportRules, attrs: dict, stats: list[str]) -> ReportQuery:

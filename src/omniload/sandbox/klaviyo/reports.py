@@ -1,6 +1,8 @@
 """The report endpoints of the sandbox (``POST /api/*-reports``, ``/api/metric-aggregates``): numbers computed
 from its own events, bodies checked as Klaviyo's spec says (report_rules.py), and the rate limits including
 the daily one (225 requests per key and endpoint per day of the sandbox's clock: 429 with a daily detail).
+Campaign and flow reports and metric aggregates are computed here; form and segment reports in
+audience_reports.py, with :func:`assemble` shaping every values or series answer.
 
 A campaign's (flow's) statistics count the events attributed to its messages (attribution.py) by metric:
 received, bounced, opened, clicked, spam, unsubscribed; conversions are the attributed events of the
@@ -18,10 +20,10 @@ from datetime import datetime, timedelta, timezone
 import orjson
 from aiohttp import web
 
-from .records import METRICS, iso
-from .report_rules import QueryError, ReportQuery, check, report_rules
+from .records import FORM_METRICS, METRICS, iso
+from .report_rules import DEFAULT_GROUPS, QueryError, ReportQuery, check, report_rules
 
-NO_VALUE = {"Viewed Product", "Opened Email", "Clicked Email"}  # their properties carry no $value
+NO_VALUE = {"Viewed Product", "Opened Email", "Clicked Email", *FORM_METRICS}  # their properties carry no $value
 DAY_US = 86_400_000_000
 
 
@@ -85,12 +87,41 @@ def _value(state, i: int, m: int) -> float | None:
     return None if METRICS[m % len(METRICS)] in NO_VALUE else (mix(state.events.salt ^ (i * 7 + 3)) % 50000) / 100
 
 
+def span_days(q: ReportQuery) -> tuple[int, int]:
+    """(start in microseconds, number of days) of a query's timeframe (a part day counts as a day)."""
+    start_us = int(q.start.timestamp() * 1e6)
+    return start_us, max(1, -(-(int(q.end.timestamp() * 1e6) - start_us) // DAY_US))
+
+
+def assemble(q: ReportQuery, groups, days: int, start_us: int) -> dict:
+    """``data.attributes`` of a values or series report from ``(groupings, statistics of day d)`` pairs, in order:
+    a series holds every day's value of each statistic; a values report day 0's (the whole timeframe)."""
+    results = []
+    for groupings, day_stats in groups:
+        if q.rules.series:
+            series = [day_stats(d) for d in range(days)]
+            stats = {s: [x[s] for x in series] for s in q.statistics}
+        else:
+            whole = day_stats(0)
+            stats = {s: whole[s] for s in q.statistics}
+        results.append({"groupings": {k: groupings[k] for k in q.group_by}, "statistics": stats})
+    attrs: dict = {"results": results}
+    if q.rules.series:
+        attrs["date_times"] = [iso(start_us + d * DAY_US) for d in range(days)]
+    return attrs
+
+
+def tallied(tallies: dict[tuple, dict[int, Tally]], names, empty=Tally):
+    """``(groupings, statistics of day d)`` of tallies per group and day, groups in order."""
+    for group, by_day in sorted(tallies.items()):
+        yield dict(zip(names, group)), lambda d, by_day=by_day: (by_day[d] if d in by_day else empty()).statistics()
+
+
 def message_report(state, q: ReportQuery) -> dict:
     """``data.attributes`` of a campaign or flow report."""
     ev, metrics = state.events, state.builders["metrics"]
     conv = metrics.index_of(q.conversion_metric_id or "")
-    start_us = int(q.start.timestamp() * 1e6)
-    days = max(1, -(-(int(q.end.timestamp() * 1e6) - start_us) // DAY_US))
+    start_us, days = span_days(q)
     tallies: dict[tuple, dict[int, Tally]] = defaultdict(lambda: defaultdict(Tally))
     family = 0 if q.rules.family == "campaign" else 1
     for i, t, p, m in _events(state, q):
@@ -100,32 +131,13 @@ def message_report(state, q: ReportQuery) -> dict:
         group = ev.attribution.message(where)
         day = (t - start_us) // DAY_US if q.rules.series else 0
         tallies[group][day].add(METRICS[m % len(METRICS)], str(p), _value(state, i, m), m == conv)
-    names = q.group_by
-    results = []
-    for (obj, mid, channel), by_day in sorted(tallies.items()):
-        groupings = dict(zip(DEFAULT_NAMES[q.rules.family], (obj, mid, channel)))
-        if q.rules.series:
-            series = [by_day[d].statistics() if d in by_day else Tally().statistics() for d in range(days)]
-            stats = {s: [x[s] for x in series] for s in q.statistics}
-        else:
-            whole = by_day[0].statistics()
-            stats = {s: whole[s] for s in q.statistics}
-        results.append({"groupings": {k: groupings[k] for k in names}, "statistics": stats})
-    attrs: dict = {"results": results}
-    if q.rules.series:
-        attrs["date_times"] = [iso(start_us + d * DAY_US) for d in range(days)]
-    return attrs
-
-
-DEFAULT_NAMES = {"campaign": ("campaign_id", "campaign_message_id", "send_channel"),
-                 "flow": ("flow_id", "flow_message_id", "send_channel")}  # fmt: skip
+    return assemble(q, tallied(tallies, DEFAULT_GROUPS[q.rules.family]), days, start_us)
 
 
 def metric_aggregate(state, q: ReportQuery) -> dict:
     """``data.attributes`` of a metric aggregate: one value per day and measurement."""
     wanted = state.builders["metrics"].index_of(q.metric_id or "")
-    start_us = int(q.start.timestamp() * 1e6)
-    days = max(1, -(-(int(q.end.timestamp() * 1e6) - start_us) // DAY_US))
+    start_us, days = span_days(q)
     count, total, who = [0] * days, [0.0] * days, [set() for _ in range(days)]
     for i, t, p, m in _events(state, q):
         if m == wanted:
@@ -193,7 +205,9 @@ async def report_endpoint(request: web.Request) -> web.Response:
     except QueryError as exc:
         state.requests["status:400"] += 1
         return _invalid(exc.detail, exc.parameter)
-    attrs = metric_aggregate(state, q) if q.metric_id is not None else message_report(state, q)
+    from .audience_reports import BUILDERS
+
+    attrs = metric_aggregate(state, q) if q.metric_id is not None else BUILDERS.get(q.rules.family, message_report)(state, q)
     self_url = base_url(state.config, request) + path + "/"
     data = {"type": rules.resource_type, "attributes": attrs, "links": {"self": self_url}}
     if q.metric_id is not None:

@@ -6,8 +6,9 @@ included, visibility delay applied, those of deleted profiles gone), in the API'
 Deleted records (``POST /__sandbox/delete``) are gone, with what Klaviyo deletes along with them. Child
 resources (flow actions, memberships, ...) come from :mod:`.children`, each with its parent's id; include tables
 (campaign messages, campaign and flow tags) from their parent's relationships, one record per related resource.
-Reports are recomputed from those events (their ``$message``/``$flow`` properties) and the campaigns'
-message lists, with :class:`Tally`'s definitions of each statistic."""
+Reports are recomputed from those events (their ``$message``/``$flow``, ``form_id``/``form_version_id``
+properties), the campaigns' message lists and the segment memberships' ``joined_group_at``, with the
+definitions of each statistic in :class:`Tally` and :mod:`.audience_reports`."""
 
 from __future__ import annotations
 
@@ -134,4 +135,39 @@ def metric_aggregates(state: SandboxState, start: datetime, end: datetime) -> di
             acc[2].add(e["relationships"]["profile"]["data"]["id"])
         for metric, (count, total, who) in per.items():
             out[(metric, day)] = {"count": count, "sum_value": round(total, 2), "unique": len(who)}
+    return out
+
+
+def form_report(state: SandboxState, start: datetime, end: datetime) -> dict[tuple, dict]:
+    """(form id, form version id, day start) -> statistics, from the served events' ``form_id`` and
+    ``form_version_id`` properties, for every day on which a form version's statistics are not all zero."""
+    from .audience_reports import FormTally
+
+    names = _metric_names(state)
+    out: dict[tuple, dict] = {}
+    for day in _days(start, end):
+        tallies: dict[tuple, FormTally] = {}
+        for e in records(state, "events", day, day + timedelta(days=1)):
+            props = e["attributes"]["event_properties"]
+            if "form_id" in props:
+                tally = tallies.setdefault((props["form_id"], props["form_version_id"], day), FormTally())
+                tally.add(names[e["relationships"]["metric"]["data"]["id"]], e["relationships"]["profile"]["data"]["id"], None, False)
+        out.update({k: t.statistics() for k, t in tallies.items()})
+    return out
+
+
+def segment_report(state: SandboxState, start: datetime, end: datetime) -> dict[tuple, dict]:
+    """(segment id, day start) -> members added and removed, net change and members at the day's end, from the
+    served memberships' ``joined_group_at``, for every day on which a segment has members."""
+    joined: dict[str, list[datetime]] = {}
+    for m in records(state, "segment-memberships"):
+        joined.setdefault(m["parent_id"], []).append(datetime.fromisoformat(m["attributes"]["joined_group_at"]))
+    out: dict[tuple, dict] = {}
+    for segment, times in joined.items():
+        for day in _days(start, end):
+            added = sum(day <= t < day + timedelta(days=1) for t in times)
+            total = sum(t < day + timedelta(days=1) for t in times)
+            if total:
+                out[(segment, day)] = {"members_added": added, "members_removed": 0, "net_members_changed": added,
+                                       "total_members": total}  # fmt: skip
     return out

@@ -1,8 +1,10 @@
 """Client-side pacing: one limiter per Klaviyo rate-limit bucket, ahead of the server's 429s.
 
-Klaviyo counts requests in two fixed windows at once (burst: 1 s, steady: 60 s). A sliding window never
-holds more requests than any fixed window inside it, so pacing each window as a sliding log with a small
-safety margin keeps the server's counters under their limits. The limiter also obeys the server: a
+Klaviyo counts requests in two fixed windows at once (burst: 1 s, steady: 60 s). A sliding log never lets
+more requests into any span of its length than its limit, so pacing each window as a sliding log keeps the
+server's counters under their limits. The safety margin is time, not requests: each log is a bit longer than
+the server's window (1.25 s, 61.9 s), which absorbs the jitter between a request leaving and the server
+counting it, and a small limit keeps all of its requests (2/m paces 2 requests per 61.9 s, not 1 per 60 s). The limiter also obeys the server: a
 ``RateLimit-Limit`` lower than expected rescales both windows, ``RateLimit-Remaining: 0`` pauses until
 ``RateLimit-Reset``, and a 429's wait (``Retry-After``) pauses the whole bucket.
 """
@@ -11,12 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import math
 import threading
 import time
 
-BURST_MARGIN = 0.8
+BURST_MARGIN = 0.8  # the sliding logs are the server's windows divided by these: 1.25 s and 61.9 s
 STEADY_MARGIN = 0.97
+BURST_WINDOW, STEADY_WINDOW = 1.0 / BURST_MARGIN, 60.0 / STEADY_MARGIN
 
 
 class TooLongWait(Exception):
@@ -28,9 +30,10 @@ class TooLongWait(Exception):
 
 
 class BucketLimiter:
-    def __init__(self, burst: int, steady: int, clock=time.monotonic) -> None:
+    def __init__(self, burst: int, steady: int, clock=time.monotonic, sleep=None) -> None:
         self.configured_steady = steady
         self.clock = clock
+        self.sleep = sleep  # None: asyncio.sleep (tests give a clock and a sleep that run faster)
         self._set(burst, steady)
         self._burst_log: collections.deque[float] = collections.deque()
         self._steady_log: collections.deque[float] = collections.deque()
@@ -40,19 +43,19 @@ class BucketLimiter:
     def _set(self, burst: int, steady: int) -> None:
         self.burst = burst
         self.steady = steady
-        self.burst_cap = max(1, math.ceil(burst * BURST_MARGIN))  # small buckets (3/s) keep their whole burst
-        self.steady_cap = max(1, int(steady * STEADY_MARGIN))
+        self.burst_cap = max(1, burst)
+        self.steady_cap = max(1, steady)
 
     def wait_time(self, now: float) -> float:
-        while self._burst_log and self._burst_log[0] <= now - 1.0:
+        while self._burst_log and self._burst_log[0] <= now - BURST_WINDOW:
             self._burst_log.popleft()
-        while self._steady_log and self._steady_log[0] <= now - 60.0:
+        while self._steady_log and self._steady_log[0] <= now - STEADY_WINDOW:
             self._steady_log.popleft()
         wait = self._blocked_until - now
         if len(self._burst_log) >= self.burst_cap:
-            wait = max(wait, self._burst_log[0] + 1.0 - now)
+            wait = max(wait, self._burst_log[0] + BURST_WINDOW - now)
         if len(self._steady_log) >= self.steady_cap:
-            wait = max(wait, self._steady_log[0] + 60.0 - now)
+            wait = max(wait, self._steady_log[0] + STEADY_WINDOW - now)
         return wait
 
     async def acquire(self, max_wait: float = float("inf")) -> None:
@@ -67,7 +70,7 @@ class BucketLimiter:
                     return
             if wait > max_wait:
                 raise TooLongWait(wait)
-            await asyncio.sleep(wait)
+            await (self.sleep or asyncio.sleep)(wait)
 
     def block_for(self, seconds: float) -> None:
         """Pause the bucket (after a 429, or when the server says no requests remain)."""

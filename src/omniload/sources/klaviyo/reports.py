@@ -3,7 +3,8 @@ request budget, posts one request per span and hands the answers on as Arrow (re
 
 Periods: days ``[begin, end)`` with ``end`` the server's today (only whole days are loaded). ``begin`` is
 ``--interval-start``, else the end of the periods done by the last run minus the re-query horizon (recent
-periods change as attributions arrive; older ones are final), else ``DEFAULT_BACKFILL`` before ``end``.
+periods change as attributions arrive; older ones are final), else ``DEFAULT_BACKFILL`` before ``end``;
+never before the report's ``earliest`` day (segment reports: Klaviyo has no data before 2023-06-01).
 Budget: reports allow 225 requests a day per endpoint and account. The reader saves what it spent on the
 server's day with each slice (``state_update``), plans at most ``budget - spent`` requests, oldest first,
 and says how many periods are left for the next day. Each request is its own slice: a stop loses at most one.
@@ -72,6 +73,8 @@ class ReportReader(TableReader):
         today = day_floor(self.source.cap_end(None, self.events))
         end = min(day_floor(end), today) if end is not None else today
         begin = self.begin(start, end)
+        if self.report.earliest is not None and begin < self.report.earliest:
+            begin = self.report.earliest  # Klaviyo refuses a timeframe starting before its data does
         spans, lo = [], begin
         while lo < end:
             hi = min(lo + DAY * self.report.days_per_request, end)

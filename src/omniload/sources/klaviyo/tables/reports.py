@@ -10,7 +10,7 @@ Reports are not part of ``--source-table all``: the Reporting API allows 225 req
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from ....types import FLOAT, INT, TEXT, TS
 from ..spec import TableSpec
@@ -26,6 +26,10 @@ MESSAGE_STATISTICS = (
 )  # fmt: skip
 FLOAT_STATISTICS = {"average_order_value", "conversion_value", "revenue_per_recipient", "text_message_credit_usage_amount",
                     "text_message_roi", "text_message_spend"}  # fmt: skip
+FORM_STATISTICS = ("closed_form", "closed_form_uniques", "qualified_form", "qualified_form_uniques", "submit_rate", "submits",
+                   "submitted_form_step", "submitted_form_step_uniques", "viewed_form", "viewed_form_step",
+                   "viewed_form_step_uniques", "viewed_form_uniques")  # fmt: skip
+SEGMENT_STATISTICS = ("members_added", "members_removed", "net_members_changed", "total_members")
 MEASUREMENTS = ("count", "sum_value", "unique")  # metric aggregates
 
 
@@ -43,12 +47,18 @@ class Report:
     daily: int | None  # Klaviyo's daily request limit of the endpoint (None: none)
     per_metric: bool = False  # metric aggregates: one request per metric and span
     horizon: timedelta = timedelta(days=7)  # periods younger than this are queried again (attribution moves them)
+    earliest: datetime | None = None  # Klaviyo has no data before this (a request starting earlier is refused)
 
 
 PERIOD = dict(period_start=TS, period_end=TS)
 _STATS = {s: _stat_type(s) for s in MESSAGE_STATISTICS}
 _CAMPAIGN_KEY = ("campaign_id", "campaign_message_id", "send_channel", "conversion_metric_id", "period_start")
 _FLOW_KEY = ("flow_id", "flow_message_id", "send_channel", "conversion_metric_id", "period_start")
+_FORM_KEY = ("form_id", "form_version_id", "period_start")
+_SEGMENT_KEY = ("segment_id", "period_start")  # segment reports have no group_by: always one row per segment
+_FORM_BODY = {"statistics": list(FORM_STATISTICS), "group_by": ["form_id", "form_version_id"]}
+_SEGMENT_BODY = {"statistics": list(SEGMENT_STATISTICS)}
+SEGMENT_DATA_START = datetime(2023, 6, 1, tzinfo=timezone.utc)  # the spec: "Data is unavailable before June 1st, 2023"
 
 
 def _report(name: str, path: str, rtype: str, key: tuple[str, ...], body: dict, stats: dict[str, str], burst: int = 1,
@@ -68,6 +78,14 @@ REPORT_SPECS: list[TableSpec] = [
     _report("flow_series_report", "/api/flow-series-reports", "flow-series-report", _FLOW_KEY,
             {"statistics": list(MESSAGE_STATISTICS), "group_by": ["flow_id", "flow_message_id", "send_channel"],
              "interval": "daily"}, _STATS),
+    _report("form_values_report", "/api/form-values-reports", "form-values-report", _FORM_KEY, _FORM_BODY,
+            {s: _stat_type(s) for s in FORM_STATISTICS}),
+    _report("form_series_report", "/api/form-series-reports", "form-series-report", _FORM_KEY,
+            {**_FORM_BODY, "interval": "daily"}, {s: _stat_type(s) for s in FORM_STATISTICS}),
+    _report("segment_values_report", "/api/segment-values-reports", "segment-values-report", _SEGMENT_KEY,
+            _SEGMENT_BODY, {s: INT for s in SEGMENT_STATISTICS}),
+    _report("segment_series_report", "/api/segment-series-reports", "segment-series-report", _SEGMENT_KEY,
+            {**_SEGMENT_BODY, "interval": "daily"}, {s: INT for s in SEGMENT_STATISTICS}),
     _report("metric_aggregates", "/api/metric-aggregates", "metric-aggregate", ("metric_id", "period_start"),
             {"measurements": list(MEASUREMENTS), "interval": "day", "timezone": "UTC", "page_size": 500},
             {"count": INT, "sum_value": FLOAT, "unique": INT}, burst=3, steady=60),
@@ -77,5 +95,9 @@ REPORTS: dict[str, Report] = {
     "campaign_values_report": Report(1, series=False, conversion=True, daily=225),
     "flow_values_report": Report(1, series=False, conversion=True, daily=225),
     "flow_series_report": Report(60, series=True, conversion=True, daily=225),  # daily interval: at most 60 days
+    "form_values_report": Report(1, series=False, conversion=False, daily=225),
+    "form_series_report": Report(60, series=True, conversion=False, daily=225),
+    "segment_values_report": Report(1, series=False, conversion=False, daily=225, earliest=SEGMENT_DATA_START),
+    "segment_series_report": Report(60, series=True, conversion=False, daily=225, earliest=SEGMENT_DATA_START),
     "metric_aggregates": Report(60, series=True, conversion=False, daily=None, per_metric=True),
 }

@@ -1,0 +1,130 @@
+"""Form and segment report tables (issue #13): each loads from the sandbox and equals the truth recomputed from
+the raw records it summarises (form events' ``form_id``/``form_version_id``, memberships' ``joined_group_at``),
+a small daily budget is never exceeded, and the sandbox refuses the bodies Klaviyo refuses."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from datetime import datetime, timedelta
+
+import pytest
+
+from omniload.sandbox.klaviyo import truth
+from omniload.sources.klaviyo.tables.reports import FORM_STATISTICS, SEGMENT_STATISTICS
+
+from .conftest import KEY
+from .test_reports import END, START, nonzero, run, spent, table_rows, unpaced
+
+FORMS = "tiny,metrics=22,events=8000"  # the form metrics are metrics 16..21 (records.FORM_METRICS)
+FORM_KEY = ("form_id", "form_version_id", "period_start")
+SEGMENT_KEY = ("segment_id", "period_start")
+
+
+@pytest.fixture(autouse=True)
+def fast_pacing(monkeypatch):
+    unpaced(monkeypatch)
+
+
+def first_day(table: str) -> datetime:
+    """Values reports cost a request a day: 10 days keep the tests short; a series request covers 30 at once."""
+    return END - timedelta(days=10) if "values" in table else START
+
+
+@pytest.mark.parametrize("table", ["form_values_report", "form_series_report"])
+def test_form_reports_equal_truth(make_sandbox, tmp_path, table):
+    sb = make_sandbox(scale=FORMS, rate_limits="off")
+    db = tmp_path / "f.duckdb"
+    assert run(sb, table, db, "--interval-start", first_day(table).isoformat()) == 0
+    got = nonzero(table_rows(db, table), FORM_KEY, FORM_STATISTICS)
+    want = truth.form_report(sb.state, first_day(table), END)
+    assert want and got == want
+    assert len({k[:2] for k in want}) > len({k[0] for k in want})  # a form's versions are rows of their own
+    assert spent(sb, table) == (10 if "values" in table else 1)  # one request a day; a series request spans 60 days
+
+
+@pytest.mark.parametrize("table", ["segment_values_report", "segment_series_report"])
+def test_segment_reports_equal_truth(make_sandbox, tmp_path, table):
+    sb = make_sandbox(scale="tiny", rate_limits="off")
+    db = tmp_path / "s.duckdb"
+    assert run(sb, table, db, "--interval-start", first_day(table).isoformat()) == 0
+    got = nonzero(table_rows(db, table), SEGMENT_KEY, SEGMENT_STATISTICS)
+    want = truth.segment_report(sb.state, first_day(table), END)
+    assert want and got == want
+    assert any(v["members_added"] for v in want.values())
+    assert spent(sb, table) == (10 if "values" in table else 1)
+
+
+@pytest.mark.parametrize("table,first,total", [("form_values_report", 3, 10), ("segment_values_report", 3, 10),
+                                               ("form_series_report", 2, 3), ("segment_series_report", 2, 3)])  # fmt: skip
+def test_small_budget_is_never_exceeded(make_sandbox, tmp_path, capsys, table, first, total):
+    sb = make_sandbox(scale=FORMS, rate_limits="off")
+    db = tmp_path / "b.duckdb"
+    days = 10 if "values" in table else 150  # a series request covers 60 days: 150 days cost 3
+    start = ("--interval-start", (END - timedelta(days=days)).isoformat())
+    opts = f"report_budget={first}&report_horizon_days=0"
+    for _ in range(2):  # the second run on the same day has nothing left to spend
+        assert run(sb, table, db, *start, uri=opts) == 0
+        assert spent(sb, table) == first
+    assert "left for tomorrow's budget" in capsys.readouterr().err
+    advances = 0
+    while True:  # the next days go on where the budget stopped, at most a budget a day
+        sb.state.dataset.advance(86_400)
+        advances += 1
+        before = spent(sb, table)
+        assert run(sb, table, db, *start, uri=opts) == 0
+        assert 0 < spent(sb, table) - before <= first
+        if "left for tomorrow's budget" not in capsys.readouterr().err:
+            break
+    # every day asked once, none twice (values: a request a day, the new days too; series: 60 days a request)
+    assert spent(sb, table) == (days + advances if "values" in table else total)
+
+
+def test_segment_reports_start_where_klaviyo_has_data(make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny", rate_limits="off")
+    db = tmp_path / "e.duckdb"
+    window = ("--interval-start", "2023-05-01T00:00:00+00:00", "--interval-end", "2023-09-01T00:00:00+00:00")
+    assert run(sb, "segment_series_report", db, *window) == 0  # a timeframe from May 2023 would be refused (400)
+    assert not sb.state.requests["status:400"]
+    assert spent(sb, "segment_series_report") == 2  # 2023-06-01..09-01 is 92 days (from 05-01: 123 days, 3)
+
+
+def _post(sb, path: str, attrs: dict):
+    rtype = path.rsplit("/", 1)[1][:-1]
+    req = urllib.request.Request(sb.base_url + path, method="POST",
+                                 data=json.dumps({"data": {"type": rtype, "attributes": attrs}}).encode(),
+                                 headers={"Authorization": f"Klaviyo-API-Key {KEY}", "revision": "2026-07-15"})  # fmt: skip
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        urllib.request.urlopen(req, timeout=30)
+    return exc.value.code, json.loads(exc.value.read())["errors"][0]
+
+
+WEEK = {"key": "last_7_days"}
+LONG = {"start": "2026-03-01T00:00:00Z", "end": "2026-06-30T00:00:00Z"}
+
+
+@pytest.mark.parametrize("path,attrs,detail", [
+    ("/api/form-values-reports", {"statistics": ["opens"], "timeframe": WEEK}, "'opens' is not a valid choice for statistics"),
+    ("/api/form-values-reports", {"statistics": ["submits"], "timeframe": WEEK, "group_by": ["campaign_id"]},
+     "'campaign_id' is not a valid choice for group_by"),
+    ("/api/form-values-reports", {"statistics": ["submits"], "timeframe": WEEK, "group_by": ["form_version_id"]},
+     "group_by must include form_id"),
+    ("/api/form-values-reports", {"statistics": ["submits"], "timeframe": {"start": "2025-01-01T00:00:00Z",
+                                  "end": "2026-06-01T00:00:00Z"}}, "at most 1 year long"),  # fmt: skip
+    ("/api/form-series-reports", {"statistics": ["submits"], "timeframe": LONG, "interval": "daily"},
+     "too long for the daily interval"),
+    ("/api/form-series-reports", {"statistics": ["submits"], "timeframe": WEEK}, "'interval' is a required field"),
+    ("/api/segment-values-reports", {"statistics": ["total_members", "viewed_form"], "timeframe": WEEK},
+     "'viewed_form' is not a valid choice for statistics"),
+    ("/api/segment-values-reports", {"statistics": ["total_members"], "timeframe": WEEK, "group_by": ["segment_id"]},
+     "'group_by' is not a valid attribute"),
+    ("/api/segment-series-reports", {"statistics": ["total_members"], "timeframe": LONG, "interval": "daily"},
+     "too long for the daily interval"),
+    ("/api/segment-series-reports", {"statistics": ["total_members"], "interval": "daily",
+                                     "timeframe": {"start": "2023-05-01T00:00:00Z", "end": "2023-06-15T00:00:00Z"}},
+     "unavailable before June 1st, 2023"),
+])  # fmt: skip
+def test_sandbox_refuses_bad_form_and_segment_bodies(sandbox, path, attrs, detail):
+    status, error = _post(sandbox, path, attrs)
+    assert status == 400 and error["code"] == "invalid" and detail in error["detail"], error
