@@ -55,7 +55,7 @@ def _arrow(kind: str, d: Path, table: str) -> pa.Table:
     if kind == "duckdb":
         con = duckdb.connect(str(d / "k.duckdb"), read_only=True)
         try:
-            return con.execute(f'select * from "main"."{table}"').to_arrow_table()
+            return con.sql(f'select * from "main"."{table}"').to_arrow_table()
         finally:
             con.close()
     if kind == "delta":
