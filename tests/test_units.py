@@ -180,3 +180,49 @@ def test_registry_finds_sources_by_scheme_and_names_the_known_ones():
     assert type(src).__name__ == "KlaviyoSource" and "events" in src.tables()
     with pytest.raises(UsageError, match="unknown scheme 'hubspot'; allowed: klaviyo://"):
         open_source("hubspot://?key=x")
+
+
+# -- reading ahead -----------------------------------------------------------------------------------------
+
+
+def test_prefetch_reads_a_bounded_number_ahead_and_hands_items_then_the_error_in_order():
+    import time
+
+    from omniload.prefetch import Prefetch
+
+    produced: list[int] = []
+
+    def items():
+        for i in range(10):
+            produced.append(i)
+            yield i
+        raise UsageError("page 11 failed")
+
+    ahead = Prefetch(items, depth=2)
+    time.sleep(0.3)
+    assert len(produced) == 3, "two items in the buffer and one waiting for room, no more"
+    got = []
+    with pytest.raises(UsageError, match="page 11 failed"):
+        for item in ahead:
+            got.append(item)
+    assert got == list(range(10))
+
+
+def test_prefetch_cancel_stops_the_reader_and_closes_it():
+    import time
+
+    from omniload.prefetch import Prefetch
+
+    closed: list[bool] = []
+
+    def items():
+        try:
+            for i in range(1_000):
+                yield i
+        finally:
+            closed.append(True)
+
+    ahead = Prefetch(items, depth=1)
+    time.sleep(0.1)
+    ahead.cancel()
+    assert closed == [True] and not ahead._thread.is_alive()

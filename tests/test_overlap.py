@@ -1,0 +1,41 @@
+"""Checkpoint slices overlap: the next slice is fetched while the current one loads, and commits stay exact."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from urllib.parse import parse_qs
+
+import duckdb
+
+from .helpers import assert_equals_truth, ingest
+
+BOUND = re.compile(r"(greater-or-equal|greater-than|less-than)\(datetime,([^)]+)\)")
+
+
+def _bounds(query: str) -> dict[str, datetime]:
+    """The time filter of a logged request: {'lower': ..., 'upper': ...} (those it has)."""
+    out = {}
+    for op, value in BOUND.findall((parse_qs(query).get("filter") or [""])[0]):
+        out["upper" if op == "less-than" else "lower"] = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return out
+
+
+def test_next_slice_is_fetched_while_the_current_one_loads(make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny,events=24000", rate_limits="off", latency_ms=40)
+    db = str(tmp_path / "k.duckdb")
+    assert ingest(sb, "events", db, "--extract-parallelism", "2", "--checkpoint-rows", "5000") == 0
+    assert_equals_truth(db, sb, "events")
+    con = duckdb.connect(db, read_only=True)
+    loads = con.execute("select l.inserted_at, min(e.datetime) from main._dlt_loads l join main.events e "
+                        "on e._dlt_load_id = l.load_id group by l.load_id, l.inserted_at order by 1").fetchall()  # fmt: skip
+    con.close()
+    assert len(loads) >= 4, "the backfill should be cut into several slices, each its own load"
+    requests = [(t, _bounds(q)) for t, name, q in list(sb.state.log) if name == "events"]
+    for (committed, _), (_, first_of_next) in zip(loads, loads[1:]):
+        # A request of a later slice: it has a lower bound and its upper bound lies past the next slice's
+        # oldest record (every request of this slice or an earlier one ends at or before that record).
+        later = [t for t, b in requests if "lower" in b and b.get("upper", datetime.max.replace(tzinfo=timezone.utc)) > first_of_next]
+        assert later, "the next slice's requests are in the sandbox's log"
+        first_request = datetime.fromtimestamp(min(later), timezone.utc)
+        assert first_request < committed, f"the next slice was first asked for at {first_request}, after the commit at {committed}"
