@@ -39,3 +39,16 @@ def test_next_slice_is_fetched_while_the_current_one_loads(make_sandbox, tmp_pat
         assert later, "the next slice's requests are in the sandbox's log"
         first_request = datetime.fromtimestamp(min(later), timezone.utc)
         assert first_request < committed, f"the next slice was first asked for at {first_request}, after the commit at {committed}"
+
+
+def test_a_large_backfill_commits_a_small_first_slice_first(make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny,events=100000", rate_limits="off")
+    db = str(tmp_path / "k.duckdb")
+    assert ingest(sb, "events", db, "--extract-parallelism", "2") == 0  # the default: slices of 500,000 rows
+    assert_equals_truth(db, sb, "events")
+    con = duckdb.connect(db, read_only=True)
+    sizes = [n for _, n in con.execute("select l.inserted_at, count(*) from main._dlt_loads l join main.events e "
+                                       "on e._dlt_load_id = l.load_id group by 1 order by 1").fetchall()]  # fmt: skip
+    con.close()
+    # about 25 pages (25,000 events) first, then twice as many per slice: not one slice of 100,000
+    assert len(sizes) >= 3 and sizes[0] <= 30_000 and sizes[1] > sizes[0], sizes
