@@ -52,3 +52,77 @@ def test_a_large_backfill_commits_a_small_first_slice_first(make_sandbox, tmp_pa
     con.close()
     # about 25 pages (25,000 events) first, then twice as many per slice: not one slice of 100,000
     assert len(sizes) >= 3 and sizes[0] <= 30_000 and sizes[1] > sizes[0], sizes
+
+
+class _ThreeSlices:
+    """A generic reader of three one-row slices whose ``fail_at`` slice raises after its row (no HTTP: this is
+    the loader's own contract with any source)."""
+
+    def __init__(self, fail_at: int | None) -> None:
+        from omniload.sources.base import TableInfo, TableStats, Window
+        from omniload.types import TEXT, TS
+
+        self.info = TableInfo("things", ("id",), "at", "merge", {"id": TEXT, "at": TS})
+        self.stats = TableStats()
+        edges = [datetime(2024, m, 1, tzinfo=timezone.utc) for m in (1, 2, 3, 4)]
+        self.windows = [Window(lo, hi) for lo, hi in zip([None, *edges[1:3]], edges[1:])]
+        self.fail_at, self.started, self.closed = fail_at, [], []
+
+    def restore(self, saved: dict) -> None:
+        pass
+
+    def state_update(self) -> dict:
+        return {}
+
+    def plan(self, start, end, rows_per_slice):
+        self.started.append(start)
+        return [w for w in self.windows if start is None or w.hi > start]
+
+    def read(self, window):
+        import pyarrow as pa
+
+        from omniload.errors import BadData
+
+        n = self.windows.index(window)
+        try:
+            yield pa.table({"id": [f"r{n}"], "at": pa.array([window.hi.replace(day=2, month=window.hi.month - 1)],
+                                                               pa.timestamp("us", tz="UTC"))})  # fmt: skip
+            if n == self.fail_at:
+                raise BadData(f"slice {n} failed")
+        finally:
+            self.closed.append(n)
+
+
+def _load(db: str, reader, workdir: str) -> None:
+    from omniload.destinations import parse_destination
+    from omniload.load import LoadSettings, TableLoad, Target
+
+    dest = parse_destination(f"duckdb:///{db}")
+    settings = LoadSettings(None, None, None, False, 1)
+    with dest.lock():
+        dest.preflight()
+        try:
+            TableLoad(reader, dest, Target("things", "main", "things"), settings, workdir).run()
+        finally:
+            dest.close()
+
+
+def test_a_failure_read_ahead_leaves_exactly_the_committed_slices_and_the_rerun_resumes(tmp_path):
+    import pytest
+
+    from omniload.errors import BadData
+
+    db = str(tmp_path / "k.duckdb")
+    failing = _ThreeSlices(fail_at=1)
+    with pytest.raises(BadData, match="slice 1 failed"):
+        _load(db, failing, str(tmp_path / "w1"))
+    con = duckdb.connect(db, read_only=True)
+    assert con.execute("select id from main.things").fetchall() == [("r0",)]  # slice 0 committed, nothing of 1
+    con.close()
+    rerun = _ThreeSlices(fail_at=None)
+    _load(db, rerun, str(tmp_path / "w2"))
+    assert rerun.started == [datetime(2024, 1, 2, tzinfo=timezone.utc)]  # from slice 0's committed cursor
+    con = duckdb.connect(db, read_only=True)
+    assert sorted(con.execute("select id from main.things").fetchall()) == [("r0",), ("r1",), ("r2",)]
+    con.close()
+    assert sorted(rerun.closed) == [0, 1, 2] and sorted(failing.closed) == [0, 1]  # every read was closed; none of slice 2
