@@ -77,3 +77,47 @@ def machine() -> str:
         model = platform.processor()
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return f"{os.cpu_count()} cores ({model}), {mem:.0f} GiB RAM, Python {platform.python_version()}, {platform.system()}"
+
+
+def omniload_ingest(url: str, table: str, dest_uri: str, parallelism: int, *extra: str) -> list[str]:
+    """The command line of ``omniload ingest`` of one sandbox table (line progress)."""
+    return [PY, "-m", "omniload.cli", "ingest", "--source-uri", f"klaviyo://?api_key={KEY}&base_url={url}",
+            "--source-table", table, "--dest-uri", dest_uri, "--progress", "log", "--extract-parallelism", str(parallelism),
+            *extra]  # fmt: skip
+
+
+def interleave(runs: int, commands: list) -> list[float]:
+    """Run the commands one after another (each ``command(tmp)`` gives its arguments, ``tmp`` a fresh folder),
+    ``runs`` rounds; the median wall seconds (whole process) of each. A failed run stops the benchmark."""
+    import statistics
+    import tempfile
+
+    times: list[list[float]] = [[] for _ in commands]
+    for _ in range(runs):
+        for n, command in enumerate(commands):
+            with tempfile.TemporaryDirectory() as tmp:
+                res = run_measured(command(tmp))
+                assert res["rc"] == 0, res["stderr"][-2000:]
+                times[n].append(res["seconds"])
+    return [statistics.median(t) for t in times]
+
+
+def print_comparison(title: str, floor: str, f: float, o: float, rows: int, goal: float | None = None) -> None:
+    """The medians of a floor and of omniload, their rates and the ratio (and the goal it is held to)."""
+    print(title)
+    width = max(len(floor), len("omniload ingest")) + 1
+    print(f"  {floor + ':':{width}} {f:.1f}s  ({rows / f:,.0f} rows/s)")
+    print(f"  {'omniload ingest:':{width}} {o:.1f}s  ({rows / o:,.0f} rows/s)")
+    held = "" if goal is None else f" (goal <= {goal:.2f}: {'met' if o / f <= goal else 'NOT met'})"
+    print(f"  ratio omniload / floor: {o / f:.2f}{held}")
+
+
+def comparison_args(events: int, parallelism: int = 8):
+    """The arguments of a floor comparison: ``--events``, ``--runs`` (interleaved rounds), ``--parallelism``."""
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=events)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--parallelism", type=int, default=parallelism)
+    return ap

@@ -12,7 +12,7 @@ from omniload.load import disposition
 from omniload.sources.base import Window
 from omniload.sources.klaviyo.policy import classify, retry_after
 from omniload.sources.klaviyo.spec import Parent, TableSpec
-from omniload.sources.klaviyo.windows import SECOND, checkpoint_slices, fetch_windows
+from omniload.sources.klaviyo.windows import FIRST_SLICE_PAGES, SECOND, checkpoint_slices, fetch_windows, slice_rows
 from omniload.sources.registry import SOURCES, open_source
 from omniload.types import TEXT, TS
 
@@ -50,6 +50,40 @@ def test_slices_are_capped_for_absurd_densities():
     slices = checkpoint_slices(None, T0 + 1000 * H, 1000, T0, T0 + timedelta(microseconds=1), T0 + 900 * H, 1000)
     assert len(slices) == 1000
     _contiguous([(w.lo, w.hi) for w in slices], None, T0 + 1000 * H)
+
+
+def test_slice_rows_ramp_up_from_a_small_first_slice_then_stay_at_the_wanted_rows():
+    assert slice_rows(1_000_000, 500_000, 10_000) == [10_000, 20_000, 40_000, 80_000, 160_000, 320_000, 370_000]
+    assert slice_rows(5_000, 500_000, 10_000) == [5_000]  # fits in the first slice: one slice
+    assert slice_rows(25_000, 500_000, 10_000) == [10_000, 15_000]  # the ramp ends where the records do
+    assert slice_rows(10_000, 2_500, 10_000) == [2_000] * 5  # first >= wanted: equal slices as before
+    big = slice_rows(5_000_000, 500_000, 10_000)
+    assert big[:6] == [10_000, 20_000, 40_000, 80_000, 160_000, 320_000]
+    assert all(r <= 500_000 for r in big) and sum(big) == pytest.approx(5_000_000)
+    assert len(big) == 6 + 9  # a flat cut makes 11 slices: the ramp adds 4 (log2(500k/10k) slices, less the 1.3 they hold)
+    assert len(slice_rows(1e12, 10, 1)) == 1000  # capped
+
+
+def test_a_multi_million_backfill_commits_a_small_first_slice_and_grows():
+    # events: a probe page of 1,000 records spanning 5 minutes; 30 days of them: 8.64 million records
+    end = T0 + timedelta(days=31)
+    slices = checkpoint_slices(None, end, 1000, T0, T0 + timedelta(minutes=5), T0 + timedelta(days=30), 500_000)
+    _contiguous([(w.lo, w.hi) for w in slices], None, end)
+    assert all(w.hi.microsecond == 0 for w in slices)
+    first = FIRST_SLICE_PAGES * 1000  # 25 pages: fetched and committed within seconds
+    assert [w.rows for w in slices[:5]] == [first, 2 * first, 4 * first, 8 * first, 16 * first]
+    assert slices[0].hi - T0 == pytest.approx(timedelta(minutes=5) * FIRST_SLICE_PAGES, abs=SECOND)  # spans follow rows
+    assert slices[2].hi - slices[2].lo == pytest.approx(4 * (slices[0].hi - T0), abs=SECOND)
+    assert max(w.rows for w in slices) <= 500_000 and sum(w.rows for w in slices) == pytest.approx(8_640_000)
+    assert len(slices) == 5 + 16  # a flat cut makes 18 slices: the ramp adds 3 commits, each overlapping a read
+
+
+def test_slices_emptied_by_whole_seconds_give_their_rows_to_the_next():
+    # 1,000 records a second cut into (at most 1,000) slices of 600 ms: those flooring empties are dropped
+    slices = checkpoint_slices(T0, T0 + H, 1000, T0, T0 + SECOND, T0 + 600 * SECOND, 10)
+    _contiguous([(w.lo, w.hi) for w in slices], T0, T0 + H)
+    assert len(slices) < 1000 and sum(w.rows for w in slices) == pytest.approx(600_000)
+    assert max(w.rows for w in slices) == pytest.approx(1200)  # an emptied slice's 600 went to the next
 
 
 # -- parallel fetch windows ----------------------------------------------------------------------------------
@@ -200,3 +234,49 @@ def test_klaviyo_weights_put_fanned_out_slow_children_before_list_tables():
     assert heaviest.name == "flow-messages"  # 3/s 60/min, one request per flow action, itself one per flow
     assert tables["flow-actions"].weight > tables["profiles"].weight > tables["events"].weight
     assert tables["events"].weight == 60 / 3500
+
+
+# -- reading ahead -----------------------------------------------------------------------------------------
+
+
+def test_prefetch_reads_a_bounded_number_ahead_and_hands_items_then_the_error_in_order():
+    import time
+
+    from omniload.prefetch import Prefetch
+
+    produced: list[int] = []
+
+    def items():
+        for i in range(10):
+            produced.append(i)
+            yield i
+        raise UsageError("page 11 failed")
+
+    ahead = Prefetch(items, depth=2)
+    time.sleep(0.3)
+    assert len(produced) == 3, "two items in the buffer and one waiting for room, no more"
+    got = []
+    with pytest.raises(UsageError, match="page 11 failed"):
+        for item in ahead:
+            got.append(item)
+    assert got == list(range(10))
+
+
+def test_prefetch_cancel_stops_the_reader_and_closes_it():
+    import time
+
+    from omniload.prefetch import Prefetch
+
+    closed: list[bool] = []
+
+    def items():
+        try:
+            for i in range(1_000):
+                yield i
+        finally:
+            closed.append(True)
+
+    ahead = Prefetch(items, depth=1)
+    time.sleep(0.1)
+    ahead.cancel()
+    assert closed == [True] and not ahead._thread.is_alive()

@@ -1,6 +1,24 @@
 """Load one table through dlt, in named steps: read the saved state → plan slices → per slice: extract, decide
 the disposition, run dlt, commit the cursor (rows and cursor together, in the destination).
 
+Slices overlap: once dlt has extracted slice n (its batches are in dlt's files and its cursor in dlt's state),
+the reader starts reading slice n+1 in a thread (:class:`~omniload.prefetch.Prefetch`) while slice n is
+normalized, loaded and committed; slice n+1's extraction then takes its batches from that buffer. Fetching is
+what a source waits on (HTTP latency, rate limits) and loading is what the destination does, so the two add up
+no more. Why it stays exact:
+
+- Commits stay in order and alone: only this thread runs dlt; slice n+1 is extracted after slice n committed,
+  and its disposition is decided then, against what slice n left in the destination.
+- The state committed with slice n is slice n's: dlt's resource state (cursor, the reader's ``state_update``)
+  was written when slice n's extraction ended, before slice n+1 was started.
+- Memory is bounded: at most one slice ahead, and within it at most ``PREFETCH_BATCHES`` batches; then the
+  reader waits (the source's own page queue fills and it stops fetching). Nothing is spilled.
+- A failure of slice n's load, a stop (SIGINT/SIGTERM) or a table error cancels the read-ahead; nothing of
+  slice n+1 was handed to dlt, so exactly the committed slices remain and a rerun resumes after them, as after
+  SIGKILL. A source error in slice n+1 surfaces when slice n+1 is extracted, after slice n committed.
+- The read-ahead starts after slice n's extraction ended, so one table never has two reads under way at once
+  (a reader's connections and rate limiters serve one read at a time).
+
 A run that finds nothing new (every fetched row is already in the destination with the same cursor, or a
 keyless table's content is unchanged) loads nothing and leaves the destination as it was. Errors raised by
 the source while dlt drives the extraction are kept where they happen and re-raised as they are; a failure
@@ -22,9 +40,12 @@ from .destinations import NO_TABLE, Destination
 from .destinations.state import resource_state
 from .destinations.tombstones import pipeline_name
 from .errors import CorruptState, DestinationFailed, OmniloadError, UsageError
+from .prefetch import Prefetch
 from .sources.base import TableReader, Window
 from .transform import Transform, row_hash
 from .types import column_hints
+
+PREFETCH_BATCHES = 2  # batches of the next slice read ahead while the current one loads
 
 
 @dataclass(frozen=True)
@@ -134,17 +155,28 @@ class TableLoad:
         saved = self.saved_state()
         self.reader.restore(saved)
         windows = self.reader.plan(self.start_from(saved), self.settings.end, self.settings.checkpoint_rows)
-        for n, window in enumerate(windows):
-            batches = self.reader.read(window)
-            head: list[pa.Table] = []
-            fp = None
-            if len(windows) == 1 and not self.settings.full_refresh and not self.explicit_strategy and not self.reader.state_update():
-                head, nothing_new, fp = self.peek(batches, saved)
-                if nothing_new:  # nothing to load or commit: the summary shows 0 rows loaded
-                    return
-            refresh = "drop_resources" if self.settings.full_refresh and n == 0 else None
-            how = disposition(self.strategy, self.dest.merges_in_place, n == 0, self.newer_than_loaded(window, refresh))
-            self.run_dlt(window, head, batches, fp, how, refresh)
+        ahead: list[Prefetch] = []  # the slices read ahead (the last one: the next slice's)
+
+        def read_ahead(window: Window) -> None:
+            ahead.append(Prefetch(lambda: self.reader.read(window), PREFETCH_BATCHES, f"prefetch-{self.info.name}"))
+
+        try:
+            for n, window in enumerate(windows):
+                batches = iter(ahead[-1]) if n else self.reader.read(window)
+                head: list[pa.Table] = []
+                fp = None
+                if len(windows) == 1 and not self.settings.full_refresh and not self.explicit_strategy and not self.reader.state_update():
+                    head, nothing_new, fp = self.peek(batches, saved)
+                    if nothing_new:  # nothing to load or commit: the summary shows 0 rows loaded
+                        return
+                refresh = "drop_resources" if self.settings.full_refresh and n == 0 else None
+                how = disposition(self.strategy, self.dest.merges_in_place, n == 0, self.newer_than_loaded(window, refresh))
+                following = windows[n + 1] if n + 1 < len(windows) else None
+                self.run_dlt(window, head, batches, fp, how, refresh,
+                             lambda w=following: read_ahead(w) if w is not None else None)  # fmt: skip
+        finally:
+            for prefetch in ahead:  # a failure or a stop: nothing read ahead is loaded
+                prefetch.cancel()
 
     def saved_state(self) -> dict[str, Any]:
         """What a previous run committed for this table (cursor, fingerprint, origin); nothing on a full refresh.
@@ -206,7 +238,8 @@ class TableLoad:
         return newest is NO_TABLE or (window.lo is not None and newest is not None and newest < window.lo)
 
     def run_dlt(self, window: Window, head: list[pa.Table], rest: Iterator[pa.Table], fp: str | None, how: str,
-                refresh: str | None) -> None:  # fmt: skip
+                refresh: str | None, extracted=lambda: None) -> None:  # fmt: skip
+        """Extract, then (``extracted()``: the next slice starts reading) normalize, load and commit."""
         resource = self.resource(window, head, rest, fp, how)
         self._slice_rows = 0
         try:
@@ -214,6 +247,7 @@ class TableLoad:
             with self.dest_lock:  # what pipeline.run does, with only the extraction outside the lock
                 pipeline.sync_destination()
             pipeline.extract(resource(), refresh=refresh, loader_file_format=self.dest.file_format)
+            extracted()
             with self.dest_lock:
                 pipeline.normalize()
                 pipeline.load()

@@ -14,7 +14,7 @@ and the rows of the table's ``dependents`` (what the source deletes along with a
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar, Iterator
 
@@ -93,6 +93,7 @@ class Window:
 
     lo: datetime | None
     hi: datetime
+    rows: float = field(default=0.0, compare=False)  # the plan's estimate of its records (0: none); weighs progress
 
 
 @dataclass

@@ -136,11 +136,12 @@ class KlaviyoReader(TableReader):
     def read(self, window: Window) -> Iterator[pa.Table]:
         spec, opts = self.spec, self.options
         n = self._windows.index(window) if window in self._windows else 0
-        total = max(1, len(self._windows))
+        weights = [w.rows or 1.0 for w in self._windows] or [1.0]  # slices weigh their estimated records
+        before, share, total = sum(weights[:n]), weights[min(n, len(weights) - 1)], sum(weights)
         last = self._end is None or window.hi >= self._end
 
-        def fraction(f: float) -> None:  # slices are about equal in size: progress of the whole table
-            self.events.fraction((n + f) / total)
+        def fraction(f: float) -> None:  # progress of the whole table
+            self.events.fraction((before + f * share) / total)
 
         lo = window.lo if spec.cursor else None
         if self.riding is not None:

@@ -16,6 +16,7 @@ from ..base import Window
 WINDOWS_PER_WORKER = 4
 MIN_PAGES_PER_WINDOW = 8  # a window's last page is partial, so a window should span several pages
 MAX_SLICES = 1000
+FIRST_SLICE_PAGES = 25  # the first checkpoint slice holds about this many pages: its rows commit within seconds
 SECOND = timedelta(seconds=1)
 
 
@@ -34,19 +35,49 @@ def _cut(edges: list) -> list[tuple]:
     return out
 
 
+def slice_rows(estimate: float, rows_per_slice: int, first: int) -> list[float]:
+    """How many records each checkpoint slice of ``estimate`` records gets: a ramp from ``first`` doubling while
+    under ``rows_per_slice`` (the first commit of a large backfill comes within seconds, and the few extra
+    commits overlap the reads that follow them), then equal slices of at most ``rows_per_slice``; at most
+    ``MAX_SLICES`` slices in all. The sizes add up to ``estimate``."""
+    rows_per_slice = max(rows_per_slice, 1)
+    ramp: list[float] = []
+    size = max(1, min(first, rows_per_slice))
+    left = float(estimate)
+    while size < rows_per_slice and left > size and len(ramp) < MAX_SLICES - 1:
+        ramp.append(float(size))
+        left -= size
+        size *= 2
+    n = max(1, min(MAX_SLICES - len(ramp), int(left // rows_per_slice) + 1))
+    return ramp + [left / n] * n
+
+
 def checkpoint_slices(start: datetime | None, end: datetime, probe_rows: int, t0: datetime, t1: datetime, t_max: datetime,
                       rows_per_slice: int) -> list[Window]:  # fmt: skip
-    """Slices of about ``rows_per_slice`` records: a probe page of ``probe_rows`` records spanned ``t0..t1``,
-    and the newest record is at ``t_max``. The first slice starts at ``start``, the last ends at ``end``."""
+    """Slices of about ``rows_per_slice`` records, after a ramp of smaller ones (:func:`slice_rows`, the first of
+    ``FIRST_SLICE_PAGES`` probe pages): a probe page of ``probe_rows`` records spanned ``t0..t1``, and the newest
+    record is at ``t_max``. The first slice starts at ``start``, the last ends at ``end``; each slice carries
+    its estimated records (slices flooring emptied give theirs to the next)."""
     if t_max <= t0:
         return [Window(*_cut([start, end])[0])]
     per_second = probe_rows / max((t1 - t0).total_seconds(), 1.0)
     estimate = per_second * (t_max - t0).total_seconds()
-    n = max(1, min(MAX_SLICES, int(estimate // max(rows_per_slice, 1)) + 1))
-    if n == 1:
+    sizes = slice_rows(estimate, rows_per_slice, FIRST_SLICE_PAGES * probe_rows)
+    if len(sizes) == 1:
         return [Window(*_cut([start, end])[0])]
-    step = (t_max - t0) / n
-    return [Window(lo, hi) for lo, hi in _cut([start] + [t0 + step * j for j in range(1, n)] + [end])]
+    edges, done = [start if start is None else whole(start)], 0.0
+    for size in sizes[:-1]:
+        done += size
+        edges.append(whole(t0 + (t_max - t0) * (done / estimate)))
+    edges.append(whole(end))
+    out, carried = [], 0.0
+    for (lo, hi), size in zip(zip(edges, edges[1:]), sizes):
+        if lo is None or lo < hi:
+            out.append(Window(lo, hi, size + carried))
+            carried = 0.0
+        else:
+            carried += size
+    return out
 
 
 def fetch_windows(t0: datetime, t1: datetime, t_max: datetime, end: datetime, parallelism: int) -> list[tuple[datetime, datetime]]:
