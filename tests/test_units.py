@@ -220,7 +220,7 @@ def test_registry_finds_sources_by_scheme_and_names_the_known_ones():
 
 
 def test_heaviest_groups_start_first_and_ties_keep_their_order():
-    from omniload.pipeline import heaviest_first
+    from omniload.scheduling import heaviest_first
 
     groups = [["a"], ["b", "c"], ["d"], ["e"]]
     weights = {"a": 1, "b": 2, "c": 3, "d": 9, "e": 1}

@@ -136,7 +136,7 @@ class TableLoad:
         self._pipeline = None
         self._saved: dict[str, Any] | None = None
         self.failure: OmniloadError | None = None  # raised by the source inside dlt's extraction
-        # Tables load side by side (pipeline.run_groups): they extract concurrently, but every read of and
+        # Tables load side by side (scheduling.run_groups): they extract concurrently, but every read of and
         # write to the destination (saved state, fast paths, dlt's normalize and load) holds this lock.
         self.dest_lock = dest_lock if dest_lock is not None else contextlib.nullcontext()
 
