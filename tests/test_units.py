@@ -99,7 +99,17 @@ def test_windows_cover_from_the_probe_end_to_the_interval_end():
 
 def test_sparse_data_gets_few_windows_each_of_several_pages():
     wins = fetch_windows(T0, T0 + H, T0 + 20 * H, T0 + 30 * H, parallelism=16)
-    assert len(wins) == 2 + 1  # 19 pages / 8 pages per window = 2 windows, plus the tail
+    assert len(wins) == 6 + 1  # 19 pages cannot fill a wave of 8-page windows: one wave of 3-page windows, plus the tail
+
+
+def test_windows_come_in_whole_waves_of_the_parallelism():
+    from omniload.sources.klaviyo.windows import window_count
+
+    assert window_count(25, 8) == 8  # a small first slice: one wave of ~3 pages each (4 round trips, not 8)
+    assert window_count(100, 8) == 8  # 12 windows of 8 pages would run as a full wave and a wave of 4
+    assert window_count(200, 8) == 24  # three full waves of 8+ pages
+    assert window_count(10_000, 8) == 32  # at most WINDOWS_PER_WORKER waves
+    assert window_count(2, 8) == 1 and window_count(0, 8) == 1
 
 
 def test_uneven_density_still_covers_and_empty_span_gives_one_window():

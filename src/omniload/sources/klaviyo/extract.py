@@ -52,6 +52,7 @@ class Plan:
     parallelism: int
     prefetched: dict[str, Any] | None = None  # url -> document already fetched while planning slices
     rider: TableSpec | None = None  # an include table whose records come with these pages (ride.py)
+    pages: float = 0.0  # the slice plan's estimate of its pages (0: unknown)
 
 
 def _time_filter(spec: TableSpec, lo: datetime | None, hi: datetime | None) -> list[str]:
@@ -213,7 +214,8 @@ class Extractor:
             await self._pages(client, _params(spec, partition, plan.start, plan.end, spec.sort), consts, plan.start, plan.end)
             return
         probe_params = _params(spec, partition, plan.start, plan.end, spec.sort)
-        probe, t0, t1, t_max = await _probe(client, spec, probe_params, self.limiter, self.decoder, plan.prefetched)
+        probe, t0, t1, t_max = await _probe(client, spec, probe_params, self.limiter, self.decoder, plan.prefetched,
+                                            eager=plan.pages >= 2)  # fmt: skip
         t1 = whole(t1) if t1 is not None else None  # windows start on a whole second (see windows.py)
         if t0 is None or t1 is None or t_max is None or t_max <= t1 or (plan.start is not None and t1 <= plan.start):
             await self._pages(client, probe_params, consts, plan.start, plan.end, first=probe)
@@ -241,22 +243,30 @@ class Extractor:
 
 
 async def _probe(client: KlaviyoClient, spec: TableSpec, params: dict[str, str], limiter, decoder: PageDecoder,
-                 prefetched: dict[str, Any] | None) -> tuple[Any, datetime | None, datetime | None, datetime | None]:  # fmt: skip
+                 prefetched: dict[str, Any] | None, eager: bool = False) -> tuple[Any, datetime | None, datetime | None, datetime | None]:  # fmt: skip
     """The first page of a query and, when more pages follow, the newest record's cursor: (page, t0, t1, t_max)
     with t0/t1 the cursors of the page's first and last record. Both answers are kept in ``prefetched`` (or
     taken from it), so planning slices and extracting the first one never ask twice."""
     cache = prefetched if prefetched is not None else {}
     url = client.url(spec.path, params)
-    probe = cache.get(url) or await client.get(url, spec.name, limiter, decoder)
-    cache[url] = probe
-    if not probe.next or not probe.records:
-        return probe, None, None, None
     newest_params = {**params, "sort": f"-{spec.sort}"}
     if spec.page_size:
         newest_params["page[size]"] = "1"
     newest_url = client.url(spec.path, newest_params)
-    newest = cache.get(newest_url) or await client.get(newest_url, spec.name, limiter, decoder)
-    cache[newest_url] = newest
+
+    async def get(u: str) -> Any:
+        return cache.get(u) or await client.get(u, spec.name, limiter, decoder)
+
+    if eager and url not in cache:  # many pages expected: both at once, one round trip before the windows start
+        probe, newest = await asyncio.gather(get(url), get(newest_url))
+    else:  # the first page may be the only one (an incremental run): ask for the newest only when more follow
+        probe = await get(url)
+        newest = await get(newest_url) if probe.next and probe.records else None
+    cache[url] = probe
+    if newest is not None:
+        cache[newest_url] = newest
+    if not probe.next or not probe.records:
+        return probe, None, None, None
     t_max = _cursor_value(newest.records[0], spec.cursor) if newest.records else None
     return probe, _cursor_value(probe.records[0], spec.cursor), _cursor_value(probe.records[-1], spec.cursor), t_max
 

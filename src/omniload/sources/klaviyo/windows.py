@@ -15,6 +15,7 @@ from ..base import Window
 
 WINDOWS_PER_WORKER = 4
 MIN_PAGES_PER_WINDOW = 8  # a window's last page is partial, so a window should span several pages
+SHORT_WINDOW_PAGES = 3  # ... but when there are too few pages to keep every worker busy, windows this short
 MAX_SLICES = 1000
 FIRST_SLICE_PAGES = 25  # the first checkpoint slice holds about this many pages: its rows commit within seconds
 SECOND = timedelta(seconds=1)
@@ -80,12 +81,23 @@ def checkpoint_slices(start: datetime | None, end: datetime, probe_rows: int, t0
     return out
 
 
+def window_count(est_pages: float, parallelism: int) -> int:
+    """How many windows ``est_pages`` pages are cut into: whole waves of ``parallelism`` windows of at least
+    ``MIN_PAGES_PER_WINDOW`` pages (a window is paged one request after another, so a last wave with fewer
+    windows than workers leaves workers idle while it runs); when the pages cannot fill one such wave, one wave
+    of windows of at least ``SHORT_WINDOW_PAGES`` pages (a small slice then takes a few round trips, not eight)."""
+    full = int(est_pages / MIN_PAGES_PER_WINDOW)
+    if full >= parallelism:
+        return parallelism * min(WINDOWS_PER_WORKER, full // parallelism)
+    return max(1, min(parallelism, int(est_pages / SHORT_WINDOW_PAGES)))
+
+
 def fetch_windows(t0: datetime, t1: datetime, t_max: datetime, end: datetime, parallelism: int) -> list[tuple[datetime, datetime]]:
     """Windows for ``[t1, end)`` fetched in parallel: the probe page covered ``t0..t1``, the newest record is
     at ``t_max``. Enough windows to keep every worker busy, each spanning several pages; the last window
     reaches ``end`` (records that arrive while the run goes on)."""
     covered = max((t1 - t0).total_seconds(), 1e-3)
     est_pages = max((t_max - t1).total_seconds(), 0.0) / covered
-    k = max(1, min(parallelism * WINDOWS_PER_WORKER, int(est_pages / MIN_PAGES_PER_WINDOW)))
+    k = window_count(est_pages, parallelism)
     step = (t_max - t1) / k
     return _cut([min(e, end) for e in [t1 + step * j for j in range(k)] + [whole(t_max) + SECOND]] + [end])
