@@ -60,6 +60,24 @@ def test_rerun_with_the_same_interval_start_resumes_from_the_saved_cursor(make_s
     assert api_requests(sb) - before >= full - 1
 
 
+def test_dlt_does_not_hold_back_signals_while_it_normalizes_and_loads(tmp_path):
+    """dlt's default holds SIGINT/SIGTERM back during normalize and load and forgets them after: a signal in that
+    step would be lost and the run go on (seen as a SIGTERM test that exited 0 under load)."""
+    import dlt
+
+    from omniload import runtime
+
+    saved = dict(os.environ)  # setup() writes the environment: give it back afterwards
+    try:
+        os.environ.pop("RUNTIME__INTERCEPT_SIGNALS", None)
+        assert dlt.pipeline("sig_default", pipelines_dir=str(tmp_path)).runtime_config.intercept_signals is True
+        runtime.setup()
+        assert dlt.pipeline("sig_off", pipelines_dir=str(tmp_path)).runtime_config.intercept_signals is False
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
 def test_signal_stops_the_whole_run_at_once_with_one_line(make_sandbox, tmp_path, sig, code):
     sb = make_sandbox(scale="tiny,events=40000", rate_limits="off", latency_ms=150)

@@ -12,6 +12,9 @@ def setup() -> None:
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING" if debugging() else "CRITICAL")
     # A data tool must not phone home by default: dlt's anonymous telemetry stays off unless the user sets it.
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    # A SIGINT/SIGTERM must stop the run wherever it is (signals.py): dlt would otherwise hold signals back while it
+    # normalizes and loads, then forget them when that step ends, and the run would go on as if none came.
+    os.environ.setdefault("RUNTIME__INTERCEPT_SIGNALS", "false")
     # the work folder stays small: completed load packages are deleted
     os.environ.setdefault("LOAD__DELETE_COMPLETED_JOBS", "true")
     # every row says which load wrote it (_dlt_load_id), as with row-dict sources; Arrow sources need this switch
