@@ -290,3 +290,18 @@ def test_prefetch_cancel_stops_the_reader_and_closes_it():
     time.sleep(0.1)
     ahead.cancel()
     assert closed == [True] and not ahead._thread.is_alive()
+
+
+def test_client_pacing_is_klaviyos_unless_a_benchmark_lifts_it(monkeypatch):
+    from omniload.sources.klaviyo.client import KlaviyoClient
+
+    monkeypatch.delenv("OMNILOAD_BENCH_RATE_SCALE", raising=False)
+    client = KlaviyoClient.__new__(KlaviyoClient)
+    client._limiters = {}
+    assert (client.limiter("events", 350, 3500).steady, client.limiter("events", 350, 3500).burst) == (3500, 350)
+    monkeypatch.setenv("OMNILOAD_BENCH_RATE_SCALE", "100")
+    client._limiters = {}
+    assert client.limiter("events", 350, 3500).steady == 350_000
+    monkeypatch.setenv("OMNILOAD_BENCH_RATE_SCALE", "0.5")  # never below Klaviyo's own limits
+    client._limiters = {}
+    assert client.limiter("events", 350, 3500).steady == 3500
