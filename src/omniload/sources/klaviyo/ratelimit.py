@@ -30,7 +30,10 @@ class TooLongWait(Exception):
 
 
 class BucketLimiter:
-    def __init__(self, burst: int, steady: int, clock=time.monotonic, sleep=None) -> None:
+    def __init__(self, burst: int, steady: int, clock=time.monotonic, sleep=None, scale: float = 1.0) -> None:
+        # ``scale`` (benchmarks only, see client.bench_rate_scale): every limit, the server's stated ones too, x scale
+        self.scale = scale
+        burst, steady = max(1, int(burst * scale)), max(1, int(steady * scale))
         self.configured_steady = steady
         self.clock = clock
         self.sleep = sleep  # None: asyncio.sleep (tests give a clock and a sleep that run faster)
@@ -82,7 +85,7 @@ class BucketLimiter:
         ``RateLimit-Limit`` is either one number (the steady window) or, as Klaviyo sends it, a list such as
         ``350, 350;w=1, 3500;w=60`` (burst and steady windows); lower limits than expected rescale the windows.
         """
-        burst, steady = parse_limit(limit)
+        burst, steady = (None if v is None else int(v * self.scale) for v in parse_limit(limit))
         if steady is not None and 0 < steady < self.steady:
             factor = steady / self.configured_steady
             self._set(burst if burst is not None else max(1, int(self.burst * factor)), steady)
