@@ -20,7 +20,6 @@ import pyarrow as pa
 from ..base import ReadEvents, ScanCost, Window
 from .spec import TableSpec
 
-FIXED_PAGE = 200  # records per page of an endpoint without page[size] (metrics), for estimates
 
 
 def scannable(spec: TableSpec) -> bool:
@@ -35,7 +34,7 @@ def key_spec(spec: TableSpec) -> TableSpec:
 
 
 def _pages(rows: int, spec: TableSpec) -> int:
-    return math.ceil(rows / (spec.page_size or FIXED_PAGE))
+    return math.ceil(rows / spec.records_per_page)
 
 
 def scan_cost(spec: TableSpec, tables: dict[str, TableSpec], rows: int, groups: int) -> ScanCost:

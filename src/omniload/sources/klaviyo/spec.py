@@ -16,6 +16,7 @@ from typing import Any
 from ...types import TEXT
 from ..base import TableInfo
 
+FIXED_PAGE = 200  # records per page of an endpoint without page[size] (metrics), for estimates
 CURSOR_KINDS = ("datetime", "period")  # a record's timestamp, or a report's period (a day, a month)
 
 
@@ -105,6 +106,11 @@ class TableSpec:
     @property
     def strategy(self) -> str:
         return "merge" if self.cursor else "replace"
+
+    @property
+    def records_per_page(self) -> int:
+        """Records in a full page, for estimates: ``page_size``, or ``FIXED_PAGE`` for endpoints with fixed pages."""
+        return self.page_size or FIXED_PAGE
 
     @property
     def rate_bucket(self) -> str:
