@@ -115,6 +115,22 @@ class Lake(DltDeletes, Destination):
                 update.add_column(DELETED, TimestamptzType())
             iceberg.overwrite(iceberg.scan().to_arrow())
 
+    def _delete(self, p, table: str, key, keys) -> bool:
+        """Delta rows are deleted by a merge of deltalake's own (``when_matched_delete``): dlt's upsert into Delta
+        honours the ``hard_delete`` hint only from dlt 1.31 on, and 1.30 would overwrite the rows with the bare
+        keys instead."""
+        if self.table_format != "delta":
+            return False
+        import pyarrow as pa
+        from dlt.common.libs.deltalake import get_delta_tables
+
+        delta = get_delta_tables(p, table)[table]
+        types = delta.to_pyarrow_dataset().schema
+        source = keys.select(list(key)).cast(pa.schema([types.field(c) for c in key]))
+        on = " AND ".join(f"target.{c} = source.{c}" for c in key)
+        delta.merge(source=source, predicate=on, source_alias="source", target_alias="target").when_matched_delete().execute()
+        return True
+
     def _rows(self, p, table: str, cols: dict, columns: list[str], where):
         """Through the table format's reader (dlt opens the table)."""
         import pyarrow as pa

@@ -124,6 +124,18 @@ class DltDeletes:
     def _add_mark(self, p: Any, table: str) -> None:
         """Before the first mark of a table: add ``_omniload_deleted_at`` where dlt's merge would not."""
 
+    def _delete(self, p: Any, table: str, key, keys: pa.Table) -> bool:
+        """Delete the rows of ``keys`` with the table format's own writer; False: dlt's ``hard_delete`` merge does it."""
+        return False
+
+    def _hard(self, p: Any, table: str, key, gone: set[tuple], at: datetime, reconciled: datetime | None) -> None:
+        """Delete the rows of the ``gone`` keys (and keep ``reconciled`` in the table's state)."""
+        keys = self._tombstones(key, gone, at)
+        if not self._delete(p, table, key, keys):
+            self._write(p, table, key, [keys], True, reconciled)
+        elif reconciled is not None:
+            self._write(p, table, key, [], False, reconciled)
+
     def _write(self, p: Any, table: str, key, rows: list[pa.Table], hard: bool, reconciled: datetime | None) -> None:
         """One load of ``rows`` into the table: merged (``hard``: deleting what they match), or appended to files."""
         import dlt
@@ -183,7 +195,7 @@ class DltDeletes:
             return Deletion(len(unmarked), len(gone))
         revived = set() if hard else {k for k, m in zip(keys, marked) if m and k in listed}  # hard: as deletes.py
         if hard:
-            self._write(p, table, key, [self._tombstones(key, {k for k in keys if k not in listed}, at)], True, at)
+            self._hard(p, table, key, {k for k in keys if k not in listed}, at, at)
         elif self.merges_in_place:
             self._write(p, table, key, [self._full(p, table, cols, key, gone, at), self._full(p, table, cols, key, revived, None)], False, at)
         else:
@@ -200,9 +212,11 @@ class DltDeletes:
         unmarked = held.filter(pc.is_null(held.column(DELETED)))
         matching = unmarked.filter(pc.is_in(unmarked.column(column).cast(pa.string()), value_set=values.column(0).cast(pa.string())))
         gone = set(_keys(matching, key))
-        if gone:
-            rows = self._tombstones(key, gone, at) if hard or not self.merges_in_place else self._full(p, table, cols, key, gone, at)
-            self._write(p, table, key, [rows], hard, None)
+        if gone and hard:
+            self._hard(p, table, key, gone, at, None)
+        elif gone:
+            rows = self._tombstones(key, gone, at) if not self.merges_in_place else self._full(p, table, cols, key, gone, at)
+            self._write(p, table, key, [rows], False, None)
         return Deletion(unmarked.num_rows, len(gone), matching.select(list(key)))
 
     def close(self) -> None:
