@@ -85,6 +85,18 @@ def test_flow_messages_list_their_parents_through_flows(make_sandbox, tmp_path):
     assert len(_requests(sb, "flow-messages")) == actions
 
 
+def test_children_are_read_while_their_parents_are_still_listed(make_sandbox, tmp_path):
+    # real limits: the flow actions (the parents, listed per flow) and the flow messages have buckets of their own
+    sb = make_sandbox(scale="tiny", latency_ms=50, seed=3)
+    db = str(tmp_path / "k.duckdb")
+    assert ingest(sb, "flow-messages", db) == 0
+    assert_equals_truth(db, sb, "flow-messages")
+    listed = [t for t, name, _ in sb.state.log if name == "flow-actions"]
+    children = [t for t, name, _ in sb.state.log if name == "flow-messages"]
+    assert len(listed) == len(truth.records(sb.state, "flows")) > 3 and children
+    assert min(children) < max(listed)  # not every parent listed first: the two buckets are used side by side
+
+
 def _operation(spec) -> tuple[dict, dict]:
     """The spec's OpenAPI operation and its parameters by name; its rate limits and largest page are the spec's."""
     op = OPENAPI["paths"][spec.path]["get"]

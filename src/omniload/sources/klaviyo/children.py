@@ -1,5 +1,6 @@
-"""Read a child table (an endpoint under each parent record): list the parent ids cheaply, then page every
-parent's endpoint through the generic extractor, several parents at once within the child's rate bucket.
+"""Read a child table (an endpoint under each parent record): list the parent ids cheaply and page every
+parent's endpoint through the generic extractor as the ids arrive, several parents at once within the child's
+rate bucket.
 
 The parent ids come from the parent's own endpoint with a one-field sparse fieldset and its largest page (a
 parent that is itself a child, such as flow actions for flow messages, is listed the same way, recursively).
@@ -13,6 +14,7 @@ one with kinds (tag links) one per parent and kind.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from contextlib import closing
@@ -69,8 +71,9 @@ def _record_id(record: Any) -> str | None:
 
 
 def parent_ids(factory: Callable, spec: TableSpec, tables: dict[str, TableSpec], lo: datetime | None,
-               hi: datetime, parallelism: int) -> list[str]:  # fmt: skip
-    """The ids of the parent records whose children ``spec`` must read (in the parent endpoint's order)."""
+               hi: datetime, parallelism: int) -> Iterator[str]:  # fmt: skip
+    """The ids of the parent records whose children ``spec`` must read, in the parent endpoint's order, each once,
+    as the listing's pages arrive."""
     assert spec.parent is not None
     since = lo if spec.parent.follows_child else None
     lean = listing(tables[spec.parent.table], spec.parent.fields, since is not None)
@@ -78,38 +81,57 @@ def parent_ids(factory: Callable, spec: TableSpec, tables: dict[str, TableSpec],
         source = child_pages(factory, lean, tables, since, hi, parallelism)
     else:
         source = run_plan(factory, Plan(lean, since, hi, parallelism))
-    ids: dict[str, None] = {}
-    for page in source:
-        for record in page.records:
-            rid = _record_id(record)
-            if rid:
-                ids[rid] = None
-    return list(ids)
+    seen: set[str] = set()
+    with closing(source):
+        for page in source:
+            for record in page.records:
+                rid = _record_id(record)
+                if rid and rid not in seen:
+                    seen.add(rid)
+                    yield rid
+
+
+def _batches(ids: Iterator[str], n: int) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for pid in ids:
+        batch.append(pid)
+        if len(batch) == n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def child_pages(factory: Callable, spec: TableSpec, tables: dict[str, TableSpec], lo: datetime | None, hi: datetime,
                 parallelism: int, on_fraction: Callable[[float], None] | None = None) -> Iterator[Page]:  # fmt: skip
-    """Pages of child table ``spec`` for the records with ``lo <= cursor < hi``, over every parent."""
+    """Pages of child table ``spec`` for the records with ``lo <= cursor < hi``, over every parent. The children
+    of the first parents are read while the parents are still being listed: a parent listing of its own rate
+    bucket (flow actions under flow messages) then costs no time beside the children's requests."""
     ids = parent_ids(factory, spec, tables, lo, hi, parallelism)
     assert spec.parent is not None
+    specs: Iterator[TableSpec]
     if spec.parent.filter:  # parents named in the filter, a batch at a time
-        n = max(1, spec.parent.batch)
-        specs = [for_batch(spec, ids[k : k + n]) for k in range(0, len(ids), n)]
+        specs = (for_batch(spec, batch) for batch in _batches(ids, max(1, spec.parent.batch)))
     else:
         kinds = [for_kind(spec, kind) for kind in spec.kinds] or [spec]
-        specs = [for_parent(each, pid) for pid in ids for each in kinds]
-    workers = max(1, min(parallelism, spec.burst, len(specs)))  # no more parents at once than the bucket's burst
-    yield from _fan_out(factory, specs, lo, hi, workers, on_fraction)
+        specs = (for_parent(each, pid) for pid in ids for each in kinds)
+    workers = max(1, min(parallelism, spec.burst))  # no more parents at once than the bucket's burst
+    try:
+        yield from _fan_out(factory, specs, lo, hi, workers, on_fraction)
+    finally:
+        with contextlib.suppress(ValueError):  # a worker that did not stop in time still runs it: it is a daemon
+            ids.close()
 
 
-def _fan_out(factory: Callable, specs: list[TableSpec], lo: datetime | None, hi: datetime, workers: int,
+def _fan_out(factory: Callable, specs: Iterator[TableSpec], lo: datetime | None, hi: datetime, workers: int,
              on_fraction: Callable[[float], None] | None) -> Iterator[Page]:  # fmt: skip
-    """Run one plan per spec on ``workers`` threads; yield their pages as they come (bounded queue)."""
+    """Run one plan per spec on up to ``workers`` threads, taking the specs as ``specs`` yields them (a worker
+    waits for the next parent while the listing fetches it); yield their pages as they come (bounded queue).
+    The fraction done is reported once every spec is known."""
     out: queue.Queue = queue.Queue(maxsize=workers * 4)
-    todo = iter(specs)
-    lock = threading.Lock()
+    lock, counting = threading.Lock(), threading.Lock()
     stop = threading.Event()
-    done = [0]
+    count = {"done": 0, "known": 0, "listed": False}
 
     def put(item: Any) -> None:
         while not stop.is_set():
@@ -122,17 +144,19 @@ def _fan_out(factory: Callable, specs: list[TableSpec], lo: datetime | None, hi:
     def work() -> None:
         try:
             while not stop.is_set():
-                with lock:
-                    spec = next(todo, None)
-                if spec is None:
-                    return
+                with lock:  # one worker at a time pulls the listing (a generator is not re-entrant)
+                    spec = None if count["listed"] or stop.is_set() else next(specs, None)
+                    if spec is None:
+                        count["listed"] = True
+                        return
+                    count["known"] += 1
                 with closing(run_plan(factory, Plan(spec, lo, hi, 1))) as pages:
                     for page in pages:
                         put(page)
                         if stop.is_set():
                             return
-                with lock:
-                    done[0] += 1
+                with counting:
+                    count["done"] += 1
         except BaseException as exc:  # noqa: BLE001 - forwarded to the consumer
             put(exc)
         finally:
@@ -151,8 +175,8 @@ def _fan_out(factory: Callable, specs: list[TableSpec], lo: datetime | None, hi:
             if isinstance(item, BaseException):
                 raise item
             yield item
-            if on_fraction is not None and specs:
-                on_fraction(done[0] / len(specs))
+            if on_fraction is not None and count["listed"] and count["known"]:
+                on_fraction(count["done"] / count["known"])
     finally:
         stop.set()
         for t in threads:
