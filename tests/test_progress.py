@@ -58,3 +58,20 @@ def test_tables_of_different_buckets_load_side_by_side(make_sandbox, tmp_path):
     bad = run_cli("ingest", "--source-uri", source_uri(sb), "--source-table", "events", "--dest-uri", f"duckdb:///{db}",
                   "--table-parallelism", "0")  # fmt: skip
     assert bad.returncode == 2 and "--table-parallelism" in bad.stderr
+
+
+def test_each_committed_slice_is_said_with_what_is_safely_loaded(make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny,events=6000", rate_limits="off")
+    db = str(tmp_path / "k.duckdb")
+    proc = run_cli("ingest", "--source-uri", source_uri(sb), "--source-table", "events", "--dest-uri", f"duckdb:///{db}",
+                   "--progress", "json", "--checkpoint-rows", "2000")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
+    commits = [e for e in events if e["event"] == "committed"]
+    assert len(commits) >= 3  # slices of about 2,000 rows
+    assert [c["loaded"] for c in commits] == [sum(c["rows"] for c in commits[: n + 1]) for n in range(len(commits))]
+    assert commits[-1]["loaded"] == _summary(proc.stdout)["events"]["rows"] == len(expected_rows(sb, "events"))
+    assert events.index(commits[0]) < next(n for n, e in enumerate(events) if e["event"] == "finish")
+    log = run_cli("ingest", "--source-uri", source_uri(sb), "--source-table", "events", "--dest-uri",
+                  f"duckdb:///{tmp_path}/l.duckdb", "--progress", "log", "--checkpoint-rows", "2000")  # fmt: skip
+    assert log.returncode == 0 and "[events] committed: " in log.stderr

@@ -1,7 +1,8 @@
 """Progress and the final summary: a rich live table in a terminal, log lines or JSON lines otherwise.
 
 Two row counts per table: *fetched* (from the API, live) and *loaded* (committed to the destination, slice by
-slice); the summary reports loaded rows, so a failed table never claims rows it did not load.
+slice); the summary reports loaded rows, so a failed table never claims rows it did not load. Each committed
+slice is said (a ``committed`` line or JSON record): what is safely in the destination, were the run killed now.
 """
 
 from __future__ import annotations
@@ -87,8 +88,14 @@ class Progress:
         return rep
 
     def committed(self, table: str, rows: int) -> None:
-        """``rows`` more rows of ``table`` are committed in the destination."""
-        self.tables[table].loaded += rows
+        """``rows`` more rows of ``table`` are committed in the destination (a slice: what a kill now would keep)."""
+        rep = self.tables[table]
+        rep.loaded += rows
+        if self.mode == "json":
+            self._line(json.dumps({"event": "committed", "table": table, "rows": rows, "loaded": rep.loaded,
+                                   "seconds": round(rep.seconds, 2)}))  # fmt: skip
+        elif self.mode != "interactive" and rows:
+            self._line(f"[{table}] committed: {rows:,} rows ({rep.loaded:,} loaded), {rep.seconds:.1f}s")
 
     def waiting(self, table: str, attempt: int, reason: str) -> None:
         """The API has not given a usable answer yet: say so, so that a silent API is never a silent run."""
