@@ -12,7 +12,7 @@ from omniload.load import disposition
 from omniload.sources.base import Window
 from omniload.sources.klaviyo.policy import classify, retry_after
 from omniload.sources.klaviyo.spec import Parent, TableSpec
-from omniload.sources.klaviyo.windows import FIRST_SLICE_PAGES, SECOND, checkpoint_slices, fetch_windows, slice_rows
+from omniload.sources.klaviyo.windows import FIRST_SLICE_PAGES, SECOND, checkpoint_slices, even_windows, fetch_windows, slice_rows
 from omniload.sources.registry import SOURCES, open_source
 from omniload.types import TEXT, TS
 
@@ -110,6 +110,14 @@ def test_windows_come_in_whole_waves_of_the_parallelism():
     assert window_count(200, 8) == 24  # three full waves of 8+ pages
     assert window_count(10_000, 8) == 32  # at most WINDOWS_PER_WORKER waves
     assert window_count(2, 8) == 1 and window_count(0, 8) == 1
+
+
+def test_even_windows_cover_a_dense_slice_in_whole_waves_of_whole_seconds():
+    lo, hi = datetime(2024, 1, 1, tzinfo=timezone.utc), datetime(2024, 1, 2, 0, 0, 7, tzinfo=timezone.utc)
+    ws = even_windows(lo, hi, 200, 8)
+    assert ws[0][0] == lo and ws[-1][1] == hi and all(a[1] == b[0] for a, b in zip(ws, ws[1:]))
+    assert len(ws) == 24 and all(w[0].microsecond == 0 and w[1].microsecond == 0 for w in ws)  # 3 waves of 8
+    assert len(even_windows(lo, hi, 5, 8)) == 1 and even_windows(lo, lo + 3 * SECOND, 400, 8)[-1][1] == lo + 3 * SECOND
 
 
 def test_uneven_density_still_covers_and_empty_span_gives_one_window():

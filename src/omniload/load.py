@@ -5,7 +5,8 @@ Slices overlap: once dlt has extracted slice n (its batches are in dlt's files a
 the reader starts reading slice n+1 in a thread (:class:`~omniload.prefetch.Prefetch`) while slice n is
 normalized, loaded and committed; slice n+1's extraction then takes its batches from that buffer. Fetching is
 what a source waits on (HTTP latency, rate limits) and loading is what the destination does, so the two add up
-no more. Why it stays exact:
+no more. The first slice is read the same way from the moment it is planned, while dlt sets up its pipeline and
+reads the destination's state. Why it stays exact:
 
 - Commits stay in order and alone: only this thread runs dlt; slice n+1 is extracted after slice n committed,
   and its disposition is decided then, against what slice n left in the destination.
@@ -161,8 +162,10 @@ class TableLoad:
             ahead.append(Prefetch(lambda: self.reader.read(window), PREFETCH_BATCHES, f"prefetch-{self.info.name}"))
 
         try:
+            if windows:  # the first slice is read while dlt sets up (its pipeline, the destination's state)
+                read_ahead(windows[0])
             for n, window in enumerate(windows):
-                batches = iter(ahead[-1]) if n else self.reader.read(window)
+                batches = iter(ahead[-1])
                 head: list[pa.Table] = []
                 fp = None
                 if len(windows) == 1 and not self.settings.full_refresh and not self.explicit_strategy and not self.reader.state_update():

@@ -22,9 +22,10 @@ from ..base import Window
 from .client import KlaviyoClient
 from .decode import PageDecoder, cursor_of
 from .spec import TableSpec
-from .windows import SECOND, checkpoint_slices, fetch_windows, whole
+from .windows import SECOND, checkpoint_slices, even_windows, fetch_windows, whole
 
 _DONE = object()
+FIRST_PAGE = "first page"  # in ``Plan.prefetched``: the plan's probe page, taken by the first slice
 
 
 def klaviyo_time(dt: datetime) -> str:
@@ -53,6 +54,7 @@ class Plan:
     prefetched: dict[str, Any] | None = None  # url -> document already fetched while planning slices
     rider: TableSpec | None = None  # an include table whose records come with these pages (ride.py)
     pages: float = 0.0  # the slice plan's estimate of its pages (0: unknown)
+    dense: bool = False  # records fill [start, end) (a slice before the last): windows cut from ``pages``, no probe
 
 
 def _time_filter(spec: TableSpec, lo: datetime | None, hi: datetime | None) -> list[str]:
@@ -213,6 +215,8 @@ class Extractor:
         if not spec.splittable or plan.parallelism <= 1:
             await self._pages(client, _params(spec, partition, plan.start, plan.end, spec.sort), consts, plan.start, plan.end)
             return
+        if plan.dense and plan.pages >= 2 and await self._dense(client, partition, consts):
+            return
         probe_params = _params(spec, partition, plan.start, plan.end, spec.sort)
         probe, t0, t1, t_max = await _probe(client, spec, probe_params, self.limiter, self.decoder, plan.prefetched,
                                             eager=plan.pages >= 2)  # fmt: skip
@@ -224,11 +228,35 @@ class Extractor:
         kept = [r for r in probe.records if (_cursor_value(r, spec.cursor) or t1) < t1]
         where = f"page 1 of {client.url(spec.path, probe_params)}"
         await self._put(Page(kept, probe.typed, consts, where, plan.start, t1, probe.extra))  # extra: cut to t1 by the reader
-        windows = fetch_windows(t0, t1, t_max, plan.end, plan.parallelism)
+        await self._windows(client, partition, consts, fetch_windows(t0, t1, t_max, plan.end, plan.parallelism),
+                            whole(t_max) + SECOND)  # fmt: skip
+
+    async def _dense(self, client: KlaviyoClient, partition: str, consts: dict[str, str]) -> bool:
+        """A slice its records fill (a checkpoint slice before the last): windows cut evenly over it, no probe.
+        The first slice starts with the first page the plan's probe read (the same query from the same start),
+        the windows after that page's last second. False: no lower bound to cut from (probe as usual)."""
+        plan, spec = self.plan, self.plan.spec
+        lo, pages = plan.start, plan.pages
+        first = plan.prefetched.pop(FIRST_PAGE, None) if plan.prefetched is not None else None
+        last = _cursor_value(first.records[-1], spec.cursor) if first is not None and first.records and first.next else None
+        if last is not None and whole(last) < plan.end and (lo is None or lo < whole(last)):
+            lo = whole(last)
+            kept = [r for r in first.records if (_cursor_value(r, spec.cursor) or lo) < lo]
+            await self._put(Page(kept, first.typed, consts, "page 1 of the plan's probe", plan.start, lo, first.extra))
+            pages -= 1
+        if lo is None:
+            return False
+        await self._windows(client, partition, consts, even_windows(lo, plan.end, max(pages, 1.0), plan.parallelism))
+        return True
+
+    async def _windows(self, client: KlaviyoClient, partition: str, consts: dict[str, str],
+                       windows: list[tuple[datetime, datetime]], newest: datetime | None = None) -> None:  # fmt: skip
+        """Page ``windows`` with ``parallelism`` workers (progress counts each up to ``newest``, if known)."""
+        plan, spec = self.plan, self.plan.spec
         work: asyncio.Queue = asyncio.Queue()
         for w in windows:
             work.put_nowait(w)
-            self.coverage.add((str(consts), w[0], w[1]), w[0], min(w[1], whole(t_max) + SECOND))
+            self.coverage.add((str(consts), w[0], w[1]), w[0], min(w[1], newest) if newest else w[1])
 
         async def worker() -> None:
             while True:
@@ -274,8 +302,10 @@ async def _probe(client: KlaviyoClient, spec: TableSpec, params: dict[str, str],
 async def _plan_slices(client: KlaviyoClient, spec: TableSpec, start: datetime | None, end: datetime,
                        rows_per_slice: int, prefetched: dict[str, dict], rider: TableSpec | None) -> list[Window]:  # fmt: skip
     limiter = client.limiter(spec.rate_bucket, spec.burst, spec.steady)
+    # a backfill from the beginning asks for the newest record beside the first page (one round trip, not two)
     probe, t0, t1, t_max = await _probe(client, spec, _params(spec, "", start, end, spec.sort), limiter,
-                                        PageDecoder(spec, rider), prefetched)  # fmt: skip
+                                        PageDecoder(spec, rider), prefetched, eager=start is None)  # fmt: skip
+    prefetched[FIRST_PAGE] = probe  # the first slice's first page, whatever its end (Extractor._dense)
     if t0 is None or t1 is None or t_max is None:
         return [Window(start, end)]
     return checkpoint_slices(start, end, len(probe.records), t0, t1, t_max, rows_per_slice)

@@ -101,3 +101,13 @@ def fetch_windows(t0: datetime, t1: datetime, t_max: datetime, end: datetime, pa
     k = window_count(est_pages, parallelism)
     step = (t_max - t1) / k
     return _cut([min(e, end) for e in [t1 + step * j for j in range(k)] + [whole(t_max) + SECOND]] + [end])
+
+
+def even_windows(lo: datetime, hi: datetime, est_pages: float, parallelism: int) -> list[tuple[datetime, datetime]]:
+    """Windows for ``[lo, hi)`` cut in equal spans of time, as many as :func:`window_count` gives for
+    ``est_pages``: for a checkpoint slice whose records are known to fill it (every slice but the last was cut
+    from the plan's density between the oldest and the newest record), so no probe round trip comes first."""
+    k = window_count(est_pages, parallelism)
+    step = (hi - lo) / k
+    return _cut([lo + step * j for j in range(k)] + [hi])
+
