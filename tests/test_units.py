@@ -53,14 +53,14 @@ def test_slices_are_capped_for_absurd_densities():
 
 
 def test_slice_rows_ramp_up_from_a_small_first_slice_then_stay_at_the_wanted_rows():
-    assert slice_rows(1_000_000, 500_000, 10_000) == [10_000, 20_000, 40_000, 80_000, 160_000, 320_000, 370_000]
+    assert slice_rows(1_000_000, 500_000, 10_000) == [10_000, 20_000, 40_000, 80_000, 160_000, 320_000, 360_000, 10_000]
     assert slice_rows(5_000, 500_000, 10_000) == [5_000]  # fits in the first slice: one slice
     assert slice_rows(25_000, 500_000, 10_000) == [10_000, 15_000]  # the ramp ends where the records do
     assert slice_rows(10_000, 2_500, 10_000) == [2_000] * 5  # first >= wanted: equal slices as before
     big = slice_rows(5_000_000, 500_000, 10_000)
     assert big[:6] == [10_000, 20_000, 40_000, 80_000, 160_000, 320_000]
     assert all(r <= 500_000 for r in big) and sum(big) == pytest.approx(5_000_000)
-    assert len(big) == 6 + 9  # a flat cut makes 11 slices: the ramp adds 4 (log2(500k/10k) slices, less the 1.3 they hold)
+    assert len(big) == 6 + 9 + 1 and big[-1] == 10_000  # a flat cut makes 11: the ramp adds 4, the small last slice 1
     assert len(slice_rows(1e12, 10, 1)) == 1000  # capped
 
 
@@ -75,7 +75,7 @@ def test_a_multi_million_backfill_commits_a_small_first_slice_and_grows():
     assert slices[0].hi - T0 == pytest.approx(timedelta(minutes=5) * FIRST_SLICE_PAGES, abs=SECOND)  # spans follow rows
     assert slices[2].hi - slices[2].lo == pytest.approx(4 * (slices[0].hi - T0), abs=SECOND)
     assert max(w.rows for w in slices) <= 500_000 and sum(w.rows for w in slices) == pytest.approx(8_640_000)
-    assert len(slices) == 5 + 16  # a flat cut makes 18 slices: the ramp adds 3 commits, each overlapping a read
+    assert len(slices) == 5 + 16 + 1 and slices[-1].rows == first  # a flat cut makes 18: the ramp adds 3, the small last 1
 
 
 def test_slices_emptied_by_whole_seconds_give_their_rows_to_the_next():

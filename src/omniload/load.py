@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterator
@@ -42,6 +43,7 @@ from .destinations.state import resource_state
 from .destinations.tombstones import pipeline_name
 from .errors import CorruptState, DestinationFailed, OmniloadError, UsageError
 from .prefetch import Prefetch
+from .runtime import release_memory
 from .sources.base import TableReader, Window
 from .transform import Transform, row_hash
 from .types import column_hints
@@ -257,6 +259,8 @@ class TableLoad:
                 if how == "merge":
                     self.dest.after_load(self.target.schema, self.target.table)
             self.on_committed(self._slice_rows)
+            if os.environ.get("OMNILOAD_MALLOC_TRIM", "1") != "0":
+                release_memory()
         except Exception as exc:  # noqa: BLE001 - the source's own error, or one line for dlt's
             if self.failure is not None:
                 raise self.failure from None
@@ -266,8 +270,6 @@ class TableLoad:
 
     def pipeline(self):
         if self._pipeline is None:
-            import os
-
             import dlt
 
             os.environ["NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION"] = "false" if self.dest.compress_load_files else "true"

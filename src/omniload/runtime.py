@@ -37,3 +37,16 @@ def _bound_native_memory() -> None:
         ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX = 2
     except (OSError, AttributeError):
         pass
+
+
+def release_memory() -> None:
+    """Hand the heap's free memory back to the system (after a slice is committed: its batches, dlt's files
+    and DuckDB's buffers are gone, but malloc keeps the freed pages unless asked), so that peak memory stays flat
+    however many slices a run commits."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+

@@ -26,6 +26,7 @@ from .windows import SECOND, checkpoint_slices, even_windows, fetch_windows, who
 
 _DONE = object()
 FIRST_PAGE = "first page"  # in ``Plan.prefetched``: the plan's probe page, taken by the first slice
+NEWEST = "newest record"  # in ``Plan.prefetched``: the cursor of the newest record when the slices were planned
 
 
 def klaviyo_time(dt: datetime) -> str:
@@ -55,6 +56,7 @@ class Plan:
     rider: TableSpec | None = None  # an include table whose records come with these pages (ride.py)
     pages: float = 0.0  # the slice plan's estimate of its pages (0: unknown)
     dense: bool = False  # records fill [start, end) (a slice before the last): windows cut from ``pages``, no probe
+    last: bool = False  # the last of several slices: records fill it up to the plan's newest (``NEWEST``), no probe
 
 
 def _time_filter(spec: TableSpec, lo: datetime | None, hi: datetime | None) -> list[str]:
@@ -217,6 +219,13 @@ class Extractor:
             return
         if plan.dense and plan.pages >= 2 and await self._dense(client, partition, consts):
             return
+        newest = plan.prefetched.get(NEWEST) if plan.last and plan.prefetched is not None else None
+        top = whole(newest) + SECOND if newest is not None else None
+        if top is not None and plan.start is not None and plan.start < top < plan.end and plan.pages >= 2:
+            # the plan's newest record ends the even windows; a last window holds what came since
+            windows = even_windows(plan.start, top, plan.pages, plan.parallelism) + [(top, plan.end)]
+            await self._windows(client, partition, consts, windows)
+            return
         probe_params = _params(spec, partition, plan.start, plan.end, spec.sort)
         probe, t0, t1, t_max = await _probe(client, spec, probe_params, self.limiter, self.decoder, plan.prefetched,
                                             eager=plan.pages >= 2)  # fmt: skip
@@ -306,6 +315,7 @@ async def _plan_slices(client: KlaviyoClient, spec: TableSpec, start: datetime |
     probe, t0, t1, t_max = await _probe(client, spec, _params(spec, "", start, end, spec.sort), limiter,
                                         PageDecoder(spec, rider), prefetched, eager=start is None)  # fmt: skip
     prefetched[FIRST_PAGE] = probe  # the first slice's first page, whatever its end (Extractor._dense)
+    prefetched[NEWEST] = t_max
     if t0 is None or t1 is None or t_max is None:
         return [Window(start, end)]
     return checkpoint_slices(start, end, len(probe.records), t0, t1, t_max, rows_per_slice)

@@ -157,7 +157,7 @@ class KlaviyoReader(TableReader):
             pages = child_pages(self._client, spec, tables, lo, window.hi, max(1, opts.parallelism), fraction)
         else:
             plan = Plan(spec, lo, window.hi, max(1, opts.parallelism), self._prefetched, feeds.rider if feeds else None,
-                        window.rows / spec.records_per_page, dense=not last)  # fmt: skip
+                        window.rows / spec.records_per_page, dense=not last, last=last and n > 0)  # fmt: skip
             pages = run_plan(self._client, plan, fraction)
         buffer: list[pa.Table] = []
         rows = size = 0

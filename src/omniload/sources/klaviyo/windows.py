@@ -39,8 +39,10 @@ def _cut(edges: list) -> list[tuple]:
 def slice_rows(estimate: float, rows_per_slice: int, first: int) -> list[float]:
     """How many records each checkpoint slice of ``estimate`` records gets: a ramp from ``first`` doubling while
     under ``rows_per_slice`` (the first commit of a large backfill comes within seconds, and the few extra
-    commits overlap the reads that follow them), then equal slices of at most ``rows_per_slice``; at most
-    ``MAX_SLICES`` slices in all. The sizes add up to ``estimate``."""
+    commits overlap the reads that follow them), then equal slices of at most ``rows_per_slice``, and after a
+    ramp a last slice of ``first`` again (the last slice's load and commit follow its last page, with no read
+    to hide behind: a small one ends the run sooner); at most ``MAX_SLICES`` slices in all. The sizes add up to
+    ``estimate``."""
     rows_per_slice = max(rows_per_slice, 1)
     ramp: list[float] = []
     size = max(1, min(first, rows_per_slice))
@@ -49,8 +51,10 @@ def slice_rows(estimate: float, rows_per_slice: int, first: int) -> list[float]:
         ramp.append(float(size))
         left -= size
         size *= 2
-    n = max(1, min(MAX_SLICES - len(ramp), int(left // rows_per_slice) + 1))
-    return ramp + [left / n] * n
+    tail = float(ramp[0]) if ramp and left > 2 * ramp[0] else 0.0  # ... and down: the last load is not overlapped
+    left -= tail
+    n = max(1, min(MAX_SLICES - len(ramp) - (1 if tail else 0), int(left // rows_per_slice) + 1))
+    return ramp + [left / n] * n + ([tail] if tail else [])
 
 
 def checkpoint_slices(start: datetime | None, end: datetime, probe_rows: int, t0: datetime, t1: datetime, t_max: datetime,
