@@ -42,7 +42,7 @@ def _bound_native_memory() -> None:
 def release_memory() -> None:
     """Hand the heap's free memory back to the system (after a slice is committed: its batches, dlt's files
     and DuckDB's buffers are gone, but malloc keeps the freed pages unless asked), so that peak memory stays flat
-    however many slices a run commits."""
+    however many slices a run commits. ``OMNILOAD_MALLOC_TRIM=0`` turns it off (for benchmarks to compare)."""
     try:
         import ctypes
 
