@@ -150,18 +150,30 @@ def test_the_run_lock_holds_through_a_symlink_and_leaves_no_file(sandbox, tmp_pa
     assert not os.path.exists(f"{db}.lock")
 
 
-def test_work_folders_of_dead_runs_are_removed(make_sandbox, tmp_path):
+def test_work_folders_and_spools_of_dead_runs_are_removed(make_sandbox, tmp_path):
     import tempfile
 
     dead = subprocess.Popen(["true"])
     dead.wait()
     stale = tempfile.mkdtemp(prefix=f"omniload-{dead.pid}-")
+    fd, spool = tempfile.mkstemp(prefix=f"omniload-{dead.pid}-event_attributions-", suffix=".arrows")  # a killed run's
+    os.close(fd)
     live = tempfile.mkdtemp(prefix=f"omniload-{os.getpid()}-")
     sb = make_sandbox(scale="tiny", rate_limits="off")
     db = str(tmp_path / "out.duckdb")
     assert ingest(sb, "profiles", db) == 0
-    assert not os.path.exists(stale) and os.path.exists(live)
+    assert not os.path.exists(stale) and not os.path.exists(spool) and os.path.exists(live)
     os.rmdir(live)
+    # a ride's spool (ride.py) is named so: a run killed before its rider loaded leaves nothing for good
+    from omniload.pipeline import WORKDIR
+    from omniload.sources.klaviyo.convert import arrow_schema
+    from omniload.sources.klaviyo.ride import Ride
+    from omniload.sources.klaviyo.tables import TABLES
+
+    ride = Ride(TABLES["event_attributions"], arrow_schema(TABLES["event_attributions"]))
+    m = WORKDIR.match(os.path.basename(ride.path))
+    ride.discard()
+    assert m and int(m.group(1)) == os.getpid() and not os.path.exists(ride.path)
 
 
 def test_staging_copies_are_emptied_after_each_merge(make_sandbox, tmp_path, postgres):

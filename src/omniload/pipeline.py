@@ -9,6 +9,7 @@ After a table loads, its deletes are reconciled (:mod:`.reconcile`) when that is
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -170,13 +171,18 @@ WORKDIR = re.compile(r"^omniload-(\d+)-")
 
 
 def make_workdir() -> str:
-    """A throw-away folder for dlt, named after this process; folders of processes that no longer run (killed
-    with SIGKILL) are removed first."""
+    """A throw-away folder for dlt, named after this process; the temporary folders and files of processes that
+    no longer run (killed with SIGKILL: dlt's folders, a source's spools) are removed first."""
     base = tempfile.gettempdir()
     for name in os.listdir(base):
         m = WORKDIR.match(name)
         if m and not _alive(int(m.group(1))):
-            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+            path = os.path.join(base, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    os.remove(path)
     return tempfile.mkdtemp(prefix=f"omniload-{os.getpid()}-")
 
 
