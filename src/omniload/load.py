@@ -6,7 +6,7 @@ the reader starts reading slice n+1 in a thread (:class:`~omniload.prefetch.Pref
 normalized, loaded and committed; slice n+1's extraction then takes its batches from that buffer. Fetching is
 what a source waits on (HTTP latency, rate limits) and loading is what the destination does, so the two add up
 no more. The first slice is read the same way from the moment it is planned, while dlt sets up its pipeline and
-reads the destination's state. Why it stays exact:
+syncs it with the destination. Why it stays exact:
 
 - Commits stay in order and alone: only this thread runs dlt; slice n+1 is extracted after slice n committed,
   and its disposition is decided then, against what slice n left in the destination.
@@ -258,13 +258,13 @@ class TableLoad:
                 pipeline.load()
                 if how == "merge":
                     self.dest.after_load(self.target.schema, self.target.table)
-            self.on_committed(self._slice_rows)
-            if os.environ.get("OMNILOAD_MALLOC_TRIM", "1") != "0":
-                release_memory()
         except Exception as exc:  # noqa: BLE001 - the source's own error, or one line for dlt's
             if self.failure is not None:
                 raise self.failure from None
             raise DestinationFailed(describe_failure(self.info.name, self.dest, exc)) from exc
+        self.on_committed(self._slice_rows)  # committed: what happens now is no failure of this load
+        if os.environ.get("OMNILOAD_MALLOC_TRIM", "1") != "0":
+            release_memory()
 
     # -- helpers -----------------------------------------------------------------------------------------
 

@@ -246,7 +246,8 @@ class Extractor:
         the windows after that page's last second. False: no lower bound to cut from (probe as usual)."""
         plan, spec = self.plan, self.plan.spec
         lo, pages = plan.start, plan.pages
-        first = plan.prefetched.pop(FIRST_PAGE, None) if plan.prefetched is not None else None
+        # the plan probed the query without a partition's own filter: its page is this slice's only then
+        first = plan.prefetched.pop(FIRST_PAGE, None) if plan.prefetched is not None and not partition else None
         last = _cursor_value(first.records[-1], spec.cursor) if first is not None and first.records and first.next else None
         if last is not None and whole(last) < plan.end and (lo is None or lo < whole(last)):
             lo = whole(last)
