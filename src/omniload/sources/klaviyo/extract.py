@@ -223,7 +223,7 @@ class Extractor:
         top = whole(newest) + SECOND if newest is not None else None
         if top is not None and plan.start is not None and plan.start < top < plan.end and plan.pages >= 2:
             # the plan's newest record ends the even windows; a last window holds what came since
-            windows = even_windows(plan.start, top, plan.pages, plan.parallelism) + [(top, plan.end)]
+            windows = even_windows(plan.start, top, plan.pages, plan.parallelism, plan.end)
             await self._windows(client, partition, consts, windows)
             return
         probe_params = _params(spec, partition, plan.start, plan.end, spec.sort)

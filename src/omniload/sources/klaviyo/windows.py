@@ -102,16 +102,17 @@ def fetch_windows(t0: datetime, t1: datetime, t_max: datetime, end: datetime, pa
     reaches ``end`` (records that arrive while the run goes on)."""
     covered = max((t1 - t0).total_seconds(), 1e-3)
     est_pages = max((t_max - t1).total_seconds(), 0.0) / covered
-    k = window_count(est_pages, parallelism)
-    step = (t_max - t1) / k
-    return _cut([min(e, end) for e in [t1 + step * j for j in range(k)] + [whole(t_max) + SECOND]] + [end])
+    return even_windows(t1, whole(t_max) + SECOND, est_pages, parallelism, end)
 
 
-def even_windows(lo: datetime, hi: datetime, est_pages: float, parallelism: int) -> list[tuple[datetime, datetime]]:
-    """Windows for ``[lo, hi)`` cut in equal spans of time, as many as :func:`window_count` gives for
-    ``est_pages``: for a checkpoint slice whose records are known to fill it (every slice but the last was cut
-    from the plan's density between the oldest and the newest record), so no probe round trip comes first."""
+def even_windows(lo: datetime, hi: datetime, est_pages: float, parallelism: int,
+                 end: datetime | None = None) -> list[tuple[datetime, datetime]]:  # fmt: skip
+    """Windows for ``[lo, end)`` (``end`` defaults to ``hi``): as many equal spans of ``[lo, hi)`` as
+    :func:`window_count` gives for ``est_pages``, and, when ``end`` is later, one more for ``[hi, end)`` (records
+    newer than the newest one known). Also for a checkpoint slice whose records are known to fill it (every
+    slice but the last was cut from the plan's density between the oldest and the newest record), so that no
+    probe round trip comes first."""
+    end = hi if end is None else end
     k = window_count(est_pages, parallelism)
     step = (hi - lo) / k
-    return _cut([lo + step * j for j in range(k)] + [hi])
-
+    return _cut([min(e, end) for e in [lo + step * j for j in range(k)] + [hi]] + [end])
