@@ -263,8 +263,7 @@ class TableLoad:
                 raise self.failure from None
             raise DestinationFailed(describe_failure(self.info.name, self.dest, exc)) from exc
         self.on_committed(self._slice_rows)  # committed: what happens now is no failure of this load
-        if os.environ.get("OMNILOAD_MALLOC_TRIM", "1") != "0":
-            release_memory()
+        release_memory()
 
     # -- helpers -----------------------------------------------------------------------------------------
 

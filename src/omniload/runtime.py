@@ -31,22 +31,22 @@ def _bound_native_memory() -> None:
     returns their memory (measured: +40 MB per committed slice with dlt, DuckDB and Arrow threads); two arenas
     stop that growth at no measurable speed cost. Arrow then allocates through the same bounded malloc."""
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX = 2
-    except (OSError, AttributeError):
-        pass
+    _libc("mallopt", -8, 2)  # M_ARENA_MAX = 2
 
 
 def release_memory() -> None:
     """Hand the heap's free memory back to the system (after a slice is committed: its batches, dlt's files
     and DuckDB's buffers are gone, but malloc keeps the freed pages unless asked), so that peak memory stays flat
     however many slices a run commits. ``OMNILOAD_MALLOC_TRIM=0`` turns it off (for benchmarks to compare)."""
+    if os.environ.get("OMNILOAD_MALLOC_TRIM", "1") != "0":
+        _libc("malloc_trim", 0)
+
+
+def _libc(function: str, *args: int) -> None:
+    """Call glibc's ``function`` where there is one (not on musl, macOS or Windows: nothing to do there)."""
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        getattr(ctypes.CDLL("libc.so.6"), function)(*args)
     except (OSError, AttributeError):
         pass
-
