@@ -73,3 +73,15 @@ def test_generic_code_does_not_import_the_klaviyo_source():
         if re.search(r"(from|import)\s+(omniload)?\.*sources\.klaviyo|from \.klaviyo|from \.\.sources\.klaviyo", text):
             offenders.append(rel)
     assert offenders == []
+
+
+def test_the_scopes_named_in_403_messages_are_the_specs():
+    """scopes.py (what a 403 and the preflight name) agrees with every endpoint's ``x-klaviyo-scopes``."""
+    from omniload.sandbox.klaviyo.report_rules import report_rules
+    from omniload.sources.klaviyo.scopes import scopes
+
+    declared = {r.path: tuple(sorted(r.scopes)) for r in RULES.values() if r.scopes}
+    declared.update({r.path: (r.scope,) for r in report_rules().values()})
+    assert len(declared) > 30
+    assert {path: scopes(path) for path in declared} == declared
+    assert {t.path for t in ALL_TABLES.values() if not t.kinds} <= set(declared)  # every table's endpoint is checked
