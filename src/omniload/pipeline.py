@@ -221,7 +221,7 @@ def ingest(opts: IngestOptions) -> IngestResult:
 
     for note in opts.notes:
         say(note if note.startswith("warning:") else f"note: {note}")
-    source.preflight()
+    source.preflight([t.source for t in targets])
     with dest.lock():  # first: a second run is told another omniload run has it, before it tries to open it
         dest.preflight()
         try:

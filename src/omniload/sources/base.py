@@ -154,8 +154,9 @@ class Source(ABC):
         """Every table this source offers, by name, in the order ``all`` loads them."""
 
     @abstractmethod
-    def preflight(self) -> None:
-        """Fail fast (a UsageError) when the source cannot be reached at all, before anything is written."""
+    def preflight(self, tables: list[str] | None = None) -> None:
+        """Fail fast (a UsageError), before anything is written, when the source cannot be reached at all or
+        refuses the credentials for ``tables`` (the tables the run loads)."""
 
     @abstractmethod
     def reader(self, table: str, options: ReadOptions, events: ReadEvents) -> TableReader:

@@ -58,6 +58,7 @@ REAL_LIKE: dict[str, Any] = {
     "refuse_future_filters": True,  # a filter datetime after the server's now is 400 "End date may not be in the future"
     "revision_policy": "lifecycle",  # any real revision: older ones deprecated (headers), then retired (410)
     "deprecation_headers": True,
+    "scope_in_403": False,  # a 403 says "You do not have permission to perform this action." and not which scope
 }
 
 
@@ -79,6 +80,7 @@ class SandboxConfig:
     refuse_future_filters: bool = REAL_LIKE["refuse_future_filters"]
     revision_policy: str = REAL_LIKE["revision_policy"]  # exact (only 2026-07-15) | lifecycle (see revisions.py)
     deprecation_headers: bool = True  # lifecycle: Deprecation/Sunset headers on deprecated revisions
+    scope_in_403: bool = REAL_LIKE["scope_in_403"]  # True: a 403's detail names the missing scope (kinder than Klaviyo)
     public_url: str | None = None  # base of links; else X-Forwarded-Proto/-Host, else the request's own
     report_daily: int | None = 225  # report requests per key, endpoint and sandbox day (None: unlimited); kept
     # even with rate_limits="off", which lifts the per-second and per-minute windows only
@@ -159,8 +161,9 @@ def _auth(state: SandboxState, request: web.Request, scope: str) -> web.Response
                       "Incorrect authentication credentials.")  # fmt: skip
     scopes = ALL_SCOPES if keys is None else keys[key]
     if scope not in scopes:
-        return _error(403, "permission_denied", "You do not have permission to perform this action.",
-                      f"This API key is missing the required scope '{scope}'.")  # fmt: skip
+        denied = "You do not have permission to perform this action."
+        detail = f"This API key is missing the required scope '{scope}'." if state.config.scope_in_403 else denied
+        return _error(403, "permission_denied", denied, detail)
     request[API_KEY] = key
     return None
 
