@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import duckdb
 
 from omniload.cli import main
-from omniload.sandbox.klaviyo import truth
+from klaviyo_sandbox import testing as truth
 from omniload.sources.klaviyo.tables import TABLES
 from omniload.types import JSON, TS
 

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import pytest
 
-from omniload.sandbox.klaviyo.digest import OPENAPI_NAME, ReferenceNotFound, endpoint_rules, reference_dir
+from klaviyo_sandbox.digest import OPENAPI_NAME, ReferenceNotFound, endpoint_rules, reference_dir
 
 from .conftest import http_get
 
@@ -87,7 +87,7 @@ def test_response_matches_openapi_schema(sandbox, name, query):
 
 
 def test_error_body_matches_the_spec_error_schema(sandbox):
-    from omniload.sandbox.klaviyo.digest import load_digest
+    from klaviyo_sandbox.digest import load_digest
 
     resp = http_get(sandbox.base_url, "/api/events?sort=nope")
     jsonschema.validate(resp.json, load_digest()["error_response_schema"])
