@@ -12,7 +12,7 @@ import pytest
 
 from klaviyo_sandbox import SandboxConfig, testing as truth
 from klaviyo_sandbox.app import REAL_LIKE
-from klaviyo_sandbox.digest import endpoint_rules
+from klaviyo_sandbox.rules import endpoint_rules
 
 from .conftest import http_get, http_post
 

@@ -8,7 +8,7 @@ from urllib.parse import quote
 import pytest
 
 from klaviyo_sandbox import testing as truth
-from klaviyo_sandbox.digest import endpoint_rules
+from klaviyo_sandbox.rules import endpoint_rules
 
 from .conftest import KEY, http_get, http_post
 
