@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from . import ids
 from .children import parents
-from .dataset import mix
+from .dataset import iso, mix
 
 WORDS = ["Summer", "Winter", "Flash", "VIP", "Welcome", "Holiday", "Launch", "Restock", "Loyalty", "Weekend"]
 CODE_STATUS = ["UNASSIGNED", "ASSIGNED_TO_PROFILE", "USED", "EXPIRED"]
@@ -38,8 +39,6 @@ def _tag_group(b, i: int, r: random.Random) -> tuple[dict, dict, dict]:
 
 
 def _coupon_code(b, i: int, r: random.Random) -> tuple[dict, dict, dict]:
-    from .records import iso
-
     coupon = b.peer("coupons").id_of(int(parents(b.ds, b.name)[i]))
     status = r.choice(CODE_STATUS)
     profile = None
@@ -141,8 +140,6 @@ def tags_of(b, i: int) -> list[tuple[str, str]]:
 
 def campaign_message(state, rid: str) -> dict[str, Any] | None:
     """The attributes of campaign message ``rid`` (``include=campaign-messages``); None if no campaign has it."""
-    from . import ids
-
     idx = ids.ulid_index(rid)
     campaigns = state.builders["campaigns"]
     if idx is None or idx // 4 >= state.dataset.count("campaigns"):
