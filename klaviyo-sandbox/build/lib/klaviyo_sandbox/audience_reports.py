@@ -1,0 +1,80 @@
+"""The sandbox's form and segment reports (``/api/form-*-reports``, ``/api/segment-*-reports``), computed from
+its own records so that a test can recompute them from what the API serves (truth.py).
+
+Forms: each statistic counts the events of one form metric whose ``form_id`` (and ``form_version_id``) is the
+grouping's (form_events.py): ``viewed_form`` the "Viewed Form" events, ``viewed_form_uniques`` their distinct
+profiles, ``submits`` the "Submitted Form" events, ``submit_rate`` submits over form views (Klaviyo: "the rate
+of form submissions over form views"). Segments: ``members_added`` counts the memberships whose
+``joined_group_at`` is in the period, ``total_members`` those joined before its end; the sandbox's memberships
+are never removed, so ``members_removed`` is 0 and ``net_members_changed`` equals ``members_added``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from . import children
+from .records import METRICS
+from .report_rules import ReportQuery
+from .reports import DAY_US, Tally, _events, assemble, ratio, span_days, tallied
+
+# form statistic -> the form metric it counts (a "<statistic>_uniques" counts that metric's distinct profiles)
+FORM_COUNTS = {"viewed_form": "Viewed Form", "submits": "Submitted Form", "closed_form": "Closed Form",
+               "qualified_form": "Qualified Form", "viewed_form_step": "Viewed Form Step",
+               "submitted_form_step": "Submitted Form Step"}  # fmt: skip
+FORM_UNIQUES = ("viewed_form", "closed_form", "qualified_form", "viewed_form_step", "submitted_form_step")
+
+
+class FormTally(Tally):
+    """The form events of one grouping (one period)."""
+
+    def statistics(self) -> dict[str, float | int]:
+        out: dict[str, float | int] = {stat: self.n[metric] for stat, metric in FORM_COUNTS.items()}
+        out.update({f"{stat}_uniques": len(self.who[FORM_COUNTS[stat]]) for stat in FORM_UNIQUES})
+        out["submit_rate"] = ratio(out["submits"], out["viewed_form"])
+        return out
+
+
+def form_report(state, q: ReportQuery) -> dict:
+    """``data.attributes`` of a form values or series report."""
+    forms = state.events.forms
+    start_us, days = span_days(q)
+    tallies: dict[tuple, dict[int, FormTally]] = defaultdict(lambda: defaultdict(FormTally))
+    by_version = "form_version_id" in q.group_by
+    for i, t, p, m in _events(state, q):
+        where = forms.of(i, t, m)
+        if where is None or state.events.hidden(i):
+            continue
+        form_id, version_id = forms.ids(where)
+        day = (t - start_us) // DAY_US if q.rules.series else 0
+        tallies[(form_id, version_id) if by_version else (form_id,)][day].add(METRICS[m % len(METRICS)], str(p), None, False)
+    return assemble(q, tallied(tallies, ("form_id", "form_version_id"), FormTally), days, start_us)
+
+
+def segment_counts(joined_us: np.ndarray, bounds_us: list[int]) -> list[dict[str, int]]:
+    """The statistics of each period ``[bounds[k], bounds[k+1])`` of one segment, from its joining times."""
+    at = np.searchsorted(np.sort(joined_us), bounds_us, side="left").tolist()
+    return [{"members_added": at[k + 1] - at[k], "members_removed": 0, "net_members_changed": at[k + 1] - at[k],
+             "total_members": at[k + 1]} for k in range(len(bounds_us) - 1)]  # fmt: skip
+
+
+def segment_report(state, q: ReportQuery) -> dict:
+    """``data.attributes`` of a segment values or series report: one result per segment that exists now."""
+    ds, name = state.dataset, "segment-memberships"
+    start_us, days = span_days(q)
+    end_us = int(q.end.timestamp() * 1e6)
+    bounds = [start_us + d * DAY_US for d in range(days)] + [end_us] if q.rules.series else [start_us, end_us]
+    keep = children.alive(ds, name)
+    joined, of = ds.arrays(name)[0][keep], children.parents(ds, name)[keep]
+    live = ds.live_mask("segments", ds.count("segments"))
+    segments = state.builders["segments"]
+    groups = []
+    for s in sorted(np.nonzero(live)[0].tolist(), key=segments.id_of):
+        stats = segment_counts(joined[of == s], bounds)
+        groups.append(({"segment_id": segments.id_of(s)}, stats.__getitem__))
+    return assemble(q, groups, days, start_us)
+
+
+BUILDERS = {"form": form_report, "segment": segment_report}

@@ -1,0 +1,300 @@
+"""The sandbox's world: a simulated clock and deterministic timelines of every resource.
+
+Nothing is stored per record. Record ``i`` of a resource is derived from ``(seed, resource, i)``; its creation
+time is a monotone function of ``i``, so a datetime range maps to an index range by bisection and 10 million
+events cost no memory. Advancing the clock makes new records appear (those created up to the new "now") and
+touches a deterministic share of existing ones, giving them a newer ``updated`` (kept in small override maps).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+
+M64 = (1 << 64) - 1
+DEFAULT_NOW = datetime(2026, 7, 1, tzinfo=timezone.utc)
+HISTORY_DAYS = 730
+
+# Records per resource at the initial clock, by scale preset. Events are the big one.
+SCALES: dict[str, dict[str, int]] = {
+    "tiny": dict(events=2_000, profiles=300, campaigns=40, metrics=12, tags=30, coupons=25, **{
+        "catalog-variants": 120, "catalog-categories": 12, "catalog-items": 40}, flows=8, lists=23,
+        images=45, segments=17, forms=21, templates=19, **{"flow-actions": 20, "flow-messages": 15,
+        "list-memberships": 1_500, "segment-memberships": 1_000,
+        "tag-groups": 3, "coupon-codes": 120, "push-tokens": 40, "custom-metrics": 3, "mapped-metrics": 4,
+        "universal-content": 10, "accounts": 1, "reviews": 60}),
+    "small": dict(events=50_000, profiles=5_000, campaigns=300, metrics=25, tags=120, coupons=250, **{
+        "catalog-variants": 1_500, "catalog-categories": 60, "catalog-items": 500}, flows=110, lists=95,
+        images=400, segments=70, forms=65, templates=85, **{"flow-actions": 400, "flow-messages": 300,
+        "list-memberships": 20_000, "segment-memberships": 15_000,
+        "tag-groups": 8, "coupon-codes": 2_500, "push-tokens": 800, "custom-metrics": 6, "mapped-metrics": 8,
+        "universal-content": 60, "accounts": 1, "reviews": 1_500}),
+    "medium": dict(events=1_000_000, profiles=100_000, campaigns=1_500, metrics=40, tags=300, coupons=2_000, **{
+        "catalog-variants": 20_000, "catalog-categories": 300, "catalog-items": 6_000}, flows=300, lists=400,
+        images=3_000, segments=250, forms=150, templates=500, **{"flow-actions": 1_200, "flow-messages": 900,
+        "list-memberships": 300_000, "segment-memberships": 200_000,
+        "tag-groups": 15, "coupon-codes": 40_000, "push-tokens": 15_000, "custom-metrics": 10, "mapped-metrics": 10,
+        "universal-content": 300, "accounts": 1, "reviews": 20_000}),
+    "large": dict(events=10_000_000, profiles=1_000_000, campaigns=5_000, metrics=60, tags=600, coupons=10_000, **{
+        "catalog-variants": 100_000, "catalog-categories": 1_000, "catalog-items": 30_000}, flows=800, lists=1_000,
+        images=10_000, segments=600, forms=300, templates=1_000, **{"flow-actions": 3_000, "flow-messages": 2_400,
+        "list-memberships": 3_000_000, "segment-memberships": 2_000_000,
+        "tag-groups": 25, "coupon-codes": 300_000, "push-tokens": 150_000, "custom-metrics": 20, "mapped-metrics": 12,
+        "universal-content": 1_000, "accounts": 1, "reviews": 100_000}),
+}  # fmt: skip
+
+# Timestamp attribute that the clock "touches" per resource (None: the resource has no update time).
+UPDATED_FIELD = {
+    "profiles": "updated", "campaigns": "updated_at", "metrics": "updated", "catalog-variants": "updated",
+    "catalog-categories": "updated", "catalog-items": "updated", "flows": "updated", "lists": "updated",
+    "images": "updated_at", "segments": "updated", "forms": "updated_at", "templates": "updated",
+    "tags": None, "coupons": None, "events": None, "flow-actions": "updated", "flow-messages": "updated",
+    "list-memberships": None, "segment-memberships": None,  # memberships only appear (joined_group_at)
+    "tag-groups": None, "coupon-codes": None, "push-tokens": None, "accounts": None, "custom-metrics": "updated",
+    "mapped-metrics": "updated", "universal-content": "updated", "reviews": "updated",
+    "catalog-item-categories": None, "tag-links": None,  # relationships only: no records of their own
+}  # fmt: skip
+SINGLE = ("accounts",)  # one record whatever the scale and the clock: the API key's own account
+TOUCH_SHARE = 0.02  # share of existing records that get a newer update time on each clock advance
+ARCHIVE_SHARE = {"flows": 0.02}  # share of records archived on each clock advance (newer update time too)
+
+
+def mix(x: int) -> int:
+    """splitmix64 finaliser: a fast, well-spread 64-bit hash of an integer."""
+    x = (x + 0x9E3779B97F4A7C15) & M64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M64
+    return x ^ (x >> 31)
+
+
+def mix_np(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def salt(seed: int, name: str) -> int:
+    """A 64-bit salt for one (seed, resource) pair, stable across processes."""
+    acc = mix(seed & M64)
+    for ch in name.encode():
+        acc = mix(acc ^ ch)
+    return acc
+
+
+def iso(us: int) -> str:
+    """Klaviyo's timestamp form: ``YYYY-MM-DDTHH:MM:SS+00:00``, with microseconds when they are non-zero."""
+    dt = datetime.fromtimestamp(us // 1_000_000, tz=timezone.utc)
+    frac = us % 1_000_000
+    base = dt.strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{base}.{frac:06d}+00:00" if frac else f"{base}+00:00"
+
+
+def parse_scale(text: str) -> dict[str, int]:
+    """``small`` or ``small,events=2000000,profiles=1000`` -> record counts per resource."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    base = "small"
+    if parts and "=" not in parts[0]:
+        base = parts.pop(0)
+    if base not in SCALES:
+        raise ValueError(f"unknown scale '{base}'; allowed: {', '.join(SCALES)} (optionally ,resource=count)")
+    counts = dict(SCALES[base])
+    for part in parts:
+        key, _, val = part.partition("=")
+        if key not in counts or not val.isdigit() or int(val) < 1:
+            raise ValueError(f"bad scale item '{part}'; use resource=count with resource in {', '.join(counts)}")
+        counts[key] = int(val)
+    return counts
+
+
+@dataclass
+class Timeline:
+    """Creation times of one resource: record ``i`` is created at a monotone function of ``i`` (seconds)."""
+
+    n0: int  # records created up to the initial clock
+    start_s: int
+    span_s: int
+    salt: int
+    pairs: bool = False  # events: records come in pairs sharing one timestamp (exact ties at boundaries)
+
+    def __post_init__(self) -> None:
+        units = self.n0 // 2 if self.pairs else self.n0
+        self.units = max(units, 1)
+        self.micro = self.span_s // self.units >= 2  # room for sub-second parts without breaking order
+
+    def unit(self, i: int) -> int:
+        return i // 2 if self.pairs else i
+
+    def time_us(self, i: int) -> int:
+        u = self.unit(i)
+        s = self.start_s + ((u + 1) * self.span_s) // self.units
+        us = 0
+        if self.micro:
+            h = mix(self.salt ^ u)
+            if h % 3 == 0:
+                us = (h >> 8) % 1_000_000
+        return s * 1_000_000 + us
+
+    def times_us(self, idx: np.ndarray) -> np.ndarray:
+        u = idx // 2 if self.pairs else idx
+        s = self.start_s + ((u + 1) * self.span_s) // self.units
+        out = s.astype(np.int64) * 1_000_000
+        if self.micro:
+            h = mix_np(np.uint64(self.salt) ^ u.astype(np.uint64))
+            add = ((h >> np.uint64(8)) % np.uint64(1_000_000)).astype(np.int64)
+            out = out + np.where(h % np.uint64(3) == 0, add, 0)
+        return out
+
+    def first_at_or_after(self, t_us: int) -> int:
+        """Smallest index whose time is >= t_us."""
+        lo, hi = 0, 1
+        while self.time_us(hi) < t_us:
+            hi *= 2
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.time_us(mid) < t_us:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    def count_at_least(self, t_us: int) -> int:
+        """A fast lower bound of :meth:`count_until` (closed form, ignores sub-second parts), at least 1."""
+        units = ((t_us // 1_000_000 - self.start_s) * self.units) // self.span_s
+        return max(1, units * 2 if self.pairs else units)
+
+    def count_until(self, now_us: int) -> int:
+        """Number of records created at or before ``now_us``."""
+        return self.first_at_or_after(now_us + 1)
+
+
+@dataclass
+class Dataset:
+    """Everything the sandbox serves: counts, the clock, and per-resource update overrides."""
+
+    seed: int = 1
+    counts: dict[str, int] = field(default_factory=lambda: dict(SCALES["small"]))
+    now0: datetime = DEFAULT_NOW
+
+    def __post_init__(self) -> None:
+        self.now0_us = int(self.now0.timestamp()) * 1_000_000
+        self.now_us = self.now0_us
+        self.start_s = int(self.now0.timestamp()) - HISTORY_DAYS * 86400
+        span = HISTORY_DAYS * 86400
+        self.timelines = {
+            name: Timeline(n, self.start_s, span, salt(self.seed, name), pairs=(name == "events"))
+            for name, n in self.counts.items()
+        }
+        self.overrides: dict[str, dict[int, int]] = {name: {} for name in self.counts}
+        self.archived: dict[str, set[int]] = {name: set() for name in ARCHIVE_SHARE}  # archived by the clock
+        self.deleted: dict[str, set[int]] = {name: set() for name in self.counts}  # see deletions.py
+        self.advances = 0
+        self.version = 0
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+
+    # -- clock ---------------------------------------------------------------------------------
+    def count(self, name: str) -> int:
+        if name in SINGLE:
+            return 1
+        return self.timelines[name].count_until(self.now_us)
+
+    def advance(self, seconds: int) -> dict[str, int]:
+        """Move the clock forward; touch a share of existing records of every resource with an update time."""
+        if seconds <= 0:
+            raise ValueError("seconds must be positive")
+        with self._lock:
+            old = self.now_us
+            self.now_us += seconds * 1_000_000
+            self.advances += 1
+            touched: dict[str, int] = {}
+            for name, fld in UPDATED_FIELD.items():
+                if fld is None or name not in self.counts:
+                    continue
+                n_old = self.timelines[name].count_until(old)
+                if n_old == 0:
+                    continue
+                k = max(1, int(n_old * TOUCH_SHARE))
+                s = salt(self.seed, f"{name}/advance/{self.advances}")
+                for j in range(k):
+                    h = mix(s ^ j)
+                    idx = h % n_old
+                    # whole seconds, and one in five exactly on a minute: boundary cases on purpose
+                    t = old // 1_000_000 + 1 + (h >> 20) % max(seconds - 1, 1)
+                    if j % 5 == 0:
+                        t = max(old // 1_000_000 + 1, t - t % 60)
+                    self.overrides[name][idx] = t * 1_000_000
+                touched[name] = k
+            for name, share in ARCHIVE_SHARE.items():
+                n_old = self.timelines[name].count_until(old) if name in self.counts else 0
+                s = salt(self.seed, f"{name}/archive/{self.advances}")
+                for j in range(max(1, int(n_old * share)) if n_old else 0):
+                    h = mix(s ^ j)
+                    self.archived[name].add(h % n_old)
+                    self.overrides[name][h % n_old] = (old // 1_000_000 + 1 + (h >> 20) % max(seconds - 1, 1)) * 1_000_000
+            self.version += 1
+            self._cache.clear()
+            return touched
+
+    def changed(self) -> None:
+        """Something visible changed outside the clock (a deletion): cached selections are stale."""
+        with self._lock:
+            self.version += 1
+            self._cache.clear()
+
+    def live_mask(self, name: str, n: int) -> np.ndarray:
+        """Which of the first ``n`` records of ``name`` are not deleted."""
+        mask = np.ones(n, dtype=bool)
+        gone = [i for i in self.deleted.get(name, ()) if i < n]
+        if gone:
+            mask[np.array(gone, dtype=np.int64)] = False
+        return mask
+
+    # -- per-record times ----------------------------------------------------------------------
+    def created_us(self, name: str, i: int) -> int:
+        return self.timelines[name].time_us(i)
+
+    def updated_us(self, name: str, i: int) -> int:
+        o = self.overrides[name].get(i)
+        if o is not None:
+            return o
+        return int(self._base_updated(name, np.array([i], dtype=np.int64))[0])
+
+    def _base_updated(self, name: str, idx: np.ndarray) -> np.ndarray:
+        tl = self.timelines[name]
+        created = tl.times_us(idx)
+        h = mix_np(np.uint64(tl.salt ^ 0x5EED) ^ idx.astype(np.uint64))
+        frac = (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+        gap = np.maximum(self.now0_us - created, 0)
+        upd = created + (gap * frac).astype(np.int64)
+        upd = upd - upd % 1_000_000  # whole seconds ...
+        micro = ((h >> np.uint64(3)) % np.uint64(1_000_000)).astype(np.int64)
+        upd = np.where(h % np.uint64(4) == 1, upd + micro, upd)  # ... some with microseconds
+        upd = np.where(h % np.uint64(10) == 2, upd - upd % 60_000_000, upd)  # ... some exactly on a minute
+        upd = np.where(h % np.uint64(3) == 0, created, upd)  # never updated since creation
+        # never after the initial clock, nor (records created later) after their own creation: a record created
+        # on the clock's second would otherwise get sub-second parts past "now"
+        return np.minimum(np.maximum(upd, created), np.maximum(created, self.now0_us))
+
+    def arrays(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(created_us, updated_us) of every visible record of ``name``, cached per clock version."""
+        key = (name, self.version)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        n = self.count(name)
+        idx = np.arange(n, dtype=np.int64)
+        created = self.timelines[name].times_us(idx)
+        updated = self._base_updated(name, idx)
+        for i, t in self.overrides[name].items():
+            if i < n:
+                updated[i] = t
+        self._cache[key] = (created, updated)
+        return created, updated
+
+    def profiles_at(self, t_us: int) -> int:
+        """Profiles that existed at ``t_us`` (at least one), for events that must point at real profiles."""
+        return self.timelines["profiles"].count_at_least(t_us)

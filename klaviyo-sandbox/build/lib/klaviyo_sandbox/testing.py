@@ -1,0 +1,172 @@
+"""What the sandbox holds, read straight from its dataset (no HTTP, no filter code): the tests' ground truth.
+
+Archived records are included even where the API lists them only on request (campaigns; flows unless
+``archived_visible``): a complete copy partitions on ``archived``. Events are the ones visible now (late ones
+included, visibility delay applied, those of deleted profiles gone), in the API's (datetime, index) order.
+Deleted records (``POST /__sandbox/delete``) are gone, with what Klaviyo deletes along with them. Child
+resources (flow actions, memberships, ...) come from :mod:`.children`, each with its parent's id; include tables
+(campaign messages, campaign and flow tags) from their parent's relationships, one record per related resource.
+Reports are recomputed from those events (their ``$message``/``$flow``, ``form_id``/``form_version_id``
+properties), the campaigns' message lists and the segment memberships' ``joined_group_at``, with the
+definitions of each statistic in :class:`Tally` and :mod:`.audience_reports`."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from . import child_pages, children, relationship_pages
+from .app import SandboxState
+from .audience_reports import FormTally
+from .attribution import FLOW, REPORT_CHANNEL
+from .reports import Tally
+from .dataset import UPDATED_FIELD
+from .envelope import included_object, resource
+from .query import to_us
+
+CURSORS: dict[str, str | None] = {**UPDATED_FIELD, "events": "datetime"}  # each resource's incremental key
+# tables read from a parent's ``included`` resources: name -> (parent resource, relationship)
+INCLUDED = {"campaign-messages": ("campaigns", "campaign-messages"), "campaign-tags": ("campaigns", "tags"),
+            "flow-tags": ("flows", "tags")}  # fmt: skip
+
+
+def records(state: SandboxState, name: str, start: datetime | None = None, end: datetime | None = None) -> list[dict[str, Any]]:
+    """Every visible record of ``name`` whose incremental key is in ``[start, end)`` (all, for keyless tables)."""
+    lo = to_us(start) if start else None
+    hi = to_us(end) if end else None
+    ds = state.dataset
+    if name in ("tag-links", "catalog-item-categories"):  # relationship endpoints: identifiers only
+        return relationship_pages.truth(state, name)
+    if name in INCLUDED:  # one record per (parent, related record), read from the parent's relationships
+        parent, rel = INCLUDED[name]
+        owner = state.rules[parent].resource_type
+        out = []
+        for rec in records(state, parent):
+            for ref in (rec.get("relationships", {}).get(rel) or {}).get("data") or ():
+                obj = included_object(state, ref["type"], ref["id"], "")
+                out.append({"id": ref["id"], "attributes": obj["attributes"], "relationships": {owner: {"data": {"id": rec["id"]}}}})
+        return out
+    if name in children.PARENTS:  # child resources carry their parent's id as ``parent_id``
+        return child_pages.truth(state, name, lo, hi)
+    if name == "event_attributions":  # the attributions of those events, each with its event's datetime
+        out = []
+        for e in records(state, "events", start, end):
+            for a in state.events.attributions(state.events.index_of(e["id"]), ""):
+                out.append({**a, "attributes": {"datetime": e["attributes"]["datetime"]}})
+        return out
+    if name == "events":  # generated and late events visible now, in (datetime, index) order
+        seq = state.events.seq(lo, hi)
+        return [state.events.as_dict(i, "") for i in seq.run(0, seq.total, False) if not state.events.hidden(i)]
+    builder = state.builders[name]
+    rules = state.rules[name]
+    extra = ["subscriptions"] if name == "profiles" else []
+    _, updated = ds.arrays(name)
+    out = []
+    gone = ds.deleted.get(name, set())
+    for i in range(ds.count(name)):
+        if i in gone:  # deleted: no longer listed
+            continue
+        if UPDATED_FIELD[name]:
+            t = int(updated[i])
+            if (lo is not None and t < lo) or (hi is not None and t >= hi):
+                continue
+        obj, _ = resource(builder, i, rules, "", None, extra, [])
+        if name == "campaigns":
+            obj["channel"] = builder.build(i)[2]["messages.channel"]
+        out.append(obj)
+    return out
+
+
+def _metric_names(state: SandboxState) -> dict[str, str]:
+    """metric id -> its base name (the account's later copies are named "Placed Order (1)", ...)."""
+    return {m["id"]: re.sub(r" \(\d+\)$", "", m["attributes"]["name"]) for m in records(state, "metrics")}
+
+
+def _groups(state: SandboxState, family: str) -> dict[str, tuple[str, str, str]]:
+    """message id -> (campaign or flow id, message id, report channel), as the campaigns and flows APIs list them."""
+    out = {}
+    if family == "campaign":
+        for c in records(state, "campaigns"):
+            for ref in c["relationships"]["campaign-messages"]["data"]:
+                out[ref["id"]] = (c["id"], ref["id"], REPORT_CHANNEL[c["channel"]])
+    else:
+        for i, f in enumerate(records(state, "flows")):
+            for k in range(3):  # a flow's messages (attribution.py): the second one is SMS
+                fid, mid, channel = state.events.attribution.message((FLOW, state.builders["flows"].index_of(f["id"]), k))
+                out[mid] = (fid, mid, channel)
+    return out
+
+
+def _days(start: datetime, end: datetime) -> list[datetime]:
+    return [start + timedelta(days=d) for d in range((end - start).days)]
+
+
+def message_report(state: SandboxState, family: str, start: datetime, end: datetime, conversion: str) -> dict[tuple, dict]:
+    """(group id, message id, channel, day start) -> statistics, from the events as the API serves them, for every
+    day of ``[start, end)`` on which a message's attributed events give a statistic other than zero."""
+    names, groups = _metric_names(state), _groups(state, family)
+    out: dict[tuple, dict] = {}
+    for day in _days(start, end):
+        tallies: dict[tuple, Tally] = {}
+        for e in records(state, "events", day, day + timedelta(days=1)):
+            props = e["attributes"]["event_properties"]
+            if "$message" not in props or ("$flow" in props) != (family == "flow"):
+                continue
+            metric = e["relationships"]["metric"]["data"]["id"]
+            group = groups[props["$message"]]
+            tallies.setdefault(group, Tally()).add(names[metric], e["relationships"]["profile"]["data"]["id"],
+                                                   props.get("$value"), metric == conversion)  # fmt: skip
+        for group, tally in tallies.items():
+            stats = tally.statistics()
+            if any(stats.values()):
+                out[(*group, day)] = stats
+    return out
+
+
+def metric_aggregates(state: SandboxState, start: datetime, end: datetime) -> dict[tuple, dict]:
+    """(metric id, day start) -> count, sum_value, unique, for every metric and day with events."""
+    out: dict[tuple, dict] = {}
+    for day in _days(start, end):
+        per: dict[str, list] = {}
+        for e in records(state, "events", day, day + timedelta(days=1)):
+            acc = per.setdefault(e["relationships"]["metric"]["data"]["id"], [0, 0.0, set()])
+            acc[0] += 1
+            acc[1] += e["attributes"]["event_properties"].get("$value") or 0.0
+            acc[2].add(e["relationships"]["profile"]["data"]["id"])
+        for metric, (count, total, who) in per.items():
+            out[(metric, day)] = {"count": count, "sum_value": round(total, 2), "unique": len(who)}
+    return out
+
+
+def form_report(state: SandboxState, start: datetime, end: datetime) -> dict[tuple, dict]:
+    """(form id, form version id, day start) -> statistics, from the served events' ``form_id`` and
+    ``form_version_id`` properties, for every day on which a form version's statistics are not all zero."""
+    names = _metric_names(state)
+    out: dict[tuple, dict] = {}
+    for day in _days(start, end):
+        tallies: dict[tuple, FormTally] = {}
+        for e in records(state, "events", day, day + timedelta(days=1)):
+            props = e["attributes"]["event_properties"]
+            if "form_id" in props:
+                tally = tallies.setdefault((props["form_id"], props["form_version_id"], day), FormTally())
+                tally.add(names[e["relationships"]["metric"]["data"]["id"]], e["relationships"]["profile"]["data"]["id"], None, False)
+        out.update({k: t.statistics() for k, t in tallies.items()})
+    return out
+
+
+def segment_report(state: SandboxState, start: datetime, end: datetime) -> dict[tuple, dict]:
+    """(segment id, day start) -> members added and removed, net change and members at the day's end, from the
+    served memberships' ``joined_group_at``, for every day on which a segment has members."""
+    joined: dict[str, list[datetime]] = {}
+    for m in records(state, "segment-memberships"):
+        joined.setdefault(m["parent_id"], []).append(datetime.fromisoformat(m["attributes"]["joined_group_at"]))
+    out: dict[tuple, dict] = {}
+    for segment, times in joined.items():
+        for day in _days(start, end):
+            added = sum(day <= t < day + timedelta(days=1) for t in times)
+            total = sum(t < day + timedelta(days=1) for t in times)
+            if total:
+                out[(segment, day)] = {"members_added": added, "members_removed": 0, "net_members_changed": added,
+                                       "total_members": total}  # fmt: skip
+    return out
