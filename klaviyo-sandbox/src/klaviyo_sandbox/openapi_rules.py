@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from .rules import EndpointRules, endpoint_rules, rules_at
+from .more import MORE
 from .relationship_pages import PATHS as RELATIONSHIP_PATHS
 
 # sandbox endpoint name (= omniload table name) -> OpenAPI path
@@ -19,14 +20,7 @@ EXTRA_PATHS = {
     "flow-messages": "/api/flow-actions/{id}/flow-messages",
     "list-memberships": "/api/lists/{id}/profiles",
     "segment-memberships": "/api/segments/{id}/profiles",
-    "tag-groups": "/api/tag-groups",
-    "coupon-codes": "/api/coupon-codes",
-    "push-tokens": "/api/push-tokens",
-    "custom-metrics": "/api/custom-metrics",
-    "mapped-metrics": "/api/mapped-metrics",
-    "universal-content": "/api/template-universal-content",
-    "accounts": "/api/accounts",
-    "reviews": "/api/reviews",
+    **{name: endpoint.path for name, endpoint in MORE.items()},
     **RELATIONSHIP_PATHS,
 }
 
