@@ -11,7 +11,7 @@ from urllib.parse import unquote
 import duckdb
 
 from omniload.cli import main
-from omniload.sandbox.klaviyo import truth
+from klaviyo_sandbox import testing as truth
 from omniload.sources.klaviyo.preflight import KEY_CHECK
 from omniload.sources.klaviyo.tables import TABLES
 from omniload.types import JSON, TS

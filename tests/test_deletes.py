@@ -13,7 +13,7 @@ from urllib.parse import unquote
 import duckdb
 import pytest
 
-from omniload.sandbox.klaviyo import truth
+from klaviyo_sandbox import testing as truth
 
 from .conftest import http_post, source_uri
 from .helpers import api_requests, expected_rows, ingest, key_of, row_key

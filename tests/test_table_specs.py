@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from omniload.sandbox.klaviyo.openapi_rules import all_rules
+from klaviyo_sandbox.openapi_rules import all_rules
 from omniload.sources.klaviyo.tables import TABLES as ALL_TABLES
 from omniload.types import TS
 
@@ -52,8 +52,8 @@ def test_spec_agrees_with_digest(name):
 def test_client_cursor_is_the_time_the_sandbox_moves(name):
     """The client's incremental key is the attribute the sandbox's clock updates (events: their datetime; child
     resources: the sandbox's child cursor, memberships' joined_group_at)."""
-    from omniload.sandbox.klaviyo.children import CURSORS
-    from omniload.sandbox.klaviyo.dataset import UPDATED_FIELD
+    from klaviyo_sandbox.children import CURSORS
+    from klaviyo_sandbox.dataset import UPDATED_FIELD
 
     assert TABLES[name].cursor == CURSORS.get(name, UPDATED_FIELD[name] or ("datetime" if name == "events" else None))
 
