@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from omniload.errors import RetriesExhausted
-from omniload.sandbox.klaviyo.app import ALL_SCOPES
+from klaviyo_sandbox.app import ALL_SCOPES
 from omniload.sources.klaviyo.client import KlaviyoClient
 from omniload.sources.klaviyo.decode import PageDecoder
 from omniload.sources.klaviyo.policy import RetryPolicy

@@ -77,7 +77,7 @@ def test_generic_code_does_not_import_the_klaviyo_source():
 
 def test_the_scopes_named_in_403_messages_are_the_specs():
     """scopes.py (what a 403 and the preflight name) agrees with every endpoint's ``x-klaviyo-scopes``."""
-    from omniload.sandbox.klaviyo.report_rules import report_rules
+    from klaviyo_sandbox.report_rules import report_rules
     from omniload.sources.klaviyo.scopes import scopes
 
     declared = {r.path: tuple(sorted(r.scopes)) for r in RULES.values() if r.scopes}
