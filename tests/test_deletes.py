@@ -189,3 +189,123 @@ def test_scan_cost_estimate(rows, expected):
     from omniload.sources.klaviyo.tables import TABLES
 
     assert scan_cost(TABLES["profiles"], TABLES, rows, rows).requests == expected
+
+
+class Dest:
+    """A DuckDB file or a PostgreSQL database the tests load into and read back: rows and their marks."""
+
+    def __init__(self, kind: str, tmp_path, postgres=None, name: str = "") -> None:
+        self.kind, self.pg, self.name = kind, postgres, name
+        if kind == "duckdb":
+            self.db = str(tmp_path / "k.duckdb")
+            self.uri = f"duckdb:///{self.db}"
+        else:
+            postgres.create_database(name)
+            self.uri = postgres.uri(name)
+
+    def sql(self, statement: str, fetch: bool = True) -> list[tuple]:
+        if self.kind == "duckdb":
+            con = duckdb.connect(self.db)
+            try:
+                cur = con.execute(statement)
+                return cur.fetchall() if fetch else []
+            finally:
+                con.close()
+        con = self.pg.connect(self.name)
+        try:
+            with con, con.cursor() as cur:
+                cur.execute(statement)
+                return cur.fetchall() if fetch else []
+        finally:
+            con.close()
+
+    def marks(self, table: str, source: str) -> dict:
+        """key -> _omniload_deleted_at of every row of ``kl.table`` (loaded from ``source``)."""
+        key = key_of(source)
+        cols = {r[0] for r in self.sql(f"select column_name from information_schema.columns where table_schema = 'kl' and table_name = '{table}'")}
+        mark = f'"{DELETED}"' if DELETED in cols else "null"
+        found = self.sql(f'select {", ".join(f"{chr(34)}{c}{chr(34)}" for c in key)}, {mark} from "kl"."{table}"')
+        return {row_key(dict(zip(key, r)), key): r[-1] for r in found}
+
+    def ingest(self, sb, tables: str, dest_table: str, *extra: str) -> int:
+        from omniload.cli import main
+
+        return main(["ingest", "--source-uri", source_uri(sb), "--source-table", tables, "--dest-uri", self.uri,
+                     "--dest-table", dest_table, "--progress", "log", *extra])  # fmt: skip
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def dest(request, tmp_path):
+    if request.param == "duckdb":
+        return Dest("duckdb", tmp_path)
+    return Dest("postgres", tmp_path, request.getfixturevalue("postgres"), f"kl_{request.node.name[-40:].lower()}".replace("[", "_").replace("]", "").replace("-", "_"))
+
+
+def current_of(got: dict) -> set:
+    return {k for k, at in got.items() if at is None}
+
+
+def test_dependents_are_found_by_what_was_loaded_never_by_name(make_sandbox, dest):
+    """Issue #20, 2: profiles and events loaded as k_profiles and k_events beside an unrelated table named
+    events: a deleted profile's events go from k_events, the unrelated table is untouched."""
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=41)
+    assert dest.ingest(sb, "profiles", "kl.k_profiles") == 0
+    assert dest.ingest(sb, "events", "kl.k_events") == 0
+    events = expected_rows(sb, "events")
+    by_profile: dict = {}
+    for e in events.values():
+        by_profile.setdefault(e["profile_id"], []).append(e["id"])
+    victim = max(by_profile, key=lambda p: len(by_profile[p]))
+    dest.sql("create table kl.events (id text, profile_id text, note text)", fetch=False)
+    dest.sql(f"insert into kl.events values ('x1', '{victim}', 'not omniload''s'), ('x2', 'someone', 'neither')", fetch=False)
+    http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&ids={victim}")
+    assert dest.ingest(sb, "profiles", "kl.k_profiles", "--reconcile", "profiles", "--hard-deletes") == 0
+    assert victim not in dest.marks("k_profiles", "profiles")
+    got = dest.marks("k_events", "events")
+    assert set(got) == set(expected_rows(sb, "events")) and not any(got.values())  # its events gone, no other
+    assert len(set(events) - set(got)) == len(by_profile[victim]) > 1
+    assert sorted(dest.sql("select id, profile_id, note from kl.events")) == [("x1", victim, "not omniload's"), ("x2", "someone", "neither")]
+    # soft: marked in k_events, and a table loaded from events under yet another name is found as well
+    assert dest.ingest(sb, "events", "kl.more_events") == 0
+    second = next(p for p in sorted(by_profile, key=lambda p: -len(by_profile[p])) if p != victim)
+    http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&ids={second}")
+    assert dest.ingest(sb, "profiles", "kl.k_profiles", "--reconcile", "profiles") == 0
+    for table in ("k_events", "more_events"):
+        got = dest.marks(table, "events")
+        assert current_of(got) == set(expected_rows(sb, "events")), table
+        assert {k for k, at in got.items() if at} == set(by_profile[second]), table
+    assert len(dest.sql("select * from kl.events")) == 2
+
+
+def test_a_profile_that_comes_back_brings_back_its_events_and_memberships(make_sandbox, dest):
+    """Issue #20, 3: a restored profile's events and memberships are current again (the API lists them again,
+    though their times are older than the cursors); a membership gone for another cause (its list was
+    deleted) stays marked."""
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=42)
+    tables = "profiles,events,lists,list-memberships"
+    assert dest.ingest(sb, tables, "kl.*") == 0
+    events = expected_rows(sb, "events")
+    members = expected_rows(sb, "list-memberships")
+    lists_of: dict = {}
+    for list_id, profile_id in members:
+        lists_of.setdefault(profile_id, []).append(list_id)
+    with_events = {e["profile_id"] for e in events.values()}
+    victim = max((p for p in lists_of if p in with_events and len(lists_of[p]) >= 2), key=lambda p: len(lists_of[p]))
+    gone_list = lists_of[victim][0]
+    http_post(sb.base_url, f"/__sandbox/delete?resource=lists&ids={gone_list}")
+    assert dest.ingest(sb, tables, "kl.*") == 0  # lists are cheap: reconciled, their memberships marked
+    http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&ids={victim}")
+    assert dest.ingest(sb, tables, "kl.*", "--reconcile", "profiles") == 0
+    marked_events = {k for k, at in dest.marks("events", "events").items() if at}
+    assert marked_events == {k for k, e in events.items() if e["profile_id"] == victim} and marked_events
+    assert all(at for (_, p), at in dest.marks("list_memberships", "list-memberships").items() if p == victim)
+    http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&restore=1&ids={victim}")
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=60")
+    assert dest.ingest(sb, tables, "kl.*") == 0
+    assert dest.marks("profiles", "profiles")[victim] is None
+    got = dest.marks("events", "events")
+    assert current_of(got) == set(expected_rows(sb, "events")) and not any(got.values())  # all listed again
+    got = dest.marks("list_memberships", "list-memberships")
+    want = set(expected_rows(sb, "list-memberships"))
+    assert current_of(got) == want and (gone_list, victim) in got and (gone_list, victim) not in want
+
