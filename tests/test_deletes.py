@@ -309,3 +309,19 @@ def test_a_profile_that_comes_back_brings_back_its_events_and_memberships(make_s
     want = set(expected_rows(sb, "list-memberships"))
     assert current_of(got) == want and (gone_list, victim) in got and (gone_list, victim) not in want
 
+
+def test_reconcile_all_takes_every_table_that_can_be_reconciled(make_sandbox, dest):
+    """Issue #20, 18: ``--reconcile all`` with tables that are never scanned (events, tags) in the run reconciles
+    the others, the large ones too (memberships), instead of refusing the run."""
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=44)
+    tables = "events,tags,lists,list-memberships"
+    assert dest.ingest(sb, tables, "kl.*") == 0
+    gone = set(delete(sb, "list-memberships", 20))
+    assert dest.ingest(sb, tables, "kl.*") == 0  # memberships are not cheap: not scanned unasked
+    assert not any(dest.marks("list_memberships", "list-memberships").values())
+    sb.state.log.clear()
+    assert dest.ingest(sb, tables, "kl.*", "--reconcile", "all") == 0
+    assert any("fields[profile]=id" in unquote(q) for _, n, q in sb.state.log if n == "list-memberships")
+    got = dest.marks("list_memberships", "list-memberships")
+    assert {k for k, at in got.items() if at} == keyed(sb, "list-memberships", list(gone))
+    assert current_of(got) == set(expected_rows(sb, "list-memberships"))

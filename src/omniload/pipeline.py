@@ -161,8 +161,8 @@ def check_options(opts: IngestOptions) -> tuple[Source, Destination, list[Target
         raise UsageError(f"--interval-end {iso(opts.interval_end)} is not after --interval-start {iso(opts.interval_start)}")
     if opts.extract_parallelism < 1 or opts.extract_parallelism > 64:
         raise UsageError(f"--extract-parallelism: {opts.extract_parallelism} is out of range; allowed: 1 to 64")
-    named, off = parse_tables(opts.reconcile, [t.source for t in targets])
-    deletes = ReconcileSettings(named, off, opts.reconcile_every, opts.hard_deletes, opts.allow_mass_delete)
+    named, off, every_table = parse_tables(opts.reconcile, [t.source for t in targets])
+    deletes = ReconcileSettings(named, off, opts.reconcile_every, opts.hard_deletes, opts.allow_mass_delete, every_table)
     check_destination(deletes, dest)
     return source, dest, targets, deletes
 

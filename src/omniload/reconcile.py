@@ -45,22 +45,28 @@ class ReconcileSettings:
     every: timedelta | None = None  # --reconcile-every: large tables when this much passed since the last time
     hard: bool = False  # --hard-deletes
     allow_mass: bool = False  # --allow-mass-delete
+    every_table: bool = False  # --reconcile all: every table of the run that can be reconciled
+
+    def asked(self, name: str) -> bool:
+        """``--reconcile`` names the table (or says ``all``)."""
+        return self.every_table or name in self.tables
 
 
-def parse_tables(text: str | None, loading: list[str]) -> tuple[tuple[str, ...], bool]:
-    """``--reconcile``: a comma-separated list of the tables being loaded, ``all`` or ``none``."""
+def parse_tables(text: str | None, loading: list[str]) -> tuple[tuple[str, ...], bool, bool]:
+    """``--reconcile``: a comma-separated list of the tables being loaded, ``all`` or ``none``; (the tables named,
+    none, all)."""
     if not text:
-        return (), False
+        return (), False, False
     names = [n.strip() for n in text.split(",") if n.strip()]
     if names == ["none"]:
-        return (), True
+        return (), True, False
     if names == ["all"]:
-        return tuple(loading), False
+        return (), False, True
     for n in names:
         if n not in loading:
             raise UsageError(f"--reconcile: '{n}' is not among the tables loaded by this run ({', '.join(loading)}); "
                              "name tables given to --source-table, 'all' or 'none'")  # fmt: skip
-    return tuple(names), False
+    return tuple(names), False, False
 
 
 def check_destination(settings: ReconcileSettings, dest: Destination) -> None:
@@ -70,14 +76,15 @@ def check_destination(settings: ReconcileSettings, dest: Destination) -> None:
 
 
 def check(settings: ReconcileSettings, reader: TableReader, dest: Destination) -> None:
-    """Refuse, before anything is written, a ``--reconcile`` that cannot be done."""
+    """Refuse, before anything is written, a ``--reconcile`` that cannot be done (``all``: only where no table
+    of the run could be, the destination; a table that is never scanned is left out of it)."""
     name = reader.info.name
-    if name not in settings.tables:
+    if not settings.asked(name):
         return
     if not dest.supports_deletes:
         raise UsageError(f"--reconcile: {dest.display} cannot mark deleted rows; "
                          "reconcile deletes in a destination that merges or in files")  # fmt: skip
-    if reader.scan_cost(0, 0) is None:
+    if reader.scan_cost(0, 0) is None and name in settings.tables:
         raise UsageError(f"--reconcile: table '{name}' is not reconciled by a scan (it is loaded whole each run, or, "
                          "as events, too large: its rows are marked when their parent is)")  # fmt: skip
 
@@ -106,7 +113,7 @@ class Reconcile:
         """The scan's estimated cost and whether it is a large one; None: not this run (``fresh``: the table was
         just loaded from nothing, so it holds what the source listed; only a named table is scanned then)."""
         s, name = self.settings, self.info.name
-        if s.off or not self.dest.supports_deletes or self.strategy == "replace" or (fresh and name not in s.tables):
+        if s.off or not self.dest.supports_deletes or self.strategy == "replace" or (fresh and not s.asked(name)):
             return None
         if self.reader.scan_cost(0, 0) is None:  # never scanned (events): not even a count of the table
             return None
@@ -117,7 +124,7 @@ class Reconcile:
         if cost is None:
             return None
         small = cost.requests <= AUTO_REQUESTS
-        if name in s.tables or small:
+        if s.asked(name) or small:
             return cost, not small
         if s.every is not None:
             last = self.dest.last_reconciled(self.schema, self.table)
