@@ -325,3 +325,25 @@ def test_reconcile_all_takes_every_table_that_can_be_reconciled(make_sandbox, de
     got = dest.marks("list_memberships", "list-memberships")
     assert {k for k, at in got.items() if at} == keyed(sb, "list-memberships", list(gone))
     assert current_of(got) == set(expected_rows(sb, "list-memberships"))
+
+
+def test_a_profile_merged_back_brings_back_its_events_even_when_the_scan_is_refused(make_sandbox, dest, capsys):
+    """Issue #20, 3: the load merged the restored profile again (unmarked); the scan after it is refused (most
+    profiles are gone); its events are current again all the same, nothing else changes."""
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=45)
+    assert dest.ingest(sb, "profiles,events", "kl.*") == 0
+    events = expected_rows(sb, "events")
+    victim = next(iter(sorted({e["profile_id"] for e in events.values()})))
+    http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&ids={victim}")
+    assert dest.ingest(sb, "profiles,events", "kl.*", "--reconcile", "profiles") == 0
+    assert {k for k, at in dest.marks("events", "events").items() if at} == {k for k, e in events.items() if e["profile_id"] == victim}
+    http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&restore=1&ids={victim}")
+    others = sorted(p["id"] for p in truth.records(sb.state, "profiles") if p["id"] != victim)[:200]
+    http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&ids={','.join(others)}")
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=60")
+    capsys.readouterr()
+    assert dest.ingest(sb, "profiles", "kl.*", "--reconcile", "profiles") == 1
+    out = capsys.readouterr()
+    assert "--allow-mass-delete" in out.out + out.err
+    assert not any(dest.marks("profiles", "profiles").values())  # the guard: nothing marked; the victim merged back
+    assert not any(dest.marks("events", "events").values()) and set(dest.marks("events", "events")) == set(events)
