@@ -90,7 +90,8 @@ def check(settings: ReconcileSettings, reader: TableReader, dest: Destination) -
 
 
 class Reconcile:
-    """The deletes of one loaded table: decide, scan, mark, then mark its dependents."""
+    """The deletes of one loaded table: decide, scan, mark, then mark its dependents; and bring back the
+    dependents of its rows that came back."""
 
     def __init__(self, reader: TableReader, dest: Destination, schema: str, table: str, tables: dict[str, TableInfo],
                  settings: ReconcileSettings, events: ReadEvents, strategy: str, scheme: str = "") -> None:  # fmt: skip
