@@ -8,8 +8,9 @@ be rewritten: a tombstone row is appended instead (the key, ``_omniload_deleted_
 and a reader takes each key's newest row (largest ``_dlt_load_id``). Each table is read and written by a
 pipeline of the name its loads use, synced from the destination first, so its schema and state are the
 table's; when it was last reconciled is kept in that state. The tables a dependent was loaded into are found
-by the identity in the newest saved state of each of the dataset's pipelines (dlt's state table or state files). Reading is per family: SQL through dlt's
-``sql_client`` (here); Delta, Iceberg and files with their own readers (lake.py, files.py).
+by the identity in the newest saved state of each of the dataset's pipelines (dlt's state table or state
+files). Reading is per family: SQL through dlt's ``sql_client`` (here); Delta, Iceberg and files with their
+own readers (lake.py, files.py).
 """
 
 from __future__ import annotations
