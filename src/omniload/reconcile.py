@@ -102,8 +102,9 @@ class Reconcile:
 
     def before_load(self) -> None:
         """Note the rows marked deleted now: one the load merges again (or the scan finds listed again) comes
-        back with its dependents. A table replaced whole is never marked."""
-        if self.info.dependents and len(self.info.primary_key) == 1 and self.dest.supports_deletes and self.strategy != "replace":
+        back with its dependents. A table replaced whole by its own strategy is never marked (one replaced on
+        request may have been: its rows that come back bring back theirs too)."""
+        if self.info.dependents and len(self.info.primary_key) == 1 and self.dest.supports_deletes and self.info.strategy != "replace":
             self.prior = self.dest.marks(self.schema, self.table, self.info.primary_key)
 
     def loaded_from(self, name: str) -> list[str]:
