@@ -349,9 +349,11 @@ def test_a_profile_merged_back_brings_back_its_events_even_when_the_scan_is_refu
     assert not any(dest.marks("events", "events").values()) and set(dest.marks("events", "events")) == set(events)
 
 
-def test_a_profile_back_in_a_replaced_table_brings_back_its_events(make_sandbox, dest):
-    """Issue #20, 3: profiles replaced on request (``--incremental-strategy replace``, no scan): the restored
-    profile is a current row again, and so are its events."""
+@pytest.mark.parametrize("how", [("--incremental-strategy", "replace", "--interval-start", "2000-01-01"), ("--full-refresh",)],
+                         ids=["replace", "full-refresh"])  # fmt: skip
+def test_a_profile_back_in_a_replaced_table_brings_back_its_events(make_sandbox, dest, how):
+    """Issue #20, 3: profiles replaced on request (``--incremental-strategy replace`` or ``--full-refresh``, no
+    scan): the restored profile is a current row again, and so are its events."""
     sb = make_sandbox(scale="tiny", rate_limits="off", seed=46)
     assert dest.ingest(sb, "profiles,events", "kl.*") == 0
     events = expected_rows(sb, "events")
@@ -361,7 +363,6 @@ def test_a_profile_back_in_a_replaced_table_brings_back_its_events(make_sandbox,
     assert any(dest.marks("events", "events").values())
     http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&restore=1&ids={victim}")
     http_post(sb.base_url, "/__sandbox/clock/advance?seconds=60")
-    assert dest.ingest(sb, "profiles", "kl.*", "--incremental-strategy", "replace", "--interval-start", "2000-01-01",
-                       "--reconcile", "none") == 0  # fmt: skip
+    assert dest.ingest(sb, "profiles", "kl.*", *how, "--reconcile", "none") == 0
     assert dest.marks("profiles", "profiles")[victim] is None
     assert not any(dest.marks("events", "events").values()) and set(dest.marks("events", "events")) == set(events)

@@ -158,12 +158,13 @@ class SqlDeletes:
         """The rows of ``prior`` (key, mark) whose key is held unmarked now, with the mark they had."""
         with self._transaction() as (con, cur):
             cols = self._columns(cur, schema, table)
-            if DELETED not in cols or not set(key) <= cols:
+            if not set(key) <= cols:
                 return prior.slice(0, 0)
+            unmarked = f"t.{q(DELETED)} is null" if DELETED in cols else "true"  # a table loaded afresh: no marks
             self._load_keys(con, "_omniload_keys", prior)
             match = " and ".join(f"l.{q(c)} = t.{q(c)}" for c in key)
             cur.execute(f"select {', '.join(f'l.{q(c)}' for c in (*key, DELETED))} from _omniload_keys l where exists "
-                        f"(select 1 from {q(schema)}.{q(table)} t where {match} and t.{q(DELETED)} is null)")  # fmt: skip
+                        f"(select 1 from {q(schema)}.{q(table)} t where {match} and {unmarked})")  # fmt: skip
             found = _marked(key, cur.fetchall())
             cur.execute("drop table _omniload_keys")
             return found
