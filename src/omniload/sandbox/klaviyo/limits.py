@@ -161,7 +161,7 @@ BIG = 123456789012345678901234567890  # wider than 64 bits
 ODD = (BIG, {"a": 1, "b": True}, True)  # what ``oddtype`` puts into the first three text attributes
 DEEP_LEVELS = 1100
 DEEP = b'{"d":' * DEEP_LEVELS + b"1" + b"}" * DEEP_LEVELS  # deeper than JSON encoders nest (written as text)
-_DEEP_MARK = "\x01sandbox-deep\x01"
+DEEP_MARK = "\x01sandbox-deep\x01"
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
@@ -194,7 +194,7 @@ def alter(attrs: dict, kind: str) -> dict:
         if obj:
             out[obj[0]] = {**out[obj[0]], "big": BIG}
     elif kind == "deep" and (obj or text):
-        out[(obj or text)[0]] = _DEEP_MARK
+        out[(obj or text)[0]] = DEEP_MARK
     return out
 
 
@@ -209,7 +209,7 @@ def mutate(body: bytes, kind: str) -> bytes:
         rec = doc["data"][0]
         rec["attributes"] = alter(rec.get("attributes") or {}, kind)
         # msgspec: integers wider than 64 bits (orjson refuses them)
-        return msgspec.json.encode(doc).replace(msgspec.json.encode(_DEEP_MARK), DEEP)
+        return msgspec.json.encode(doc).replace(msgspec.json.encode(DEEP_MARK), DEEP)
     if kind == "noid":
         doc["data"][0].pop("id", None)
     elif kind == "future":
