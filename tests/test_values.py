@@ -1,5 +1,6 @@
 """Values as the API sent them, over real HTTP (the sandbox's data faults strike the first record of each page):
-values of an unexpected type land as their JSON text, JSON nested deeper than a parser recurses lands whole."""
+records without their cursor are loaded and counted, values of an unexpected type land as their JSON text,
+JSON nested deeper than a parser recurses lands whole."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from omniload.sandbox.klaviyo.limits import DEEP, DEEP_MARK, alter
 from omniload.sources.klaviyo.tables import TABLES
 from omniload.types import TEXT
 
+from .conftest import run_cli, source_uri
 from .helpers import _norm, expected_rows, ingest, rows
 
 
@@ -25,6 +27,33 @@ def _each_row_is_truth_or_altered(got: dict, sb, name: str, altered) -> int:
             assert actual == odd[rid], f"{name} {rid}: {actual} != {odd[rid]}"
             n += 1
     return n
+
+
+def _json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_records_without_their_cursor_are_loaded_counted_and_merged(make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny", rate_limits="off", faults="nocursor=1")
+    db = str(tmp_path / "k.duckdb")
+    tables = ("flows", "templates", "custom-metrics", "profiles")
+    args = ("ingest", "--source-uri", source_uri(sb), "--source-table", ",".join(tables), "--dest-uri", f"duckdb:///{db}",
+            "--progress", "json")  # fmt: skip
+    proc = run_cli(*args, "--interval-start", "2000-01-01")
+    assert proc.returncode == 0, proc.stderr
+    summary = {r["table"]: r for r in _json_lines(proc.stdout) if r["event"] == "summary"}
+    notes = {r["table"]: r["message"] for r in _json_lines(proc.stderr) if r["event"] == "note"}
+    for name in tables:
+        got = rows(db, name.replace("-", "_"))
+        lacking = _each_row_is_truth_or_altered(got, sb, name, lambda a: alter(a, "nocursor"))
+        assert lacking >= 1 and sum(r["updated"] is None for r in got.values()) == lacking
+        assert summary[name]["status"] == "ok" and summary[name]["no_cursor"] == lacking
+        assert notes[name].startswith(f"{lacking:,} records came without a value for 'updated': loaded")
+    proc = run_cli(*args[:-1], "log")  # incremental: the records come again (without their cursor or with it), merged
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0].split()[-3:] == ["no", "cursor", "duration"]  # custom metrics: read whole again
+    for name in tables:
+        assert set(rows(db, name.replace("-", "_"))) == set(expected_rows(sb, name))  # rows() refuses a duplicate key
 
 
 def _landed_as_json_text(name: str, kind: str):
