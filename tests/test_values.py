@@ -1,6 +1,6 @@
 """Values as the API sent them, over real HTTP (the sandbox's data faults strike the first record of each page):
 records without their cursor are loaded and counted, values of an unexpected type land as their JSON text,
-JSON nested deeper than a parser recurses lands whole."""
+JSON nested deeper than a parser recurses lands whole, and NUL characters reach PostgreSQL without them."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from omniload.types import TEXT
 
 from .conftest import run_cli, source_uri
 from .helpers import _norm, expected_rows, ingest, rows
+from .test_destinations import _pg_rows
 
 
 def _each_row_is_truth_or_altered(got: dict, sb, name: str, altered) -> int:
@@ -100,3 +101,28 @@ def test_json_nested_1100_deep_lands_whole_as_json_text(make_sandbox, tmp_path):
             return {k: json.dumps(v) if v == DEEP_MARK and cols[k] != TEXT else v for k, v in out.items()}
 
         assert _each_row_is_truth_or_altered(got, sb, name, landed) == found
+
+
+def _without_nul(value):
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
+
+
+def test_nul_characters_are_removed_for_postgresql_and_kept_by_duckdb(postgres, make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny", rate_limits="off", faults="nul=1")
+    postgres.create_database("kl_nul")
+    proc = run_cli("ingest", "--source-uri", source_uri(sb), "--source-table", "profiles", "--dest-uri",
+                   postgres.uri("kl_nul"), "--progress", "log")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    got = _pg_rows(postgres, "kl_nul", "public", "profiles")
+    # a text column ("a\u0000b" lands "ab") and a JSON property ("x\u0000y" lands "xy"): the rest of each value kept
+    assert _each_row_is_truth_or_altered(got, sb, "profiles", lambda a: _without_nul(alter(a, "nul"))) >= 1
+    assert any(r["location"] and r["location"].get("nul") == "xy" for r in got.values())
+    db = str(tmp_path / "k.duckdb")
+    assert ingest(sb, "profiles", db) == 0  # DuckDB stores NUL: the values land as sent
+    assert _each_row_is_truth_or_altered(rows(db, "profiles"), sb, "profiles", lambda a: alter(a, "nul")) >= 1
