@@ -129,7 +129,7 @@ def _document(body: bytes) -> dict | None:
 
 MAX_DEPTH = 256  # values nested deeper are kept as JSON text; parsers recurse per level (Python's limit: ~1,000)
 _VALUE_LEVEL = 4  # the containers open around an attribute value: document, data/included, resource, attributes
-_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.S)  # strings whole (brackets in them are text), brackets
+_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.S)  # strings whole (brackets in them are text), brackets
 
 
 def _shallow(body: bytes) -> Any:
