@@ -261,6 +261,7 @@ def _first(r) -> dict:
         ("nocursor", lambda r: "datetime" not in _first(r) and all("datetime" in e["attributes"] for e in r.json["data"][1:])),
         ("nul", lambda r: _first(r)["uuid"][1] == "\x00" and _first(r)["event_properties"]["nul"] == "x\x00y"),
         ("oddtype", lambda r: _first(r)["uuid"] == 123456789012345678901234567890 and _first(r)["event_properties"]["big"] == 123456789012345678901234567890),
+        ("oddnumber", lambda r: _first(r)["timestamp"] == 123456789012345678901234567890),
         ("deep", lambda r: b'"event_properties":' + b'{"d":' * 1100 + b"1" + b"}" * 1100 in r.body),
     ],
 )

@@ -5,6 +5,7 @@ JSON nested deeper than a parser recurses lands whole, and NUL characters reach 
 from __future__ import annotations
 
 import json
+import re
 
 from omniload.sandbox.klaviyo.limits import DEEP, DEEP_MARK, alter
 from omniload.sources.klaviyo.tables import TABLES
@@ -78,6 +79,17 @@ def test_values_of_an_unexpected_type_land_as_their_json_text(make_sandbox, tmp_
     texts = {v for r in got.values() for v in r.values() if isinstance(v, str)}
     assert {"123456789012345678901234567890", '{"a":1,"b":true}', "true"} <= texts  # not 1.2345678901234568e+29, 'True'
     assert any('"big":123456789012345678901234567890' in r["location"] or "" for r in got.values() if r["location"])
+
+
+def test_a_number_column_that_cannot_hold_the_value_fails_the_table_naming_the_record(make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny", rate_limits="off", faults="oddnumber=1")
+    proc = run_cli("ingest", "--source-uri", source_uri(sb), "--source-table", "events", "--dest-uri",
+                   f"duckdb:///{tmp_path}/k.duckdb")  # fmt: skip
+    assert proc.returncode == 1 and "internal error" not in proc.stderr
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr  # the reader's thread closed quietly
+    found = re.search(r"table 'events': record '(\w+)' holds 123456789012345678901234567890 in column 'timestamp', "
+                      r"which is bigint \(page \d+ of http://", proc.stderr)  # fmt: skip
+    assert found and found.group(1) in expected_rows(sb, "events"), proc.stderr
 
 
 def test_json_nested_1100_deep_lands_whole_as_json_text(make_sandbox, tmp_path):

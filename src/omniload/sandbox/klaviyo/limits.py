@@ -88,6 +88,7 @@ FAULT_KINDS = {
     "oddtype": "give the page's first record's first three text attributes a 30-digit integer, an object and a boolean, "
                "and its first object a 30-digit integer property",
     "deep": "give the page's first record's first object (else its first text attribute) a value nested 1,100 levels deep",
+    "oddnumber": "give the page's first record's first number attribute a 30-digit integer",
 }
 
 
@@ -193,6 +194,10 @@ def alter(attrs: dict, kind: str) -> dict:
             out[key] = value
         if obj:
             out[obj[0]] = {**out[obj[0]], "big": BIG}
+    elif kind == "oddnumber":
+        numbers = [k for k, v in attrs.items() if type(v) in (int, float)]
+        if numbers:
+            out[numbers[0]] = BIG
     elif kind == "deep" and (obj or text):
         out[(obj or text)[0]] = DEEP_MARK
     return out
@@ -205,7 +210,7 @@ def mutate(body: bytes, kind: str) -> bytes:
     doc = orjson.loads(body)
     if not doc["data"]:
         return body
-    if kind in ("nocursor", "nul", "oddtype", "deep"):
+    if kind in ("nocursor", "nul", "oddtype", "oddnumber", "deep"):
         rec = doc["data"][0]
         rec["attributes"] = alter(rec.get("attributes") or {}, kind)
         # msgspec: integers wider than 64 bits (orjson refuses them)

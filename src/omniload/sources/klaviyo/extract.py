@@ -152,7 +152,8 @@ class Extractor:
                 yield item
         finally:
             self._stop.set()
-            thread.join(timeout=30)
+            if threading.current_thread() is not thread:  # the collector may close this generator in that thread
+                thread.join(timeout=30)
 
     async def _put(self, item: Any) -> None:
         while not self._stop.is_set():
