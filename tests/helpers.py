@@ -97,15 +97,17 @@ def sandbox_now(sb) -> datetime:
     return datetime.fromtimestamp(sb.state.dataset.now_us / 1e6, timezone.utc)
 
 
-def expected_rows(sb, name: str, start=None, end=None) -> dict[str, dict]:
+def expected_rows(sb, name: str, start=None, end=None, alter=None) -> dict[str, dict]:
     """What a run sees: records whose incremental key is in ``[start, end)``, ``end`` by default the
-    sandbox's now (a filter may not name a later time)."""
+    sandbox's now (a filter may not name a later time); ``alter``: a function of each record's attributes
+    (what a data fault sends instead)."""
     spec = TABLES[name]
     out = {}
     for rec in truth.records(sb.state, name, start, end or sandbox_now(sb)):
         row = {spec.id_column: rec["id"]}
+        attrs = alter(rec["attributes"]) if alter else rec["attributes"]
         for col, typ in spec.columns.items():
-            row[col] = _norm(rec["attributes"].get(col), typ)
+            row[col] = _norm(attrs.get(col), typ)
         for rel in spec.to_one:
             data = (rec.get("relationships", {}).get(rel) or {}).get("data")
             row[f"{rel.replace('-', '_')}_id"] = data["id"] if data else None

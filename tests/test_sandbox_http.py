@@ -245,6 +245,11 @@ def test_rate_limits_answer_429_with_retry_after(make_sandbox):
     assert http_get(sb.base_url, "/api/events").status == 200  # another bucket
 
 
+def _first(r) -> dict:
+    """The attributes of a page's first record (where the data faults strike)."""
+    return r.json["data"][0]["attributes"]
+
+
 @pytest.mark.parametrize(
     "fault,check",
     [
@@ -253,6 +258,11 @@ def test_rate_limits_answer_429_with_retry_after(make_sandbox):
         ("html403", lambda r: r.status == 403 and r.headers["Content-Type"].startswith("text/html")),
         ("html200", lambda r: r.status == 200 and r.body.startswith(b"<html>")),
         ("truncated", lambda r: r.status == 200 and not r.body.endswith(b"}")),
+        ("nocursor", lambda r: "datetime" not in _first(r) and all("datetime" in e["attributes"] for e in r.json["data"][1:])),
+        ("nul", lambda r: _first(r)["uuid"][1] == "\x00" and _first(r)["event_properties"]["nul"] == "x\x00y"),
+        ("oddtype", lambda r: _first(r)["uuid"] == 123456789012345678901234567890 and _first(r)["event_properties"]["big"] == 123456789012345678901234567890),
+        ("oddnumber", lambda r: _first(r)["timestamp"] == 123456789012345678901234567890),
+        ("deep", lambda r: b'"event_properties":' + b'{"d":' * 1100 + b"1" + b"}" * 1100 in r.body),
     ],
 )
 def test_faults_are_injected(make_sandbox, fault, check):

@@ -45,8 +45,8 @@ from .errors import CorruptState, DestinationFailed, OmniloadError, UsageError
 from .prefetch import Prefetch
 from .runtime import release_memory
 from .sources.base import TableReader, Window
-from .transform import Transform, row_hash
-from .types import column_hints
+from .transform import Transform, row_hash, without_nul
+from .types import JSON, column_hints
 
 PREFETCH_BATCHES = 2  # batches of the next slice read ahead while the current one loads
 
@@ -283,7 +283,9 @@ class TableLoad:
 
         info, load = self.info, self
         transform = self.settings.transform or Transform()
-        hints = self.dest.column_hints(column_hints(transform.types(info), info.primary_key, info.cursor, info.strategy == "merge"))
+        types = transform.types(info)
+        hints = self.dest.column_hints(column_hints(types, info.primary_key, info.cursor, info.strategy == "merge"))
+        nul = None if self.dest.stores_nul else {c for c, t in types.items() if t == JSON}  # JSON text: its escapes too
         if self.settings.partition_by:
             hints[self.settings.partition_by]["partition"] = True
         write = self.dest.write_disposition(how)
@@ -309,6 +311,8 @@ class TableLoad:
                                 newest = m
                         if transform:
                             batch = transform.apply(batch)
+                        if nul is not None:
+                            batch = without_nul(batch, nul)
                         load._slice_rows += batch.num_rows
                         yield row_hash(batch) if how == "scd2" else batch
             except OmniloadError as exc:

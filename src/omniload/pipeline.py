@@ -259,6 +259,10 @@ def _run_table(load: TableLoad, reconcile: Reconcile, progress: Progress, result
             result.failed.append(name)
         else:
             progress.finish(name, "ok", "", load.reader.stats)
+    lacking = load.reader.stats.no_cursor
+    if lacking:
+        progress.note(name, f"{lacking:,} records came without a value for '{load.info.cursor}': loaded, but they cannot "
+                      "move the saved cursor (an incremental run reads them again only when the source sends them again)")
 
 
 def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: list[Target],

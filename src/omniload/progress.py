@@ -25,6 +25,7 @@ class TableReport:
     requests: int = 0
     retries: int = 0
     throttled: int = 0
+    no_cursor: int = 0  # records without a cursor value (loaded; they cannot move the saved cursor)
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
     status: str = "pending"
@@ -136,6 +137,7 @@ class Progress:
         rep.status, rep.error, rep.finished = status, error, time.monotonic()
         if stats is not None:
             rep.requests, rep.retries, rep.throttled = stats.requests, stats.retries, stats.throttled
+            rep.no_cursor = stats.no_cursor
         self._emit(rep, "finish")
 
     def _emit(self, rep: TableReport, event: str) -> None:
@@ -179,19 +181,24 @@ class Progress:
         return t
 
     def summary(self, out=None) -> None:
-        """The final table: rows loaded, requests, retries, 429s and duration per table (plain text in log mode)."""
+        """The final table: rows loaded, requests, retries, 429s (records without a cursor value, when any) and
+        duration per table (plain text in log mode)."""
         out = out or sys.stdout
         reps = list(self.tables.values())
         if self.mode == "json":
             for rep in reps:
                 print(json.dumps({"event": "summary", "table": rep.table, "status": rep.status, "rows": rep.loaded,
                                   "fetched": rep.rows, "requests": rep.requests, "retries": rep.retries,
-                                  "throttled": rep.throttled, "seconds": round(rep.seconds, 2), "error": rep.error or None}),
+                                  "throttled": rep.throttled, "no_cursor": rep.no_cursor, "seconds": round(rep.seconds, 2),
+                                  "error": rep.error or None}),
                       file=out)  # fmt: skip
             return
         head = ("table", "status", "rows loaded", "requests", "retries", "429s", "duration")
         rows = [(r.table, r.status, f"{r.loaded:,}", f"{r.requests:,}", f"{r.retries:,}", f"{r.throttled:,}",
                  f"{r.seconds:,.1f}s") for r in reps]  # fmt: skip
+        if any(r.no_cursor for r in reps):  # a column only when some table has such records
+            head = (*head[:-1], "no cursor", head[-1])
+            rows = [(*row[:-1], f"{r.no_cursor:,}", row[-1]) for row, r in zip(rows, reps)]
         if self.mode == "log":
             widths = [max(len(x[i]) for x in [head, *rows]) for i in range(len(head))]
             for line in [head, *rows]:

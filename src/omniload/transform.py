@@ -1,6 +1,6 @@
 """What the user asks to change in the rows on their way to the destination, for any source: column type
 overrides (``--columns name:type``), column masking (``--mask column:algorithm[:param]``, ingestr's syntax) and
-the SCD2 row hash.
+the SCD2 row hash; and what a destination cannot store: NUL characters (:func:`without_nul`).
 
 Both are checked against the table's columns before anything is written; the primary and incremental keys
 cannot be masked or retyped (the cursor and the merge need them as they are). Nulls stay null.
@@ -150,3 +150,31 @@ def row_hash(batch: pa.Table, column: str = "_dlt_id") -> pa.Table:
     joined = pc.binary_join_element_wise(*parts, "\x1f") if parts else pa.array([""] * batch.num_rows)
     hashes = pa.array([hashlib.blake2b(v.encode(), digest_size=16).hexdigest() for v in joined.to_pylist()], pa.string())
     return batch.append_column(column, hashes)
+
+
+# a JSON text's \u0000 escape: after an even number of backslashes (``\\u0000`` is a backslash, then "u0000")
+_NUL_ESCAPE = r"((?:^|[^\\])(?:\\\\)*)\\u0000"
+_NUL_BYTE, _NUL_TEXT = re.compile(b"\x00"), re.compile(rb"\\u0000")
+
+
+def _holds(col: pa.ChunkedArray, pattern: re.Pattern) -> bool:
+    """Whether the column's character data may hold ``pattern``: a scan of its buffers, ten times faster than
+    Arrow's substring kernels (bytes of values sliced away may say yes: the exact replace follows)."""
+    return any(c.buffers()[2] is not None and pattern.search(memoryview(c.buffers()[2])) for c in col.chunks)
+
+
+def without_nul(batch: pa.Table, json_columns: set[str]) -> pa.Table:
+    """``batch`` with NUL characters removed from its text, the rest of each value kept: from every string
+    column, and in ``json_columns`` also the ``\\u0000`` escape (for destinations that cannot store them)."""
+    for i, field in enumerate(batch.schema):
+        if not pa.types.is_string(field.type):
+            continue
+        col = clean = batch.column(i)
+        if _holds(col, _NUL_BYTE):
+            clean = pc.replace_substring(clean, "\x00", "")
+        if field.name in json_columns and _holds(col, _NUL_TEXT):
+            while pc.any(pc.match_substring_regex(clean, _NUL_ESCAPE)).as_py():  # a run of escapes: one per pass
+                clean = pc.replace_substring_regex(clean, _NUL_ESCAPE, r"\1")
+        if clean is not col:
+            batch = batch.set_column(i, field.name, clean)
+    return batch

@@ -6,8 +6,9 @@ Sources declare their columns with these names; the loader, the converters and t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
+import msgspec
 import pyarrow as pa
 
 TS, TEXT, INT, FLOAT, BOOL, JSON, DATE = "timestamp", "text", "bigint", "double", "bool", "json", "date"
@@ -22,7 +23,7 @@ class ColumnType:
 
 TYPES: dict[str, ColumnType] = {
     TEXT: ColumnType(pa.string(), "text", Optional[str]),
-    INT: ColumnType(pa.int64(), "bigint", Optional[int]),
+    INT: ColumnType(pa.int64(), "bigint", Optional[Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]]),  # 64 bits
     FLOAT: ColumnType(pa.float64(), "double", Optional[float]),
     BOOL: ColumnType(pa.bool_(), "bool", Optional[bool]),
     TS: ColumnType(pa.timestamp("us", tz="UTC"), "timestamp", Optional[str]),

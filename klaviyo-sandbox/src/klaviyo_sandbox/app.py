@@ -224,7 +224,7 @@ async def _fault(state: SandboxState, request: web.Request) -> web.StreamRespons
         return web.Response(status=403, text=CLOUDFLARE_403, content_type="text/html", headers={"cf-mitigated": "challenge"})
     if kind == "html200":
         return web.Response(status=200, text="<html><body>Service temporarily unavailable</body></html>", content_type="text/html")
-    request[MUTATE] = kind  # truncated, noid, oddtime, future: applied to the page once it is built
+    request[MUTATE] = kind  # a data fault (limits.mutate): applied to the page once it is built
     return None
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import threading
 from dataclasses import dataclass, field
 
+import msgspec
 import orjson
 
 
@@ -81,6 +83,12 @@ FAULT_KINDS = {
     "noid": "send a page whose first record has no id",
     "oddtime": "write the page's timestamps as 'YYYY-MM-DD HH:MM:SS+00:00' and with 'Z'",
     "future": "date one record of the page in the year 2100",
+    "nocursor": "send the page's first record without its cursor field (datetime, updated, updated_at, joined_group_at)",
+    "nul": "put a NUL character into the page's first record: its first text attribute and a property of its first object",
+    "oddtype": "give the page's first record's first three text attributes a 30-digit integer, an object and a boolean, "
+               "and its first object a 30-digit integer property",
+    "deep": "give the page's first record's first object (else its first text attribute) a value nested 1,100 levels deep",
+    "oddnumber": "give the page's first record's first number attribute a 30-digit integer",
 }
 
 
@@ -149,6 +157,50 @@ class Faults:
 
 
 TIME_KEYS = ("datetime", "updated", "updated_at", "created", "created_at")
+CURSOR_KEYS = ("datetime", "updated", "updated_at", "joined_group_at")  # every table's cursor is one of these
+BIG = 123456789012345678901234567890  # wider than 64 bits
+ODD = (BIG, {"a": 1, "b": True}, True)  # what ``oddtype`` puts into the first three text attributes
+DEEP_LEVELS = 1100
+DEEP = b'{"d":' * DEEP_LEVELS + b"1" + b"}" * DEEP_LEVELS  # deeper than JSON encoders nest (written as text)
+DEEP_MARK = "\x01sandbox-deep\x01"
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def texts(attrs: dict) -> list[str]:
+    """The attributes holding text, in order (strings that are not times)."""
+    return [k for k, v in attrs.items() if isinstance(v, str) and k not in TIME_KEYS and not _ISO.match(v)]
+
+
+def objects(attrs: dict) -> list[str]:
+    """The attributes holding an object, in order."""
+    return [k for k, v in attrs.items() if isinstance(v, dict)]
+
+
+def alter(attrs: dict, kind: str) -> dict:
+    """The attributes of a record as the data fault ``kind`` sends them (the first record of a page): the tests
+    derive what should land from it. ``deep`` values are a marker here, written out by :func:`mutate`."""
+    out = dict(attrs)
+    text, obj = texts(attrs), objects(attrs)
+    if kind == "nocursor":
+        for key in CURSOR_KEYS:
+            out.pop(key, None)
+    elif kind == "nul":
+        if text:
+            out[text[0]] = out[text[0]][:1] + "\x00" + out[text[0]][1:]
+        if obj:
+            out[obj[0]] = {**out[obj[0]], "nul": "x\x00y"}
+    elif kind == "oddtype":
+        for key, value in zip(text, ODD):
+            out[key] = value
+        if obj:
+            out[obj[0]] = {**out[obj[0]], "big": BIG}
+    elif kind == "oddnumber":
+        numbers = [k for k, v in attrs.items() if type(v) in (int, float)]
+        if numbers:
+            out[numbers[0]] = BIG
+    elif kind == "deep" and (obj or text):
+        out[(obj or text)[0]] = DEEP_MARK
+    return out
 
 
 def mutate(body: bytes, kind: str) -> bytes:
@@ -158,6 +210,11 @@ def mutate(body: bytes, kind: str) -> bytes:
     doc = orjson.loads(body)
     if not doc["data"]:
         return body
+    if kind in ("nocursor", "nul", "oddtype", "oddnumber", "deep"):
+        rec = doc["data"][0]
+        rec["attributes"] = alter(rec.get("attributes") or {}, kind)
+        # msgspec: integers wider than 64 bits (orjson refuses them)
+        return msgspec.json.encode(doc).replace(msgspec.json.encode(DEEP_MARK), DEEP)
     if kind == "noid":
         doc["data"][0].pop("id", None)
     elif kind == "future":

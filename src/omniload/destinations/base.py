@@ -43,6 +43,7 @@ class Destination:
     compress_load_files: bool = True
     supports_scd2: bool = True  # dlt's scd2 merge strategy (SQL destinations)
     partitions: bool = False  # honours dlt's partition column hint (--partition-by)
+    stores_nul: bool = True  # text and JSON can hold NUL characters; False: they are removed on the way
     notes: list[str] = field(default_factory=list)  # said before the run (how the URI was read)
 
     def default_schema(self, source_default: str) -> str:

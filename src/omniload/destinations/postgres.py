@@ -27,6 +27,7 @@ def sql_type(arrow_type) -> str:
 class Postgres(SqlDeletes, Destination):
     param = "%s"
     compress_load_files: bool = False  # COPY reads each file straight back
+    stores_nul: bool = False  # text refuses NUL bytes, jsonb the \u0000 escape
 
     def _connect(self):
         import psycopg2

@@ -62,12 +62,14 @@ class TableStats:
     retries: int = 0
     throttled: int = 0
     unplaced: int = 0  # records stamped outside the interval that no slice could load
+    no_cursor: int = 0  # records read without a cursor value: loaded, but they cannot move the saved cursor
 
     def add(self, other: "TableStats") -> None:
         self.requests += other.requests
         self.retries += other.retries
         self.throttled += other.throttled
         self.unplaced += other.unplaced
+        self.no_cursor += other.no_cursor
 
 
 @dataclass(frozen=True)

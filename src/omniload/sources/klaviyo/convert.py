@@ -2,21 +2,24 @@
 
 Attributes become top-level columns with their declared types (timestamps parsed leniently into UTC
 ``timestamp[us]``), to-one relationships become ``<name>_id`` columns, and free-form objects stay whole as
-JSON text (loaded as JSON by the destination). A record without an ``id``, or a timestamp that cannot be
-read, raises :class:`BadData` naming the table and page rather than loading garbage.
+JSON text (loaded as JSON by the destination). The lenient path (a page whose values do not all have their
+declared types) keeps values as the API sent them: a value that does not fit a text column lands as its JSON
+text (``true``, ``{"a":1}``, a 30-digit integer exactly); one that does not fit a number, boolean or time column
+raises :class:`BadData` naming the record. A record without an ``id``, or a timestamp that cannot be read, raises
+:class:`BadData` naming the table and page rather than loading garbage.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
-import orjson
+import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ...dates import parse_timestamp
 from ...errors import BadData
-from ...types import JSON, TEXT, TS, TYPES
+from ...types import BOOL, FLOAT, INT, JSON, TEXT, TS, TYPES
 from ...types import arrow_schema as _schema
 from .spec import TableSpec
 
@@ -42,7 +45,46 @@ def timestamps(values: list[Any], table: str, column: str, where: str) -> pa.Arr
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
+    """A parsed value (or a ``msgspec.Raw``) as JSON text, integers of any width exactly."""
+    return None if value is None else msgspec.json.encode(value).decode()
+
+
+class _Misfit(Exception):
+    """A value that cannot be held by its column's type."""
+
+
+def _text(v: Any) -> str:
+    return v if isinstance(v, str) else _json(v)  # type: ignore[return-value]
+
+
+def _int(v: Any) -> int:
+    if type(v) is float and v.is_integer():
+        v = int(v)
+    if type(v) is int and -(2**63) <= v < 2**63:
+        return v
+    raise _Misfit
+
+
+def _float(v: Any) -> float:
+    if type(v) in (int, float):
+        return float(v)
+    raise _Misfit
+
+
+def _bool(v: Any) -> bool:
+    if type(v) is bool:
+        return v
+    raise _Misfit
+
+
+def _str(v: Any) -> str:
+    if isinstance(v, str):
+        return v
+    raise _Misfit
+
+
+# the lenient path: a parsed JSON value -> what its column holds (_Misfit: it cannot)
+_FIT: dict[str, Callable[[Any], Any]] = {TEXT: _text, JSON: _json, INT: _int, FLOAT: _float, BOOL: _bool}
 
 
 def typed_to_arrow(decoder, records: list[Any], consts: dict[str, str], where: str) -> pa.Table:
@@ -81,21 +123,27 @@ def records_to_arrow(spec: TableSpec, records: list[dict[str, Any]], consts: dic
     cols = spec.all_columns
     data: dict[str, list[Any]] = {c: [] for c in cols}
     ids = data[spec.id_column]
-    attr_cols = list(spec.columns.items())
+    attr_cols = [(col, typ, _FIT.get(typ, _str)) for col, typ in spec.columns.items()]
     rels = [(r, f"{r.replace('-', '_')}_id") for r in spec.to_one]
     for rec in records:
         rid = rec.get("id")
         if not rid:
             raise BadData(f"table '{spec.name}': a record without an id ({where})")
-        ids.append(rid)
+        ids.append(_text(rid))
         attrs = rec.get("attributes") or {}
-        for col, typ in attr_cols:
+        for col, typ, fit in attr_cols:
             v = attrs.get(col)
-            data[col].append(_json(v) if typ == JSON and v is not None else v)
+            try:
+                data[col].append(None if v is None else fit(v))
+            except _Misfit:
+                shown = _json(v) or ""
+                shown = shown if len(shown) <= 60 else shown[:57] + "..."
+                raise BadData(f"table '{spec.name}': record '{rid}' holds {shown} in column '{col}', which is {typ} "
+                              f"({where}); the API's value does not fit the column's type: report it") from None  # fmt: skip
         relationships = rec.get("relationships") or {}
         for rel, col in rels:
             d = (relationships.get(rel) or {}).get("data")
-            data[col].append(d.get("id") if isinstance(d, dict) else None)
+            data[col].append(_text(d["id"]) if isinstance(d, dict) and d.get("id") is not None else None)
     n = len(ids)
     arrays = []
     for col, typ in cols.items():
@@ -103,8 +151,6 @@ def records_to_arrow(spec: TableSpec, records: list[dict[str, Any]], consts: dic
             arrays.append(pa.array([consts[col]] * n, pa.string()))
         elif typ == TS:
             arrays.append(timestamps(data[col], spec.name, col, where))
-        elif typ == TEXT:
-            arrays.append(pa.array([None if v is None else str(v) for v in data[col]], pa.string()))
         else:
             try:
                 arrays.append(pa.array(data[col], TYPES[typ].arrow))

@@ -2,18 +2,22 @@
 
 The typed decoder reads only the fields a table keeps (attributes, to-one relationship ids, ``links.next``)
 and keeps free-form objects as raw JSON bytes, never parsing them into Python objects. A page whose values
-do not have the declared types falls back to a generic parse (and the lenient converter); a body that is not
-JSON at all (truncated, an HTML page) decodes to ``None`` so the client retries it. An include table's page
-(``TableSpec.include``) is read generically: its records are the ``included`` resources each listed record names.
+do not have the declared types falls back to a generic parse (and the lenient converter), which keeps every
+value as the JSON said it (integers of any width exactly); a body that is not JSON at all (truncated, an HTML
+page) decodes to ``None`` so the client retries it. A page nested deeper than a parser can recurse has each
+attribute value nested more than ``MAX_DEPTH`` levels cut out first (found without recursion) and kept as its
+JSON text (``msgspec.Raw``). An include table's page (``TableSpec.include``) is read generically: its records
+are the ``included`` resources each listed record names.
 """
 
 from __future__ import annotations
 
+import re
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import msgspec
-import orjson
 
 from ...types import JSON, TYPES
 from .spec import TableSpec
@@ -78,7 +82,7 @@ class PageDecoder:
         try:
             doc = self._decoder.decode(body)
             return Doc(doc.data, doc.links.next if doc.links else None, True)
-        except msgspec.ValidationError:
+        except (msgspec.ValidationError, RecursionError):
             pass
         except msgspec.DecodeError:
             return None
@@ -109,18 +113,61 @@ class PageDecoder:
 
 
 def _document(body: bytes) -> dict | None:
-    """A JSON:API document parsed generically; None when the body is not one (the client retries)."""
+    """A JSON:API document parsed generically (integers of any width exactly); None when the body is not one
+    (the client retries)."""
     try:
-        raw = orjson.loads(body)
-    except orjson.JSONDecodeError:
+        try:
+            raw = msgspec.json.decode(body)
+        except RecursionError:
+            raw = _shallow(body)
+    except msgspec.DecodeError:
         return None
     if not isinstance(raw, dict) or not isinstance(raw.get("data"), list):
         return None
     return raw
 
 
+MAX_DEPTH = 256  # values nested deeper are kept as JSON text; parsers recurse per level (Python's limit: ~1,000)
+_VALUE_LEVEL = 4  # the containers open around an attribute value: document, data/included, resource, attributes
+_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.S)  # strings whole (brackets in them are text), brackets
+
+
+def _shallow(body: bytes) -> Any:
+    """Parse a body nested deeper than ``MAX_DEPTH``: each attribute value nesting deeper is found by a scan that
+    does not recurse, replaced by a unique string for the parse, and put back as ``msgspec.Raw`` (its JSON text)."""
+    cuts, stack, deep = [], [], None
+    for m in _TOKENS.finditer(body):
+        c = body[m.start()]
+        if c in b"[{":
+            stack.append(m.start())
+            if len(stack) > MAX_DEPTH and deep is None:
+                deep = stack[_VALUE_LEVEL]
+        elif c in b"]}":
+            if not stack:
+                break  # not JSON: the parse below says so
+            start = stack.pop()
+            if start == deep:
+                cuts.append((start, m.end()))
+                deep = None
+    nonce, parts, kept, pos = uuid.uuid4().hex, [], {}, 0
+    for n, (start, end) in enumerate(cuts):
+        mark = f"{nonce}:{n}"
+        kept[mark] = msgspec.Raw(body[start:end])
+        parts += [body[pos:start], b'"', mark.encode(), b'"']
+        pos = end
+    doc = msgspec.json.decode(b"".join([*parts, body[pos:]]))
+    if isinstance(doc, dict):
+        for rec in [*(doc.get("data") or ()), *(doc.get("included") or ())]:
+            attrs = rec.get("attributes") if isinstance(rec, dict) else None
+            if isinstance(attrs, dict):
+                for key, value in attrs.items():
+                    if isinstance(value, str) and value in kept:
+                        attrs[key] = kept[value]
+    return doc
+
+
 def cursor_of(record: Any, field: str) -> Any:
-    """The raw cursor attribute of a typed or generic record."""
+    """The cursor attribute of a typed or generic record (None when it has none)."""
     if isinstance(record, dict):
         return (record.get("attributes") or {}).get(field)
     attrs = record.attributes

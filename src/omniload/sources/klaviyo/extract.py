@@ -5,7 +5,7 @@ Where the server bounds the incremental key on both sides, a stream first probes
 holds everything, that was the only request; otherwise it asks for the newest record and splits the rest
 into time windows fetched in parallel (half-open windows, so a record on an edge belongs to exactly one).
 Where the server offers only a lower bound or no filter, one stream pages through and rows outside the
-interval are dropped on the client. Pages go to a bounded queue, so memory does not grow with the run.
+interval are dropped on the client. A record without a cursor value belongs to the page that brought it. Pages go to a bounded queue, so memory does not grow with the run.
 """
 
 from __future__ import annotations
@@ -84,12 +84,22 @@ def _params(spec: TableSpec, partition: str, lo: datetime | None, hi: datetime |
 
 def _cursor_value(record: Any, field: str) -> datetime | None:
     raw = cursor_of(record, field)
-    if not raw:
+    if not raw or not isinstance(raw, str):
         return None
     try:
         return parse_timestamp(raw)
     except ValueError:
         return None
+
+
+def _before(records: list[Any], field: str, t: datetime) -> list[Any]:
+    """The records stamped before ``t``, and those without a stamp: they belong to the page that brought them."""
+    out = []
+    for r in records:
+        v = _cursor_value(r, field)
+        if v is None or v < t:
+            out.append(r)
+    return out
 
 
 class Coverage:
@@ -142,7 +152,8 @@ class Extractor:
                 yield item
         finally:
             self._stop.set()
-            thread.join(timeout=30)
+            if threading.current_thread() is not thread:  # the collector may close this generator in that thread
+                thread.join(timeout=30)
 
     async def _put(self, item: Any) -> None:
         while not self._stop.is_set():
@@ -234,7 +245,7 @@ class Extractor:
             await self._pages(client, probe_params, consts, plan.start, plan.end, first=probe)
             return
         # Keep the probe's records before t1; everything from t1 on comes from the windows.
-        kept = [r for r in probe.records if (_cursor_value(r, spec.cursor) or t1) < t1]
+        kept = _before(probe.records, spec.cursor, t1)
         where = f"page 1 of {client.url(spec.path, probe_params)}"
         await self._put(Page(kept, probe.typed, consts, where, plan.start, t1, probe.extra))  # extra: cut to t1 by the reader
         await self._windows(client, partition, consts, fetch_windows(t0, t1, t_max, plan.end, plan.parallelism),
@@ -251,7 +262,7 @@ class Extractor:
         last = _cursor_value(first.records[-1], spec.cursor) if first is not None and first.records and first.next else None
         if last is not None and whole(last) < plan.end and (lo is None or lo < whole(last)):
             lo = whole(last)
-            kept = [r for r in first.records if (_cursor_value(r, spec.cursor) or lo) < lo]
+            kept = _before(first.records, spec.cursor, lo)
             await self._put(Page(kept, first.typed, consts, "page 1 of the plan's probe", plan.start, lo, first.extra))
             pages -= 1
         if lo is None:

@@ -91,8 +91,8 @@ def need_from(saved: dict, start: datetime | None, lookback: timedelta, parse) -
 
 
 def after(table: pa.Table, column: str, lo: datetime | None) -> pa.Table:
-    """The rows with ``column >= lo`` (all when ``lo`` is None)."""
+    """The rows with ``column >= lo`` (all when ``lo`` is None), and those without a value (where else would they go)."""
     if lo is None or table.num_rows == 0:
         return table
     keep = pc.greater_equal(table.column(column), pa.scalar(lo, pa.timestamp("us", tz="UTC")))
-    return table.filter(pc.fill_null(keep, False))
+    return table.filter(pc.or_kleene(keep, pc.is_null(table.column(column))))

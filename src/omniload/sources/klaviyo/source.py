@@ -44,23 +44,22 @@ BATCH_BYTES = 24 * 2**20  # a batch is handed to dlt at this size too: wide rows
 # server's clock by the time a request arrives, so no margin is needed beyond it.
 CLOCK_MARGIN = timedelta(0)
 def _in_window(table: pa.Table, spec: TableSpec, lo: datetime | None, hi: datetime, last: datetime | None = None) -> pa.Table:
-    """The rows of a page that belong to its window ``lo <= cursor < hi``. ``last``: the run's end, given only in
-    the run's last slice, whose window also keeps records stamped after it (in the future): they belong
-    nowhere else. (A record stamped exactly at the end is not in the future: the next run reads it.)"""
+    """The rows of a page that belong to its window ``lo <= cursor < hi``, and those without a cursor value (the
+    API sent them for this window: they belong nowhere else). ``last``: the run's end, given only in the run's
+    last slice, whose window also keeps records stamped after it (in the future): they belong nowhere else
+    either. (A record stamped exactly at the end is not in the future: the next run reads it.)"""
     if not spec.cursor or table.num_rows == 0:
         return table
     col = table.column(spec.cursor)
     bounds = pc.min_max(col).as_py()  # one kernel: most pages lie wholly inside their window
-    if col.null_count == 0 and bounds["max"] < hi and (lo is None or bounds["min"] >= lo):
+    if bounds["max"] is None or (bounds["max"] < hi and (lo is None or bounds["min"] >= lo)):
         return table
     keep = pc.less(col, pa.scalar(hi, pa.timestamp("us", tz="UTC")))
     if last is not None:
         keep = pc.or_(keep, pc.greater(col, pa.scalar(last, pa.timestamp("us", tz="UTC"))))
     if lo is not None:
         keep = pc.and_(keep, pc.greater_equal(col, pa.scalar(lo, pa.timestamp("us", tz="UTC"))))
-    else:
-        keep = pc.or_kleene(keep, pc.is_null(col))
-    return table.filter(pc.fill_null(keep, False))
+    return table.filter(pc.or_kleene(keep, pc.is_null(col)))
 
 
 def _after(table: pa.Table, spec: TableSpec, end: datetime) -> int:
@@ -145,6 +144,7 @@ class KlaviyoReader(TableReader):
         if self.riding is not None:
             for table in self.riding.rows(opts.batch_rows):
                 table = after(table, spec.cursor or "", lo)
+                self._count(table)
                 self.events.pages(0, table.num_rows)
                 yield table
             self._through = window.hi
@@ -173,6 +173,7 @@ class KlaviyoReader(TableReader):
             else:  # a record stamped after the run's end seen in an earlier slice cannot be placed
                 self.stats.unplaced += _after(table, spec, self._end) if self._end else 0
                 table = _in_window(table, spec, page.lo, page.hi)
+            self._count(table)
             self.events.pages(1, table.num_rows)
             if table.num_rows:
                 buffer.append(table)
@@ -191,6 +192,11 @@ class KlaviyoReader(TableReader):
             self.source.note(self.events, f"API revision {self.source.revision} is {self.source.server.deprecation}; "
                                           "set revision= in the source URI to a newer one")  # fmt: skip
 
+
+    def _count(self, table: pa.Table) -> None:
+        """Count the rows without a cursor value (the summary says how many were loaded so)."""
+        if self.spec.cursor:
+            self.stats.no_cursor += table.column(self.spec.cursor).null_count
 
     def scan_cost(self, rows: int, groups: int) -> ScanCost | None:
         if not scannable(self.spec):
