@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 
-from omniload.sandbox.klaviyo.limits import DEEP, DEEP_MARK, alter
+from klaviyo_sandbox.limits import DEEP, DEEP_MARK, alter
 from omniload.sources.klaviyo.tables import TABLES
 from omniload.types import TEXT
 
