@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--workers", type=int, default=1, help="processes serving one port (benchmarks; needs --rate-limits off)")
     k.add_argument("--visibility-delay-s", type=int, default=30, help="events show in GET this many sandbox seconds after they exist (default 30)")
     k.add_argument("--filter-precision", choices=["micro", "second"], default="second", help="second (default): compare filter datetimes in whole seconds, as Klaviyo")
-    k.add_argument("--archived-visible", action="store_true", help="list archived flows without an archived filter (Klaviyo hides them)")
+    k.add_argument("--archived-visible", action="store_true", help="list archived flows and hidden images without an archived/hidden filter (Klaviyo hides them)")
     k.add_argument("--allow-future-filters", action="store_true", help="accept filter datetimes after the sandbox's now (Klaviyo refuses them)")
     k.add_argument("--revision-policy", choices=["lifecycle", "exact"], default="lifecycle", help="lifecycle (default): any real revision, old ones deprecated then retired (410); exact: only 2026-07-15")
     k.add_argument("--public-url", default=None, help="base URL written in links (else X-Forwarded-Proto/-Host, else the request's)")

@@ -14,8 +14,9 @@ from ..spec import TableSpec
 _CATALOG = dict(title=TEXT, description=TEXT, price=FLOAT, url=TEXT, image_full_url=TEXT, image_thumbnail_url=TEXT,
                 images=JSON, custom_metadata=JSON, published=BOOL, created=TS, updated=TS)  # fmt: skip
 
-# Klaviyo lists archived flows and campaigns only when asked for them: read both halves.
+# Klaviyo lists archived flows and campaigns, and hidden images, only when asked for them: read both halves.
 ARCHIVED = (("equals(archived,false)", {}), ("equals(archived,true)", {}))
+HIDDEN = (("equals(hidden,false)", {}), ("equals(hidden,true)", {}))
 
 CORE: list[TableSpec] = [
     TableSpec("events", "/api/events", "event", dict(timestamp=INT, event_properties=JSON, datetime=TS, uuid=TEXT),
@@ -54,7 +55,8 @@ CORE: list[TableSpec] = [
               75, 750, 10, cursor="updated", lower_op="greater-than", sort="updated"),
     TableSpec("images", "/api/images", "image",
               dict(name=TEXT, image_url=TEXT, format=TEXT, size=INT, hidden=BOOL, updated_at=TS),
-              10, 150, 100, cursor="updated_at", lower_op="greater-or-equal", upper_op="less-than", sort="updated_at"),
+              10, 150, 100, cursor="updated_at", lower_op="greater-or-equal", upper_op="less-than", sort="updated_at",
+              partitions=HIDDEN),
     TableSpec("segments", "/api/segments", "segment",
               dict(name=TEXT, definition=JSON, created=TS, updated=TS, is_active=BOOL, is_processing=BOOL, is_starred=BOOL),
               75, 750, 10, cursor="updated", lower_op="greater-than", sort="updated"),
