@@ -4,16 +4,22 @@ links only, microsecond timestamps, a first page of lists with a ``prev`` link, 
 
 from __future__ import annotations
 
+from decimal import Decimal
 from urllib.parse import unquote
 
 import duckdb
 
+from omniload.cli import main
 from omniload.sandbox.klaviyo import truth
 
-from .conftest import http_get, http_post
-from .helpers import assert_equals_truth, ingest
+from .conftest import http_get, http_post, source_uri
+from .helpers import assert_equals_truth, expected_rows, ingest
 
 DELETED = "_omniload_deleted_at"
+
+
+def ingest_to(sb, tables: str, dest: str, *extra: str) -> int:
+    return main(["ingest", "--source-uri", source_uri(sb), "--source-table", tables, "--dest-uri", dest, "--progress", "log", *extra])
 
 
 def _query(db: str, sql: str) -> list[tuple]:
@@ -39,3 +45,33 @@ def test_hidden_images_are_loaded_and_kept_by_the_id_scan(make_sandbox, tmp_path
     assert ingest(sb, "images", db) == 0  # images are cheap to scan: reconciled on every run after the first
     marked = {r[0] for r in _query(db, f'select id from images where "{DELETED}" is not null')}
     assert marked == set(gone)  # the scan lists hidden images too: only the deleted one is marked
+
+
+def _pg(server, database: str, sql: str) -> list[tuple]:
+    con = server.connect(database)
+    try:
+        with con.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall()
+    finally:
+        con.close()
+
+
+def test_prices_are_exact_decimals_and_inventory_an_integer_on_duckdb_and_postgres(postgres, make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=6)
+    db = str(tmp_path / "k.duckdb")
+    assert ingest(sb, "catalog-variants,catalog-items", db) == 0
+    for table in ("catalog_items", "catalog_variants"):
+        types = dict(_query(db, f"select column_name, data_type from information_schema.columns where table_name = '{table}'"))
+        assert types["price"] == "DECIMAL(38,9)", types
+    assert types["inventory_quantity"] == "BIGINT"
+    want = {rid: (r["price"], r["inventory_quantity"]) for rid, r in expected_rows(sb, "catalog-variants").items()}
+    got = {rid: (price, qty) for rid, price, qty in _query(db, "select id, price, inventory_quantity from catalog_variants")}
+    assert got == want and all(isinstance(p, Decimal) and isinstance(q, int) for p, q in got.values())  # 19.99, not 19.98999...
+    postgres.create_database("kl_money")
+    assert ingest_to(sb, "catalog-variants", postgres.uri("kl_money")) == 0
+    cols = dict(_pg(postgres, "kl_money", "select column_name, data_type || coalesce('(' || numeric_precision || ',' || numeric_scale || ')', '') "
+                                          "from information_schema.columns where table_name = 'catalog_variants'"))  # fmt: skip
+    assert cols["price"] == "numeric(38,9)" and cols["inventory_quantity"].startswith("bigint"), cols
+    got_pg = {rid: (price, qty) for rid, price, qty in _pg(postgres, "kl_money", "select id, price, inventory_quantity from public.catalog_variants")}
+    assert got_pg == got

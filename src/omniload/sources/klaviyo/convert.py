@@ -8,6 +8,7 @@ read, raises :class:`BadData` naming the table and page rather than loading garb
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -16,7 +17,7 @@ import pyarrow.compute as pc
 
 from ...dates import parse_timestamp
 from ...errors import BadData
-from ...types import JSON, TEXT, TS, TYPES
+from ...types import DECIMAL, JSON, TEXT, TS, TYPES
 from ...types import arrow_schema as _schema
 from .spec import TableSpec
 
@@ -41,6 +42,17 @@ def timestamps(values: list[Any], table: str, column: str, where: str) -> pa.Arr
         return pa.array(out, pa.timestamp("us", tz="UTC"))
 
 
+def _typed(values: list[Any], spec: TableSpec, col: str, typ: str, where: str) -> pa.Array:
+    """A column of a plain type (not a timestamp); a value that does not fit (text in a number, a price with more
+    decimals than the column keeps) fails the page rather than loading something else."""
+    if typ == DECIMAL:  # a generic parse gives floats: their shortest text is the number the JSON said
+        values = [Decimal(repr(v)) if isinstance(v, float) else v for v in values]
+    try:
+        return pa.array(values, TYPES[typ].arrow)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ArithmeticError) as exc:
+        raise BadData(f"table '{spec.name}': column '{col}' is not {typ} ({where}): {exc}") from None
+
+
 def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
@@ -63,7 +75,7 @@ def typed_to_arrow(decoder, records: list[Any], consts: dict[str, str], where: s
         elif typ == TS:
             arrays[col] = timestamps(values, spec.name, col, where)
         else:
-            arrays[col] = pa.array(values, TYPES[typ].arrow)
+            arrays[col] = _typed(values, spec, col, typ, where)
     for ident, col in decoder.rel_names:
         ids_ = []
         for r in records:
@@ -106,8 +118,5 @@ def records_to_arrow(spec: TableSpec, records: list[dict[str, Any]], consts: dic
         elif typ == TEXT:
             arrays.append(pa.array([None if v is None else str(v) for v in data[col]], pa.string()))
         else:
-            try:
-                arrays.append(pa.array(data[col], TYPES[typ].arrow))
-            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
-                raise BadData(f"table '{spec.name}': column '{col}' is not {typ} ({where}): {exc}") from None
+            arrays.append(_typed(data[col], spec, col, typ, where))
     return pa.Table.from_arrays(arrays, schema=arrow_schema(spec))

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ....types import BOOL, FLOAT, INT, JSON, TEXT, TS
+from ....types import BOOL, DECIMAL, INT, JSON, TEXT, TS
 from ..spec import TableSpec
 
-_CATALOG = dict(title=TEXT, description=TEXT, price=FLOAT, url=TEXT, image_full_url=TEXT, image_thumbnail_url=TEXT,
+_CATALOG = dict(title=TEXT, description=TEXT, price=DECIMAL, url=TEXT, image_full_url=TEXT, image_thumbnail_url=TEXT,
                 images=JSON, custom_metadata=JSON, published=BOOL, created=TS, updated=TS)  # fmt: skip
 
 # Klaviyo lists archived flows and campaigns, and hidden images, only when asked for them: read both halves.
@@ -41,7 +41,7 @@ CORE: list[TableSpec] = [
     TableSpec("coupons", "/api/coupons", "coupon", dict(external_id=TEXT, description=TEXT, monitor_configuration=JSON),
               75, 750, 100),
     TableSpec("catalog-variants", "/api/catalog-variants", "catalog-variant",
-              dict(external_id=TEXT, sku=TEXT, inventory_policy=INT, inventory_quantity=FLOAT, **_CATALOG),
+              dict(external_id=TEXT, sku=TEXT, inventory_policy=INT, inventory_quantity=INT, **_CATALOG),
               350, 3500, 100, cursor="updated", sort="created", to_one=("item",)),
     TableSpec("catalog-categories", "/api/catalog-categories", "catalog-category",
               dict(external_id=TEXT, name=TEXT, updated=TS), 350, 3500, 100, cursor="updated", sort="created"),
