@@ -75,3 +75,37 @@ def test_prices_are_exact_decimals_and_inventory_an_integer_on_duckdb_and_postgr
     assert cols["price"] == "numeric(38,9)" and cols["inventory_quantity"].startswith("bigint"), cols
     got_pg = {rid: (price, qty) for rid, price, qty in _pg(postgres, "kl_money", "select id, price, inventory_quantity from public.catalog_variants")}
     assert got_pg == got
+
+
+def _asked(sb, endpoint: str) -> list[str]:
+    return [unquote(q) for _, name, q in sb.state.log if name == endpoint]
+
+
+def test_variants_get_their_item_from_the_items_side(make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=8)
+    page = http_get(sb.base_url, "/api/catalog-variants?page%5Bsize%5D=5").json["data"]
+    assert all(set(v["relationships"]["item"]) == {"links"} for v in page)  # as recorded: links, no data
+    db = str(tmp_path / "k.duckdb")
+    assert ingest(sb, "catalog-variants", db) == 0
+    got = assert_equals_truth(db, sb, "catalog-variants")
+    assert got and all(r["item_id"] for r in got.values())
+    items = len(truth.records(sb.state, "catalog-items"))
+    listing = _asked(sb, "catalog-items")
+    assert len(listing) == -(-items // 100)  # the items once, 100 a page, each naming its variants
+    assert all("include=variants" in q and "fields[catalog-item]=id" in q and "fields[catalog-variant]=id" in q for q in listing)
+    assert not _asked(sb, "catalog-item-variants")  # the include named every variant: no request per item
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=86400")  # new and touched variants
+    sb.state.log.clear()
+    assert ingest(sb, "catalog-variants", db) == 0
+    assert all(r["item_id"] for r in assert_equals_truth(db, sb, "catalog-variants").values())
+    assert len(_asked(sb, "catalog-items")) == -(-items // 100)
+
+
+def test_variants_an_include_leaves_out_are_asked_per_item(make_sandbox, tmp_path):
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=8, include_limit=1)  # an item's include names one variant
+    db = str(tmp_path / "k.duckdb")
+    assert ingest(sb, "catalog-variants", db) == 0
+    got = assert_equals_truth(db, sb, "catalog-variants")
+    assert got and all(r["item_id"] for r in got.values())
+    items = len(truth.records(sb.state, "catalog-items"))
+    assert len(_asked(sb, "catalog-item-variants")) == items  # each item's relationship endpoint once

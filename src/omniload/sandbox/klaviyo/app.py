@@ -82,6 +82,7 @@ class SandboxConfig:
     deprecation_headers: bool = True  # lifecycle: Deprecation/Sunset headers on deprecated revisions
     scope_in_403: bool = REAL_LIKE["scope_in_403"]  # True: a 403's detail names the missing scope (kinder than Klaviyo)
     public_url: str | None = None  # base of links; else X-Forwarded-Proto/-Host, else the request's own
+    include_limit: int | None = None  # an included to-many relationship names at most this many records (None: all)
     report_daily: int | None = 225  # report requests per key, endpoint and sandbox day (None: unlimited); kept
     # even with rate_limits="off", which lifts the per-second and per-minute windows only
 

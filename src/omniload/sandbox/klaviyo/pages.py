@@ -21,11 +21,15 @@ def _document(data_json: str, page_links: dict, included: list | None) -> bytes:
     return f'{{"data":[{data_json}],"links":{tail}{inc}}}'.encode()
 
 
-def _included(state, wanted: list[tuple[str, str]], base: str) -> list[dict]:
+def _included(state, wanted: list[tuple[str, str]], base: str, fields: dict[str, list[str]] | None = None) -> list[dict]:
+    """The included resource objects, each once, pruned to ``fields[<type>]`` where the request names it."""
     seen: dict[tuple[str, str], dict] = {}
     for typ, rid in wanted:
         if (typ, rid) not in seen:
-            seen[(typ, rid)] = included_object(state, typ, rid, base)
+            obj = included_object(state, typ, rid, base)
+            if fields and typ in fields:
+                obj["attributes"] = prune(obj["attributes"], fields[typ])
+            seen[(typ, rid)] = obj
     return list(seen.values())
 
 
@@ -100,8 +104,9 @@ def entities_page(state, rules, q, params: dict[str, str], base: str) -> bytes:
     page_links = links(base, rules.path, params, nxt, prev)
     objs, wanted = [], []
     for i in page:
-        obj, w = resource(builder, i, rules, base, q.fields.get(rules.resource_type), q.additional, q.includes)
+        obj, w = resource(builder, i, rules, base, q.fields.get(rules.resource_type), q.additional, q.includes,
+                          state.config.include_limit)  # fmt: skip
         objs.append(obj)
         wanted.extend(w)
-    included = _included(state, wanted, base) if q.includes else None
+    included = _included(state, wanted, base, q.fields) if q.includes else None
     return _document(",".join(orjson.dumps(o).decode() for o in objs), page_links, included)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from ....types import BOOL, DECIMAL, INT, JSON, TEXT, TS
-from ..spec import TableSpec
+from ..spec import Owner, TableSpec
 
 _CATALOG = dict(title=TEXT, description=TEXT, price=DECIMAL, url=TEXT, image_full_url=TEXT, image_thumbnail_url=TEXT,
                 images=JSON, custom_metadata=JSON, published=BOOL, created=TS, updated=TS)  # fmt: skip
@@ -42,7 +42,8 @@ CORE: list[TableSpec] = [
               75, 750, 100),
     TableSpec("catalog-variants", "/api/catalog-variants", "catalog-variant",
               dict(external_id=TEXT, sku=TEXT, inventory_policy=INT, inventory_quantity=INT, **_CATALOG),
-              350, 3500, 100, cursor="updated", sort="created", to_one=("item",)),
+              350, 3500, 100, cursor="updated", sort="created", to_one=("item",),
+              owner=Owner("catalog-items", "variants", "item_id", "/api/catalog-items/{id}/relationships/variants")),
     TableSpec("catalog-categories", "/api/catalog-categories", "catalog-category",
               dict(external_id=TEXT, name=TEXT, updated=TS), 350, 3500, 100, cursor="updated", sort="created"),
     TableSpec("catalog-items", "/api/catalog-items", "catalog-item", dict(external_id=TEXT, **_CATALOG),
