@@ -15,6 +15,10 @@ from .late import LATE_BASE
 from .query import event_bounds, event_matches
 
 
+# endpoints whose first page has a ``prev`` link too, as recorded (lists: ``page[cursor]=<Filters: any(id,[...])>``)
+FIRST_PAGE_PREV = ("lists",)
+
+
 def _document(data_json: str, page_links: dict, included: list | None) -> bytes:
     tail = orjson.dumps(page_links).decode()
     inc = f',"included":{orjson.dumps(included).decode()}' if included is not None else ""
@@ -101,6 +105,8 @@ def entities_page(state, rules, q, params: dict[str, str], base: str) -> bytes:
     first = key(start) if page else None
     last = key(start + len(page) - 1) if page else None
     nxt, prev = links_cursors(q, state.config.cursor_mode, start, q.page_size, more, first, last)
+    if rules.name in FIRST_PAGE_PREV and q.cursor is None:  # not a cursor the sandbox reads: following it is a 400
+        prev = f"<Filters: {params.get('filter', '')}>"
     page_links = links(base, rules.path, params, nxt, prev)
     objs, wanted = [], []
     for i in page:
