@@ -6,6 +6,7 @@ import asyncio
 import json
 import threading
 from datetime import datetime, timezone
+from decimal import Decimal
 from urllib.parse import unquote
 
 import duckdb
@@ -14,12 +15,12 @@ from omniload.cli import main
 from klaviyo_sandbox import testing as truth
 from omniload.sources.klaviyo.preflight import KEY_CHECK
 from omniload.sources.klaviyo.tables import TABLES
-from omniload.types import JSON, TS
+from omniload.types import DECIMAL, DECIMAL_PRECISION, DECIMAL_SCALE, JSON, TS
 
 from .conftest import source_uri
 
 DLT_TYPES = {"text": "VARCHAR", "bigint": "BIGINT", "double": "DOUBLE", "bool": "BOOLEAN",
-             "timestamp": "TIMESTAMP WITH TIME ZONE", "json": "JSON"}  # fmt: skip
+             "timestamp": "TIMESTAMP WITH TIME ZONE", "json": "JSON", DECIMAL: f"DECIMAL({DECIMAL_PRECISION},{DECIMAL_SCALE})"}  # fmt: skip
 
 
 def ingest(sb, tables: str, db: str, *extra: str) -> int:
@@ -90,6 +91,8 @@ def _norm(value, typ: str):
         return json.loads(value) if isinstance(value, str) else value
     if typ == "double":
         return float(value)
+    if typ == DECIMAL:  # the sandbox's JSON numbers (floats) by their shortest text; the destination's Decimal
+        return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
     return value
 
 

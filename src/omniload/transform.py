@@ -21,9 +21,9 @@ from .errors import UsageError
 from .sources.base import TableInfo
 from .types import TYPES
 
-# --columns types (dlt's names) -> Arrow type; decimal is dlt's default precision
+# --columns types (dlt's names) -> Arrow type; decimal is dlt's default precision (types.py)
 COLUMN_TYPES: dict[str, pa.DataType] = {name: t.arrow for name, t in TYPES.items()}
-COLUMN_TYPES.update({"decimal": pa.decimal128(38, 9), "bigdecimal": pa.decimal256(76, 38), "time": pa.time64("us"),
+COLUMN_TYPES.update({"bigdecimal": pa.decimal256(76, 38), "time": pa.time64("us"),
                      "binary": pa.binary()})  # fmt: skip
 
 

@@ -6,12 +6,15 @@ Sources declare their columns with these names; the loader, the converters and t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Annotated, Any, Optional
 
 import msgspec
 import pyarrow as pa
 
 TS, TEXT, INT, FLOAT, BOOL, JSON, DATE = "timestamp", "text", "bigint", "double", "bool", "json", "date"
+DECIMAL = "decimal"  # exact numbers such as money: dlt's default precision, 29 digits before the point and 9 after
+DECIMAL_PRECISION, DECIMAL_SCALE = 38, 9
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ TYPES: dict[str, ColumnType] = {
     BOOL: ColumnType(pa.bool_(), "bool", Optional[bool]),
     TS: ColumnType(pa.timestamp("us", tz="UTC"), "timestamp", Optional[str]),
     DATE: ColumnType(pa.date32(), "date", Optional[str]),
+    DECIMAL: ColumnType(pa.decimal128(DECIMAL_PRECISION, DECIMAL_SCALE), "decimal", Optional[Decimal]),  # JSON numbers read exactly
     JSON: ColumnType(pa.string(), "json", None),
 }
 
@@ -45,6 +49,8 @@ def column_hints(columns: dict[str, str], primary_key: tuple[str, ...], cursor: 
         if typ == TS:
             hint["timezone"] = True
             hint["precision"] = 6
+        if typ == DECIMAL:
+            hint["precision"], hint["scale"] = DECIMAL_PRECISION, DECIMAL_SCALE
         if col == cursor and merge:
             hint["dedup_sort"] = "desc"
         hints[col] = hint

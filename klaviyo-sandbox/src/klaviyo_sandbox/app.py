@@ -32,7 +32,7 @@ from .child_pages import UnknownParent, child_page
 from .relationship_pages import RELATED, relationship_page
 from .openapi_rules import all_rules
 from .pages import entities_page, events_page
-from .query import QueryError, select_entities, to_us, validate
+from .query import HIDDEN_UNLESS_FILTERED, QueryError, select_entities, to_us, validate
 from .records import builders
 from .audience_reports import BUILDERS
 from .reports import DailyBudget, message_report, metric_aggregate
@@ -56,7 +56,7 @@ CLOUDFLARE_403 = (
 REAL_LIKE: dict[str, Any] = {
     "cursor_mode": "keyset",  # cursors carry the last record's (sort value, id)
     "visibility_delay_s": 30,  # best guess: events show in GET a little after they happen / are received
-    "archived_visible": False,  # archived flows (and campaigns) are listed only with equals(archived,...)
+    "archived_visible": False,  # archived flows (and campaigns) only with equals(archived,...), hidden images with equals(hidden,...)
     "filter_precision": "second",  # filter datetimes and record times are compared in whole seconds
     "refuse_future_filters": True,  # a filter datetime after the server's now is 400 "End date may not be in the future"
     "revision_policy": "lifecycle",  # any real revision: older ones deprecated (headers), then retired (410)
@@ -78,13 +78,14 @@ class SandboxConfig:
     # The defaults are the real API's (REAL_LIKE, the harsher reading where evidence is thin); the other
     # behaviour of each stays switchable. docs/klaviyo-behaviour.md has the evidence line of each.
     visibility_delay_s: int = REAL_LIKE["visibility_delay_s"]  # an event is served this long after it exists
-    archived_visible: bool = REAL_LIKE["archived_visible"]  # False: archived flows only when filtered on them
+    archived_visible: bool = REAL_LIKE["archived_visible"]  # False: archived flows, hidden images only when filtered on
     filter_precision: str = REAL_LIKE["filter_precision"]  # micro | second
     refuse_future_filters: bool = REAL_LIKE["refuse_future_filters"]
     revision_policy: str = REAL_LIKE["revision_policy"]  # exact (only 2026-07-15) | lifecycle (see revisions.py)
     deprecation_headers: bool = True  # lifecycle: Deprecation/Sunset headers on deprecated revisions
     scope_in_403: bool = REAL_LIKE["scope_in_403"]  # True: a 403's detail names the missing scope (kinder than Klaviyo)
     public_url: str | None = None  # base of links; else X-Forwarded-Proto/-Host, else the request's own
+    include_limit: int | None = None  # an included to-many relationship names at most this many records (None: all)
     report_daily: int | None = 225  # report requests per key, endpoint and sandbox day (None: unlimited); kept
     # even with rate_limits="off", which lifts the per-second and per-minute windows only
 
@@ -120,7 +121,8 @@ class SandboxState:
         self.builders = builders(self.dataset)
         self.events = Events(self.dataset, self.builders["profiles"], self.builders["metrics"])
         self.events.delay_us = cfg.visibility_delay_s * 1_000_000
-        self.hide_archived = ("campaigns",) if cfg.archived_visible else ("campaigns", "flows")
+        hide = {} if cfg.archived_visible else {"flows": "archived", "images": "hidden"}
+        self.hide_archived = {**HIDDEN_UNLESS_FILTERED, **hide}
         self.rules = all_rules()
         self.child_names = {r.path: n for n, r in self.rules.items() if "{id}" in r.path}  # child endpoints
         self.path_names = {r.path: n for n, r in self.rules.items()}  # /api/template-universal-content -> its name

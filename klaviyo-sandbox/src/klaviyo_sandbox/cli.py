@@ -36,9 +36,10 @@ def build_parser(prog: str = "klaviyo-sandbox") -> argparse.ArgumentParser:
     k.add_argument("--workers", type=int, default=1, help="processes serving one port (benchmarks; needs --rate-limits off)")
     k.add_argument("--visibility-delay-s", type=int, default=30, help="events show in GET this many sandbox seconds after they exist (default 30)")
     k.add_argument("--filter-precision", choices=["micro", "second"], default="second", help="second (default): compare filter datetimes in whole seconds, as Klaviyo")
-    k.add_argument("--archived-visible", action="store_true", help="list archived flows without an archived filter (Klaviyo hides them)")
+    k.add_argument("--archived-visible", action="store_true", help="list archived flows and hidden images without an archived/hidden filter (Klaviyo hides them)")
     k.add_argument("--allow-future-filters", action="store_true", help="accept filter datetimes after the sandbox's now (Klaviyo refuses them)")
     k.add_argument("--revision-policy", choices=["lifecycle", "exact"], default="lifecycle", help="lifecycle (default): any real revision, old ones deprecated then retired (410); exact: only 2026-07-15")
+    k.add_argument("--include-limit", type=int, default=None, help="an included to-many relationship names at most N records (default: all)")
     k.add_argument("--public-url", default=None, help="base URL written in links (else X-Forwarded-Proto/-Host, else the request's)")
     return k
 
@@ -52,11 +53,13 @@ def _serve(args: argparse.Namespace) -> None:
         raise UsageError(str(exc)) from None
     if args.visibility_delay_s < 0:
         raise UsageError(f"--visibility-delay-s: {args.visibility_delay_s} is below 0")
+    if args.include_limit is not None and args.include_limit < 1:
+        raise UsageError(f"--include-limit: {args.include_limit} is below 1")
     cfg = SandboxConfig(seed=args.seed, scale=args.scale, rate_limits=args.rate_limits, latency_ms=args.latency_ms,
                         faults=args.faults, visibility_delay_s=args.visibility_delay_s,
                         filter_precision=args.filter_precision, public_url=args.public_url,
                         archived_visible=args.archived_visible, refuse_future_filters=not args.allow_future_filters,
-                        revision_policy=args.revision_policy)  # fmt: skip
+                        revision_policy=args.revision_policy, include_limit=args.include_limit)  # fmt: skip
     if args.workers < 1 or (args.workers > 1 and args.rate_limits != "off"):
         raise UsageError(f"--workers {args.workers}: use 1, or more only with --rate-limits off (workers do not share counters)")
     try:

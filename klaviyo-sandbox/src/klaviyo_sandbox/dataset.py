@@ -57,6 +57,9 @@ UPDATED_FIELD = {
     "mapped-metrics": "updated", "universal-content": "updated", "reviews": "updated",
     "catalog-item-categories": None, "tag-links": None,  # relationships only: no records of their own
 }  # fmt: skip
+# Resources whose times Klaviyo keeps in whole seconds (recorded lists; segments, metrics); every other resource's
+# times carry microseconds, also when the clock touches a record (recorded profiles, templates, mapped metrics, ...)
+WHOLE_SECONDS = ("lists", "segments", "metrics")
 SINGLE = ("accounts",)  # one record whatever the scale and the clock: the API key's own account
 TOUCH_SHARE = 0.02  # share of existing records that get a newer update time on each clock advance
 ARCHIVE_SHARE = {"flows": 0.02}  # share of records archived on each clock advance (newer update time too)
@@ -119,11 +122,12 @@ class Timeline:
     span_s: int
     salt: int
     pairs: bool = False  # events: records come in pairs sharing one timestamp (exact ties at boundaries)
+    whole: bool = False  # whole seconds only (WHOLE_SECONDS)
 
     def __post_init__(self) -> None:
         units = self.n0 // 2 if self.pairs else self.n0
         self.units = max(units, 1)
-        self.micro = self.span_s // self.units >= 2  # room for sub-second parts without breaking order
+        self.micro = not self.whole and self.span_s // self.units >= 2  # room for sub-second parts without breaking order
 
     def unit(self, i: int) -> int:
         return i // 2 if self.pairs else i
@@ -185,7 +189,7 @@ class Dataset:
         self.start_s = int(self.now0.timestamp()) - HISTORY_DAYS * 86400
         span = HISTORY_DAYS * 86400
         self.timelines = {
-            name: Timeline(n, self.start_s, span, salt(self.seed, name), pairs=(name == "events"))
+            name: Timeline(n, self.start_s, span, salt(self.seed, name), pairs=(name == "events"), whole=name in WHOLE_SECONDS)
             for name, n in self.counts.items()
         }
         self.overrides: dict[str, dict[int, int]] = {name: {} for name in self.counts}
@@ -222,11 +226,13 @@ class Dataset:
                 for j in range(k):
                     h = mix(s ^ j)
                     idx = h % n_old
-                    # whole seconds, and one in five exactly on a minute: boundary cases on purpose
+                    # one in five exactly on a minute, one in five on a whole second (boundary cases on purpose), the
+                    # others with microseconds where the resource has them
                     t = old // 1_000_000 + 1 + (h >> 20) % max(seconds - 1, 1)
                     if j % 5 == 0:
                         t = max(old // 1_000_000 + 1, t - t % 60)
-                    self.overrides[name][idx] = t * 1_000_000
+                    frac = 0 if j % 5 < 2 or name in WHOLE_SECONDS else (h >> 40) % 1_000_000
+                    self.overrides[name][idx] = t * 1_000_000 + frac
                 touched[name] = k
             for name, share in ARCHIVE_SHARE.items():
                 n_old = self.timelines[name].count_until(old) if name in self.counts else 0
@@ -272,7 +278,8 @@ class Dataset:
         upd = created + (gap * frac).astype(np.int64)
         upd = upd - upd % 1_000_000  # whole seconds ...
         micro = ((h >> np.uint64(3)) % np.uint64(1_000_000)).astype(np.int64)
-        upd = np.where(h % np.uint64(4) == 1, upd + micro, upd)  # ... some with microseconds
+        if name not in WHOLE_SECONDS:
+            upd = np.where(h % np.uint64(4) == 1, upd + micro, upd)  # ... some with microseconds
         upd = np.where(h % np.uint64(10) == 2, upd - upd % 60_000_000, upd)  # ... some exactly on a minute
         upd = np.where(h % np.uint64(3) == 0, created, upd)  # never updated since creation
         # never after the initial clock, nor (records created later) after their own creation: a record created

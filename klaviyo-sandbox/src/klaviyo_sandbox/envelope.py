@@ -74,8 +74,16 @@ def prune(attrs: dict[str, Any], wanted: list[str]) -> dict[str, Any]:
     return out
 
 
-def resource(builder, i: int, rules, base: str, fields: list[str] | None, additional: list[str], includes: list[str]):
-    """One resource object plus the (type, id) pairs its included relationships point at."""
+# relationships whose ``data`` Klaviyo sends only when ``include`` names them, as the recordings show: a catalog
+# variant's ``item`` never (links only; variants take no include), a catalog item's ``variants`` with include=variants
+DATA_WHEN_INCLUDED = {"catalog-variant": ("item",), "catalog-item": ("variants",)}
+
+
+def resource(builder, i: int, rules, base: str, fields: list[str] | None, additional: list[str], includes: list[str],
+             limit: int | None = None, complete: bool = False):  # fmt: skip
+    """One resource object plus the (type, id) pairs its included relationships point at. ``limit``: an included
+    to-many relationship names at most this many records; ``complete``: every to-one relationship's data, as
+    the sandbox holds it (the tests' truth)."""
     attrs, rels, hidden = builder.build(i)
     if fields is not None:
         attrs = prune(attrs, fields)
@@ -88,13 +96,16 @@ def resource(builder, i: int, rules, base: str, fields: list[str] | None, additi
     for name, spec in rules.relationships.items():
         links = {"self": f"{url}/relationships/{name}/", "related": f"{url}/{name}/"}
         val = rels.get(name)
-        if spec["cardinality"] == "to-one":
+        hide = not (complete and spec["cardinality"] == "to-one") and name not in includes
+        if hide and name in DATA_WHEN_INCLUDED.get(rules.resource_type, ()):
+            relationships[name] = {"links": links}
+        elif spec["cardinality"] == "to-one":
             data = {"type": val[0], "id": val[1]} if val else None
             relationships[name] = {"data": data, "links": links}
             if val and name in includes:
                 wanted.append(val)
         elif val or name in includes:
-            items = list(val or [])
+            items = list(val or [])[:limit] if name in includes and limit else list(val or [])
             relationships[name] = {"data": [{"type": t, "id": x} for t, x in items], "links": links}
             if name in includes:
                 wanted.extend(items)

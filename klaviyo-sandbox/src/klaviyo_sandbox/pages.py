@@ -15,17 +15,25 @@ from .late import LATE_BASE
 from .query import event_bounds, event_matches
 
 
+# endpoints whose first page has a ``prev`` link too, as recorded (lists: ``page[cursor]=<Filters: any(id,[...])>``)
+FIRST_PAGE_PREV = ("lists",)
+
+
 def _document(data_json: str, page_links: dict, included: list | None) -> bytes:
     tail = orjson.dumps(page_links).decode()
     inc = f',"included":{orjson.dumps(included).decode()}' if included is not None else ""
     return f'{{"data":[{data_json}],"links":{tail}{inc}}}'.encode()
 
 
-def _included(state, wanted: list[tuple[str, str]], base: str) -> list[dict]:
+def _included(state, wanted: list[tuple[str, str]], base: str, fields: dict[str, list[str]] | None = None) -> list[dict]:
+    """The included resource objects, each once, pruned to ``fields[<type>]`` where the request names it."""
     seen: dict[tuple[str, str], dict] = {}
     for typ, rid in wanted:
         if (typ, rid) not in seen:
-            seen[(typ, rid)] = included_object(state, typ, rid, base)
+            obj = included_object(state, typ, rid, base)
+            if fields and typ in fields:
+                obj["attributes"] = prune(obj["attributes"], fields[typ])
+            seen[(typ, rid)] = obj
     return list(seen.values())
 
 
@@ -97,11 +105,14 @@ def entities_page(state, rules, q, params: dict[str, str], base: str) -> bytes:
     first = key(start) if page else None
     last = key(start + len(page) - 1) if page else None
     nxt, prev = links_cursors(q, state.config.cursor_mode, start, q.page_size, more, first, last)
+    if rules.name in FIRST_PAGE_PREV and q.cursor is None:  # not a cursor the sandbox reads: following it is a 400
+        prev = f"<Filters: {params.get('filter', '')}>"
     page_links = links(base, rules.path, params, nxt, prev)
     objs, wanted = [], []
     for i in page:
-        obj, w = resource(builder, i, rules, base, q.fields.get(rules.resource_type), q.additional, q.includes)
+        obj, w = resource(builder, i, rules, base, q.fields.get(rules.resource_type), q.additional, q.includes,
+                          state.config.include_limit)  # fmt: skip
         objs.append(obj)
         wanted.extend(w)
-    included = _included(state, wanted, base) if q.includes else None
+    included = _included(state, wanted, base, q.fields) if q.includes else None
     return _document(",".join(orjson.dumps(o).decode() for o in objs), page_links, included)

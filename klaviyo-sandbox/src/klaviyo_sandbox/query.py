@@ -164,9 +164,14 @@ def field_value(attrs: dict[str, Any], rels: dict[str, Any], hidden: dict[str, A
     return None
 
 
-def select_entities(ds: Dataset, builder, q: Query, hide_archived: tuple[str, ...] = ("campaigns",),
+# resource -> the flag whose records are listed only when a filter names it (archived campaigns always)
+HIDDEN_UNLESS_FILTERED = {"campaigns": "archived"}
+
+
+def select_entities(ds: Dataset, builder, q: Query, hide: dict[str, str] = HIDDEN_UNLESS_FILTERED,
                     within: np.ndarray | None = None) -> tuple[np.ndarray, Any]:
-    """Indices of the visible records of an entity resource (``within``: only those) that match ``q``, in the requested order, and
+    """Indices of the visible records of an entity resource (``within``: only those) that match ``q``, in the
+    requested order (``hide``: resource -> a flag whose flagged records are listed only when a filter names it), and
     their sort keys aligned with them (see :mod:`.keyset`): microseconds for time sorts, ``(is_null, value)``
     pairs for other sorts, None when unsorted (index order)."""
     name = builder.name
@@ -192,8 +197,9 @@ def select_entities(ds: Dataset, builder, q: Query, hide_archived: tuple[str, ..
             mask &= keep
         else:
             generic.append(c)
-    if name in hide_archived and not any(c.field == "archived" for c in q.conditions):
-        generic.append(Condition("equals", "archived", "single", False))  # archived records are listed only on request
+    flag = hide.get(name)
+    if flag and not any(c.field == flag for c in q.conditions):
+        generic.append(Condition("equals", flag, "single", False))  # archived / hidden records: only on request
     idx = np.nonzero(mask)[0]
     if generic:
         keep_list = []

@@ -219,12 +219,33 @@ def _catalog_common(b: Builder, i: int, r: random.Random, kind: str) -> dict[str
 def _variant(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     attrs = _catalog_common(b, i, r, "variant")
     attrs.update(sku=f"SKU-V{i:07d}", inventory_policy=r.choice([0, 1, 2]), inventory_quantity=r.randint(0, 500))
-    items = b.peer("catalog-items")
-    n_items = max(1, b.ds.timelines["catalog-items"].count_until(b.ds.created_us(b.name, i)))
-    item = items.id_of(mix(b.salt ^ i) % n_items)
+    item = b.peer("catalog-items").id_of(item_of(b, i))
     order = ["external_id", "title", "description", "sku", "inventory_policy", "inventory_quantity", "price", "url",
              "image_full_url", "image_thumbnail_url", "images", "custom_metadata", "published", "created", "updated"]  # fmt: skip
     return {k: attrs[k] for k in order}, {"item": ("catalog-item", item)}, {"item.id": item, "ids": b.id_of(i)}
+
+
+def item_of(variants: Builder, i: int) -> int:
+    """The index of variant ``i``'s catalog item: one of the items that existed when the variant was created."""
+    n_items = max(1, variants.ds.timelines["catalog-items"].count_until(variants.ds.created_us(variants.name, i)))
+    return mix(variants.salt ^ i) % n_items
+
+
+def variants_of(items: Builder, i: int) -> list[tuple[str, str]]:
+    """(type, id) of the variants of catalog item ``i`` still listed, in index order (the inverse of
+    :func:`item_of`, made once per number of variants and deletion)."""
+    ds, variants = items.ds, items.peer("catalog-variants")
+    n = ds.count("catalog-variants")
+    key = (n, ds.version)
+    cache = ds.__dict__.setdefault("_variants_of", {})
+    if cache.get("key") != key:
+        owners: dict[int, list[int]] = {}
+        gone = ds.deleted.get("catalog-variants", set())
+        for v in range(n):
+            if v not in gone:
+                owners.setdefault(item_of(variants, v), []).append(v)
+        cache.update(key=key, owners=owners)
+    return [("catalog-variant", variants.id_of(v)) for v in cache["owners"].get(i, ())]
 
 
 def _item(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
@@ -232,7 +253,7 @@ def _item(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     cats = b.peer("catalog-categories")
     n_cats = max(1, b.ds.timelines["catalog-categories"].count_until(b.ds.created_us(b.name, i)))
     cat = cats.id_of(mix(b.salt ^ i) % n_cats)
-    return attrs, {"variants": []}, {"category.id": cat, "ids": b.id_of(i)}
+    return attrs, {"variants": variants_of(b, i)}, {"category.id": cat, "ids": b.id_of(i)}
 
 
 def _category(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:

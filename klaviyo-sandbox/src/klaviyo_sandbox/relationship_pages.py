@@ -1,11 +1,12 @@
 """Relationship endpoints: ``/api/tags/{id}/relationships/{campaigns,flows,lists,segments}`` and
-``/api/catalog-items/{id}/relationships/categories``.
+``/api/catalog-items/{id}/relationships/{categories,variants}``.
 
 They answer resource identifiers only (``{"type", "id"}``, no attributes, no links per record). A tag's campaigns,
 flows, lists and segments are those whose ``tags`` relationship names it (:func:`.more.tags_of`, drawn when each was
 created, so the links never change); a catalog item's category is the one it was created in. The tag endpoints
-take no paging parameters (one answer holds every link); the categories endpoint accepts them, and its one page
-holds an item's only category.
+take no paging parameters (one answer holds every link); the catalog endpoints accept them, and their one page
+holds an item's only category or all its variants (fewer than 100 at every scale: a variant belongs to one of the
+items that existed when it was created).
 """
 
 from __future__ import annotations
@@ -18,18 +19,23 @@ from .child_pages import UnknownParent
 from .envelope import links
 from .more import tags_of
 from .query import QueryError
+from .records import variants_of
 
 TAG_KINDS = ("campaigns", "flows", "lists", "segments")
 # sandbox endpoint name -> (parent resource, related resource)
-RELATED = {**{f"tag-links:{k}": ("tags", k) for k in TAG_KINDS}, "catalog-item-categories": ("catalog-items", "catalog-categories")}
+RELATED = {**{f"tag-links:{k}": ("tags", k) for k in TAG_KINDS}, "catalog-item-categories": ("catalog-items", "catalog-categories"),
+           "catalog-item-variants": ("catalog-items", "catalog-variants")}  # fmt: skip
 PATHS = {**{f"tag-links:{k}": f"/api/tags/{{id}}/relationships/{k}" for k in TAG_KINDS},
-         "catalog-item-categories": "/api/catalog-items/{id}/relationships/categories"}  # fmt: skip
+         "catalog-item-categories": "/api/catalog-items/{id}/relationships/categories",
+         "catalog-item-variants": "/api/catalog-items/{id}/relationships/variants"}  # fmt: skip
 
 
 def related(state, name: str, parent_index: int) -> list[tuple[str, str]]:
     """The (type, id) pairs parent record ``parent_index`` of endpoint ``name`` links to, in index order."""
     parent, kind = RELATED[name]
     ds = state.dataset
+    if kind == "catalog-variants":
+        return variants_of(state.builders[parent], parent_index)
     if parent == "catalog-items":
         category = state.builders[parent].build(parent_index)[2]["category.id"]
         return [("catalog-category", category)]

@@ -71,7 +71,7 @@ def records(state: SandboxState, name: str, start: datetime | None = None, end: 
             t = int(updated[i])
             if (lo is not None and t < lo) or (hi is not None and t >= hi):
                 continue
-        obj, _ = resource(builder, i, rules, "", None, extra, [])
+        obj, _ = resource(builder, i, rules, "", None, extra, [], complete=True)
         if name == "campaigns":
             obj["channel"] = builder.build(i)[2]["messages.channel"]
         out.append(obj)

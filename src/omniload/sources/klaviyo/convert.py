@@ -11,6 +11,7 @@ raises :class:`BadData` naming the record. A record without an ``id``, or a time
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Callable
 
 import msgspec
@@ -19,7 +20,7 @@ import pyarrow.compute as pc
 
 from ...dates import parse_timestamp
 from ...errors import BadData
-from ...types import BOOL, FLOAT, INT, JSON, TEXT, TS, TYPES
+from ...types import BOOL, DECIMAL, FLOAT, INT, JSON, TEXT, TS, TYPES
 from ...types import arrow_schema as _schema
 from .spec import TableSpec
 
@@ -42,6 +43,17 @@ def timestamps(values: list[Any], table: str, column: str, where: str) -> pa.Arr
             except ValueError:
                 raise BadData(f"table '{table}': unreadable timestamp {v!r} in column '{column}' ({where})") from None
         return pa.array(out, pa.timestamp("us", tz="UTC"))
+
+
+def _typed(values: list[Any], spec: TableSpec, col: str, typ: str, where: str) -> pa.Array:
+    """A column of a plain type (not a timestamp); a value that does not fit (text in a number, a price with more
+    decimals than the column keeps) fails the page rather than loading something else."""
+    if typ == DECIMAL:  # a generic parse gives floats: their shortest text is the number the JSON said
+        values = [Decimal(repr(v)) if isinstance(v, float) else v for v in values]
+    try:
+        return pa.array(values, TYPES[typ].arrow)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ArithmeticError) as exc:
+        raise BadData(f"table '{spec.name}': column '{col}' is not {typ} ({where}): {exc}") from None
 
 
 def _json(value: Any) -> str | None:
@@ -77,6 +89,12 @@ def _bool(v: Any) -> bool:
     raise _Misfit
 
 
+def _decimal(v: Any) -> Any:
+    if type(v) in (int, float) or isinstance(v, Decimal):
+        return v  # _typed reads a float as the number its JSON text said
+    raise _Misfit
+
+
 def _str(v: Any) -> str:
     if isinstance(v, str):
         return v
@@ -84,7 +102,8 @@ def _str(v: Any) -> str:
 
 
 # the lenient path: a parsed JSON value -> what its column holds (_Misfit: it cannot)
-_FIT: dict[str, Callable[[Any], Any]] = {TEXT: _text, JSON: _json, INT: _int, FLOAT: _float, BOOL: _bool}
+_FIT: dict[str, Callable[[Any], Any]] = {TEXT: _text, JSON: _json, INT: _int, FLOAT: _float, BOOL: _bool,
+                                         DECIMAL: _decimal}  # fmt: skip
 
 
 def typed_to_arrow(decoder, records: list[Any], consts: dict[str, str], where: str) -> pa.Table:
@@ -105,7 +124,7 @@ def typed_to_arrow(decoder, records: list[Any], consts: dict[str, str], where: s
         elif typ == TS:
             arrays[col] = timestamps(values, spec.name, col, where)
         else:
-            arrays[col] = pa.array(values, TYPES[typ].arrow)
+            arrays[col] = _typed(values, spec, col, typ, where)
     for ident, col in decoder.rel_names:
         ids_ = []
         for r in records:
@@ -152,8 +171,5 @@ def records_to_arrow(spec: TableSpec, records: list[dict[str, Any]], consts: dic
         elif typ == TS:
             arrays.append(timestamps(data[col], spec.name, col, where))
         else:
-            try:
-                arrays.append(pa.array(data[col], TYPES[typ].arrow))
-            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
-                raise BadData(f"table '{spec.name}': column '{col}' is not {typ} ({where}): {exc}") from None
+            arrays.append(_typed(data[col], spec, col, typ, where))
     return pa.Table.from_arrays(arrays, schema=arrow_schema(spec))

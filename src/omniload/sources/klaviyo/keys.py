@@ -28,8 +28,8 @@ def scannable(spec: TableSpec) -> bool:
 
 
 def key_spec(spec: TableSpec) -> TableSpec:
-    """``spec`` read for its keys only: id fieldset, no cursor, filter or sort; partitions and parent kept."""
-    return replace(spec, columns={}, to_one=(), cursor=None, lower_op=None, upper_op=None, sort=None,
+    """``spec`` read for its keys only: id fieldset, no cursor, filter, sort or owner; partitions and parent kept."""
+    return replace(spec, columns={}, to_one=(), cursor=None, lower_op=None, upper_op=None, sort=None, owner=None,
                    extra_params={f"fields[{spec.resource_type}]": "id"})  # fmt: skip
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 # an endpoint's resource segment -> the scope's resource, where the two differ
 _RESOURCE = {
     "catalog-variants": "catalogs", "catalog-categories": "catalogs", "catalog-items": "catalogs", "categories": "catalogs",
+    "variants": "catalogs",
     "flow-actions": "flows", "flow-messages": "flows", "tag-groups": "tags", "custom-metrics": "metrics",
     "mapped-metrics": "metrics", "metric-aggregates": "metrics", "template-universal-content": "templates",
 }  # fmt: skip

@@ -5,7 +5,8 @@ have their own reader in reports.py). Each list table's reader plans checkpoint
 slices (with the newest-record probe, whose pages the first slice reuses), extracts ``[lo, hi)`` through
 the generic extractor, drops rows outside each page's window on the client, and yields Arrow tables of
 ``batch_rows`` rows (or ``BATCH_BYTES``, for wide rows). Child tables (a parent in their spec) are read per
-parent record by :mod:`.children`; every current key is listed by :mod:`.keys`. One rate limiter per bucket is shared by every
+parent record by :mod:`.children`; every current key is listed by :mod:`.keys`; a relationship sent as links only
+is filled from its owner's side by :mod:`.owners`. One rate limiter per bucket is shared by every
 reader of the run, so tables of one bucket never overrun it together. An include table loaded with its parent
 (event attributions with events) rides along with the parent's requests (ride.py).
 """
@@ -33,6 +34,7 @@ from .spec import TableSpec
 from .tables import TABLES
 from .tables.included import RIDERS
 from .options import REPORT_BUDGET, from_uri
+from .owners import Owners
 from .preflight import preflight
 from .reports import ReportReader
 from .ride import Ride, after, need_from
@@ -160,6 +162,8 @@ class KlaviyoReader(TableReader):
         buffer: list[pa.Table] = []
         rows = size = 0
         decoder = PageDecoder(spec)
+        owners = (Owners(self._client, spec, {**TABLES, **self.source.specs}, window.hi, max(1, opts.parallelism))
+                  if spec.owner is not None else None)  # fmt: skip
         for page in pages:
             if page.typed:
                 table = typed_to_arrow(decoder, page.records, page.consts, page.where)
@@ -174,6 +178,8 @@ class KlaviyoReader(TableReader):
                 self.stats.unplaced += _after(table, spec, self._end) if self._end else 0
                 table = _in_window(table, spec, page.lo, page.hi)
             self._count(table)
+            if owners is not None and table.num_rows:
+                table = owners.fill(table)
             self.events.pages(1, table.num_rows)
             if table.num_rows:
                 buffer.append(table)

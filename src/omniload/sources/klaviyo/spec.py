@@ -42,6 +42,19 @@ class Parent:
 
 
 @dataclass(frozen=True)
+class Owner:
+    """A to-one relationship the API names by links only, with no ``data`` (a catalog variant's ``item``): its
+    ``column`` is filled from the owner's side. The owner ``table`` lists, with ``include=<relationship>``, the
+    ids of its related records (a catalog item's ``variants``); records that listing does not name are looked up
+    through ``fallback``, the owner's relationship endpoint (``{id}`` the owner's id). See owners.py."""
+
+    table: str  # e.g. "catalog-items"
+    relationship: str  # e.g. "variants"
+    column: str  # e.g. "item_id"
+    fallback: str  # e.g. "/api/catalog-items/{id}/relationships/variants"
+
+
+@dataclass(frozen=True)
 class TableSpec:
     name: str
     path: str
@@ -80,6 +93,7 @@ class TableSpec:
     # its own rate-limit bucket; every row carries its kind in column ``kind``. Relationship endpoints such as these
     # answer resource identifiers only (``{type, id}``, no attributes): a spec with no columns reads them as is.
     kinds: tuple[str, ...] = ()
+    owner: Owner | None = None  # a to-one relationship filled from its owner's side (owners.py)
 
     def __post_init__(self) -> None:
         problems = []
@@ -97,6 +111,8 @@ class TableSpec:
             problems.append(f"cursor kind {self.cursor_kind}")
         if (self.lower_op or self.upper_op) and not self.cursor:
             problems.append("filter operators without a cursor")
+        if self.owner is not None and self.owner.column not in self.all_columns:
+            problems.append(f"owner column {self.owner.column} is not a column")
         missing = [k for k in self.primary_key if k not in self.all_columns]
         if missing:
             problems.append(f"primary key columns {missing} are not columns")

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ....types import BOOL, FLOAT, INT, JSON, TEXT, TS
-from ..spec import TableSpec
+from ....types import BOOL, DECIMAL, INT, JSON, TEXT, TS
+from ..spec import Owner, TableSpec
 
-_CATALOG = dict(title=TEXT, description=TEXT, price=FLOAT, url=TEXT, image_full_url=TEXT, image_thumbnail_url=TEXT,
+_CATALOG = dict(title=TEXT, description=TEXT, price=DECIMAL, url=TEXT, image_full_url=TEXT, image_thumbnail_url=TEXT,
                 images=JSON, custom_metadata=JSON, published=BOOL, created=TS, updated=TS)  # fmt: skip
 
-# Klaviyo lists archived flows and campaigns only when asked for them: read both halves.
+# Klaviyo lists archived flows and campaigns, and hidden images, only when asked for them: read both halves.
 ARCHIVED = (("equals(archived,false)", {}), ("equals(archived,true)", {}))
+HIDDEN = (("equals(hidden,false)", {}), ("equals(hidden,true)", {}))
 
 CORE: list[TableSpec] = [
     TableSpec("events", "/api/events", "event", dict(timestamp=INT, event_properties=JSON, datetime=TS, uuid=TEXT),
@@ -40,8 +41,9 @@ CORE: list[TableSpec] = [
     TableSpec("coupons", "/api/coupons", "coupon", dict(external_id=TEXT, description=TEXT, monitor_configuration=JSON),
               75, 750, 100),
     TableSpec("catalog-variants", "/api/catalog-variants", "catalog-variant",
-              dict(external_id=TEXT, sku=TEXT, inventory_policy=INT, inventory_quantity=FLOAT, **_CATALOG),
-              350, 3500, 100, cursor="updated", sort="created", to_one=("item",)),
+              dict(external_id=TEXT, sku=TEXT, inventory_policy=INT, inventory_quantity=INT, **_CATALOG),
+              350, 3500, 100, cursor="updated", sort="created", to_one=("item",),
+              owner=Owner("catalog-items", "variants", "item_id", "/api/catalog-items/{id}/relationships/variants")),
     TableSpec("catalog-categories", "/api/catalog-categories", "catalog-category",
               dict(external_id=TEXT, name=TEXT, updated=TS), 350, 3500, 100, cursor="updated", sort="created"),
     TableSpec("catalog-items", "/api/catalog-items", "catalog-item", dict(external_id=TEXT, **_CATALOG),
@@ -54,7 +56,8 @@ CORE: list[TableSpec] = [
               75, 750, 10, cursor="updated", lower_op="greater-than", sort="updated"),
     TableSpec("images", "/api/images", "image",
               dict(name=TEXT, image_url=TEXT, format=TEXT, size=INT, hidden=BOOL, updated_at=TS),
-              10, 150, 100, cursor="updated_at", lower_op="greater-or-equal", upper_op="less-than", sort="updated_at"),
+              10, 150, 100, cursor="updated_at", lower_op="greater-or-equal", upper_op="less-than", sort="updated_at",
+              partitions=HIDDEN),
     TableSpec("segments", "/api/segments", "segment",
               dict(name=TEXT, definition=JSON, created=TS, updated=TS, is_active=BOOL, is_processing=BOOL, is_starred=BOOL),
               75, 750, 10, cursor="updated", lower_op="greater-than", sort="updated"),
