@@ -39,8 +39,7 @@ import pyarrow as pa
 
 from .dates import iso, parse_timestamp
 from .destinations import NO_TABLE, Destination
-from .destinations.state import resource_state
-from .destinations.tombstones import pipeline_name
+from .destinations.state import pipeline_name, resource_state
 from .errors import CorruptState, DestinationFailed, OmniloadError, UsageError
 from .prefetch import Prefetch
 from .runtime import release_memory

@@ -36,12 +36,15 @@ def resource_state(state: dict[str, Any], table: str) -> dict[str, Any]:
     return {}
 
 
+def pipeline_name(schema: str, table: str) -> str:
+    """The dlt pipeline of one destination table: its loads and its reconciles share the name, so the state."""
+    return f"omniload__{schema}__{table}"
+
+
 def loaded_from(states: Iterable[tuple[str, Any]], schema: str, origin: str) -> list[str]:
     """The tables of ``schema`` whose newest saved state says they were loaded from ``origin`` (a source table's
     identity), out of ``states``: (pipeline name, its newest state, encoded or decoded) of the schema's pipelines.
     A table's own pipeline is the one named after it; others are not trusted."""
-    from .tombstones import pipeline_name
-
     found = []
     for name, state in states:
         try:

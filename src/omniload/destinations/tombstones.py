@@ -25,15 +25,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .deletes import DELETED, Deletion
-from .state import loaded_from
+from .state import loaded_from, pipeline_name
 
 LOAD_ID = "_dlt_load_id"
 CHUNK = 500  # keys per "in (...)" of a read
-
-
-def pipeline_name(schema: str, table: str) -> str:
-    """The dlt pipeline of one destination table: its loads and its reconciles share the name, so the state."""
-    return f"omniload__{schema}__{table}"
 
 
 def _keys(table: pa.Table, columns) -> list[tuple]:
