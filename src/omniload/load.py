@@ -126,11 +126,13 @@ class TableLoad:
     """One table from one reader into one destination table."""
 
     def __init__(self, reader: TableReader, dest: Destination, target: Target, settings: LoadSettings,
-                 workdir: str, dest_lock=None, on_committed=lambda rows: None) -> None:  # fmt: skip
+                 workdir: str, dest_lock=None, on_committed=lambda rows: None, on_note=lambda message: None) -> None:  # fmt: skip
         self.reader, self.dest, self.target, self.settings = reader, dest, target, settings
         self.info = reader.info
         self.workdir = workdir
         self.on_committed = on_committed  # rows of a slice, once its load is committed
+        self.on_note = on_note  # something the user should know about this table
+        self.new_columns: list[str] = []  # declared now, not when the table was last loaded: read it all again
         self._slice_rows = 0
         self.pipeline_name = pipeline_name(target.schema, target.table)
         self.strategy = settings.strategy or self.info.strategy
@@ -157,6 +159,7 @@ class TableLoad:
     def run(self) -> None:
         saved = self.saved_state()
         self.reader.restore(saved)
+        self.check_columns(saved)
         windows = self.reader.plan(self.start_from(saved), self.settings.end, self.settings.checkpoint_rows)
         ahead: list[Prefetch] = []  # the slices read ahead (the last one: the next slice's)
 
@@ -170,7 +173,8 @@ class TableLoad:
                 batches = iter(ahead[-1])
                 head: list[pa.Table] = []
                 fp = None
-                if len(windows) == 1 and not self.settings.full_refresh and not self.explicit_strategy and not self.reader.state_update():
+                if (len(windows) == 1 and not self.settings.full_refresh and not self.explicit_strategy and not self.new_columns
+                        and not self.reader.state_update()):  # fmt: skip
                     head, nothing_new, fp = self.peek(batches, saved)
                     if nothing_new:  # nothing to load or commit: the summary shows 0 rows loaded
                         return
@@ -194,11 +198,29 @@ class TableLoad:
             self._saved = resource_state(state, self.target.table)
         return self._saved
 
+    def check_columns(self, saved: dict[str, Any]) -> None:
+        """Compare the table's declared columns with those its last load saved (a source option may add some, such
+        as an opt-in field): new columns make this run a first load of the table, so that every row gets them;
+        columns no longer declared stay in the table, empty in rows loaded from now on. Both are said."""
+        before = saved.get("columns")
+        if before is None:  # nothing loaded yet, or loaded before the columns were saved: nothing to compare
+            return
+        self.new_columns = sorted(set(self.info.columns) - set(before))
+        gone = sorted(set(before) - set(self.info.columns))
+        if self.new_columns:
+            since = "from --interval-start" if self.settings.start else "every record"
+            self.on_note(f"table '{self.info.name}': columns new since the table's last load ({', '.join(self.new_columns)}): "
+                         f"reading {since} again to fill them, as a first load")  # fmt: skip
+        if gone:
+            self.on_note(f"table '{self.info.name}': columns no longer read ({', '.join(gone)}): they stay in the table, "
+                         "empty in rows loaded from now on")  # fmt: skip
+
     def start_from(self, saved: dict[str, Any]) -> datetime | None:
         """Where reading starts: the saved cursor without ``--interval-start``; with it, the saved cursor too when
-        a run with the same start committed it (a rerun after a kill resumes), unless the strategy replaces."""
+        a run with the same start committed it (a rerun after a kill resumes), unless the strategy replaces. A
+        table with new columns starts at ``--interval-start`` (a first load)."""
         start = self.settings.start
-        if not self.info.cursor:
+        if not self.info.cursor or self.new_columns:
             return start
         last = self.saved_cursor(saved)
         if start is None:
@@ -325,5 +347,6 @@ class TableLoad:
                 state["fingerprint"] = fp
             if load.target.origin:
                 state["origin"] = load.target.origin
+            state["columns"] = sorted(info.columns)  # what the next run compares its columns with (check_columns)
 
         return resource
