@@ -20,6 +20,10 @@ syncs it with the destination. Why it stays exact:
 - The read-ahead starts after slice n's extraction ended, so one table never has two reads under way at once
   (a reader's connections and rate limiters serve one read at a time).
 
+A reader may also cut an interval into parts it learns while reading (``TableReader.following``: a child table,
+some parents at a time): each part is read ahead, extracted and committed like a slice, but the cursor is saved
+with the last part only, since an earlier one does not cover the interval (the reader saves its own progress).
+
 A run that finds nothing new (every fetched row is already in the destination with the same cursor, or a
 keyless table's content is unchanged) loads nothing and leaves the destination as it was. Errors raised by
 the source while dlt drives the extraction are kept where they happen and re-raised as they are; a failure
@@ -134,6 +138,7 @@ class TableLoad:
         self.on_note = on_note  # something the user should know about this table
         self.new_columns: list[str] = []  # declared now, not when the table was last loaded: read it all again
         self._slice_rows = 0
+        self._newest: Any = None  # the newest cursor value read by this run's slices so far
         self.pipeline_name = pipeline_name(target.schema, target.table)
         self.strategy = settings.strategy or self.info.strategy
         # a strategy the user asked for that is not the table's own always does what it says (no "nothing new")
@@ -166,23 +171,32 @@ class TableLoad:
         def read_ahead(window: Window) -> None:
             ahead.append(Prefetch(lambda: self.reader.read(window), PREFETCH_BATCHES, f"prefetch-{self.info.name}"))
 
+        def next_slice(n: int) -> None:  # slice n was extracted: the next one (planned, or a part) is read ahead
+            if n + 1 == len(windows):
+                part = self.reader.following(windows[n])
+                if part is not None:
+                    windows.append(part)
+            if n + 1 < len(windows):
+                read_ahead(windows[n + 1])
+
         try:
             if windows:  # the first slice is read while dlt sets up (its pipeline, the destination's state)
                 read_ahead(windows[0])
-            for n, window in enumerate(windows):
+            n = 0
+            while n < len(windows):
+                window = windows[n]
                 batches = iter(ahead[-1])
                 head: list[pa.Table] = []
                 fp = None
                 if (len(windows) == 1 and not self.settings.full_refresh and not self.explicit_strategy and not self.new_columns
                         and not self.reader.state_update()):  # fmt: skip
                     head, nothing_new, fp = self.peek(batches, saved)
-                    if nothing_new:  # nothing to load or commit: the summary shows 0 rows loaded
+                    if nothing_new and self.reader.following(window) is None:  # nothing to load or commit
                         return
                 refresh = "drop_resources" if self.settings.full_refresh and n == 0 else None
                 how = disposition(self.strategy, self.dest.merges_in_place, n == 0, self.newer_than_loaded(window, refresh))
-                following = windows[n + 1] if n + 1 < len(windows) else None
-                self.run_dlt(window, head, batches, fp, how, refresh,
-                             lambda w=following: read_ahead(w) if w is not None else None)  # fmt: skip
+                self.run_dlt(window, head, batches, fp, how, refresh, lambda n=n: next_slice(n))
+                n += 1
         finally:
             for prefetch in ahead:  # a failure or a stop: nothing read ahead is loaded
                 prefetch.cancel()
@@ -338,6 +352,9 @@ class TableLoad:
                 raise
             if newest is not None:  # the newest value loaded, never past this slice's end
                 newest = min(newest, window.hi)
+                load._newest = newest if load._newest is None else max(load._newest, newest)
+            newest = load._newest if load.reader.following(window) is None else None  # a part before the last: not yet
+            if newest is not None:
                 if not previous or newest > parse_timestamp(previous):
                     state["last_value"] = iso(newest)
                     # the --interval-start this cursor belongs to: a rerun with the same start resumes from it

@@ -58,6 +58,7 @@ REAL_LIKE: dict[str, Any] = {
     "refuse_future_filters": True,  # a filter datetime after the server's now is 400 "End date may not be in the future"
     "revision_policy": "lifecycle",  # any real revision: older ones deprecated (headers), then retired (410)
     "deprecation_headers": True,
+    "deleted_parent_404": True,  # a deleted parent's child endpoint answers 404 (the spec's 4XX), not an empty list
 }
 
 
@@ -78,6 +79,7 @@ class SandboxConfig:
     filter_precision: str = REAL_LIKE["filter_precision"]  # micro | second
     refuse_future_filters: bool = REAL_LIKE["refuse_future_filters"]
     revision_policy: str = REAL_LIKE["revision_policy"]  # exact (only 2026-07-15) | lifecycle (see revisions.py)
+    deleted_parent_404: bool = REAL_LIKE["deleted_parent_404"]  # False: a deleted parent's children: an empty page
     deprecation_headers: bool = True  # lifecycle: Deprecation/Sunset headers on deprecated revisions
     public_url: str | None = None  # base of links; else X-Forwarded-Proto/-Host, else the request's own
     report_daily: int | None = 225  # report requests per key, endpoint and sandbox day (None: unlimited); kept
