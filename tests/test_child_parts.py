@@ -54,6 +54,19 @@ def test_a_parent_deleted_while_its_children_load_is_skipped_with_a_note(make_sa
     assert_equals_truth(db, sb, "list-memberships")  # the truth after the deletion: the list's members are gone
 
 
+def test_most_parents_answering_404_fail_the_table(make_sandbox, tmp_path, capsys):
+    """404s from more than half of the parents are no deletions during a read (a wrong base_url or revision): the
+    table fails with the API's answer instead of loading nothing and reporting success."""
+    sb = make_sandbox(scale="tiny", rate_limits="off", latency_ms=40)
+    db = str(tmp_path / "k.duckdb")
+    every = _listing(sb, "lists")  # the first page (10) listed before the deletion: those are asked and answer 404
+    watcher = _when_children_are_asked(sb, "list-memberships", lambda: delete(sb.state, "lists", ids=every))
+    assert ingest(sb, "list-memberships", db, "--extract-parallelism", "1") == 1
+    watcher.join(5)
+    err = capsys.readouterr().err
+    assert "parents answered HTTP 404: too many to have been deleted while the table was read" in err, err
+
+
 def _child_asks(sb, endpoint: str) -> int:
     return sum(1 for _, name, _ in sb.state.log if name == endpoint)
 

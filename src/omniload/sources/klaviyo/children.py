@@ -210,15 +210,15 @@ def _fan_out(factory: Callable, specs: Iterator[tuple[TableSpec, str | None]], l
                 asked += 1
                 if item.gone is not None:
                     gone.append(item.gone)
-                    if len(gone) >= 2 and 2 * len(gone) > asked:
-                        raise NotFound(f"{gone[0]} ({len(gone)} of {asked} parents answered HTTP 404: too many to be "
-                                       "deleted while the table was read)")  # fmt: skip
                 if item.parent is not None:
                     on_done(item.parent, item.gone is not None)
                 continue
             yield item
             if on_fraction is not None and count["listed"] and count["known"]:
                 on_fraction(count["done"] / count["known"])
+        if len(gone) >= 2 and 2 * len(gone) > asked:
+            raise NotFound(f"{gone[0]} ({len(gone)} of {asked} parents answered HTTP 404: too many to have been deleted "
+                           "while the table was read; check base_url and revision)")  # fmt: skip
     finally:
         stop.set()
         for t in threads:

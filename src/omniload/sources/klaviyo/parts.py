@@ -40,8 +40,10 @@ class Parts:
         self._stream: Iterator[Page] | None = None
 
     def on_done(self, parent: str, gone: bool) -> None:
-        """Every page of ``parent`` was handed on (or it was gone): the next commit counts it done."""
-        self.done.add(parent)
+        """Every page of ``parent`` was handed on: the next commit counts it done (one that was gone is not: the
+        rerun asks again, should the 404 have been no deletion)."""
+        if not gone:
+            self.done.add(parent)
 
     def read(self, window: Window, make: Callable[[frozenset[str], datetime], Iterator[Page]]) -> Iterator[Page]:
         """The pages of part ``window``: the shared stream (``make(parents to skip, hi)`` on the first part) up to
