@@ -334,7 +334,8 @@ class TableLoad:
         @dlt.resource(name=self.target.table, write_disposition=write, primary_key=primary_key, columns=hints, **extra)
         def resource():
             state = dlt.current.resource_state()
-            previous = None if load.settings.full_refresh else state.get("last_value")
+            # a first load (a full refresh, new columns) moves the cursor from its own slices on, even backwards
+            previous = None if load.settings.full_refresh or load.new_columns else state.get("last_value")
             newest = None
             try:
                 for batches in (head, rest):
