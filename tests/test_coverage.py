@@ -400,6 +400,53 @@ def test_opt_in_columns_equal_truth_after_backfill_and_after_clock_advance(make_
         sb.state.log.clear()
 
 
+def test_an_opt_in_column_turned_on_later_is_backfilled_and_said(make_sandbox, tmp_path, capsys):
+    """Issue #20, item 10: a plain load, then the same table with profile_fields=predictive_analytics: the column
+    exists and equals the truth for every row (the table is read again as a first load, with a note saying why);
+    the run after that is incremental again."""
+    sb = make_sandbox(scale="tiny", rate_limits="off")
+    db = str(tmp_path / "k.duckdb")
+    plain, opted = source_uri(sb), source_uri(sb) + "&profile_fields=predictive_analytics"
+    args = ["--source-table", "profiles", "--dest-uri", f"duckdb:///{db}", "--progress", "log"]
+    assert main(["ingest", "--source-uri", plain, *args]) == 0
+    assert "predictive_analytics" not in next(iter(rows(db, "profiles").values()))
+    capsys.readouterr()
+    assert main(["ingest", "--source-uri", opted, *args]) == 0
+    err = capsys.readouterr().err
+    assert "columns new since the table's last load (predictive_analytics)" in err and "--full-refresh" not in err
+    got = assert_equals_truth(db, sb, "profiles")
+    want = _additional(sb, "profiles", "predictive_analytics", got)
+    assert {k: json.loads(r["predictive_analytics"]) if r["predictive_analytics"] else None for k, r in got.items()} == want
+    assert any(want.values())
+    sb.state.log.clear()
+    assert main(["ingest", "--source-uri", opted, *args]) == 0  # the same columns: incremental again, no note
+    assert "columns new" not in capsys.readouterr().err
+    assert all("greater-than(updated," in q for q in _reads(sb, "profiles", "profile"))
+    assert main(["ingest", "--source-uri", plain, *args]) == 0  # turned off: said, and the column stays
+    assert "no longer read (predictive_analytics)" in capsys.readouterr().err
+
+
+def test_a_backfill_for_new_columns_that_fails_resumes_where_it_stopped(make_sandbox, tmp_path, capsys):
+    """The first load that fills new columns commits in slices like any backfill: after a failure the rerun goes on
+    from the last committed slice (not from the cursor of the load before the columns), and every row gets them."""
+    sb = make_sandbox(scale="tiny,profiles=5000", rate_limits="off")
+    db = str(tmp_path / "k.duckdb")
+    plain, opted = source_uri(sb), source_uri(sb) + "&profile_fields=predictive_analytics"
+    args = ["--source-table", "profiles", "--dest-uri", f"duckdb:///{db}", "--progress", "log", "--checkpoint-rows", "1000",
+            "--extract-parallelism", "1"]  # fmt: skip
+    assert main(["ingest", "--source-uri", plain, *args]) == 0
+    capsys.readouterr()
+    http_post(sb.base_url, "/__sandbox/faults?spec=noid=1,after=20")  # a bad page in the second slice (of ~14 pages)
+    rc = main(["ingest", "--source-uri", opted, *args])
+    err = capsys.readouterr().err
+    assert rc == 1 and "committed:" in err, err  # fails after some slices committed
+    http_post(sb.base_url, "/__sandbox/faults?spec=")
+    assert main(["ingest", "--source-uri", opted, *args]) == 0
+    got = assert_equals_truth(db, sb, "profiles")
+    want = _additional(sb, "profiles", "predictive_analytics", got)
+    assert {k: json.loads(r["predictive_analytics"]) if r["predictive_analytics"] else None for k, r in got.items()} == want
+
+
 def test_opt_in_columns_pace_profiles_by_the_lower_limit_and_change_nothing_without_them():
     from omniload.sources.klaviyo.source import KlaviyoSource
 

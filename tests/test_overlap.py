@@ -8,6 +8,8 @@ from urllib.parse import parse_qs
 
 import duckdb
 
+from omniload.sources.base import TableReader
+
 from .helpers import assert_equals_truth, ingest
 
 BOUND = re.compile(r"(greater-or-equal|greater-than|less-than)\(datetime,([^)]+)\)")
@@ -54,7 +56,7 @@ def test_a_large_backfill_commits_a_small_first_slice_first(make_sandbox, tmp_pa
     assert len(sizes) >= 3 and sizes[0] <= 30_000 and sizes[1] > sizes[0], sizes
 
 
-class _ThreeSlices:
+class _ThreeSlices(TableReader):
     """A generic reader of three one-row slices whose ``fail_at`` slice raises after its row (no HTTP: this is
     the loader's own contract with any source)."""
 

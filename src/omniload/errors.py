@@ -5,6 +5,7 @@ exit code, and carries its message itself, so nobody has to dig through exceptio
 |---|---|---|
 | :class:`UsageError` | bad flags, URIs, dates, names: nothing was written | 2 |
 | :class:`ConfigurationError` | the source refused the request: key, scopes, revision, a filter (401/403/4xx) | 1 |
+| :class:`NotFound` | the source says what the request names does not exist (404): a child reader skips a deleted parent | 1 |
 | :class:`RateLimitWaitTooLong` | the next allowed request is further away than ``--max-retry-after`` | 1 |
 | :class:`RedirectRefused` | the API answered a redirect to another host than the configured one | 1 |
 | :class:`RetriesExhausted` | a transient problem (5xx, network, bad bodies) outlasted every retry | 1 |
@@ -36,6 +37,10 @@ class SourceError(OmniloadError):
 
 class ConfigurationError(SourceError):
     """The API refused the request as configured (key, scopes, revision, parameters): retrying cannot help."""
+
+
+class NotFound(ConfigurationError):
+    """The API answered 404: what the request names does not exist (a parent deleted since it was listed)."""
 
 
 class RateLimitWaitTooLong(SourceError):

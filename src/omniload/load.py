@@ -20,6 +20,10 @@ syncs it with the destination. Why it stays exact:
 - The read-ahead starts after slice n's extraction ended, so one table never has two reads under way at once
   (a reader's connections and rate limiters serve one read at a time).
 
+A reader may also cut an interval into parts it learns while reading (``TableReader.following``: a child table,
+some parents at a time): each part is read ahead, extracted and committed like a slice, but the cursor is saved
+with the last part only, since an earlier one does not cover the interval (the reader saves its own progress).
+
 A run that finds nothing new (every fetched row is already in the destination with the same cursor, or a
 keyless table's content is unchanged) loads nothing and leaves the destination as it was. Errors raised by
 the source while dlt drives the extraction are kept where they happen and re-raised as they are; a failure
@@ -125,12 +129,15 @@ class TableLoad:
     """One table from one reader into one destination table."""
 
     def __init__(self, reader: TableReader, dest: Destination, target: Target, settings: LoadSettings,
-                 workdir: str, dest_lock=None, on_committed=lambda rows: None) -> None:  # fmt: skip
+                 workdir: str, dest_lock=None, on_committed=lambda rows: None, on_note=lambda message: None) -> None:  # fmt: skip
         self.reader, self.dest, self.target, self.settings = reader, dest, target, settings
         self.info = reader.info
         self.workdir = workdir
         self.on_committed = on_committed  # rows of a slice, once its load is committed
+        self.on_note = on_note  # something the user should know about this table
+        self.new_columns: list[str] = []  # declared now, not when the table was last loaded: read it all again
         self._slice_rows = 0
+        self._newest: Any = None  # the newest cursor value read by this run's slices so far
         self.pipeline_name = pipeline_name(target.schema, target.table)
         self.strategy = settings.strategy or self.info.strategy
         # a strategy the user asked for that is not the table's own always does what it says (no "nothing new")
@@ -156,28 +163,39 @@ class TableLoad:
     def run(self) -> None:
         saved = self.saved_state()
         self.reader.restore(saved)
+        self.check_columns(saved)
         windows = self.reader.plan(self.start_from(saved), self.settings.end, self.settings.checkpoint_rows)
         ahead: list[Prefetch] = []  # the slices read ahead (the last one: the next slice's)
 
         def read_ahead(window: Window) -> None:
             ahead.append(Prefetch(lambda: self.reader.read(window), PREFETCH_BATCHES, f"prefetch-{self.info.name}"))
 
+        def next_slice(n: int) -> None:  # slice n was extracted: the next one (planned, or a part) is read ahead
+            if n + 1 == len(windows):
+                part = self.reader.following(windows[n])
+                if part is not None:
+                    windows.append(part)
+            if n + 1 < len(windows):
+                read_ahead(windows[n + 1])
+
         try:
             if windows:  # the first slice is read while dlt sets up (its pipeline, the destination's state)
                 read_ahead(windows[0])
-            for n, window in enumerate(windows):
+            n = 0
+            while n < len(windows):
+                window = windows[n]
                 batches = iter(ahead[-1])
                 head: list[pa.Table] = []
                 fp = None
-                if len(windows) == 1 and not self.settings.full_refresh and not self.explicit_strategy and not self.reader.state_update():
+                if (len(windows) == 1 and not self.settings.full_refresh and not self.explicit_strategy and not self.new_columns
+                        and not self.reader.state_update()):  # fmt: skip
                     head, nothing_new, fp = self.peek(batches, saved)
-                    if nothing_new:  # nothing to load or commit: the summary shows 0 rows loaded
+                    if nothing_new and self.reader.following(window) is None:  # nothing to load or commit
                         return
                 refresh = "drop_resources" if self.settings.full_refresh and n == 0 else None
                 how = disposition(self.strategy, self.dest.merges_in_place, n == 0, self.newer_than_loaded(window, refresh))
-                following = windows[n + 1] if n + 1 < len(windows) else None
-                self.run_dlt(window, head, batches, fp, how, refresh,
-                             lambda w=following: read_ahead(w) if w is not None else None)  # fmt: skip
+                self.run_dlt(window, head, batches, fp, how, refresh, lambda n=n: next_slice(n))
+                n += 1
         finally:
             for prefetch in ahead:  # a failure or a stop: nothing read ahead is loaded
                 prefetch.cancel()
@@ -193,11 +211,29 @@ class TableLoad:
             self._saved = resource_state(state, self.target.table)
         return self._saved
 
+    def check_columns(self, saved: dict[str, Any]) -> None:
+        """Compare the table's declared columns with those its last load saved (a source option may add some, such
+        as an opt-in field): new columns make this run a first load of the table, so that every row gets them;
+        columns no longer declared stay in the table, empty in rows loaded from now on. Both are said."""
+        before = saved.get("columns")
+        if before is None:  # nothing loaded yet, or loaded before the columns were saved: nothing to compare
+            return
+        self.new_columns = sorted(set(self.info.columns) - set(before))
+        gone = sorted(set(before) - set(self.info.columns))
+        if self.new_columns:
+            since = "from --interval-start" if self.settings.start else "every record"
+            self.on_note(f"table '{self.info.name}': columns new since the table's last load ({', '.join(self.new_columns)}): "
+                         f"reading {since} again to fill them, as a first load")  # fmt: skip
+        if gone:
+            self.on_note(f"table '{self.info.name}': columns no longer read ({', '.join(gone)}): they stay in the table, "
+                         "empty in rows loaded from now on")  # fmt: skip
+
     def start_from(self, saved: dict[str, Any]) -> datetime | None:
         """Where reading starts: the saved cursor without ``--interval-start``; with it, the saved cursor too when
-        a run with the same start committed it (a rerun after a kill resumes), unless the strategy replaces."""
+        a run with the same start committed it (a rerun after a kill resumes), unless the strategy replaces. A
+        table with new columns starts at ``--interval-start`` (a first load)."""
         start = self.settings.start
-        if not self.info.cursor:
+        if not self.info.cursor or self.new_columns:
             return start
         last = self.saved_cursor(saved)
         if start is None:
@@ -299,7 +335,8 @@ class TableLoad:
         @dlt.resource(name=self.target.table, write_disposition=write, primary_key=primary_key, columns=hints, **extra)
         def resource():
             state = dlt.current.resource_state()
-            previous = None if load.settings.full_refresh else state.get("last_value")
+            # a first load (a full refresh, new columns) moves the cursor from its own slices on, even backwards
+            previous = None if load.settings.full_refresh or load.new_columns else state.get("last_value")
             newest = None
             try:
                 for batches in (head, rest):
@@ -319,6 +356,9 @@ class TableLoad:
                 raise
             if newest is not None:  # the newest value loaded, never past this slice's end
                 newest = min(newest, window.hi)
+                load._newest = newest if load._newest is None else max(load._newest, newest)
+            newest = load._newest if load.reader.following(window) is None else None  # a part before the last: not yet
+            if newest is not None:
                 if not previous or newest > parse_timestamp(previous):
                     state["last_value"] = iso(newest)
                     # the --interval-start this cursor belongs to: a rerun with the same start resumes from it
@@ -328,5 +368,6 @@ class TableLoad:
                 state["fingerprint"] = fp
             if load.target.origin:
                 state["origin"] = load.target.origin
+            state["columns"] = sorted(info.columns)  # what the next run compares its columns with (check_columns)
 
         return resource

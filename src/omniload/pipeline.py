@@ -282,7 +282,7 @@ def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: l
             events = _TableEvents(progress, target.source)
             reader = source.reader(target.source, read_options, events)
             load = TableLoad(reader, dest, target, settings, workdir, dest_lock,
-                             lambda rows, t=target.source: progress.committed(t, rows))  # fmt: skip
+                             lambda rows, t=target.source: progress.committed(t, rows), events.note)  # fmt: skip
             loads.append(load)
             reconciles[id(load)] = Reconcile(reader, dest, target.schema, target.table, tables, deletes, events, load.strategy,
                                              source.schemes[0])  # fmt: skip

@@ -62,6 +62,7 @@ REAL_LIKE: dict[str, Any] = {
     "revision_policy": "lifecycle",  # any real revision: older ones deprecated (headers), then retired (410)
     "deprecation_headers": True,
     "scope_in_403": False,  # a 403 says "You do not have permission to perform this action." and not which scope
+    "deleted_parent_404": True,  # a deleted parent's child endpoint answers 404 (the spec's 4XX), not an empty list
 }
 
 
@@ -82,6 +83,7 @@ class SandboxConfig:
     filter_precision: str = REAL_LIKE["filter_precision"]  # micro | second
     refuse_future_filters: bool = REAL_LIKE["refuse_future_filters"]
     revision_policy: str = REAL_LIKE["revision_policy"]  # exact (only 2026-07-15) | lifecycle (see revisions.py)
+    deleted_parent_404: bool = REAL_LIKE["deleted_parent_404"]  # False: a deleted parent's children: an empty page
     deprecation_headers: bool = True  # lifecycle: Deprecation/Sunset headers on deprecated revisions
     scope_in_403: bool = REAL_LIKE["scope_in_403"]  # True: a 403's detail names the missing scope (kinder than Klaviyo)
     public_url: str | None = None  # base of links; else X-Forwarded-Proto/-Host, else the request's own

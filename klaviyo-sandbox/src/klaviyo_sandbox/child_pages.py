@@ -20,14 +20,15 @@ from .keyset import key_at, links_cursors, rank_entities, start_position
 
 
 class UnknownParent(LookupError):
-    """The parent id in the path names no record: Klaviyo answers 404."""
+    """The parent id in the path names no record, or a deleted one: Klaviyo answers 404 (a deleted parent's
+    children are an empty page instead with ``deleted_parent_404=False``)."""
 
 
 def child_page(state, rules, q, params: dict[str, str], base: str, parent_id: str) -> bytes:
     name = rules.name
     ds = state.dataset
     pidx = state.builders[PARENTS[name]].index_of(parent_id)
-    if pidx is None or not parent_alive(ds, name)[pidx]:
+    if pidx is None or (not parent_alive(ds, name)[pidx] and state.config.deleted_parent_404):  # else: no children
         raise UnknownParent(f"A {rules.path.split('/')[2].rstrip('s')} with id {parent_id} does not exist.")
     within = (parents(ds, name) == pidx) & alive(ds, name)
     idx, keys = state.select(name, q, (params.get("filter"), q.sort, pidx), within)

@@ -103,6 +103,7 @@ class Window:
     lo: datetime | None
     hi: datetime
     rows: float = field(default=0.0, compare=False)  # the plan's estimate of its records (0: none); weighs progress
+    part: int = 0  # the interval's part (see TableReader.following): parts of one interval share lo and hi
 
 
 @dataclass
@@ -130,6 +131,12 @@ class TableReader(ABC):
 
     def restore(self, saved: dict) -> None:
         """The table's state as the last run committed it, before :meth:`plan` (for readers that keep their own)."""
+
+    def following(self, window: Window) -> Window | None:
+        """Once ``window`` was read: the next part of its interval, when the reader commits an interval in parts it
+        learns while reading (a child table: some parents at a time); None: nothing follows. Each part is
+        committed on its own, but the cursor only with the last (an earlier part does not cover the interval)."""
+        return None
 
     def state_update(self) -> dict:
         """Keys the reader wants saved with each slice's rows (its own progress); {}: none. A reader with state

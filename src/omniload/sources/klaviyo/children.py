@@ -10,6 +10,10 @@ read on every run. Each parent gets a derived spec (its path filled in, its id a
 :func:`~.extract.run_plan` with the child's time bounds, so an incremental run asks each parent once. A child
 whose parents go into a filter (coupon codes: ``any(coupon.id,[...])``) gets one derived spec per batch of parents;
 one with kinds (tag links) one per parent and kind.
+
+A parent the listing named that answers 404 when its children are asked was deleted in between: its children
+are gone with it, so it is skipped (``on_done`` says so) and the others load. More than half of the parents
+(two at least) answering 404 is no deletion but a wrong request: the table fails with the API's answer.
 """
 
 from __future__ import annotations
@@ -23,10 +27,18 @@ from datetime import datetime
 from typing import Any, Callable, Iterator
 from urllib.parse import quote
 
+from ...errors import NotFound
 from .extract import Page, Plan, run_plan
 from .spec import TableSpec
 
 _DONE = object()
+
+
+class _Finished:
+    """In the fan-out's queue after the last page of one parent: every page of ``parent`` was put before it."""
+
+    def __init__(self, parent: str | None, gone: NotFound | None) -> None:
+        self.parent, self.gone = parent, gone
 
 
 def listing(parent: TableSpec, fields: str, since: bool) -> TableSpec:
@@ -103,31 +115,35 @@ def _batches(ids: Iterator[str], n: int) -> Iterator[list[str]]:
 
 
 def child_pages(factory: Callable, spec: TableSpec, tables: dict[str, TableSpec], lo: datetime | None, hi: datetime,
-                parallelism: int, on_fraction: Callable[[float], None] | None = None) -> Iterator[Page]:  # fmt: skip
-    """Pages of child table ``spec`` for the records with ``lo <= cursor < hi``, over every parent. The children
-    of the first parents are read while the parents are still being listed: a parent listing of its own rate
-    bucket (flow actions under flow messages) then costs no time beside the children's requests."""
+                parallelism: int, on_fraction: Callable[[float], None] | None = None,
+                on_done: Callable[[str, bool], None] | None = None, skip: frozenset[str] = frozenset()) -> Iterator[Page]:  # fmt: skip
+    """Pages of child table ``spec`` for the records with ``lo <= cursor < hi``, over every parent but those in
+    ``skip``. The children of the first parents are read while the parents are still being listed: a parent
+    listing of its own rate bucket (flow actions under flow messages) then costs no time beside the children's
+    requests. ``on_done(parent, gone)`` is called, between pages, once every page of a parent was yielded (gone:
+    it answered 404 and was skipped)."""
     ids = parent_ids(factory, spec, tables, lo, hi, parallelism)
     assert spec.parent is not None
-    specs: Iterator[TableSpec]
+    specs: Iterator[tuple[TableSpec, str | None]]
     if spec.parent.filter:  # parents named in the filter, a batch at a time
-        specs = (for_batch(spec, batch) for batch in _batches(ids, max(1, spec.parent.batch)))
+        specs = ((for_batch(spec, batch), None) for batch in _batches(ids, max(1, spec.parent.batch)))
     else:
         kinds = [for_kind(spec, kind) for kind in spec.kinds] or [spec]
-        specs = (for_parent(each, pid) for pid in ids for each in kinds)
+        specs = ((for_parent(each, pid), pid) for pid in ids if pid not in skip for each in kinds)
     workers = max(1, min(parallelism, spec.burst))  # no more parents at once than the bucket's burst
     try:
-        yield from _fan_out(factory, specs, lo, hi, workers, on_fraction)
+        yield from _fan_out(factory, specs, lo, hi, workers, on_fraction, on_done or (lambda parent, gone: None))
     finally:
         with contextlib.suppress(ValueError):  # a worker that did not stop in time still runs it: it is a daemon
             ids.close()
 
 
-def _fan_out(factory: Callable, specs: Iterator[TableSpec], lo: datetime | None, hi: datetime, workers: int,
-             on_fraction: Callable[[float], None] | None) -> Iterator[Page]:  # fmt: skip
+def _fan_out(factory: Callable, specs: Iterator[tuple[TableSpec, str | None]], lo: datetime | None, hi: datetime,
+             workers: int, on_fraction: Callable[[float], None] | None,
+             on_done: Callable[[str, bool], None]) -> Iterator[Page]:  # fmt: skip
     """Run one plan per spec on up to ``workers`` threads, taking the specs as ``specs`` yields them (a worker
     waits for the next parent while the listing fetches it); yield their pages as they come (bounded queue).
-    The fraction done is reported once every spec is known.
+    The fraction done is reported once every spec is known; a parent's 404 is its deletion (module docstring).
 
     The listing is pulled as the workers need parents, not read ahead in a thread of its own: where it shares a
     rate-limit bucket with another table of the run (flow messages' listing of flow actions and the flow-actions
@@ -150,18 +166,26 @@ def _fan_out(factory: Callable, specs: Iterator[TableSpec], lo: datetime | None,
         try:
             while not stop.is_set():
                 with lock:  # one worker at a time pulls the listing (a generator is not re-entrant)
-                    spec = None if count["listed"] or stop.is_set() else next(specs, None)
-                    if spec is None:
+                    item = None if count["listed"] or stop.is_set() else next(specs, None)
+                    if item is None:
                         count["listed"] = True
                         return
                     count["known"] += 1
                 if stop.is_set():  # stopped while this worker waited for the listing: nothing more is read
                     return
-                with closing(run_plan(factory, Plan(spec, lo, hi, 1))) as pages:
-                    for page in pages:
-                        put(page)
-                        if stop.is_set():
-                            return
+                spec, parent = item
+                gone = None
+                try:
+                    with closing(run_plan(factory, Plan(spec, lo, hi, 1))) as pages:
+                        for page in pages:
+                            put(page)
+                            if stop.is_set():
+                                return
+                except NotFound as exc:
+                    if parent is None:  # no parent in the path: not a deletion
+                        raise
+                    gone = exc
+                put(_Finished(parent, gone))
                 with counting:
                     count["done"] += 1
         except BaseException as exc:  # noqa: BLE001 - forwarded to the consumer
@@ -172,7 +196,8 @@ def _fan_out(factory: Callable, specs: Iterator[TableSpec], lo: datetime | None,
     threads = [threading.Thread(target=work, name=f"children-{i}", daemon=True) for i in range(workers)]
     for t in threads:
         t.start()
-    finished = 0
+    finished = asked = 0
+    gone: list[NotFound] = []
     try:
         while finished < len(threads):
             item = out.get()
@@ -181,9 +206,19 @@ def _fan_out(factory: Callable, specs: Iterator[TableSpec], lo: datetime | None,
                 continue
             if isinstance(item, BaseException):
                 raise item
+            if isinstance(item, _Finished):
+                asked += 1
+                if item.gone is not None:
+                    gone.append(item.gone)
+                if item.parent is not None:
+                    on_done(item.parent, item.gone is not None)
+                continue
             yield item
             if on_fraction is not None and count["listed"] and count["known"]:
                 on_fraction(count["done"] / count["known"])
+        if len(gone) >= 2 and 2 * len(gone) > asked:
+            raise NotFound(f"{gone[0]} ({len(gone)} of {asked} parents answered HTTP 404: too many to have been deleted "
+                           "while the table was read; check base_url and revision)")  # fmt: skip
     finally:
         stop.set()
         for t in threads:

@@ -21,7 +21,7 @@ import aiohttp
 
 from ... import __version__
 
-from ...errors import ConfigurationError, RateLimitWaitTooLong, RedirectRefused, RetriesExhausted
+from ...errors import ConfigurationError, NotFound, RateLimitWaitTooLong, RedirectRefused, RetriesExhausted
 from ..base import TableStats
 from .decode import Doc, PageDecoder
 from .policy import MAX_REDIRECTS, RetryPolicy, classify
@@ -147,7 +147,7 @@ class KlaviyoClient:
                 outcome = classify(status, headers, body, urlsplit(url).path)
                 problem = outcome.problem
                 if outcome.action == "fail":
-                    raise ConfigurationError(f"table '{table}': {problem}")
+                    raise (NotFound if status == 404 else ConfigurationError)(f"table '{table}': {problem}")
                 if outcome.action == "wait":
                     throttled += 1
                     self.stats.throttled += 1

@@ -13,6 +13,8 @@ reader of the run, so tables of one bucket never overrun it together. An include
 
 from __future__ import annotations
 
+import os
+from contextlib import closing
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Iterator
@@ -27,8 +29,9 @@ from .policy import RetryPolicy
 from .convert import arrow_schema, records_to_arrow, typed_to_arrow
 from .children import child_pages
 from .decode import PageDecoder
-from .extract import Plan, plan_slices, run_plan
+from .extract import Page, Plan, plan_slices, run_plan
 from .keys import read_keys, scan_cost, scannable
+from .parts import Parts
 from .windows import whole
 from .spec import TableSpec
 from .tables import TABLES
@@ -85,15 +88,22 @@ class KlaviyoReader(TableReader):
         self.feeds: Ride | None = None  # the ride this (parent) reader fills
         self.riding: Ride | None = None  # the ride this (rider) reader loads from
         self._through: datetime | None = None  # a rider: the end of the interval read so far
+        self._parts: Parts | None = None  # a child table read in parts (parts.py)
 
     def restore(self, saved: dict) -> None:
         self._saved = saved
 
     def state_update(self) -> dict:
-        """A rider saves how far it has read (``through``, see ride.py) with every slice, even an empty one."""
+        """A rider saves how far it has read (``through``, see ride.py) with every slice, even an empty one; a child
+        table read in parts its progress (parts.py)."""
+        if self._parts is not None:
+            return self._parts.state()
         if self.spec.name not in RIDERS.values():
             return {}
         return {"through": iso(self._through) if self._through is not None else ""}
+
+    def following(self, window: Window) -> Window | None:
+        return self._parts.following(window) if self._parts is not None else None
 
     def _board(self, start: datetime | None) -> None:
         """Take the ride this table is part of: a parent whose rider is still to run feeds one; a rider loads from
@@ -125,12 +135,28 @@ class KlaviyoReader(TableReader):
         if self.riding is not None:  # one slice: the parent's rows, whatever interval they cover
             assert self.riding.hi is not None
             self._windows = [Window(self.riding.lo, self.riding.hi)]
-        elif self.spec.cursor and self.spec.parent is None:  # a child table is one slice (its parents are the work)
+        elif self.spec.cursor and self.spec.parent is None:
             rider = self.feeds.rider if self.feeds is not None else None
             self._windows = plan_slices(self._client, self.spec, start, end, rows_per_slice, self._prefetched, rider)
+        elif self.spec.cursor and self.spec.parent is not None and not self.spec.parent.filter:  # parents, some at a time
+            self._parts = Parts(self._saved, start, end, rows_per_slice, self.spec.records_per_page)
+            self._windows = self._parts.windows
+            if self._parts.resumed:
+                self.source.note(self.events, f"table '{self.spec.name}': the last run stopped after {len(self._parts.done):,} "
+                                              f"parents; reading the others up to {self._parts.hi.isoformat()}, where the "
+                                              "next run goes on")  # fmt: skip
         else:
             self._windows = [Window(start, end)]
         return self._windows
+
+    def _gone(self, parent: str, gone: bool) -> None:
+        """A parent's children were all read (parts.py counts it done); one that answered 404 is said."""
+        if gone:
+            spec, kind = self.spec, {**TABLES, **self.source.specs}[self.spec.parent.table].resource_type
+            self.source.note(self.events, f"table '{spec.name}': {kind} {parent} answered HTTP 404 (deleted after it was "
+                                          "listed): skipped; its records here are gone with it")  # fmt: skip
+        if self._parts is not None:
+            self._parts.on_done(parent, gone)
 
     def read(self, window: Window) -> Iterator[pa.Table]:
         spec, opts = self.spec, self.options
@@ -154,7 +180,12 @@ class KlaviyoReader(TableReader):
         feeds = self.feeds
         if spec.parent is not None:
             tables = {**TABLES, **self.source.specs}
-            pages = child_pages(self._client, spec, tables, lo, window.hi, max(1, opts.parallelism), fraction)
+
+            def stream(skip: frozenset[str] = frozenset(), hi: datetime = window.hi) -> Iterator[Page]:
+                return child_pages(self._client, spec, tables, lo, hi, max(1, opts.parallelism), fraction, self._gone, skip)
+
+            parts = self._parts if self._parts is not None and window in self._windows else None
+            pages = parts.read(window, stream) if parts is not None else stream()
         else:
             plan = Plan(spec, lo, window.hi, max(1, opts.parallelism), self._prefetched, feeds.rider if feeds else None,
                         window.rows / spec.records_per_page, dense=not last, last=last and n > 0)  # fmt: skip
@@ -164,30 +195,31 @@ class KlaviyoReader(TableReader):
         decoder = PageDecoder(spec)
         owners = (Owners(self._client, spec, {**TABLES, **self.source.specs}, window.hi, max(1, opts.parallelism))
                   if spec.owner is not None else None)  # fmt: skip
-        for page in pages:
-            if page.typed:
-                table = typed_to_arrow(decoder, page.records, page.consts, page.where)
-            else:
-                table = records_to_arrow(spec, page.records, page.consts, page.where)
-            if feeds is not None and page.extra:  # the rider's records of this page, cut as the page's rows are
-                extra = records_to_arrow(feeds.rider, page.extra, {}, page.where)
-                feeds.add(_in_window(extra, feeds.rider, page.lo, page.hi, self._end if last else None))
-            if last:
-                table = _in_window(table, spec, page.lo, page.hi, self._end)
-            else:  # a record stamped after the run's end seen in an earlier slice cannot be placed
-                self.stats.unplaced += _after(table, spec, self._end) if self._end else 0
-                table = _in_window(table, spec, page.lo, page.hi)
-            self._count(table)
-            if owners is not None and table.num_rows:
-                table = owners.fill(table)
-            self.events.pages(1, table.num_rows)
-            if table.num_rows:
-                buffer.append(table)
-                rows += table.num_rows
-                size += table.nbytes
-            if rows >= opts.batch_rows or size >= BATCH_BYTES:
-                yield pa.concat_tables(buffer)
-                buffer, rows, size = [], 0, 0
+        with closing(pages):  # an abandoned read stops what it started (a child table's workers) at once
+            for page in pages:
+                if page.typed:
+                    table = typed_to_arrow(decoder, page.records, page.consts, page.where)
+                else:
+                    table = records_to_arrow(spec, page.records, page.consts, page.where)
+                if feeds is not None and page.extra:  # the rider's records of this page, cut as the page's rows are
+                    extra = records_to_arrow(feeds.rider, page.extra, {}, page.where)
+                    feeds.add(_in_window(extra, feeds.rider, page.lo, page.hi, self._end if last else None))
+                if last:
+                    table = _in_window(table, spec, page.lo, page.hi, self._end)
+                else:  # a record stamped after the run's end seen in an earlier slice cannot be placed
+                    self.stats.unplaced += _after(table, spec, self._end) if self._end else 0
+                    table = _in_window(table, spec, page.lo, page.hi)
+                self._count(table)
+                if owners is not None and table.num_rows:
+                    table = owners.fill(table)
+                self.events.pages(1, table.num_rows)
+                if table.num_rows:
+                    buffer.append(table)
+                    rows += table.num_rows
+                    size += table.nbytes
+                if rows >= opts.batch_rows or size >= BATCH_BYTES:
+                    yield pa.concat_tables(buffer)
+                    buffer, rows, size = [], 0, 0
         if buffer:
             yield pa.concat_tables(buffer)
         if feeds is not None:
