@@ -183,6 +183,14 @@ class TableLoad:
             for prefetch in ahead:  # a failure or a stop: nothing read ahead is loaded
                 prefetch.cancel()
 
+    @contextlib.contextmanager
+    def locked(self, on_wait) -> Iterator[None]:
+        """The destination's lock on this table, held for its whole load; the saved state is read again under it
+        (a run that held the table before may have committed more while this one waited)."""
+        with self.dest.table_lock(self.target.schema, self.target.table, on_wait):
+            self._saved = None
+            yield
+
     def saved_state(self) -> dict[str, Any]:
         """What a previous run committed for this table (cursor, fingerprint, origin); nothing on a full refresh.
         Read once per run."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from ..errors import UsageError
+from .locks import DEFAULT_LOCK_WAIT
 
 NO_TABLE = object()  # newest_loaded(): the table does not exist yet
 
@@ -72,6 +73,15 @@ class Destination:
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Held for the whole run; destinations that can be corrupted by two runs refuse the second."""
+        yield
+
+    lock_wait: float = DEFAULT_LOCK_WAIT  # seconds a run waits for another run's table lock (locks.py)
+
+    @contextlib.contextmanager
+    def table_lock(self, schema: str, table: str, on_wait: Callable[[str], None]) -> Iterator[None]:
+        """Held for one table's whole load (saved state, staging, commits, reconcile): another run into the same
+        table waits up to ``lock_wait`` seconds, then that table fails (``DestinationBusy``); runs into other
+        tables go on. The default takes no lock: destinations without a way to lock say so in the README."""
         yield
 
     def dlt_destination(self):

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator
 from ..errors import CorruptState, DestinationBusy, UsageError
 from .base import NO_TABLE, Destination, local_path
 from .deletes import SqlDeletes
+from .locks import file_lock
 from .state import decode_state
 
 
@@ -93,29 +94,13 @@ class DuckDB(SqlDeletes, Destination):
         if self.in_memory:
             yield
             return
-        import fcntl
-
-        lock_path = os.path.realpath(self.path) + ".lock"
-        while True:
-            fh = open(lock_path, "a")
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                fh.close()
-                raise DestinationBusy(f"destination {self.display} is in use by another omniload run; wait for it to finish") from None
-            try:  # the run before us may have removed the file between our open and our lock: lock the new one
-                if os.stat(lock_path).st_ino == os.fstat(fh.fileno()).st_ino:
-                    break
-            except FileNotFoundError:
-                pass
-            fh.close()
-        try:
+        lock = contextlib.ExitStack()
+        try:  # DuckDB lets one process write a file: a second run is refused at once, not kept waiting
+            lock.enter_context(file_lock(os.path.realpath(self.path) + ".lock", 0, self.display, self.display, lambda _: None))
+        except DestinationBusy:
+            raise DestinationBusy(f"destination {self.display} is in use by another omniload run; wait for it to finish") from None
+        with lock:
             yield
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(lock_path)  # while still holding it, so nobody holds a lock on a removed file alone
-            fcntl.flock(fh, fcntl.LOCK_UN)
-            fh.close()
 
     def dlt_destination(self):
         import dlt
