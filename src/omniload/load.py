@@ -262,6 +262,7 @@ class TableLoad:
             pipeline.extract(resource(), refresh=refresh, loader_file_format=self.dest.file_format)
             extracted()
             with self.dest_lock:
+                self.dest.before_load(self.target.schema, self.target.table)
                 pipeline.normalize()
                 pipeline.load()
                 if how == "merge":
@@ -318,6 +319,7 @@ class TableLoad:
                         if transform:
                             batch = transform.apply(batch)
                         load._slice_rows += batch.num_rows
+                        load.dest.saw_batch(load.target.schema, load.target.table, batch)
                         yield row_hash(batch) if how == "scd2" else batch
             except OmniloadError as exc:
                 load.failure = exc

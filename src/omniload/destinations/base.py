@@ -128,6 +128,12 @@ class Destination:
         """What the user can do about a failed load whose cause reads ``cause``."""
         return "run again with --debug (or OMNILOAD_DEBUG=1) to see the details"
 
+    def saw_batch(self, schema: str, table: str, batch) -> None:
+        """Each Arrow batch of the slice being extracted for ``table`` (a destination may size itself for it)."""
+
+    def before_load(self, schema: str, table: str) -> None:
+        """Called before each slice of ``table`` is normalized and loaded (with the destination lock held)."""
+
     def after_load(self, schema: str, table: str) -> None:
         """Called after each committed load of ``table`` (with the destination lock held)."""
 
