@@ -112,3 +112,28 @@ def test_local_destinations_lock_each_table_and_leave_no_lock_file(make_sandbox,
     assert [p for p in tmp_path.rglob("*") if "omniload-lock" in p.name] == []
     code, text = _finish(_start(sb, uri, table))  # the lock is free again: the same command runs
     assert code == 0, text
+
+
+@pytest.mark.parametrize("kind", ["postgres", "parquet"])
+def test_a_killed_run_leaves_no_lock_behind(request, make_sandbox, tmp_path, kind):
+    import os
+    import signal
+
+    sb = make_sandbox(scale="small", rate_limits="off", latency_ms=150)
+    if kind == "postgres":
+        server = request.getfixturevalue("postgres")
+        server.create_database("kl_killed")
+        uri = server.uri("kl_killed")
+    else:
+        uri = f"parquet:///{tmp_path}/out"
+    first = _start(sb, uri, "kl.profiles", "--extract-parallelism", "1")
+    deadline = time.monotonic() + 60
+    while sb.state.requests["total"] < 5 and time.monotonic() < deadline:  # it holds the table's lock
+        time.sleep(0.05)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    second = run_cli("ingest", "--source-uri", source_uri(sb), "--source-table", "profiles", "--dest-uri", uri,
+                     "--dest-table", "kl.profiles", "--progress", "log", env={"OMNILOAD_LOCK_WAIT": "5"})  # fmt: skip
+    assert second.returncode == 0, second.stderr
+    if kind == "postgres":
+        assert_rows_equal_truth(_pg_profiles(server, "kl_killed", "kl", "profiles"), sb, "profiles")
