@@ -93,7 +93,7 @@ def test_a_bad_lock_wait_is_refused_before_anything_is_written(sandbox, tmp_path
     assert not db.exists()
 
 
-@pytest.mark.parametrize("scheme", ["parquet", "delta", "iceberg", "sqlite"])
+@pytest.mark.parametrize("scheme", ["parquet", "delta", "sqlite"])  # iceberg: the same lock as delta (lake.py)
 def test_local_destinations_lock_each_table_and_leave_no_lock_file(make_sandbox, tmp_path, scheme):
     sb = make_sandbox(scale="small", rate_limits="off", latency_ms=150)
     uri = f"sqlite:///{tmp_path}/k.db" if scheme == "sqlite" else f"{scheme}:///{tmp_path}/out"
