@@ -5,9 +5,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test bench clean postgres-server
 
-$(STAMP): pyproject.toml
+# The sandbox is its own distribution (klaviyo-sandbox/): installed first, so that omniload's `test` extra finds it.
+$(STAMP): pyproject.toml klaviyo-sandbox/pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e ./klaviyo-sandbox
 	$(VENV)/bin/pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 

@@ -16,10 +16,10 @@ PY = sys.executable
 
 
 class Sandbox:
-    """``omniload sandbox klaviyo`` in a child process; ``url`` is its base URL."""
+    """``klaviyo-sandbox`` in a child process; ``url`` is its base URL."""
 
     def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen([PY, "-m", "omniload.cli", "sandbox", "klaviyo", *args],
+        self.proc = subprocess.Popen([PY, "-m", "klaviyo_sandbox", *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)  # fmt: skip
         self.url = self.proc.stdout.readline().strip()
         if not self.url.startswith("http"):

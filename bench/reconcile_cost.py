@@ -10,7 +10,7 @@ for a child table one request per parent and the parents' own listing; seconds a
 from __future__ import annotations
 
 from omniload.reconcile import AUTO_REQUESTS
-from omniload.sandbox.klaviyo.dataset import SCALES
+from klaviyo_sandbox.dataset import SCALES
 from omniload.sources.klaviyo.keys import scan_cost, scannable
 from omniload.sources.klaviyo.tables import TABLES
 

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OMNI=.venv/bin/omniload
 out=$(mktemp)
-$OMNI sandbox klaviyo --scale small,flows=30,flow-actions=90,flow-messages=60,tags=20 --seed 1 --rate-limits real >"$out" 2>/dev/null &
+.venv/bin/klaviyo-sandbox --scale small,flows=30,flow-actions=90,flow-messages=60,tags=20 --seed 1 --rate-limits real >"$out" 2>/dev/null &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -f "$out"' EXIT
 for _ in $(seq 50); do [ -s "$out" ] && break; sleep 0.2; done

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from omniload.sandbox.klaviyo import SandboxConfig, SandboxServer
+from klaviyo_sandbox import SandboxConfig, SandboxServer
 
 KEY = "pk_" + "Test0123456789" + "a" * 20
 REVISION = "2026-07-15"

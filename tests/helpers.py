@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from datetime import datetime, timezone
+from urllib.parse import unquote
 
 import duckdb
 
 from omniload.cli import main
-from omniload.sandbox.klaviyo import truth
+from klaviyo_sandbox import testing as truth
+from omniload.sources.klaviyo.preflight import KEY_CHECK
 from omniload.sources.klaviyo.tables import TABLES
 from omniload.types import JSON, TS
 
@@ -24,8 +28,15 @@ def ingest(sb, tables: str, db: str, *extra: str) -> int:
 
 
 def api_requests(sb) -> int:
-    """Authenticated requests the sandbox has seen (the client's unauthenticated reachability probe aside)."""
-    return sb.state.requests["total"] - sb.state.requests["unauthenticated"]
+    """Authenticated requests the tables made (unauthenticated requests and each run's key check aside)."""
+    return sb.state.requests["total"] - sb.state.requests["unauthenticated"] - key_checks(sb)
+
+
+def key_checks(sb) -> int:
+    """The preflight's key checks the sandbox has seen (``GET /api/accounts?fields[account]=id``, one per run)."""
+    path, params = KEY_CHECK
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    return sum(1 for _, name, q in list(sb.state.log) if name == path.rsplit("/", 1)[-1] and unquote(q) == query)
 
 
 def key_of(table: str) -> tuple[str, ...]:
@@ -122,3 +133,44 @@ def assert_rows_equal_truth(got: dict[str, dict], sb, name: str, start=None, end
         actual = {c: _norm(got[rid].get(c), cols[c]) for c in exp}
         assert actual == exp, f"{name} {rid}: {actual} != {exp}"
     return got
+
+
+class LoopbackServer:
+    """A tiny HTTP server on 127.0.0.1 in a thread (real HTTP, loopback only): ``handle(request)`` answers every
+    request; ``seen`` counts them."""
+
+    def __init__(self, handle) -> None:
+        self.handle, self.seen, self.port = handle, 0, 0
+        ready = threading.Event()
+        threading.Thread(target=lambda: asyncio.run(self._main(ready)), daemon=True).start()
+        ready.wait(10)
+
+    async def _main(self, ready: threading.Event) -> None:
+        from aiohttp import web
+
+        async def serve(request: web.Request) -> web.StreamResponse:
+            self.seen += 1
+            return await self.handle(request)
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", serve)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+        ready.set()
+        await asyncio.Event().wait()
+
+
+async def forward(request, url: str):
+    """``request`` sent on to ``url`` (its headers but Host), and the answer back: status, body, type, Date,
+    Retry-After and rate-limit headers."""
+    import aiohttp
+    from aiohttp import web
+
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "proxy-connection")}
+    async with aiohttp.ClientSession() as s:
+        async with s.request(request.method, url, headers=headers, data=await request.read()) as r:
+            keep = {k: v for k, v in r.headers.items() if k.lower() in ("content-type", "date", "retry-after") or k.lower().startswith("ratelimit")}
+            return web.Response(status=r.status, body=await r.read(), headers=keep)

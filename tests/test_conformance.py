@@ -7,28 +7,20 @@ strictly, so ``oneOf`` is read as ``anyOf``. Skipped only where the spec file is
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 from urllib.parse import quote
 
 import pytest
 
-from omniload.sandbox.klaviyo.digest import OPENAPI_NAME, ReferenceNotFound, endpoint_rules, reference_dir
+from klaviyo_sandbox.rules import endpoint_rules
 
 from .conftest import http_get
+from .reference import DIGEST_NAME, OPENAPI_NAME, load, reference_path
 
 jsonschema = pytest.importorskip("jsonschema")
 
 
-def _spec_path():
-    try:
-        path = reference_dir() / OPENAPI_NAME
-    except ReferenceNotFound:
-        return None
-    return path if path.is_file() else None
-
-
-pytestmark = pytest.mark.skipif(_spec_path() is None, reason=f"{OPENAPI_NAME} is absent")
+pytestmark = pytest.mark.skipif(reference_path(OPENAPI_NAME) is None, reason=f"{OPENAPI_NAME} is absent")
 
 
 def _convert(node):
@@ -42,9 +34,8 @@ def _convert(node):
     return out
 
 
-@lru_cache(maxsize=1)
 def _openapi():
-    return json.loads(_spec_path().read_text())
+    return load(OPENAPI_NAME)
 
 
 @lru_cache(maxsize=1)
@@ -87,7 +78,5 @@ def test_response_matches_openapi_schema(sandbox, name, query):
 
 
 def test_error_body_matches_the_spec_error_schema(sandbox):
-    from omniload.sandbox.klaviyo.digest import load_digest
-
     resp = http_get(sandbox.base_url, "/api/events?sort=nope")
-    jsonschema.validate(resp.json, load_digest()["error_response_schema"])
+    jsonschema.validate(resp.json, load(DIGEST_NAME)["error_response_schema"])

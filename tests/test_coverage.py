@@ -11,8 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from omniload.sandbox.klaviyo import truth
-from omniload.sandbox.klaviyo.digest import OPENAPI_NAME, reference_dir
+from klaviyo_sandbox import testing as truth
 from omniload.sources.klaviyo.children import for_kind
 from omniload.sources.klaviyo.tables import TABLES
 from omniload.sources.klaviyo.tables.included import INCLUDED as INCLUDED_SPECS
@@ -23,9 +22,10 @@ from omniload.cli import main
 
 from .conftest import http_get, http_post, source_uri
 from .helpers import assert_equals_truth, ingest, rows
+from .reference import OPENAPI_NAME, deref, flat, load
 
 CHILDREN = [t.name for t in RELATIONSHIPS if t.cursor]  # the relationship endpoints (no cursor): below
-OPENAPI = json.loads((reference_dir() / OPENAPI_NAME).read_text())
+OPENAPI = load(OPENAPI_NAME)
 
 
 def _requests(sb, endpoint: str) -> list[str]:
@@ -132,7 +132,7 @@ def test_sandbox_child_endpoints(sandbox):
 
 
 def test_child_resources_scale_with_the_sandbox_scale():
-    from omniload.sandbox.klaviyo.dataset import SCALES
+    from klaviyo_sandbox.dataset import SCALES
 
     for name in ("flow-actions", "flow-messages", "list-memberships", "segment-memberships"):
         assert SCALES["tiny"][name] < SCALES["small"][name] < SCALES["medium"][name] < SCALES["large"][name]
@@ -246,17 +246,13 @@ def test_include_specs_agree_with_the_openapi_file(name):
 
 
 def _included_types(op) -> list[str]:
-    from omniload.sandbox.klaviyo.openapi_rules import _flat
-
-    body = _flat(OPENAPI, op["responses"]["200"]["content"]["application/vnd.api+json"]["schema"])
+    body = flat(OPENAPI, op["responses"]["200"]["content"]["application/vnd.api+json"]["schema"])
     return [r["$ref"] for r in body["properties"]["included"]["items"]["oneOf"]]
 
 
 def _ref_type(ref: str) -> str:
-    from omniload.sandbox.klaviyo.openapi_rules import _deref, _flat
-
-    node = _flat(OPENAPI, {"$ref": ref})
-    return _deref(OPENAPI, node["properties"]["type"])["enum"][0]
+    node = flat(OPENAPI, {"$ref": ref})
+    return deref(OPENAPI, node["properties"]["type"])["enum"][0]
 
 
 # -- relationship endpoints: resource identifiers only ------------------------------------------------------------
@@ -302,9 +298,7 @@ def test_sandbox_relationship_endpoints(sandbox):
 
 
 def _resolve(node: dict) -> dict:
-    from omniload.sandbox.klaviyo.openapi_rules import _flat
-
-    return _flat(OPENAPI, node)
+    return flat(OPENAPI, node)
 
 
 # -- event attributions (include=attributions on /api/events), riding along with events ---------------------------

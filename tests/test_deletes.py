@@ -13,7 +13,7 @@ from urllib.parse import unquote
 import duckdb
 import pytest
 
-from omniload.sandbox.klaviyo import truth
+from klaviyo_sandbox import testing as truth
 
 from .conftest import http_post, source_uri
 from .helpers import api_requests, expected_rows, ingest, key_of, row_key
@@ -189,3 +189,180 @@ def test_scan_cost_estimate(rows, expected):
     from omniload.sources.klaviyo.tables import TABLES
 
     assert scan_cost(TABLES["profiles"], TABLES, rows, rows).requests == expected
+
+
+class Dest:
+    """A DuckDB file or a PostgreSQL database the tests load into and read back: rows and their marks."""
+
+    def __init__(self, kind: str, tmp_path, postgres=None, name: str = "") -> None:
+        self.kind, self.pg, self.name = kind, postgres, name
+        if kind == "duckdb":
+            self.db = str(tmp_path / "k.duckdb")
+            self.uri = f"duckdb:///{self.db}"
+        else:
+            postgres.create_database(name)
+            self.uri = postgres.uri(name)
+
+    def sql(self, statement: str, fetch: bool = True) -> list[tuple]:
+        if self.kind == "duckdb":
+            con = duckdb.connect(self.db)
+            try:
+                cur = con.execute(statement)
+                return cur.fetchall() if fetch else []
+            finally:
+                con.close()
+        con = self.pg.connect(self.name)
+        try:
+            with con, con.cursor() as cur:
+                cur.execute(statement)
+                return cur.fetchall() if fetch else []
+        finally:
+            con.close()
+
+    def marks(self, table: str, source: str) -> dict:
+        """key -> _omniload_deleted_at of every row of ``kl.table`` (loaded from ``source``)."""
+        key = key_of(source)
+        cols = {r[0] for r in self.sql(f"select column_name from information_schema.columns where table_schema = 'kl' and table_name = '{table}'")}
+        mark = f'"{DELETED}"' if DELETED in cols else "null"
+        found = self.sql(f'select {", ".join(f"{chr(34)}{c}{chr(34)}" for c in key)}, {mark} from "kl"."{table}"')
+        return {row_key(dict(zip(key, r)), key): r[-1] for r in found}
+
+    def ingest(self, sb, tables: str, dest_table: str, *extra: str) -> int:
+        from omniload.cli import main
+
+        return main(["ingest", "--source-uri", source_uri(sb), "--source-table", tables, "--dest-uri", self.uri,
+                     "--dest-table", dest_table, "--progress", "log", *extra])  # fmt: skip
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def dest(request, tmp_path):
+    if request.param == "duckdb":
+        return Dest("duckdb", tmp_path)
+    return Dest("postgres", tmp_path, request.getfixturevalue("postgres"), f"kl_{request.node.name[-40:].lower()}".replace("[", "_").replace("]", "").replace("-", "_"))
+
+
+def current_of(got: dict) -> set:
+    return {k for k, at in got.items() if at is None}
+
+
+def test_dependents_are_found_by_what_was_loaded_never_by_name(make_sandbox, dest):
+    """Issue #20, 2: profiles and events loaded as k_profiles and k_events beside an unrelated table named
+    events: a deleted profile's events go from k_events, the unrelated table is untouched."""
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=41)
+    assert dest.ingest(sb, "profiles", "kl.k_profiles") == 0
+    assert dest.ingest(sb, "events", "kl.k_events") == 0
+    events = expected_rows(sb, "events")
+    by_profile: dict = {}
+    for e in events.values():
+        by_profile.setdefault(e["profile_id"], []).append(e["id"])
+    victim = max(by_profile, key=lambda p: len(by_profile[p]))
+    dest.sql("create table kl.events (id text, profile_id text, note text)", fetch=False)
+    dest.sql(f"insert into kl.events values ('x1', '{victim}', 'not omniload''s'), ('x2', 'someone', 'neither')", fetch=False)
+    http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&ids={victim}")
+    assert dest.ingest(sb, "profiles", "kl.k_profiles", "--reconcile", "profiles", "--hard-deletes") == 0
+    assert victim not in dest.marks("k_profiles", "profiles")
+    got = dest.marks("k_events", "events")
+    assert set(got) == set(expected_rows(sb, "events")) and not any(got.values())  # its events gone, no other
+    assert len(set(events) - set(got)) == len(by_profile[victim]) > 1
+    assert sorted(dest.sql("select id, profile_id, note from kl.events")) == [("x1", victim, "not omniload's"), ("x2", "someone", "neither")]
+    # soft: marked in k_events, and a table loaded from events under yet another name is found as well
+    assert dest.ingest(sb, "events", "kl.more_events") == 0
+    second = next(p for p in sorted(by_profile, key=lambda p: -len(by_profile[p])) if p != victim)
+    http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&ids={second}")
+    assert dest.ingest(sb, "profiles", "kl.k_profiles", "--reconcile", "profiles") == 0
+    for table in ("k_events", "more_events"):
+        got = dest.marks(table, "events")
+        assert current_of(got) == set(expected_rows(sb, "events")), table
+        assert {k for k, at in got.items() if at} == set(by_profile[second]), table
+    assert len(dest.sql("select * from kl.events")) == 2
+
+
+def test_a_profile_that_comes_back_brings_back_its_events_and_memberships(make_sandbox, dest):
+    """Issue #20, 3: a restored profile's events and memberships are current again (the API lists them again,
+    though their times are older than the cursors); a membership gone for another cause (its list was
+    deleted) stays marked."""
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=42)
+    tables = "profiles,events,lists,list-memberships"
+    assert dest.ingest(sb, tables, "kl.*") == 0
+    events = expected_rows(sb, "events")
+    members = expected_rows(sb, "list-memberships")
+    lists_of: dict = {}
+    for list_id, profile_id in members:
+        lists_of.setdefault(profile_id, []).append(list_id)
+    with_events = {e["profile_id"] for e in events.values()}
+    victim = max((p for p in lists_of if p in with_events and len(lists_of[p]) >= 2), key=lambda p: len(lists_of[p]))
+    gone_list = lists_of[victim][0]
+    http_post(sb.base_url, f"/__sandbox/delete?resource=lists&ids={gone_list}")
+    assert dest.ingest(sb, tables, "kl.*") == 0  # lists are cheap: reconciled, their memberships marked
+    http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&ids={victim}")
+    assert dest.ingest(sb, tables, "kl.*", "--reconcile", "profiles") == 0
+    marked_events = {k for k, at in dest.marks("events", "events").items() if at}
+    assert marked_events == {k for k, e in events.items() if e["profile_id"] == victim} and marked_events
+    assert all(at for (_, p), at in dest.marks("list_memberships", "list-memberships").items() if p == victim)
+    http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&restore=1&ids={victim}")
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=60")
+    assert dest.ingest(sb, tables, "kl.*") == 0
+    assert dest.marks("profiles", "profiles")[victim] is None
+    got = dest.marks("events", "events")
+    assert current_of(got) == set(expected_rows(sb, "events")) and not any(got.values())  # all listed again
+    got = dest.marks("list_memberships", "list-memberships")
+    want = set(expected_rows(sb, "list-memberships"))
+    assert current_of(got) == want and (gone_list, victim) in got and (gone_list, victim) not in want
+
+
+def test_reconcile_all_takes_every_table_that_can_be_reconciled(make_sandbox, dest):
+    """Issue #20, 18: ``--reconcile all`` with tables that are never scanned (events, tags) in the run reconciles
+    the others, the large ones too (memberships), instead of refusing the run."""
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=44)
+    tables = "events,tags,lists,list-memberships"
+    assert dest.ingest(sb, tables, "kl.*") == 0
+    gone = set(delete(sb, "list-memberships", 20))
+    assert dest.ingest(sb, tables, "kl.*") == 0  # memberships are not cheap: not scanned unasked
+    assert not any(dest.marks("list_memberships", "list-memberships").values())
+    sb.state.log.clear()
+    assert dest.ingest(sb, tables, "kl.*", "--reconcile", "all") == 0
+    assert any("fields[profile]=id" in unquote(q) for _, n, q in sb.state.log if n == "list-memberships")
+    got = dest.marks("list_memberships", "list-memberships")
+    assert {k for k, at in got.items() if at} == keyed(sb, "list-memberships", list(gone))
+    assert current_of(got) == set(expected_rows(sb, "list-memberships"))
+
+
+def test_a_profile_merged_back_brings_back_its_events_even_when_the_scan_is_refused(make_sandbox, dest, capsys):
+    """Issue #20, 3: the load merged the restored profile again (unmarked); the scan after it is refused (most
+    profiles are gone); its events are current again all the same, nothing else changes."""
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=45)
+    assert dest.ingest(sb, "profiles,events", "kl.*") == 0
+    events = expected_rows(sb, "events")
+    victim = next(iter(sorted({e["profile_id"] for e in events.values()})))
+    http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&ids={victim}")
+    assert dest.ingest(sb, "profiles,events", "kl.*", "--reconcile", "profiles") == 0
+    assert {k for k, at in dest.marks("events", "events").items() if at} == {k for k, e in events.items() if e["profile_id"] == victim}
+    http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&restore=1&ids={victim}")
+    others = sorted(p["id"] for p in truth.records(sb.state, "profiles") if p["id"] != victim)[:200]
+    http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&ids={','.join(others)}")
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=60")
+    capsys.readouterr()
+    assert dest.ingest(sb, "profiles", "kl.*", "--reconcile", "profiles") == 1
+    out = capsys.readouterr()
+    assert "--allow-mass-delete" in out.out + out.err
+    assert not any(dest.marks("profiles", "profiles").values())  # the guard: nothing marked; the victim merged back
+    assert not any(dest.marks("events", "events").values()) and set(dest.marks("events", "events")) == set(events)
+
+
+@pytest.mark.parametrize("how", [("--incremental-strategy", "replace", "--interval-start", "2000-01-01"), ("--full-refresh",)],
+                         ids=["replace", "full-refresh"])  # fmt: skip
+def test_a_profile_back_in_a_replaced_table_brings_back_its_events(make_sandbox, dest, how):
+    """Issue #20, 3: profiles replaced on request (``--incremental-strategy replace`` or ``--full-refresh``, no
+    scan): the restored profile is a current row again, and so are its events."""
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=46)
+    assert dest.ingest(sb, "profiles,events", "kl.*") == 0
+    events = expected_rows(sb, "events")
+    victim = sorted({e["profile_id"] for e in events.values()})[-1]
+    http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&ids={victim}")
+    assert dest.ingest(sb, "profiles", "kl.*", "--reconcile", "profiles") == 0
+    assert any(dest.marks("events", "events").values())
+    http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&restore=1&ids={victim}")
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=60")
+    assert dest.ingest(sb, "profiles", "kl.*", *how, "--reconcile", "none") == 0
+    assert dest.marks("profiles", "profiles")[victim] is None
+    assert not any(dest.marks("events", "events").values()) and set(dest.marks("events", "events")) == set(events)

@@ -175,3 +175,48 @@ def test_hard_deletes_are_refused_where_rows_cannot_be_deleted(sandbox, tmp_path
     assert len(err) == 1 and err[0].startswith("omniload: error: --hard-deletes:"), err
     assert ("tombstone" in err[0]) == (kind in FILES)
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+def run_into(sb, kind: str, d: Path, table: str, dest_table: str, *extra: str) -> int:
+    schema = "kl" if kind not in ("sqlite", "duckdb") else "main"
+    return main(["ingest", "--source-uri", source_uri(sb), "--source-table", table, "--dest-uri", URIS[kind].format(d=d),
+                 "--dest-table", f"{schema}.{dest_table}", "--progress", "log", *extra])  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "delta", "iceberg", "parquet", "duckdb"])
+def test_dependents_under_other_names_are_marked_and_come_back_with_their_parent(make_sandbox, tmp_path, kind, request):
+    """Issue #20, 2 and 3: events loaded as k_events are marked with their deleted profile (loaded as k_profiles),
+    found by the identity their loads saved; a table named events that omniload did not load is not touched;
+    when the profile comes back, its events (listed again, though older than the events cursor) are current."""
+    if kind == "duckdb":
+        request.getfixturevalue("generic_duckdb")
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=43)
+    assert run_into(sb, kind, tmp_path, "profiles", "k_profiles") == 0
+    assert run_into(sb, kind, tmp_path, "events", "k_events") == 0
+    events = expected_rows(sb, "events")
+    counts: dict = {}
+    for e in events.values():
+        counts[e["profile_id"]] = counts.get(e["profile_id"], 0) + 1
+    victim = max(counts, key=counts.get)
+    if kind == "sqlite":  # a table of the same name and shape that omniload did not load
+        con = sqlite3.connect(tmp_path / "k.db")
+        con.execute("create table events (id text, profile_id text, note text)")
+        con.execute("insert into events values ('x1', ?, 'not omniload''s')", (victim,))
+        con.commit()
+        con.close()
+    http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&ids={victim}")
+    assert run_into(sb, kind, tmp_path, "profiles", "k_profiles", "--reconcile", "profiles") == 0
+    assert marked(current(kind, tmp_path, "k_profiles")) == {victim}
+    got = current(kind, tmp_path, "k_events")
+    assert marked(got) == {k for k, e in events.items() if e["profile_id"] == victim} and counts[victim] > 1
+    assert set(got) - marked(got) == set(expected_rows(sb, "events"))
+    if kind == "sqlite":
+        con = sqlite3.connect(tmp_path / "k.db")
+        assert con.execute("select id, profile_id, note from events").fetchall() == [("x1", victim, "not omniload's")]
+        con.close()
+    http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&restore=1&ids={victim}")
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=60")
+    assert run_into(sb, kind, tmp_path, "profiles", "k_profiles") == 0
+    assert not marked(current(kind, tmp_path, "k_profiles"))
+    got = current(kind, tmp_path, "k_events")
+    assert not marked(got) and set(got) == set(events) <= set(expected_rows(sb, "events"))  # listed again, all

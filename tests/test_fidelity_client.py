@@ -4,14 +4,12 @@ challenges, and records that move while a scan runs."""
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
-import threading
 import time
 
 from .conftest import http_post, run_cli, source_uri
-from .helpers import api_requests, assert_equals_truth, expected_rows, ingest, rows
+from .helpers import LoopbackServer, api_requests, assert_equals_truth, expected_rows, forward, ingest, rows
 
 
 def test_late_events_inside_the_lookback_are_loaded_once(make_sandbox, tmp_path):
@@ -77,45 +75,16 @@ def test_revisions_deprecated_warn_once_and_retired_fail_clearly(make_sandbox, t
     assert proc.returncode == 1 and "table 'tags': HTTP 410" in proc.stderr
 
 
-class _Proxy:
+def _proxy() -> LoopbackServer:
     """A real forwarding HTTP proxy on localhost (absolute-form requests), counting what passes through."""
-
-    def __init__(self) -> None:
-        self.seen = 0
-        self.port = 0
-        self._ready = threading.Event()
-        threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True).start()
-        self._ready.wait(10)
-
-    async def _main(self) -> None:
-        import aiohttp
-        from aiohttp import web
-
-        async def forward(request: web.Request) -> web.Response:
-            self.seen += 1
-            headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "proxy-connection")}
-            async with aiohttp.ClientSession() as s:
-                async with s.request(request.method, str(request.url), headers=headers, data=await request.read()) as r:
-                    body = await r.read()
-                    keep = {k: v for k, v in r.headers.items() if k.lower() in ("content-type", "date", "retry-after") or k.lower().startswith("ratelimit")}
-                    return web.Response(status=r.status, body=body, headers=keep)
-
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", forward)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
-        self._ready.set()
-        await asyncio.Event().wait()
+    return LoopbackServer(lambda request: forward(request, str(request.url)))
 
 
 def test_next_links_stay_on_base_url_and_proxies_are_honoured(make_sandbox, tmp_path):
     # the sandbox writes links on a public host nobody can reach: following them verbatim would fail
     sb = make_sandbox(scale="tiny,profiles=600", rate_limits="off", public_url="http://klaviyo.invalid:9")
     db = str(tmp_path / "k.duckdb")
-    proxy = _Proxy()
+    proxy = _proxy()
     env = {"HTTP_PROXY": f"http://127.0.0.1:{proxy.port}", "NO_PROXY": "", "no_proxy": ""}
     proc = run_cli("ingest", "--source-uri", source_uri(sb), "--source-table", "profiles", "--dest-uri", f"duckdb:///{db}",
                    "--extract-parallelism", "1", env=env)  # fmt: skip

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import duckdb
 import pytest
 
-from omniload.sandbox.klaviyo import truth
+from klaviyo_sandbox import testing as truth
 from omniload.sources.klaviyo.tables.core import CORE
 
 from .conftest import http_post

@@ -84,8 +84,8 @@ def test_permanent_errors_fail_fast_with_the_api_message(make_sandbox, tmp_path)
     assert len(rows(db, "events")) > 0
     before = api_requests(sb)
     proc = run_cli("ingest", "--source-uri", source_uri(sb, other), "--source-table", "events", "--dest-uri", f"duckdb:///{db}")
-    assert proc.returncode == 1 and "table 'events': HTTP 401 authentication_failed" in proc.stderr
-    assert api_requests(sb) - before == 1  # no retries on a permanent error
+    assert proc.returncode == 2 and "the API key was refused" in proc.stderr  # found by the preflight's key check
+    assert api_requests(sb) - before == 0  # no table read, no retries on a permanent error
     proc = run_cli("ingest", "--source-uri", source_uri(sb) + "&revision=2023-02-22", "--source-table", "events",
                    "--dest-uri", f"duckdb:///{db}")  # fmt: skip
     assert proc.returncode == 1 and "HTTP 410" in proc.stderr and "2023-02-22" in proc.stderr  # retired

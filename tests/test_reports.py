@@ -10,8 +10,8 @@ from datetime import datetime, timedelta, timezone
 import duckdb
 import pytest
 
-from omniload.sandbox.klaviyo import truth
-from omniload.sandbox.klaviyo.report_rules import report_rules
+from klaviyo_sandbox import testing as truth
+from klaviyo_sandbox.report_rules import report_rules
 from omniload.sources.klaviyo.tables import TABLES
 from omniload.sources.klaviyo.tables.reports import MEASUREMENTS, MESSAGE_STATISTICS, REPORTS
 

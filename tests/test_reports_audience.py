@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from omniload.sandbox.klaviyo import truth
+from klaviyo_sandbox import testing as truth
 from omniload.sources.klaviyo.tables.reports import FORM_STATISTICS, SEGMENT_STATISTICS
 
 from .conftest import KEY

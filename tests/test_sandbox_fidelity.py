@@ -10,9 +10,9 @@ from urllib.parse import quote
 
 import pytest
 
-from omniload.sandbox.klaviyo import SandboxConfig, truth
-from omniload.sandbox.klaviyo.app import REAL_LIKE
-from omniload.sandbox.klaviyo.digest import endpoint_rules
+from klaviyo_sandbox import SandboxConfig, testing as truth
+from klaviyo_sandbox.app import REAL_LIKE
+from klaviyo_sandbox.rules import endpoint_rules
 
 from .conftest import http_get, http_post
 
@@ -365,7 +365,7 @@ def test_cli_sandbox_accepts_the_new_flags():
     import time
     import urllib.request
 
-    cmd = [sys.executable, "-m", "omniload.cli", "sandbox", "klaviyo", "--scale", "tiny", "--rate-limits", "off",
+    cmd = [sys.executable, "-m", "klaviyo_sandbox", "--scale", "tiny", "--rate-limits", "off",
            "--visibility-delay-s", "5", "--filter-precision", "second", "--public-url", "https://k.example.test"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -7,8 +7,8 @@ from urllib.parse import quote
 
 import pytest
 
-from omniload.sandbox.klaviyo import truth
-from omniload.sandbox.klaviyo.digest import endpoint_rules
+from klaviyo_sandbox import testing as truth
+from klaviyo_sandbox.rules import endpoint_rules
 
 from .conftest import KEY, http_get, http_post
 

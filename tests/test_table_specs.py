@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from omniload.sandbox.klaviyo.openapi_rules import all_rules
+from klaviyo_sandbox.openapi_rules import all_rules
 from omniload.sources.klaviyo.tables import TABLES as ALL_TABLES
 from omniload.types import TS
 
@@ -52,8 +52,8 @@ def test_spec_agrees_with_digest(name):
 def test_client_cursor_is_the_time_the_sandbox_moves(name):
     """The client's incremental key is the attribute the sandbox's clock updates (events: their datetime; child
     resources: the sandbox's child cursor, memberships' joined_group_at)."""
-    from omniload.sandbox.klaviyo.children import CURSORS
-    from omniload.sandbox.klaviyo.dataset import UPDATED_FIELD
+    from klaviyo_sandbox.children import CURSORS
+    from klaviyo_sandbox.dataset import UPDATED_FIELD
 
     assert TABLES[name].cursor == CURSORS.get(name, UPDATED_FIELD[name] or ("datetime" if name == "events" else None))
 
@@ -73,3 +73,15 @@ def test_generic_code_does_not_import_the_klaviyo_source():
         if re.search(r"(from|import)\s+(omniload)?\.*sources\.klaviyo|from \.klaviyo|from \.\.sources\.klaviyo", text):
             offenders.append(rel)
     assert offenders == []
+
+
+def test_the_scopes_named_in_403_messages_are_the_specs():
+    """scopes.py (what a 403 and the preflight name) agrees with every endpoint's ``x-klaviyo-scopes``."""
+    from klaviyo_sandbox.report_rules import report_rules
+    from omniload.sources.klaviyo.scopes import scopes
+
+    declared = {r.path: tuple(sorted(r.scopes)) for r in RULES.values() if r.scopes}
+    declared.update({r.path: (r.scope,) for r in report_rules().values()})
+    assert len(declared) > 30
+    assert {path: scopes(path) for path in declared} == declared
+    assert {t.path for t in ALL_TABLES.values() if not t.kinds} <= set(declared)  # every table's endpoint is checked

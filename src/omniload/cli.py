@@ -8,7 +8,6 @@ Exit codes: 0 success, 1 a table failed (the others still loaded), 2 bad usage, 
 from __future__ import annotations
 
 import argparse
-import errno
 import math
 import os
 import sys
@@ -82,25 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .compat import add_ingestr_flags
 
     add_ingestr_flags(ing)
-    sb = sub.add_parser("sandbox", help="run a local API sandbox")
+    sb = sub.add_parser("sandbox", help="run a local API sandbox (the klaviyo-sandbox package)")
     sbs = sb.add_subparsers(dest="sandbox", metavar="SOURCE")
     sbs.required = True
-    k = sbs.add_parser("klaviyo", help="a Klaviyo API sandbox over generated data")
-    k.add_argument("--host", default="127.0.0.1")
-    k.add_argument("--port", type=int, default=0, help="0: a free port")
-    k.add_argument("--seed", type=int, default=1)
-    k.add_argument("--scale", default="small", help="tiny, small, medium, large, optionally ,resource=count")
-    k.add_argument("--rate-limits", default="real", help="real, off, or xFACTOR such as x0.1")
-    k.add_argument("--latency-ms", type=int, default=0)
-    k.add_argument("--faults", default="", help="e.g. error=0.1,drop=0.05,slow=0.01,throttle=0.01,html403=0.01")
-    k.add_argument("--workers", type=int, default=1, help="processes serving one port (benchmarks; needs --rate-limits off)")
-    k.add_argument("--visibility-delay-s", type=int, default=30, help="events show in GET this many sandbox seconds after they exist (default 30)")
-    k.add_argument("--filter-precision", choices=["micro", "second"], default="second", help="second (default): compare filter datetimes in whole seconds, as Klaviyo")
-    k.add_argument("--archived-visible", action="store_true", help="list archived flows without an archived filter (Klaviyo hides them)")
-    k.add_argument("--allow-future-filters", action="store_true", help="accept filter datetimes after the sandbox's now (Klaviyo refuses them)")
-    k.add_argument("--revision-policy", choices=["lifecycle", "exact"], default="lifecycle", help="lifecycle (default): any real revision, old ones deprecated then retired (410); exact: only 2026-07-15")
-    k.add_argument("--public-url", default=None, help="base URL written in links (else X-Forwarded-Proto/-Host, else the request's)")
-    k.add_argument("--profile-properties-kb", type=int, default=0, help="wide profiles: N KB of text in each one's properties")
+    sbs.add_parser("klaviyo", help="klaviyo-sandbox's command: see `klaviyo-sandbox --help`", add_help=False)
     return p
 
 
@@ -176,47 +160,29 @@ def _ingest(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def _sandbox(args: argparse.Namespace) -> int:
-    from .sandbox.klaviyo import SandboxConfig, serve_forever
-    from .sandbox.klaviyo.dataset import parse_scale
-    from .sandbox.klaviyo.limits import Faults, parse_rate_mode
-
+def _sandbox(argv: list[str]) -> int:
+    """``omniload sandbox klaviyo ARGS``: the klaviyo-sandbox package's command, when it is installed."""
     try:
-        parse_scale(args.scale)
-        parse_rate_mode(args.rate_limits)
-        Faults.parse(args.faults)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    if args.visibility_delay_s < 0:
-        raise UsageError(f"--visibility-delay-s: {args.visibility_delay_s} is below 0")
-    if args.profile_properties_kb < 0:
-        raise UsageError(f"--profile-properties-kb: {args.profile_properties_kb} is below 0")
-    cfg = SandboxConfig(seed=args.seed, scale=args.scale, rate_limits=args.rate_limits, latency_ms=args.latency_ms,
-                        faults=args.faults, visibility_delay_s=args.visibility_delay_s,
-                        filter_precision=args.filter_precision, public_url=args.public_url,
-                        archived_visible=args.archived_visible, refuse_future_filters=not args.allow_future_filters,
-                        revision_policy=args.revision_policy, profile_properties_kb=args.profile_properties_kb)  # fmt: skip
-    if args.workers < 1 or (args.workers > 1 and args.rate_limits != "off"):
-        raise UsageError(f"--workers {args.workers}: use 1, or more only with --rate-limits off (workers do not share counters)")
-    try:
-        serve_forever(cfg, args.host, args.port, args.workers)
-    except OSError as exc:
-        if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
-            raise
-        raise UsageError(f"--host {args.host} --port {args.port}: cannot listen ({exc.strerror}); "
-                         "choose another port, or --port 0 for a free one") from None  # fmt: skip
-    return 0
+        from klaviyo_sandbox.cli import main as sandbox_main
+    except ImportError:
+        print("omniload: error: the Klaviyo sandbox is its own package: pip install klaviyo-sandbox "
+              "(in this repository: pip install -e ./klaviyo-sandbox)", file=sys.stderr)  # fmt: skip
+        return 2
+    return sandbox_main(argv, prog="omniload sandbox klaviyo")
 
 
 def main(argv: list[str] | None = None) -> int:
     from .runtime import setup
 
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:2] == ["sandbox", "klaviyo"]:  # a pass-through: the sandbox parses its own flags
+        return _sandbox(argv[2:])
     try:
         args = build_parser().parse_args(argv)
         if getattr(args, "debug", False):
             os.environ["OMNILOAD_DEBUG"] = "1"
         setup()
-        code = _ingest(args) if args.command == "ingest" else _sandbox(args)
+        code = _ingest(args)
     except OmniloadError as exc:
         from .uri import redact
 

@@ -6,6 +6,7 @@ exit code, and carries its message itself, so nobody has to dig through exceptio
 | :class:`UsageError` | bad flags, URIs, dates, names: nothing was written | 2 |
 | :class:`ConfigurationError` | the source refused the request: key, scopes, revision, a filter (401/403/4xx) | 1 |
 | :class:`RateLimitWaitTooLong` | the next allowed request is further away than ``--max-retry-after`` | 1 |
+| :class:`RedirectRefused` | the API answered a redirect to another host than the configured one | 1 |
 | :class:`RetriesExhausted` | a transient problem (5xx, network, bad bodies) outlasted every retry | 1 |
 | :class:`BadData` | the API returned records that cannot be loaded faithfully | 1 |
 | :class:`DestinationBusy` | another run holds the destination | 1 |
@@ -39,6 +40,10 @@ class ConfigurationError(SourceError):
 
 class RateLimitWaitTooLong(SourceError):
     """A rate-limit pause longer than the allowed wait (``--max-retry-after``)."""
+
+
+class RedirectRefused(SourceError):
+    """The API redirected a request off the configured host: what another host serves is not the source's data."""
 
 
 class RetriesExhausted(SourceError):

@@ -30,7 +30,7 @@ from .runtime import debugging
 from .scheduling import heaviest_first, run_groups
 from .signals import check as check_interrupted
 from .transform import Transform
-from .sources.base import ReadEvents, ReadOptions, Source, TableInfo
+from .sources.base import ReadEvents, ReadOptions, Source, TableInfo, identity
 from .sources.registry import open_source
 from .uri import redact
 
@@ -106,7 +106,7 @@ def resolve_targets(tables: dict[str, TableInfo], source_table: str, dest_table:
             table = None
         if table and len(names) > 1:
             raise UsageError("--dest-table: with several source tables give only a schema, as 'schema.*'")
-    return [Target(n, schema, table or tables[n].dest_name, f"{scheme}:{n}" if scheme else "") for n in names]
+    return [Target(n, schema, table or tables[n].dest_name, identity(scheme, n) if scheme else "") for n in names]
 
 
 def check_keys(tables: dict[str, TableInfo], targets: list[Target], opts: IngestOptions) -> list[str]:
@@ -161,8 +161,8 @@ def check_options(opts: IngestOptions) -> tuple[Source, Destination, list[Target
         raise UsageError(f"--interval-end {iso(opts.interval_end)} is not after --interval-start {iso(opts.interval_start)}")
     if opts.extract_parallelism < 1 or opts.extract_parallelism > 64:
         raise UsageError(f"--extract-parallelism: {opts.extract_parallelism} is out of range; allowed: 1 to 64")
-    named, off = parse_tables(opts.reconcile, [t.source for t in targets])
-    deletes = ReconcileSettings(named, off, opts.reconcile_every, opts.hard_deletes, opts.allow_mass_delete)
+    named, off, every_table = parse_tables(opts.reconcile, [t.source for t in targets])
+    deletes = ReconcileSettings(named, off, opts.reconcile_every, opts.hard_deletes, opts.allow_mass_delete, every_table)
     check_destination(deletes, dest)
     return source, dest, targets, deletes
 
@@ -221,7 +221,7 @@ def ingest(opts: IngestOptions) -> IngestResult:
 
     for note in opts.notes:
         say(note if note.startswith("warning:") else f"note: {note}")
-    source.preflight()
+    source.preflight([t.source for t in targets])
     with dest.lock():  # first: a second run is told another omniload run has it, before it tries to open it
         dest.preflight()
         try:
@@ -239,6 +239,8 @@ def _run_table(load: TableLoad, reconcile: Reconcile, progress: Progress, result
     try:
         with load.locked(lambda message: progress.note(name, message)):  # another run into this table waits
             fresh = not load.saved_state()  # read before the load: nothing was loaded before this run
+            with load.dest_lock:
+                reconcile.before_load()  # the rows marked now: a merge may bring some back, with their dependents
             load.run()
             with load.dest_lock:  # the scan's result is written in one transaction, as every destination access
                 reconcile.run(fresh)
@@ -279,7 +281,8 @@ def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: l
             load = TableLoad(reader, dest, target, settings, workdir, dest_lock,
                              lambda rows, t=target.source: progress.committed(t, rows))  # fmt: skip
             loads.append(load)
-            reconciles[id(load)] = Reconcile(reader, dest, target.schema, target.table, tables, deletes, events, load.strategy)
+            reconciles[id(load)] = Reconcile(reader, dest, target.schema, target.table, tables, deletes, events, load.strategy,
+                                             source.schemes[0])  # fmt: skip
         for load in loads:  # before anything is written
             load.check_origin()
             check_reconcile(deletes, load.reader, dest)

@@ -5,7 +5,10 @@ After a table is loaded, its reader lists every key the source holds now (``Tabl
 destination marks the rows whose key is gone (``_omniload_deleted_at``), or deletes them with ``--hard-deletes``;
 a key listed again is unmarked, and a re-merged row comes back unmarked. What the source deletes along with a
 row (a deleted profile's events, a deleted list's memberships: ``TableInfo.dependents``) is marked by key,
-without scanning those tables.
+without scanning those tables, in every destination table of the schema whose loads saved that dependent's
+identity (``klaviyo:events``), whatever its name; a table omniload did not load from it is never touched. A
+row that comes back (listed again, or merged again by the load) brings back the dependents marked along with
+it: those matching its key whose mark is the one it had (the rows marked for another cause keep theirs).
 
 When: a table whose scan costs at most ``AUTO_REQUESTS`` requests (estimated from the destination's row count)
 is reconciled on every run (but the first, which loads everything); larger ones only when named (``--reconcile profiles``) or when ``--reconcile-every``
@@ -21,8 +24,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from .destinations import Destination
+from .destinations.deletes import DELETED
 from .errors import OmniloadError, UsageError
-from .sources.base import ReadEvents, ScanCost, TableInfo, TableReader
+from .sources.base import ReadEvents, ScanCost, TableInfo, TableReader, identity
 
 AUTO_REQUESTS = 25  # a scan this cheap runs on every run
 MASS_SHARE = 0.5  # a scan that would mark more than this share of a table's rows stops
@@ -41,22 +45,28 @@ class ReconcileSettings:
     every: timedelta | None = None  # --reconcile-every: large tables when this much passed since the last time
     hard: bool = False  # --hard-deletes
     allow_mass: bool = False  # --allow-mass-delete
+    every_table: bool = False  # --reconcile all: every table of the run that can be reconciled
+
+    def asked(self, name: str) -> bool:
+        """``--reconcile`` names the table (or says ``all``)."""
+        return self.every_table or name in self.tables
 
 
-def parse_tables(text: str | None, loading: list[str]) -> tuple[tuple[str, ...], bool]:
-    """``--reconcile``: a comma-separated list of the tables being loaded, ``all`` or ``none``."""
+def parse_tables(text: str | None, loading: list[str]) -> tuple[tuple[str, ...], bool, bool]:
+    """``--reconcile``: a comma-separated list of the tables being loaded, ``all`` or ``none``; (the tables named,
+    none, all)."""
     if not text:
-        return (), False
+        return (), False, False
     names = [n.strip() for n in text.split(",") if n.strip()]
     if names == ["none"]:
-        return (), True
+        return (), True, False
     if names == ["all"]:
-        return tuple(loading), False
+        return (), False, True
     for n in names:
         if n not in loading:
             raise UsageError(f"--reconcile: '{n}' is not among the tables loaded by this run ({', '.join(loading)}); "
                              "name tables given to --source-table, 'all' or 'none'")  # fmt: skip
-    return tuple(names), False
+    return tuple(names), False, False
 
 
 def check_destination(settings: ReconcileSettings, dest: Destination) -> None:
@@ -66,32 +76,46 @@ def check_destination(settings: ReconcileSettings, dest: Destination) -> None:
 
 
 def check(settings: ReconcileSettings, reader: TableReader, dest: Destination) -> None:
-    """Refuse, before anything is written, a ``--reconcile`` that cannot be done."""
+    """Refuse, before anything is written, a ``--reconcile`` that cannot be done (``all``: only where no table
+    of the run could be, the destination; a table that is never scanned is left out of it)."""
     name = reader.info.name
-    if name not in settings.tables:
+    if not settings.asked(name):
         return
     if not dest.supports_deletes:
         raise UsageError(f"--reconcile: {dest.display} cannot mark deleted rows; "
                          "reconcile deletes in a destination that merges or in files")  # fmt: skip
-    if reader.scan_cost(0, 0) is None:
+    if reader.scan_cost(0, 0) is None and name in settings.tables:
         raise UsageError(f"--reconcile: table '{name}' is not reconciled by a scan (it is loaded whole each run, or, "
                          "as events, too large: its rows are marked when their parent is)")  # fmt: skip
 
 
 class Reconcile:
-    """The deletes of one loaded table: decide, scan, mark, then mark its dependents."""
+    """The deletes of one loaded table: decide, scan, mark, then mark its dependents; and bring back the
+    dependents of its rows that came back."""
 
     def __init__(self, reader: TableReader, dest: Destination, schema: str, table: str, tables: dict[str, TableInfo],
-                 settings: ReconcileSettings, events: ReadEvents, strategy: str) -> None:  # fmt: skip
+                 settings: ReconcileSettings, events: ReadEvents, strategy: str, scheme: str = "") -> None:  # fmt: skip
         self.reader, self.dest, self.schema, self.table = reader, dest, schema, table
         self.info, self.tables, self.settings, self.events = reader.info, tables, settings, events
-        self.strategy = strategy
+        self.strategy, self.scheme = strategy, scheme
+        self.prior = None  # the keys marked before the load, with their marks (tables with dependents)
+
+    def before_load(self) -> None:
+        """Note the rows marked deleted now: one the load merges again (or the scan finds listed again) comes
+        back with its dependents. A table replaced whole by its own strategy is never marked (one replaced on
+        request may have been: its rows that come back bring back theirs too)."""
+        if self.info.dependents and len(self.info.primary_key) == 1 and self.dest.supports_deletes and self.info.strategy != "replace":
+            self.prior = self.dest.marks(self.schema, self.table, self.info.primary_key)
+
+    def loaded_from(self, name: str) -> list[str]:
+        """The destination tables of this schema that omniload loaded from source table ``name``."""
+        return self.dest.loaded_from(self.schema, identity(self.scheme, name)) if self.scheme else []
 
     def due(self, fresh: bool) -> tuple[ScanCost, bool] | None:
         """The scan's estimated cost and whether it is a large one; None: not this run (``fresh``: the table was
         just loaded from nothing, so it holds what the source listed; only a named table is scanned then)."""
         s, name = self.settings, self.info.name
-        if s.off or not self.dest.supports_deletes or self.strategy == "replace" or (fresh and name not in s.tables):
+        if s.off or not self.dest.supports_deletes or self.strategy == "replace" or (fresh and not s.asked(name)):
             return None
         if self.reader.scan_cost(0, 0) is None:  # never scanned (events): not even a count of the table
             return None
@@ -102,7 +126,7 @@ class Reconcile:
         if cost is None:
             return None
         small = cost.requests <= AUTO_REQUESTS
-        if name in s.tables or small:
+        if s.asked(name) or small:
             return cost, not small
         if s.every is not None:
             last = self.dest.last_reconciled(self.schema, self.table)
@@ -112,9 +136,14 @@ class Reconcile:
 
     def run(self, fresh: bool = False) -> None:
         plan = self.due(fresh)
-        if plan is None:
-            return
-        cost, large = plan
+        try:
+            if plan is not None:
+                self.scan(*plan)
+        finally:  # rows the load merged again bring back their dependents even when the scan failed
+            self.restore()
+
+    def scan(self, cost: ScanCost, large: bool) -> None:
+        """List every key, mark the rows whose key is gone, then their dependents."""
         name = self.info.name
         if large:
             self.events.note(f"reconciling deletes: listing every key costs about {cost.requests:,} requests, "
@@ -144,11 +173,38 @@ class Reconcile:
             child = self.tables.get(dep)
             if child is None or dep in seen:
                 continue
-            done = self.dest.mark_matching(self.schema, child.dest_name, child.primary_key, column,
-                                           gone.select([info.primary_key[0]]), self.settings.hard, at)  # fmt: skip
-            if done is None:
+            for table in self.loaded_from(dep):
+                done = self.dest.mark_matching(self.schema, table, child.primary_key, column,
+                                               gone.select([info.primary_key[0]]), self.settings.hard, at)  # fmt: skip
+                if done is None:
+                    continue
+                if done.gone.num_rows:
+                    verb = "deleted" if self.settings.hard else "marked deleted"
+                    self.events.note(f"{done.gone.num_rows:,} rows of {table} {verb} with them")
+                self.cascade(child, done.gone, at, seen | {info.name})
+
+    def restore(self) -> None:
+        """Unmark the dependents of the rows marked before the load that are current now (merged again, or
+        listed again by the scan), those marked along with them (the same mark)."""
+        if self.prior is None or self.prior.num_rows == 0:
+            return
+        back = self.dest.revived(self.schema, self.table, self.info.primary_key, self.prior)
+        self.prior = None
+        self.uncascade(self.info, back, set())
+
+    def uncascade(self, info: TableInfo, back, seen: set[str]) -> None:
+        """Unmark the dependents of the rows in ``back`` (key and the mark they had) marked along with them."""
+        if back is None or back.num_rows == 0:
+            return
+        for dep, column in info.dependents:
+            child = self.tables.get(dep)
+            if child is None or dep in seen:
                 continue
-            if done.gone.num_rows:
-                verb = "deleted" if self.settings.hard else "marked deleted"
-                self.events.note(f"{done.gone.num_rows:,} rows of {child.dest_name} {verb} with them")
-            self.cascade(child, done.gone, at, seen | {info.name})
+            for table in self.loaded_from(dep):
+                found = self.dest.unmark_matching(self.schema, table, child.primary_key, column, back.rename_columns([column, DELETED]))
+                if found is None:
+                    continue
+                if found.num_rows:
+                    self.events.note(f"{found.num_rows:,} rows of {table} current again with them")
+                if len(child.primary_key) == 1:
+                    self.uncascade(child, found, seen | {info.name})

@@ -124,6 +124,22 @@ class Destination:
         """Mark (or delete) the rows whose ``column`` is one of ``values``: what the source deleted along."""
         raise NotImplementedError
 
+    def loaded_from(self, schema: str, origin: str) -> list[str]:
+        """The tables of ``schema`` whose loads saved the identity ``origin`` (``klaviyo:events``)."""
+        return []
+
+    def marks(self, schema: str, table: str, key: tuple[str, ...]):
+        """An Arrow table of the key and ``_omniload_deleted_at`` of the rows marked deleted; None: none known."""
+        return None
+
+    def revived(self, schema: str, table: str, key: tuple[str, ...], prior):
+        """The rows of ``prior`` (key and mark, from :meth:`marks`) whose key is held unmarked now."""
+        return None
+
+    def unmark_matching(self, schema: str, table: str, key: tuple[str, ...], column: str, marks):
+        """Unmark the rows whose (``column``, mark) is a row of ``marks``; their keys and old marks (None: no table)."""
+        return None
+
     def advice(self, cause: str) -> str:
         """What the user can do about a failed load whose cause reads ``cause``."""
         return "run again with --debug (or OMNILOAD_DEBUG=1) to see the details"

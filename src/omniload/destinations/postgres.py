@@ -19,6 +19,15 @@ from .deletes import SqlDeletes, q
 from .locks import wait_for
 
 
+def sql_type(arrow_type) -> str:
+    """The type of a key column in a temporary table."""
+    import pyarrow as pa
+
+    if pa.types.is_integer(arrow_type):
+        return "bigint"
+    return "timestamp with time zone" if pa.types.is_timestamp(arrow_type) else "text"
+
+
 @dataclass
 class Postgres(SqlDeletes, Destination):
     param = "%s"
@@ -121,13 +130,13 @@ class Postgres(SqlDeletes, Destination):
         return self._connect()
 
     def _load_keys(self, con, name: str, keys) -> None:
-        """A temporary table of ``keys`` (text, or bigint for integer columns), filled with one COPY."""
+        """A temporary table of ``keys`` (text, bigint for integer columns, timestamptz for marks), filled with one COPY."""
         import io
 
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
-        cols = ", ".join(f"{q(f.name)} {'bigint' if pa.types.is_integer(f.type) else 'text'}" for f in keys.schema)
+        cols = ", ".join(f"{q(f.name)} {sql_type(f.type)}" for f in keys.schema)
         with con.cursor() as cur:
             cur.execute(f"create temporary table {name} ({cols}) on commit drop")
             buf = io.BytesIO()

@@ -1,8 +1,9 @@
-"""dlt's saved pipeline state as stored in a destination: decode it and find one resource's part."""
+"""dlt's saved pipeline state as stored in a destination: decode it, find one resource's part, and find the tables
+loaded from one source table (their saved identity)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 
 def decode_state(text: str) -> dict[str, Any]:
@@ -33,3 +34,22 @@ def resource_state(state: dict[str, Any], table: str) -> dict[str, Any]:
         if found:
             return dict(found)
     return {}
+
+
+def loaded_from(states: Iterable[tuple[str, Any]], schema: str, origin: str) -> list[str]:
+    """The tables of ``schema`` whose newest saved state says they were loaded from ``origin`` (a source table's
+    identity), out of ``states``: (pipeline name, its newest state, encoded or decoded) of the schema's pipelines.
+    A table's own pipeline is the one named after it; others are not trusted."""
+    from .tombstones import pipeline_name
+
+    found = []
+    for name, state in states:
+        try:
+            state = decode_state(state) if isinstance(state, str) else state
+        except ValueError:
+            continue
+        for source in (state.get("sources") or {}).values():
+            for table, saved in (source.get("resources") or {}).items():
+                if saved.get("origin") == origin and name == pipeline_name(schema, table) and table not in found:
+                    found.append(table)
+    return sorted(found)

@@ -7,8 +7,10 @@ deleted keys alone under dlt's ``hard_delete`` column hint, which deletes the ro
 be rewritten: a tombstone row is appended instead (the key, ``_omniload_deleted_at``, other columns empty),
 and a reader takes each key's newest row (largest ``_dlt_load_id``). Each table is read and written by a
 pipeline of the name its loads use, synced from the destination first, so its schema and state are the
-table's; when it was last reconciled is kept in that state. Reading is per family: SQL through dlt's
-``sql_client`` (here); Delta, Iceberg and files with their own readers (lake.py, files.py).
+table's; when it was last reconciled is kept in that state. The tables a dependent was loaded into are found
+by the identity in the newest saved state of each of the dataset's pipelines (dlt's state table or state
+files). Reading is per family: SQL through dlt's ``sql_client`` (here); Delta, Iceberg and files with their
+own readers (lake.py, files.py).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .deletes import DELETED, Deletion
+from .state import loaded_from
 
 LOAD_ID = "_dlt_load_id"
 CHUNK = 500  # keys per "in (...)" of a read
@@ -202,6 +205,50 @@ class DltDeletes:
             self._write(p, table, key, [self._tombstones(key, gone, at), self._full(p, table, cols, key, revived, None)], False, at)
         return Deletion(len(unmarked), len(gone), _only(held, key, gone).select(list(key)), len(revived))
 
+    def loaded_from(self, schema: str, origin: str) -> list[str]:
+        import dlt
+
+        if self._workdir is None:
+            self._workdir = tempfile.mkdtemp(prefix="omniload-deletes-")
+        p = dlt.pipeline(pipeline_name="omniload__identities", destination=self.dlt_destination(), dataset_name=schema,
+                         pipelines_dir=self._workdir, progress=None)  # fmt: skip
+        with p.destination_client() as client:
+            return loaded_from(_stored_states(client), schema, origin)
+
+    def marks(self, schema: str, table: str, key: tuple[str, ...]) -> pa.Table | None:
+        p = self._pipe(schema, table)
+        cols = self._schema_of(p, table, key)
+        if cols is None or DELETED not in cols:
+            return None
+        held = self._held(p, table, cols, key)
+        return held.filter(pc.is_valid(held.column(DELETED))).select([*key, DELETED])
+
+    def revived(self, schema: str, table: str, key: tuple[str, ...], prior: pa.Table) -> pa.Table | None:
+        p = self._pipe(schema, table)
+        cols = self._schema_of(p, table, key)
+        if cols is None:
+            return None
+        held = self._held(p, table, cols, key)
+        return _only(prior, key, set(_keys(held.filter(pc.is_null(held.column(DELETED))), key)))
+
+    def unmark_matching(self, schema: str, table: str, key: tuple[str, ...], column: str, marks: pa.Table) -> pa.Table | None:
+        p = self._pipe(schema, table)
+        cols = self._schema_of(p, table, (*key, column))
+        if cols is None:
+            return None
+        held = self._held(p, table, cols, key, (column,))
+        values = held.column(column).cast(pa.string()).to_pylist()
+        if not self.merges_in_place:  # a tombstone holds the key alone: the column is its key's earlier rows'
+            every = self._rows(p, table, cols, [*key, column], None)
+            of = {k: v for k, v in zip(_keys(every, key), every.column(column).cast(pa.string()).to_pylist()) if v is not None}
+            values = [of.get(k) for k in _keys(held, key)]
+        pairs = set(zip(marks.column(0).cast(pa.string()).to_pylist(), _utc(marks.column(1))))
+        along = [(c, m) in pairs for c, m in zip(values, _utc(held.column(DELETED)))]
+        back = held.filter(pa.array(along, pa.bool_()))
+        if back.num_rows:
+            self._write(p, table, key, [self._full(p, table, cols, key, set(_keys(back, key)), None)], False, None)
+        return back.select([*key, DELETED])
+
     def mark_matching(self, schema: str, table: str, key: tuple[str, ...], column: str, values: pa.Table, hard: bool,
                       at: datetime) -> Deletion | None:  # fmt: skip
         p = self._pipe(schema, table)
@@ -224,6 +271,31 @@ class DltDeletes:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
         super().close()  # type: ignore[misc]
+
+
+def _utc(marks) -> list:
+    """Marks as UTC microsecond times, to compare (a reader may give them in another unit or zone)."""
+    return marks.cast(pa.timestamp("us", tz="UTC")).to_pylist()
+
+
+def _stored_states(client: Any):
+    """(pipeline name, newest saved state) of every pipeline of a dlt job client's dataset: the names from the
+    state table (SQL) or the state files' names (filesystem: ``<pipeline>__<load id>__<hash>.jsonl``)."""
+    import os
+
+    table = client.schema.state_table_name
+    try:
+        if hasattr(client, "list_table_files"):
+            names = {os.path.basename(f).rsplit(".", 1)[0].rsplit("__", 2)[0] for f in client.list_table_files(table)}
+        else:
+            sql = client.sql_client
+            names = {r[0] for r in sql.execute_sql(f"select distinct pipeline_name from {sql.make_qualified_table_name(table)}") or []}
+    except Exception:  # noqa: BLE001 - no state table yet: nothing was loaded
+        return
+    for name in sorted(names):
+        stored = client.get_stored_state(name)
+        if stored is not None:
+            yield name, stored.state
 
 
 def typed(cols: dict, columns: list[str], rows: list[tuple], caps: Any) -> pa.Table:

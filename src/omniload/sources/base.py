@@ -8,7 +8,8 @@ The loader owns everything after the batches: dispositions, dlt, the saved curso
 
 Deletes: a reader may also list every key the source holds now (:meth:`TableReader.current_keys`) and say what
 that costs (:meth:`TableReader.scan_cost`); :mod:`omniload.reconcile` marks the destination rows whose key is gone,
-and the rows of the table's ``dependents`` (what the source deletes along with a record) too.
+and the rows of the table's ``dependents`` (what the source deletes along with a record) too, found in the
+destination by the identity their loads saved (:func:`identity`), never by name.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ class TableInfo:
     lookback: timedelta = timedelta(0)  # each run re-reads this much before the saved cursor (late records)
     group: str = ""  # tables of one group share a rate limit: they load one after another ("": its own)
     in_all: bool = True  # loaded by ``--source-table all``; False: only when named (costly tables, such as reports)
-    # (table, column): rows of ``table`` whose ``column`` holds the key of a deleted row of this one are gone too
+    # (table, column): rows of source table ``table`` whose ``column`` holds the key of a deleted row of this one
+    # are gone too (and come back with it); wherever omniload loaded ``table`` (its identity), under any name
     dependents: tuple[tuple[str, str], ...] = ()
     # how long the table is expected to take relative to the others (any unit): when tables load side by side
     # the heaviest groups start first, so a whole account takes about as long as its slowest table
@@ -45,6 +47,11 @@ class TableInfo:
     def dest_name(self) -> str:
         """The destination table's default name (identifiers cannot hold '-')."""
         return self.name.replace("-", "_")
+
+
+def identity(scheme: str, table: str) -> str:
+    """What a destination table was loaded from, saved with its loads: the source's scheme and table name."""
+    return f"{scheme}:{table}"
 
 
 @dataclass
@@ -154,8 +161,9 @@ class Source(ABC):
         """Every table this source offers, by name, in the order ``all`` loads them."""
 
     @abstractmethod
-    def preflight(self) -> None:
-        """Fail fast (a UsageError) when the source cannot be reached at all, before anything is written."""
+    def preflight(self, tables: list[str] | None = None) -> None:
+        """Fail fast (a UsageError), before anything is written, when the source cannot be reached at all or
+        refuses the credentials for ``tables`` (the tables the run loads)."""
 
     @abstractmethod
     def reader(self, table: str, options: ReadOptions, events: ReadEvents) -> TableReader:

@@ -2,7 +2,9 @@
 
 What each answer means is decided in policy.py; this module paces requests, retries with jittered backoff,
 waits out 429s, counts requests in the reader's stats, and raises one error class per cause. Dropped
-connections and timeouts are retried like 5xx. The API key is only ever sent in the header.
+connections and timeouts are retried like 5xx. The API key is only ever sent in the header. Redirects are
+followed only on ``base_url``'s own host (scheme, host and port): another host's answer is never taken for
+Klaviyo's, nor sent the key.
 """
 
 from __future__ import annotations
@@ -10,23 +12,25 @@ from __future__ import annotations
 import asyncio
 import os
 from dataclasses import dataclass
+from typing import Any
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import aiohttp
 
 from ... import __version__
 
-from ...errors import ConfigurationError, RateLimitWaitTooLong, RetriesExhausted
+from ...errors import ConfigurationError, RateLimitWaitTooLong, RedirectRefused, RetriesExhausted
 from ..base import TableStats
 from .decode import Doc, PageDecoder
-from .policy import RetryPolicy, classify
+from .policy import MAX_REDIRECTS, RetryPolicy, classify
 from .ratelimit import BucketLimiter, TooLongWait
 
 DEFAULT_BASE_URL = "https://a.klaviyo.com"
 REVISION = "2026-07-15"
 USER_AGENT = f"omniload/{__version__}"
+REDIRECTS = (301, 302, 303, 307, 308)
 
 
 @dataclass
@@ -126,11 +130,7 @@ class KlaviyoClient:
             self.stats.requests += 1
             problem: str
             try:
-                post = {"data": payload, "headers": {"Content-Type": "application/vnd.api+json"}} if payload is not None else {}
-                async with self._session.request("POST" if payload is not None else "GET", url, **post) as resp:
-                    body = await resp.read()
-                    status = resp.status
-                    headers = resp.headers
+                status, headers, body = await self.answer(url, f"table '{table}'", payload)
             except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
                 problem = f"connection failed ({type(exc).__name__}: {exc or 'no detail'})"
                 if isinstance(exc, aiohttp.ClientConnectorError) and attempt >= self.policy.max_connect_attempts:
@@ -144,7 +144,7 @@ class KlaviyoClient:
                     doc = decoder.decode(body)
                     if doc is not None:
                         return doc
-                outcome = classify(status, headers, body)
+                outcome = classify(status, headers, body, urlsplit(url).path)
                 problem = outcome.problem
                 if outcome.action == "fail":
                     raise ConfigurationError(f"table '{table}': {problem}")
@@ -167,6 +167,27 @@ class KlaviyoClient:
                 self.on_retry(attempt, problem)
             await asyncio.sleep(self.policy.backoff(attempt))
 
+    async def answer(self, url: str, who: str, payload: bytes | None = None) -> tuple[int, Any, bytes]:
+        """One request (a POST of ``payload`` when given), following redirects on ``base_url``'s host; its status,
+        headers and body. A redirect to another host, or too many in a row, raise :class:`RedirectRefused`."""
+        assert self._session is not None, "use 'async with KlaviyoClient(...)'"
+        post = {"data": payload, "headers": {"Content-Type": "application/vnd.api+json"}} if payload is not None else {}
+        for _ in range(MAX_REDIRECTS + 1):
+            async with self._session.request("POST" if payload is not None else "GET", url, allow_redirects=False, **post) as resp:
+                body = await resp.read()
+                status, headers = resp.status, resp.headers
+            if status not in REDIRECTS:
+                return status, headers, body
+            target = urljoin(url, headers.get("Location", ""))
+            if _origin(target) != _origin(self.base_url):
+                raise RedirectRefused(f"{who}: the API answered HTTP {status}, a redirect to {_where(target)}, which is not "
+                                      f"base_url's host ({_where(self.base_url)}); omniload reads only what base_url's "
+                                      "host serves: check base_url")  # fmt: skip
+            url = target
+            self.stats.requests += 1
+        raise RedirectRefused(f"{who}: the API redirected more than {MAX_REDIRECTS} times in a row (last to "
+                              f"{urlsplit(url).path}); check base_url")  # fmt: skip
+
     def _too_long(self, table: str, reason: str) -> RateLimitWaitTooLong:
         """A rate-limit wait over the cap fails the table instead of hanging."""
         cap = self.policy.max_retry_after
@@ -174,3 +195,19 @@ class KlaviyoClient:
 
     def _host(self) -> str:
         return self.base_url.split("://", 1)[-1]
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port of ``url`` (the default port made explicit): what a redirect may not leave."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+
+
+def _where(url: str) -> str:
+    """``scheme://host:port`` of ``url``: never its user name, password, path or query."""
+    scheme, host, port = _origin(url)
+    return f"{scheme}://{host}:{port}"

@@ -1,6 +1,7 @@
 """The Klaviyo source URI: ``klaviyo://?api_key=pk_...`` and its options, checked before anything is read.
 
-Connection: ``api_key`` (required), ``base_url``, ``revision``. Reports: ``conversion_metric_id``,
+Connection: ``api_key`` (required), ``base_url`` (scheme, host and port: no path, no user name or
+password), ``revision``. Reports: ``conversion_metric_id``,
 ``report_budget``, ``report_horizon_days``, ``metric_ids`` (see README, Reports). Opt-in columns:
 ``profile_fields=predictive_analytics`` adds the ``predictive_analytics`` column to profiles
 (``additional-fields[profile]``; Klaviyo then allows profiles only 10/s and 150/m, so the table is paced by
@@ -108,6 +109,11 @@ def from_uri(cls, uri: str):
         raise UsageError(f"--source-uri: the api_key is not a Klaviyo private API key ({len(key):,} characters); "
                          "it must be pk_ followed by 34 letters and digits, as shown in Klaviyo's settings")  # fmt: skip
     base = (query.get("base_url") or [DEFAULT_BASE_URL])[0].rstrip("/")
+    userinfo = re.match(r"([a-zA-Z][\w+.-]*://)?[^/?#]*@([^/?#]*)", base)
+    if userinfo:  # aiohttp would send it as Basic auth beside the key; the password is never shown
+        raise UsageError(f"--source-uri: base_url must not hold a user name or password ({userinfo.group(1) or ''}***@"
+                         f"{userinfo.group(2)[:100]}); Klaviyo takes only the api_key: give base_url as scheme, host "
+                         f"and port, such as {DEFAULT_BASE_URL} or http://127.0.0.1:8080")  # fmt: skip
     if not re.fullmatch(r"https?://[^/\s?#]+", base):
         raise UsageError(f"--source-uri: base_url '{base}' must be an http(s) URL with no path, such as "
                          f"{DEFAULT_BASE_URL} or http://127.0.0.1:8080")  # fmt: skip

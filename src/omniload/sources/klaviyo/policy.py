@@ -7,7 +7,13 @@
 | 429 | wait ``Retry-After``, else the seconds in the error detail, else backoff; then retry |
 | 5xx | retry with backoff |
 | 403 with an HTML page (a Cloudflare challenge) | retry with backoff, a few times |
-| 401, 403, other 4xx | fail the table at once with the API's code and detail |
+| 3xx to ``base_url``'s host (scheme, host, port) | follow it, at most ``MAX_REDIRECTS`` in a row |
+| 3xx anywhere else | fail the table at once: another host's data is not the source's |
+| 401 | fail the table at once: the key was refused (the preflight refuses the run before it starts) |
+| 403 with JSON | fail the table at once, naming the scopes its endpoint needs (scopes.py) |
+| other 4xx | fail the table at once with the API's code and detail |
+
+Every message keeps the API's own ``code: detail`` (5xx too: "A server error occurred.").
 
 Retrying stops after ``RetryPolicy.max_attempts`` (``max_throttled`` for 429s); a wait longer than
 ``max_retry_after`` fails the table instead of hanging. The client (client.py) carries the actions out.
@@ -22,7 +28,12 @@ from typing import Any, Mapping
 
 import orjson
 
+from .scopes import scopes
+
 _DETAIL_WAIT = re.compile(r"available in (\d+) second")
+MAX_REDIRECTS = 5  # same-host redirects followed in a row (a proxy's or a trailing slash's)
+KEYS_PAGE = "Klaviyo → Settings → API keys"
+KEY_REFUSED = f"the API key was refused: create a private key with read scopes in {KEYS_PAGE}"
 
 
 @dataclass
@@ -46,17 +57,28 @@ class Outcome:
     wait: float | None = None  # "wait": seconds the server named; None: back off
 
 
-def classify(status: int, headers: Mapping[str, str], body: bytes) -> Outcome:
-    """What to do about an answer that is not a usable page (any status but a decodable 200)."""
+def classify(status: int, headers: Mapping[str, str], body: bytes, path: str = "") -> Outcome:
+    """What to do about an answer that is not a usable page (any status but a decodable 200 or a redirect);
+    ``path``: the request's, whose scopes a 403 names."""
     if status == 200:
         return Outcome("retry", f"HTTP 200 with a body that is not a JSON:API document ({headers.get('Content-Type', '?')}, {len(body)} bytes)")
     if status == 429:
         return Outcome("wait", "HTTP 429 throttled", retry_after(headers.get("Retry-After"), body))
     if status >= 500:
-        return Outcome("retry", f"HTTP {status}")
+        return Outcome("retry", f"HTTP {status} {error_text(body, headers)}")
     if status == 403 and ("html" in headers.get("Content-Type", "") or headers.get("cf-mitigated")):
         return Outcome("retry", f"HTTP 403 {error_text(body, headers)}")
+    if status == 401:
+        return Outcome("fail", f"HTTP 401 {error_text(body, headers)}; {KEY_REFUSED}")
+    if status == 403:
+        return Outcome("fail", f"HTTP 403 {error_text(body, headers)}; {scope_advice(path)}")
     return Outcome("fail", f"HTTP {status} {error_text(body, headers)}")
+
+
+def scope_advice(path: str) -> str:
+    """What to do about a 403 on ``path``: the scopes its endpoint needs (Klaviyo's answer does not say)."""
+    needed = " and ".join(scopes(path)) or "a read scope"
+    return f"the API key needs {needed}: add it to the key in {KEYS_PAGE}"
 
 
 def retry_after(header: str | None, body: bytes) -> float | None:

@@ -12,19 +12,16 @@ reader of the run, so tables of one bucket never overrun it together. An include
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Iterator
-from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ...errors import UsageError
 from ...uri import register_secret
 from ..base import ReadEvents, ReadOptions, ScanCost, Source, TableInfo, TableReader, TableStats, Window
-from .client import DEFAULT_BASE_URL, REVISION, USER_AGENT, KlaviyoClient, ServerInfo
+from .client import DEFAULT_BASE_URL, REVISION, KlaviyoClient, ServerInfo
 from .policy import RetryPolicy
 from .convert import arrow_schema, records_to_arrow, typed_to_arrow
 from .children import child_pages
@@ -36,6 +33,7 @@ from .spec import TableSpec
 from .tables import TABLES
 from .tables.included import RIDERS
 from .options import REPORT_BUDGET, from_uri
+from .preflight import preflight
 from .reports import ReportReader
 from .ride import Ride, after, need_from
 from ...dates import iso, parse_timestamp
@@ -243,33 +241,10 @@ class KlaviyoSource(Source):
             parent = up.parent if up is not None else None
         return weight
 
-    def preflight(self) -> None:
-        """Fail fast, before writing anything, when the API cannot be reached at all (through the proxy the
-        environment names, as every request will be); the answer's ``Date`` says the server's clock."""
-        import asyncio
-
-        import aiohttp
-
-        async def probe() -> None:
-            async with aiohttp.ClientSession(trust_env=True, headers={"User-Agent": USER_AGENT},
-                                             timeout=aiohttp.ClientTimeout(total=30)) as session:  # fmt: skip
-                for attempt in range(3):  # any answer proves the host is there; one with a Date gives its clock
-                    try:
-                        async with session.get(f"{self.base_url}/api/metrics", headers={"revision": self.revision}) as resp:
-                            self.server.observe(resp.headers)
-                            return
-                    except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError):
-                        await asyncio.sleep(0.2 * (attempt + 1))
-
-        parts = urlsplit(self.base_url)
-        where = f"{parts.hostname or ''}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
-        try:
-            asyncio.run(probe())
-        except (aiohttp.ClientConnectorError, aiohttp.ClientHttpProxyError, asyncio.TimeoutError, OSError) as exc:
-            os_error = getattr(exc, "os_error", None)
-            reason = os.strerror(os_error.errno) if getattr(os_error, "errno", None) else str(exc) or type(exc).__name__
-            raise UsageError(f"--source-uri: cannot reach {where} ({reason}); check base_url, the proxy settings "
-                             "(HTTPS_PROXY, NO_PROXY) and the network") from None  # fmt: skip
+    def preflight(self, tables: list[str] | None = None) -> None:
+        """Fail fast, before writing anything, when the API cannot be reached, refuses the key, or the key may
+        read none of ``tables`` (preflight.py); the answer's ``Date`` says the server's clock."""
+        preflight(self, tables, {**TABLES, **self.specs})
 
     def cap_end(self, end: datetime | None, events: ReadEvents) -> datetime:
         """``end`` (None: now), but never past the server's now: a later filter datetime is refused."""

@@ -1,7 +1,7 @@
 """The 15 Klaviyo list endpoints as table specs (see spec.py for what a spec says).
 
-Values follow Klaviyo's OpenAPI revision 2026-07-15 (``../shared/klaviyo/endpoints-2026-07-15.json``);
-``tests/test_table_specs.py`` checks them against that digest.
+Values follow Klaviyo's OpenAPI revision 2026-07-15 (``../shared/klaviyo/openapi-stable-2026-07-15.json``);
+``tests/test_table_specs.py`` checks them against the sandbox's rules file, generated from that spec.
 """
 
 from __future__ import annotations

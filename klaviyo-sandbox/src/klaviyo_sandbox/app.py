@@ -1,11 +1,11 @@
-"""The sandbox's HTTP layer: an aiohttp application that answers like Klaviyo's list endpoints (and, through
-:mod:`.reports`, its report endpoints).
+"""The sandbox's HTTP layer: an aiohttp application that answers like Klaviyo's list endpoints and its report
+endpoints (numbers from :mod:`.reports` and :mod:`.audience_reports`).
 
 Order of checks per request (as Klaviyo, auth first): injected faults, auth (401/403), ``revision`` (400/410,
 see :mod:`.revisions`), rate limits (429), query validation (400: parameters, cursor, future filter values),
 then the page (:mod:`.pages`). Every answer's ``Date`` header is the sandbox's clock. :class:`SandboxConfig`
 holds the fidelity switches; :data:`REAL_LIKE` says how the real Klaviyo sets them. Admin routes live in
-:mod:`.admin`.
+:mod:`.admin` (added by :mod:`.server`).
 """
 
 from __future__ import annotations
@@ -14,11 +14,13 @@ import asyncio
 import collections
 import re
 import time
+import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from . import keyset, revisions
@@ -32,8 +34,9 @@ from .openapi_rules import all_rules
 from .pages import entities_page, events_page
 from .query import QueryError, select_entities, to_us, validate
 from .records import builders
-from .reports import DailyBudget, report_endpoint
-from .report_rules import PATHS as REPORT_PATHS
+from .audience_reports import BUILDERS
+from .reports import DailyBudget, message_report, metric_aggregate
+from .report_rules import PATHS as REPORT_PATHS, check, report_rules
 
 STATE: web.AppKey["SandboxState"] = web.AppKey("state")
 API_KEY: web.RequestKey[str] = web.RequestKey("api_key")
@@ -58,6 +61,7 @@ REAL_LIKE: dict[str, Any] = {
     "refuse_future_filters": True,  # a filter datetime after the server's now is 400 "End date may not be in the future"
     "revision_policy": "lifecycle",  # any real revision: older ones deprecated (headers), then retired (410)
     "deprecation_headers": True,
+    "scope_in_403": False,  # a 403 says "You do not have permission to perform this action." and not which scope
 }
 
 
@@ -80,6 +84,7 @@ class SandboxConfig:
     refuse_future_filters: bool = REAL_LIKE["refuse_future_filters"]
     revision_policy: str = REAL_LIKE["revision_policy"]  # exact (only 2026-07-15) | lifecycle (see revisions.py)
     deprecation_headers: bool = True  # lifecycle: Deprecation/Sunset headers on deprecated revisions
+    scope_in_403: bool = REAL_LIKE["scope_in_403"]  # True: a 403's detail names the missing scope (kinder than Klaviyo)
     public_url: str | None = None  # base of links; else X-Forwarded-Proto/-Host, else the request's own
     report_daily: int | None = 225  # report requests per key, endpoint and sandbox day (None: unlimited); kept
     # even with rate_limits="off", which lifts the per-second and per-minute windows only
@@ -161,8 +166,9 @@ def _auth(state: SandboxState, request: web.Request, scope: str) -> web.Response
                       "Incorrect authentication credentials.")  # fmt: skip
     scopes = ALL_SCOPES if keys is None else keys[key]
     if scope not in scopes:
-        return _error(403, "permission_denied", "You do not have permission to perform this action.",
-                      f"This API key is missing the required scope '{scope}'.")  # fmt: skip
+        denied = "You do not have permission to perform this action."
+        detail = f"This API key is missing the required scope '{scope}'." if state.config.scope_in_403 else denied
+        return _error(403, "permission_denied", denied, detail)
     request[API_KEY] = key
     return None
 
@@ -284,6 +290,51 @@ async def list_endpoint(request: web.Request) -> web.StreamResponse:
     return web.Response(body=body, content_type=JSONAPI, headers=headers)
 
 
+async def report_endpoint(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    path = request.path.rstrip("/")
+    rules = report_rules()[path]
+    state.requests["total"] += 1
+    state.requests[f"report:{path}"] += 1
+    state.log.append((time.time(), path, ""))
+    denied = _auth(state, request, rules.scope) or _revision(state, request)
+    if denied is not None:
+        return denied
+    decision = state.limiter.check(request[API_KEY], path, rules.burst, rules.steady)
+    if not decision.allowed:
+        detail = f"Request was throttled. Expected available in {decision.retry_after} second{'s' if decision.retry_after != 1 else ''}."
+        return _error(429, "throttled", "Request was throttled.", detail, headers={"Retry-After": str(decision.retry_after)})
+    daily = state.config.report_daily if rules.daily is not None else None
+    wait = state.reports_budget.take(request[API_KEY], path, state.dataset.now_us, daily)
+    if wait:
+        state.requests["status:429:daily"] += 1
+        detail = f"Request was throttled. Daily limit of {daily} requests for this endpoint reached. Expected available in {wait} seconds."
+        return _error(429, "throttled", "Request was throttled.", detail, headers={"Retry-After": str(wait)})
+    state.requests[f"report-spent:{path}"] += 1
+    now = datetime.fromtimestamp(state.dataset.now_us // 1_000_000, tz=timezone.utc)
+    try:
+        doc = orjson.loads(await request.read())
+        q = check(rules, doc, now)
+        if q.metric_id is not None and state.builders["metrics"].index_of(q.metric_id) is None:
+            raise QueryError(f"Metric '{q.metric_id}' does not exist.", "metric_id")
+        if q.conversion_metric_id is not None and state.builders["metrics"].index_of(q.conversion_metric_id) is None:
+            raise QueryError(f"Conversion metric '{q.conversion_metric_id}' does not exist.", "conversion_metric_id")
+        if q.end > now + timedelta(seconds=1):
+            raise QueryError("End date may not be in the future", "timeframe")
+    except orjson.JSONDecodeError:
+        return _invalid("The body is not JSON.", None)
+    except QueryError as exc:
+        state.requests["status:400"] += 1
+        return _invalid(exc.detail, exc.parameter)
+    attrs = metric_aggregate(state, q) if q.metric_id is not None else BUILDERS.get(q.rules.family, message_report)(state, q)
+    self_url = base_url(state.config, request) + path + "/"
+    data = {"type": rules.resource_type, "attributes": attrs, "links": {"self": self_url}}
+    if q.metric_id is not None:
+        data["id"] = str(uuid.uuid4())
+    state.requests["status:200"] += 1
+    return web.Response(body=orjson.dumps({"data": data, "links": {"self": self_url}}), content_type=JSONAPI)
+
+
 async def _clock_date(request: web.Request, response: web.StreamResponse) -> None:
     """Every answer's ``Date`` header is the sandbox's clock, so clients can read the server's now."""
     state: SandboxState = request.app[STATE]
@@ -291,7 +342,8 @@ async def _clock_date(request: web.Request, response: web.StreamResponse) -> Non
     response.headers["Date"] = format_datetime(now, usegmt=True)
 
 
-def build_app(config: SandboxConfig, admin: bool = True) -> web.Application:
+def build_app(config: SandboxConfig) -> web.Application:
+    """The API's routes over a new state; the admin routes are :func:`.admin.add_routes`."""
     app = web.Application()
     app[STATE] = SandboxState(config)
     app.on_response_prepare.append(_clock_date)
@@ -304,8 +356,4 @@ def build_app(config: SandboxConfig, admin: bool = True) -> web.Application:
     for path in REPORT_PATHS:  # reports: POST with a JSON body (reports.py)
         app.router.add_post(path, report_endpoint)
         app.router.add_post(path + "/", report_endpoint)
-    if admin:
-        from .admin import add_routes
-
-        add_routes(app)
     return app

@@ -1,5 +1,6 @@
-"""What the report endpoints accept, read from Klaviyo's OpenAPI file (never copied), and the check of one
-request body against it: a body Klaviyo would refuse is a :class:`QueryError` (400 ``invalid``).
+"""What the report endpoints accept, read from the packaged rules file (:mod:`.rules`, generated from Klaviyo's
+OpenAPI file, never copied), and the check of one request body against it: a body Klaviyo would refuse is a
+:class:`QueryError` (400 ``invalid``).
 
 Rules per path: the resource type, the required attributes, the allowed statistics (measurements), group-bys
 and intervals, the rate limits (burst, steady, daily) and the scope. The sandbox models daily series, UTC, the
@@ -9,15 +10,14 @@ more is refused with a detail saying so.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
-from .digest import OPENAPI_NAME, reference_dir
 from .query import QueryError
+from .rules import rules_file
 
 PATHS = ("/api/campaign-values-reports", "/api/flow-values-reports", "/api/flow-series-reports", "/api/form-values-reports",
          "/api/form-series-reports", "/api/segment-values-reports", "/api/segment-series-reports", "/api/metric-aggregates")  # fmt: skip
@@ -68,32 +68,12 @@ class ReportQuery:
     group_by: list[str] = field(default_factory=list)
 
 
-def _enum(schema: dict) -> tuple[str, ...]:
-    return tuple((schema.get("items") or schema).get("enum") or ())
-
-
 @lru_cache(maxsize=1)
 def report_rules() -> dict[str, ReportRules]:
-    spec = json.loads((reference_dir() / OPENAPI_NAME).read_text())
-    comps = spec["components"]["schemas"]
-
-    def deref(x: dict) -> dict:
-        return comps[x["$ref"].rsplit("/", 1)[1]] if "$ref" in x else x
-
-    out = {}
-    for path in PATHS:
-        op = spec["paths"][path]["post"]
-        req = deref(deref(op["requestBody"]["content"]["application/vnd.api+json"]["schema"])["properties"]["data"])
-        attrs = req["properties"]["attributes"]
-        props = attrs["properties"]
-        rate = op["x-klaviyo-ratelimit"]
-        stats = props.get("statistics") or props.get("measurements")
-        out[path] = ReportRules(path, _enum(deref(req["properties"]["type"]))[0], tuple(attrs.get("required", ())),
-                                _enum(stats), _enum(props.get("group_by", {})), _enum(props.get("interval", {})),
-                                int(rate["burst"].split("/")[0]), int(rate["steady"].split("/")[0]),
-                                int(rate["daily"].split("/")[0]) if "daily" in rate else None,
-                                op["x-klaviyo-scopes"][0])  # fmt: skip
-    return out
+    reports = rules_file()["reports"]
+    return {path: ReportRules(path, r["resource_type"], tuple(r["required"]), tuple(r["statistics"]), tuple(r["group_by"]),
+                              tuple(r["intervals"]), r["burst"], r["steady"], r["daily"], r["scope"])
+            for path, r in reports.items() if path in PATHS}  # fmt: skip
 
 
 def _time(value: Any, what: str) -> datetime:

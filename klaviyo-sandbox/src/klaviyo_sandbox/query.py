@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .dataset import Dataset
-from .digest import EndpointRules
+from .rules import EndpointRules
 from .filters import Condition, FilterError, parse_datetime, parse_filter
 
 TIME_FIELDS = {"created": 0, "created_at": 0, "updated": 1, "updated_at": 1, "joined_group_at": 0}  # memberships: created

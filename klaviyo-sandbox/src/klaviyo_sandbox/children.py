@@ -1,10 +1,11 @@
-"""The sandbox's child resources: who belongs to which parent, how a child record looks, and the ground truth.
+"""The sandbox's child resources: who belongs to which parent and how a child record is drawn.
 
 Flow actions (of flows), flow messages (of flow actions) and list/segment memberships are resources with
 their own deterministic timeline, like every other one (so they scale with ``--scale`` and new ones appear
 when the clock moves). Child ``i`` belongs to a parent that already existed when it was created, drawn from
 ``(seed, resource, i)``, so the tie never changes. A membership is ``(parent, profile, joined_group_at)``;
-only the first of two draws of the same pair counts. Pages under one parent are cut in :mod:`.child_pages`.
+only the first of two draws of the same pair counts. Pages under one parent are cut, child records rendered
+and their ground truth listed in :mod:`.child_pages`.
 """
 
 from __future__ import annotations
@@ -123,41 +124,3 @@ def record_id(state, name: str, i: int) -> str:
     if name in MEMBERSHIPS:
         return state.builders["profiles"].id_of(int(members(state.dataset, name)[i]))
     return state.builders[name].id_of(i)
-
-
-def render(state, rules, name: str, i: int, base: str, fields: list[str] | None, additional: list[str]) -> dict:
-    """The resource object of child record ``i`` (a membership renders as its profile plus ``joined_group_at``)."""
-    from dataclasses import replace
-
-    from .envelope import resource
-
-    rules = replace(rules, path=SELF_PATHS[name])
-    builder = state.builders[name]
-    if name not in MEMBERSHIPS:
-        return resource(builder, i, rules, base, fields, additional, [])[0]
-    profile = int(members(state.dataset, name)[i])
-    obj = resource(state.builders["profiles"], profile, rules, base, fields, additional, [])[0]
-    if fields is None or "joined_group_at" in fields:
-        obj["attributes"]["joined_group_at"] = builder.times(i)[0]
-    return obj
-
-
-def truth(state, name: str, lo: int | None, hi: int | None) -> list[dict[str, Any]]:
-    """Every child record whose incremental key is in ``[lo, hi)`` (microseconds), with ``parent_id`` (all of
-    them for a child without an incremental key: coupon codes)."""
-    ds = state.dataset
-    created, updated = ds.arrays(name)
-    keys = created if name in MEMBERSHIPS else updated
-    keep = alive(ds, name)
-    if name in CURSORS:
-        keep = keep & (keys >= (lo if lo is not None else keys.min(initial=0)))
-        if hi is not None:
-            keep &= keys < hi
-    parent = state.builders[PARENTS[name]]
-    of = parents(ds, name)
-    out = []
-    for i in np.nonzero(keep)[0].tolist():
-        obj = render(state, state.rules[name], name, i, "", None if name not in MEMBERSHIPS else ["joined_group_at"], [])
-        obj["parent_id"] = parent.id_of(int(of[i]))
-        out.append(obj)
-    return out

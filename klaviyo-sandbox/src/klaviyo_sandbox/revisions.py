@@ -2,7 +2,7 @@
 
 Two policies (``SandboxConfig.revision_policy``):
 
-- ``exact``: only the baseline revision (``digest.REVISION``, 2026-07-15) is accepted; anything else is
+- ``exact``: only the baseline revision (``rules.REVISION``, 2026-07-15) is accepted; anything else is
   ``400 invalid``.
 - ``lifecycle`` (real-like): any date from Klaviyo's revision list is accepted, following Klaviyo's policy
   (stable about a year, deprecated about a year, then retired):
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from email.utils import format_datetime
 
-from .digest import REVISION
+from .rules import REVISION
 
 REVISION_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})(\.[a-z]+)?$")
 # Klaviyo's GA revisions, oldest first: irregular until mid-2024, then quarterly on the 15th.

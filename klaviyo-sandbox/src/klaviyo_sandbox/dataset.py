@@ -85,6 +85,14 @@ def salt(seed: int, name: str) -> int:
     return acc
 
 
+def iso(us: int) -> str:
+    """Klaviyo's timestamp form: ``YYYY-MM-DDTHH:MM:SS+00:00``, with microseconds when they are non-zero."""
+    dt = datetime.fromtimestamp(us // 1_000_000, tz=timezone.utc)
+    frac = us % 1_000_000
+    base = dt.strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{base}.{frac:06d}+00:00" if frac else f"{base}+00:00"
+
+
 def parse_scale(text: str) -> dict[str, int]:
     """``small`` or ``small,events=2000000,profiles=1000`` -> record counts per resource."""
     parts = [p.strip() for p in text.split(",") if p.strip()]

@@ -8,6 +8,7 @@ import threading
 
 from aiohttp import web
 
+from .admin import add_routes
 from .app import STATE, SandboxConfig, SandboxState, build_app
 
 
@@ -54,7 +55,9 @@ def serve_forever(config: SandboxConfig, host: str = "127.0.0.1", port: int = 0,
         os._exit(0)
 
     async def main() -> None:
-        app = build_app(config, admin=workers <= 1)
+        app = build_app(config)
+        if workers <= 1:  # workers do not share one clock or one dataset: no admin routes
+            add_routes(app)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         await web.SockSite(runner, sock).start()
@@ -88,6 +91,7 @@ class SandboxServer:
         self.config = config or SandboxConfig()
         self.host, self.port = host, port
         self.app = build_app(self.config)
+        add_routes(self.app)
         self.state: SandboxState = self.app[STATE]
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="klaviyo-sandbox", daemon=True)

@@ -7,12 +7,11 @@ timelines, so the same seed always yields the same records. Events live in :mod:
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
 from typing import Any, Callable
 
 from . import ids
 from .children import CHILD_GENERATORS, CHILD_ID_KINDS
-from .dataset import Dataset, mix, salt
+from .dataset import Dataset, iso, mix, salt
 from .more import MORE_GENERATORS, MORE_ID_KINDS, tags_of
 
 FIRST = ["Sarah", "Liam", "Olivia", "Noah", "Emma", "Mateo", "Ava", "Lucas", "Mia", "Amir", "Chloé", "Jürgen", "Yuki", "Zoë"]
@@ -34,14 +33,6 @@ CHANNELS = ["email", "sms", "mobile_push"]
 TRIGGERS = ["Added to List", "Date Based", "Low Inventory", "Metric", "Price Drop", "Unconfigured"]
 EDITORS = ["SYSTEM_DRAGGABLE", "SIMPLE", "CODE", "USER_DRAGGABLE"]
 WORDS = ["Summer", "Winter", "Flash", "VIP", "Welcome", "Holiday", "Launch", "Restock", "Loyalty", "Weekend"]
-
-
-def iso(us: int) -> str:
-    """Klaviyo's timestamp form: ``YYYY-MM-DDTHH:MM:SS+00:00``, with microseconds when they are non-zero."""
-    dt = datetime.fromtimestamp(us // 1_000_000, tz=timezone.utc)
-    frac = us % 1_000_000
-    base = dt.strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{base}.{frac:06d}+00:00" if frac else f"{base}+00:00"
 
 
 class Builder:

@@ -1,27 +1,22 @@
 """The report endpoints of the sandbox (``POST /api/*-reports``, ``/api/metric-aggregates``): numbers computed
-from its own events, bodies checked as Klaviyo's spec says (report_rules.py), and the rate limits including
-the daily one (225 requests per key and endpoint per day of the sandbox's clock: 429 with a daily detail).
-Campaign and flow reports and metric aggregates are computed here; form and segment reports in
-audience_reports.py, with :func:`assemble` shaping every values or series answer.
+from its own events, and the daily budget (225 requests per key and endpoint per day of the sandbox's clock:
+429 with a daily detail). Bodies are checked as Klaviyo's spec says in report_rules.py; the requests are
+answered by app.py's :func:`report_endpoint`. Campaign and flow reports and metric aggregates are computed
+here; form and segment reports in audience_reports.py, with :func:`assemble` shaping every values or series answer.
 
 A campaign's (flow's) statistics count the events attributed to its messages (attribution.py) by metric:
 received, bounced, opened, clicked, spam, unsubscribed; conversions are the attributed events of the
-conversion metric, their ``$value`` summed. :class:`Tally` holds the definitions; truth.py applies them to
+conversion metric, their ``$value`` summed. :class:`Tally` holds the definitions; testing.py applies them to
 the events as the API serves them.
 """
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
 
-import orjson
-from aiohttp import web
-
-from .records import FORM_METRICS, METRICS, iso
-from .report_rules import DEFAULT_GROUPS, QueryError, ReportQuery, check, report_rules
+from .dataset import iso, mix
+from .records import FORM_METRICS, METRICS
+from .report_rules import DEFAULT_GROUPS, ReportQuery
 
 NO_VALUE = {"Viewed Product", "Opened Email", "Clicked Email", *FORM_METRICS}  # their properties carry no $value
 DAY_US = 86_400_000_000
@@ -82,8 +77,6 @@ def _events(state, q: ReportQuery):
 
 
 def _value(state, i: int, m: int) -> float | None:
-    from .dataset import mix
-
     return None if METRICS[m % len(METRICS)] in NO_VALUE else (mix(state.events.salt ^ (i * 7 + 3)) % 50000) / 100
 
 
@@ -165,52 +158,3 @@ class DailyBudget:
             return max(1, (DAY_US - now_us % DAY_US) // 1_000_000)
         self.used[(key, path, day)] += 1
         return 0
-
-
-async def report_endpoint(request: web.Request) -> web.Response:
-    from .app import API_KEY, JSONAPI, STATE, _auth, _error, _invalid, _revision, base_url
-
-    state = request.app[STATE]
-    path = request.path.rstrip("/")
-    rules = report_rules()[path]
-    state.requests["total"] += 1
-    state.requests[f"report:{path}"] += 1
-    state.log.append((time.time(), path, ""))
-    denied = _auth(state, request, rules.scope) or _revision(state, request)
-    if denied is not None:
-        return denied
-    decision = state.limiter.check(request[API_KEY], path, rules.burst, rules.steady)
-    if not decision.allowed:
-        detail = f"Request was throttled. Expected available in {decision.retry_after} second{'s' if decision.retry_after != 1 else ''}."
-        return _error(429, "throttled", "Request was throttled.", detail, headers={"Retry-After": str(decision.retry_after)})
-    daily = state.config.report_daily if rules.daily is not None else None
-    wait = state.reports_budget.take(request[API_KEY], path, state.dataset.now_us, daily)
-    if wait:
-        state.requests["status:429:daily"] += 1
-        detail = f"Request was throttled. Daily limit of {daily} requests for this endpoint reached. Expected available in {wait} seconds."
-        return _error(429, "throttled", "Request was throttled.", detail, headers={"Retry-After": str(wait)})
-    state.requests[f"report-spent:{path}"] += 1
-    now = datetime.fromtimestamp(state.dataset.now_us // 1_000_000, tz=timezone.utc)
-    try:
-        doc = orjson.loads(await request.read())
-        q = check(rules, doc, now)
-        if q.metric_id is not None and state.builders["metrics"].index_of(q.metric_id) is None:
-            raise QueryError(f"Metric '{q.metric_id}' does not exist.", "metric_id")
-        if q.conversion_metric_id is not None and state.builders["metrics"].index_of(q.conversion_metric_id) is None:
-            raise QueryError(f"Conversion metric '{q.conversion_metric_id}' does not exist.", "conversion_metric_id")
-        if q.end > now + timedelta(seconds=1):
-            raise QueryError("End date may not be in the future", "timeframe")
-    except orjson.JSONDecodeError:
-        return _invalid("The body is not JSON.", None)
-    except QueryError as exc:
-        state.requests["status:400"] += 1
-        return _invalid(exc.detail, exc.parameter)
-    from .audience_reports import BUILDERS
-
-    attrs = metric_aggregate(state, q) if q.metric_id is not None else BUILDERS.get(q.rules.family, message_report)(state, q)
-    self_url = base_url(state.config, request) + path + "/"
-    data = {"type": rules.resource_type, "attributes": attrs, "links": {"self": self_url}}
-    if q.metric_id is not None:
-        data["id"] = str(uuid.uuid4())
-    state.requests["status:200"] += 1
-    return web.Response(body=orjson.dumps({"data": data, "links": {"self": self_url}}), content_type=JSONAPI)

@@ -9,6 +9,8 @@ from urllib.parse import quote, urlencode
 
 import orjson
 
+from .more import campaign_message
+
 INCLUDED_BUILDERS = {"profile": "profiles", "metric": "metrics", "tag": "tags", "flow": "flows",
                      "catalog-variant": "catalog-variants", "list": "lists", "segment": "segments",
                      "tag-group": "tag-groups", "coupon": "coupons", "catalog-item": "catalog-items"}  # fmt: skip
@@ -115,8 +117,6 @@ def included_object(state, typ: str, rid: str, base: str) -> dict[str, Any]:
             return {"type": typ, "id": rid, "attributes": attrs, "links": {"self": f"{base}/api/{name}/{quote(rid, safe='')}/"}}
     attrs: dict[str, Any] = {}
     if typ == "campaign-message":
-        from .more import campaign_message
-
         attrs = campaign_message(state, rid) or {}
         return {"type": typ, "id": rid, "attributes": attrs, "links": {"self": f"{base}/api/campaign-messages/{rid}/"}}
     if typ == "tag-group":

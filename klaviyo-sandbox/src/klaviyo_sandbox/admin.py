@@ -9,7 +9,7 @@ from . import ids
 from .app import STATE, SandboxState
 from .deletions import DeleteError, delete, restore
 from .limits import Faults
-from .records import iso
+from .dataset import iso
 
 
 async def admin_advance(request: web.Request) -> web.Response:

@@ -16,8 +16,9 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import children, relationship_pages
+from . import child_pages, children, relationship_pages
 from .app import SandboxState
+from .audience_reports import FormTally
 from .attribution import FLOW, REPORT_CHANNEL
 from .reports import Tally
 from .dataset import UPDATED_FIELD
@@ -47,7 +48,7 @@ def records(state: SandboxState, name: str, start: datetime | None = None, end: 
                 out.append({"id": ref["id"], "attributes": obj["attributes"], "relationships": {owner: {"data": {"id": rec["id"]}}}})
         return out
     if name in children.PARENTS:  # child resources carry their parent's id as ``parent_id``
-        return children.truth(state, name, lo, hi)
+        return child_pages.truth(state, name, lo, hi)
     if name == "event_attributions":  # the attributions of those events, each with its event's datetime
         out = []
         for e in records(state, "events", start, end):
@@ -141,8 +142,6 @@ def metric_aggregates(state: SandboxState, start: datetime, end: datetime) -> di
 def form_report(state: SandboxState, start: datetime, end: datetime) -> dict[tuple, dict]:
     """(form id, form version id, day start) -> statistics, from the served events' ``form_id`` and
     ``form_version_id`` properties, for every day on which a form version's statistics are not all zero."""
-    from .audience_reports import FormTally
-
     names = _metric_names(state)
     out: dict[tuple, dict] = {}
     for day in _days(start, end):

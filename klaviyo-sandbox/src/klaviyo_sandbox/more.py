@@ -13,12 +13,14 @@ a review's item among the catalog items of its time. Campaigns and flows get the
 from __future__ import annotations
 
 import random
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
+from . import ids
 from .children import parents
-from .dataset import mix
+from .dataset import iso, mix
 
 WORDS = ["Summer", "Winter", "Flash", "VIP", "Welcome", "Holiday", "Launch", "Restock", "Loyalty", "Weekend"]
 CODE_STATUS = ["UNASSIGNED", "ASSIGNED_TO_PROFILE", "USED", "EXPIRED"]
@@ -38,8 +40,6 @@ def _tag_group(b, i: int, r: random.Random) -> tuple[dict, dict, dict]:
 
 
 def _coupon_code(b, i: int, r: random.Random) -> tuple[dict, dict, dict]:
-    from .records import iso
-
     coupon = b.peer("coupons").id_of(int(parents(b.ds, b.name)[i]))
     status = r.choice(CODE_STATUS)
     profile = None
@@ -141,8 +141,6 @@ def tags_of(b, i: int) -> list[tuple[str, str]]:
 
 def campaign_message(state, rid: str) -> dict[str, Any] | None:
     """The attributes of campaign message ``rid`` (``include=campaign-messages``); None if no campaign has it."""
-    from . import ids
-
     idx = ids.ulid_index(rid)
     campaigns = state.builders["campaigns"]
     if idx is None or idx // 4 >= state.dataset.count("campaigns"):
@@ -171,10 +169,28 @@ def coupon_codes_named(state, q) -> np.ndarray | None:
     return np.isin(parents(state.dataset, "coupon-codes"), np.array(named, dtype=np.int64))
 
 
-MORE_GENERATORS = {"tag-groups": _tag_group, "coupon-codes": _coupon_code, "push-tokens": _push_token,
-                   "custom-metrics": _custom_metric, "mapped-metrics": _mapped_metric,
-                   "universal-content": _universal_content, "accounts": _account, "reviews": _review}  # fmt: skip
-MORE_ID_KINDS = {"tag-groups": "uuid", "coupon-codes": "short", "push-tokens": "uuid", "custom-metrics": "short",
-                 "mapped-metrics": "short", "universal-content": "short", "accounts": "short", "reviews": "numeric"}  # fmt: skip
+@dataclass(frozen=True)
+class ListEndpoint:
+    """One further list endpoint: its path as the spec writes it (its rules come from the packaged rules file),
+    the generator of its record ``i`` and the form of its ids."""
 
-__all__ = ["MORE_GENERATORS", "MORE_ID_KINDS"]
+    path: str
+    generate: Callable[[Any, int, random.Random], tuple[dict, dict, dict]]
+    id_kind: str
+
+
+# sandbox endpoint name (= omniload table name) -> the endpoint; its start counts are dataset.SCALES'
+MORE = {
+    "tag-groups": ListEndpoint("/api/tag-groups", _tag_group, "uuid"),
+    "coupon-codes": ListEndpoint("/api/coupon-codes", _coupon_code, "short"),
+    "push-tokens": ListEndpoint("/api/push-tokens", _push_token, "uuid"),
+    "custom-metrics": ListEndpoint("/api/custom-metrics", _custom_metric, "short"),
+    "mapped-metrics": ListEndpoint("/api/mapped-metrics", _mapped_metric, "short"),
+    "universal-content": ListEndpoint("/api/template-universal-content", _universal_content, "short"),
+    "accounts": ListEndpoint("/api/accounts", _account, "short"),
+    "reviews": ListEndpoint("/api/reviews", _review, "numeric"),
+}
+MORE_GENERATORS = {name: e.generate for name, e in MORE.items()}
+MORE_ID_KINDS = {name: e.id_kind for name, e in MORE.items()}
+
+__all__ = ["MORE", "MORE_GENERATORS", "MORE_ID_KINDS", "ListEndpoint"]

@@ -1,5 +1,5 @@
 """The sandbox's form and segment reports (``/api/form-*-reports``, ``/api/segment-*-reports``), computed from
-its own records so that a test can recompute them from what the API serves (truth.py).
+its own records so that a test can recompute them from what the API serves (testing.py).
 
 Forms: each statistic counts the events of one form metric whose ``form_id`` (and ``form_version_id``) is the
 grouping's (form_events.py): ``viewed_form`` the "Viewed Form" events, ``viewed_form_uniques`` their distinct
