@@ -123,14 +123,53 @@ def test_budget_stops_a_backfill_and_the_next_days_resume_it(make_sandbox, tmp_p
     assert got == truth.message_report(sb.state, "campaign", START, end, placed_order(sb))
 
 
+@pytest.mark.parametrize("budget", [1, 2, 7])
+def test_a_budget_at_or_below_the_horizon_still_catches_up(make_sandbox, tmp_path, capsys, budget):
+    """Issue #20, item 19: with report_budget no larger than the re-query horizon (7 days), each day's run loads
+    periods never loaded before, the backlog shrinks by budget - 1 a day, the table is current within the days the
+    note computed and then equals the truth; a budget of 1 a day keeps pace only, and the note says so."""
+    import re
+
+    sb = make_sandbox(scale="tiny", rate_limits="off")
+    db = tmp_path / "b.duckdb"
+    table, start = "campaign_values_report", ("--interval-start", (END - timedelta(days=12)).isoformat())
+    left = re.compile(r"(\d+) of (\d+) periods left for tomorrow's budget")
+    assert run(sb, table, db, *start, uri=f"report_budget={budget}") == 0
+    err = capsys.readouterr().err
+    behind = int(left.search(err).group(1))
+    assert behind == 12 - budget
+    if budget == 1:
+        assert "the backlog stays; raise report_budget" in err and "current in" not in err
+    else:
+        days = int(re.search(r"current in about (\d+) day", err).group(1))
+        assert days == -(-behind // (budget - 1))
+    for day in range(1, 4 if budget == 1 else days + 1):
+        sb.state.dataset.advance(86_400)
+        assert run(sb, table, db, *start, uri=f"report_budget={budget}") == 0
+        assert spent(sb, table) == budget * (day + 1)  # the whole budget, every day
+        err = capsys.readouterr().err
+        found = left.search(err)
+        if budget == 1:
+            assert int(found.group(1)) == behind, err  # keeps pace: one new day, one day read
+        elif day < days:
+            assert int(found.group(1)) == behind - day * (budget - 1), err
+        else:
+            assert found is None, err  # current
+    if budget > 1:
+        end = END + timedelta(days=days)
+        key = ("campaign_id", "campaign_message_id", "send_channel", "period_start")
+        got = nonzero(table_rows(db, table), key, MESSAGE_STATISTICS)
+        assert got == truth.message_report(sb.state, "campaign", END - timedelta(days=12), end, placed_order(sb))
+
+
 def test_recent_periods_are_queried_again(make_sandbox, tmp_path):
     sb = make_sandbox(scale="tiny", rate_limits="off")
     db = tmp_path / "h.duckdb"
     assert run(sb, "flow_values_report", db, "--interval-start", (END - timedelta(days=3)).isoformat()) == 0
     assert spent(sb, "flow_values_report") == 3
     sb.state.dataset.advance(86_400)
-    assert run(sb, "flow_values_report", db) == 0  # the default horizon (7 days) reaches back past the start
-    assert spent(sb, "flow_values_report") == 3 + 8
+    assert run(sb, "flow_values_report", db) == 0  # the default horizon (7 days before today) reaches past the start
+    assert spent(sb, "flow_values_report") == 3 + 7
 
 
 def test_server_daily_limit_fails_the_table_and_keeps_what_was_loaded(make_sandbox, tmp_path, capsys):

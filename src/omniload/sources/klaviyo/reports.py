@@ -2,12 +2,13 @@
 request budget, posts one request per span and hands the answers on as Arrow (report_io.py).
 
 Periods: days ``[begin, end)`` with ``end`` the server's today (only whole days are loaded). ``begin`` is
-``--interval-start``, else the end of the periods done by the last run minus the re-query horizon (recent
-periods change as attributions arrive; older ones are final), else ``DEFAULT_BACKFILL`` before ``end``;
-never before the report's ``earliest`` day (segment reports: Klaviyo has no data before 2023-06-01).
-Budget: reports allow 225 requests a day per endpoint and account. The reader saves what it spent on the
-server's day with each slice (``state_update``), plans at most ``budget - spent`` requests, oldest first,
-and says how many periods are left for the next day. Each request is its own slice: a stop loses at most one.
+``--interval-start``, else the end of the periods done by the last run or the re-query horizon before ``end``,
+whichever is earlier (recent periods change as attributions arrive; older ones are final), else
+``DEFAULT_BACKFILL`` before ``end``; never before the report's ``earliest`` day (segment reports: Klaviyo has no
+data before 2023-06-01). Budget: reports allow 225 requests a day per endpoint and account. The reader saves what
+it spent on the server's day with each slice (``state_update``), plans at most ``budget - spent`` requests (the
+periods never loaded first, so a budget below the horizon still catches up) and says how many periods are left
+and when the table will be current. Each request is its own slice: a stop loses at most one.
 """
 
 from __future__ import annotations
@@ -60,9 +61,11 @@ class ReportReader(TableReader):
         return asyncio.run(main())
 
     def begin(self, start: datetime | None, end: datetime) -> datetime:
+        """The first period to ask for: the end of the periods done, or the re-query horizon before ``end`` when
+        that is earlier (periods younger than the horizon are asked again; older ones are final)."""
         done = self.saved.get("done_until")
         horizon = self.source.report_horizon if self.source.report_horizon is not None else self.report.horizon
-        resume = parse_timestamp(done) - horizon if done else None
+        resume = min(parse_timestamp(done), end - horizon) if done else None
         if start is None:
             return day_floor(resume) if resume is not None else end - DEFAULT_BACKFILL
         if resume is not None and self.saved.get("interval_start") == iso_time(start) and resume > start:
@@ -84,19 +87,37 @@ class ReportReader(TableReader):
         spent = int(self.saved.get("spent", 0)) if self.saved.get("day") == day else 0
         self.state = {**self.saved, "day": day, "spent": spent, "interval_start": iso_time(start) if start else None}
         if self.report.daily is not None:
-            budget = self.source.report_budget
-            left = max(0, budget - spent)
-            if len(spans) > left:
-                kept, dropped = spans[:left], spans[left:]
-                days = sum((w.hi - w.lo).days for w in dropped)
-                total = sum((w.hi - w.lo).days for w in spans)
-                self.events.note(f"{days} of {total} periods left for tomorrow's budget (report_budget={budget} requests "
-                                 f"a day, {spent} spent today on the server's {day}); the next run resumes there")  # fmt: skip
-                spans = kept
+            spans = self._within_budget(spans, spent, day)
         if spans:
             self._prepare()
         self.windows = spans
         return spans
+
+    def _within_budget(self, spans: list[Window], spent: int, day: str) -> list[Window]:
+        """The spans this run may ask for: at most ``report_budget - spent``, the periods never loaded first (oldest
+        first), then the re-queries of younger periods; a note says what is left and when the table is current."""
+        budget = self.source.report_budget
+        left = max(0, budget - spent)
+        if len(spans) <= left:
+            return spans
+        done = self.saved.get("done_until")
+        fresh = [w for w in spans if not done or w.hi > parse_timestamp(done)]
+        again = [w for w in spans if w not in fresh]
+        kept = fresh[:left] + again[: max(0, left - len(fresh))]
+        where = f"report_budget={budget} requests a day, {spent} spent today on the server's {day}"
+        behind = sum((w.hi - w.lo).days for w in fresh[left:])
+        if behind:
+            per_day = budget * self.report.days_per_request - 1  # days of data a day's budget gains on the clock
+            total = sum((w.hi - w.lo).days for w in fresh)
+            when = (f"the next runs resume there and are current in about {-(-behind // per_day)} day(s)" if per_day > 0
+                    else "the next runs resume there but a day's budget reads only the day that passed, so the "
+                         "backlog stays; raise report_budget")  # fmt: skip
+            self.events.note(f"{behind} of {total} periods left for tomorrow's budget ({where}); {when}")
+        else:
+            skipped = sum((w.hi - w.lo).days for w in again[max(0, left - len(fresh)):])
+            self.events.note(f"{skipped} recent periods not queried again ({where}); their numbers may still change "
+                             "until a later run has budget for them")  # fmt: skip
+        return sorted(kept, key=lambda w: w.lo)
 
     def _prepare(self) -> None:
         """Find the conversion metric (reports) or the metrics to aggregate, and say which."""
