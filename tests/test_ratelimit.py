@@ -96,7 +96,7 @@ class FastClock:
 
 def test_report_pacing_reaches_two_a_minute_without_429(make_sandbox, tmp_path, monkeypatch):
     """Against the sandbox at Klaviyo's real report limits (1/s, 2/m, fixed windows), on a clock 8 times faster:
-    six daily requests go out in pairs, 2 a minute, and the server refuses none."""
+    six requests of a series report (60 days each) go out in pairs, 2 a minute, and the server refuses none."""
     from omniload.sources.klaviyo import client
 
     from .test_reports import END, run
@@ -109,14 +109,14 @@ def test_report_pacing_reaches_two_a_minute_without_429(make_sandbox, tmp_path, 
 
     def watch(key, bucket, burst, steady):
         decision = check(key, bucket, burst, steady)
-        if bucket == "/api/form-values-reports":
+        if bucket == "/api/form-series-reports":
             seen.append((fast.now(), decision.allowed))
         return decision
 
     sb.state.limiter.clock = fast.now
     monkeypatch.setattr(sb.state.limiter, "check", watch)
-    start = ("--interval-start", (END - timedelta(days=6)).isoformat())
-    assert run(sb, "form_values_report", tmp_path / "p.duckdb", *start, "--max-retry-after", "600") == 0
+    start = ("--interval-start", (END - timedelta(days=6 * 60)).isoformat())
+    assert run(sb, "form_series_report", tmp_path / "p.duckdb", *start, "--max-retry-after", "600") == 0
     assert [ok for _, ok in seen] == [True] * 6  # no 429
     stamps = [t - seen[0][0] for t, _ in seen]
     # 2 a minute (the old pacing, 1 a minute, sent the second at 61.9 s). The first period is read while dlt sets up

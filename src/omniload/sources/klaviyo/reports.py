@@ -1,7 +1,11 @@
 """The reader of report tables: plans a run's requests (periods of whole UTC days), keeps within the daily
 request budget, posts one request per span and hands the answers on as Arrow (report_io.py).
 
-Periods: days ``[begin, end)`` with ``end`` the server's today (only whole days are loaded). ``begin`` is
+Values reports are the totals of one timeframe: ``[--interval-start, --interval-end or today)``, without
+``--interval-start`` the ``DEFAULT_BACKFILL`` before today; one request per year of it (Klaviyo's longest
+timeframe), each row carrying its timeframe as ``period_start``/``period_end``; each run replaces the table.
+
+Series periods: days ``[begin, end)`` with ``end`` the server's today (only whole days are loaded). ``begin`` is
 ``--interval-start``, else the end of the periods done by the last run or the re-query horizon before ``end``,
 whichever is earlier (recent periods change as attributions arrive; older ones are final), else
 ``DEFAULT_BACKFILL`` before ``end``; never before the report's ``earliest`` day (segment reports: Klaviyo has no
@@ -75,7 +79,8 @@ class ReportReader(TableReader):
     def plan(self, start: datetime | None, end: datetime | None, rows_per_slice: int) -> list[Window]:
         today = day_floor(self.source.cap_end(None, self.events))
         end = min(day_floor(end), today) if end is not None else today
-        begin = self.begin(start, end)
+        totals = self.report.totals  # a values report: one timeframe, not periods to advance
+        begin = (day_floor(start) if start is not None else end - DEFAULT_BACKFILL) if totals else self.begin(start, end)
         if self.report.earliest is not None and begin < self.report.earliest:
             begin = self.report.earliest  # Klaviyo refuses a timeframe starting before its data does
         spans, lo = [], begin
@@ -87,7 +92,7 @@ class ReportReader(TableReader):
         spent = int(self.saved.get("spent", 0)) if self.saved.get("day") == day else 0
         self.state = {**self.saved, "day": day, "spent": spent, "interval_start": iso_time(start) if start else None}
         if self.report.daily is not None:
-            spans = self._within_budget(spans, spent, day)
+            spans = self._whole_timeframe(spans, spent, day) if totals else self._within_budget(spans, spent, day)
         if spans:
             self._prepare()
         self.windows = spans
@@ -118,6 +123,17 @@ class ReportReader(TableReader):
             self.events.note(f"{skipped} recent periods not queried again ({where}); their numbers may still change "
                              "until a later run has budget for them")  # fmt: skip
         return sorted(kept, key=lambda w: w.lo)
+
+    def _whole_timeframe(self, spans: list[Window], spent: int, day: str) -> list[Window]:
+        """A values report's requests (one per year of the timeframe), all or none: its rows replace the table's,
+        so a part would lose the rest; a note says so when the day's budget cannot pay for them all."""
+        budget = self.source.report_budget
+        left = max(0, budget - spent)
+        if len(spans) <= left:
+            return spans
+        self.events.note(f"the timeframe needs {len(spans)} request(s), {left} left of report_budget={budget} on the "
+                         f"server's {day}: nothing asked, the table keeps the last run's totals; the next day's run asks")  # fmt: skip
+        return []
 
     def _prepare(self) -> None:
         """Find the conversion metric (reports) or the metrics to aggregate, and say which."""
@@ -160,7 +176,7 @@ class ReportReader(TableReader):
         tables = self._run(fetch)
         table = pa.concat_tables(tables) if tables else None
         done = self.state.get("done_until")
-        if not done or parse_timestamp(done) < window.hi:
+        if not report.totals and (not done or parse_timestamp(done) < window.hi):
             self.state["done_until"] = iso_time(window.hi)
         n = self.windows.index(window) if window in self.windows else 0
         self.events.pages(len(targets), table.num_rows if table is not None else 0)

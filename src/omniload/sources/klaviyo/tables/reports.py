@@ -41,13 +41,18 @@ def _stat_type(name: str) -> str:
 class Report:
     """How a report table's periods become requests."""
 
-    days_per_request: int  # values reports: one period (a day) per request; series: up to the interval's limit
+    days_per_request: int  # values reports: a timeframe of up to a year per request; series: up to the interval's limit
     series: bool  # the answer holds one value per period (``date_times``), not one per request
     conversion: bool  # the request needs a ``conversion_metric_id``
     daily: int | None  # Klaviyo's daily request limit of the endpoint (None: none)
     per_metric: bool = False  # metric aggregates: one request per metric and span
     horizon: timedelta = timedelta(days=7)  # periods younger than this are queried again (attribution moves them)
     earliest: datetime | None = None  # Klaviyo has no data before this (a request starting earlier is refused)
+
+    @property
+    def totals(self) -> bool:
+        """A values report: the totals of one timeframe (its rows replaced each run), not periods to advance."""
+        return not self.series and not self.per_metric
 
 
 PERIOD = dict(period_start=TS, period_end=TS)
@@ -63,10 +68,13 @@ SEGMENT_DATA_START = datetime(2023, 6, 1, tzinfo=timezone.utc)  # the spec: "Dat
 
 def _report(name: str, path: str, rtype: str, key: tuple[str, ...], body: dict, stats: dict[str, str], burst: int = 1,
             steady: int = 2) -> TableSpec:  # fmt: skip
-    cols = {k: TEXT for k in key if k != "period_start"}
-    return TableSpec(name, path, rtype, {**cols, **PERIOD, **stats}, burst, steady, None, cursor="period_start",
-                     method="POST", body=body, record_selector="data.attributes.results", cursor_kind="period",
-                     primary_key=key, lookback=timedelta(0))  # fmt: skip
+    """A report's spec; a values report (no ``interval``) has no cursor: it is replaced by each run's timeframe."""
+    cols = {k: TEXT for k in key if k not in PERIOD}
+    values = "interval" not in body
+    return TableSpec(name, path, rtype, {**cols, **PERIOD, **stats}, burst, steady, None,
+                     cursor=None if values else "period_start", method="POST", body=body,
+                     record_selector="data.attributes.results", cursor_kind="period",
+                     primary_key=(*key, "period_end") if values else key, lookback=timedelta(0))  # fmt: skip
 
 
 REPORT_SPECS: list[TableSpec] = [
@@ -92,12 +100,12 @@ REPORT_SPECS: list[TableSpec] = [
 ]  # fmt: skip
 
 REPORTS: dict[str, Report] = {
-    "campaign_values_report": Report(1, series=False, conversion=True, daily=225),
-    "flow_values_report": Report(1, series=False, conversion=True, daily=225),
+    "campaign_values_report": Report(365, series=False, conversion=True, daily=225),  # a timeframe: at most a year
+    "flow_values_report": Report(365, series=False, conversion=True, daily=225),
     "flow_series_report": Report(60, series=True, conversion=True, daily=225),  # daily interval: at most 60 days
-    "form_values_report": Report(1, series=False, conversion=False, daily=225),
+    "form_values_report": Report(365, series=False, conversion=False, daily=225),
     "form_series_report": Report(60, series=True, conversion=False, daily=225),
-    "segment_values_report": Report(1, series=False, conversion=False, daily=225, earliest=SEGMENT_DATA_START),
+    "segment_values_report": Report(365, series=False, conversion=False, daily=225, earliest=SEGMENT_DATA_START),
     "segment_series_report": Report(60, series=True, conversion=False, daily=225, earliest=SEGMENT_DATA_START),
     "metric_aggregates": Report(60, series=True, conversion=False, daily=None, per_metric=True),
 }
