@@ -210,6 +210,30 @@ def test_recent_periods_are_queried_again(make_sandbox, tmp_path):
     assert spent(sb, "flow_series_report") == 2
 
 
+def test_attribution_changes_within_the_window_are_picked_up(make_sandbox, tmp_path):
+    """Issue #22, item 3: conversions attributed late to a period 20 days back (older than the old 7-day horizon,
+    within the default 30-day one) are in the table after the next run; report_horizon_days=7 misses them."""
+    from .conftest import http_post
+
+    sb = make_sandbox(scale="tiny", rate_limits="off")
+    table, first = "flow_series_report", END - timedelta(days=40)
+    for db in (tmp_path / "default.duckdb", tmp_path / "week.duckdb"):
+        assert run(sb, table, db, "--interval-start", first.isoformat()) == 0
+    before = truth.message_report(sb.state, "flow", first, END, placed_order(sb))
+    http_post(sb.base_url, f"/__sandbox/events/late?count=400&before_seconds={20 * 86_400}")
+    sb.state.dataset.advance(86_400)  # the late events are visible the next day
+    changed = truth.message_report(sb.state, "flow", first, END, placed_order(sb))
+    day = END - timedelta(days=21)  # the late events are dated in the minute before 20 days back
+    assert {k for k in changed if changed[k] != before.get(k)} and {k[3] for k in changed if changed[k] != before.get(k)} == {day}
+    spent_before = spent(sb, table)
+    assert run(sb, table, tmp_path / "default.duckdb") == 0
+    assert spent(sb, table) == spent_before + 1  # the 30-day horizon: one series request
+    want = truth.message_report(sb.state, "flow", first, END + timedelta(days=1), placed_order(sb))
+    assert nonzero(table_rows(tmp_path / "default.duckdb", table), SERIES_KEY, MESSAGE_STATISTICS) == want
+    assert run(sb, table, tmp_path / "week.duckdb", uri="report_horizon_days=7") == 0
+    assert nonzero(table_rows(tmp_path / "week.duckdb", table), SERIES_KEY, MESSAGE_STATISTICS) != want
+
+
 def test_server_daily_limit_fails_the_table_and_keeps_what_was_loaded(make_sandbox, tmp_path, capsys):
     sb = make_sandbox(scale="tiny", rate_limits="off", report_daily=4)
     db, table = tmp_path / "d.duckdb", "flow_series_report"

@@ -37,6 +37,12 @@ def _stat_type(name: str) -> str:
     return FLOAT if name.endswith("_rate") or name in FLOAT_STATISTICS else INT
 
 
+# Klaviyo re-attributes conversions for the account's attribution window (5 to 90 days, an account setting that
+# no endpoint of the API exposes: /api/accounts has no such field), so a series period younger than this is
+# queried again on each run; report_horizon_days= sets the account's own window.
+ATTRIBUTION_HORIZON = timedelta(days=30)
+
+
 @dataclass(frozen=True)
 class Report:
     """How a report table's periods become requests."""
@@ -46,7 +52,7 @@ class Report:
     conversion: bool  # the request needs a ``conversion_metric_id``
     daily: int | None  # Klaviyo's daily request limit of the endpoint (None: none)
     per_metric: bool = False  # metric aggregates: one request per metric and span
-    horizon: timedelta = timedelta(days=7)  # periods younger than this are queried again (attribution moves them)
+    horizon: timedelta = ATTRIBUTION_HORIZON  # periods younger than this are queried again (attribution moves them)
     earliest: datetime | None = None  # Klaviyo has no data before this (a request starting earlier is refused)
 
     @property
