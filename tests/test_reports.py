@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
@@ -13,13 +14,15 @@ import pytest
 from omniload.sandbox.klaviyo import truth
 from omniload.sandbox.klaviyo.report_rules import report_rules
 from omniload.sources.klaviyo.tables import TABLES
-from omniload.sources.klaviyo.tables.reports import MEASUREMENTS, MESSAGE_STATISTICS, REPORTS
+from omniload.sources.klaviyo.tables.reports import (FORM_STATISTICS, MEASUREMENTS, MESSAGE_STATISTICS, REPORTS,
+                                                     SEGMENT_STATISTICS)
 
 from .conftest import KEY, source_uri
 from .helpers import ingest
 
-START = datetime(2026, 6, 1, tzinfo=timezone.utc)
-END = datetime(2026, 7, 1, tzinfo=timezone.utc)  # the sandbox's today
+ZONE = ZoneInfo("America/New_York")  # the sandbox account's timezone (default seed): report days are its days
+START = datetime(2026, 6, 1, tzinfo=ZONE)
+END = datetime(2026, 6, 30, tzinfo=ZONE)  # the sandbox's today there (its clock: 2026-07-01T00:00Z)
 PATHS = {"campaign_values_report": "/api/campaign-values-reports", "flow_values_report": "/api/flow-values-reports",
          "flow_series_report": "/api/flow-series-reports", "metric_aggregates": "/api/metric-aggregates",
          "form_values_report": "/api/form-values-reports", "form_series_report": "/api/form-series-reports",
@@ -136,6 +139,51 @@ def test_values_reports_hold_the_last_runs_timeframe(make_sandbox, tmp_path, cap
     assert got == truth.message_report(sb.state, "flow", END - timedelta(days=30), END, placed_order(sb), whole=True)
 
 
+DST_START, DST_END = datetime(2026, 2, 20, tzinfo=ZONE), datetime(2026, 3, 20, tzinfo=ZONE)  # 2026-03-08: 23 hours
+STATS = {"campaign": MESSAGE_STATISTICS, "flow": MESSAGE_STATISTICS, "form": FORM_STATISTICS,
+         "segment": SEGMENT_STATISTICS, "metric": MEASUREMENTS}  # fmt: skip
+
+
+def report_truth(sb, table: str, start: datetime, end: datetime) -> tuple[tuple[str, ...], dict]:
+    """The key columns and the truth of a report table over ``[start, end)`` (days of ``start``'s zone)."""
+    family, whole = table.split("_")[0], "values" in table
+    per = {"campaign": ("campaign_id", "campaign_message_id", "send_channel"),
+           "flow": ("flow_id", "flow_message_id", "send_channel"), "form": ("form_id", "form_version_id"),
+           "segment": ("segment_id",), "metric": ("metric_id",)}[family]  # fmt: skip
+    key = (*per, "period_start", *(("period_end",) if whole else ()))
+    if family in ("campaign", "flow"):
+        return key, truth.message_report(sb.state, family, start, end, placed_order(sb), whole=whole)
+    if family == "metric":
+        return key, truth.metric_aggregates(sb.state, start, end)
+    recompute = truth.form_report if family == "form" else truth.segment_report
+    return key, recompute(sb.state, start, end, whole=whole)
+
+
+@pytest.mark.parametrize("table", list(PATHS))
+def test_report_days_are_the_accounts_across_a_dst_change(make_sandbox, tmp_path, capsys, table):
+    """Issue #22, item 2: Klaviyo counts report days in the account's timezone (here America/New_York) and
+    ignores a timeframe's offset; every table equals the truth recomputed over New York days, across the change
+    to daylight saving time (2026-03-08 is 23 hours long), with period_start/period_end the local midnights and
+    the zone in a column. Counting UTC days (the old code) gives other numbers under other labels."""
+    sb = make_sandbox(scale="tiny,metrics=22,events=8000", rate_limits="off")
+    assert sb.state.builders["accounts"].build(0)[0]["timezone"] == ZONE.key
+    db = tmp_path / "z.duckdb"
+    assert run(sb, table, db, "--interval-start", DST_START.isoformat(), "--interval-end", DST_END.isoformat()) == 0
+    assert "report days in the account's timezone America/New_York" in capsys.readouterr().err
+    key, want = report_truth(sb, table, DST_START, DST_END)
+    rows = table_rows(db, table)
+    assert want and nonzero(rows, key, STATS[table.split("_")[0]]) == want
+    assert {r["timezone"] for r in rows} == {ZONE.key}
+    utc = {(r["period_start"].astimezone(timezone.utc), r["period_end"].astimezone(timezone.utc)) for r in rows}
+    if "values" in table:
+        assert utc == {(DST_START, DST_END)}
+    else:  # 28 local days: 27 of 24 hours, 2026-03-08 of 23 (instants: subtract in UTC)
+        hours = {lo.astimezone(ZONE).date().isoformat(): (hi - lo) / timedelta(hours=1) for lo, hi in utc}
+        assert len(hours) == 28 and hours.pop("2026-03-08") == 23 and set(hours.values()) == {24}
+        assert min(utc)[0] == DST_START and max(utc)[1] == DST_END
+    assert spent(sb, table) == (22 if table == "metric_aggregates" else 1)  # aggregates: one request per metric
+
+
 def test_metric_aggregates_equal_truth(make_sandbox, tmp_path):
     sb = make_sandbox(scale="tiny", rate_limits="off")
     db = tmp_path / "m.duckdb"
@@ -223,7 +271,7 @@ def test_attribution_changes_within_the_window_are_picked_up(make_sandbox, tmp_p
     http_post(sb.base_url, f"/__sandbox/events/late?count=400&before_seconds={20 * 86_400}")
     sb.state.dataset.advance(86_400)  # the late events are visible the next day
     changed = truth.message_report(sb.state, "flow", first, END, placed_order(sb))
-    day = END - timedelta(days=21)  # the late events are dated in the minute before 20 days back
+    day = END - timedelta(days=20)  # the late events are dated in the minute before 2026-06-11T00:00Z: June 10 in New York
     assert {k for k in changed if changed[k] != before.get(k)} and {k[3] for k in changed if changed[k] != before.get(k)} == {day}
     spent_before = spent(sb, table)
     assert run(sb, table, tmp_path / "default.duckdb") == 0

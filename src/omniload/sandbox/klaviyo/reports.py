@@ -20,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 import orjson
 from aiohttp import web
 
+from .account_time import account_zone, day_of, local_iso
 from .records import FORM_METRICS, METRICS, iso
 from .report_rules import DEFAULT_GROUPS, QueryError, ReportQuery, check, report_rules
 
@@ -88,9 +89,13 @@ def _value(state, i: int, m: int) -> float | None:
 
 
 def span_days(q: ReportQuery) -> tuple[int, int]:
-    """(start in microseconds, number of days) of a query's timeframe (a part day counts as a day)."""
-    start_us = int(q.start.timestamp() * 1e6)
-    return start_us, max(1, -(-(int(q.end.timestamp() * 1e6) - start_us) // DAY_US))
+    """(start in microseconds, number of local days) of a query's timeframe (a part day counts as a day)."""
+    return q.bounds[0], max(1, len(q.bounds) - 1)
+
+
+def day_index(q: ReportQuery, t_us: int) -> int:
+    """The local day of the query that ``t_us`` falls in (0 for a values report: the whole timeframe)."""
+    return day_of(q.bounds, t_us) if q.rules.series or q.metric_id is not None else 0
 
 
 def assemble(q: ReportQuery, groups, days: int, start_us: int) -> dict:
@@ -107,7 +112,7 @@ def assemble(q: ReportQuery, groups, days: int, start_us: int) -> dict:
         results.append({"groupings": {k: groupings[k] for k in q.group_by}, "statistics": stats})
     attrs: dict = {"results": results}
     if q.rules.series:
-        attrs["date_times"] = [iso(start_us + d * DAY_US) for d in range(days)]
+        attrs["date_times"] = [local_iso(q.bounds[d], q.zone) for d in range(days)]
     return attrs
 
 
@@ -129,8 +134,7 @@ def message_report(state, q: ReportQuery) -> dict:
         if where is None or where[0] != family:
             continue
         group = ev.attribution.message(where)
-        day = (t - start_us) // DAY_US if q.rules.series else 0
-        tallies[group][day].add(METRICS[m % len(METRICS)], str(p), _value(state, i, m), m == conv)
+        tallies[group][day_index(q, t)].add(METRICS[m % len(METRICS)], str(p), _value(state, i, m), m == conv)
     return assemble(q, tallied(tallies, DEFAULT_GROUPS[q.rules.family]), days, start_us)
 
 
@@ -141,12 +145,12 @@ def metric_aggregate(state, q: ReportQuery) -> dict:
     count, total, who = [0] * days, [0.0] * days, [set() for _ in range(days)]
     for i, t, p, m in _events(state, q):
         if m == wanted:
-            d = (t - start_us) // DAY_US
+            d = day_index(q, t)
             count[d] += 1
             total[d] += _value(state, i, m) or 0.0
             who[d].add(p)
     values = {"count": count, "sum_value": [round(v, 2) for v in total], "unique": [len(w) for w in who]}
-    return {"dates": [iso(start_us + d * DAY_US) for d in range(days)],
+    return {"dates": [local_iso(q.bounds[d], q.zone) for d in range(days)],
             "data": [{"dimensions": [], "measurements": {k: values[k] for k in q.statistics}}]}  # fmt: skip
 
 
@@ -193,7 +197,7 @@ async def report_endpoint(request: web.Request) -> web.Response:
     now = datetime.fromtimestamp(state.dataset.now_us // 1_000_000, tz=timezone.utc)
     try:
         doc = orjson.loads(await request.read())
-        q = check(rules, doc, now)
+        q = check(rules, doc, now, account_zone(state))
         if q.metric_id is not None and state.builders["metrics"].index_of(q.metric_id) is None:
             raise QueryError(f"Metric '{q.metric_id}' does not exist.", "metric_id")
         if q.conversion_metric_id is not None and state.builders["metrics"].index_of(q.conversion_metric_id) is None:

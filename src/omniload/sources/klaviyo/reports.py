@@ -1,5 +1,9 @@
-"""The reader of report tables: plans a run's requests (periods of whole UTC days), keeps within the daily
-request budget, posts one request per span and hands the answers on as Arrow (report_io.py).
+"""The reader of report tables: plans a run's requests (periods of whole days of the account's timezone), keeps
+within the daily request budget, posts one request per span and hands the answers on as Arrow (report_io.py).
+
+Days: the account's (``/api/accounts``, read once per source), as Klaviyo's Reporting API counts them; a day is
+23 or 25 hours across a DST change. ``--interval-start``/``--interval-end`` name days: their UTC date, taken as
+that day in the account's zone (Klaviyo too ignores a timeframe's offset). The budget counts the server's UTC day.
 
 Values reports are the totals of one timeframe: ``[--interval-start, --interval-end or today)``, without
 ``--interval-start`` the ``DEFAULT_BACKFILL`` before today; one request per year of it (Klaviyo's longest
@@ -18,8 +22,9 @@ and when the table will be current. Each request is its own slice: a stop loses 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 from typing import Any, Iterator
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
@@ -27,8 +32,9 @@ from ...dates import iso as iso_time
 from ...dates import parse_timestamp
 from ...errors import ConfigurationError
 from ..base import ReadEvents, ReadOptions, TableReader, TableStats, Window
-from .report_io import DAY, AnswerDecoder, body, metrics, to_arrow
+from .report_io import DAY, AnswerDecoder, account_zone, body, metrics, to_arrow
 from .spec import TableSpec
+from .tables import TABLES
 from .tables.reports import REPORTS
 
 DEFAULT_BACKFILL = timedelta(days=30)  # the first run without --interval-start loads this many days
@@ -36,8 +42,14 @@ CONVERSION_NAME = "Placed Order"
 STATE_KEY = "report"
 
 
-def day_floor(dt: datetime) -> datetime:
-    return dt.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+def day_floor(dt: datetime, zone: ZoneInfo) -> datetime:
+    """The local midnight at or before the instant ``dt``."""
+    return dt.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def named_day(dt: datetime, zone: ZoneInfo) -> datetime:
+    """The day a user's bound names: its UTC date, that day's midnight in ``zone``."""
+    return datetime.combine(dt.astimezone(timezone.utc).date(), time(), zone)
 
 
 class ReportReader(TableReader):
@@ -50,6 +62,7 @@ class ReportReader(TableReader):
         self.state: dict[str, Any] = {}
         self.conversion: str | None = None
         self.metric_ids: list[str] = []
+        self.zone = ZoneInfo("UTC")
 
     def restore(self, saved: dict) -> None:
         self.saved = dict(saved.get(STATE_KEY) or {})
@@ -71,24 +84,26 @@ class ReportReader(TableReader):
         horizon = self.source.report_horizon if self.source.report_horizon is not None else self.report.horizon
         resume = min(parse_timestamp(done), end - horizon) if done else None
         if start is None:
-            return day_floor(resume) if resume is not None else end - DEFAULT_BACKFILL
+            return day_floor(resume, self.zone) if resume is not None else end - DEFAULT_BACKFILL
         if resume is not None and self.saved.get("interval_start") == iso_time(start) and resume > start:
-            return day_floor(resume)  # a rerun with the same --interval-start resumes
-        return day_floor(start)
+            return day_floor(resume, self.zone)  # a rerun with the same --interval-start resumes
+        return named_day(start, self.zone)
 
     def plan(self, start: datetime | None, end: datetime | None, rows_per_slice: int) -> list[Window]:
-        today = day_floor(self.source.cap_end(None, self.events))
-        end = min(day_floor(end), today) if end is not None else today
+        self.zone = self._account_zone()
+        now = self.source.cap_end(None, self.events)
+        today = day_floor(now, self.zone)
+        end = min(named_day(end, self.zone), today) if end is not None else today
         totals = self.report.totals  # a values report: one timeframe, not periods to advance
-        begin = (day_floor(start) if start is not None else end - DEFAULT_BACKFILL) if totals else self.begin(start, end)
-        if self.report.earliest is not None and begin < self.report.earliest:
-            begin = self.report.earliest  # Klaviyo refuses a timeframe starting before its data does
+        begin = (named_day(start, self.zone) if start is not None else end - DEFAULT_BACKFILL) if totals else self.begin(start, end)
+        if self.report.earliest is not None and begin < named_day(self.report.earliest, self.zone):
+            begin = named_day(self.report.earliest, self.zone)  # Klaviyo refuses a timeframe starting before its data does
         spans, lo = [], begin
         while lo < end:
             hi = min(lo + DAY * self.report.days_per_request, end)
             spans.append(Window(lo, hi))
             lo = hi
-        day = today.date().isoformat()
+        day = now.astimezone(timezone.utc).date().isoformat()  # the budget's day: the server's UTC day
         spent = int(self.saved.get("spent", 0)) if self.saved.get("day") == day else 0
         self.state = {**self.saved, "day": day, "spent": spent, "interval_start": iso_time(start) if start else None}
         if self.report.daily is not None:
@@ -135,6 +150,16 @@ class ReportReader(TableReader):
                          f"server's {day}: nothing asked, the table keeps the last run's totals; the next day's run asks")  # fmt: skip
         return []
 
+    def _account_zone(self) -> ZoneInfo:
+        """The account's timezone, read once per source (``/api/accounts``), with a note."""
+        zone = self.source.__dict__.get("report_zone")
+        if zone is None:
+            spec = TABLES["accounts"]
+            zone = self._run(lambda c: account_zone(c, c.limiter(spec.rate_bucket, spec.burst, spec.steady)))
+            self.source.__dict__["report_zone"] = zone
+            self.source.note(self.events, f"report days in the account's timezone {zone.key} (/api/accounts)")
+        return zone
+
     def _prepare(self) -> None:
         """Find the conversion metric (reports) or the metrics to aggregate, and say which."""
         src = self.source
@@ -166,11 +191,12 @@ class ReportReader(TableReader):
                 before = self.stats.requests
                 url = client.url(spec.path, {})
                 try:
-                    doc = await client.get(url, spec.name, limiter, AnswerDecoder(), body(spec, window.lo, window.hi, self.conversion, metric))
+                    doc = await client.get(url, spec.name, limiter, AnswerDecoder(),
+                                           body(spec, window.lo, window.hi, self.conversion, metric, self.zone))  # fmt: skip
                 finally:
                     self.state["spent"] += self.stats.requests - before
                 where = f"{spec.path} {window.lo:%Y-%m-%d}..{window.hi:%Y-%m-%d}" + (f" metric {metric}" if metric else "")
-                out.append(to_arrow(spec, report, doc.records[0], window.lo, window.hi, self.conversion, metric, where))
+                out.append(to_arrow(spec, report, doc.records[0], window.lo, window.hi, self.conversion, metric, where, self.zone))
             return out
 
         tables = self._run(fetch)

@@ -61,7 +61,7 @@ class Report:
         return not self.series and not self.per_metric
 
 
-PERIOD = dict(period_start=TS, period_end=TS)
+PERIOD = dict(period_start=TS, period_end=TS, timezone=TEXT)  # local midnights (instants) and the account's zone
 _STATS = {s: _stat_type(s) for s in MESSAGE_STATISTICS}
 _CAMPAIGN_KEY = ("campaign_id", "campaign_message_id", "send_channel", "conversion_metric_id", "period_start")
 _FLOW_KEY = ("flow_id", "flow_message_id", "send_channel", "conversion_metric_id", "period_start")
@@ -101,7 +101,7 @@ REPORT_SPECS: list[TableSpec] = [
     _report("segment_series_report", "/api/segment-series-reports", "segment-series-report", _SEGMENT_KEY,
             {**_SEGMENT_BODY, "interval": "daily"}, {s: INT for s in SEGMENT_STATISTICS}),
     _report("metric_aggregates", "/api/metric-aggregates", "metric-aggregate", ("metric_id", "period_start"),
-            {"measurements": list(MEASUREMENTS), "interval": "day", "timezone": "UTC", "page_size": 500},
+            {"measurements": list(MEASUREMENTS), "interval": "day", "page_size": 500},  # timezone: the account's
             {"count": INT, "sum_value": FLOAT, "unique": INT}, burst=3, steady=60),
 ]  # fmt: skip
 
