@@ -125,3 +125,38 @@ def test_report_pacing_reaches_two_a_minute_without_429(make_sandbox, tmp_path, 
     # and never a third within a minute (the server's windows saw no 429 above; arrival times on an 8x clock carry
     # a few virtual seconds of scheduling delay when the machine is busy)
     assert stamps[2] >= 55
+
+
+def test_report_pacing_follows_the_limits_the_server_states(make_sandbox, tmp_path, monkeypatch, capsys):
+    """Issue #22, item 7: a server allowing reports half of Klaviyo's rate (1/m, stated in its ``RateLimit-*``
+    headers) is followed from its first answer on: three series requests a minute apart and no 429 (pacing at the
+    2/m the spec says sent the second within seconds, and the server refused it). The run notes its request cost
+    and time up front, and its progress lines carry an ETA."""
+    import re
+
+    from omniload.sources.klaviyo import client
+
+    from .test_reports import END, run
+
+    fast = FastClock(8)
+    monkeypatch.setattr(client, "BucketLimiter", functools.partial(BucketLimiter, clock=fast.now, sleep=fast.sleep))
+    sb = make_sandbox(scale="tiny", rate_limits="x0.5")
+    seen: list[tuple[float, bool]] = []
+    check = sb.state.limiter.check
+
+    def watch(key, bucket, burst, steady):
+        decision = check(key, bucket, burst, steady)
+        if bucket == "/api/segment-series-reports":
+            seen.append((fast.now(), decision.allowed))
+        return decision
+
+    sb.state.limiter.clock = fast.now
+    monkeypatch.setattr(sb.state.limiter, "check", watch)
+    start = ("--interval-start", (END - timedelta(days=3 * 60)).isoformat())
+    assert run(sb, "segment_series_report", tmp_path / "p.duckdb", *start, "--max-retry-after", "600") == 0
+    assert [ok for _, ok in seen] == [True] * 3  # no 429
+    stamps = [t - seen[0][0] for t, _ in seen]
+    assert stamps[1] >= 50 and stamps[2] >= 110, stamps  # 1 a minute, as the server said
+    err = capsys.readouterr().err
+    assert "3 requests planned (3 span(s) of up to 60 days), about 1 min at 2/min" in err
+    assert re.search(r"\[segment_series_report\] progress: .* ETA \d+(s|m), running", err), err

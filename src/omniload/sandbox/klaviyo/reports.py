@@ -217,4 +217,6 @@ async def report_endpoint(request: web.Request) -> web.Response:
     if q.metric_id is not None:
         data["id"] = str(uuid.uuid4())
     state.requests["status:200"] += 1
-    return web.Response(body=orjson.dumps({"data": data, "links": {"self": self_url}}), content_type=JSONAPI)
+    limits = {"RateLimit-Limit": str(decision.limit), "RateLimit-Remaining": str(decision.remaining),
+              "RateLimit-Reset": str(decision.reset)} if state.limiter.factor is not None else {}  # the steady window
+    return web.Response(body=orjson.dumps({"data": data, "links": {"self": self_url}}), content_type=JSONAPI, headers=limits)

@@ -110,6 +110,7 @@ class ReportReader(TableReader):
             spans = self._whole_timeframe(spans, spent, day) if totals else self._within_budget(spans, spent, day)
         if spans:
             self._prepare()
+            self._say_cost(spans)
         self.windows = spans
         return spans
 
@@ -149,6 +150,17 @@ class ReportReader(TableReader):
         self.events.note(f"the timeframe needs {len(spans)} request(s), {left} left of report_budget={budget} on the "
                          f"server's {day}: nothing asked, the table keeps the last run's totals; the next day's run asks")  # fmt: skip
         return []
+
+    def _say_cost(self, spans: list[Window]) -> None:
+        """A note of the run's requests and their time at the endpoint's steady limit (the server's ``RateLimit-*``
+        headers slow it further where they state less), when that is over a minute."""
+        per = len(self.metric_ids) if self.report.per_metric else 1
+        requests = len(spans) * per
+        minutes = (requests - self.spec.burst) / self.spec.steady if requests > self.spec.burst else 0.0
+        if minutes >= 1:
+            took = f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
+            self.events.note(f"{requests} requests planned ({len(spans)} span(s) of up to {self.report.days_per_request} "
+                             f"days), about {took} at {self.spec.steady}/min; progress lines show the ETA")  # fmt: skip
 
     def _account_zone(self) -> ZoneInfo:
         """The account's timezone, read once per source (``/api/accounts``), with a note."""
@@ -205,7 +217,7 @@ class ReportReader(TableReader):
         if not report.totals and (not done or parse_timestamp(done) < window.hi):
             self.state["done_until"] = iso_time(window.hi)
         n = self.windows.index(window) if window in self.windows else 0
+        self.events.fraction((n + 1) / max(1, len(self.windows)))  # before the page count: its line shows the ETA
         self.events.pages(len(targets), table.num_rows if table is not None else 0)
-        self.events.fraction((n + 1) / max(1, len(self.windows)))
         if table is not None and table.num_rows:
             yield table
