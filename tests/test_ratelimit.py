@@ -94,27 +94,33 @@ class FastClock:
         await asyncio.sleep(seconds / self.k)
 
 
-def test_report_pacing_reaches_two_a_minute_without_429(make_sandbox, tmp_path, monkeypatch):
-    """Against the sandbox at Klaviyo's real report limits (1/s, 2/m, fixed windows), on a clock 8 times faster:
-    six requests of a series report (60 days each) go out in pairs, 2 a minute, and the server refuses none."""
+def watched_sandbox(make_sandbox, monkeypatch, rate_limits: str, bucket: str):
+    """A sandbox and the client on one clock 8 times faster; the list of (time, allowed) of ``bucket``'s requests."""
     from omniload.sources.klaviyo import client
-
-    from .test_reports import END, run
 
     fast = FastClock(8)
     monkeypatch.setattr(client, "BucketLimiter", functools.partial(BucketLimiter, clock=fast.now, sleep=fast.sleep))
-    sb = make_sandbox(scale="tiny", rate_limits="real")
+    sb = make_sandbox(scale="tiny", rate_limits=rate_limits)
     seen: list[tuple[float, bool]] = []
     check = sb.state.limiter.check
 
-    def watch(key, bucket, burst, steady):
-        decision = check(key, bucket, burst, steady)
-        if bucket == "/api/form-series-reports":
+    def watch(key, name, burst, steady):
+        decision = check(key, name, burst, steady)
+        if name == bucket:
             seen.append((fast.now(), decision.allowed))
         return decision
 
     sb.state.limiter.clock = fast.now
     monkeypatch.setattr(sb.state.limiter, "check", watch)
+    return sb, seen
+
+
+def test_report_pacing_reaches_two_a_minute_without_429(make_sandbox, tmp_path, monkeypatch):
+    """Against the sandbox at Klaviyo's real report limits (1/s, 2/m, fixed windows), on a clock 8 times faster:
+    six requests of a series report (60 days each) go out in pairs, 2 a minute, and the server refuses none."""
+    from .test_reports import END, run
+
+    sb, seen = watched_sandbox(make_sandbox, monkeypatch, "real", "/api/form-series-reports")
     start = ("--interval-start", (END - timedelta(days=6 * 60)).isoformat())
     assert run(sb, "form_series_report", tmp_path / "p.duckdb", *start, "--max-retry-after", "600") == 0
     assert [ok for _, ok in seen] == [True] * 6  # no 429
@@ -134,24 +140,9 @@ def test_report_pacing_follows_the_limits_the_server_states(make_sandbox, tmp_pa
     and time up front, and its progress lines carry an ETA."""
     import re
 
-    from omniload.sources.klaviyo import client
-
     from .test_reports import END, run
 
-    fast = FastClock(8)
-    monkeypatch.setattr(client, "BucketLimiter", functools.partial(BucketLimiter, clock=fast.now, sleep=fast.sleep))
-    sb = make_sandbox(scale="tiny", rate_limits="x0.5")
-    seen: list[tuple[float, bool]] = []
-    check = sb.state.limiter.check
-
-    def watch(key, bucket, burst, steady):
-        decision = check(key, bucket, burst, steady)
-        if bucket == "/api/segment-series-reports":
-            seen.append((fast.now(), decision.allowed))
-        return decision
-
-    sb.state.limiter.clock = fast.now
-    monkeypatch.setattr(sb.state.limiter, "check", watch)
+    sb, seen = watched_sandbox(make_sandbox, monkeypatch, "x0.5", "/api/segment-series-reports")
     start = ("--interval-start", (END - timedelta(days=3 * 60)).isoformat())
     assert run(sb, "segment_series_report", tmp_path / "p.duckdb", *start, "--max-retry-after", "600") == 0
     assert [ok for _, ok in seen] == [True] * 3  # no 429
