@@ -184,6 +184,27 @@ def test_report_days_are_the_accounts_across_a_dst_change(make_sandbox, tmp_path
     assert spent(sb, table) == (22 if table == "metric_aggregates" else 1)  # aggregates: one request per metric
 
 
+def test_attributed_conversions_equal_truth_and_the_message_reports(make_sandbox, tmp_path, capsys):
+    """Issue #22, item 6: the conversion metric's aggregates by attributed flow and message, daily in the account's
+    zone across a DST change, equal the truth; they cost one metric-aggregates request per 60 days (no daily limit)
+    and their conversions and value per message agree with the campaign and flow reports' of the same days."""
+    sb = make_sandbox(scale="tiny", rate_limits="off")
+    db = tmp_path / "a.duckdb"
+    window = ("--interval-start", DST_START.isoformat(), "--interval-end", DST_END.isoformat())
+    assert run(sb, "attributed_conversions", db, *window) == 0
+    key = ("conversion_metric_id", "attributed_flow", "attributed_message", "period_start")
+    got = nonzero(table_rows(db, "attributed_conversions"), key, MEASUREMENTS)
+    want = truth.attributed_conversions(sb.state, DST_START, DST_END, placed_order(sb))
+    assert want and got == want
+    assert any(k[2] for k in want) and any(not k[2] for k in want) and any(k[1] for k in want)  # flows, campaigns, none
+    assert spent(sb, "metric_aggregates") == 1 and not sb.state.requests["status:400"]
+    for family in ("campaign", "flow"):
+        report = truth.message_report(sb.state, family, DST_START, DST_END, placed_order(sb))
+        per_message = {(k[1], k[3]): (v["conversions"], v["conversion_value"]) for k, v in report.items() if v["conversions"]}
+        mine = {(k[2], k[3]): (v["count"], v["sum_value"]) for k, v in got.items() if k[2] and bool(k[1]) == (family == "flow")}
+        assert mine == per_message
+
+
 def test_metric_aggregates_equal_truth(make_sandbox, tmp_path):
     sb = make_sandbox(scale="tiny", rate_limits="off")
     db = tmp_path / "m.duckdb"

@@ -34,6 +34,7 @@ IMPLICIT_GROUPS = {"segment": ["segment_id"]}
 SEGMENT_DATA_START = datetime(2023, 6, 1, tzinfo=timezone.utc)  # "Data is unavailable before June 1st, 2023"
 MAX_SPAN = {"hourly": timedelta(days=7), "daily": timedelta(days=60), "weekly": timedelta(weeks=52), "monthly": timedelta(weeks=52)}
 YEAR = timedelta(days=365)
+AGGREGATE_BY = ("$attributed_flow", "$attributed_message")  # the metric aggregates' ``by`` the sandbox models
 _BOUND = re.compile(r"^(greater-or-equal|less-than)\(datetime,([^)]+)\)$")
 
 
@@ -198,6 +199,9 @@ def _metric_query(rules: ReportRules, attrs: dict, stats: list[str]) -> ReportQu
     start, end = bounds["greater-or-equal"], bounds["less-than"]
     if start >= end or end - start > YEAR:
         raise QueryError("The datetime range must start before it ends and be at most 1 year long.", "filter")
-    if (attrs.get("interval") or "day") != "day" or attrs.get("by"):
-        raise QueryError("The sandbox models daily intervals without 'by'.", "interval")
-    return ReportQuery(rules, start, end, stats, metric_id=attrs["metric_id"], zone=zone)
+    by = attrs.get("by") or []
+    if not isinstance(by, list) or any(b not in AGGREGATE_BY for b in by):
+        raise QueryError(f"The sandbox models 'by' of {' and '.join(AGGREGATE_BY)} only.", "by")
+    if (attrs.get("interval") or "day") != "day":
+        raise QueryError("The sandbox models daily intervals only.", "interval")
+    return ReportQuery(rules, start, end, stats, metric_id=attrs["metric_id"], zone=zone, group_by=list(by))

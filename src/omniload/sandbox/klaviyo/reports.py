@@ -21,6 +21,7 @@ import orjson
 from aiohttp import web
 
 from .account_time import account_zone, day_of, local_iso
+from .attribution import FLOW
 from .records import FORM_METRICS, METRICS, iso
 from .report_rules import DEFAULT_GROUPS, QueryError, ReportQuery, check, report_rules
 
@@ -138,20 +139,35 @@ def message_report(state, q: ReportQuery) -> dict:
     return assemble(q, tallied(tallies, DEFAULT_GROUPS[q.rules.family]), days, start_us)
 
 
+def _attributed(state, i: int, t: int, m: int, by: list[str]) -> list[str]:
+    """The values of ``by`` ($attributed_flow, $attributed_message) of event ``i``: "" where it has none."""
+    where = state.events.attribution.of(i, t, m)
+    obj_id, mid, _ = state.events.attribution.message(where) if where is not None else ("", "", "")
+    flow = obj_id if where is not None and where[0] == FLOW else ""
+    return [flow if b == "$attributed_flow" else mid for b in by]
+
+
 def metric_aggregate(state, q: ReportQuery) -> dict:
-    """``data.attributes`` of a metric aggregate: one value per day and measurement."""
+    """``data.attributes`` of a metric aggregate: one value per day and measurement, per group of ``by`` values
+    (the attributed flow and message; "" for events attributed to none), groups in order."""
     wanted = state.builders["metrics"].index_of(q.metric_id or "")
     start_us, days = span_days(q)
-    count, total, who = [0] * days, [0.0] * days, [set() for _ in range(days)]
+    groups: dict[tuple, tuple[list, list, list]] = {}
+    if not q.group_by:
+        groups[()] = ([0] * days, [0.0] * days, [set() for _ in range(days)])
     for i, t, p, m in _events(state, q):
         if m == wanted:
+            dims = tuple(_attributed(state, i, t, m, q.group_by))
+            count, total, who = groups.setdefault(dims, ([0] * days, [0.0] * days, [set() for _ in range(days)]))
             d = day_index(q, t)
             count[d] += 1
             total[d] += _value(state, i, m) or 0.0
             who[d].add(p)
-    values = {"count": count, "sum_value": [round(v, 2) for v in total], "unique": [len(w) for w in who]}
-    return {"dates": [local_iso(q.bounds[d], q.zone) for d in range(days)],
-            "data": [{"dimensions": [], "measurements": {k: values[k] for k in q.statistics}}]}  # fmt: skip
+    data = []
+    for dims, (count, total, who) in sorted(groups.items()):
+        values = {"count": count, "sum_value": [round(v, 2) for v in total], "unique": [len(w) for w in who]}
+        data.append({"dimensions": list(dims), "measurements": {k: values[k] for k in q.statistics}})
+    return {"dates": [local_iso(q.bounds[d], q.zone) for d in range(days)], "data": data}
 
 
 class DailyBudget:

@@ -150,6 +150,23 @@ def metric_aggregates(state: SandboxState, start: datetime, end: datetime) -> di
     return out
 
 
+def attributed_conversions(state: SandboxState, start: datetime, end: datetime, conversion: str) -> dict[tuple, dict]:
+    """(conversion metric id, attributed flow, attributed message, day start) -> count, sum_value, unique of the
+    conversion metric's served events by their ``$flow`` and ``$message`` properties ("" where they have none)."""
+    out: dict[tuple, dict] = {}
+    for day in _days(start, end):
+        per: dict[tuple, list] = {}
+        for e in records(state, "events", day, day + timedelta(days=1)):
+            if e["relationships"]["metric"]["data"]["id"] == conversion:
+                props = e["attributes"]["event_properties"]
+                acc = per.setdefault((conversion, props.get("$flow", ""), props.get("$message", ""), day), [0, 0.0, set()])
+                acc[0] += 1
+                acc[1] += props.get("$value") or 0.0
+                acc[2].add(e["relationships"]["profile"]["data"]["id"])
+        out.update({k: {"count": n, "sum_value": round(v, 2), "unique": len(who)} for k, (n, v, who) in per.items()})
+    return out
+
+
 def form_report(state: SandboxState, start: datetime, end: datetime, whole: bool = False) -> dict[tuple, dict]:
     """(form id, form version id, day start) -> statistics, from the served events' ``form_id`` and
     ``form_version_id`` properties, for every day on which a form version's statistics are not all zero

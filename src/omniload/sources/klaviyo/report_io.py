@@ -45,7 +45,7 @@ def body(spec: TableSpec, lo: datetime, hi: datetime, conversion: str | None, me
                                                                   f"less-than(datetime,{hi:%Y-%m-%dT%H:%M:%S})"])  # fmt: skip
     else:
         attrs["timeframe"] = {"start": lo.isoformat(), "end": hi.isoformat()}
-    if conversion is not None:
+    if conversion is not None and metric is None:  # a metric aggregate of the conversion metric names it as metric_id
         attrs["conversion_metric_id"] = conversion
     return orjson.dumps({"data": {"type": spec.resource_type, "attributes": attrs}})
 
@@ -111,9 +111,11 @@ def to_arrow(spec: TableSpec, report: Report, answer: dict, lo: datetime, hi: da
     rows: list[dict[str, Any]] = []
     if metric is not None:
         dates = [parse_timestamp(d).astimezone(zone) for d in answer.get("dates") or []]
+        by = [b.lstrip("$") for b in (spec.body or {}).get("by") or ()]
         for item in answer.get("data") or []:
+            dims = dict(zip(by, item.get("dimensions") or ()))
             for k, start in enumerate(dates):
-                row = {"metric_id": metric, "period_start": start, "period_end": start + DAY}
+                row = {"metric_id": metric, **dims, "period_start": start, "period_end": start + DAY}
                 for name, values in (item.get("measurements") or {}).items():
                     row[name] = values[k] if isinstance(values, list) and k < len(values) else None
                 rows.append(row)

@@ -194,7 +194,7 @@ class ReportReader(TableReader):
 
     def read(self, window: Window) -> Iterator[pa.Table]:
         spec, report = self.spec, self.report
-        targets = self.metric_ids if report.per_metric else [None]
+        targets = self.metric_ids if report.per_metric else [self.conversion] if report.of_conversion else [None]
 
         async def fetch(client) -> list[pa.Table]:
             limiter = client.limiter(spec.rate_bucket, spec.burst, spec.steady)

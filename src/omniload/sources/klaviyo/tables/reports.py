@@ -31,6 +31,9 @@ FORM_STATISTICS = ("closed_form", "closed_form_uniques", "qualified_form", "qual
                    "viewed_form_step_uniques", "viewed_form_uniques")  # fmt: skip
 SEGMENT_STATISTICS = ("members_added", "members_removed", "net_members_changed", "total_members")
 MEASUREMENTS = ("count", "sum_value", "unique")  # metric aggregates
+# attributed_conversions: the conversion metric's aggregates by these (the spec's ``by`` enum, less the "$"): the
+# flow ("" for a campaign's) and the flow or campaign message a conversion is attributed to ("" for none)
+ATTRIBUTED_BY = ("attributed_flow", "attributed_message")
 
 
 def _stat_type(name: str) -> str:
@@ -52,13 +55,14 @@ class Report:
     conversion: bool  # the request needs a ``conversion_metric_id``
     daily: int | None  # Klaviyo's daily request limit of the endpoint (None: none)
     per_metric: bool = False  # metric aggregates: one request per metric and span
+    of_conversion: bool = False  # a metric aggregate of the conversion metric only (one request per span)
     horizon: timedelta = ATTRIBUTION_HORIZON  # periods younger than this are queried again (attribution moves them)
     earliest: datetime | None = None  # Klaviyo has no data before this (a request starting earlier is refused)
 
     @property
     def totals(self) -> bool:
         """A values report: the totals of one timeframe (its rows replaced each run), not periods to advance."""
-        return not self.series and not self.per_metric
+        return not self.series and not self.per_metric and not self.of_conversion
 
 
 PERIOD = dict(period_start=TS, period_end=TS, timezone=TEXT)  # local midnights (instants) and the account's zone
@@ -73,14 +77,14 @@ SEGMENT_DATA_START = datetime(2023, 6, 1, tzinfo=timezone.utc)  # the spec: "Dat
 
 
 def _report(name: str, path: str, rtype: str, key: tuple[str, ...], body: dict, stats: dict[str, str], burst: int = 1,
-            steady: int = 2) -> TableSpec:  # fmt: skip
+            steady: int = 2, bucket: str = "") -> TableSpec:  # fmt: skip
     """A report's spec; a values report (no ``interval``) has no cursor: it is replaced by each run's timeframe."""
     cols = {k: TEXT for k in key if k not in PERIOD}
     values = "interval" not in body
     return TableSpec(name, path, rtype, {**cols, **PERIOD, **stats}, burst, steady, None,
                      cursor=None if values else "period_start", method="POST", body=body,
                      record_selector="data.attributes.results", cursor_kind="period",
-                     primary_key=(*key, "period_end") if values else key, lookback=timedelta(0))  # fmt: skip
+                     primary_key=(*key, "period_end") if values else key, lookback=timedelta(0), bucket=bucket)  # fmt: skip
 
 
 REPORT_SPECS: list[TableSpec] = [
@@ -100,6 +104,11 @@ REPORT_SPECS: list[TableSpec] = [
             _SEGMENT_BODY, {s: INT for s in SEGMENT_STATISTICS}),
     _report("segment_series_report", "/api/segment-series-reports", "segment-series-report", _SEGMENT_KEY,
             {**_SEGMENT_BODY, "interval": "daily"}, {s: INT for s in SEGMENT_STATISTICS}),
+    _report("attributed_conversions", "/api/metric-aggregates", "metric-aggregate",
+            ("conversion_metric_id", "attributed_flow", "attributed_message", "period_start"),
+            {"measurements": list(MEASUREMENTS), "interval": "day", "page_size": 500,
+             "by": [f"${c}" for c in ATTRIBUTED_BY]}, {"count": INT, "sum_value": FLOAT, "unique": INT}, burst=3, steady=60,
+            bucket="metric_aggregates"),  # the same endpoint and limits as metric_aggregates
     _report("metric_aggregates", "/api/metric-aggregates", "metric-aggregate", ("metric_id", "period_start"),
             {"measurements": list(MEASUREMENTS), "interval": "day", "page_size": 500},  # timezone: the account's
             {"count": INT, "sum_value": FLOAT, "unique": INT}, burst=3, steady=60),
@@ -114,4 +123,5 @@ REPORTS: dict[str, Report] = {
     "segment_values_report": Report(365, series=False, conversion=False, daily=225, earliest=SEGMENT_DATA_START),
     "segment_series_report": Report(60, series=True, conversion=False, daily=225, earliest=SEGMENT_DATA_START),
     "metric_aggregates": Report(60, series=True, conversion=False, daily=None, per_metric=True),
+    "attributed_conversions": Report(60, series=True, conversion=True, daily=None, of_conversion=True),
 }
