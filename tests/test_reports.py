@@ -117,8 +117,8 @@ def test_a_year_of_a_values_report_is_one_request(make_sandbox, tmp_path, capsys
 
 def test_values_reports_hold_the_last_runs_timeframe(make_sandbox, tmp_path, capsys):
     """A timeframe longer than a year costs a request per year (rows of each); the next run replaces the table
-    with its own timeframe (by default the last 30 days); a budget too small for the whole timeframe asks
-    nothing and keeps the table as it was."""
+    with its own timeframe (by default the last 30 days); a budget too small for the whole timeframe today asks
+    nothing and keeps the table as it was; one that no day can pay for fails the table (exit 1)."""
     sb = make_sandbox(scale="tiny", rate_limits="off")
     db, table = tmp_path / "v.duckdb", "flow_values_report"
     key = ("flow_id", "flow_message_id", "send_channel", "period_start", "period_end")
@@ -133,10 +133,14 @@ def test_values_reports_hold_the_last_runs_timeframe(make_sandbox, tmp_path, cap
     assert run(sb, table, db, "--interval-start", long.isoformat(), uri="report_budget=3") == 0
     assert spent(sb, table) == 2 and "nothing asked, the table keeps the last run's totals" in capsys.readouterr().err
     assert nonzero(table_rows(db, table), key, MESSAGE_STATISTICS) == want
+    sb.state.dataset.advance(86_400)  # a budget that no day can pay for is refused, not waited for
+    assert run(sb, table, db, "--interval-start", long.isoformat(), uri="report_budget=1") == 1
+    assert "needs 2 requests (one per year), more than report_budget=1 allows a day" in capsys.readouterr().err
+    assert spent(sb, table) == 2 and nonzero(table_rows(db, table), key, MESSAGE_STATISTICS) == want
     assert run(sb, table, db) == 0  # no --interval-start: the last 30 days, replacing the table
     assert spent(sb, table) == 3
-    got = nonzero(table_rows(db, table), key, MESSAGE_STATISTICS)
-    assert got == truth.message_report(sb.state, "flow", END - timedelta(days=30), END, placed_order(sb), whole=True)
+    got, today = nonzero(table_rows(db, table), key, MESSAGE_STATISTICS), END + timedelta(days=1)
+    assert got == truth.message_report(sb.state, "flow", today - timedelta(days=30), today, placed_order(sb), whole=True)
 
 
 DST_START, DST_END = datetime(2026, 2, 20, tzinfo=ZONE), datetime(2026, 3, 20, tzinfo=ZONE)  # 2026-03-08: 23 hours

@@ -128,12 +128,11 @@ class ReportReader(TableReader):
         where = f"report_budget={budget} requests a day, {spent} spent today on the server's {day}"
         behind = sum((w.hi - w.lo).days for w in fresh[left:])
         if behind:
-            per_day = budget * self.report.days_per_request - 1  # days of data a day's budget gains on the clock
+            # days of data a day's budget gains on the clock: at least 59 (a series request spans 60 days)
+            per_day = budget * self.report.days_per_request - 1
             total = sum((w.hi - w.lo).days for w in fresh)
-            when = (f"the next runs resume there and are current in about {-(-behind // per_day)} day(s)" if per_day > 0
-                    else "the next runs resume there but a day's budget reads only the day that passed, so the "
-                         "backlog stays; raise report_budget")  # fmt: skip
-            self.events.note(f"{behind} of {total} periods left for tomorrow's budget ({where}); {when}")
+            self.events.note(f"{behind} of {total} periods left for tomorrow's budget ({where}); the next runs resume "
+                             f"there and are current in about {-(-behind // per_day)} day(s)")  # fmt: skip
         else:
             skipped = sum((w.hi - w.lo).days for w in again[max(0, left - len(fresh)):])
             self.events.note(f"{skipped} recent periods not queried again ({where}); their numbers may still change "
@@ -147,6 +146,10 @@ class ReportReader(TableReader):
         left = max(0, budget - spent)
         if len(spans) <= left:
             return spans
+        if len(spans) > budget:  # no day's budget pays for it: waiting would never load it
+            raise ConfigurationError(f"table '{self.spec.name}': its timeframe needs {len(spans)} requests (one per year), "
+                                     f"more than report_budget={budget} allows a day; raise report_budget or shorten "
+                                     "--interval-start")  # fmt: skip
         self.events.note(f"the timeframe needs {len(spans)} request(s), {left} left of report_budget={budget} on the "
                          f"server's {day}: nothing asked, the table keeps the last run's totals; the next day's run asks")  # fmt: skip
         return []
