@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _int(value: str, flag: str, low: float) -> float:
+def _number(value: str, flag: str, low: float) -> float:
+    """A finite number of at least ``low`` (not necessarily whole: see :func:`_whole`)."""
     try:
         n = float(value)
     except ValueError:
@@ -101,7 +102,7 @@ def _int(value: str, flag: str, low: float) -> float:
 
 
 def _whole(value: str, flag: str, low: int, high: int) -> int:
-    n = _int(value, flag, low)
+    n = _number(value, flag, low)
     if n != int(n) or n > high:
         raise UsageError(f"{flag}: '{value}' is not allowed; use a whole number from {low} to {high}")
     return int(n)
@@ -133,9 +134,9 @@ def _ingest(args: argparse.Namespace) -> int:
     from .compat import apply_loader_file_size, listed, notes
 
     if args.loader_file_size is not None:
-        size = _int(args.loader_file_size, "--loader-file-size", 1)
+        size = _number(args.loader_file_size, "--loader-file-size", 1)
         apply_loader_file_size(int(size))
-    par = _int(args.extract_parallelism, "--extract-parallelism", 1)
+    par = _number(args.extract_parallelism, "--extract-parallelism", 1)
     if par != int(par):
         raise UsageError(f"--extract-parallelism: '{args.extract_parallelism}' is not a whole number")
     opts = IngestOptions(
@@ -144,8 +145,8 @@ def _ingest(args: argparse.Namespace) -> int:
         interval_end=parse_date(args.interval_end, "--interval-end") if args.interval_end else None,
         extract_parallelism=int(par), incremental_strategy=args.incremental_strategy,
         incremental_key=args.incremental_key, primary_key=args.primary_key, full_refresh=_flag(args.full_refresh, "full-refresh"),
-        progress=args.progress, max_retry_after=_int(args.max_retry_after, "--max-retry-after", 0),
-        checkpoint_rows=int(_int(args.checkpoint_rows, "--checkpoint-rows", 1000)),
+        progress=args.progress, max_retry_after=_number(args.max_retry_after, "--max-retry-after", 0),
+        checkpoint_rows=int(_number(args.checkpoint_rows, "--checkpoint-rows", 1000)),
         lookback=parse_duration(args.lookback, "--lookback") if args.lookback else None,
         table_parallelism=_whole(args.table_parallelism, "--table-parallelism", 1, 16),
         columns=listed(args.columns, "columns"), masks=listed(args.mask, "mask"), partition_by=args.partition_by,
