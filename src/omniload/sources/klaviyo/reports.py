@@ -129,7 +129,7 @@ class ReportReader(TableReader):
                 before = self.stats.requests
                 url = client.url(spec.path, {})
                 try:
-                    doc = await client.get(url, spec.name, limiter, AnswerDecoder(), body(spec, window.lo, window.hi, self.conversion, metric))
+                    doc = await client.post(url, spec.name, limiter, AnswerDecoder(), body(spec, window.lo, window.hi, self.conversion, metric))
                 finally:
                     self.state["spent"] += self.stats.requests - before
                 where = f"{spec.path} {window.lo:%Y-%m-%d}..{window.hi:%Y-%m-%d}" + (f" metric {metric}" if metric else "")
