@@ -1,9 +1,10 @@
 """The declarative table spec (v2): everything the one generic extractor needs to read one Klaviyo table.
 
-A spec says where the records live (path, HTTP method and body, a parent table for child endpoints, where
-the records sit in the response), how to key and load them (primary key, composite allowed; incremental key;
-strategy), which filter operators the server offers on the incremental key (so the extractor filters
-server-side where it can and client-side where it cannot), the rate-limit bucket and page size, and the
+A spec says where the records live (path, HTTP method and body, a parent table for child endpoints; a list's
+records sit in ``data``, read by decode.py, a report's in ``data.attributes``, read by report_io.py), how to key
+and load them (primary key, composite allowed; incremental key; strategy), which filter operators the server
+offers on the incremental key (so the extractor filters server-side where it can and client-side where it
+cannot), the rate-limit bucket and page size, and the
 declared column schema (so a column never vanishes because one run's rows were all null).
 """
 
@@ -62,7 +63,6 @@ class TableSpec:
     method: str = "GET"
     body: dict[str, Any] | None = None  # JSON request body (POST endpoints such as reports)
     parent: Parent | None = None
-    record_selector: str = "data"  # where the records sit in the response document
     cursor_kind: str = "datetime"
     bucket: str = ""  # rate-limit bucket; default: the table's own (each Klaviyo endpoint has its own)
     # Each run re-reads this much before the saved cursor: records that become visible late (the API is

@@ -65,7 +65,7 @@ def _report(name: str, path: str, rtype: str, key: tuple[str, ...], body: dict, 
             steady: int = 2) -> TableSpec:  # fmt: skip
     cols = {k: TEXT for k in key if k != "period_start"}
     return TableSpec(name, path, rtype, {**cols, **PERIOD, **stats}, burst, steady, None, cursor="period_start",
-                     method="POST", body=body, record_selector="data.attributes.results", cursor_kind="period",
+                     method="POST", body=body, cursor_kind="period",
                      primary_key=key, lookback=timedelta(0))  # fmt: skip
 
 
