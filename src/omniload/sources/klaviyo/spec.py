@@ -25,9 +25,8 @@ CURSOR_KINDS = ("datetime", "period")  # a record's timestamp, or a report's per
 class Parent:
     """A child endpoint is read once per record of its parent table: ``path`` holds ``{key}``, filled with
     the parent's ``key`` column; the child rows carry it as ``column`` (as dlt's rest_api ``resolve``).
-    The parent ids are listed with the sparse fieldset ``fields`` (its smallest attribute) and, when
-    ``follows_child`` (the parent's cursor moves whenever a child changes), only parents changed since the
-    child's cursor; otherwise every parent is read on every run.
+    The parent ids are listed with the sparse fieldset ``fields`` (its smallest attribute); every parent is
+    read on every run (see children.py).
 
     ``filter`` names a filter field instead (coupon codes: ``coupon.id``): the child endpoint is a plain list
     whose parents are given ``batch`` at a time as ``any(<filter>,[...])``, and each row names its parent
@@ -37,7 +36,6 @@ class Parent:
     key: str = "id"
     column: str = ""  # e.g. "flow_id"; default: "<parent resource type>_id"
     fields: str = ""  # the one attribute asked for when listing the parent's ids
-    follows_child: bool = False
     filter: str = ""  # e.g. "coupon.id": parents go into the filter, not the path
     batch: int = 1  # parents per request when ``filter`` is set
 
