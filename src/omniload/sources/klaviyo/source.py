@@ -39,10 +39,6 @@ from .ride import Ride, after, need_from
 from ...dates import iso, parse_timestamp
 
 BATCH_BYTES = 24 * 2**20  # a batch is handed to dlt at this size too: wide rows (profiles) must not pile up
-# Filters never name a time after the server's now minus this (Klaviyo answers 400 "End date may not be in the
-# future"). The server's now comes from the ``Date`` header, which is floored to the second and older than the
-# server's clock by the time a request arrives, so no margin is needed beyond it.
-CLOCK_MARGIN = timedelta(0)
 def _in_window(table: pa.Table, spec: TableSpec, lo: datetime | None, hi: datetime, last: datetime | None = None) -> pa.Table:
     """The rows of a page that belong to its window ``lo <= cursor < hi``, and those without a cursor value (the
     API sent them for this window: they belong nowhere else). ``last``: the run's end, given only in the run's
@@ -253,8 +249,10 @@ class KlaviyoSource(Source):
         preflight(self, tables, {**TABLES, **self.specs})
 
     def cap_end(self, end: datetime | None, events: ReadEvents) -> datetime:
-        """``end`` (None: now), but never past the server's now: a later filter datetime is refused."""
-        cap = self.server.now() - CLOCK_MARGIN
+        """``end`` (None: now), but never past the server's now: a later filter datetime is refused (Klaviyo answers
+        400 "End date may not be in the future"). The server's now comes from the ``Date`` header, floored to the
+        second and older than the server's clock by the time a request arrives: no margin is needed beyond it."""
+        cap = self.server.now()
         if end is None or end <= cap:
             return end or cap
         self.note(events, f"--interval-end {end.isoformat()} is after the API's clock; reading up to {whole(cap).isoformat()}")
