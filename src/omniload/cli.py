@@ -12,8 +12,7 @@ import math
 import os
 import sys
 
-from .errors import OmniloadError, UsageError
-from .signals import Interrupted
+from .errors import Interrupted, OmniloadError, UsageError
 
 
 PROGRESS = ["interactive", "log", "json"]

@@ -25,17 +25,11 @@ from datetime import datetime, timedelta, timezone
 
 from .destinations import Destination
 from .destinations.deletes import DELETED
-from .errors import OmniloadError, UsageError
+from .errors import MassDelete, UsageError
 from .sources.base import ReadEvents, ScanCost, TableInfo, TableReader, identity
 
 AUTO_REQUESTS = 25  # a scan this cheap runs on every run
 MASS_SHARE = 0.5  # a scan that would mark more than this share of a table's rows stops
-
-
-class MassDelete(OmniloadError):
-    """A scan found suspiciously few keys: marking would touch most of the table."""
-
-    exit_code = 1
 
 
 @dataclass(frozen=True)

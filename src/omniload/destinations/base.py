@@ -67,7 +67,8 @@ class Destination:
             raise UsageError(f"--dest-uri: {self.kind} needs extra packages; install them with: pip install 'omniload[{self.package[1]}]'")
 
     def preflight(self) -> None:
-        """Reach the destination once before any work (UsageError when it cannot be used as given)."""
+        """Reach the destination once before any work (UsageError when it cannot be used as given,
+        DestinationUnreachable when it cannot be opened or reached)."""
         self.require_packages()
 
     @contextlib.contextmanager

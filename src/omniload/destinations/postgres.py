@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import UsageError
+from ..errors import DestinationUnreachable
 from ..uri import redact
 from .base import Destination
 from .deletes import SqlDeletes, q
@@ -61,7 +61,7 @@ class Postgres(SqlDeletes, Destination):
             self._connect().close()
         except psycopg2.Error as exc:
             reason = redact(str(exc).strip().splitlines()[0]).replace(self.credentials["password"] or "\0", "***")
-            raise UsageError(f"--dest-uri: cannot connect to {self.display}: {reason}") from None
+            raise DestinationUnreachable(f"--dest-uri: cannot connect to {self.display}: {reason}") from None
 
     def already_loaded(self, schema: str, table: str, key: tuple[str, ...], cursor: str, rows) -> bool:
         """Every fetched (key, cursor) is in the table: one query for the fetched keys."""

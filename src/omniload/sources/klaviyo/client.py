@@ -21,11 +21,11 @@ import aiohttp
 
 from ... import __version__
 
-from ...errors import ConfigurationError, RateLimitWaitTooLong, RedirectRefused, RetriesExhausted
+from ...errors import ConfigurationError, RateLimitWaitTooLong, RedirectRefused, RetriesExhausted, TooLongWait
 from ..base import TableStats
 from .decode import Doc, PageDecoder
 from .policy import MAX_REDIRECTS, RetryPolicy, classify
-from .ratelimit import BucketLimiter, TooLongWait
+from .ratelimit import BucketLimiter
 
 DEFAULT_BASE_URL = "https://a.klaviyo.com"
 REVISION = "2026-07-15"
