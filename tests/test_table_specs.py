@@ -9,7 +9,7 @@ from omniload.sources.klaviyo.tables import TABLES as ALL_TABLES
 from omniload.types import TS
 
 RULES = all_rules()  # the digest's 15 endpoints and the child endpoints read from the OpenAPI spec
-# report specs are checked in test_reports.py, include tables (read through their parent) in test_coverage.py
+# report specs are checked in test_reports.py, include tables (read through their parent) in test_table_families.py
 TABLES = {n: t for n, t in ALL_TABLES.items() if t.method == "GET" and not t.include and not t.kinds}  # tag links too
 PRODUCT_SPEC = {  # table: (primary key, incremental key, strategy), as the product spec gives them
     "events": (("id",), "datetime", "merge"), "profiles": (("id",), "updated", "merge"),
