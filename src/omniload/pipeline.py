@@ -26,7 +26,7 @@ from .errors import OmniloadError, UsageError
 from .load import LoadSettings, TableLoad, Target
 from .progress import Progress
 from .reconcile import Reconcile, ReconcileSettings, check as check_reconcile, check_destination, parse_tables
-from .runtime import debugging
+from .runtime import WORKDIR, debugging, work_prefix
 from .scheduling import heaviest_first, run_groups
 from .signals import check as check_interrupted
 from .transform import Transform
@@ -167,9 +167,6 @@ def check_options(opts: IngestOptions) -> tuple[Source, Destination, list[Target
     return source, dest, targets, deletes
 
 
-WORKDIR = re.compile(r"^omniload-(\d+)-")
-
-
 def make_workdir() -> str:
     """A throw-away folder for dlt, named after this process; the temporary folders and files of processes that
     no longer run (killed with SIGKILL: dlt's folders, a source's spools) are removed first."""
@@ -183,7 +180,7 @@ def make_workdir() -> str:
             else:
                 with contextlib.suppress(OSError):
                     os.remove(path)
-    return tempfile.mkdtemp(prefix=f"omniload-{os.getpid()}-")
+    return tempfile.mkdtemp(prefix=work_prefix())
 
 
 def _alive(pid: int) -> bool:
