@@ -5,7 +5,7 @@ Periods: days ``[begin, end)`` with ``end`` the server's today (only whole days 
 ``--interval-start``, else the end of the periods done by the last run minus the re-query horizon (recent
 periods change as attributions arrive; older ones are final), else ``DEFAULT_BACKFILL`` before ``end``;
 never before the report's ``earliest`` day (segment reports: Klaviyo has no data before 2023-06-01).
-Budget: reports allow 225 requests a day per endpoint and account. The reader saves what it spent on the
+Budget: reports allow ``DAILY_REPORT_REQUESTS`` a day per endpoint and account (tables/reports.py). The reader saves what it spent on the
 server's day with each slice (``state_update``), plans at most ``budget - spent`` requests, oldest first,
 and says how many periods are left for the next day. Each request is its own slice: a stop loses at most one.
 """
@@ -102,7 +102,7 @@ class ReportReader(TableReader):
         """Find the conversion metric (reports) or the metrics to aggregate, and say which."""
         src = self.source
         needs_list = (self.report.conversion and not src.conversion_metric_id) or (self.report.per_metric and not src.metric_ids)
-        known = self._run(lambda c: metrics(c, c.limiter("metrics", 10, 150))) if needs_list else []
+        known = self._run(metrics) if needs_list else []
         if self.report.conversion:
             if src.conversion_metric_id:
                 self.conversion = src.conversion_metric_id
