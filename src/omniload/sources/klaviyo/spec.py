@@ -6,6 +6,12 @@ and load them (primary key, composite allowed; incremental key; strategy), which
 offers on the incremental key (so the extractor filters server-side where it can and client-side where it
 cannot), the rate-limit bucket and page size, and the
 declared column schema (so a column never vanishes because one run's rows were all null).
+
+Klaviyo's OpenAPI spec is the source of truth for paths, resource types, rate limits, page sizes, filters and
+sorts. The specs (``tables/``) state what omniload takes from it, by hand: omniload ships no OpenAPI file and
+may not import the sandbox, whose packaged rules file is generated from the same spec for the sandbox's own use.
+So ``tests/test_table_specs.py`` checks the specs against the spec itself (read by the rules file's generator),
+not against the sandbox's copy: two copies agreeing would prove nothing about Klaviyo.
 """
 
 from __future__ import annotations
