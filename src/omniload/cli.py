@@ -13,6 +13,7 @@ import os
 import sys
 
 from .errors import Interrupted, OmniloadError, UsageError
+from .sources.base import CHECKPOINT_ROWS, ReadOptions
 
 
 PROGRESS = ["interactive", "log", "json"]
@@ -50,14 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--dest-table", default=_env("dest-table"), help="table or schema.table (default: the source table)")
     ing.add_argument("--interval-start", default=_env("interval-start"), help="inclusive; YYYY-MM-DD or RFC 3339; no zone means UTC")
     ing.add_argument("--interval-end", default=_env("interval-end"), help="exclusive; default: now")
-    ing.add_argument("--extract-parallelism", default=_env("extract-parallelism", "8"), help="windows/streams at once (default 8)")
+    ing.add_argument("--extract-parallelism", default=_env("extract-parallelism", str(ReadOptions.parallelism)),
+                     help=f"windows/streams at once (default {ReadOptions.parallelism})")
     ing.add_argument("--incremental-strategy", default=_env("incremental-strategy"), help="merge, replace, append, delete+insert or scd2")
     ing.add_argument("--incremental-key", default=_env("incremental-key"), help="accepted for ingestr; the table's own key is used")
     ing.add_argument("--primary-key", default=_env("primary-key"), help="accepted for ingestr; the table's own key is used")
     ing.add_argument("--full-refresh", action="store_true", default=_env("full-refresh"), help="drop the table and its cursor, reload everything")
     ing.add_argument("--progress", choices=PROGRESS, default=_env("progress"))
-    ing.add_argument("--max-retry-after", default=_env("max-retry-after", "300"), help="longest Retry-After to wait, seconds")
-    ing.add_argument("--checkpoint-rows", default=_env("checkpoint-rows", "500000"),
+    ing.add_argument("--max-retry-after", default=_env("max-retry-after", f"{ReadOptions.max_retry_after:g}"), help="longest Retry-After to wait, seconds")
+    ing.add_argument("--checkpoint-rows", default=_env("checkpoint-rows", str(CHECKPOINT_ROWS)),
                      help="commit data and cursor every ~N rows of a backfill, so a crash loses at most that much work")
     ing.add_argument("--table-parallelism", default=_env("table-parallelism", "4"),
                      help="tables of different rate-limit buckets loaded at once (default 4; 1: one after another)")

@@ -16,8 +16,6 @@ import pyarrow.compute as pc
 from .dates import iso, parse_timestamp
 from .sources.base import TableReader, Window
 
-CHECKPOINT_ROWS = 500_000  # records per planned slice, by default: a crash loses at most about this much work
-
 
 def resume_point(saved: dict[str, Any], lookback: timedelta) -> datetime | None:
     """The saved cursor less the lookback (records the source shows late are read again); None: nothing saved.

@@ -105,8 +105,13 @@ class Window:
     rows: float = field(default=0.0, compare=False)  # the plan's estimate of its records (0: none); weighs progress
 
 
+CHECKPOINT_ROWS = 500_000  # records per planned slice, by default (--checkpoint-rows): a crash loses at most this much work
+
+
 @dataclass
 class ReadOptions:
+    """How a reader reads; its defaults are the CLI's and the plain-dlt source's."""
+
     parallelism: int = 8
     batch_rows: int = 50_000
     max_retry_after: float = 300.0

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from ... import reading
 from ...types import column_hints
-from ..base import ReadEvents, ReadOptions, TableInfo, TableReader
+from ..base import CHECKPOINT_ROWS, ReadEvents, ReadOptions, TableInfo, TableReader
 from .client import DEFAULT_BASE_URL, REVISION
 from .source import KlaviyoSource
 from .tables.included import RIDERS
@@ -44,7 +44,7 @@ def _rows(source: KlaviyoSource, reader: TableReader, start: datetime | None, fi
         state = dlt.current.resource_state()
         saved = dict(state)
         lo = reading.resume_point(saved, info.lookback) if info.cursor else None
-        for window in reading.plan(reader, saved, lo if lo is not None else start, None, reading.CHECKPOINT_ROWS):
+        for window in reading.plan(reader, saved, lo if lo is not None else start, None, CHECKPOINT_ROWS):
             newest = None
             for batch in reader.read(window):
                 newest = reading.newest(batch, info.cursor, newest)
