@@ -2,7 +2,8 @@
 the saved state, fast paths). The generic loader asks the destination; it never runs SQL itself.
 
 The base class is a SQL destination reached through dlt: saved state comes from dlt's own state sync, and
-there are no fast paths (every run loads what it fetched). Subclasses override what they do better.
+there are no fast paths (every run loads what it fetched). Subclasses override what they do better. Marking
+deleted rows is apart (:class:`Deletes`): a destination that can is also a ``Deletes``, its ``deletes``.
 """
 
 from __future__ import annotations
@@ -95,17 +96,36 @@ class Destination:
         """The table's largest cursor value, ``NO_TABLE`` if it does not exist, None when unknown."""
         return None
 
-    # -- deletes (deletes.py: SQL; tombstones.py: through dlt; the others leave these as they are) ---------------
-    supports_deletes = False
+    @property
+    def deletes(self) -> "Deletes | None":
+        """What marks the rows of deleted records here (None: nothing can); see :class:`Deletes`."""
+        return self if isinstance(self, Deletes) else None
+
+    def advice(self, cause: str) -> str:
+        """What the user can do about a failed load whose cause reads ``cause``."""
+        return "run again with --debug (or OMNILOAD_DEBUG=1) to see the details"
+
+    def after_load(self, schema: str, table: str) -> None:
+        """Called after each committed load of ``table`` (with the destination lock held)."""
+
+    def close(self) -> None:
+        """Release what preflight opened."""
+
+
+class Deletes:
+    """Marking the rows of deleted records, apart from loading: a destination that can offers it as its
+    :attr:`Destination.deletes` (deletes.py does it in SQL for DuckDB and PostgreSQL, tombstones.py through dlt
+    merges and tombstone rows for the others); reconcile.py asks only this."""
+
     hard_refusal = ""  # why --hard-deletes cannot be done here ('': it can)
 
     def key_stats(self, schema: str, table: str, key: tuple[str, ...]) -> tuple[int, int] | None:
         """(rows not marked deleted, distinct values of the leading key column); None: unknown or no table."""
-        return None
+        raise NotImplementedError
 
     def last_reconciled(self, schema: str, table: str) -> Any:
         """When ``table``'s deletes were last reconciled (None: never)."""
-        return None
+        raise NotImplementedError
 
     def mark_deleted(self, schema: str, table: str, key: tuple[str, ...], live, hard: bool, at, max_share):
         """Mark the rows whose key is not among ``live`` (an Arrow table of keys) deleted at ``at`` (column
@@ -118,26 +138,16 @@ class Destination:
 
     def loaded_from(self, schema: str, origin: str) -> list[str]:
         """The tables of ``schema`` whose loads saved the identity ``origin`` (``klaviyo:events``)."""
-        return []
+        raise NotImplementedError
 
     def marks(self, schema: str, table: str, key: tuple[str, ...]):
         """An Arrow table of the key and ``_omniload_deleted_at`` of the rows marked deleted; None: none known."""
-        return None
+        raise NotImplementedError
 
     def revived(self, schema: str, table: str, key: tuple[str, ...], prior):
         """The rows of ``prior`` (key and mark, from :meth:`marks`) whose key is held unmarked now."""
-        return None
+        raise NotImplementedError
 
     def unmark_matching(self, schema: str, table: str, key: tuple[str, ...], column: str, marks):
         """Unmark the rows whose (``column``, mark) is a row of ``marks``; their keys and old marks (None: no table)."""
-        return None
-
-    def advice(self, cause: str) -> str:
-        """What the user can do about a failed load whose cause reads ``cause``."""
-        return "run again with --debug (or OMNILOAD_DEBUG=1) to see the details"
-
-    def after_load(self, schema: str, table: str) -> None:
-        """Called after each committed load of ``table`` (with the destination lock held)."""
-
-    def close(self) -> None:
-        """Release what preflight opened."""
+        raise NotImplementedError

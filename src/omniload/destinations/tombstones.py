@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..runtime import work_prefix
+from .base import Deletes
 from .deletes import DELETED, Deletion
 from .state import loaded_from
 
@@ -45,11 +46,9 @@ def _only(table: pa.Table, columns, wanted: set[tuple]) -> pa.Table:
     return table.filter(pa.array([k in wanted for k in _keys(table, columns)], pa.bool_()))
 
 
-class DltDeletes:
+class DltDeletes(Deletes):
     """Reconciling deletes through a dlt pipeline; a family overrides ``_rows`` (reading) where it reads otherwise."""
 
-    supports_deletes = True
-    hard_refusal = ""  # why --hard-deletes cannot be done here ('': it can)
     _workdir: str | None = None
 
     # -- the table's pipeline ----------------------------------------------------------------------------
