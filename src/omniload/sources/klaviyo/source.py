@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, Iterator
+from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,7 +26,7 @@ from .policy import RetryPolicy
 from .convert import arrow_schema, records_to_arrow, typed_to_arrow
 from .children import child_pages
 from .decode import PageDecoder
-from .extract import Plan, plan_slices, run_plan
+from .extract import Plan, Prefetched, plan_slices, run_plan
 from .keys import read_keys, scan_cost, scannable
 from .windows import whole
 from .spec import TableSpec
@@ -72,7 +72,7 @@ class KlaviyoReader(TableReader):
         self.source, self.spec, self.options, self.events = source, spec, options, events
         self.info = spec.info
         self.stats = TableStats()
-        self._prefetched: dict[str, Any] = {}
+        self._prefetched = Prefetched()
         self._windows: list[Window] = []
         self._end: datetime | None = None  # the run's end
         self._saved: dict = {}
