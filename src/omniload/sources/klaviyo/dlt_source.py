@@ -39,7 +39,7 @@ def _rows(source: KlaviyoSource, reader: TableReader, start: datetime | None, fi
         if parent is not None and parent in dlt.current.source().selected_resources:
             while parent not in finished:  # the parent's reader fills this one's ride: let dlt read it first
                 yield None
-        if source.server.date is None:
+        if source.run.server.date is None:
             source.preflight([info.name])  # learn the server's clock: filters may not name a time after it
         state = dlt.current.resource_state()
         saved = dict(state)
