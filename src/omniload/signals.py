@@ -8,16 +8,9 @@ import os
 import signal
 import sys
 
+from .errors import Interrupted
+
 _received: int | None = None
-
-
-class Interrupted(BaseException):
-    """The run was stopped by a signal (a BaseException, so that ``except Exception`` does not swallow it)."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-        self.exit_code = 128 + signum
 
 
 def _handler(signum: int, frame: object) -> None:
