@@ -8,7 +8,7 @@ the cursor (:func:`advance`) and the reader's own ``state_update`` with the slic
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -29,6 +29,19 @@ def plan(reader: TableReader, saved: dict[str, Any], start: datetime | None, end
     """The reader's slices of ``[start, end)``, after it got its saved state back (a reader may keep its own)."""
     reader.restore(saved)
     return reader.plan(start, end, rows_per_slice)
+
+
+def with_parts(reader: TableReader, windows: list[Window]) -> Iterator[Window]:
+    """The planned slices, each followed by the parts the reader learns while reading it (``following``); the
+    caller reads each window whole before asking for the next. (load.py reads ahead, so it asks on its own.)"""
+    n = 0
+    while n < len(windows):
+        yield windows[n]
+        if n + 1 == len(windows):
+            part = reader.following(windows[n])
+            if part is not None:
+                windows.append(part)
+        n += 1
 
 
 def newest(batch: pa.Table, cursor: str | None, so_far: Any) -> Any:

@@ -40,13 +40,9 @@ class _Finished:
         self.parent, self.gone = parent, gone
 
 
-def listing(parent: TableSpec, fields: str, since: bool) -> TableSpec:
-    """The cheapest read of a table's ids: one sparse field, the largest page, no extras; no cursor unless
-    the listing is bounded by it (``since``)."""
-    if since:
-        fields = parent.cursor or fields
-    else:
-        parent = replace(parent, cursor=None, lower_op=None, upper_op=None, sort=None)
+def listing(parent: TableSpec, fields: str) -> TableSpec:
+    """The cheapest read of a table's ids: one sparse field, the largest page, no extras, no cursor."""
+    parent = replace(parent, cursor=None, lower_op=None, upper_op=None, sort=None)
     cols = {fields: parent.columns[fields]} if fields in parent.columns else {}
     params = {f"fields[{parent.resource_type}]": fields} if fields else {}
     return replace(parent, columns=cols, to_one=(), extra_params=params, primary_key=("id",), id_column="id")
@@ -120,7 +116,7 @@ def child_pages(factory: Callable, spec: TableSpec, tables: dict[str, TableSpec]
     listing of its own rate bucket (flow actions under flow messages) then costs no time beside the children's
     requests. ``on_done(parent, gone)`` is called, between pages, once every page of a parent was yielded (gone:
     it answered 404 and was skipped)."""
-    ids = parent_ids(factory, spec, tables, lo, hi, parallelism)
+    ids = parent_ids(factory, spec, tables, hi, parallelism)
     assert spec.parent is not None
     specs: Iterator[tuple[TableSpec, str | None]]
     if spec.parent.filter:  # parents named in the filter, a batch at a time

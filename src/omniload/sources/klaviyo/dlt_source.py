@@ -44,12 +44,15 @@ def _rows(source: KlaviyoSource, reader: TableReader, start: datetime | None, fi
         state = dlt.current.resource_state()
         saved = dict(state)
         lo = reading.resume_point(saved, info.lookback) if info.cursor else None
-        for window in reading.plan(reader, saved, lo if lo is not None else start, None, CHECKPOINT_ROWS):
-            newest = None
+        newest = None  # across the parts of a slice: the cursor is saved with the last part only
+        for window in reading.with_parts(reader, reading.plan(reader, saved, lo if lo is not None else start, None,
+                                                              CHECKPOINT_ROWS)):  # fmt: skip
             for batch in reader.read(window):
                 newest = reading.newest(batch, info.cursor, newest)
                 yield batch
-            reading.advance(state, newest, window, state.get("last_value"))
+            if reader.following(window) is None:
+                reading.advance(state, newest, window, state.get("last_value"))
+                newest = None
             state.update(reader.state_update())
     finally:
         finished.add(info.dest_name)
