@@ -72,6 +72,7 @@ class LoadSettings:
     lookback: timedelta | None = None  # --lookback; None: each table's own
     transform: Transform | None = None  # --columns / --mask
     partition_by: str | None = None  # --partition-by, where the destination partitions
+    schema_contract: str | None = None  # --schema-contract: dlt's contract (None: evolve)
 
 
 def disposition(strategy: str, merges_in_place: bool, first_slice: bool, newer_than_loaded: bool) -> str:
@@ -331,6 +332,8 @@ class TableLoad:
             primary_key = []
 
         extra = {"table_format": self.dest.table_format} if self.dest.table_format else {}
+        if self.settings.schema_contract:
+            extra["schema_contract"] = self.settings.schema_contract
 
         @dlt.resource(name=self.target.table, write_disposition=write, primary_key=primary_key, columns=hints, **extra)
         def resource():

@@ -65,6 +65,9 @@ class IngestOptions:
     reconcile_every: timedelta | None = None  # reconcile the large tables when this much passed since the last
     hard_deletes: bool = False  # delete the rows of deleted records instead of marking them
     allow_mass_delete: bool = False  # mark even when a scan finds under half of a table's keys
+    trim_whitespace: bool = False  # --trim-whitespace: trim every text value
+    schema_contract: str | None = None  # --schema-contract: dlt's contract for existing tables (None: evolve)
+    staging_dataset: str | None = None  # --staging-dataset: the schema of dlt's staging tables
 
 
 @dataclass
@@ -147,7 +150,11 @@ def check_options(opts: IngestOptions) -> tuple[Source, Destination, list[Target
     if opts.incremental_strategy == "scd2" and not dest.supports_scd2:
         raise UsageError(f"--incremental-strategy scd2: {dest.display} cannot keep SCD2 history; "
                          "use a SQL destination (duckdb, postgresql, sqlite, ...)")  # fmt: skip
-    transform = Transform.parse(opts.columns, opts.masks)
+    transform = Transform.parse(opts.columns, opts.masks, opts.trim_whitespace)
+    if opts.staging_dataset:
+        if not IDENT.match(opts.staging_dataset):
+            raise UsageError(f"--staging-dataset: '{opts.staging_dataset}' is not a valid identifier; use letters, digits and _ (not first), at most 63")
+        dest.staging_layout = opts.staging_dataset
     for target in targets:
         info = tables[target.source]
         dest.check_target(target.schema, target.table)
@@ -269,7 +276,8 @@ def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: l
               deletes: ReconcileSettings) -> IngestResult:  # fmt: skip
     settings = LoadSettings(opts.interval_start, opts.interval_end, opts.incremental_strategy,
                             opts.full_refresh, opts.checkpoint_rows, opts.lookback,
-                            Transform.parse(opts.columns, opts.masks), opts.partition_by if dest.partitions else None)  # fmt: skip
+                            Transform.parse(opts.columns, opts.masks, opts.trim_whitespace),
+                            opts.partition_by if dest.partitions else None, opts.schema_contract)  # fmt: skip
     read_options = ReadOptions(opts.extract_parallelism, opts.batch_rows, opts.max_retry_after)
     result = IngestResult()
     workdir = make_workdir()

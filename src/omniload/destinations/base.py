@@ -45,6 +45,11 @@ class Destination:
     partitions: bool = False  # honours dlt's partition column hint (--partition-by)
     stores_nul: bool = True  # text and JSON can hold NUL characters; False: they are removed on the way
     notes: list[str] = field(default_factory=list)  # said before the run (how the URI was read)
+    staging_layout: str = "%s_staging"  # dlt's staging schema of a schema (--staging-dataset: one fixed name)
+
+    def staging_schema(self, schema: str) -> str:
+        """The schema dlt stages a merge of ``schema``'s tables in."""
+        return self.staging_layout % schema if "%s" in self.staging_layout else self.staging_layout
 
     def default_schema(self, source_default: str) -> str:
         return self.schema or source_default
@@ -78,7 +83,8 @@ class Destination:
     def dlt_destination(self):
         import dlt
 
-        return getattr(dlt.destinations, self.kind)(credentials=self.credentials, **self.options)
+        return getattr(dlt.destinations, self.kind)(credentials=self.credentials, staging_dataset_name_layout=self.staging_layout,
+                                                    **self.options)  # fmt: skip
 
     def saved_state(self, pipeline_name: str, schema: str, pipeline: Callable[[], Any]) -> dict[str, Any]:
         """The newest pipeline state a previous run committed (dlt restores it from the destination)."""

@@ -66,7 +66,7 @@ class DuckDB(SqlDeletes, Destination):
             return
         catalog = os.path.basename(self.path).split(".")[0].lower()
         catalog = "main_db" if catalog == "main" else catalog
-        for name in (schema, f"{schema}_staging"):
+        for name in (schema, self.staging_schema(schema)):
             if name.lower() == catalog:
                 raise UsageError(f"--dest-table: schema '{name}' has the name DuckDB gives the file {self.display} "
                                  f"(its catalog '{catalog}'), which DuckDB cannot tell apart; choose another schema "
@@ -121,7 +121,7 @@ class DuckDB(SqlDeletes, Destination):
         import dlt
         from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
-        return dlt.destinations.duckdb(DuckDbCredentials(self._conn))
+        return dlt.destinations.duckdb(DuckDbCredentials(self._conn), staging_dataset_name_layout=self.staging_layout)
 
     def _read(self, sql: str, params: list | None = None, wanted: Any = None) -> Any:
         """Rows of one query on the run's connection (``wanted``: an Arrow table it may read as
@@ -189,7 +189,7 @@ class DuckDB(SqlDeletes, Destination):
     def after_load(self, schema: str, table: str) -> None:
         """Empty the table's staging copy: a merge leaves the last load's rows there (a second copy of a big
         table); dlt fills it afresh on the next merge."""
-        self._read(f'delete from "{schema}_staging"."{table}"')
+        self._read(f'delete from "{self.staging_schema(schema)}"."{table}"')
 
     def advice(self, cause: str) -> str:
         lowered = cause.lower()

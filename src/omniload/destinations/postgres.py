@@ -47,7 +47,7 @@ class Postgres(SqlDeletes, Destination):
             return
         try:
             with con, con.cursor() as cur:
-                cur.execute(sql.SQL("truncate table {}.{}").format(sql.Identifier(f"{schema}_staging"), sql.Identifier(table)))
+                cur.execute(sql.SQL("truncate table {}.{}").format(sql.Identifier(self.staging_schema(schema)), sql.Identifier(table)))
         except psycopg2.Error:  # no staging table (an append or replace load): nothing to empty
             pass
         finally:
