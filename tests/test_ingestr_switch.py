@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 from datetime import date, datetime, timezone
 
@@ -15,7 +16,7 @@ import pytest
 
 from omniload.transform import Transform
 
-from .conftest import run_cli, source_uri
+from .conftest import ROOT, run_cli, source_uri
 from .helpers import assert_equals_truth, column_types, expected_rows, rows
 
 # every flag of ingestr's ingest command (bruin-data/ingestr cmd/ingest.go) that omniload refused before issue #27,
@@ -43,6 +44,8 @@ def _ingest(sb, table: str, db, *extra: str):
 
 def test_every_ingestr_flag_is_accepted(sandbox, tmp_path):
     db = tmp_path / "flags.duckdb"
+    with duckdb.connect(str(db)) as con:  # the user's own table in the staging schema named: the schema is theirs, it stays
+        con.execute("create schema stage_x; create table stage_x.keep as select 1 as one")
     proc = _ingest(sandbox, "metrics", db, *[a for args, _ in INGESTR_FLAGS for a in args])
     assert proc.returncode == 0, proc.stderr
     for args, note in INGESTR_FLAGS:
@@ -53,7 +56,22 @@ def test_every_ingestr_flag_is_accepted(sandbox, tmp_path):
     schemas = {r[0] for r in con.execute("select schema_name from information_schema.schemata").fetchall()}
     assert "main_staging" not in schemas  # --staging-dataset: dlt stages in the schema named, never <schema>_staging
     tables = con.execute("select table_schema || '.' || table_name from information_schema.tables").fetchall()
-    assert ("stage_x.metrics",) in tables
+    assert {("stage_x.metrics",), ("stage_x.keep",)} <= set(tables)  # dlt staged there (emptied after the merge)
+    assert con.execute("select count(*) from stage_x.metrics").fetchone() == (0,)
+
+
+def test_ingestr_relative_folder_and_no_staging_schema_left(sandbox, tmp_path):
+    proc = run_cli("ingest", "--source-uri", source_uri(sandbox), "--source-table", "metrics",
+                   "--dest-uri", f"csv://{os.path.relpath(tmp_path / 'out', ROOT)}")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert list((tmp_path / "out").glob("*/metrics/*.csv")), "csv://out writes ./out, as ingestr's csv://out"
+    db = tmp_path / "s.duckdb"
+    for _ in range(2):  # a first load, then a merge through dlt's staging schema
+        assert _ingest(sandbox, "metrics,profiles", db).returncode == 0
+    con = duckdb.connect(str(db), read_only=True)
+    schemas = {r[0] for r in con.execute("select schema_name from information_schema.schemata").fetchall()}
+    assert schemas == {"main", "information_schema", "pg_catalog"}, schemas
+    assert_equals_truth(str(db), sandbox, "profiles")
 
 
 @pytest.mark.parametrize("extra,fragment", [

@@ -232,7 +232,10 @@ def ingest(opts: IngestOptions) -> IngestResult:
     with dest.lock():  # first: a second run is told another omniload run has it, before it tries to open it
         dest.preflight()
         try:
-            return _load_all(opts, source, dest, targets, deletes)
+            result = _load_all(opts, source, dest, targets, deletes)
+            for schema in sorted({t.schema for t in targets}):  # nothing left behind that the user did not ask for
+                dest.drop_staging(schema)
+            return result
         finally:
             dest.close()
 

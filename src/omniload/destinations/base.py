@@ -17,6 +17,23 @@ from ..errors import UsageError
 NO_TABLE = object()  # newest_loaded(): the table does not exist yet
 
 
+def leftover_staging(query: Callable[[str], Any], schema: str, staging: str) -> bool:
+    """Whether the staging schema ``staging`` holds only dlt's tables and empty copies of tables of ``schema``
+    (``query``: rows of one SQL query on the destination; names are identifiers checked by the pipeline)."""
+    def rows(text: str) -> list:
+        out = query(text)
+        return out if isinstance(out, list) else []  # a failed query: nothing known, nothing dropped
+
+    names = "select table_name from information_schema.tables where table_schema = '{}'"
+    staged, loaded = [r[0] for r in rows(names.format(staging))], {r[0] for r in rows(names.format(schema))}
+    if not staged:
+        return False
+    for table in staged:
+        if not table.startswith("_dlt_") and (table not in loaded or rows(f'select count(*) from "{staging}"."{table}"') != [(0,)]):
+            return False
+    return True
+
+
 def local_path(text: str) -> str:
     """The path part of a file URI, percent-decoded (``my%20dir`` is ``my dir``)."""
     from urllib.parse import unquote
@@ -143,6 +160,10 @@ class Destination:
 
     def after_load(self, schema: str, table: str) -> None:
         """Called after each committed load of ``table`` (with the destination lock held)."""
+
+    def drop_staging(self, schema: str) -> None:
+        """After the run: remove dlt's staging schema of ``schema`` when it holds only what dlt put there (emptied
+        staging copies of ``schema``'s tables and dlt's own tables); the user did not ask for it."""
 
     def close(self) -> None:
         """Release what preflight opened."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..errors import CorruptState, DestinationBusy, UsageError
-from .base import NO_TABLE, Destination, local_path
+from .base import NO_TABLE, Destination, leftover_staging, local_path
 from .deletes import SqlDeletes
 from .state import decode_state
 
@@ -190,6 +190,11 @@ class DuckDB(SqlDeletes, Destination):
         """Empty the table's staging copy: a merge leaves the last load's rows there (a second copy of a big
         table); dlt fills it afresh on the next merge."""
         self._read(f'delete from "{self.staging_schema(schema)}"."{table}"')
+
+    def drop_staging(self, schema: str) -> None:
+        staging = self.staging_schema(schema)
+        if staging != schema and leftover_staging(self._read, schema, staging):
+            self._read(f'drop schema "{staging}" cascade')
 
     def advice(self, cause: str) -> str:
         lowered = cause.lower()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ..errors import UsageError
 from ..uri import redact
-from .base import Destination
+from .base import Destination, leftover_staging
 from .deletes import SqlDeletes, q
 
 
@@ -49,6 +49,30 @@ class Postgres(SqlDeletes, Destination):
             with con, con.cursor() as cur:
                 cur.execute(sql.SQL("truncate table {}.{}").format(sql.Identifier(self.staging_schema(schema)), sql.Identifier(table)))
         except psycopg2.Error:  # no staging table (an append or replace load): nothing to empty
+            pass
+        finally:
+            con.close()
+
+    def drop_staging(self, schema: str) -> None:
+        import psycopg2
+
+        staging = self.staging_schema(schema)
+        if staging == schema:
+            return
+        try:
+            con = self._connect()
+        except psycopg2.Error:
+            return
+        try:
+            with con, con.cursor() as cur:
+
+                def query(text: str):
+                    cur.execute(text)
+                    return cur.fetchall()
+
+                if leftover_staging(query, schema, staging):
+                    cur.execute(f'drop schema "{staging}" cascade')
+        except psycopg2.Error:  # not ours to drop after all (rights, a concurrent user): it stays
             pass
         finally:
             con.close()
