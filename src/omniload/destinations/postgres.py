@@ -7,6 +7,7 @@ with the SQL of deletes.py, the live keys copied (COPY) into a temporary table."
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
 
 from ..errors import UsageError
 from ..uri import redact
@@ -36,46 +37,42 @@ class Postgres(SqlDeletes, Destination):
         return psycopg2.connect(dbname=c["database"], user=c["username"], password=c["password"], host=c["host"],
                                 port=c.get("port", 5432), connect_timeout=10)  # fmt: skip
 
-    def after_load(self, schema: str, table: str) -> None:
-        """Empty the table's staging copy (dlt fills it afresh on the next merge)."""
+    def _quietly(self, work: Callable[[Any], None]) -> None:
+        """``work(cursor)`` in one transaction; a failure (no such table, no rights) leaves things as they are."""
         import psycopg2
+
+        try:
+            con = self._connect()
+        except psycopg2.Error:
+            return
+        try:
+            with con, con.cursor() as cur:
+                work(cur)
+        except psycopg2.Error:
+            pass
+        finally:
+            con.close()
+
+    def after_load(self, schema: str, table: str) -> None:
+        """Empty the table's staging copy (dlt fills it afresh on the next merge; none after an append or replace)."""
         from psycopg2 import sql
 
-        try:
-            con = self._connect()
-        except psycopg2.Error:
-            return
-        try:
-            with con, con.cursor() as cur:
-                cur.execute(sql.SQL("truncate table {}.{}").format(sql.Identifier(self.staging_schema(schema)), sql.Identifier(table)))
-        except psycopg2.Error:  # no staging table (an append or replace load): nothing to empty
-            pass
-        finally:
-            con.close()
+        self._quietly(lambda cur: cur.execute(sql.SQL("truncate table {}.{}").format(
+            sql.Identifier(self.staging_schema(schema)), sql.Identifier(table))))  # fmt: skip
 
     def drop_staging(self, schema: str) -> None:
-        import psycopg2
-
         staging = self.staging_schema(schema)
-        if staging == schema:
-            return
-        try:
-            con = self._connect()
-        except psycopg2.Error:
-            return
-        try:
-            with con, con.cursor() as cur:
 
-                def query(text: str):
-                    cur.execute(text)
-                    return cur.fetchall()
+        def work(cur) -> None:
+            def query(text: str):
+                cur.execute(text)
+                return cur.fetchall()
 
-                if leftover_staging(query, schema, staging):
-                    cur.execute(f'drop schema "{staging}" cascade')
-        except psycopg2.Error:  # not ours to drop after all (rights, a concurrent user): it stays
-            pass
-        finally:
-            con.close()
+            if leftover_staging(query, schema, staging):
+                cur.execute(f'drop schema "{staging}" cascade')
+
+        if staging != schema:
+            self._quietly(work)
 
     def preflight(self) -> None:
         self.require_packages()
