@@ -146,6 +146,7 @@ class TableLoad:
         self._pipeline = None
         self._saved: dict[str, Any] | None = None
         self.failure: OmniloadError | None = None  # raised by the source inside dlt's extraction
+        self.loading_as_is = False  # rows taken over from another tool's table (takeover.py): no transform
         # Tables load side by side (scheduling.run_groups): they extract concurrently, but every read of and
         # write to the destination (saved state, fast paths, dlt's normalize and load) holds this lock.
         self.dest_lock = dest_lock if dest_lock is not None else contextlib.nullcontext()
@@ -163,6 +164,11 @@ class TableLoad:
 
     def run(self) -> None:
         saved = self.saved_state()
+        if not saved and not self.settings.full_refresh:
+            from .takeover import take_over
+
+            if take_over(self):  # another dlt pipeline's table: its rows, then on from its newest cursor
+                saved = self.saved_state()
         self.reader.restore(saved)
         self.check_columns(saved)
         windows = self.reader.plan(self.start_from(saved), self.settings.end, self.settings.checkpoint_rows)
@@ -211,6 +217,10 @@ class TableLoad:
                 state = self.dest.saved_state(self.pipeline_name, self.target.schema, self.pipeline)
             self._saved = resource_state(state, self.target.table)
         return self._saved
+
+    def forget_saved_state(self) -> None:
+        """Read the saved state again on the next :meth:`saved_state` (a load committed one)."""
+        self._saved = None
 
     def check_columns(self, saved: dict[str, Any]) -> None:
         """Compare the table's declared columns with those its last load saved (a source option may add some, such
@@ -318,7 +328,7 @@ class TableLoad:
         import pyarrow.compute as pc
 
         info, load = self.info, self
-        transform = self.settings.transform or Transform()
+        transform = (None if self.loading_as_is else self.settings.transform) or Transform()
         types = transform.types(info)
         hints = self.dest.column_hints(column_hints(types, info.primary_key, info.cursor, info.strategy == "merge"))
         nul = None if self.dest.stores_nul else {c for c, t in types.items() if t == JSON}  # JSON text: its escapes too

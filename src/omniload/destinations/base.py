@@ -161,6 +161,20 @@ class Destination:
     def after_load(self, schema: str, table: str) -> None:
         """Called after each committed load of ``table`` (with the destination lock held)."""
 
+    def dlt_table(self, schema: str, table: str) -> dict[str, str] | None:
+        """The columns (name -> database type) of ``schema.table`` when dlt made it (it has ``_dlt_load_id``);
+        None when there is no such table, or the destination cannot tell (then nothing is taken over)."""
+        return None
+
+    def read_table(self, schema: str, table: str, columns: list[str], rows: int) -> Iterator[Any]:
+        """The table's ``columns``, about ``rows`` rows at a time, as Arrow tables (JSON values as text)."""
+        raise NotImplementedError
+
+    def drop_table(self, schema: str, table: str) -> None:
+        """Drop ``schema.table`` and its staging copy (a table being taken over, after its rows were read: the other
+        tool's staging copy has its columns too)."""
+        raise NotImplementedError
+
     def drop_staging(self, schema: str) -> None:
         """After the run: remove dlt's staging schema of ``schema`` when it holds only what dlt put there (emptied
         staging copies of ``schema``'s tables and dlt's own tables); the user did not ask for it."""

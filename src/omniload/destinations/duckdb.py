@@ -191,6 +191,29 @@ class DuckDB(SqlDeletes, Destination):
         table); dlt fills it afresh on the next merge."""
         self._read(f'delete from "{self.staging_schema(schema)}"."{table}"')
 
+    def dlt_table(self, schema: str, table: str) -> dict[str, str] | None:
+        rows = self._read("select column_name, data_type from information_schema.columns where table_schema = ? "
+                          "and table_name = ? order by ordinal_position", [schema, table])  # fmt: skip
+        columns = dict(rows) if isinstance(rows, list) else {}
+        return columns if "_dlt_load_id" in columns else None
+
+    def read_table(self, schema: str, table: str, columns: list[str], rows: int) -> Iterator[Any]:
+        import pyarrow as pa
+
+        types = self.dlt_table(schema, table) or {}
+        cols = ", ".join(f'cast("{c}" as varchar) as "{c}"' if types.get(c) == "JSON" else f'"{c}"' for c in columns)
+        con = self._conn.cursor()
+        try:
+            reader = con.sql(f'select {cols} from "{schema}"."{table}"').fetch_arrow_reader(rows)
+            for batch in reader:
+                yield pa.Table.from_batches([batch])
+        finally:
+            con.close()
+
+    def drop_table(self, schema: str, table: str) -> None:
+        self._conn.execute(f'drop table "{schema}"."{table}"')
+        self._conn.execute(f'drop table if exists "{self.staging_schema(schema)}"."{table}"')
+
     def drop_staging(self, schema: str) -> None:
         staging = self.staging_schema(schema)
         if staging != schema and leftover_staging(self._read, schema, staging):

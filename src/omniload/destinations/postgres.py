@@ -7,7 +7,7 @@ with the SQL of deletes.py, the live keys copied (COPY) into a temporary table."
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ..errors import UsageError
 from ..uri import redact
@@ -59,6 +59,40 @@ class Postgres(SqlDeletes, Destination):
 
         self._quietly(lambda cur: cur.execute(sql.SQL("truncate table {}.{}").format(
             sql.Identifier(self.staging_schema(schema)), sql.Identifier(table))))  # fmt: skip
+
+    def dlt_table(self, schema: str, table: str) -> dict[str, str] | None:
+        found: dict[str, str] = {}
+
+        def work(cur) -> None:
+            cur.execute("select column_name, data_type from information_schema.columns where table_schema = %s "
+                        "and table_name = %s order by ordinal_position", (schema, table))  # fmt: skip
+            found.update(cur.fetchall())
+
+        self._quietly(work)
+        return found if "_dlt_load_id" in found else None
+
+    def read_table(self, schema: str, table: str, columns: list[str], rows: int) -> Iterator[Any]:
+        import pyarrow as pa
+
+        types = self.dlt_table(schema, table) or {}
+        cols = ", ".join(f"{q(c)}::text" if types.get(c) in ("json", "jsonb") else q(c) for c in columns)
+        con = self._connect()
+        try:
+            with con, con.cursor(name="_omniload_takeover") as cur:  # a server-side cursor: rows come in batches
+                cur.execute(f"select {cols} from {q(schema)}.{q(table)}")
+                while chunk := cur.fetchmany(rows):
+                    yield pa.table({c: [r[i] for r in chunk] for i, c in enumerate(columns)})
+        finally:
+            con.close()
+
+    def drop_table(self, schema: str, table: str) -> None:
+        con = self._connect()
+        try:
+            with con, con.cursor() as cur:
+                cur.execute(f"drop table {q(schema)}.{q(table)}")
+                cur.execute(f"drop table if exists {q(self.staging_schema(schema))}.{q(table)}")
+        finally:
+            con.close()
 
     def drop_staging(self, schema: str) -> None:
         staging = self.staging_schema(schema)
