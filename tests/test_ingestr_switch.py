@@ -174,3 +174,15 @@ def test_ingestr_only_masks_follow_its_rules():
     assert shifted.type == pa.date32() and abs((shifted.to_pylist()[0] - date(2024, 1, 1)).days) <= 3
     on_text = _masked("date_shift:3", ["2024-01-10 12:00"]).to_pylist()[0]
     assert re.fullmatch(r"2024-01-(0[7-9]|1[0-3])", on_text)
+
+
+def test_schema_contract_freeze_refuses_a_change_of_columns(sandbox, tmp_path):
+    db = tmp_path / "f.duckdb"
+    proc = _ingest(sandbox, "metrics", db, "--schema-contract", "freeze")  # a new table is no change
+    assert proc.returncode == 0, proc.stderr
+    proc = _ingest(sandbox, "metrics", db, "--schema-contract", "freeze", "--mask", "name:sequential",
+                   "--incremental-strategy", "replace")  # fmt: skip
+    assert proc.returncode == 1
+    assert ("which --schema-contract freeze refuses; use evolve to allow it" in proc.stderr
+            and "failed error: table 'metrics'" in proc.stderr), proc.stderr  # fmt: skip
+    assert_equals_truth(str(db), sandbox, "metrics")  # the table as it was

@@ -342,8 +342,9 @@ class TableLoad:
             primary_key = []
 
         extra = {"table_format": self.dest.table_format} if self.dest.table_format else {}
-        if self.settings.schema_contract:
-            extra["schema_contract"] = self.settings.schema_contract
+        if self.settings.schema_contract:  # ingestr's contract is on an existing table's columns: a new table is no change
+            mode = self.settings.schema_contract
+            extra["schema_contract"] = {"tables": "evolve", "columns": mode, "data_type": mode}
 
         @dlt.resource(name=self.target.table, write_disposition=write, primary_key=primary_key, columns=hints, **extra)
         def resource():

@@ -156,6 +156,8 @@ class Destination:
 
     def advice(self, cause: str) -> str:
         """What the user can do about a failed load whose cause reads ``cause``."""
+        if "contract_mode=freeze" in cause:
+            return "the rows would change the table's columns, which --schema-contract freeze refuses; use evolve to allow it"
         return "run again with --debug (or OMNILOAD_DEBUG=1) to see the details"
 
     def after_load(self, schema: str, table: str) -> None:
