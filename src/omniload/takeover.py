@@ -14,7 +14,7 @@ hold what the other tool made of them): the old table is dropped and every recor
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,15 +23,12 @@ import pyarrow.parquet as pq
 from .dates import iso
 from .sources.base import CannotAdopt, Window
 
-if TYPE_CHECKING:
-    from .load import TableLoad
-
 BATCH_ROWS = 50_000
 
 
-def take_over(load: "TableLoad") -> bool:
-    """Take over ``load``'s destination table when another dlt pipeline made it; True when rows were taken over
-    (the saved state is then what their load committed)."""
+def take_over(load: Any) -> bool:
+    """Take over the destination table of ``load`` (a :class:`~omniload.load.TableLoad`) when another dlt pipeline
+    made it; True when rows were taken over (the saved state is then what their load committed)."""
     dest, schema, table, info = load.dest, load.target.schema, load.target.table, load.info
     with load.dest_lock:
         columns = dest.dlt_table(schema, table)
@@ -69,7 +66,7 @@ def take_over(load: "TableLoad") -> bool:
     return bool(rows)
 
 
-def _spool(load: "TableLoad", columns: list[str], path: str) -> tuple[Any, int]:
+def _spool(load: Any, columns: list[str], path: str) -> tuple[Any, int]:
     """The table's rows, converted, into a Parquet file: the newest cursor value and the number of rows."""
     dest, cursor = load.dest, load.info.cursor
     newest, rows, writer = None, 0, None
