@@ -28,6 +28,11 @@ def sql_type(arrow_type) -> str:
     return "timestamp with time zone" if pa.types.is_timestamp(arrow_type) else "text"
 
 
+
+def _lock_key(schema: str, table: str) -> int:
+    """The advisory lock of one destination table (see ``table_lock``)."""
+    return int.from_bytes(hashlib.sha256(f"omniload:{schema}.{table}".lower().encode()).digest()[:8], "big", signed=True)
+
 @dataclass
 class Postgres(SqlDeletes, Destination):
     param = "%s"
@@ -57,7 +62,7 @@ class Postgres(SqlDeletes, Destination):
         try:
             con.autocommit = True
             with con.cursor() as cur:
-                key = int.from_bytes(hashlib.sha256(f"omniload:{schema}.{table}".lower().encode()).digest()[:8], "big", signed=True)
+                key = _lock_key(schema, table)
 
                 def attempt() -> bool:
                     cur.execute("select pg_try_advisory_lock(%s)", (key,))
@@ -129,6 +134,8 @@ class Postgres(SqlDeletes, Destination):
             con.close()
 
     def drop_staging(self, schema: str) -> None:
+        """Only while no other run loads a table staged there: their table locks are taken (without waiting) and
+        held for the drop; the session's end releases them."""
         staging = self.staging_schema(schema)
 
         def work(cur) -> None:
@@ -136,6 +143,13 @@ class Postgres(SqlDeletes, Destination):
                 cur.execute(text)
                 return cur.fetchall()
 
+            cur.execute("select table_name from information_schema.tables where table_schema = %s", (staging,))
+            for (table,) in cur.fetchall():
+                if table.startswith("_dlt_"):
+                    continue
+                cur.execute("select pg_try_advisory_lock(%s)", (_lock_key(schema, table),))
+                if not cur.fetchone()[0]:
+                    return  # another run is loading it
             if leftover_staging(query, schema, staging):
                 cur.execute(f'drop schema "{staging}" cascade')
 
