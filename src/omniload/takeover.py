@@ -38,7 +38,7 @@ def take_over(load: Any) -> bool:
     why = None
     if not info.cursor:
         why = "this table is read whole on every run"
-    elif load.settings.transform:
+    elif (t := load.settings.transform) is not None and (t.columns or t.renames or t.masks):
         why = "with --columns or --mask its rows cannot be taken as they are"
     spool = os.path.join(load.workdir, f"takeover-{schema}-{table}.parquet")
     newest, rows = None, 0
