@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from .dates import iso
 from .sources.base import CannotAdopt, Window
 
-BATCH_ROWS = 50_000
+BATCH_ROWS = 10_000
 
 
 def take_over(load: Any) -> bool:

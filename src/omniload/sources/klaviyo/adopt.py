@@ -16,6 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ...types import DECIMAL, JSON, TS, TYPES
 from ..base import CannotAdopt
@@ -38,6 +39,17 @@ def _value(v, typ: str):
     return v
 
 
+def _column(col: pa.ChunkedArray, typ: str) -> pa.ChunkedArray | pa.Array:
+    """One of ingestr's columns as this table's type: cast in Arrow when it can, value by value otherwise."""
+    want = TYPES[typ].arrow
+    if typ != JSON or pa.types.is_string(col.type):
+        try:
+            return pc.cast(col, want)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+    return pa.array([_value(v, typ) for v in col.to_pylist()], want)
+
+
 def adopt(spec: TableSpec, rows: pa.Table) -> pa.Table:
     """``rows`` of ingestr's layout of ``spec``'s table as this table's columns."""
     have = set(rows.column_names)
@@ -48,13 +60,17 @@ def adopt(spec: TableSpec, rows: pa.Table) -> pa.Table:
     out = {}
     for col, typ in spec.all_columns.items():
         if col == spec.id_column and "id" in have:
-            values = rows.column("id").to_pylist()
+            out[col] = _column(rows.column("id"), typ)
+            continue
         elif col in spec.columns and attributes is not None:
             values = [None if a is None else a.get(col) for a in attributes]
         elif col in asked and col not in have:
             raise CannotAdopt(f"they lack '{col}', which Klaviyo sends only when asked for and ingestr does not ask")
+        elif col in spec.columns and col in have:
+            out[col] = _column(rows.column(col), typ)
+            continue
         elif col in spec.columns:
-            values = rows.column(col).to_pylist() if col in have else [None] * rows.num_rows  # all null: no column
+            values = [None] * rows.num_rows  # null in every record: dlt made no column
         elif col in lifted:  # no relationships column: none was set
             values = [(((r or {}).get(lifted[col]) or {}).get("data") or {}).get("id") for r in relationships or [None] * rows.num_rows]
         else:
