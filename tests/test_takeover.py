@@ -133,3 +133,22 @@ def test_an_ingestr_postgres_database_is_taken_over_incrementally(make_sandbox, 
 
     _take_over(sb, postgres.uri("ingestr_made"), dlt.destinations.postgres(postgres.uri("ingestr_made")), tmp_path,
                lambda table: _pg_rows(postgres, "ingestr_made", "klaviyo", table))  # fmt: skip
+
+
+def test_ingestr_rows_convert_column_by_column():
+    """What dlt leaves out (an attribute null in every record) is null; what ingestr's rows never hold is refused."""
+    import pyarrow as pa
+
+    from omniload.sources.base import CannotAdopt
+    from omniload.sources.klaviyo.adopt import adopt
+    from omniload.sources.klaviyo.tables import TABLES
+
+    metrics = pa.table({"id": ["m1"], "type": ["metric"], "name": ["Placed Order"], "created": ["2026-01-02T03:04:05+00:00"],
+                        "updated": ["2026-01-03T00:00:00+00:00"], "links": ['{"self": "x"}']})  # no "integration": all null
+    got = adopt(TABLES["metrics"], metrics).to_pylist()[0]
+    assert got["integration"] is None and got["name"] == "Placed Order" and got["updated"].isoformat() == "2026-01-03T00:00:00+00:00"
+    tags = pa.table({"id": ["t1"], "attributes": ['{"name": "VIP"}'], "relationships": ['{"tag-group": {"data": {"id": "g1"}}}']})
+    assert adopt(TABLES["tags"], tags).to_pylist() == [{"id": "t1", "name": "VIP", "tag_group_id": "g1"}]
+    campaigns = pa.table({"id": ["c1"], "name": ["Spring"], "updated_at": ["2026-01-03T00:00:00+00:00"]})
+    with pytest.raises(CannotAdopt, match="do not hold column 'channel'"):
+        adopt(TABLES["campaigns"], campaigns)
