@@ -29,7 +29,7 @@ INGESTR_FLAGS = [
     (["--disable-prestaging"], "--disable-prestaging is accepted"),
     (["--no-inference"], "--no-inference is accepted"),
     (["--query-annotations", '{"pipeline":"p"}'], "--query-annotations is accepted"),
-    (["--incremental-predicate", "target.x > 0"], "--incremental-predicate is accepted"),
+    (["--incremental-predicate", "target.updated > '2000-01-01'"], None),
     (["--extract-partition-by", "updated"], "--extract-partition-by is accepted"),
     (["--extract-partition-interval", "7d"], "--extract-partition-interval is accepted"),
     (["--refresh-id", "r1"], "--refresh-id is accepted"),
@@ -209,3 +209,26 @@ def test_a_staging_schema_another_run_loads_through_is_kept(sandbox, postgres):
         cur.execute("select count(*) from information_schema.schemata where schema_name = 'public_staging'")
         assert cur.fetchone()[0] == 0  # that run is over: nothing left
     other.close()
+
+
+def test_incremental_predicate_narrows_the_merge_match(make_sandbox, tmp_path):
+    from .conftest import http_post
+
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=7)
+    db = tmp_path / "p.duckdb"
+    assert _ingest(sb, "profiles", db).returncode == 0
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=86400")
+    proc = _ingest(sb, "profiles", db, "--incremental-predicate", "target.updated >= '2000-01-01'")  # every row: as without
+    assert proc.returncode == 0, proc.stderr
+    assert_equals_truth(str(db), sb, "profiles")
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=86400")
+    before = expected_rows(sb, "profiles")
+    proc = _ingest(sb, "profiles", db, "--incremental-predicate", "target.updated > '2999-01-01'")  # no row: none matched
+    assert proc.returncode == 0, proc.stderr
+    with duckdb.connect(str(db), read_only=True) as con:
+        twice = {r[0] for r in con.execute("select id from profiles group by id having count(*) = 2").fetchall()}
+    fetched = int(re.search(r"\[profiles\] finish: .*\((\d+) fetched\)", proc.stderr).group(1))
+    assert twice and len(twice) == fetched  # each re-read record added beside its old row, as ingestr warns
+    assert twice <= set(before)
+    proc = _ingest(sb, "profiles", db, "--incremental-predicate", "x", "--full-refresh")
+    assert proc.returncode == 2 and "--incremental-predicate cannot be combined with --full-refresh" in proc.stderr

@@ -158,7 +158,7 @@ def _ingest(args: argparse.Namespace) -> int:
         reconcile_every=parse_duration(args.reconcile_every, "--reconcile-every") if args.reconcile_every else None,
         hard_deletes=_flag(args.hard_deletes, "hard-deletes"), allow_mass_delete=_flag(args.allow_mass_delete, "allow-mass-delete"),
         trim_whitespace=_flag(args.trim_whitespace, "trim-whitespace"), schema_contract=args.schema_contract,
-        staging_dataset=args.staging_dataset,
+        staging_dataset=args.staging_dataset, incremental_predicate=args.incremental_predicate,
     )  # fmt: skip
     result = ingest(opts)
     if result.progress is not None:

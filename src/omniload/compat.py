@@ -77,7 +77,6 @@ IGNORED: dict[str, str] = {
     "extract-partition-interval": _WINDOWS,
     "refresh-id": "it names a refresh in ingestr's CDC and server modes; omniload has neither",
     "cdc-table-naming": "it names the tables of change-data-capture sources; no omniload source is one",
-    "incremental-predicate": "a merge joins on the table's primary key only (dlt's merge takes no extra SQL predicate)",
 }
 SWITCHES = ("no-load-timestamp", "disable-prestaging", "no-inference")  # ingestr's flags that take no value
 CONTRACTS = ("evolve", "freeze", "discard_row", "discard_value")
@@ -118,6 +117,8 @@ def add_ingestr_flags(parser: argparse.ArgumentParser) -> None:
                         help="what a load may change in an existing table: evolve (default), freeze, discard_row, discard_value (dlt's contracts)")
     parser.add_argument("--trim-whitespace", action="store_true", default=env("trim-whitespace"),
                         help="trim leading and trailing whitespace from every text value")
+    parser.add_argument("--incremental-predicate", default=env("incremental-predicate"),
+                        help="SQL added to a merge's match on the key (ingestr's; 'target' is the table), DuckDB and PostgreSQL")
     parser.add_argument("--staging-dataset", default=env("staging-dataset"),
                         help="the schema of dlt's staging tables (default: <schema>_staging)")
     parser.add_argument("--columns", action="append", default=None,

@@ -68,6 +68,7 @@ class IngestOptions:
     trim_whitespace: bool = False  # --trim-whitespace: trim every text value
     schema_contract: str | None = None  # --schema-contract: dlt's contract for existing tables (None: evolve)
     staging_dataset: str | None = None  # --staging-dataset: the schema of dlt's staging tables
+    incremental_predicate: str | None = None  # --incremental-predicate: SQL added to a merge's match
 
 
 @dataclass
@@ -155,6 +156,12 @@ def check_options(opts: IngestOptions) -> tuple[Source, Destination, list[Target
         if not IDENT.match(opts.staging_dataset):
             raise UsageError(f"--staging-dataset: '{opts.staging_dataset}' is not a valid identifier; use letters, digits and _ (not first), at most 63")
         dest.staging_layout = opts.staging_dataset
+    if opts.incremental_predicate:
+        if opts.full_refresh:
+            raise UsageError("--incremental-predicate cannot be combined with --full-refresh (a full refresh merges nothing)")
+        if not dest.merge_predicates:
+            opts.notes.append(f"--incremental-predicate is ignored: {dest.display} does not merge in SQL (DuckDB and "
+                              "PostgreSQL do)")  # fmt: skip
     for target in targets:
         info = tables[target.source]
         dest.check_target(target.schema, target.table)
@@ -278,6 +285,10 @@ def _run_table(load: TableLoad, reconcile: Reconcile, progress: Progress, result
 
 def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: list[Target],
               deletes: ReconcileSettings) -> IngestResult:  # fmt: skip
+    if opts.incremental_predicate and dest.merge_predicates:
+        from .destinations.predicate import use
+
+        use(opts.incremental_predicate)
     settings = LoadSettings(opts.interval_start, opts.interval_end, opts.incremental_strategy,
                             opts.full_refresh, opts.checkpoint_rows, opts.lookback,
                             Transform.parse(opts.columns, opts.masks, opts.trim_whitespace),

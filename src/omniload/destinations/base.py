@@ -63,6 +63,7 @@ class Destination:
     partitions: bool = False  # honours dlt's partition column hint (--partition-by)
     stores_nul: bool = True  # text and JSON can hold NUL characters; False: they are removed on the way
     notes: list[str] = field(default_factory=list)  # said before the run (how the URI was read)
+    merge_predicates: bool = False  # dlt's SQL merge job merges here: --incremental-predicate applies
     staging_layout: str = "%s_staging"  # dlt's staging schema of a schema (--staging-dataset: one fixed name)
 
     def staging_schema(self, schema: str) -> str:

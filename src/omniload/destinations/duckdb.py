@@ -85,6 +85,7 @@ def check_database_file(p: Path) -> None:
 @dataclass
 class DuckDB(SqlDeletes, Destination):
     path: str = ""  # file or ":memory:"
+    merge_predicates: bool = True
     _conn: Any = None  # the run's connection (opened by preflight, closed by close)
     _long: dict = field(default_factory=dict)  # (schema, table) -> long value bytes of the slice being extracted
     _limit: str = ""  # the buffer pool's size now

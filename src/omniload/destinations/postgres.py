@@ -38,6 +38,7 @@ class Postgres(SqlDeletes, Destination):
     param = "%s"
     compress_load_files: bool = False  # COPY reads each file straight back
     stores_nul: bool = False  # text refuses NUL bytes, jsonb the \u0000 escape
+    merge_predicates: bool = True
 
     def _connect(self):
         import psycopg2
