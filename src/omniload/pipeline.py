@@ -285,10 +285,9 @@ def _run_table(load: TableLoad, reconcile: Reconcile, progress: Progress, result
 
 def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: list[Target],
               deletes: ReconcileSettings) -> IngestResult:  # fmt: skip
-    if opts.incremental_predicate and dest.merge_predicates:
-        from .destinations.predicate import use
+    from .destinations.predicate import use
 
-        use(opts.incremental_predicate)
+    use(opts.incremental_predicate if dest.merge_predicates else None)  # None: no predicate left from an earlier run
     settings = LoadSettings(opts.interval_start, opts.interval_end, opts.incremental_strategy,
                             opts.full_refresh, opts.checkpoint_rows, opts.lookback,
                             Transform.parse(opts.columns, opts.masks, opts.trim_whitespace),
