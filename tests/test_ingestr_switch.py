@@ -188,29 +188,6 @@ def test_schema_contract_freeze_refuses_a_change_of_columns(sandbox, tmp_path):
     assert_equals_truth(str(db), sandbox, "metrics")  # the table as it was
 
 
-def test_a_staging_schema_another_run_loads_through_is_kept(sandbox, postgres):
-    from omniload.destinations.postgres import _lock_key
-
-    postgres.create_database("staging_busy")
-    uri = postgres.uri("staging_busy")
-    run = lambda table: run_cli("ingest", "--source-uri", source_uri(sandbox), "--source-table", table,  # noqa: E731
-                                "--dest-uri", uri, "--progress", "log")  # fmt: skip
-    assert run("metrics,tags").returncode == 0
-    other = postgres.connect("staging_busy")  # another run, loading metrics through public_staging this moment
-    other.autocommit = True
-    with other.cursor() as cur:
-        cur.execute("create schema if not exists public_staging; create table public_staging.metrics (like public.metrics)")
-        cur.execute("select pg_advisory_lock(%s)", (_lock_key("public", "metrics"),))
-        assert run("tags").returncode == 0
-        cur.execute("select count(*) from information_schema.tables where table_schema = 'public_staging'")
-        assert cur.fetchone()[0] == 1  # kept: the other run's table is in it
-        cur.execute("select pg_advisory_unlock_all()")
-        assert run("tags").returncode == 0
-        cur.execute("select count(*) from information_schema.schemata where schema_name = 'public_staging'")
-        assert cur.fetchone()[0] == 0  # that run is over: nothing left
-    other.close()
-
-
 def test_incremental_predicate_narrows_the_merge_match(make_sandbox, tmp_path):
     from .conftest import http_post
 

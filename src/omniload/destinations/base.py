@@ -196,7 +196,9 @@ class Destination:
 
     def drop_staging(self, schema: str) -> None:
         """After the run: remove dlt's staging schema of ``schema`` when it holds only what dlt put there (emptied
-        staging copies of ``schema``'s tables and dlt's own tables); the user did not ask for it."""
+        staging copies of ``schema``'s tables and dlt's own tables); the user did not ask for it. Only DuckDB does:
+        PostgreSQL's table lock creates the staging schema before each load, and dlt's full refresh then expects
+        its ``_dlt_version`` there."""
 
     def close(self) -> None:
         """Release what preflight opened."""

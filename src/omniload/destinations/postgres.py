@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator
 
 from ..errors import DestinationUnreachable, UsageError
 from ..uri import redact
-from .base import Destination, leftover_staging
+from .base import Destination
 from .deletes import SqlDeletes, q
 from .locks import wait_for
 
@@ -133,29 +133,6 @@ class Postgres(SqlDeletes, Destination):
                 cur.execute(f"drop table if exists {q(self.staging_schema(schema))}.{q(table)}")
         finally:
             con.close()
-
-    def drop_staging(self, schema: str) -> None:
-        """Only while no other run loads a table staged there: their table locks are taken (without waiting) and
-        held for the drop; the session's end releases them."""
-        staging = self.staging_schema(schema)
-
-        def work(cur) -> None:
-            def query(text: str):
-                cur.execute(text)
-                return cur.fetchall()
-
-            cur.execute("select table_name from information_schema.tables where table_schema = %s", (staging,))
-            for (table,) in cur.fetchall():
-                if table.startswith("_dlt_"):
-                    continue
-                cur.execute("select pg_try_advisory_lock(%s)", (_lock_key(schema, table),))
-                if not cur.fetchone()[0]:
-                    return  # another run is loading it
-            if leftover_staging(query, schema, staging):
-                cur.execute(f'drop schema "{staging}" cascade')
-
-        if staging != schema:
-            self._quietly(work)
 
     def preflight(self) -> None:
         self.require_packages()
