@@ -184,7 +184,7 @@ def test_work_folders_and_spools_of_dead_runs_are_removed(make_sandbox, tmp_path
     assert m and int(m.group(1)) == os.getpid() and not os.path.exists(work)
 
 
-def test_staging_copies_are_emptied_after_each_merge(make_sandbox, tmp_path, postgres):
+def test_staging_copies_are_removed_or_emptied_after_each_run(make_sandbox, tmp_path, postgres):
     sb = make_sandbox(scale="tiny", rate_limits="off")
     db = str(tmp_path / "out.duckdb")
     postgres.create_database("staging_check")
@@ -195,14 +195,17 @@ def test_staging_copies_are_emptied_after_each_merge(make_sandbox, tmp_path, pos
         http_post(sb.base_url, "/__sandbox/clock/advance?seconds=86400")
     con = duckdb.connect(db, read_only=True)
     try:
-        assert con.execute("select count(*) from main_staging.profiles").fetchone()[0] == 0
+        schemas = {r[0] for r in con.execute("select schema_name from information_schema.schemata").fetchall()}
+        assert "main_staging" not in schemas  # issue #27: nothing left that the user did not ask for
         assert con.execute("select count(*) from main.profiles").fetchone()[0] > 0
     finally:
         con.close()
     pg = postgres.connect("staging_check")
     try:
         with pg.cursor() as cur:
-            cur.execute("select count(*) from public_staging.profiles")
+            cur.execute("select count(*) from public_staging.profiles")  # PostgreSQL keeps its staging schema, emptied
             assert cur.fetchone()[0] == 0
+            cur.execute("select count(*) from public.profiles")
+            assert cur.fetchone()[0] > 0
     finally:
         pg.close()

@@ -132,7 +132,11 @@ def _ingest(args: argparse.Namespace) -> int:
         from .compat import env_name
 
         raise UsageError(f"{env_name('progress')}: '{args.progress}' is not allowed; allowed: {', '.join(PROGRESS)}")
-    from .compat import apply_loader_file_size, listed, notes
+    from .compat import CONTRACTS, NAMINGS, apply_loader_file_size, env_name, listed, notes
+
+    for flag, value, allowed in (("schema-contract", args.schema_contract, CONTRACTS), ("schema-naming", args.schema_naming, NAMINGS)):
+        if value is not None and value not in allowed:  # from the environment, which argparse does not check
+            raise UsageError(f"{env_name(flag)}: '{value}' is not allowed; allowed: {', '.join(allowed)}")
 
     if args.loader_file_size is not None:
         size = _number(args.loader_file_size, "--loader-file-size", 1)
@@ -155,6 +159,8 @@ def _ingest(args: argparse.Namespace) -> int:
         reconcile=args.reconcile,
         reconcile_every=parse_duration(args.reconcile_every, "--reconcile-every") if args.reconcile_every else None,
         hard_deletes=_flag(args.hard_deletes, "hard-deletes"), allow_mass_delete=_flag(args.allow_mass_delete, "allow-mass-delete"),
+        trim_whitespace=_flag(args.trim_whitespace, "trim-whitespace"), schema_contract=args.schema_contract,
+        staging_dataset=args.staging_dataset, incremental_predicate=args.incremental_predicate,
     )  # fmt: skip
     result = ingest(opts)
     if result.progress is not None:

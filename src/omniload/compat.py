@@ -43,8 +43,20 @@ INGESTR_ENV: dict[str, tuple[str, ...]] = {
     "mask": ("MASK", "INGESTR_MASK"),
     "no-load-timestamp": ("NO_LOAD_TIMESTAMP", "INGESTR_NO_LOAD_TIMESTAMP"),
     "debug": ("DEBUG", "INGESTR_DEBUG"),
+    "schema-contract": ("SCHEMA_CONTRACT", "INGESTR_SCHEMA_CONTRACT"),
+    "trim-whitespace": ("TRIM_WHITESPACE", "INGESTR_TRIM_WHITESPACE"),
+    "staging-dataset": ("STAGING_DATASET", "INGESTR_STAGING_DATASET"),
+    "disable-prestaging": ("INGESTR_DISABLE_PRESTAGING",),
+    "no-inference": ("NO_INFERENCE", "INGESTR_NO_INFERENCE"),
+    "query-annotations": ("INGESTR_QUERY_ANNOTATIONS",),
+    "incremental-predicate": ("INCREMENTAL_PREDICATE", "INGESTR_INCREMENTAL_PREDICATE"),
+    "extract-partition-by": ("EXTRACT_PARTITION_BY", "INGESTR_EXTRACT_PARTITION_BY"),
+    "extract-partition-interval": ("EXTRACT_PARTITION_INTERVAL", "INGESTR_EXTRACT_PARTITION_INTERVAL"),
+    "refresh-id": ("REFRESH_ID", "INGESTR_REFRESH_ID"),
+    "cdc-table-naming": ("CDC_TABLE_NAMING", "INGESTR_CDC_TABLE_NAMING"),
 }
 
+_WINDOWS = "each table is read in windows of its own incremental key already (see --extract-parallelism)"
 # ingestr flags that mean nothing for omniload: accepted, and a note says why (flag -> reason)
 IGNORED: dict[str, str] = {
     "page-size": "Klaviyo pages have the API's own size per endpoint; batches to the destination are 50,000 rows",
@@ -58,7 +70,17 @@ IGNORED: dict[str, str] = {
     "cluster-by": "clustering is not applied by omniload's destinations",
     "staging-bucket": "omniload loads without a staging bucket",
     "loader-file-format": "each destination uses its own best format (Parquet where it can)",
+    "disable-prestaging": "omniload hands dlt typed Arrow batches; there is no extract-time staging to turn off",
+    "no-inference": "every table's columns are declared by the source; nothing is inferred",
+    "query-annotations": "omniload's destinations take no query comments (they annotate Snowflake queries in ingestr)",
+    "extract-partition-by": _WINDOWS,
+    "extract-partition-interval": _WINDOWS,
+    "refresh-id": "it names a refresh in ingestr's CDC and server modes; omniload has neither",
+    "cdc-table-naming": "it names the tables of change-data-capture sources; no omniload source is one",
 }
+SWITCHES = ("no-load-timestamp", "disable-prestaging", "no-inference")  # ingestr's flags that take no value
+CONTRACTS = ("evolve", "freeze", "discard_row", "discard_value")
+NAMINGS = ("auto", "snake_case", "default", "direct")
 MULTI = ("columns", "mask", "sql-exclude-columns")  # repeatable (ingestr's list options); also comma-separated
 
 
@@ -81,7 +103,7 @@ def env_name(flag: str) -> str:
 def add_ingestr_flags(parser: argparse.ArgumentParser) -> None:
     """The ingestr flags omniload has no flag of its own for."""
     for flag in IGNORED:
-        if flag == "no-load-timestamp":
+        if flag in SWITCHES:
             parser.add_argument(f"--{flag}", action="store_true", default=env(flag), help=f"ingestr's; ignored: {IGNORED[flag]}")
         elif flag in MULTI:
             parser.add_argument(f"--{flag}", action="append", default=None, help=f"ingestr's; ignored: {IGNORED[flag]}")
@@ -89,12 +111,22 @@ def add_ingestr_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(f"--{flag}", default=env(flag), help=f"ingestr's; ignored: {IGNORED[flag]}")
     parser.add_argument("--loader-file-size", default=env("loader-file-size"),
                         help="rows per file dlt writes before starting another (dlt's data_writer.file_max_items)")
-    parser.add_argument("--schema-naming", default=env("schema-naming"), choices=["default", "direct"],
-                        help="default: names as omniload writes them; direct is accepted with a note")
+    parser.add_argument("--schema-naming", default=env("schema-naming"), choices=NAMINGS,
+                        help="auto, snake_case or default: names as omniload writes them (snake_case already); direct is accepted with a note")
+    parser.add_argument("--schema-contract", default=env("schema-contract"), choices=CONTRACTS,
+                        help="what a load may change in an existing table: evolve (default), freeze, discard_row, discard_value (dlt's contracts)")
+    parser.add_argument("--trim-whitespace", action="store_true", default=env("trim-whitespace"),
+                        help="trim leading and trailing whitespace from every text value")
+    parser.add_argument("--incremental-predicate", default=env("incremental-predicate"),
+                        help="SQL added to a merge's match on the key (ingestr's; 'target' is the table), DuckDB and PostgreSQL")
+    parser.add_argument("--staging-dataset", default=env("staging-dataset"),
+                        help="the schema of dlt's staging tables (default: <schema>_staging)")
     parser.add_argument("--columns", action="append", default=None,
-                        help="column type overrides, name:type (text, bigint, double, bool, timestamp, date, json, decimal); repeatable or comma-separated")
+                        help="column types and renames: name:type, name:type:source (rename), name::source (rename only); "
+                             "types text/string, bigint, double, bool, timestamp, date, json, decimal, ...; repeatable or comma-separated")
     parser.add_argument("--mask", action="append", default=None,
-                        help="mask a column, column:algorithm[:param] (hash, md5, hmac, email, phone, redact, stars, fixed, partial, ...); repeatable")
+                        help="mask a column, column:algorithm[:param] (hash, md5, hmac, email, phone, redact, stars, fixed, partial, "
+                             "random, uuid, sequential, round, range, noise, date_shift, year_only, month_year, ...); repeatable")
     parser.add_argument("--partition-by", default=env("partition-by"), help="partition column where the destination partitions (Delta)")
 
 
@@ -113,6 +145,8 @@ def notes(args: argparse.Namespace) -> list[str]:
         value = getattr(args, flag.replace("-", "_"), None)
         if value not in (None, False, "", []):
             out.append(f"--{flag} is accepted for ingestr compatibility and ignored: {IGNORED[flag]}")
+    if args.schema_naming in ("auto", "snake_case"):
+        out.append(f"--schema-naming {args.schema_naming} is what omniload does: its tables and columns are already snake_case")
     if args.schema_naming == "direct":
         out.append("--schema-naming direct is accepted and ignored: omniload names tables with _ for - "
                    "(catalog-variants lands as catalog_variants; --dest-table catalog-variants means the same)")

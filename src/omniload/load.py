@@ -73,6 +73,7 @@ class LoadSettings:
     lookback: timedelta | None = None  # --lookback; None: each table's own
     transform: Transform | None = None  # --columns / --mask
     partition_by: str | None = None  # --partition-by, where the destination partitions
+    schema_contract: str | None = None  # --schema-contract: dlt's contract (None: evolve)
 
 
 def disposition(strategy: str, merges_in_place: bool, first_slice: bool, newer_than_loaded: bool) -> str:
@@ -146,6 +147,7 @@ class TableLoad:
         self._pipeline = None
         self._saved: dict[str, Any] | None = None
         self.failure: OmniloadError | None = None  # raised by the source inside dlt's extraction
+        self.loading_as_is = False  # rows taken over from another tool's table (takeover.py): no transform
         # Tables load side by side (scheduling.run_groups): they extract concurrently, but every read of and
         # write to the destination (saved state, fast paths, dlt's normalize and load) holds this lock.
         self.dest_lock = dest_lock if dest_lock is not None else contextlib.nullcontext()
@@ -163,6 +165,11 @@ class TableLoad:
 
     def run(self) -> None:
         saved = self.saved_state()
+        if not saved and not self.settings.full_refresh:
+            from .takeover import take_over
+
+            if take_over(self):  # another dlt pipeline's table: its rows, then on from its newest cursor
+                saved = self.saved_state()
         self.check_columns(saved)  # before start_from: new columns make a first load
         windows = reading.plan(self.reader, saved, self.start_from(saved), self.settings.end, self.settings.checkpoint_rows)
         ahead: list[Prefetch] = []  # the slices read ahead (the last one: the next slice's)
@@ -218,6 +225,10 @@ class TableLoad:
                 state = self.dest.saved_state(self.pipeline_name, self.target.schema, self.pipeline)
             self._saved = resource_state(state, self.target.table)
         return self._saved
+
+    def forget_saved_state(self) -> None:
+        """Read the saved state again on the next :meth:`saved_state` (a load committed one)."""
+        self._saved = None
 
     def check_columns(self, saved: dict[str, Any]) -> None:
         """Compare the table's declared columns with those its last load saved (a source option may add some, such
@@ -322,7 +333,7 @@ class TableLoad:
         import dlt
 
         info, load = self.info, self
-        transform = self.settings.transform or Transform()
+        transform = (None if self.loading_as_is else self.settings.transform) or Transform()
         types = transform.types(info)
         hints = self.dest.column_hints(column_hints(types, info.primary_key, info.cursor, info.strategy == "merge"))
         nul = None if self.dest.stores_nul else {c for c, t in types.items() if t == JSON}  # JSON text: its escapes too
@@ -336,6 +347,9 @@ class TableLoad:
             primary_key = []
 
         extra = {"table_format": self.dest.table_format} if self.dest.table_format else {}
+        if self.settings.schema_contract:  # ingestr's contract is on an existing table's columns: a new table is no change
+            mode = self.settings.schema_contract
+            extra["schema_contract"] = {"tables": "evolve", "columns": mode, "data_type": mode}
 
         @dlt.resource(name=self.target.table, write_disposition=write, primary_key=primary_key, columns=hints, **extra)
         def resource():

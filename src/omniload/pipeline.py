@@ -65,6 +65,10 @@ class IngestOptions:
     reconcile_every: timedelta | None = None  # reconcile the large tables when this much passed since the last
     hard_deletes: bool = False  # delete the rows of deleted records instead of marking them
     allow_mass_delete: bool = False  # mark even when a scan finds under half of a table's keys
+    trim_whitespace: bool = False  # --trim-whitespace: trim every text value
+    schema_contract: str | None = None  # --schema-contract: dlt's contract for existing tables (None: evolve)
+    staging_dataset: str | None = None  # --staging-dataset: the schema of dlt's staging tables
+    incremental_predicate: str | None = None  # --incremental-predicate: SQL added to a merge's match
 
 
 @dataclass
@@ -147,7 +151,17 @@ def check_options(opts: IngestOptions) -> tuple[Source, Destination, list[Target
     if opts.incremental_strategy == "scd2" and not dest.supports_scd2:
         raise UsageError(f"--incremental-strategy scd2: {dest.display} cannot keep SCD2 history; "
                          "use a SQL destination (duckdb, postgresql, sqlite, ...)")  # fmt: skip
-    transform = Transform.parse(opts.columns, opts.masks)
+    transform = Transform.parse(opts.columns, opts.masks, opts.trim_whitespace)
+    if opts.staging_dataset:
+        if not IDENT.match(opts.staging_dataset):
+            raise UsageError(f"--staging-dataset: '{opts.staging_dataset}' is not a valid identifier; use letters, digits and _ (not first), at most 63")
+        dest.staging_layout = opts.staging_dataset
+    if opts.incremental_predicate:
+        if opts.full_refresh:
+            raise UsageError("--incremental-predicate cannot be combined with --full-refresh (a full refresh merges nothing)")
+        if not dest.merge_predicates:
+            opts.notes.append(f"--incremental-predicate is ignored: {dest.display} does not merge in SQL (DuckDB and "
+                              "PostgreSQL do)")  # fmt: skip
     for target in targets:
         info = tables[target.source]
         dest.check_target(target.schema, target.table)
@@ -222,7 +236,10 @@ def ingest(opts: IngestOptions) -> IngestResult:
     with dest.lock():  # first: a second run is told another omniload run has it, before it tries to open it
         dest.preflight()
         try:
-            return _load_all(opts, source, dest, targets, deletes)
+            result = _load_all(opts, source, dest, targets, deletes)
+            for schema in sorted({t.schema for t in targets}):  # nothing left behind that the user did not ask for
+                dest.drop_staging(schema)
+            return result
         finally:
             dest.close()
 
@@ -265,9 +282,13 @@ def _run_table(load: TableLoad, reconcile: Reconcile, progress: Progress, result
 
 def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: list[Target],
               deletes: ReconcileSettings) -> IngestResult:  # fmt: skip
+    from .destinations.predicate import use
+
+    use(opts.incremental_predicate if dest.merge_predicates else None)  # None: no predicate left from an earlier run
     settings = LoadSettings(opts.interval_start, opts.interval_end, opts.incremental_strategy,
                             opts.full_refresh, opts.checkpoint_rows, opts.lookback,
-                            Transform.parse(opts.columns, opts.masks), opts.partition_by if dest.partitions else None)  # fmt: skip
+                            Transform.parse(opts.columns, opts.masks, opts.trim_whitespace),
+                            opts.partition_by if dest.partitions else None, opts.schema_contract)  # fmt: skip
     read_options = ReadOptions(opts.extract_parallelism, opts.batch_rows, opts.max_retry_after)
     result = IngestResult()
     workdir = make_workdir()

@@ -19,6 +19,23 @@ from .locks import DEFAULT_LOCK_WAIT
 NO_TABLE = object()  # newest_loaded(): the table does not exist yet
 
 
+def leftover_staging(query: Callable[[str], Any], schema: str, staging: str) -> bool:
+    """Whether the staging schema ``staging`` holds only dlt's tables and empty copies of tables of ``schema``
+    (``query``: rows of one SQL query on the destination; names are identifiers checked by the pipeline)."""
+    def rows(text: str) -> list:
+        out = query(text)
+        return out if isinstance(out, list) else []  # a failed query: nothing known, nothing dropped
+
+    names = "select table_name from information_schema.tables where table_schema = '{}'"
+    staged, loaded = [r[0] for r in rows(names.format(staging))], {r[0] for r in rows(names.format(schema))}
+    if not staged:
+        return False
+    for table in staged:
+        if not table.startswith("_dlt_") and (table not in loaded or rows(f'select count(*) from "{staging}"."{table}"') != [(0,)]):
+            return False
+    return True
+
+
 def local_path(text: str) -> str:
     """The path part of a file URI, percent-decoded (``my%20dir`` is ``my dir``)."""
     from urllib.parse import unquote
@@ -47,6 +64,12 @@ class Destination:
     partitions: bool = False  # honours dlt's partition column hint (--partition-by)
     stores_nul: bool = True  # text and JSON can hold NUL characters; False: they are removed on the way
     notes: list[str] = field(default_factory=list)  # said before the run (how the URI was read)
+    merge_predicates: bool = False  # dlt's SQL merge job merges here: --incremental-predicate applies
+    staging_layout: str = "%s_staging"  # dlt's staging schema of a schema (--staging-dataset: one fixed name)
+
+    def staging_schema(self, schema: str) -> str:
+        """The schema dlt stages a merge of ``schema``'s tables in."""
+        return self.staging_layout % schema if "%s" in self.staging_layout else self.staging_layout
 
     def default_schema(self, source_default: str) -> str:
         return self.schema or source_default
@@ -90,7 +113,8 @@ class Destination:
     def dlt_destination(self):
         import dlt
 
-        return getattr(dlt.destinations, self.kind)(credentials=self.credentials, **self.options)
+        return getattr(dlt.destinations, self.kind)(credentials=self.credentials, staging_dataset_name_layout=self.staging_layout,
+                                                    **self.options)  # fmt: skip
 
     def saved_state(self, pipeline_name: str, schema: str, pipeline: Callable[[], Any]) -> dict[str, Any]:
         """The newest pipeline state a previous run committed (dlt restores it from the destination)."""
@@ -113,6 +137,8 @@ class Destination:
 
     def advice(self, cause: str) -> str:
         """What the user can do about a failed load whose cause reads ``cause``."""
+        if "contract_mode=freeze" in cause:
+            return "the rows would change the table's columns, which --schema-contract freeze refuses; use evolve to allow it"
         return "run again with --debug (or OMNILOAD_DEBUG=1) to see the details"
 
     def saw_batch(self, schema: str, table: str, batch) -> None:
@@ -123,6 +149,26 @@ class Destination:
 
     def after_load(self, schema: str, table: str) -> None:
         """Called after each committed load of ``table`` (with the destination lock held)."""
+
+    def dlt_table(self, schema: str, table: str) -> dict[str, str] | None:
+        """The columns (name -> database type) of ``schema.table`` when dlt made it (it has ``_dlt_load_id``);
+        None when there is no such table, or the destination cannot tell (then nothing is taken over)."""
+        return None
+
+    def read_table(self, schema: str, table: str, columns: list[str], rows: int) -> Iterator[Any]:
+        """The table's ``columns``, about ``rows`` rows at a time, as Arrow tables (JSON values as text)."""
+        raise NotImplementedError
+
+    def drop_table(self, schema: str, table: str) -> None:
+        """Drop ``schema.table`` and its staging copy (a table being taken over, after its rows were read: the other
+        tool's staging copy has its columns too)."""
+        raise NotImplementedError
+
+    def drop_staging(self, schema: str) -> None:
+        """After the run: remove dlt's staging schema of ``schema`` when it holds only what dlt put there (emptied
+        staging copies of ``schema``'s tables and dlt's own tables); the user did not ask for it. Only DuckDB does:
+        PostgreSQL's table lock creates the staging schema before each load, and dlt's full refresh then expects
+        its ``_dlt_version`` there."""
 
     def close(self) -> None:
         """Release what preflight opened."""

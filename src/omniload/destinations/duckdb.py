@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..errors import CorruptState, DestinationBusy, DestinationUnreachable, UsageError
-from .base import NO_TABLE, Destination, local_path
+from .base import NO_TABLE, Destination, leftover_staging, local_path
 from .deletes import SqlDeletes
 from .locks import file_lock
 from .state import decode_state
@@ -85,6 +85,7 @@ def check_database_file(p: Path) -> None:
 @dataclass
 class DuckDB(SqlDeletes, Destination):
     path: str = ""  # file or ":memory:"
+    merge_predicates: bool = True
     _conn: Any = None  # the run's connection (opened by preflight, closed by close)
     _long: dict = field(default_factory=dict)  # (schema, table) -> long value bytes of the slice being extracted
     _limit: str = ""  # the buffer pool's size now
@@ -125,7 +126,7 @@ class DuckDB(SqlDeletes, Destination):
             return
         catalog = os.path.basename(self.path).split(".")[0].lower()
         catalog = "main_db" if catalog == "main" else catalog
-        for name in (schema, f"{schema}_staging"):
+        for name in (schema, self.staging_schema(schema)):
             if name.lower() == catalog:
                 raise UsageError(f"--dest-table: schema '{name}' has the name DuckDB gives the file {self.display} "
                                  f"(its catalog '{catalog}'), which DuckDB cannot tell apart; choose another schema "
@@ -165,7 +166,7 @@ class DuckDB(SqlDeletes, Destination):
         import dlt
         from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
-        return dlt.destinations.duckdb(DuckDbCredentials(self._conn))
+        return dlt.destinations.duckdb(DuckDbCredentials(self._conn), staging_dataset_name_layout=self.staging_layout)
 
     def _read(self, sql: str, params: list | None = None, wanted: Any = None) -> Any:
         """Rows of one query on the run's connection (``wanted``: an Arrow table it may read as
@@ -249,7 +250,35 @@ class DuckDB(SqlDeletes, Destination):
     def after_load(self, schema: str, table: str) -> None:
         """Empty the table's staging copy: a merge leaves the last load's rows there (a second copy of a big
         table); dlt fills it afresh on the next merge."""
-        self._read(f'delete from "{schema}_staging"."{table}"')
+        self._read(f'delete from "{self.staging_schema(schema)}"."{table}"')
+
+    def dlt_table(self, schema: str, table: str) -> dict[str, str] | None:
+        rows = self._read("select column_name, data_type from information_schema.columns where table_schema = ? "
+                          "and table_name = ? order by ordinal_position", [schema, table])  # fmt: skip
+        columns = dict(rows) if isinstance(rows, list) else {}
+        return columns if "_dlt_load_id" in columns else None
+
+    def read_table(self, schema: str, table: str, columns: list[str], rows: int) -> Iterator[Any]:
+        import pyarrow as pa
+
+        types = self.dlt_table(schema, table) or {}
+        cols = ", ".join(f'cast("{c}" as varchar) as "{c}"' if types.get(c) == "JSON" else f'"{c}"' for c in columns)
+        con = self._conn.cursor()
+        try:
+            reader = con.sql(f'select {cols} from "{schema}"."{table}"').fetch_arrow_reader(rows)
+            for batch in reader:
+                yield pa.Table.from_batches([batch])
+        finally:
+            con.close()
+
+    def drop_table(self, schema: str, table: str) -> None:
+        self._conn.execute(f'drop table "{schema}"."{table}"')
+        self._conn.execute(f'drop table if exists "{self.staging_schema(schema)}"."{table}"')
+
+    def drop_staging(self, schema: str) -> None:
+        staging = self.staging_schema(schema)
+        if staging != schema and leftover_staging(self._read, schema, staging):
+            self._read(f'drop schema "{staging}" cascade')
 
     def advice(self, cause: str) -> str:
         lowered = cause.lower()

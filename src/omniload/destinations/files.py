@@ -23,11 +23,12 @@ FILE_FORMATS = {"parquet": "parquet", "csv": "csv", "jsonl": "jsonl"}
 
 
 def folder(scheme: str, uri: str) -> Path:
-    """The local folder of a ``scheme:///dir`` URI (relative; four slashes: absolute), checked writable."""
-    rest = uri.split("://", 1)[1]
-    if not rest.startswith("/") or rest == "/":
-        raise UsageError(f"--dest-uri: use {scheme}:///relative/dir or {scheme}:////abs/dir")
-    path = local_path(rest[1:].split("?", 1)[0])
+    """The local folder of a ``scheme:///dir`` URI (relative; four slashes: absolute; ingestr's ``scheme://dir``:
+    relative too), checked writable."""
+    rest = uri.split("://", 1)[1].split("?", 1)[0]
+    if rest in ("", "/"):
+        raise UsageError(f"--dest-uri: use {scheme}:///relative/dir, {scheme}://relative/dir or {scheme}:////abs/dir")
+    path = local_path(rest[1:] if rest.startswith("/") else rest)
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise UsageError(f"--dest-uri: '{path}' is a file; {scheme}:// needs a folder")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from ..errors import DestinationUnreachable
 from ..uri import redact
@@ -28,11 +28,17 @@ def sql_type(arrow_type) -> str:
     return "timestamp with time zone" if pa.types.is_timestamp(arrow_type) else "text"
 
 
+
+def _lock_key(schema: str, table: str) -> int:
+    """The advisory lock of one destination table (see ``table_lock``)."""
+    return int.from_bytes(hashlib.sha256(f"omniload:{schema}.{table}".lower().encode()).digest()[:8], "big", signed=True)
+
 @dataclass
 class Postgres(SqlDeletes, Destination):
     param = "%s"
     compress_load_files: bool = False  # COPY reads each file straight back
     stores_nul: bool = False  # text refuses NUL bytes, jsonb the \u0000 escape
+    merge_predicates: bool = True
 
     def _connect(self):
         import psycopg2
@@ -57,24 +63,23 @@ class Postgres(SqlDeletes, Destination):
         try:
             con.autocommit = True
             with con.cursor() as cur:
-                key = int.from_bytes(hashlib.sha256(f"omniload:{schema}.{table}".lower().encode()).digest()[:8], "big", signed=True)
+                key = _lock_key(schema, table)
 
                 def attempt() -> bool:
                     cur.execute("select pg_try_advisory_lock(%s)", (key,))
                     return bool(cur.fetchone()[0])
 
                 wait_for(attempt, self.lock_wait, f"{schema}.{table}", self.display, on_wait)
-                for name in (schema, f"{schema}_staging"):
+                for name in (schema, self.staging_schema(schema)):
                     with contextlib.suppress(errors.UniqueViolation):  # created by another run this moment
                         cur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(name)))
             yield
         finally:
             con.close()  # ends the session, and with it the lock
 
-    def after_load(self, schema: str, table: str) -> None:
-        """Empty the table's staging copy (dlt fills it afresh on the next merge)."""
+    def _quietly(self, work: Callable[[Any], None]) -> None:
+        """``work(cursor)`` in one transaction; a failure (no such table, no rights) leaves things as they are."""
         import psycopg2
-        from psycopg2 import sql
 
         try:
             con = self._connect()
@@ -82,9 +87,50 @@ class Postgres(SqlDeletes, Destination):
             return
         try:
             with con, con.cursor() as cur:
-                cur.execute(sql.SQL("truncate table {}.{}").format(sql.Identifier(f"{schema}_staging"), sql.Identifier(table)))
-        except psycopg2.Error:  # no staging table (an append or replace load): nothing to empty
+                work(cur)
+        except psycopg2.Error:
             pass
+        finally:
+            con.close()
+
+    def after_load(self, schema: str, table: str) -> None:
+        """Empty the table's staging copy (dlt fills it afresh on the next merge; none after an append or replace)."""
+        from psycopg2 import sql
+
+        self._quietly(lambda cur: cur.execute(sql.SQL("truncate table {}.{}").format(
+            sql.Identifier(self.staging_schema(schema)), sql.Identifier(table))))  # fmt: skip
+
+    def dlt_table(self, schema: str, table: str) -> dict[str, str] | None:
+        found: dict[str, str] = {}
+
+        def work(cur) -> None:
+            cur.execute("select column_name, data_type from information_schema.columns where table_schema = %s "
+                        "and table_name = %s order by ordinal_position", (schema, table))  # fmt: skip
+            found.update(cur.fetchall())
+
+        self._quietly(work)
+        return found if "_dlt_load_id" in found else None
+
+    def read_table(self, schema: str, table: str, columns: list[str], rows: int) -> Iterator[Any]:
+        import pyarrow as pa
+
+        types = self.dlt_table(schema, table) or {}
+        cols = ", ".join(f"{q(c)}::text" if types.get(c) in ("json", "jsonb") else q(c) for c in columns)
+        con = self._connect()
+        try:
+            with con, con.cursor(name="_omniload_takeover") as cur:  # a server-side cursor: rows come in batches
+                cur.execute(f"select {cols} from {q(schema)}.{q(table)}")
+                while chunk := cur.fetchmany(rows):
+                    yield pa.table({c: [r[i] for r in chunk] for i, c in enumerate(columns)})
+        finally:
+            con.close()
+
+    def drop_table(self, schema: str, table: str) -> None:
+        con = self._connect()
+        try:
+            with con, con.cursor() as cur:
+                cur.execute(f"drop table {q(schema)}.{q(table)}")
+                cur.execute(f"drop table if exists {q(self.staging_schema(schema))}.{q(table)}")
         finally:
             con.close()
 

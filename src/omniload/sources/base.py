@@ -118,6 +118,10 @@ class ReadOptions:
     max_retry_after: float = 300.0
 
 
+class CannotAdopt(Exception):
+    """A table another tool made cannot be converted row by row (the reason is the message)."""
+
+
 class TableReader(ABC):
     """Reads one table: plan the slices of an interval, then read them one by one."""
 
@@ -147,6 +151,11 @@ class TableReader(ABC):
         """Keys the reader wants saved with each slice's rows (its own progress); {}: none. A reader with state
         of its own always commits its slices, even those that bring nothing new."""
         return {}
+    def adopt(self, rows: pa.Table) -> pa.Table:
+        """Rows another dlt pipeline loaded into this table (its own column layout, such as ingestr's) in the table's
+        declared columns; raises :class:`CannotAdopt` (saying why) when they lack what a column needs."""
+        raise CannotAdopt("its source does not know the layout of tables other tools made")
+
     def scan_cost(self, rows: int, groups: int) -> ScanCost | None:
         """What :meth:`current_keys` costs for a destination table of ``rows`` rows whose leading key column holds
         ``groups`` distinct values; None: the table's deletes cannot (or need not) be reconciled by a scan."""

@@ -91,6 +91,11 @@ class KlaviyoReader(TableReader):
     def restore(self, saved: dict) -> None:
         self._saved = saved
 
+    def adopt(self, rows: pa.Table) -> pa.Table:
+        from .adopt import adopt
+
+        return adopt(self.spec, rows)
+
     def state_update(self) -> dict:
         """A rider saves how far it has read (``through``, see ride.py) with every slice, even an empty one; a child
         table read in parts its progress (parts.py)."""
