@@ -1,0 +1,66 @@
+"""Klaviyo's well-known event properties lifted into their own columns, on Arrow batches.
+
+Every event keeps its whole ``event_properties`` JSON; beside it, the properties Klaviyo itself defines get
+typed columns named as Fivetran names them (``$value`` -> ``property_value``): ``$value`` as a number (a
+number, or text that reads as one; anything else leaves the column NULL, the value still whole in
+``event_properties``), the ids ``$event_id``, ``$message``, ``$flow`` and the attribution properties as text
+(a non-text value as its JSON text, so nothing is lost). Each page's properties are decoded once with a msgspec
+struct that reads only these keys (the rest of the document is skipped in C), never into row dicts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import pyarrow as pa
+
+from ...types import FLOAT, TEXT
+
+# property -> column; the first is the number, the others text
+KNOWN = {"$value": "property_value", "$event_id": "property_event_id", "$message": "property_message",
+         "$flow": "property_flow", "$attributed_flow": "property_attributed_flow",
+         "$attributed_message": "property_attributed_message", "$attributed_channel": "property_attributed_channel"}  # fmt: skip
+COLUMNS = {col: (FLOAT if prop == "$value" else TEXT) for prop, col in KNOWN.items()}
+SOURCE = "event_properties"
+
+_Known = msgspec.defstruct("KnownProperties", [(c, Any, None) for c in KNOWN.values()],
+                           rename={c: p for p, c in KNOWN.items()}, gc=False)  # fmt: skip
+_decoder = msgspec.json.Decoder(_Known)
+_EMPTY = _Known()
+
+
+def _read(doc: str | bytes | None):
+    if doc is None:
+        return _EMPTY
+    try:
+        return _decoder.decode(doc)
+    except msgspec.DecodeError:  # not an object: no well-known property
+        return _EMPTY
+
+
+def _number(v: Any) -> float | None:
+    if type(v) in (int, float):
+        return float(v)
+    if isinstance(v, str):
+        try:
+            return float(v.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _text(v: Any) -> str | None:
+    return v if v is None or isinstance(v, str) else msgspec.json.encode(v).decode()
+
+
+def add_known(table: pa.Table) -> pa.Table:
+    """``table`` (events, with ``event_properties`` as JSON text) with the well-known property columns set."""
+    docs = [_read(d) for d in table.column(SOURCE).to_pylist()]
+    for col, typ in COLUMNS.items():
+        values = [getattr(d, col) for d in docs]
+        arr = pa.array([_number(v) for v in values] if typ == FLOAT else [_text(v) for v in values],
+                       pa.float64() if typ == FLOAT else pa.string())  # fmt: skip
+        i = table.schema.get_field_index(col)
+        table = table.set_column(i, col, arr) if i >= 0 else table.append_column(col, arr)
+    return table
