@@ -33,6 +33,7 @@ from .transform import Transform
 from .sources.base import ReadEvents, ReadOptions, Source, TableInfo, identity
 from .sources.registry import open_source
 from .uri import redact
+from .views import refresh_views
 
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 STRATEGIES = ("merge", "replace", "append", "delete+insert", "scd2")
@@ -221,6 +222,9 @@ def ingest(opts: IngestOptions) -> IngestResult:
 
     for note in opts.notes:
         say(note if note.startswith("warning:") else f"note: {note}")
+    if source.views() and not dest.supports_views:
+        raise UsageError(f"--source-uri: its views (layout=) need a SQL destination with views, DuckDB or PostgreSQL, "
+                         f"not {dest.display}; leave layout= out or load into duckdb:// or postgresql://")  # fmt: skip
     source.preflight([t.source for t in targets])
     with dest.lock():  # first: a second run is told another omniload run has it, before it tries to open it
         dest.preflight()
@@ -267,6 +271,8 @@ def _run_table(load: TableLoad, reconcile: Reconcile, progress: Progress, result
 
 def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: list[Target],
               deletes: ReconcileSettings) -> IngestResult:  # fmt: skip
+    from .compat import say
+
     settings = LoadSettings(opts.interval_start, opts.interval_end, opts.incremental_strategy,
                             opts.full_refresh, opts.checkpoint_rows, opts.lookback,
                             Transform.parse(opts.columns, opts.masks), opts.partition_by if dest.partitions else None)  # fmt: skip
@@ -298,6 +304,8 @@ def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: l
             ordered = heaviest_first(list(groups.values()), lambda load: load.info.weight)
             run_groups(ordered, min(opts.table_parallelism, len(groups)),
                        lambda load: _run_table(load, reconciles[id(load)], progress, result))  # fmt: skip
+        for note in refresh_views(source, dest, targets):  # after every table: the views read them all
+            say(f"note: {note}")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return result

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, ClassVar, Iterator
 
 from ..errors import UsageError
 
@@ -43,6 +43,7 @@ class Destination:
     compress_load_files: bool = True
     supports_scd2: bool = True  # dlt's scd2 merge strategy (SQL destinations)
     partitions: bool = False  # honours dlt's partition column hint (--partition-by)
+    supports_views: ClassVar[bool] = False  # keeps a source's views (views.py): SQL with a connection of its own
     stores_nul: bool = True  # text and JSON can hold NUL characters; False: they are removed on the way
     notes: list[str] = field(default_factory=list)  # said before the run (how the URI was read)
 
@@ -137,6 +138,14 @@ class Destination:
 
     def after_load(self, schema: str, table: str) -> None:
         """Called after each committed load of ``table`` (with the destination lock held)."""
+
+    def table_columns(self, schema: str, table: str) -> set[str]:
+        """The columns of ``schema.table`` (empty: no such table); destinations that keep views."""
+        raise NotImplementedError
+
+    def replace_view(self, schema: str, name: str, select: str) -> None:
+        """Create or replace view ``schema.name`` as ``select``; destinations that keep views."""
+        raise NotImplementedError
 
     def close(self) -> None:
         """Release what preflight opened."""

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator
 from ..errors import CorruptState, DestinationBusy, UsageError
 from .base import NO_TABLE, Destination, local_path
 from .deletes import SqlDeletes
+from .views import SqlViews
 from .state import decode_state
 
 
@@ -27,7 +28,7 @@ def duckdb_config() -> dict[str, Any]:
 
 
 @dataclass
-class DuckDB(SqlDeletes, Destination):
+class DuckDB(SqlViews, SqlDeletes, Destination):
     path: str = ""  # file or ":memory:"
     _conn: Any = None  # the run's connection (opened by preflight, closed by close)
 

@@ -12,6 +12,7 @@ from ..errors import UsageError
 from ..uri import redact
 from .base import Destination
 from .deletes import SqlDeletes, q
+from .views import SqlViews
 
 
 def sql_type(arrow_type) -> str:
@@ -24,7 +25,7 @@ def sql_type(arrow_type) -> str:
 
 
 @dataclass
-class Postgres(SqlDeletes, Destination):
+class Postgres(SqlViews, SqlDeletes, Destination):
     param = "%s"
     compress_load_files: bool = False  # COPY reads each file straight back
     stores_nul: bool = False  # text refuses NUL bytes, jsonb the \u0000 escape

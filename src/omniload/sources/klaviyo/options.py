@@ -6,8 +6,8 @@ password), ``revision``. Reports: ``conversion_metric_id``,
 ``profile_fields=predictive_analytics`` adds the ``predictive_analytics`` column to profiles
 (``additional-fields[profile]``; Klaviyo then allows profiles only 10/s and 150/m, so the table is paced by
 that lower limit), ``template_fields=definition`` the ``definition`` column to templates
-(``additional-fields[template]``; same rate limit). Without them nothing changes. A bad value is one line,
-exit 2.
+(``additional-fields[template]``; same rate limit). Without them nothing changes. ``layout=fivetran`` keeps
+Fivetran's Klaviyo schema as views beside the tables (fivetran.py). A bad value is one line, exit 2.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from .client import DEFAULT_BASE_URL, REVISION
 from .spec import TableSpec
 
 URI_PARAMS = ("api_key", "base_url", "revision", "conversion_metric_id", "report_budget", "report_horizon_days", "metric_ids",
-              "profile_fields", "template_fields")  # fmt: skip
+              "profile_fields", "template_fields", "layout")  # fmt: skip
+LAYOUTS = ("fivetran",)  # layout=: views kept beside the tables (fivetran.py)
 REPORT_BUDGET = 200  # report requests a day per endpoint: Klaviyo allows 225, the rest is left for other tools
 KEY_FORM = re.compile(r"^pk_[A-Za-z0-9]{34}$")  # a private API key, as Klaviyo issues them
 FIRST_REVISION = "2023-02-22"  # Klaviyo's first dated revision
@@ -119,5 +120,8 @@ def from_uri(cls, uri: str):
                          f"{DEFAULT_BASE_URL} or http://127.0.0.1:8080")  # fmt: skip
     source = report_options(cls(key, base, check_revision((query.get("revision") or [REVISION])[0])), query)
     source.specs = opt_in(source.specs, query)
+    source.layout = (query.get("layout") or [""])[0].strip()
+    if source.layout and source.layout not in LAYOUTS:
+        raise UsageError(f"--source-uri: layout '{source.layout[:40]}' is not allowed; allowed: {', '.join(LAYOUTS)}")
     source.notes = notes
     return source

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ...uri import register_secret
-from ..base import ReadEvents, ReadOptions, ScanCost, Source, TableInfo, TableReader, TableStats, Window
+from ..base import ReadEvents, ReadOptions, ScanCost, Source, TableInfo, TableReader, TableStats, View, Window
 from .client import DEFAULT_BASE_URL, REVISION, KlaviyoClient, ServerInfo
 from .policy import RetryPolicy
 from .convert import arrow_schema, records_to_arrow, typed_to_arrow
@@ -36,6 +36,7 @@ from .windows import whole
 from .spec import TableSpec
 from .tables import TABLES
 from .tables.included import RIDERS
+from .fivetran import VIEWS as FIVETRAN_VIEWS
 from .options import REPORT_BUDGET, from_uri
 from .owners import Owners
 from .preflight import preflight
@@ -264,6 +265,7 @@ class KlaviyoSource(Source):
         self.report_horizon: timedelta | None = None  # None: each report table's own
         self.metric_ids: list[str] = []  # metric_aggregates: None: every metric
         self.notes: list[str] = []  # said before the run: what from_uri noticed
+        self.layout = ""  # "fivetran": keep Fivetran's schema as views over the tables (fivetran.py)
         self.opened: set[str] = set()  # the tables the run has readers for, and those already planned
         self.planned: set[str] = set()
         self.rides: dict[str, Ride] = {}  # rider -> what its parent read along for it (ride.py)
@@ -271,6 +273,9 @@ class KlaviyoSource(Source):
     @classmethod
     def from_uri(cls, uri: str) -> "KlaviyoSource":
         return from_uri(cls, uri)
+
+    def views(self) -> list[View]:
+        return list(FIVETRAN_VIEWS) if self.layout == "fivetran" else []
 
     def tables(self) -> dict[str, TableInfo]:
         return {name: replace(spec.info, weight=self._weight(spec)) for name, spec in self.specs.items()}
