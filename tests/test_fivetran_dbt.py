@@ -81,6 +81,14 @@ def test_dbt_klaviyo_builds_on_the_fivetran_layout_and_equals_the_sandbox(sandbo
             assert con.execute(f"select count(*) from main_klaviyo.{model}").fetchall()[0][0] > 0, model
         rows = con.execute("select count(*) from main_klaviyo.klaviyo__events").fetchall()[0][0]
         assert rows == len(truth.records(sandbox.state, "events", _start(), sandbox_now(sandbox)))
+        # the well-known properties, in their own columns by default, equal the events' own
+        got = {r[0]: r[1:] for r in con.execute("select id, property_value, property_event_id, property_message, "
+                                                "property_flow from klaviyo.events").fetchall()}  # fmt: skip
+        known = {}
+        for e in truth.records(sandbox.state, "events", _start(), sandbox_now(sandbox)):
+            p = e["attributes"]["event_properties"]
+            known[e["id"]] = (p.get("$value"), p.get("$event_id"), p.get("$message"), p.get("$flow"))
+        assert got == known
         expected = _expected(sandbox)
         campaigns = _got(con, "klaviyo__campaigns", "campaign_id")
         flows = _got(con, "klaviyo__flows", "flow_id")

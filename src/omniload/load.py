@@ -49,7 +49,7 @@ from .prefetch import Prefetch
 from .runtime import release_memory
 from .sources.base import TableReader, Window
 from .transform import Transform, row_hash, without_nul
-from .types import JSON, column_hints
+from .types import JSON, column_hints, undeclared
 
 PREFETCH_BATCHES = 2  # batches of the next slice read ahead while the current one loads
 
@@ -350,6 +350,10 @@ class TableLoad:
                         if nul is not None:
                             batch = without_nul(batch, nul)
                         load._slice_rows += batch.num_rows
+                        added = undeclared(batch.schema, hints)  # columns the source added on the fly: their types
+                        if added:
+                            hints.update(self.dest.column_hints(column_hints(added, (), None, False)))
+                            batch = dlt.mark.with_hints(batch, dlt.mark.make_hints(columns=hints))
                         yield row_hash(batch) if how == "scd2" else batch
             except OmniloadError as exc:
                 load.failure = exc

@@ -37,6 +37,7 @@ from .spec import TableSpec
 from .tables import TABLES
 from .tables.included import RIDERS
 from .fivetran import VIEWS as FIVETRAN_VIEWS
+from .lift import CAP, LIFTS, Lifter
 from .options import REPORT_BUDGET, from_uri
 from .owners import Owners
 from .preflight import preflight
@@ -90,15 +91,25 @@ class KlaviyoReader(TableReader):
         self.riding: Ride | None = None  # the ride this (rider) reader loads from
         self._through: datetime | None = None  # a rider: the end of the interval read so far
         self._parts: Parts | None = None  # a child table read in parts (parts.py)
+        self._lifter: Lifter | None = None  # properties=columns (lift.py)
 
     def restore(self, saved: dict) -> None:
         self._saved = saved
+        if self.source.lift_properties and self.spec.name in LIFTS:
+            self._lifter = Lifter(self.spec.name, self.source.property_cap, saved,
+                                  lambda text: self.source.note(self.events, text))  # fmt: skip
+            self._lifter.reserved = set(self.spec.all_columns)
+
+    def _lifted(self, table: pa.Table) -> pa.Table:
+        return self._lifter.apply(table) if self._lifter is not None else table
 
     def state_update(self) -> dict:
         """A rider saves how far it has read (``through``, see ride.py) with every slice, even an empty one; a child
         table read in parts its progress (parts.py)."""
         if self._parts is not None:
             return self._parts.state()
+        if self._lifter is not None:  # the types of the property columns (lift.py)
+            return self._lifter.state()
         if self.spec.name not in RIDERS.values():
             return {}
         return {"through": iso(self._through) if self._through is not None else ""}
@@ -219,10 +230,10 @@ class KlaviyoReader(TableReader):
                     rows += table.num_rows
                     size += table.nbytes
                 if rows >= opts.batch_rows or size >= BATCH_BYTES:
-                    yield pa.concat_tables(buffer)
+                    yield self._lifted(pa.concat_tables(buffer))
                     buffer, rows, size = [], 0, 0
         if buffer:
-            yield pa.concat_tables(buffer)
+            yield self._lifted(pa.concat_tables(buffer))
         if feeds is not None:
             feeds.covered(window.lo, window.hi)
         if spec.name in RIDERS.values():
@@ -266,6 +277,8 @@ class KlaviyoSource(Source):
         self.metric_ids: list[str] = []  # metric_aggregates: None: every metric
         self.notes: list[str] = []  # said before the run: what from_uri noticed
         self.layout = ""  # "fivetran": keep Fivetran's schema as views over the tables (fivetran.py)
+        self.lift_properties = False  # properties=columns: JSON properties lifted into columns (lift.py)
+        self.property_cap = CAP
         self.opened: set[str] = set()  # the tables the run has readers for, and those already planned
         self.planned: set[str] = set()
         self.rides: dict[str, Ride] = {}  # rider -> what its parent read along for it (ride.py)
