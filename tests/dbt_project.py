@@ -28,8 +28,20 @@ def model_names() -> set[str]:
     return {p.stem for p in (packages_dir() / "dbt_klaviyo" / "models").rglob("*.sql")}
 
 
-def build(workdir: Path, db: str, schema: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
-    """``dbt build`` of dbt_klaviyo over ``schema`` of DuckDB file ``db``; (the process, run_results' results)."""
+def duckdb_profile(db: str) -> dict:
+    return {"type": "duckdb", "path": db, "schema": "main"}
+
+
+def postgres_profile(server, database: str) -> dict:
+    from .pg import PASSWORD, USER
+
+    return {"type": "postgres", "host": "127.0.0.1", "port": server.port, "user": USER, "password": PASSWORD,
+            "dbname": database, "schema": "main"}  # fmt: skip
+
+
+def build(workdir: Path, profile: dict, schema: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    """``dbt build`` of dbt_klaviyo over ``schema`` of the database ``profile`` names (``duckdb_profile``,
+    ``postgres_profile``); (the process, run_results' results)."""
     project = workdir / "dbt_root"
     (project / "dbt_packages").mkdir(parents=True)
     for name, folder in PACKAGES.items():
@@ -41,9 +53,8 @@ def build(workdir: Path, db: str, schema: str) -> tuple[subprocess.CompletedProc
         f"vars:\n  klaviyo_schema: {schema}\n"
         "dispatch:\n  - macro_namespace: dbt_utils\n    search_order: ['spark_utils', 'dbt_utils']\n"
         "flags:\n  send_anonymous_usage_stats: false\n")
-    (project / "profiles.yml").write_text(
-        f"omniload_check:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: {db}\n"
-        "      schema: main\n      threads: 1\n")
+    (project / "profiles.yml").write_text(json.dumps(  # JSON is YAML
+        {"omniload_check": {"target": "dev", "outputs": {"dev": {**profile, "threads": 1}}}}))
     dbt = Path(sys.executable).parent / "dbt"
     env = {**os.environ, "DBT_PROFILES_DIR": str(project), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     proc = subprocess.run([str(dbt), "build", "--no-use-colors"], cwd=project, env=env, capture_output=True, text=True,
