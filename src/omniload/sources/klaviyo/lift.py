@@ -104,7 +104,7 @@ class Lifter:
                 continue
             try:
                 props = _decode(doc)
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, RecursionError):  # nested too deep: left in the JSON column
                 continue
             if not isinstance(props, dict):
                 continue

@@ -35,7 +35,7 @@ def _read(doc: str | bytes | None):
         return _EMPTY
     try:
         return _decoder.decode(doc)
-    except msgspec.DecodeError:  # not an object: no well-known property
+    except (msgspec.DecodeError, RecursionError):  # not an object, or nested too deep to read: none lifted
         return _EMPTY
 
 
