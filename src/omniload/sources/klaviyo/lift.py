@@ -8,8 +8,9 @@ column's type is fixed when its property is first seen (a number: ``bigint`` or 
 it: a property first seen later adds a column (earlier rows NULL), and a value that does not fit its column's type
 lands, as JSON, in the column's variant ``<column>__v_json`` (created then), never failing the run or lost.
 At most ``property_columns_max`` columns (default 100, variants not counted) per table: properties beyond are
-left in the JSON column only, with a note. Columns are built per batch, column by column, from each document
-decoded once (msgspec).
+left in the JSON column only, with a note. Per batch: the documents decoded in one msgspec call, Arrow infers
+one struct of them in C, and each property's column is that struct's child; value by value only for JSON
+columns, for values of another type than their column's, and for a batch where a property has two types.
 """
 
 from __future__ import annotations
@@ -75,60 +76,98 @@ class Lifter:
         self.types: dict[str, str] = dict(saved.get(STATE_KEY) or {})  # column -> type, variants too
         self.owner: dict[str, str] = {}  # column -> the property that claimed it (this run)
         self.reserved: set[str] = set()  # columns the table has otherwise (events: the well-known ones)
-        self.left_out: set[str] = set()
         self.cols: dict[str, str | None] = {}  # property -> its column (None: not lifted), this run
 
     def state(self) -> dict:
         return {STATE_KEY: dict(self.types)}
 
-    def _column(self, prop: str, value: Any) -> str | None:
+    def _column(self, prop: str, kind: str) -> str | None:
+        """The column of ``prop`` (claimed now, of type ``kind``, if new), or None: not lifted."""
+        col = self.cols.get(prop, "")
+        if col != "":
+            return col
         col = column_name(self.prefix, prop)
         if col in self.reserved or self.owner.get(col, prop) != prop:
-            return None  # the table's own column, or another property's: kept in the JSON column only
-        if col not in self.types:
+            col = None  # the table's own column, or another property's: kept in the JSON column only
+        elif col not in self.types:
             if sum(1 for c in self.types if not c.endswith(VARIANT)) >= self.cap:
-                if prop not in self.left_out:
-                    self.left_out.add(prop)
-                    self.note(f"property '{prop[:60]}' is not lifted into a column: the table has the cap of "
-                              f"{self.cap} property columns (property_columns_max=); it stays in {self.source}")  # fmt: skip
-                return None
-            self.types[col] = _kind(value)
-        self.owner[col] = prop
+                self.note(f"property '{prop[:60]}' is not lifted into a column: the table has the cap of "
+                          f"{self.cap} property columns (property_columns_max=); it stays in {self.source}")  # fmt: skip
+                col = None
+            else:
+                self.types[col] = kind
+        if col is not None:
+            self.owner[col] = prop
+        self.cols[prop] = col
         return col
+
+    def _rows(self, texts: list[str | None]) -> list[dict | None]:
+        try:
+            rows = _decode("[" + ",".join(t if t is not None else "null" for t in texts) + "]")
+        except (msgspec.DecodeError, RecursionError):  # one row too deep (left in the JSON column): each on its own
+            rows = []
+            for t in texts:
+                try:
+                    rows.append(None if t is None else _decode(t))
+                except (msgspec.DecodeError, RecursionError):
+                    rows.append(None)
+        return [r if isinstance(r, dict) else None for r in rows]
+
+    def _fitted(self, col: str, values: list[Any], arrays: dict[str, pa.Array]) -> None:
+        """``values`` into ``col`` value by value; those that do not fit, whole as JSON, into its variant."""
+        typ = self.types[col]
+        fitted = [_fit(v, typ) for v in values]
+        if any(f is _MISFIT for f in fitted):
+            self.types.setdefault(col + VARIANT, JSON)
+            arrays[col + VARIANT] = pa.array([msgspec.json.encode(v).decode() if f is _MISFIT else None
+                                              for v, f in zip(values, fitted)], pa.string())  # fmt: skip
+            fitted = [None if f is _MISFIT else f for f in fitted]
+        arrays[col] = pa.array(fitted, TYPES[typ].arrow)
 
     def apply(self, table: pa.Table) -> pa.Table:
         n = table.num_rows
-        values: dict[str, list[Any]] = {}
-        for i, doc in enumerate(table.column(self.source).to_pylist()):
-            if doc is None:
-                continue
-            try:
-                props = _decode(doc)
-            except (msgspec.DecodeError, RecursionError):  # nested too deep: left in the JSON column
-                continue
-            if not isinstance(props, dict):
-                continue
-            for prop, v in props.items():
-                if v is None:
+        rows = self._rows(table.column(self.source).to_pylist())
+        arrays: dict[str, pa.Array] = {}
+        try:  # Arrow infers one struct for the batch in C when each property keeps one type in it
+            struct = pa.array(rows)
+            children = dict(zip((f.name for f in struct.type), struct.flatten())) if pa.types.is_struct(struct.type) else {}
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            struct = None
+        if struct is not None:
+            for prop, child in children.items():
+                kind = _arrow_kind(child.type)
+                if kind is None or (col := self._column(prop, kind)) is None:
                     continue
-                col = self.cols.get(prop, "")
-                if col == "":
-                    col = self.cols[prop] = self._column(prop, v)
-                if col is None:
-                    continue
-                values.setdefault(col, [None] * n)[i] = v
-        arrays: dict[str, list[Any]] = {}
-        for col, vs in values.items():
-            typ = self.types[col]
-            fitted = [_fit(v, typ) for v in vs]
-            if any(f is _MISFIT for f in fitted):  # the odd values, whole, in the variant
-                self.types.setdefault(col + VARIANT, JSON)
-                arrays[col + VARIANT] = [msgspec.json.encode(v).decode() if f is _MISFIT else None for v, f in zip(vs, fitted)]
-                fitted = [None if f is _MISFIT else f for f in fitted]
-            arrays[col] = fitted
+                if kind == self.types[col] and kind != JSON:
+                    arrays[col] = child.cast(TYPES[kind].arrow)
+                else:  # JSON text, or another type than the column's: value by value
+                    self._fitted(col, [r.get(prop) if r is not None else None for r in rows], arrays)
+        else:  # a property of two types in this batch: gather each property's values row by row
+            values: dict[str, list[Any]] = {}
+            for i, props in enumerate(rows):
+                for prop, v in (props or {}).items():
+                    if v is not None and (col := self._column(prop, _kind(v))) is not None:
+                        values.setdefault(col, [None] * n)[i] = v
+            for col, vs in values.items():
+                self._fitted(col, vs, arrays)
         for col, typ in self.types.items():  # every column known so far, in every batch
-            arr = pa.array(arrays.get(col) or [None] * n, TYPES[typ].arrow)
+            arr = arrays.get(col)
+            arr = arr if arr is not None else pa.nulls(n, TYPES[typ].arrow)
             i = table.schema.get_field_index(col)
             field = typed_field(col, typ)
             table = table.set_column(i, field, arr) if i >= 0 else table.append_column(field, arr)
         return table
+
+
+def _arrow_kind(t: pa.DataType) -> str | None:
+    if pa.types.is_null(t):
+        return None  # only nulls in this batch: nothing to lift yet
+    if pa.types.is_boolean(t):
+        return BOOL
+    if pa.types.is_integer(t):
+        return INT
+    if pa.types.is_floating(t):
+        return FLOAT
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return TEXT
+    return JSON
