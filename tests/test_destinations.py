@@ -20,7 +20,7 @@ from .conftest import http_post, run_cli, source_uri
 from .helpers import assert_rows_equal_truth, by_id, expected_rows
 from .pg import PASSWORD
 
-TABLES = {t.name: t for t in CORE}  # the 15 list endpoints (every table of `all`: test_ingest.py, test_coverage.py)
+TABLES = {t.name: t for t in CORE}  # the 15 list endpoints (every table of `all`: test_ingest.py, test_table_families.py)
 
 
 def _pg_rows(server, database: str, schema: str, table: str) -> dict[str, dict]:

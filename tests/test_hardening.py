@@ -165,7 +165,7 @@ def test_work_folders_and_spools_of_dead_runs_are_removed(make_sandbox, tmp_path
     assert not os.path.exists(stale) and not os.path.exists(spool) and os.path.exists(live)
     os.rmdir(live)
     # a ride's spool (ride.py) is named so: a run killed before its rider loaded leaves nothing for good
-    from omniload.pipeline import WORKDIR
+    from omniload.runtime import WORKDIR
     from omniload.sources.klaviyo.convert import arrow_schema
     from omniload.sources.klaviyo.ride import Ride
     from omniload.sources.klaviyo.tables import TABLES
@@ -174,6 +174,14 @@ def test_work_folders_and_spools_of_dead_runs_are_removed(make_sandbox, tmp_path
     m = WORKDIR.match(os.path.basename(ride.path))
     ride.discard()
     assert m and int(m.group(1)) == os.getpid() and not os.path.exists(ride.path)
+    # so is the folder of a reconcile's pipelines on files and lakes (tombstones.py): a killed reconcile's goes too
+    from omniload.destinations import parse_destination
+
+    files = parse_destination(f"jsonl:///{tmp_path}")
+    work = files._work()
+    m = WORKDIR.match(os.path.basename(work))
+    files.close()
+    assert m and int(m.group(1)) == os.getpid() and not os.path.exists(work)
 
 
 def test_staging_copies_are_emptied_after_each_merge(make_sandbox, tmp_path, postgres):

@@ -1,15 +1,19 @@
-"""The declarative table specs agree with Klaviyo's digest: paths, page sizes, rate limits, filters, sorts."""
+"""The declarative table specs agree with Klaviyo's OpenAPI spec itself (not with the sandbox's copy of it):
+paths, page sizes, rate limits, filters, sorts, sparse fields, attributes, scopes."""
 
 from __future__ import annotations
 
 import pytest
 
-from klaviyo_sandbox.openapi_rules import all_rules
 from omniload.sources.klaviyo.tables import TABLES as ALL_TABLES
 from omniload.types import TS
 
-RULES = all_rules()  # the digest's 15 endpoints and the child endpoints read from the OpenAPI spec
-# report specs are checked in test_reports.py, include tables (read through their parent) in test_coverage.py
+from .reference import OPENAPI_NAME, build_rules, load
+
+# every list endpoint of the spec, by path, read by the generator of the sandbox's rules file from the spec itself
+RULES = build_rules.build(load(OPENAPI_NAME))
+LISTS = RULES["lists"]
+# report specs are checked in test_reports.py, include tables (read through their parent) in test_table_families.py
 TABLES = {n: t for n, t in ALL_TABLES.items() if t.method == "GET" and not t.include and not t.kinds}  # tag links too
 PRODUCT_SPEC = {  # table: (primary key, incremental key, strategy), as the product spec gives them
     "events": (("id",), "datetime", "merge"), "profiles": (("id",), "updated", "merge"),
@@ -27,22 +31,24 @@ def test_the_fifteen_tables_match_the_product_spec():
 
 @pytest.mark.parametrize("name", sorted(TABLES))
 def test_spec_agrees_with_digest(name):
-    spec, rules = TABLES[name], RULES[name]
-    assert spec.path == rules.path and spec.resource_type == rules.resource_type
-    assert (spec.burst, spec.steady) == (rules.burst, rules.steady)
-    assert spec.page_size == (rules.page_size["maximum"] if rules.page_size else None)  # the largest page allowed
+    spec = TABLES[name]
+    assert spec.path in LISTS  # one of Klaviyo's list endpoints
+    rules = LISTS[spec.path]
+    assert spec.resource_type == rules["resource_type"]
+    assert (spec.burst, spec.steady) == (rules["burst"], rules["steady"])
+    assert spec.page_size == (rules["page_size"]["maximum"] if rules["page_size"] else None)  # the largest page allowed
     if spec.sort:
-        assert spec.sort in rules.sorts and f"-{spec.sort}" in rules.sorts
-    ops = rules.filters.get(spec.cursor or "", {}).get("single", [])
+        assert spec.sort in rules["sorts"] and f"-{spec.sort}" in rules["sorts"]
+    ops = rules["filters"].get(spec.cursor or "", {}).get("single", [])
     assert spec.lower_op == next((op for op in ("greater-or-equal", "greater-than") if op in ops), None)
     assert spec.upper_op == ("less-than" if "less-than" in ops else None)
     if spec.parent is not None:  # a child: the sparse field that lists its parent is one the parent endpoint allows
         parent = TABLES[spec.parent.table]
-        assert spec.parent.fields in RULES[parent.name].fields[parent.resource_type]
+        assert spec.parent.fields in LISTS[parent.path]["fields"][parent.resource_type]
     for key, value in spec.extra_params.items():
         if key.startswith("fields["):
-            assert set(value.split(",")) <= set(rules.fields[key[len("fields[") : -1]])
-    declared = set(rules.attributes)
+            assert set(value.split(",")) <= set(rules["fields"][key[len("fields[") : -1]])
+    declared = set(rules["attributes"])
     if declared:  # profiles and templates are described with allOf in the digest; see the conformance test
         assert set(spec.columns) - {"subscriptions"} <= declared
     assert spec.cursor is None or spec.columns[spec.cursor] == TS
@@ -77,11 +83,11 @@ def test_generic_code_does_not_import_the_klaviyo_source():
 
 def test_the_scopes_named_in_403_messages_are_the_specs():
     """scopes.py (what a 403 and the preflight name) agrees with every endpoint's ``x-klaviyo-scopes``."""
-    from klaviyo_sandbox.report_rules import report_rules
     from omniload.sources.klaviyo.scopes import scopes
 
-    declared = {r.path: tuple(sorted(r.scopes)) for r in RULES.values() if r.scopes}
-    declared.update({r.path: (r.scope,) for r in report_rules().values()})
+    paths = {t.path for t in ALL_TABLES.values()}  # the endpoints omniload reads
+    declared = {path: tuple(sorted(r["scopes"])) for path, r in LISTS.items() if r["scopes"] and path in paths}
+    declared.update({path: (r["scope"],) for path, r in RULES["reports"].items()})
     assert len(declared) > 30
     assert {path: scopes(path) for path in declared} == declared
     assert {t.path for t in ALL_TABLES.values() if not t.kinds} <= set(declared)  # every table's endpoint is checked

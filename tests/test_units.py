@@ -316,3 +316,39 @@ def test_client_pacing_is_klaviyos_unless_a_benchmark_lifts_it(monkeypatch):
     monkeypatch.setenv("OMNILOAD_BENCH_RATE_SCALE", "0.5")  # never below Klaviyo's own limits
     client._limiters = {}
     assert client.limiter("events", 350, 3500).steady == 3500
+
+
+def test_a_signal_inside_a_weakref_callback_prints_no_traceback(capsys):
+    """Interrupted raised where Python cannot propagate it (a weakref callback) is not printed with a traceback;
+    other unraisable exceptions still are."""
+    import gc
+    import signal as sig
+    import sys
+    import weakref
+
+    from omniload import signals
+
+    saved = {s: sig.getsignal(s) for s in (sig.SIGINT, sig.SIGTERM)}, sys.unraisablehook
+    try:
+        signals.install()
+
+        class Thing:
+            pass
+
+        def stop(_):
+            raise signals.Interrupted(sig.SIGINT)
+
+        def boom(_):
+            raise ValueError("an ordinary failure")
+
+        for callback in (stop, boom):
+            thing = Thing()
+            ref = weakref.ref(thing, callback)  # noqa: F841
+            del thing
+            gc.collect()
+    finally:
+        for s, handler in saved[0].items():
+            sig.signal(s, handler)
+        sys.unraisablehook = saved[1]
+    err = capsys.readouterr().err
+    assert "Interrupted" not in err and "ValueError: an ordinary failure" in err

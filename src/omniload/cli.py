@@ -12,8 +12,8 @@ import math
 import os
 import sys
 
-from .errors import OmniloadError, UsageError
-from .signals import Interrupted
+from .errors import Interrupted, OmniloadError, UsageError
+from .sources.base import CHECKPOINT_ROWS, ReadOptions
 
 
 PROGRESS = ["interactive", "log", "json"]
@@ -51,14 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--dest-table", default=_env("dest-table"), help="table or schema.table (default: the source table)")
     ing.add_argument("--interval-start", default=_env("interval-start"), help="inclusive; YYYY-MM-DD or RFC 3339; no zone means UTC")
     ing.add_argument("--interval-end", default=_env("interval-end"), help="exclusive; default: now")
-    ing.add_argument("--extract-parallelism", default=_env("extract-parallelism", "8"), help="windows/streams at once (default 8)")
+    ing.add_argument("--extract-parallelism", default=_env("extract-parallelism", str(ReadOptions.parallelism)),
+                     help=f"windows/streams at once (default {ReadOptions.parallelism})")
     ing.add_argument("--incremental-strategy", default=_env("incremental-strategy"), help="merge, replace, append, delete+insert or scd2")
     ing.add_argument("--incremental-key", default=_env("incremental-key"), help="accepted for ingestr; the table's own key is used")
     ing.add_argument("--primary-key", default=_env("primary-key"), help="accepted for ingestr; the table's own key is used")
     ing.add_argument("--full-refresh", action="store_true", default=_env("full-refresh"), help="drop the table and its cursor, reload everything")
     ing.add_argument("--progress", choices=PROGRESS, default=_env("progress"))
-    ing.add_argument("--max-retry-after", default=_env("max-retry-after", "300"), help="longest Retry-After to wait, seconds")
-    ing.add_argument("--checkpoint-rows", default=_env("checkpoint-rows", "500000"),
+    ing.add_argument("--max-retry-after", default=_env("max-retry-after", f"{ReadOptions.max_retry_after:g}"), help="longest Retry-After to wait, seconds")
+    ing.add_argument("--checkpoint-rows", default=_env("checkpoint-rows", str(CHECKPOINT_ROWS)),
                      help="commit data and cursor every ~N rows of a backfill, so a crash loses at most that much work")
     ing.add_argument("--table-parallelism", default=_env("table-parallelism", "4"),
                      help="tables of different rate-limit buckets loaded at once (default 4; 1: one after another)")
@@ -88,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _int(value: str, flag: str, low: float) -> float:
+def _number(value: str, flag: str, low: float) -> float:
+    """A finite number of at least ``low`` (not necessarily whole: see :func:`_whole`)."""
     try:
         n = float(value)
     except ValueError:
@@ -101,7 +103,7 @@ def _int(value: str, flag: str, low: float) -> float:
 
 
 def _whole(value: str, flag: str, low: int, high: int) -> int:
-    n = _int(value, flag, low)
+    n = _number(value, flag, low)
     if n != int(n) or n > high:
         raise UsageError(f"{flag}: '{value}' is not allowed; use a whole number from {low} to {high}")
     return int(n)
@@ -133,9 +135,9 @@ def _ingest(args: argparse.Namespace) -> int:
     from .compat import apply_loader_file_size, listed, notes
 
     if args.loader_file_size is not None:
-        size = _int(args.loader_file_size, "--loader-file-size", 1)
+        size = _number(args.loader_file_size, "--loader-file-size", 1)
         apply_loader_file_size(int(size))
-    par = _int(args.extract_parallelism, "--extract-parallelism", 1)
+    par = _number(args.extract_parallelism, "--extract-parallelism", 1)
     if par != int(par):
         raise UsageError(f"--extract-parallelism: '{args.extract_parallelism}' is not a whole number")
     opts = IngestOptions(
@@ -144,8 +146,8 @@ def _ingest(args: argparse.Namespace) -> int:
         interval_end=parse_date(args.interval_end, "--interval-end") if args.interval_end else None,
         extract_parallelism=int(par), incremental_strategy=args.incremental_strategy,
         incremental_key=args.incremental_key, primary_key=args.primary_key, full_refresh=_flag(args.full_refresh, "full-refresh"),
-        progress=args.progress, max_retry_after=_int(args.max_retry_after, "--max-retry-after", 0),
-        checkpoint_rows=int(_int(args.checkpoint_rows, "--checkpoint-rows", 1000)),
+        progress=args.progress, max_retry_after=_number(args.max_retry_after, "--max-retry-after", 0),
+        checkpoint_rows=int(_number(args.checkpoint_rows, "--checkpoint-rows", 1000)),
         lookback=parse_duration(args.lookback, "--lookback") if args.lookback else None,
         table_parallelism=_whole(args.table_parallelism, "--table-parallelism", 1, 16),
         columns=listed(args.columns, "columns"), masks=listed(args.mask, "mask"), partition_by=args.partition_by,

@@ -41,10 +41,11 @@ from typing import Any, Iterator
 
 import pyarrow as pa
 
-from .dates import iso, parse_timestamp
+from .dates import iso
 from .destinations import NO_TABLE, Destination
 from .destinations.state import pipeline_name, resource_state
 from .errors import CorruptState, DestinationFailed, OmniloadError, UsageError
+from . import reading
 from .prefetch import Prefetch
 from .runtime import release_memory
 from .sources.base import TableReader, Window
@@ -162,9 +163,8 @@ class TableLoad:
 
     def run(self) -> None:
         saved = self.saved_state()
-        self.reader.restore(saved)
-        self.check_columns(saved)
-        windows = self.reader.plan(self.start_from(saved), self.settings.end, self.settings.checkpoint_rows)
+        self.check_columns(saved)  # before start_from: new columns make a first load
+        windows = reading.plan(self.reader, saved, self.start_from(saved), self.settings.end, self.settings.checkpoint_rows)
         ahead: list[Prefetch] = []  # the slices read ahead (the last one: the next slice's)
 
         def read_ahead(window: Window) -> None:
@@ -252,14 +252,11 @@ class TableLoad:
         return last if resumes else start
 
     def saved_cursor(self, saved: dict[str, Any]) -> datetime | None:
-        last = saved.get("last_value")
-        if not last:
-            return None
         lookback = self.settings.lookback if self.settings.lookback is not None else self.info.lookback
         try:
-            return parse_timestamp(last) - lookback
+            return reading.resume_point(saved, lookback)
         except ValueError:
-            raise CorruptState(f"table '{self.info.name}': the saved cursor {last!r} in {self.dest.display} cannot be read; "
+            raise CorruptState(f"table '{self.info.name}': the saved cursor {saved.get('last_value')!r} in {self.dest.display} cannot be read; "
                                "run again with --full-refresh to reset the table and its cursor") from None  # fmt: skip
 
     def peek(self, batches: Iterator[pa.Table], saved: dict[str, Any]) -> tuple[list[pa.Table], bool, str | None]:
@@ -323,7 +320,6 @@ class TableLoad:
 
     def resource(self, window: Window, head: list[pa.Table], rest: Iterator[pa.Table], fp: str | None, how: str):
         import dlt
-        import pyarrow.compute as pc
 
         info, load = self.info, self
         transform = self.settings.transform or Transform()
@@ -350,10 +346,7 @@ class TableLoad:
             try:
                 for batches in (head, rest):
                     for batch in batches:
-                        if info.cursor and batch.num_rows:
-                            m = pc.max(batch.column(info.cursor)).as_py()
-                            if m is not None and (newest is None or m > newest):
-                                newest = m
+                        newest = reading.newest(batch, info.cursor, newest)
                         if transform:
                             batch = transform.apply(batch)
                         if nul is not None:
@@ -372,11 +365,9 @@ class TableLoad:
                 newest = min(newest, window.hi)
                 load._newest = newest if load._newest is None else max(load._newest, newest)
             newest = load._newest if load.reader.following(window) is None else None  # a part before the last: not yet
-            if newest is not None:
-                if not previous or newest > parse_timestamp(previous):
-                    state["last_value"] = iso(newest)
-                    # the --interval-start this cursor belongs to: a rerun with the same start resumes from it
-                    state["interval_start"] = iso(load.settings.start) if load.settings.start else state.get("interval_start")
+            if reading.advance(state, newest, window, previous):
+                # the --interval-start this cursor belongs to: a rerun with the same start resumes from it
+                state["interval_start"] = iso(load.settings.start) if load.settings.start else state.get("interval_start")
             state.update(load.reader.state_update())
             if fp:
                 state["fingerprint"] = fp

@@ -26,11 +26,11 @@ from .errors import OmniloadError, UsageError
 from .load import LoadSettings, TableLoad, Target
 from .progress import Progress
 from .reconcile import Reconcile, ReconcileSettings, check as check_reconcile, check_destination, parse_tables
-from .runtime import debugging
+from .runtime import WORKDIR, debugging, work_prefix
 from .scheduling import heaviest_first, run_groups
 from .signals import check as check_interrupted
 from .transform import Transform
-from .sources.base import ReadEvents, ReadOptions, Source, TableInfo, identity
+from .sources.base import CHECKPOINT_ROWS, ReadEvents, ReadOptions, Source, TableInfo, identity
 from .sources.registry import open_source
 from .uri import redact
 from .views import refresh_views
@@ -47,15 +47,15 @@ class IngestOptions:
     dest_table: str | None = None
     interval_start: datetime | None = None
     interval_end: datetime | None = None
-    extract_parallelism: int = 8
+    extract_parallelism: int = ReadOptions.parallelism
     incremental_strategy: str | None = None
     incremental_key: str | None = None
     primary_key: str | None = None
     full_refresh: bool = False
     progress: str | None = None
-    max_retry_after: float = 300.0
-    batch_rows: int = 50_000
-    checkpoint_rows: int = 500_000  # a crash loses at most about this many rows of work
+    max_retry_after: float = ReadOptions.max_retry_after
+    batch_rows: int = ReadOptions.batch_rows
+    checkpoint_rows: int = CHECKPOINT_ROWS
     table_parallelism: int = 4  # tables of different rate-limit groups loaded at once
     lookback: timedelta | None = None  # re-read this much before each saved cursor; None: each table's default
     columns: list[str] = field(default_factory=list)  # --columns name:type overrides
@@ -168,9 +168,6 @@ def check_options(opts: IngestOptions) -> tuple[Source, Destination, list[Target
     return source, dest, targets, deletes
 
 
-WORKDIR = re.compile(r"^omniload-(\d+)-")
-
-
 def make_workdir() -> str:
     """A throw-away folder for dlt, named after this process; the temporary folders and files of processes that
     no longer run (killed with SIGKILL: dlt's folders, a source's spools) are removed first."""
@@ -184,7 +181,7 @@ def make_workdir() -> str:
             else:
                 with contextlib.suppress(OSError):
                     os.remove(path)
-    return tempfile.mkdtemp(prefix=f"omniload-{os.getpid()}-")
+    return tempfile.mkdtemp(prefix=work_prefix())
 
 
 def _alive(pid: int) -> bool:

@@ -25,17 +25,11 @@ from datetime import datetime, timedelta, timezone
 
 from .destinations import Destination
 from .destinations.deletes import DELETED
-from .errors import OmniloadError, UsageError
+from .errors import MassDelete, UsageError
 from .sources.base import ReadEvents, ScanCost, TableInfo, TableReader, identity
 
 AUTO_REQUESTS = 25  # a scan this cheap runs on every run
 MASS_SHARE = 0.5  # a scan that would mark more than this share of a table's rows stops
-
-
-class MassDelete(OmniloadError):
-    """A scan found suspiciously few keys: marking would touch most of the table."""
-
-    exit_code = 1
 
 
 @dataclass(frozen=True)
@@ -71,8 +65,8 @@ def parse_tables(text: str | None, loading: list[str]) -> tuple[tuple[str, ...],
 
 def check_destination(settings: ReconcileSettings, dest: Destination) -> None:
     """Refuse, before anything is written, ``--hard-deletes`` where rows cannot be deleted."""
-    if settings.hard and dest.hard_refusal:
-        raise UsageError(f"--hard-deletes: {dest.display}: {dest.hard_refusal}")
+    if settings.hard and dest.deletes is not None and dest.deletes.hard_refusal:
+        raise UsageError(f"--hard-deletes: {dest.display}: {dest.deletes.hard_refusal}")
 
 
 def check(settings: ReconcileSettings, reader: TableReader, dest: Destination) -> None:
@@ -81,7 +75,7 @@ def check(settings: ReconcileSettings, reader: TableReader, dest: Destination) -
     name = reader.info.name
     if not settings.asked(name):
         return
-    if not dest.supports_deletes:
+    if dest.deletes is None:
         raise UsageError(f"--reconcile: {dest.display} cannot mark deleted rows; "
                          "reconcile deletes in a destination that merges or in files")  # fmt: skip
     if reader.scan_cost(0, 0) is None and name in settings.tables:
@@ -96,6 +90,7 @@ class Reconcile:
     def __init__(self, reader: TableReader, dest: Destination, schema: str, table: str, tables: dict[str, TableInfo],
                  settings: ReconcileSettings, events: ReadEvents, strategy: str, scheme: str = "") -> None:  # fmt: skip
         self.reader, self.dest, self.schema, self.table = reader, dest, schema, table
+        self.deletes = dest.deletes  # None: this destination cannot mark deleted rows
         self.info, self.tables, self.settings, self.events = reader.info, tables, settings, events
         self.strategy, self.scheme = strategy, scheme
         self.prior = None  # the keys marked before the load, with their marks (tables with dependents)
@@ -104,22 +99,22 @@ class Reconcile:
         """Note the rows marked deleted now: one the load merges again (or the scan finds listed again) comes
         back with its dependents. A table replaced whole by its own strategy is never marked (one replaced on
         request may have been: its rows that come back bring back theirs too)."""
-        if self.info.dependents and len(self.info.primary_key) == 1 and self.dest.supports_deletes and self.info.strategy != "replace":
-            self.prior = self.dest.marks(self.schema, self.table, self.info.primary_key)
+        if self.info.dependents and len(self.info.primary_key) == 1 and self.deletes is not None and self.info.strategy != "replace":
+            self.prior = self.deletes.marks(self.schema, self.table, self.info.primary_key)
 
     def loaded_from(self, name: str) -> list[str]:
         """The destination tables of this schema that omniload loaded from source table ``name``."""
-        return self.dest.loaded_from(self.schema, identity(self.scheme, name)) if self.scheme else []
+        return self.deletes.loaded_from(self.schema, identity(self.scheme, name)) if self.scheme else []
 
     def due(self, fresh: bool) -> tuple[ScanCost, bool] | None:
         """The scan's estimated cost and whether it is a large one; None: not this run (``fresh``: the table was
         just loaded from nothing, so it holds what the source listed; only a named table is scanned then)."""
         s, name = self.settings, self.info.name
-        if s.off or not self.dest.supports_deletes or self.strategy == "replace" or (fresh and not s.asked(name)):
+        if s.off or self.deletes is None or self.strategy == "replace" or (fresh and not s.asked(name)):
             return None
         if self.reader.scan_cost(0, 0) is None:  # never scanned (events): not even a count of the table
             return None
-        stats = self.dest.key_stats(self.schema, self.table, self.info.primary_key)
+        stats = self.deletes.key_stats(self.schema, self.table, self.info.primary_key)
         if stats is None:
             return None
         cost = self.reader.scan_cost(*stats)
@@ -129,7 +124,7 @@ class Reconcile:
         if s.asked(name) or small:
             return cost, not small
         if s.every is not None:
-            last = self.dest.last_reconciled(self.schema, self.table)
+            last = self.deletes.last_reconciled(self.schema, self.table)
             if last is None or datetime.now(timezone.utc) - last >= s.every:
                 return cost, True
         return None
@@ -151,7 +146,7 @@ class Reconcile:
         at = datetime.now(timezone.utc)
         live = self.reader.current_keys()  # whole, or it raised: nothing is marked from part of a scan
         share = None if self.settings.allow_mass else MASS_SHARE
-        done = self.dest.mark_deleted(self.schema, self.table, self.info.primary_key, live, self.settings.hard, at, share)
+        done = self.deletes.mark_deleted(self.schema, self.table, self.info.primary_key, live, self.settings.hard, at, share)
         if done is None:
             return
         if done.gone is None:
@@ -174,7 +169,7 @@ class Reconcile:
             if child is None or dep in seen:
                 continue
             for table in self.loaded_from(dep):
-                done = self.dest.mark_matching(self.schema, table, child.primary_key, column,
+                done = self.deletes.mark_matching(self.schema, table, child.primary_key, column,
                                                gone.select([info.primary_key[0]]), self.settings.hard, at)  # fmt: skip
                 if done is None:
                     continue
@@ -188,7 +183,7 @@ class Reconcile:
         listed again by the scan), those marked along with them (the same mark)."""
         if self.prior is None or self.prior.num_rows == 0:
             return
-        back = self.dest.revived(self.schema, self.table, self.info.primary_key, self.prior)
+        back = self.deletes.revived(self.schema, self.table, self.info.primary_key, self.prior)
         self.prior = None
         self.uncascade(self.info, back, set())
 
@@ -201,7 +196,7 @@ class Reconcile:
             if child is None or dep in seen:
                 continue
             for table in self.loaded_from(dep):
-                found = self.dest.unmark_matching(self.schema, table, child.primary_key, column, back.rename_columns([column, DELETED]))
+                found = self.deletes.unmark_matching(self.schema, table, child.primary_key, column, back.rename_columns([column, DELETED]))
                 if found is None:
                     continue
                 if found.num_rows:

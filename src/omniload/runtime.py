@@ -1,9 +1,20 @@
 """Process set-up, done once from ``main()`` before any heavy library loads: bounded native memory, quiet dlt,
-no telemetry, and ``_dlt_load_id`` on Arrow rows; ``--debug`` (OMNILOAD_DEBUG=1) turns tracebacks on."""
+no telemetry, and ``_dlt_load_id`` on Arrow rows; ``--debug`` (OMNILOAD_DEBUG=1) turns tracebacks on; and the
+one name of this process's temporary folders and files (``work_prefix``)."""
 
 from __future__ import annotations
 
 import os
+import re
+
+# A temporary folder or file of process <pid> (dlt's work folder, a delete's pipelines, a ride's spool): every
+# one is named so, and pipeline.make_workdir removes those of processes that no longer run (killed with SIGKILL).
+WORKDIR = re.compile(r"^omniload-(\d+)-")
+
+
+def work_prefix(what: str = "") -> str:
+    """The name prefix of a temporary folder or file of this process (``what``: e.g. ``deletes-``)."""
+    return f"omniload-{os.getpid()}-{what}"
 
 
 def setup() -> None:

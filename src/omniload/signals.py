@@ -6,17 +6,11 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
+
+from .errors import Interrupted
 
 _received: int | None = None
-
-
-class Interrupted(BaseException):
-    """The run was stopped by a signal (a BaseException, so that ``except Exception`` does not swallow it)."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-        self.exit_code = 128 + signum
 
 
 def _handler(signum: int, frame: object) -> None:
@@ -27,10 +21,18 @@ def _handler(signum: int, frame: object) -> None:
     raise Interrupted(signum)
 
 
+def _unraisable(info) -> None:
+    """A signal that arrived inside a weakref callback or a ``__del__`` raised :class:`Interrupted` where Python
+    cannot propagate it and would print it with a traceback: say nothing, :func:`check` stops the run."""
+    if not isinstance(info.exc_value, Interrupted):
+        sys.__unraisablehook__(info)
+
+
 def install() -> None:
     """Handle SIGINT and SIGTERM in this (main) thread."""
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _handler)
+    sys.unraisablehook = _unraisable
 
 
 def check() -> None:

@@ -2,7 +2,8 @@
 the saved state, fast paths). The generic loader asks the destination; it never runs SQL itself.
 
 The base class is a SQL destination reached through dlt: saved state comes from dlt's own state sync, and
-there are no fast paths (every run loads what it fetched). Subclasses override what they do better.
+there are no fast paths (every run loads what it fetched). Subclasses override what they do better. Marking
+deleted rows is apart (:class:`Deletes`): a destination that can is also a ``Deletes``, its ``deletes``.
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ class Destination:
             raise UsageError(f"--dest-uri: {self.kind} needs extra packages; install them with: pip install 'omniload[{self.package[1]}]'")
 
     def preflight(self) -> None:
-        """Reach the destination once before any work (UsageError when it cannot be used as given)."""
+        """Reach the destination once before any work (UsageError when it cannot be used as given,
+        DestinationUnreachable when it cannot be opened or reached)."""
         self.require_packages()
 
     @contextlib.contextmanager
@@ -105,42 +107,10 @@ class Destination:
         """The table's largest cursor value, ``NO_TABLE`` if it does not exist, None when unknown."""
         return None
 
-    # -- deletes (deletes.py: SQL; tombstones.py: through dlt; the others leave these as they are) ---------------
-    supports_deletes = False
-    hard_refusal = ""  # why --hard-deletes cannot be done here ('': it can)
-
-    def key_stats(self, schema: str, table: str, key: tuple[str, ...]) -> tuple[int, int] | None:
-        """(rows not marked deleted, distinct values of the leading key column); None: unknown or no table."""
-        return None
-
-    def last_reconciled(self, schema: str, table: str) -> Any:
-        """When ``table``'s deletes were last reconciled (None: never)."""
-        return None
-
-    def mark_deleted(self, schema: str, table: str, key: tuple[str, ...], live, hard: bool, at, max_share):
-        """Mark the rows whose key is not among ``live`` (an Arrow table of keys) deleted at ``at`` (column
-        ``_omniload_deleted_at``), or delete them when ``hard``; one transaction. Returns a ``deletes.Deletion``."""
-        raise NotImplementedError
-
-    def mark_matching(self, schema: str, table: str, key: tuple[str, ...], column: str, values, hard: bool, at):
-        """Mark (or delete) the rows whose ``column`` is one of ``values``: what the source deleted along."""
-        raise NotImplementedError
-
-    def loaded_from(self, schema: str, origin: str) -> list[str]:
-        """The tables of ``schema`` whose loads saved the identity ``origin`` (``klaviyo:events``)."""
-        return []
-
-    def marks(self, schema: str, table: str, key: tuple[str, ...]):
-        """An Arrow table of the key and ``_omniload_deleted_at`` of the rows marked deleted; None: none known."""
-        return None
-
-    def revived(self, schema: str, table: str, key: tuple[str, ...], prior):
-        """The rows of ``prior`` (key and mark, from :meth:`marks`) whose key is held unmarked now."""
-        return None
-
-    def unmark_matching(self, schema: str, table: str, key: tuple[str, ...], column: str, marks):
-        """Unmark the rows whose (``column``, mark) is a row of ``marks``; their keys and old marks (None: no table)."""
-        return None
+    @property
+    def deletes(self) -> "Deletes | None":
+        """What marks the rows of deleted records here (None: nothing can); see :class:`Deletes`."""
+        return self if isinstance(self, Deletes) else None
 
     def advice(self, cause: str) -> str:
         """What the user can do about a failed load whose cause reads ``cause``."""
@@ -165,3 +135,44 @@ class Destination:
 
     def close(self) -> None:
         """Release what preflight opened."""
+
+
+class Deletes:
+    """Marking the rows of deleted records, apart from loading: a destination that can offers it as its
+    :attr:`Destination.deletes` (deletes.py does it in SQL for DuckDB and PostgreSQL, tombstones.py through dlt
+    merges and tombstone rows for the others); reconcile.py asks only this."""
+
+    hard_refusal = ""  # why --hard-deletes cannot be done here ('': it can)
+
+    def key_stats(self, schema: str, table: str, key: tuple[str, ...]) -> tuple[int, int] | None:
+        """(rows not marked deleted, distinct values of the leading key column); None: unknown or no table."""
+        raise NotImplementedError
+
+    def last_reconciled(self, schema: str, table: str) -> Any:
+        """When ``table``'s deletes were last reconciled (None: never)."""
+        raise NotImplementedError
+
+    def mark_deleted(self, schema: str, table: str, key: tuple[str, ...], live, hard: bool, at, max_share):
+        """Mark the rows whose key is not among ``live`` (an Arrow table of keys) deleted at ``at`` (column
+        ``_omniload_deleted_at``), or delete them when ``hard``; one transaction. Returns a ``deletes.Deletion``."""
+        raise NotImplementedError
+
+    def mark_matching(self, schema: str, table: str, key: tuple[str, ...], column: str, values, hard: bool, at):
+        """Mark (or delete) the rows whose ``column`` is one of ``values``: what the source deleted along."""
+        raise NotImplementedError
+
+    def loaded_from(self, schema: str, origin: str) -> list[str]:
+        """The tables of ``schema`` whose loads saved the identity ``origin`` (``klaviyo:events``)."""
+        raise NotImplementedError
+
+    def marks(self, schema: str, table: str, key: tuple[str, ...]):
+        """An Arrow table of the key and ``_omniload_deleted_at`` of the rows marked deleted; None: none known."""
+        raise NotImplementedError
+
+    def revived(self, schema: str, table: str, key: tuple[str, ...], prior):
+        """The rows of ``prior`` (key and mark, from :meth:`marks`) whose key is held unmarked now."""
+        raise NotImplementedError
+
+    def unmark_matching(self, schema: str, table: str, key: tuple[str, ...], column: str, marks):
+        """Unmark the rows whose (``column``, mark) is a row of ``marks``; their keys and old marks (None: no table)."""
+        raise NotImplementedError

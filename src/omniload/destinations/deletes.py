@@ -19,6 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from .base import Deletes
 from .state import loaded_from
 
 DELETED = "_omniload_deleted_at"
@@ -56,12 +57,11 @@ def _marked(key: tuple[str, ...], rows: list[tuple]) -> pa.Table:
     return _keys(key, rows).append_column(DELETED, pa.array([r[len(key)] for r in rows], pa.timestamp("us", tz="UTC")))
 
 
-class SqlDeletes:
+class SqlDeletes(Deletes):
     """The SQL of marking deletes, for a DB-API connection; subclasses connect and load Arrow key tables."""
 
     param = "?"  # the driver's placeholder
     time_type = "timestamp with time zone"
-    supports_deletes = True
 
     # -- per family -----------------------------------------------------------------------------------
     def _write_connection(self) -> Any:

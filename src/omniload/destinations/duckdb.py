@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ..errors import CorruptState, DestinationBusy, UsageError
+from ..errors import CorruptState, DestinationBusy, DestinationUnreachable, UsageError
 from .base import NO_TABLE, Destination, local_path
 from .deletes import SqlDeletes
 from .locks import file_lock
@@ -145,7 +145,7 @@ class DuckDB(SqlViews, SqlDeletes, Destination):
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise DestinationBusy(f"destination {self.display} is in use by another process; wait for it to finish") from None
-            raise UsageError(f"--dest-uri: cannot open {self.display} as a DuckDB database: {exc}") from None
+            raise DestinationUnreachable(f"--dest-uri: cannot open {self.display} as a DuckDB database: {exc}") from None
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:

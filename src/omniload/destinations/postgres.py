@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from ..errors import DestinationUnreachable, UsageError
+from ..errors import DestinationUnreachable
 from ..uri import redact
 from .base import Destination
 from .deletes import SqlDeletes, q
@@ -96,7 +96,7 @@ class Postgres(SqlViews, SqlDeletes, Destination):
         try:
             self._connect().close()
         except psycopg2.Error as exc:
-            raise UsageError(f"--dest-uri: cannot connect to {self.display}: {self._reason(exc)}") from None
+            raise DestinationUnreachable(f"--dest-uri: cannot connect to {self.display}: {self._reason(exc)}") from None
 
     def _reason(self, exc: Exception) -> str:
         """The first line of a driver error, the password redacted."""

@@ -24,6 +24,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..runtime import work_prefix
+from .base import Deletes
 from .deletes import DELETED, Deletion
 from .state import loaded_from, pipeline_name
 
@@ -39,21 +41,23 @@ def _only(table: pa.Table, columns, wanted: set[tuple]) -> pa.Table:
     return table.filter(pa.array([k in wanted for k in _keys(table, columns)], pa.bool_()))
 
 
-class DltDeletes:
+class DltDeletes(Deletes):
     """Reconciling deletes through a dlt pipeline; a family overrides ``_rows`` (reading) where it reads otherwise."""
 
-    supports_deletes = True
-    hard_refusal = ""  # why --hard-deletes cannot be done here ('': it can)
     _workdir: str | None = None
 
     # -- the table's pipeline ----------------------------------------------------------------------------
+    def _work(self) -> str:
+        """The folder of this run's delete pipelines (named as every work folder: a killed run's is removed)."""
+        if self._workdir is None:
+            self._workdir = tempfile.mkdtemp(prefix=work_prefix("deletes-"))
+        return self._workdir
+
     def _pipe(self, schema: str, table: str) -> Any:
         import dlt
 
-        if self._workdir is None:
-            self._workdir = tempfile.mkdtemp(prefix="omniload-deletes-")
         p = dlt.pipeline(pipeline_name=pipeline_name(schema, table), destination=self.dlt_destination(),
-                         dataset_name=schema, pipelines_dir=self._workdir, progress=None)  # fmt: skip
+                         dataset_name=schema, pipelines_dir=self._work(), progress=None)  # fmt: skip
         p.sync_destination()
         return p
 
@@ -203,10 +207,8 @@ class DltDeletes:
     def loaded_from(self, schema: str, origin: str) -> list[str]:
         import dlt
 
-        if self._workdir is None:
-            self._workdir = tempfile.mkdtemp(prefix="omniload-deletes-")
         p = dlt.pipeline(pipeline_name="omniload__identities", destination=self.dlt_destination(), dataset_name=schema,
-                         pipelines_dir=self._workdir, progress=None)  # fmt: skip
+                         pipelines_dir=self._work(), progress=None)  # fmt: skip
         with p.destination_client() as client:
             return loaded_from(_stored_states(client), schema, origin)
 

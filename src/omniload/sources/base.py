@@ -106,8 +106,13 @@ class Window:
     part: int = 0  # the interval's part (see TableReader.following): parts of one interval share lo and hi
 
 
+CHECKPOINT_ROWS = 500_000  # records per planned slice, by default (--checkpoint-rows): a crash loses at most this much work
+
+
 @dataclass
 class ReadOptions:
+    """How a reader reads; its defaults are the CLI's and the plain-dlt source's."""
+
     parallelism: int = 8
     batch_rows: int = 50_000
     max_retry_after: float = 300.0

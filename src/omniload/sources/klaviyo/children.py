@@ -4,9 +4,8 @@ rate bucket.
 
 The parent ids come from the parent's own endpoint with a one-field sparse fieldset and its largest page (a
 parent that is itself a child, such as flow actions for flow messages, is listed the same way, recursively).
-Only when the parent's cursor moves with its children (``Parent.follows_child``) are the parents limited to
-those changed since the child's cursor; Klaviyo says so for none of the current tables, so every parent is
-read on every run. Each parent gets a derived spec (its path filled in, its id as a constant column) run by
+Every parent is read on every run: a parent's cursor does not move when only its children change (Klaviyo
+says so for none of the current tables), so it cannot tell which parents have new children. Each parent gets a derived spec (its path filled in, its id as a constant column) run by
 :func:`~.extract.run_plan` with the child's time bounds, so an incremental run asks each parent once. A child
 whose parents go into a filter (coupon codes: ``any(coupon.id,[...])``) gets one derived spec per batch of parents;
 one with kinds (tag links) one per parent and kind.
@@ -41,13 +40,9 @@ class _Finished:
         self.parent, self.gone = parent, gone
 
 
-def listing(parent: TableSpec, fields: str, since: bool) -> TableSpec:
-    """The cheapest read of a table's ids: one sparse field, the largest page, no extras; no cursor unless
-    the listing is bounded by it (``since``)."""
-    if since:
-        fields = parent.cursor or fields
-    else:
-        parent = replace(parent, cursor=None, lower_op=None, upper_op=None, sort=None)
+def listing(parent: TableSpec, fields: str) -> TableSpec:
+    """The cheapest read of a table's ids: one sparse field, the largest page, no extras, no cursor."""
+    parent = replace(parent, cursor=None, lower_op=None, upper_op=None, sort=None)
     cols = {fields: parent.columns[fields]} if fields in parent.columns else {}
     params = {f"fields[{parent.resource_type}]": fields} if fields else {}
     return replace(parent, columns=cols, to_one=(), extra_params=params, primary_key=("id",), id_column="id")
@@ -82,17 +77,16 @@ def _record_id(record: Any) -> str | None:
     return record.get("id") if isinstance(record, dict) else record.id
 
 
-def parent_ids(factory: Callable, spec: TableSpec, tables: dict[str, TableSpec], lo: datetime | None,
-               hi: datetime, parallelism: int) -> Iterator[str]:  # fmt: skip
-    """The ids of the parent records whose children ``spec`` must read, in the parent endpoint's order, each once,
-    as the listing's pages arrive."""
+def parent_ids(factory: Callable, spec: TableSpec, tables: dict[str, TableSpec], hi: datetime,
+               parallelism: int) -> Iterator[str]:  # fmt: skip
+    """The ids of every parent record of ``spec``, in the parent endpoint's order, each once, as the listing's
+    pages arrive."""
     assert spec.parent is not None
-    since = lo if spec.parent.follows_child else None
-    lean = listing(tables[spec.parent.table], spec.parent.fields, since is not None)
+    lean = listing(tables[spec.parent.table], spec.parent.fields)
     if lean.parent is not None:
-        source = child_pages(factory, lean, tables, since, hi, parallelism)
+        source = child_pages(factory, lean, tables, None, hi, parallelism)
     else:
-        source = run_plan(factory, Plan(lean, since, hi, parallelism))
+        source = run_plan(factory, Plan(lean, None, hi, parallelism))
     seen: set[str] = set()
     with closing(source):
         for page in source:
@@ -122,7 +116,7 @@ def child_pages(factory: Callable, spec: TableSpec, tables: dict[str, TableSpec]
     listing of its own rate bucket (flow actions under flow messages) then costs no time beside the children's
     requests. ``on_done(parent, gone)`` is called, between pages, once every page of a parent was yielded (gone:
     it answered 404 and was skipped)."""
-    ids = parent_ids(factory, spec, tables, lo, hi, parallelism)
+    ids = parent_ids(factory, spec, tables, hi, parallelism)
     assert spec.parent is not None
     specs: Iterator[tuple[TableSpec, str | None]]
     if spec.parent.filter:  # parents named in the filter, a batch at a time

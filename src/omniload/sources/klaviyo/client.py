@@ -21,11 +21,11 @@ import aiohttp
 
 from ... import __version__
 
-from ...errors import ConfigurationError, NotFound, RateLimitWaitTooLong, RedirectRefused, RetriesExhausted
+from ...errors import ConfigurationError, NotFound, RateLimitWaitTooLong, RedirectRefused, RetriesExhausted, TooLongWait
 from ..base import TableStats
 from .decode import Doc, PageDecoder
 from .policy import MAX_REDIRECTS, RetryPolicy, classify
-from .ratelimit import BucketLimiter, TooLongWait
+from .ratelimit import BucketLimiter
 
 DEFAULT_BASE_URL = "https://a.klaviyo.com"
 REVISION = "2026-07-15"
@@ -117,9 +117,16 @@ class KlaviyoClient:
         query = urlencode(params, quote_via=quote, safe="")
         return f"{self.base_url}{path}?{query}" if query else f"{self.base_url}{path}"
 
-    async def get(self, url: str, table: str, limiter: BucketLimiter, decoder: PageDecoder, payload: bytes | None = None) -> Doc:
-        """GET one page (POST ``payload``, a JSON document, when given), retrying what is transient; returns the
-        decoded document."""
+    async def get(self, url: str, table: str, limiter: BucketLimiter, decoder: PageDecoder) -> Doc:
+        """GET one page, retrying what is transient; returns the decoded document."""
+        return await self._page(url, table, limiter, decoder, None)
+
+    async def post(self, url: str, table: str, limiter: BucketLimiter, decoder: PageDecoder, payload: bytes) -> Doc:
+        """POST ``payload`` (a JSON document) for one answer, retrying what is transient; returns the decoded document."""
+        return await self._page(url, table, limiter, decoder, payload)
+
+    async def _page(self, url: str, table: str, limiter: BucketLimiter, decoder: PageDecoder, payload: bytes | None) -> Doc:
+        """One page or answer (a POST of ``payload`` when given), with the retries and pacing of :meth:`get`."""
         assert self._session is not None, "use 'async with KlaviyoClient(...)'"
         attempt = throttled = 0
         while True:

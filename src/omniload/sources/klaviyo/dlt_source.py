@@ -7,8 +7,12 @@
     pipeline.run(klaviyo_source(api_key="pk_...", tables=["events", "profiles"]))
 
 Each table is one resource yielding Arrow tables in its declared schema, with its primary key, write
-disposition and column types. Incremental tables keep their cursor in the resource state (which dlt stores in
-the destination), so the next run reads only what is newer; ``start`` bounds the first run.
+disposition and column types. Its reader is driven through the same steps as the CLI's (:mod:`omniload.reading`):
+the resource state (which dlt stores in the destination) is restored, the slices are planned from the saved
+cursor less the table's lookback (``start`` bounds the first run), each slice is read and its cursor and the
+reader's own state saved. Every reader of the run is opened before any reads, so an include table loaded with
+its parent (event attributions with events) rides along with the parent's requests as in the CLI (ride.py): its
+resource waits, yielding nothing, until the parent's has read everything.
 """
 
 from __future__ import annotations
@@ -19,37 +23,45 @@ from typing import Iterable, Iterator
 import dlt
 import pyarrow as pa
 
-from ...dates import iso, parse_timestamp
+from ... import reading
 from ...types import column_hints
-from ..base import ReadEvents, ReadOptions, TableInfo, Window
+from ..base import CHECKPOINT_ROWS, ReadEvents, ReadOptions, TableInfo, TableReader
 from .client import DEFAULT_BASE_URL, REVISION
 from .source import KlaviyoSource
+from .tables.included import RIDERS
 
 
-def _rows(source: KlaviyoSource, info: TableInfo, start: datetime | None, options: ReadOptions) -> Iterator[pa.Table]:
-    import pyarrow.compute as pc
 
-    state = dlt.current.resource_state()
-    saved = state.get("last_value") if info.cursor else None
-    lo = parse_timestamp(saved) if saved else start
-    if source.server.date is None:
-        source.preflight()  # learn the server's clock: filters may not name a time after it
-    reader = source.reader(info.name, options, ReadEvents())
-    end = source.cap_end(None, ReadEvents())
-    newest = None
-    for batch in reader.read(Window(lo, end)):
-        if info.cursor and batch.num_rows:
-            m = pc.max(batch.column(info.cursor)).as_py()
-            newest = m if newest is None or (m is not None and m > newest) else newest
-        yield batch
-    if newest is not None:
-        state["last_value"] = iso(min(newest, end))
+def _rows(source: KlaviyoSource, reader: TableReader, start: datetime | None, finished: set[str]) -> Iterator[pa.Table | None]:
+    info = reader.info
+    try:
+        parent = next((source.specs[p].info.dest_name for p, r in RIDERS.items() if r == info.name), None)
+        if parent is not None and parent in dlt.current.source().selected_resources:
+            while parent not in finished:  # the parent's reader fills this one's ride: let dlt read it first
+                yield None
+        if source.run.server.date is None:
+            source.preflight([info.name])  # learn the server's clock: filters may not name a time after it
+        state = dlt.current.resource_state()
+        saved = dict(state)
+        lo = reading.resume_point(saved, info.lookback) if info.cursor else None
+        newest = None  # across the parts of a slice: the cursor is saved with the last part only
+        for window in reading.with_parts(reader, reading.plan(reader, saved, lo if lo is not None else start, None,
+                                                              CHECKPOINT_ROWS)):  # fmt: skip
+            for batch in reader.read(window):
+                newest = reading.newest(batch, info.cursor, newest)
+                yield batch
+            if reader.following(window) is None:
+                reading.advance(state, newest, window, state.get("last_value"))
+                newest = None
+            state.update(reader.state_update())
+    finally:
+        finished.add(info.dest_name)
 
 
 @dlt.source(name="klaviyo")
 def klaviyo_source(api_key: str = dlt.secrets.value, tables: Iterable[str] | None = None,
                    base_url: str = DEFAULT_BASE_URL, revision: str = REVISION, start: datetime | None = None,
-                   parallelism: int = 8):  # fmt: skip
+                   parallelism: int = ReadOptions.parallelism):  # fmt: skip
     """One Arrow-yielding resource per Klaviyo table (all tables unless ``tables`` names some)."""
     source = KlaviyoSource(api_key, base_url, revision)
     infos = source.tables()
@@ -58,10 +70,12 @@ def klaviyo_source(api_key: str = dlt.secrets.value, tables: Iterable[str] | Non
     if unknown:
         raise ValueError(f"unknown Klaviyo tables {unknown}; known: {', '.join(infos)}")
     options = ReadOptions(parallelism=parallelism)
+    readers = {name: source.reader(name, options, ReadEvents()) for name in names}  # all opened before any plans
+    finished: set[str] = set()  # the resources whose reads ended
     for name in names:
-        info = infos[name]
+        info: TableInfo = infos[name]
         merge = info.strategy == "merge"
         resource = dlt.resource(_rows, name=info.dest_name, write_disposition=info.strategy,
                                 primary_key=list(info.primary_key),
                                 columns=column_hints(info.columns, info.primary_key, info.cursor, merge))  # fmt: skip
-        yield resource(source, info, start, options)
+        yield resource(source, readers[name], start, finished)

@@ -25,8 +25,20 @@ from .spec import TableSpec
 from .windows import SECOND, checkpoint_slices, even_windows, fetch_windows, whole
 
 _DONE = object()
-FIRST_PAGE = "first page"  # in ``Plan.prefetched``: the plan's probe page, taken by the first slice
-NEWEST = "newest record"  # in ``Plan.prefetched``: the cursor of the newest record when the slices were planned
+
+
+@dataclass
+class Prefetched:
+    """What planning a table's slices fetched, for reading them to reuse: each answer by its URL, the probe's
+    first page (taken by the first slice) and the cursor of the newest record when the slices were planned."""
+
+    pages: dict[str, Any] = field(default_factory=dict)  # url -> decoded document (decode.Doc)
+    first_page: Any = None  # the plan's probe page (a decode.Doc), until the first slice takes it
+    newest: datetime | None = None
+
+    def take_first_page(self) -> Any:
+        page, self.first_page = self.first_page, None
+        return page
 
 
 def klaviyo_time(dt: datetime) -> str:
@@ -52,11 +64,11 @@ class Plan:
     start: datetime | None
     end: datetime
     parallelism: int
-    prefetched: dict[str, Any] | None = None  # url -> document already fetched while planning slices
+    prefetched: Prefetched | None = None  # what planning the slices fetched
     rider: TableSpec | None = None  # an include table whose records come with these pages (ride.py)
     pages: float = 0.0  # the slice plan's estimate of its pages (0: unknown)
     dense: bool = False  # records fill [start, end) (a slice before the last): windows cut from ``pages``, no probe
-    last: bool = False  # the last of several slices: records fill it up to the plan's newest (``NEWEST``), no probe
+    last: bool = False  # the last of several slices: records fill it up to the plan's newest record, no probe
 
 
 def _time_filter(spec: TableSpec, lo: datetime | None, hi: datetime | None) -> list[str]:
@@ -230,7 +242,7 @@ class Extractor:
             return
         if plan.dense and plan.pages >= 2 and await self._dense(client, partition, consts):
             return
-        newest = plan.prefetched.get(NEWEST) if plan.last and plan.prefetched is not None else None
+        newest = plan.prefetched.newest if plan.last and plan.prefetched is not None else None
         top = whole(newest) + SECOND if newest is not None else None
         if top is not None and plan.start is not None and plan.start < top < plan.end and plan.pages >= 2:
             # the plan's newest record ends the even windows; a last window holds what came since
@@ -258,7 +270,7 @@ class Extractor:
         plan, spec = self.plan, self.plan.spec
         lo, pages = plan.start, plan.pages
         # the plan probed the query without a partition's own filter: its page is this slice's only then
-        first = plan.prefetched.pop(FIRST_PAGE, None) if plan.prefetched is not None and not partition else None
+        first = plan.prefetched.take_first_page() if plan.prefetched is not None and not partition else None
         last = _cursor_value(first.records[-1], spec.cursor) if first is not None and first.records and first.next else None
         if last is not None and whole(last) < plan.end and (lo is None or lo < whole(last)):
             lo = whole(last)
@@ -292,11 +304,11 @@ class Extractor:
 
 
 async def _probe(client: KlaviyoClient, spec: TableSpec, params: dict[str, str], limiter, decoder: PageDecoder,
-                 prefetched: dict[str, Any] | None, eager: bool = False) -> tuple[Any, datetime | None, datetime | None, datetime | None]:  # fmt: skip
+                 prefetched: Prefetched | None, eager: bool = False) -> tuple[Any, datetime | None, datetime | None, datetime | None]:  # fmt: skip
     """The first page of a query and, when more pages follow, the newest record's cursor: (page, t0, t1, t_max)
     with t0/t1 the cursors of the page's first and last record. Both answers are kept in ``prefetched`` (or
     taken from it), so planning slices and extracting the first one never ask twice."""
-    cache = prefetched if prefetched is not None else {}
+    cache = prefetched.pages if prefetched is not None else {}
     url = client.url(spec.path, params)
     newest_params = {**params, "sort": f"-{spec.sort}"}
     if spec.page_size:
@@ -321,20 +333,20 @@ async def _probe(client: KlaviyoClient, spec: TableSpec, params: dict[str, str],
 
 
 async def _plan_slices(client: KlaviyoClient, spec: TableSpec, start: datetime | None, end: datetime,
-                       rows_per_slice: int, prefetched: dict[str, dict], rider: TableSpec | None) -> list[Window]:  # fmt: skip
+                       rows_per_slice: int, prefetched: Prefetched, rider: TableSpec | None) -> list[Window]:  # fmt: skip
     limiter = client.limiter(spec.rate_bucket, spec.burst, spec.steady)
     # a backfill from the beginning asks for the newest record beside the first page (one round trip, not two)
     probe, t0, t1, t_max = await _probe(client, spec, _params(spec, "", start, end, spec.sort), limiter,
                                         PageDecoder(spec, rider), prefetched, eager=start is None)  # fmt: skip
-    prefetched[FIRST_PAGE] = probe  # the first slice's first page, whatever its end (Extractor._dense)
-    prefetched[NEWEST] = t_max
+    prefetched.first_page = probe  # the first slice's first page, whatever its end (Extractor._dense)
+    prefetched.newest = t_max
     if t0 is None or t1 is None or t_max is None:
         return [Window(start, end)]
     return checkpoint_slices(start, end, len(probe.records), t0, t1, t_max, rows_per_slice)
 
 
 def plan_slices(client_factory: Callable[[], KlaviyoClient], spec: TableSpec, start: datetime | None, end: datetime,
-                rows_per_slice: int, prefetched: dict[str, Any], rider: TableSpec | None = None) -> list[Window]:  # fmt: skip
+                rows_per_slice: int, prefetched: Prefetched, rider: TableSpec | None = None) -> list[Window]:  # fmt: skip
     """Cut ``[start, end)`` into time slices of about ``rows_per_slice`` records, each loaded and committed on
     its own, so that a crash loses at most one slice of work. Only for tables the server filters on both sides.
     The pages fetched while planning are kept in ``prefetched`` (reused by the first slice)."""

@@ -22,11 +22,12 @@ from ...errors import UsageError
 from ...types import JSON
 from .client import DEFAULT_BASE_URL, REVISION
 from .spec import TableSpec
+from .tables.reports import DAILY_REPORT_REQUESTS
 
 URI_PARAMS = ("api_key", "base_url", "revision", "conversion_metric_id", "report_budget", "report_horizon_days", "metric_ids",
               "profile_fields", "template_fields", "layout", "properties", "property_columns_max")  # fmt: skip
 LAYOUTS = ("fivetran",)  # layout=: views kept beside the tables (fivetran.py)
-REPORT_BUDGET = 200  # report requests a day per endpoint: Klaviyo allows 225, the rest is left for other tools
+REPORT_BUDGET = 200  # report requests a day per endpoint, under Klaviyo's DAILY_REPORT_REQUESTS: the rest is for other tools
 KEY_FORM = re.compile(r"^pk_[A-Za-z0-9]{34}$")  # a private API key, as Klaviyo issues them
 FIRST_REVISION = "2023-02-22"  # Klaviyo's first dated revision
 # option -> (table, resource type, {value: (column type, (burst, steady) when asked for, or None: the table's)})
@@ -83,7 +84,7 @@ def report_options(source, query: dict[str, list[str]]):
         return int(raw)
 
     source.conversion_metric_id = (query.get("conversion_metric_id") or [""])[0].strip() or None
-    budget = number("report_budget", 1, 225)
+    budget = number("report_budget", 1, DAILY_REPORT_REQUESTS)
     source.report_budget = budget if budget is not None else REPORT_BUDGET
     horizon = number("report_horizon_days", 0, 365)
     source.report_horizon = timedelta(days=horizon) if horizon is not None else None

@@ -28,6 +28,7 @@ from typing import Any, Mapping
 
 import orjson
 
+from ..base import ReadOptions
 from .scopes import scopes
 
 _DETAIL_WAIT = re.compile(r"available in (\d+) second")
@@ -43,7 +44,7 @@ class RetryPolicy:
     max_throttled: int = 30  # 429s in a row for one request
     base_delay: float = 0.5
     max_delay: float = 30.0
-    max_retry_after: float = 300.0  # a longer Retry-After fails the table instead of hanging
+    max_retry_after: float = ReadOptions.max_retry_after  # a longer Retry-After fails the table instead of hanging
 
     def backoff(self, attempt: int) -> float:
         delay = min(self.max_delay, self.base_delay * (2**attempt))

@@ -66,7 +66,7 @@ def preflight(source, names: Iterable[str] | None, specs: dict[str, TableSpec]) 
         for attempt in range(3):  # a dropped connection is no verdict: ask again
             try:
                 status, headers, body = await client.answer(client.url(path, params), "--source-uri")
-                source.server.observe(headers)
+                source.run.server.observe(headers)
                 return status, headers, body
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError):
                 await asyncio.sleep(0.2 * (attempt + 1))

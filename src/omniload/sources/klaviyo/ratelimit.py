@@ -16,17 +16,11 @@ import collections
 import threading
 import time
 
+from ...errors import TooLongWait
+
 BURST_MARGIN = 0.8  # the sliding logs are the server's windows divided by these: 1.25 s and 61.9 s
 STEADY_MARGIN = 0.97
 BURST_WINDOW, STEADY_WINDOW = 1.0 / BURST_MARGIN, 60.0 / STEADY_MARGIN
-
-
-class TooLongWait(Exception):
-    """The rate limit would make the next request wait longer than allowed."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"{seconds:.0f}s")
-        self.seconds = seconds
 
 
 class BucketLimiter:

@@ -62,13 +62,13 @@ class AnswerDecoder:
         return Doc([attrs], None, False) if isinstance(attrs, dict) else None
 
 
-async def metrics(client, max_wait_limiter) -> list[tuple[str, str]]:
-    """(id, name) of every metric of the account, in the API's order."""
+async def metrics(client) -> list[tuple[str, str]]:
+    """(id, name) of every metric of the account, in the API's order, paced as the metrics table."""
     spec = TABLES["metrics"]
-    decoder = PageDecoder(spec)
+    decoder, limiter = PageDecoder(spec), client.limiter(spec.rate_bucket, spec.burst, spec.steady)
     url, out = client.url(spec.path, {}), []
     while url:
-        doc = await client.get(url, spec.name, max_wait_limiter, decoder)
+        doc = await client.get(url, spec.name, limiter, decoder)
         for r in doc.records:
             if isinstance(r, dict):
                 out.append((r.get("id"), (r.get("attributes") or {}).get("name")))

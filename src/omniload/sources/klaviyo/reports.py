@@ -13,7 +13,7 @@ Series periods: days ``[begin, end)`` with ``end`` the server's today (only whol
 ``--interval-start``, else the end of the periods done by the last run or the re-query horizon before ``end``,
 whichever is earlier (recent periods change as attributions arrive; older ones are final), else
 ``DEFAULT_BACKFILL`` before ``end``; never before the report's ``earliest`` day (segment reports: Klaviyo has no
-data before 2023-06-01). Budget: reports allow 225 requests a day per endpoint and account. The reader saves what
+data before 2023-06-01). Budget: reports allow ``DAILY_REPORT_REQUESTS`` a day per endpoint and account (tables/reports.py). The reader saves what
 it spent on the server's day with each slice (``state_update``), plans at most ``budget - spent`` requests (the
 periods never loaded first, so a budget below the horizon still catches up) and says how many periods are left
 and when the table will be current. Each request is its own slice: a stop loses at most one.
@@ -179,7 +179,7 @@ class ReportReader(TableReader):
         """Find the conversion metric (reports) or the metrics to aggregate, and say which."""
         src = self.source
         needs_list = (self.report.conversion and not src.conversion_metric_id) or (self.report.per_metric and not src.metric_ids)
-        known = self._run(lambda c: metrics(c, c.limiter("metrics", 10, 150))) if needs_list else []
+        known = self._run(metrics) if needs_list else []
         if self.report.conversion:
             if src.conversion_metric_id:
                 self.conversion = src.conversion_metric_id
@@ -206,8 +206,8 @@ class ReportReader(TableReader):
                 before = self.stats.requests
                 url = client.url(spec.path, {})
                 try:
-                    doc = await client.get(url, spec.name, limiter, AnswerDecoder(),
-                                           body(spec, window.lo, window.hi, self.conversion, metric, self.zone))  # fmt: skip
+                    doc = await client.post(url, spec.name, limiter, AnswerDecoder(),
+                                            body(spec, window.lo, window.hi, self.conversion, metric, self.zone))  # fmt: skip
                 finally:
                     self.state["spent"] += self.stats.requests - before
                 where = f"{spec.path} {window.lo:%Y-%m-%d}..{window.hi:%Y-%m-%d}" + (f" metric {metric}" if metric else "")

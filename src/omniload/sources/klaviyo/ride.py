@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
+from ...runtime import work_prefix
 from .spec import TableSpec
 
 
@@ -29,7 +30,7 @@ class Ride:
     def __init__(self, rider: TableSpec, schema: pa.Schema) -> None:
         self.rider, self.schema = rider, schema
         # named as the run's work folder (omniload-<pid>-): a later run removes it if this process was killed
-        fd, self.path = tempfile.mkstemp(prefix=f"omniload-{os.getpid()}-{rider.name}-", suffix=".arrows")
+        fd, self.path = tempfile.mkstemp(prefix=work_prefix(f"{rider.name}-"), suffix=".arrows")
         self._sink = os.fdopen(fd, "wb")
         self._writer = ipc.new_stream(self._sink, schema)
         self.lo: datetime | None = None  # the covered interval [lo, hi): the parent's slices read to their end

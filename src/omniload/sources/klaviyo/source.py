@@ -17,19 +17,19 @@ import os
 from contextlib import closing
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, Iterator
+from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ...uri import register_secret
 from ..base import ReadEvents, ReadOptions, ScanCost, Source, TableInfo, TableReader, TableStats, View, Window
-from .client import DEFAULT_BASE_URL, REVISION, KlaviyoClient, ServerInfo
+from .client import DEFAULT_BASE_URL, REVISION, KlaviyoClient
 from .policy import RetryPolicy
 from .convert import arrow_schema, records_to_arrow, typed_to_arrow
 from .children import child_pages
 from .decode import PageDecoder
-from .extract import Page, Plan, plan_slices, run_plan
+from .extract import Page, Plan, Prefetched, plan_slices, run_plan
 from .keys import read_keys, scan_cost, scannable
 from .parts import Parts
 from .windows import whole
@@ -43,13 +43,10 @@ from .owners import Owners
 from .preflight import preflight
 from .reports import ReportReader
 from .ride import Ride, after, need_from
+from .run import KlaviyoRun
 from ...dates import iso, parse_timestamp
 
 BATCH_BYTES = 24 * 2**20  # a batch is handed to dlt at this size too: wide rows (profiles) must not pile up
-# Filters never name a time after the server's now minus this (Klaviyo answers 400 "End date may not be in the
-# future"). The server's now comes from the ``Date`` header, which is floored to the second and older than the
-# server's clock by the time a request arrives, so no margin is needed beyond it.
-CLOCK_MARGIN = timedelta(0)
 def _in_window(table: pa.Table, spec: TableSpec, lo: datetime | None, hi: datetime, last: datetime | None = None) -> pa.Table:
     """The rows of a page that belong to its window ``lo <= cursor < hi``, and those without a cursor value (the
     API sent them for this window: they belong nowhere else). ``last``: the run's end, given only in the run's
@@ -83,7 +80,7 @@ class KlaviyoReader(TableReader):
         self.source, self.spec, self.options, self.events = source, spec, options, events
         self.info = spec.info
         self.stats = TableStats()
-        self._prefetched: dict[str, Any] = {}
+        self._prefetched = Prefetched()
         self._windows: list[Window] = []
         self._end: datetime | None = None  # the run's end
         self._future_after: datetime | None = None  # the run's end when it is the server's now (see plan)
@@ -121,14 +118,14 @@ class KlaviyoReader(TableReader):
     def _board(self, start: datetime | None) -> None:
         """Take the ride this table is part of: a parent whose rider is still to run feeds one; a rider loads from
         the one its parent filled when it covers what the rider needs (else it reads the API)."""
-        src, name = self.source, self.spec.name
-        src.planned.add(name)
+        run, specs, name = self.source.run, self.source.specs, self.spec.name
+        run.planned.add(name)
         rider = RIDERS.get(name)
-        if rider in src.opened and rider not in src.planned and rider in src.specs:
-            rspec = src.specs[rider]
-            self.feeds = src.rides[rider] = Ride(rspec, arrow_schema(rspec))
+        if rider in run.opened and rider not in run.planned and rider in specs:
+            rspec = specs[rider]
+            self.feeds = run.rides[rider] = Ride(rspec, arrow_schema(rspec))
             self.spec = replace(self.spec, extra_params={**self.spec.extra_params, "include": rspec.include})
-        ride = src.rides.pop(name, None)
+        ride = run.rides.pop(name, None)
         if ride is not None:
             if ride.covers(need_from(self._saved, start, self.spec.lookback, parse_timestamp)):
                 self.riding = ride
@@ -243,8 +240,8 @@ class KlaviyoReader(TableReader):
             feeds.covered(window.lo, window.hi)
         if spec.name in RIDERS.values():
             self._through = window.hi
-        if self.source.server.deprecation:
-            self.source.note(self.events, f"API revision {self.source.revision} is {self.source.server.deprecation}; "
+        if self.source.run.server.deprecation:
+            self.source.note(self.events, f"API revision {self.source.revision} is {self.source.run.server.deprecation}; "
                                           "set revision= in the source URI to a newer one")  # fmt: skip
 
 
@@ -273,9 +270,7 @@ class KlaviyoSource(Source):
         self.api_key, self.base_url, self.revision = api_key, base_url.rstrip("/"), revision
         register_secret(api_key)
         self.specs = tables if tables is not None else TABLES
-        self.limiters: dict = {}  # one limiter per rate-limit bucket for the whole run
-        self.server = ServerInfo()  # the server's clock and revision status, learnt from its answers
-        self._noted: set[str] = set()
+        self.run = KlaviyoRun()  # what the run's readers share (run.py)
         self.conversion_metric_id: str | None = None  # reports: None finds "Placed Order"
         self.report_budget = REPORT_BUDGET
         self.report_horizon: timedelta | None = None  # None: each report table's own
@@ -284,9 +279,6 @@ class KlaviyoSource(Source):
         self.layout = ""  # "fivetran": keep Fivetran's schema as views over the tables (fivetran.py)
         self.lift_properties = False  # properties=columns: JSON properties lifted into columns (lift.py)
         self.property_cap = CAP
-        self.opened: set[str] = set()  # the tables the run has readers for, and those already planned
-        self.planned: set[str] = set()
-        self.rides: dict[str, Ride] = {}  # rider -> what its parent read along for it (ride.py)
 
     @classmethod
     def from_uri(cls, uri: str) -> "KlaviyoSource":
@@ -314,8 +306,10 @@ class KlaviyoSource(Source):
         preflight(self, tables, {**TABLES, **self.specs})
 
     def cap_end(self, end: datetime | None, events: ReadEvents) -> datetime:
-        """``end`` (None: now), but never past the server's now: a later filter datetime is refused."""
-        cap = self.server.now() - CLOCK_MARGIN
+        """``end`` (None: now), but never past the server's now: a later filter datetime is refused (Klaviyo answers
+        400 "End date may not be in the future"). The server's now comes from the ``Date`` header, floored to the
+        second and older than the server's clock by the time a request arrives: no margin is needed beyond it."""
+        cap = self.run.server.now()
         if end is None or end <= cap:
             return end or cap
         self.note(events, f"--interval-end {end.isoformat()} is after the API's clock; reading up to {whole(cap).isoformat()}")
@@ -323,13 +317,13 @@ class KlaviyoSource(Source):
 
     def note(self, events: ReadEvents, message: str) -> None:
         """Say ``message`` once per run."""
-        if message not in self._noted:
-            self._noted.add(message)
+        if message not in self.run.noted:
+            self.run.noted.add(message)
             events.note(message)
 
     def reader(self, table: str, options: ReadOptions, events: ReadEvents) -> TableReader:
         spec = self.specs[table]
-        self.opened.add(table)
+        self.run.opened.add(table)
         if spec.cursor_kind == "period":  # reports: POST one period at a time, within the daily budget
             return ReportReader(self, spec, options, events)
         return KlaviyoReader(self, spec, options, events)
@@ -337,4 +331,4 @@ class KlaviyoSource(Source):
     def client(self, options: ReadOptions, stats: TableStats | None = None, on_retry=None) -> KlaviyoClient:
         policy = RetryPolicy(max_retry_after=options.max_retry_after)
         return KlaviyoClient(self.api_key, self.base_url, self.revision, policy, connections=max(8, options.parallelism * 2),
-                             limiters=self.limiters, stats=stats, server=self.server, on_retry=on_retry)  # fmt: skip
+                             limiters=self.run.limiters, stats=stats, server=self.run.server, on_retry=on_retry)  # fmt: skip

@@ -1,10 +1,17 @@
 """The declarative table spec (v2): everything the one generic extractor needs to read one Klaviyo table.
 
-A spec says where the records live (path, HTTP method and body, a parent table for child endpoints, where
-the records sit in the response), how to key and load them (primary key, composite allowed; incremental key;
-strategy), which filter operators the server offers on the incremental key (so the extractor filters
-server-side where it can and client-side where it cannot), the rate-limit bucket and page size, and the
+A spec says where the records live (path, HTTP method and body, a parent table for child endpoints; a list's
+records sit in ``data``, read by decode.py, a report's in ``data.attributes``, read by report_io.py), how to key
+and load them (primary key, composite allowed; incremental key; strategy), which filter operators the server
+offers on the incremental key (so the extractor filters server-side where it can and client-side where it
+cannot), the rate-limit bucket and page size, and the
 declared column schema (so a column never vanishes because one run's rows were all null).
+
+Klaviyo's OpenAPI spec is the source of truth for paths, resource types, rate limits, page sizes, filters and
+sorts. The specs (``tables/``) state what omniload takes from it, by hand: omniload ships no OpenAPI file and
+may not import the sandbox, whose packaged rules file is generated from the same spec for the sandbox's own use.
+So ``tests/test_table_specs.py`` checks the specs against the spec itself (read by the rules file's generator),
+not against the sandbox's copy: two copies agreeing would prove nothing about Klaviyo.
 """
 
 from __future__ import annotations
@@ -24,9 +31,8 @@ CURSOR_KINDS = ("datetime", "period")  # a record's timestamp, or a report's per
 class Parent:
     """A child endpoint is read once per record of its parent table: ``path`` holds ``{key}``, filled with
     the parent's ``key`` column; the child rows carry it as ``column`` (as dlt's rest_api ``resolve``).
-    The parent ids are listed with the sparse fieldset ``fields`` (its smallest attribute) and, when
-    ``follows_child`` (the parent's cursor moves whenever a child changes), only parents changed since the
-    child's cursor; otherwise every parent is read on every run.
+    The parent ids are listed with the sparse fieldset ``fields`` (its smallest attribute); every parent is
+    read on every run (see children.py).
 
     ``filter`` names a filter field instead (coupon codes: ``coupon.id``): the child endpoint is a plain list
     whose parents are given ``batch`` at a time as ``any(<filter>,[...])``, and each row names its parent
@@ -36,7 +42,6 @@ class Parent:
     key: str = "id"
     column: str = ""  # e.g. "flow_id"; default: "<parent resource type>_id"
     fields: str = ""  # the one attribute asked for when listing the parent's ids
-    follows_child: bool = False
     filter: str = ""  # e.g. "coupon.id": parents go into the filter, not the path
     batch: int = 1  # parents per request when ``filter`` is set
 
@@ -75,7 +80,6 @@ class TableSpec:
     method: str = "GET"
     body: dict[str, Any] | None = None  # JSON request body (POST endpoints such as reports)
     parent: Parent | None = None
-    record_selector: str = "data"  # where the records sit in the response document
     cursor_kind: str = "datetime"
     bucket: str = ""  # rate-limit bucket; default: the table's own (each Klaviyo endpoint has its own)
     # Each run re-reads this much before the saved cursor: records that become visible late (the API is

@@ -1,5 +1,5 @@
 """Every Klaviyo table, by family: ``core`` holds the 15 list endpoints, ``relationships`` the child tables read
-once per parent record (flow actions, flow messages, list and segment memberships), ``more`` the other list
+once per parent record (flow actions, flow messages, list and segment memberships), ``further_lists`` the other list
 endpoints (tag groups, coupon codes, push tokens, ...), ``included`` the tables read from a parent's
 ``included`` resources (campaign messages, campaign and flow tags), ``reports`` the Reporting
 API and metric aggregates. ``TABLES`` is the order ``all`` loads (parents before their children; reports only
@@ -12,7 +12,7 @@ from dataclasses import replace
 from ..spec import TableSpec
 from .core import CORE
 from .included import INCLUDED
-from .more import MORE
+from .further_lists import MORE
 from .relationships import RELATIONSHIPS
 from .reports import REPORT_SPECS
 

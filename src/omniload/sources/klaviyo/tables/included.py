@@ -23,7 +23,7 @@ events of the run do not cover its interval (loaded alone, loaded first, or its 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import replace
 
 from ....types import JSON, TEXT, TS
 from ..spec import TableSpec
@@ -46,12 +46,12 @@ INCLUDED: list[TableSpec] = [
     included("campaign-tags", "campaigns", "tags", "tag", dict(name=TEXT), id_column="tag_id",
              primary_key=("campaign_id", "tag_id")),
     included("flow-tags", "flows", "tags", "tag", dict(name=TEXT), id_column="tag_id", primary_key=("flow_id", "tag_id")),
-    TableSpec("event_attributions", "/api/events", "attribution", dict(datetime=TS), 350, 3500, 1000,
-              cursor="datetime", lower_op="greater-or-equal", upper_op="less-than", sort="datetime",
-              to_one=("event", "attributed-event", "campaign", "campaign-message", "flow", "flow-message",
-                      "flow-message-variation"),
-              extra_params={"fields[event]": "datetime", "include": "attributions"}, include="attributions",
-              primary_key=("event_id", "id"), immutable=True, lookback=timedelta(days=1), bucket="events"),
+    # the events' endpoint, limits, page size, cursor and its filters, immutability and lookback
+    replace(_PARENTS["events"], name="event_attributions", resource_type="attribution", columns=dict(datetime=TS),
+            to_one=("event", "attributed-event", "campaign", "campaign-message", "flow", "flow-message",
+                    "flow-message-variation"),
+            extra_params={"fields[event]": "datetime", "include": "attributions"}, include="attributions",
+            primary_key=("event_id", "id"), bucket=_PARENTS["events"].rate_bucket),
 ]  # fmt: skip
 # the include table that rides along with a table's own requests when both are loaded: table -> rider (ride.py)
 RIDERS = {"events": "event_attributions"}

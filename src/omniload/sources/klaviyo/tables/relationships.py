@@ -3,7 +3,7 @@ relationship endpoints (a tag's campaigns, flows, lists and segments; a catalog 
 
 Each spec names its parent (spec.py :class:`Parent`); :mod:`..children` lists the parent ids and pages every
 parent's endpoint through the generic extractor. Values follow Klaviyo's OpenAPI revision 2026-07-15 (these
-endpoints are not in the digest); ``tests/test_table_specs.py`` and ``tests/test_coverage.py`` check them.
+endpoints are not in the digest); ``tests/test_table_specs.py`` and ``tests/test_table_families.py`` check them.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ These are POST endpoints whose answers are not lists of resources (``data.attrib
 and statistics), so they have their own reader (``sources/klaviyo/reports.py``); the spec says the path, the
 static part of the request body, the columns and the key, and :data:`REPORTS` how periods map to requests.
 Values come from Klaviyo's OpenAPI revision 2026-07-15; ``tests/test_table_specs.py`` checks them.
-Reports are not part of ``--source-table all``: the Reporting API allows 225 requests a day per endpoint.
+Reports are not part of ``--source-table all``: the Reporting API allows few requests a day per endpoint
+(:data:`DAILY_REPORT_REQUESTS`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def _stat_type(name: str) -> str:
 # no endpoint of the API exposes: /api/accounts has no such field), so a series period younger than this is
 # queried again on each run; report_horizon_days= sets the account's own window.
 ATTRIBUTION_HORIZON = timedelta(days=30)
+DAILY_REPORT_REQUESTS = 225  # Klaviyo's daily limit of each Reporting API endpoint, per account
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class Report:
     days_per_request: int  # values reports: a timeframe of up to a year per request; series: up to the interval's limit
     series: bool  # the answer holds one value per period (``date_times``), not one per request
     conversion: bool  # the request needs a ``conversion_metric_id``
-    daily: int | None  # Klaviyo's daily request limit of the endpoint (None: none)
+    daily: int | None = DAILY_REPORT_REQUESTS  # Klaviyo's daily request limit of the endpoint (None: none)
     per_metric: bool = False  # metric aggregates: one request per metric and span
     of_conversion: bool = False  # a metric aggregate of the conversion metric only (one request per span)
     horizon: timedelta = ATTRIBUTION_HORIZON  # periods younger than this are queried again (attribution moves them)
@@ -83,7 +85,7 @@ def _report(name: str, path: str, rtype: str, key: tuple[str, ...], body: dict, 
     values = "interval" not in body
     return TableSpec(name, path, rtype, {**cols, **PERIOD, **stats}, burst, steady, None,
                      cursor=None if values else "period_start", method="POST", body=body,
-                     record_selector="data.attributes.results", cursor_kind="period",
+                     cursor_kind="period",
                      primary_key=(*key, "period_end") if values else key, lookback=timedelta(0), bucket=bucket)  # fmt: skip
 
 
@@ -115,13 +117,13 @@ REPORT_SPECS: list[TableSpec] = [
 ]  # fmt: skip
 
 REPORTS: dict[str, Report] = {
-    "campaign_values_report": Report(365, series=False, conversion=True, daily=225),  # a timeframe: at most a year
-    "flow_values_report": Report(365, series=False, conversion=True, daily=225),
-    "flow_series_report": Report(60, series=True, conversion=True, daily=225),  # daily interval: at most 60 days
-    "form_values_report": Report(365, series=False, conversion=False, daily=225),
-    "form_series_report": Report(60, series=True, conversion=False, daily=225),
-    "segment_values_report": Report(365, series=False, conversion=False, daily=225, earliest=SEGMENT_DATA_START),
-    "segment_series_report": Report(60, series=True, conversion=False, daily=225, earliest=SEGMENT_DATA_START),
+    "campaign_values_report": Report(365, series=False, conversion=True),  # a timeframe: at most a year
+    "flow_values_report": Report(365, series=False, conversion=True),
+    "flow_series_report": Report(60, series=True, conversion=True),  # daily interval: at most 60 days
+    "form_values_report": Report(365, series=False, conversion=False),
+    "form_series_report": Report(60, series=True, conversion=False),
+    "segment_values_report": Report(365, series=False, conversion=False, earliest=SEGMENT_DATA_START),
+    "segment_series_report": Report(60, series=True, conversion=False, earliest=SEGMENT_DATA_START),
     "metric_aggregates": Report(60, series=True, conversion=False, daily=None, per_metric=True),
     "attributed_conversions": Report(60, series=True, conversion=True, daily=None, of_conversion=True),
 }

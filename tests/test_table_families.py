@@ -1,4 +1,6 @@
-"""Child tables (issue #12): flow actions, flow messages, list and segment memberships, read once per parent.
+"""Table families beyond the 15 list endpoints: child tables (flow actions, flow messages, list and segment
+memberships, read once per parent), further list endpoints, tables read from a parent's included resources,
+relationship endpoints, event attributions riding along with events, and the opt-in columns.
 
 Every row and column equals the sandbox's truth after a backfill and after the clock moves; the specs agree
 with Klaviyo's OpenAPI file itself; the parents are listed cheaply and each parent is asked once per run.
@@ -15,7 +17,7 @@ from klaviyo_sandbox import testing as truth
 from omniload.sources.klaviyo.children import for_kind
 from omniload.sources.klaviyo.tables import TABLES
 from omniload.sources.klaviyo.tables.included import INCLUDED as INCLUDED_SPECS
-from omniload.sources.klaviyo.tables.more import COUPON_BATCH, MORE as MORE_SPECS
+from omniload.sources.klaviyo.tables.further_lists import COUPON_BATCH, MORE as MORE_SPECS
 from omniload.sources.klaviyo.tables.relationships import RELATIONSHIPS
 
 from omniload.cli import main
@@ -138,7 +140,7 @@ def test_child_resources_scale_with_the_sandbox_scale():
         assert SCALES["tiny"][name] < SCALES["small"][name] < SCALES["medium"][name] < SCALES["large"][name]
 
 
-# -- further list endpoints (tables/more.py) ------------------------------------------------------------------
+# -- further list endpoints (tables/further_lists.py) ------------------------------------------------------------------
 
 MORE = [t.name for t in MORE_SPECS]
 

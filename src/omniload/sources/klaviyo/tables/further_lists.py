@@ -1,9 +1,9 @@
-"""More Klaviyo list endpoints (issue #12): tag groups, coupon codes, push tokens, custom and mapped metrics,
+"""Further Klaviyo list endpoints: tag groups, coupon codes, push tokens, custom and mapped metrics,
 universal content, accounts and reviews.
 
 Values follow Klaviyo's OpenAPI revision 2026-07-15 (these endpoints are not in the digest; the sandbox reads
 their rules from its rules file, generated from the OpenAPI file); ``tests/test_table_specs.py`` and
-``tests/test_coverage.py`` check them. Where the API offers no time filter and no time attribute that moves
+``tests/test_table_families.py`` check them. Where the API offers no time filter and no time attribute that moves
 with a change (tag groups, push tokens, accounts), the table is read whole and replaced on every run; where a
 record has an ``updated`` the API does not filter on (custom and mapped metrics, reviews), it is merged and
 the interval is kept on the client, as for metrics. Coupon codes must be listed per coupon
