@@ -50,7 +50,7 @@ from .prefetch import Prefetch
 from .runtime import release_memory
 from .sources.base import TableReader, Window
 from .transform import Transform, row_hash, without_nul
-from .types import JSON, column_hints
+from .types import JSON, column_hints, undeclared
 
 PREFETCH_BATCHES = 2  # batches of the next slice read ahead while the current one loads
 
@@ -367,6 +367,10 @@ class TableLoad:
                             batch = without_nul(batch, nul)
                         load._slice_rows += batch.num_rows
                         load.dest.saw_batch(load.target.schema, load.target.table, batch)
+                        added = undeclared(batch.schema, hints)  # columns the source added on the fly: their types
+                        if added:
+                            hints.update(self.dest.column_hints(column_hints(added, (), None, False)))
+                            batch = dlt.mark.with_hints(batch, dlt.mark.make_hints(columns=hints))
                         yield row_hash(batch) if how == "scd2" else batch
             except OmniloadError as exc:
                 load.failure = exc

@@ -33,6 +33,7 @@ from .transform import Transform
 from .sources.base import CHECKPOINT_ROWS, ReadEvents, ReadOptions, Source, TableInfo, identity
 from .sources.registry import open_source
 from .uri import redact
+from .views import refresh_views
 
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 STRATEGIES = ("merge", "replace", "append", "delete+insert", "scd2")
@@ -232,6 +233,9 @@ def ingest(opts: IngestOptions) -> IngestResult:
 
     for note in opts.notes:
         say(note if note.startswith("warning:") else f"note: {note}")
+    if source.views() and not dest.supports_views:
+        raise UsageError(f"--source-uri: its views (layout=) need a SQL destination with views, DuckDB or PostgreSQL, "
+                         f"not {dest.display}; leave layout= out or load into duckdb:// or postgresql://")  # fmt: skip
     source.preflight([t.source for t in targets])
     with dest.lock():  # first: a second run is told another omniload run has it, before it tries to open it
         dest.preflight()
@@ -282,6 +286,7 @@ def _run_table(load: TableLoad, reconcile: Reconcile, progress: Progress, result
 
 def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: list[Target],
               deletes: ReconcileSettings) -> IngestResult:  # fmt: skip
+    from .compat import say
     from .destinations.predicate import use
 
     use(opts.incremental_predicate if dest.merge_predicates else None)  # None: no predicate left from an earlier run
@@ -317,6 +322,8 @@ def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: l
             ordered = heaviest_first(list(groups.values()), lambda load: load.info.weight)
             run_groups(ordered, min(opts.table_parallelism, len(groups)),
                        lambda load: _run_table(load, reconciles[id(load)], progress, result))  # fmt: skip
+        for note in refresh_views(source, dest, targets):  # after every table: the views read them all
+            say(f"note: {note}")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return result

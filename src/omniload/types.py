@@ -40,6 +40,20 @@ def arrow_schema(columns: dict[str, str]) -> pa.Schema:
     return pa.schema([(col, TYPES[typ].arrow) for col, typ in columns.items()])
 
 
+TYPE_KEY = b"omniload.type"  # Arrow field metadata: the type of a column a source adds on the fly (not declared)
+
+
+def typed_field(name: str, typ: str) -> pa.Field:
+    """A field of a column not declared in advance, carrying its type (JSON is text in Arrow) for the load's hints."""
+    return pa.field(name, TYPES[typ].arrow, metadata={TYPE_KEY: typ.encode()})
+
+
+def undeclared(schema: pa.Schema, declared) -> dict[str, str]:
+    """The columns of ``schema`` that carry their type and are not in ``declared``: name -> type."""
+    return {f.name: f.metadata[TYPE_KEY].decode() for f in schema
+            if f.name not in declared and f.metadata and TYPE_KEY in f.metadata}  # fmt: skip
+
+
 def column_hints(columns: dict[str, str], primary_key: tuple[str, ...], cursor: str | None, merge: bool) -> dict[str, dict]:
     """dlt column hints for declared columns: types, nullability, and (for merge tables) keep the newest
     version of a record when one load holds two."""

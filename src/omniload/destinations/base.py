@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, ClassVar, Iterator
 
 from ..errors import UsageError
 from .locks import DEFAULT_LOCK_WAIT
@@ -62,6 +62,7 @@ class Destination:
     compress_load_files: bool = True
     supports_scd2: bool = True  # dlt's scd2 merge strategy (SQL destinations)
     partitions: bool = False  # honours dlt's partition column hint (--partition-by)
+    supports_views: ClassVar[bool] = False  # keeps a source's views (views.py): SQL with a connection of its own
     stores_nul: bool = True  # text and JSON can hold NUL characters; False: they are removed on the way
     notes: list[str] = field(default_factory=list)  # said before the run (how the URI was read)
     merge_predicates: bool = False  # dlt's SQL merge job merges here: --incremental-predicate applies
@@ -169,6 +170,14 @@ class Destination:
         staging copies of ``schema``'s tables and dlt's own tables); the user did not ask for it. Only DuckDB does:
         PostgreSQL's table lock creates the staging schema before each load, and dlt's full refresh then expects
         its ``_dlt_version`` there."""
+
+    def table_columns(self, schema: str, table: str) -> set[str]:
+        """The columns of ``schema.table`` (empty: no such table); destinations that keep views."""
+        raise NotImplementedError
+
+    def replace_view(self, schema: str, name: str, select: str) -> None:
+        """Create or replace view ``schema.name`` as ``select``; destinations that keep views."""
+        raise NotImplementedError
 
     def close(self) -> None:
         """Release what preflight opened."""

@@ -20,6 +20,7 @@ from ..errors import CorruptState, DestinationBusy, DestinationUnreachable, Usag
 from .base import NO_TABLE, Destination, leftover_staging, local_path
 from .deletes import SqlDeletes
 from .locks import file_lock
+from .views import SqlViews
 from .state import decode_state
 
 
@@ -83,7 +84,7 @@ def check_database_file(p: Path) -> None:
 
 
 @dataclass
-class DuckDB(SqlDeletes, Destination):
+class DuckDB(SqlViews, SqlDeletes, Destination):
     path: str = ""  # file or ":memory:"
     merge_predicates: bool = True
     _conn: Any = None  # the run's connection (opened by preflight, closed by close)

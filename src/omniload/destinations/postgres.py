@@ -17,6 +17,7 @@ from ..uri import redact
 from .base import Destination
 from .deletes import SqlDeletes, q
 from .locks import wait_for
+from .views import SqlViews
 
 
 def sql_type(arrow_type) -> str:
@@ -34,7 +35,7 @@ def _lock_key(schema: str, table: str) -> int:
     return int.from_bytes(hashlib.sha256(f"omniload:{schema}.{table}".lower().encode()).digest()[:8], "big", signed=True)
 
 @dataclass
-class Postgres(SqlDeletes, Destination):
+class Postgres(SqlViews, SqlDeletes, Destination):
     param = "%s"
     compress_load_files: bool = False  # COPY reads each file straight back
     stores_nul: bool = False  # text refuses NUL bytes, jsonb the \u0000 escape

@@ -17,7 +17,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, ClassVar, Iterator
+from typing import TYPE_CHECKING, Callable, ClassVar, Iterator
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -167,6 +167,18 @@ class TableReader(ABC):
         raise NotImplementedError(f"table '{self.info.name}' cannot list its keys")
 
 
+@dataclass(frozen=True)
+class View:
+    """A view a source keeps over its loaded tables (a layout another tool reads, such as Fivetran's): ``name``
+    in the tables' schema, over source ``tables``; ``select(rel, cols)`` is its portable SELECT, given each source
+    table's quoted relation and the columns it holds now (so a column added by a later load is picked up)."""
+
+    name: str
+    tables: tuple[str, ...]  # needed: without one of them the view is not created (a note says so)
+    select: Callable[[Callable[[str], str], dict[str, set[str]]], str]
+    optional: tuple[str, ...] = ()  # read when loaded (in ``cols`` only then)
+
+
 class Source(ABC):
     """A data source named by a URI."""
 
@@ -191,3 +203,7 @@ class Source(ABC):
     @abstractmethod
     def reader(self, table: str, options: ReadOptions, events: ReadEvents) -> TableReader:
         """A reader for one table."""
+
+    def views(self) -> list[View]:
+        """The views to create or refresh over the loaded tables after each run (none unless asked for)."""
+        return []

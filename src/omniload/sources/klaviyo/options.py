@@ -6,8 +6,9 @@ password), ``revision``. Reports: ``conversion_metric_id``,
 ``profile_fields=predictive_analytics`` adds the ``predictive_analytics`` column to profiles
 (``additional-fields[profile]``; Klaviyo then allows profiles only 10/s and 150/m, so the table is paced by
 that lower limit), ``template_fields=definition`` the ``definition`` column to templates
-(``additional-fields[template]``; same rate limit). Without them nothing changes. A bad value is one line,
-exit 2.
+(``additional-fields[template]``; same rate limit). Without them nothing changes. ``layout=fivetran`` keeps
+Fivetran's Klaviyo schema as views beside the tables (fivetran.py); ``properties=columns`` (with
+``property_columns_max``) lifts event and profile properties into columns (lift.py). A bad value is one line, exit 2.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from .spec import TableSpec
 from .tables.reports import DAILY_REPORT_REQUESTS
 
 URI_PARAMS = ("api_key", "base_url", "revision", "conversion_metric_id", "report_budget", "report_horizon_days", "metric_ids",
-              "profile_fields", "template_fields")  # fmt: skip
+              "profile_fields", "template_fields", "layout", "properties", "property_columns_max")  # fmt: skip
+LAYOUTS = ("fivetran",)  # layout=: views kept beside the tables (fivetran.py)
 REPORT_BUDGET = 200  # report requests a day per endpoint, under Klaviyo's DAILY_REPORT_REQUESTS: the rest is for other tools
 KEY_FORM = re.compile(r"^pk_[A-Za-z0-9]{34}$")  # a private API key, as Klaviyo issues them
 FIRST_REVISION = "2023-02-22"  # Klaviyo's first dated revision
@@ -120,5 +122,16 @@ def from_uri(cls, uri: str):
                          f"{DEFAULT_BASE_URL} or http://127.0.0.1:8080")  # fmt: skip
     source = report_options(cls(key, base, check_revision((query.get("revision") or [REVISION])[0])), query)
     source.specs = opt_in(source.specs, query)
+    lift = (query.get("properties") or [""])[0].strip()
+    if lift not in ("", "columns", "json"):
+        raise UsageError(f"--source-uri: properties '{lift[:40]}' is not allowed; allowed: columns, json (the default)")
+    source.lift_properties = lift == "columns"
+    cap = (query.get("property_columns_max") or [""])[0].strip()
+    if cap and (not cap.isdigit() or not 1 <= int(cap) <= 1000):
+        raise UsageError(f"--source-uri: property_columns_max '{cap[:40]}' must be a whole number from 1 to 1000")
+    source.property_cap = int(cap) if cap else source.property_cap
+    source.layout = (query.get("layout") or [""])[0].strip()
+    if source.layout and source.layout not in LAYOUTS:
+        raise UsageError(f"--source-uri: layout '{source.layout[:40]}' is not allowed; allowed: {', '.join(LAYOUTS)}")
     source.notes = notes
     return source

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ...uri import register_secret
-from ..base import ReadEvents, ReadOptions, ScanCost, Source, TableInfo, TableReader, TableStats, Window
+from ..base import ReadEvents, ReadOptions, ScanCost, Source, TableInfo, TableReader, TableStats, View, Window
 from .client import DEFAULT_BASE_URL, REVISION, KlaviyoClient
 from .policy import RetryPolicy
 from .convert import arrow_schema, records_to_arrow, typed_to_arrow
@@ -36,6 +36,8 @@ from .windows import whole
 from .spec import TableSpec
 from .tables import TABLES
 from .tables.included import RIDERS
+from .fivetran import VIEWS as FIVETRAN_VIEWS
+from .lift import CAP, LIFTS, Lifter
 from .options import REPORT_BUDGET, from_uri
 from .owners import Owners
 from .preflight import preflight
@@ -87,9 +89,17 @@ class KlaviyoReader(TableReader):
         self.riding: Ride | None = None  # the ride this (rider) reader loads from
         self._through: datetime | None = None  # a rider: the end of the interval read so far
         self._parts: Parts | None = None  # a child table read in parts (parts.py)
+        self._lifter: Lifter | None = None  # properties=columns (lift.py)
 
     def restore(self, saved: dict) -> None:
         self._saved = saved
+        if self.source.lift_properties and self.spec.name in LIFTS:
+            self._lifter = Lifter(self.spec.name, self.source.property_cap, saved,
+                                  lambda text: self.source.note(self.events, text))  # fmt: skip
+            self._lifter.reserved = set(self.spec.all_columns)
+
+    def _lifted(self, table: pa.Table) -> pa.Table:
+        return self._lifter.apply(table) if self._lifter is not None else table
 
     def adopt(self, rows: pa.Table) -> pa.Table:
         from .adopt import adopt
@@ -101,6 +111,8 @@ class KlaviyoReader(TableReader):
         table read in parts its progress (parts.py)."""
         if self._parts is not None:
             return self._parts.state()
+        if self._lifter is not None:  # the types of the property columns (lift.py)
+            return self._lifter.state()
         if self.spec.name not in RIDERS.values():
             return {}
         return {"through": iso(self._through) if self._through is not None else ""}
@@ -225,10 +237,10 @@ class KlaviyoReader(TableReader):
                     rows += table.num_rows
                     size += table.nbytes
                 if rows >= opts.batch_rows or size >= BATCH_BYTES:
-                    yield pa.concat_tables(buffer)
+                    yield self._lifted(pa.concat_tables(buffer))
                     buffer, rows, size = [], 0, 0
         if buffer:
-            yield pa.concat_tables(buffer)
+            yield self._lifted(pa.concat_tables(buffer))
         if feeds is not None:
             feeds.covered(window.lo, window.hi)
         if spec.name in RIDERS.values():
@@ -269,10 +281,16 @@ class KlaviyoSource(Source):
         self.report_horizon: timedelta | None = None  # None: each report table's own
         self.metric_ids: list[str] = []  # metric_aggregates: None: every metric
         self.notes: list[str] = []  # said before the run: what from_uri noticed
+        self.layout = ""  # "fivetran": keep Fivetran's schema as views over the tables (fivetran.py)
+        self.lift_properties = False  # properties=columns: JSON properties lifted into columns (lift.py)
+        self.property_cap = CAP
 
     @classmethod
     def from_uri(cls, uri: str) -> "KlaviyoSource":
         return from_uri(cls, uri)
+
+    def views(self) -> list[View]:
+        return list(FIVETRAN_VIEWS) if self.layout == "fivetran" else []
 
     def tables(self) -> dict[str, TableInfo]:
         return {name: replace(spec.info, weight=self._weight(spec)) for name, spec in self.specs.items()}

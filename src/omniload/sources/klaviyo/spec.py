@@ -98,6 +98,9 @@ class TableSpec:
     # answer resource identifiers only (``{type, id}``, no attributes): a spec with no columns reads them as is.
     kinds: tuple[str, ...] = ()
     owner: Owner | None = None  # a to-one relationship filled from its owner's side (owners.py)
+    # columns computed from the others on each Arrow batch, not read from the API (events: the well-known
+    # properties of ``event_properties``, properties.py)
+    derived: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         problems = []
@@ -159,7 +162,7 @@ class TableSpec:
             cols["kind"] = TEXT
         if self.parent is not None:
             cols[self.parent_column] = TEXT
-        return cols
+        return {**cols, **self.derived}
 
     @property
     def info(self) -> TableInfo:

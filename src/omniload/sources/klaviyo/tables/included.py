@@ -51,7 +51,7 @@ INCLUDED: list[TableSpec] = [
             to_one=("event", "attributed-event", "campaign", "campaign-message", "flow", "flow-message",
                     "flow-message-variation"),
             extra_params={"fields[event]": "datetime", "include": "attributions"}, include="attributions",
-            primary_key=("event_id", "id"), bucket=_PARENTS["events"].rate_bucket),
+            primary_key=("event_id", "id"), bucket=_PARENTS["events"].rate_bucket, derived={}),  # no event properties
 ]  # fmt: skip
 # the include table that rides along with a table's own requests when both are loaded: table -> rider (ride.py)
 RIDERS = {"events": "event_attributions"}

@@ -1,0 +1,96 @@
+"""``properties=columns``: event properties as ``property_<name>`` columns (profiles' as ``custom_<name>``), evolving
+across runs whose events gain, lose and change properties, never failing and never losing a value; and the cap.
+
+The sandbox's events pass through a proxy (real HTTP) that gives each event, by its time, the properties of an
+account whose tracking changed at ``mid``: before, ``Shoe Size`` is a number and ``level`` is set; after,
+``Shoe Size`` is text (``"42 EU"``), ``level`` is gone and ``gift`` is new."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import duckdb
+from aiohttp import web
+
+from klaviyo_sandbox import testing as truth
+from omniload.cli import main
+
+from .conftest import KEY
+from .helpers import LoopbackServer, forward, sandbox_now
+
+START = "2015-01-01"
+
+
+def _reshape(props: dict, late: bool) -> dict:
+    if late:
+        return {**props, "Shoe Size": "42 EU", "gift": True}
+    return {**props, "Shoe Size": 42, "level": 3}
+
+
+def _proxy(sb, mid: str) -> LoopbackServer:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        answer = await forward(request, f"{sb.base_url}{request.path_qs}")
+        if request.path.rstrip("/") != "/api/events" or answer.status != 200:
+            return answer
+        doc = json.loads(answer.body)
+        for e in doc["data"]:
+            attrs = e["attributes"]
+            attrs["event_properties"] = _reshape(attrs["event_properties"] or {}, attrs["datetime"] >= mid)
+        return web.Response(status=200, body=json.dumps(doc).encode(), headers=dict(answer.headers))
+
+    return LoopbackServer(handle)
+
+
+def _ingest(proxy: LoopbackServer, db: str, *extra: str) -> int:
+    uri = f"klaviyo://?api_key={KEY}&base_url=http://127.0.0.1:{proxy.port}&properties=columns"
+    return main(["ingest", "--source-uri", uri, "--source-table", "events", "--dest-uri", f"duckdb:///{db}",
+                 "--progress", "log", *extra])  # fmt: skip
+
+
+def test_property_columns_evolve_across_runs(sandbox, tmp_path):
+    events = truth.records(sandbox.state, "events", datetime.fromisoformat(START + "T00:00:00+00:00"), sandbox_now(sandbox))
+    times = sorted(e["attributes"]["datetime"] for e in events)
+    mid = times[len(times) // 2]
+    proxy = _proxy(sandbox, mid)
+    db = str(tmp_path / "p.duckdb")
+    assert _ingest(proxy, db, "--interval-start", START, "--interval-end", mid) == 0  # before the change only
+    with duckdb.connect(db, read_only=True) as con:
+        cols = {r[0]: r[1] for r in con.execute("describe events").fetchall()}
+    assert cols["property_shoe_size"] == "BIGINT" and cols["property_level"] == "BIGINT" and "property_gift" not in cols
+    assert _ingest(proxy, db) == 0  # the rest: gift appears, level is gone, Shoe Size turns to text
+    with duckdb.connect(db, read_only=True) as con:
+        cols = {r[0]: r[1] for r in con.execute("describe events").fetchall()}
+        got = {r[0]: r[1:] for r in con.execute(
+            "select id, property_shoe_size, property_shoe_size__v_json, property_level, property_gift, event_properties "
+            "from events").fetchall()}  # fmt: skip
+    assert cols["property_shoe_size"] == "BIGINT" and cols["property_shoe_size__v_json"] == "JSON"
+    assert cols["property_gift"] == "BOOLEAN" and cols["property_level"] == "BIGINT"
+    want = {}
+    for e in events:
+        late = e["attributes"]["datetime"] >= mid
+        want[e["id"]] = (None, '"42 EU"', None, True) if late else (42, None, 3, None)
+    assert {k: v[:4] for k, v in got.items()} == want
+    late_doc = json.loads(next(v[4] for v in got.values() if v[3] is True))
+    assert late_doc["Shoe Size"] == "42 EU"  # the JSON column keeps every property whole
+
+
+def test_property_columns_cap(sandbox, tmp_path, capsys):
+    proxy = _proxy(sandbox, "9999")  # every event as before the change
+    db = str(tmp_path / "c.duckdb")
+    uri = f"klaviyo://?api_key={KEY}&base_url=http://127.0.0.1:{proxy.port}&properties=columns&property_columns_max=2"
+    code = main(["ingest", "--source-uri", uri, "--source-table", "events,profiles", "--dest-uri", f"duckdb:///{db}",
+                 "--interval-start", START, "--progress", "log"])  # fmt: skip
+    assert code == 0
+    with duckdb.connect(db, read_only=True) as con:
+        events = [r[0] for r in con.execute("describe events").fetchall()]
+        profiles = [r[0] for r in con.execute("describe profiles").fetchall()]
+        lost = con.execute("select count(*) from events where event_properties is null").fetchall()[0][0]
+    known = {"property_value", "property_event_id", "property_message", "property_flow", "property_attributed_flow",
+             "property_attributed_message", "property_attributed_channel"}  # fmt: skip
+    assert len([c for c in events if c.startswith("property_") and c not in known]) == 2
+    assert len([c for c in profiles if c.startswith("custom_")]) == 2
+    assert lost == 0
+    err = capsys.readouterr().err
+    assert "cap of 2 property columns (property_columns_max=); it stays in event_properties" in err
+    assert "it stays in properties" in err
