@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from ...types import DECIMAL, JSON, TS, TYPES
 from ..base import CannotAdopt
+from .convert import derive, read_columns
 from .spec import TableSpec
 
 
@@ -58,7 +59,7 @@ def adopt(spec: TableSpec, rows: pa.Table) -> pa.Table:
     lifted = {f"{rel.replace('-', '_')}_id": rel for rel in spec.to_one}
     asked = {f for k, v in spec.extra_params.items() if k.startswith("additional-fields") for f in v.split(",")}
     out = {}
-    for col, typ in spec.all_columns.items():
+    for col, typ in read_columns(spec).items():  # the derived ones are made from these, as on a fresh read
         if col == spec.id_column and "id" in have:
             out[col] = _column(rows.column("id"), typ)
             continue
@@ -76,4 +77,4 @@ def adopt(spec: TableSpec, rows: pa.Table) -> pa.Table:
         else:
             raise CannotAdopt(f"ingestr's rows do not hold column '{col}'")
         out[col] = pa.array([_value(v, typ) for v in values], TYPES[typ].arrow)
-    return pa.table(out)
+    return derive(spec, pa.table(out))

@@ -32,12 +32,13 @@ def arrow_schema(spec: TableSpec) -> pa.Schema:
     return _schema(spec.all_columns)
 
 
-def _read_columns(spec: TableSpec) -> dict[str, str]:
+def read_columns(spec: TableSpec) -> dict[str, str]:
     """The columns read from the API: all but the derived ones."""
     return {c: t for c, t in spec.all_columns.items() if c not in spec.derived}
 
 
-def _derive(spec: TableSpec, table: pa.Table) -> pa.Table:
+def derive(spec: TableSpec, table: pa.Table) -> pa.Table:
+    """``table`` (the columns read from the API) with the spec's derived columns added."""
     return add_known(table) if spec.derived else table
 
 
@@ -143,13 +144,13 @@ def typed_to_arrow(decoder, records: list[Any], consts: dict[str, str], where: s
         arrays[col] = pa.array(ids_, pa.string())
     for col, value in consts.items():
         arrays[col] = pa.array([value] * n, pa.string())
-    schema = _schema(_read_columns(spec))
-    return _derive(spec, pa.Table.from_arrays([arrays[f.name] for f in schema], schema=schema))
+    schema = _schema(read_columns(spec))
+    return derive(spec, pa.Table.from_arrays([arrays[f.name] for f in schema], schema=schema))
 
 
 def records_to_arrow(spec: TableSpec, records: list[dict[str, Any]], consts: dict[str, str], where: str) -> pa.Table:
     """Convert resource objects (``data[]`` items as dicts) to an Arrow table in the spec's schema (lenient)."""
-    cols = _read_columns(spec)
+    cols = read_columns(spec)
     data: dict[str, list[Any]] = {c: [] for c in cols}
     ids = data[spec.id_column]
     attr_cols = [(col, typ, _FIT.get(typ, _str)) for col, typ in spec.columns.items()]
@@ -182,4 +183,4 @@ def records_to_arrow(spec: TableSpec, records: list[dict[str, Any]], consts: dic
             arrays.append(timestamps(data[col], spec.name, col, where))
         else:
             arrays.append(_typed(data[col], spec, col, typ, where))
-    return _derive(spec, pa.Table.from_arrays(arrays, schema=_schema(cols)))
+    return derive(spec, pa.Table.from_arrays(arrays, schema=_schema(cols)))
