@@ -9,8 +9,9 @@ from omniload.sources.klaviyo.tables import TABLES as ALL_TABLES
 from omniload.types import TS
 
 RULES = all_rules()  # the digest's 15 endpoints and the child endpoints read from the OpenAPI spec
-# report specs are checked in test_reports.py, include tables (read through their parent) in test_coverage.py
-TABLES = {n: t for n, t in ALL_TABLES.items() if t.method == "GET" and not t.include and not t.kinds}  # tag links too
+# report specs are checked in test_reports.py, include tables (read through their parent) in test_coverage.py, nested
+# ones (subscriptions, read from the profiles) in test_consent.py
+TABLES = {n: t for n, t in ALL_TABLES.items() if t.method == "GET" and not t.include and not t.kinds and not t.nested}
 PRODUCT_SPEC = {  # table: (primary key, incremental key, strategy), as the product spec gives them
     "events": (("id",), "datetime", "merge"), "profiles": (("id",), "updated", "merge"),
     "campaigns": (("id",), "updated_at", "merge"), "metrics": (("id",), "updated", "merge"), "tags": (("id",), None, "replace"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from typing import Any, Callable
 
-from . import ids
+from . import consent, ids
 from .children import CHILD_GENERATORS, CHILD_ID_KINDS
 from .dataset import Dataset, iso, mix, salt
 from .more import MORE_GENERATORS, MORE_ID_KINDS, tags_of
@@ -126,17 +126,7 @@ def _profile(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
                        "nested": {"source": r.choice(["shopify", "popup", "import"]), "score": r.random()}},
     }  # fmt: skip
     extra = {
-        "subscriptions": {
-            "email": {"marketing": {"can_receive_email_marketing": True, "consent": "SUBSCRIBED",
-                                    "consent_timestamp": created, "last_updated": updated, "method": "FORM",
-                                    "method_detail": "popup", "custom_method_detail": None, "double_optin": False,
-                                    "suppression": [], "list_suppressions": []}},
-            "sms": {"marketing": {"can_receive_sms_marketing": has_phone, "consent": "SUBSCRIBED" if has_phone else "NEVER_SUBSCRIBED",
-                                  "consent_timestamp": created if has_phone else None, "method": "TEXT", "method_detail": "JOIN",
-                                  "last_updated": updated}},
-            "mobile_push": {"marketing": {"can_receive_push_marketing": False, "consent": "NEVER_SUBSCRIBED",
-                                          "consent_timestamp": None}},
-        },
+        "subscriptions": consent.subscriptions(b, i, created, updated, has_phone),
         "predictive_analytics": {
             "historic_clv": round(r.uniform(0, 500), 2), "predicted_clv": round(r.uniform(0, 200), 2),
             "total_clv": None, "historic_number_of_orders": r.randint(0, 12), "predicted_number_of_orders": round(r.random(), 2),
@@ -144,7 +134,7 @@ def _profile(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
             "churn_probability": round(r.random(), 2), "expected_date_of_next_order": None,
             "ranked_channel_affinity": ["email", "sms", "push"]},
     }  # fmt: skip
-    return attrs, {}, {"_additional": extra}
+    return attrs, {}, {"_additional": extra, **consent.filter_fields(extra["subscriptions"])}
 
 
 def _campaign(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:

@@ -94,6 +94,9 @@ class TableSpec:
     # answer resource identifiers only (``{type, id}``, no attributes): a spec with no columns reads them as is.
     kinds: tuple[str, ...] = ()
     owner: Owner | None = None  # a to-one relationship filled from its owner's side (owners.py)
+    # Rows made from each listed record by the flattener of this name (consent.py: a profile's ``subscriptions``,
+    # one row per channel), instead of one row per record.
+    nested: str = ""
 
     def __post_init__(self) -> None:
         problems = []
