@@ -12,12 +12,15 @@ from omniload.sources.klaviyo.tables import TABLES
 from omniload.sources.klaviyo.tables.config import CONFIG
 
 from .conftest import http_get, http_post
+from klaviyo_sandbox import testing as truth
+
 from .helpers import assert_equals_truth, ingest
 from .reference import OPENAPI_NAME, load
 from .test_conformance import _validator
 from .test_deletes import assert_converged, delete, marks
 
-NAMES = [t.name for t in CONFIG]
+NAMES = [t.name for t in CONFIG if t.parent is None]
+TRIGGERS = [t.name for t in CONFIG if t.parent is not None]
 OPENAPI = load(OPENAPI_NAME)
 
 
@@ -68,7 +71,29 @@ def test_config_tables_equal_truth_after_backfill_clock_advance_and_delete(
     assert "greater-or-equal(updated," in feeds[-1]  # the second run from its cursor
 
 
-@pytest.mark.parametrize("name", NAMES)
+def test_flow_triggers_equal_truth_one_request_per_parent_and_after_clock_advance(
+    make_sandbox, tmp_path
+):
+    sb = make_sandbox(scale="tiny,flows=40", rate_limits="off", seed=12)
+    db = str(tmp_path / "k.duckdb")
+    assert ingest(sb, ",".join(TRIGGERS), db) == 0
+    for name in TRIGGERS:
+        got = assert_equals_truth(db, sb, name)
+        assert got, f"{name}: no flow is triggered"
+        parent = TABLES[name].parent.table
+        asked = [q for _, n, q in sb.state.log if n == name]
+        assert len(asked) == len(
+            truth.records(sb.state, parent)
+        )  # one request per list, segment or metric
+    http_post(
+        sb.base_url, "/__sandbox/clock/advance?seconds=8640000"
+    )  # 100 days: new flows, lists, segments
+    assert ingest(sb, ",".join(TRIGGERS), db) == 0
+    for name in TRIGGERS:
+        assert_equals_truth(db, sb, name)
+
+
+@pytest.mark.parametrize("name", NAMES + TRIGGERS)
 def test_config_specs_agree_with_the_openapi_file(name):
     spec = TABLES[name]
     op = OPENAPI["paths"][spec.path]["get"]

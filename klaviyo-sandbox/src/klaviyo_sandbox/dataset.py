@@ -61,6 +61,7 @@ UPDATED_FIELD = {
     "mapped-metrics": "updated", "universal-content": "updated", "reviews": "updated",
     "data-sources": None, "tracking-settings": None, "web-feeds": "updated", "webhook-topics": None, "webhooks": "updated_at",
     "catalog-item-categories": None, "tag-links": None,  # relationships only: no records of their own
+    "list-flow-triggers": None, "segment-flow-triggers": None, "metric-flow-triggers": None,
 }  # fmt: skip
 # Resources whose times Klaviyo keeps in whole seconds (recorded lists; segments, metrics); every other resource's
 # times carry microseconds, also when the clock touches a record (recorded profiles, templates, mapped metrics, ...)

@@ -30,7 +30,7 @@ METRICS += FORM_METRICS  # a scale with 22 metrics or more has them all (``tiny,
 INTEGRATIONS = [("API", "API"), ("Klaviyo", "Internal"), ("Shopify", "eCommerce"), ("Klaviyo", "Internal")]
 CAMPAIGN_STATUS = ["Draft", "Scheduled", "Sent", "Sent", "Sent", "Cancelled", "Sending", "Variations Sent"]
 CHANNELS = ["email", "sms", "mobile_push"]
-TRIGGERS = ["Added to List", "Date Based", "Low Inventory", "Metric", "Price Drop", "Unconfigured"]
+TRIGGERS = ["Added to List", "Date Based", "Low Inventory", "Metric", "Price Drop", "Segment", "Unconfigured"]
 EDITORS = ["SYSTEM_DRAGGABLE", "SIMPLE", "CODE", "USER_DRAGGABLE"]
 WORDS = ["Summer", "Winter", "Flash", "VIP", "Welcome", "Holiday", "Launch", "Restock", "Loyalty", "Weekend"]
 
