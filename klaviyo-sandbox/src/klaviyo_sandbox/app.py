@@ -72,6 +72,7 @@ class SandboxConfig:
     scale: str = "small"
     rate_limits: str = "real"  # real | off | xFACTOR
     latency_ms: int = 0
+    profile_properties_kb: int = 0  # wide profiles: this many KB of text in each one's properties (``notes``)
     faults: str = ""
     keys: dict[str, list[str]] | None = None  # None: any well-formed private key, with every read scope
     now: datetime | None = None
@@ -116,7 +117,8 @@ class SandboxState:
 
     def __post_init__(self) -> None:
         cfg = self.config
-        kwargs: dict[str, Any] = {"seed": cfg.seed, "counts": parse_scale(cfg.scale)}
+        kwargs: dict[str, Any] = {"seed": cfg.seed, "counts": parse_scale(cfg.scale),
+                                  "profile_properties_kb": cfg.profile_properties_kb}  # fmt: skip
         if cfg.now:
             kwargs["now0"] = cfg.now
         self.dataset = Dataset(**kwargs)
