@@ -20,7 +20,9 @@ from .test_conformance import _validator
 from .test_deletes import assert_converged, delete, marks
 
 NAMES = [t.name for t in CONFIG if t.parent is None]
-TRIGGERS = [t.name for t in CONFIG if t.parent is not None]
+TRIGGERS = [
+    t.name for t in CONFIG if t.parent is not None and t.name.endswith("flow-triggers")
+]
 OPENAPI = load(OPENAPI_NAME)
 
 
@@ -93,7 +95,29 @@ def test_flow_triggers_equal_truth_one_request_per_parent_and_after_clock_advanc
         assert_equals_truth(db, sb, name)
 
 
-@pytest.mark.parametrize("name", NAMES + TRIGGERS)
+def test_metric_properties_equal_truth_one_request_per_metric_with_sample_values(
+    make_sandbox, tmp_path
+):
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=14)
+    db = str(tmp_path / "k.duckdb")
+    assert ingest(sb, "metric-properties", db) == 0
+    got = assert_equals_truth(db, sb, "metric-properties")
+    assert len({r["metric_id"] for r in got.values()}) > 1 and any(
+        r["sample_values"] for r in got.values()
+    )
+    asked = [q for _, n, q in sb.state.log if n == "metric-properties"]
+    assert len(asked) == len(
+        truth.records(sb.state, "metrics")
+    )  # one request per metric (fixed pages)
+    assert all("additional-fields[metric-property]=sample_values" in q for q in asked)
+    http_post(
+        sb.base_url, "/__sandbox/clock/advance?seconds=8640000"
+    )  # new metrics and properties
+    assert ingest(sb, "metric-properties", db) == 0
+    assert len(assert_equals_truth(db, sb, "metric-properties")) > len(got)
+
+
+@pytest.mark.parametrize("name", NAMES + TRIGGERS + ["metric-properties"])
 def test_config_specs_agree_with_the_openapi_file(name):
     spec = TABLES[name]
     op = OPENAPI["paths"][spec.path]["get"]

@@ -20,6 +20,7 @@ EXTRA_PATHS = {
     "flow-messages": "/api/flow-actions/{id}/flow-messages",
     "list-memberships": "/api/lists/{id}/profiles",
     "segment-memberships": "/api/segments/{id}/profiles",
+    "metric-properties": "/api/metrics/{id}/metric-properties",
     **{name: endpoint.path for name, endpoint in MORE.items()},
     **RELATIONSHIP_PATHS,
 }

@@ -13,7 +13,7 @@ _RESOURCE = {
     "variants": "catalogs",
     "flow-actions": "flows", "flow-messages": "flows", "tag-groups": "tags", "custom-metrics": "metrics",
     "mapped-metrics": "metrics", "metric-aggregates": "metrics", "template-universal-content": "templates",
-    "data-sources": "custom-objects", "webhook-topics": "webhooks", "flow-triggers": "flows",
+    "data-sources": "custom-objects", "webhook-topics": "webhooks", "flow-triggers": "flows", "metric-properties": "metrics",
 }  # fmt: skip
 _ALSO = {"push-tokens": ("profiles",)}  # endpoints that need another resource's scope as well
 

@@ -14,6 +14,10 @@ Flow triggers come from the relationship endpoints ``/api/{lists,segments,metric
 (children.py), like a catalog item's categories: one row per (trigger, flow), read whole and replaced each run
 (nothing says when a trigger changes). One request per parent: lists and segments at 3/s, 60/m, metrics at
 10/s, 150/m, each its own bucket.
+
+A metric's properties (``/api/metrics/{id}/metric-properties``, with ``additional-fields[metric-property]=
+sample_values``) are read once per metric the same way (1/s, 15/m, fixed pages: one request per metric), read
+whole and replaced each run (no time attribute).
 """
 
 from __future__ import annotations
@@ -46,4 +50,8 @@ CONFIG: list[TableSpec] = [
     _triggers("lists", "list_id", 3, 60),
     _triggers("segments", "segment_id", 3, 60),
     _triggers("metrics", "metric_id", 10, 150),
+    TableSpec("metric-properties", "/api/metrics/{id}/metric-properties", "metric-property",
+              dict(label=TEXT, property=TEXT, inferred_type=TEXT, sample_values=JSON), 1, 15, None,
+              parent=Parent("metrics", column="metric_id", fields="id"),
+              extra_params={"additional-fields[metric-property]": "sample_values"}),
 ]  # fmt: skip
