@@ -19,13 +19,15 @@ from .dataset import Dataset, mix, mix_np, salt
 
 PARENTS = {"flow-actions": "flows", "flow-messages": "flow-actions",
            "list-memberships": "lists", "segment-memberships": "segments",
-           "coupon-codes": "coupons", "metric-properties": "metrics"}  # fmt: skip (coupon codes: listed with a coupon.id filter, not under a path)
+           "coupon-codes": "coupons", "metric-properties": "metrics",
+           "object-records": "object-types", "object-schemas": "object-types"}  # fmt: skip (coupon codes: listed with a coupon.id filter, not under a path)
 MEMBERSHIPS = ("list-memberships", "segment-memberships")
 CURSORS = {"flow-actions": "updated", "flow-messages": "updated",
            "list-memberships": "joined_group_at", "segment-memberships": "joined_group_at"}  # fmt: skip
 SELF_PATHS = {"flow-actions": "/api/flow-actions", "flow-messages": "/api/flow-messages",
               "list-memberships": "/api/profiles", "segment-memberships": "/api/profiles",
-              "coupon-codes": "/api/coupon-codes", "metric-properties": "/api/metric-properties"}  # fmt: skip
+              "coupon-codes": "/api/coupon-codes", "metric-properties": "/api/metric-properties",
+              "object-records": "/api/object-records", "object-schemas": "/api/object-schemas"}  # fmt: skip
 ACTION_TYPES = ["SEND_EMAIL", "SEND_SMS", "SEND_PUSH_NOTIFICATION", "TIME_DELAY", "CONDITIONAL_SPLIT", "UPDATE_PROFILE"]
 CHANNELS = {"SEND_EMAIL": "email", "SEND_SMS": "sms", "SEND_PUSH_NOTIFICATION": "push"}
 

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import config, ids
+from . import config, ids, objects
 from .children import parents
 from .dataset import iso, mix
 
@@ -194,6 +194,7 @@ MORE = {
     "web-feeds": ListEndpoint("/api/web-feeds", config.web_feed, "short"),
     "webhook-topics": ListEndpoint("/api/webhook-topics", config.webhook_topic, "short"),
     "webhooks": ListEndpoint("/api/webhooks", config.webhook, "ulid"),
+    "object-types": ListEndpoint("/api/object-types", objects.object_type, "ulid"),
 }
 MORE_GENERATORS = {name: e.generate for name, e in MORE.items()}
 MORE_ID_KINDS = {name: e.id_kind for name, e in MORE.items()}

@@ -21,6 +21,8 @@ EXTRA_PATHS = {
     "list-memberships": "/api/lists/{id}/profiles",
     "segment-memberships": "/api/segments/{id}/profiles",
     "metric-properties": "/api/metrics/{id}/metric-properties",
+    "object-records": "/api/object-types/{id}/object-records",
+    "object-schemas": "/api/object-types/{id}/schema-versions",
     **{name: endpoint.path for name, endpoint in MORE.items()},
     **RELATIONSHIP_PATHS,
 }

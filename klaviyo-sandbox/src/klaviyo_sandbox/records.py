@@ -13,6 +13,7 @@ from . import consent, ids
 from .children import CHILD_GENERATORS, CHILD_ID_KINDS
 from .dataset import Dataset, iso, mix, salt
 from .more import MORE_GENERATORS, MORE_ID_KINDS, tags_of
+from .objects import OBJECT_CHILD_GENERATORS, OBJECT_CHILD_ID_KINDS
 
 FIRST = ["Sarah", "Liam", "Olivia", "Noah", "Emma", "Mateo", "Ava", "Lucas", "Mia", "Amir", "Chloé", "Jürgen", "Yuki", "Zoë"]
 LAST = ["Mason", "Smith", "García", "Nguyen", "O'Brien", "Müller", "Kowalski", "Tanaka", "Rossi", "Dubois", "Patel"]
@@ -311,12 +312,13 @@ GENERATORS: dict[str, Callable[[Builder, int, random.Random], tuple[dict, dict, 
     "profiles": _profile, "campaigns": _campaign, "metrics": _metric, "tags": _tag, "coupons": _coupon,
     "catalog-variants": _variant, "catalog-categories": _category, "catalog-items": _item, "flows": _flow,
     "lists": _list, "images": _image, "segments": _segment, "forms": _form, "templates": _template, **CHILD_GENERATORS,
-    **MORE_GENERATORS,
+    **MORE_GENERATORS, **OBJECT_CHILD_GENERATORS,
 }  # fmt: skip
 ID_KINDS = {
     "profiles": "ulid", "campaigns": "ulid", "metrics": "short", "tags": "uuid", "coupons": "coupon",
     "catalog-variants": "catalog", "catalog-categories": "catalog", "catalog-items": "catalog", "flows": "short",
     "lists": "short", "images": "numeric", "segments": "short", "forms": "short", "templates": "short", **CHILD_ID_KINDS, **MORE_ID_KINDS,
+    **OBJECT_CHILD_ID_KINDS,
 }  # fmt: skip
 
 

@@ -2,7 +2,8 @@
 once per parent record (flow actions, flow messages, list and segment memberships), ``more`` the other list
 endpoints (tag groups, coupon codes, push tokens, ...), ``included`` the tables read from a parent's
 ``included`` resources (campaign messages, campaign and flow tags), ``config`` the account's configuration
-(data sources, tracking settings, web feeds, webhooks), ``consent`` the profiles' consent per channel, ``reports`` the Reporting
+(data sources, tracking settings, web feeds, webhooks), ``consent`` the profiles' consent per channel, ``objects``
+the custom objects, ``reports`` the Reporting
 API and metric aggregates. ``TABLES`` is the order ``all`` loads (parents before their children; reports only
 when named). A parent's ``dependents`` name its children (Klaviyo deletes them with it)."""
 
@@ -16,6 +17,7 @@ from .consent import CONSENT
 from .core import CORE
 from .included import INCLUDED
 from .more import MORE
+from .objects import OBJECTS
 from .relationships import RELATIONSHIPS
 from .reports import REPORT_SPECS
 
@@ -29,6 +31,6 @@ def _with_children(specs: list[TableSpec]) -> dict[str, TableSpec]:
     return out
 
 
-TABLES: dict[str, TableSpec] = _with_children([*CORE, *RELATIONSHIPS, *MORE, *INCLUDED, *CONFIG, *CONSENT, *REPORT_SPECS])
+TABLES: dict[str, TableSpec] = _with_children([*CORE, *RELATIONSHIPS, *MORE, *INCLUDED, *CONFIG, *CONSENT, *OBJECTS, *REPORT_SPECS])
 
 __all__ = ["TABLES", "TableSpec"]
