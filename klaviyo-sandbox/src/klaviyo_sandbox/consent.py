@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
+
 from .dataset import mix
 
 EMAIL_CONSENT = [
@@ -31,15 +33,23 @@ REASONS = [
 ]
 
 
+def _draws(b, i: int, updated_us: int) -> tuple[random.Random, str, bool]:
+    """The first draws of profile ``i``'s consent: its stream, its email consent and whether it is suppressed."""
+    r = random.Random(mix(b.salt ^ (i * 0xC0A5) ^ updated_us))
+    return r, r.choice(EMAIL_CONSENT), r.random() < 0.1
+
+
+def suppressed_us(ds, b) -> np.ndarray:
+    """Every profile's suppression time (its ``updated``; -1 when not suppressed), for the profiles' filter on
+    suppression times without building each profile (:data:`.query.VECTOR_FIELDS`)."""
+    _, updated = ds.arrays("profiles")
+    return np.array([u if _draws(b, i, u)[2] else -1 for i, u in enumerate(updated.tolist())], dtype=np.int64)
+
+
 def subscriptions(b, i: int, created: str, updated: str, has_phone: bool) -> dict:
     """The ``subscriptions`` of profile ``i`` of builder ``b`` (its times ``created``, ``updated``)."""
-    r = random.Random(mix(b.salt ^ (i * 0xC0A5) ^ b.ds.updated_us(b.name, i)))
-    consent = r.choice(EMAIL_CONSENT)
-    suppressed = (
-        [{"reason": r.choice(REASONS), "timestamp": updated}]
-        if r.random() < 0.1
-        else []
-    )
+    r, consent, is_suppressed = _draws(b, i, b.ds.updated_us(b.name, i))
+    suppressed = [{"reason": r.choice(REASONS), "timestamp": updated}] if is_suppressed else []
     lists = b.ds.timelines["lists"].count_until(b.ds.created_us(b.name, i))
     list_supp = []
     if lists and r.random() < 0.1:
