@@ -83,7 +83,7 @@ def test_config_tables_equal_truth_after_backfill_clock_advance_and_delete(
 def test_flow_triggers_equal_truth_one_request_per_parent_and_after_clock_advance(
     make_sandbox, tmp_path
 ):
-    sb = make_sandbox(scale="tiny,flows=40", rate_limits="off", seed=12)
+    sb = make_sandbox(scale="tiny,flows=40,lists=6,segments=6,metrics=6", rate_limits="off", seed=12)  # the client paces 3/s: few parents
     db = str(tmp_path / "k.duckdb")
     assert ingest(sb, ",".join(TRIGGERS), db) == 0
     for name in TRIGGERS:
@@ -105,7 +105,7 @@ def test_flow_triggers_equal_truth_one_request_per_parent_and_after_clock_advanc
 def test_metric_properties_equal_truth_one_request_per_metric_with_sample_values(
     make_sandbox, tmp_path
 ):
-    sb = make_sandbox(scale="tiny", rate_limits="off", seed=14)
+    sb = make_sandbox(scale="tiny,metrics=4", rate_limits="off", seed=14)  # the client paces 1/s: few metrics
     db = str(tmp_path / "k.duckdb")
     assert ingest(sb, "metric-properties", db) == 0
     got = assert_equals_truth(db, sb, "metric-properties")
