@@ -76,9 +76,11 @@ def truth(state, name: str, lo: int | None, hi: int | None) -> list[dict[str, An
             keep &= keys < hi
     parent = state.builders[PARENTS[name]]
     of = parents(ds, name)
+    rules = state.rules[name]  # every additional field but the memberships' profile ones (metric properties' samples)
+    extra = [] if name in MEMBERSHIPS else [f for fs in rules.additional_fields.values() for f in fs]
     out = []
     for i in np.nonzero(keep)[0].tolist():
-        obj = render(state, state.rules[name], name, i, "", None if name not in MEMBERSHIPS else ["joined_group_at"], [])
+        obj = render(state, rules, name, i, "", None if name not in MEMBERSHIPS else ["joined_group_at"], extra)
         obj["parent_id"] = parent.id_of(int(of[i]))
         out.append(obj)
     return out

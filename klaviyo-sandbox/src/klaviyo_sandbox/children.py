@@ -19,13 +19,15 @@ from .dataset import Dataset, mix, mix_np, salt
 
 PARENTS = {"flow-actions": "flows", "flow-messages": "flow-actions",
            "list-memberships": "lists", "segment-memberships": "segments",
-           "coupon-codes": "coupons"}  # fmt: skip (coupon codes: listed with a coupon.id filter, not under a path)
+           "coupon-codes": "coupons", "metric-properties": "metrics",
+           "object-records": "object-types", "object-schemas": "object-types"}  # fmt: skip (coupon codes: listed with a coupon.id filter, not under a path)
 MEMBERSHIPS = ("list-memberships", "segment-memberships")
 CURSORS = {"flow-actions": "updated", "flow-messages": "updated",
            "list-memberships": "joined_group_at", "segment-memberships": "joined_group_at"}  # fmt: skip
 SELF_PATHS = {"flow-actions": "/api/flow-actions", "flow-messages": "/api/flow-messages",
               "list-memberships": "/api/profiles", "segment-memberships": "/api/profiles",
-              "coupon-codes": "/api/coupon-codes"}  # fmt: skip
+              "coupon-codes": "/api/coupon-codes", "metric-properties": "/api/metric-properties",
+              "object-records": "/api/object-records", "object-schemas": "/api/object-schemas"}  # fmt: skip
 ACTION_TYPES = ["SEND_EMAIL", "SEND_SMS", "SEND_PUSH_NOTIFICATION", "TIME_DELAY", "CONDITIONAL_SPLIT", "UPDATE_PROFILE"]
 CHANNELS = {"SEND_EMAIL": "email", "SEND_SMS": "sms", "SEND_PUSH_NOTIFICATION": "push"}
 
@@ -113,10 +115,23 @@ def _membership(b, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     return {"joined_group_at": b.times(i)[0]}, {}, {}
 
 
+PROPERTIES = [("Categories", "List", ["Shoes", "Bags"]), ("ItemNames", "List", ["Tote", "Sneaker"]),
+              ("$value", "Number", [19.99, 120]), ("Discount Codes", "List", []), ("Source", "String", ["web", "app"]),
+              ("IsGift", "Boolean", [True, False])]  # fmt: skip
+
+
+def _metric_property(b, i: int, r: random.Random) -> tuple[dict, dict, dict]:
+    metric = b.peer("metrics").id_of(int(parents(b.ds, b.name)[i]))
+    prop, kind, samples = PROPERTIES[mix(b.salt ^ i) % len(PROPERTIES)]
+    attrs = {"label": f"{prop} {i}", "property": f"{prop} {i}", "inferred_type": kind}
+    return attrs, {"metric": ("metric", metric)}, {"_additional": {"sample_values": samples}}
+
+
 CHILD_GENERATORS = {"flow-actions": _flow_action, "flow-messages": _flow_message,
-                    "list-memberships": _membership, "segment-memberships": _membership}  # fmt: skip
+                    "list-memberships": _membership, "segment-memberships": _membership,
+                    "metric-properties": _metric_property}  # fmt: skip
 CHILD_ID_KINDS = {"flow-actions": "numeric", "flow-messages": "short",
-                  "list-memberships": "numeric", "segment-memberships": "numeric"}  # fmt: skip
+                  "list-memberships": "numeric", "segment-memberships": "numeric", "metric-properties": "short"}  # fmt: skip
 
 
 def record_id(state, name: str, i: int) -> str:

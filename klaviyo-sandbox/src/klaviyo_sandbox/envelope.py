@@ -76,7 +76,9 @@ def prune(attrs: dict[str, Any], wanted: list[str]) -> dict[str, Any]:
 
 # relationships whose ``data`` Klaviyo sends only when ``include`` names them, as the recordings show: a catalog
 # variant's ``item`` never (links only; variants take no include), a catalog item's ``variants`` with include=variants
-DATA_WHEN_INCLUDED = {"catalog-variant": ("item",), "catalog-item": ("variants",)}
+DATA_WHEN_INCLUDED = {"catalog-variant": ("item",), "catalog-item": ("variants",),
+                      # custom objects: their spec does not let a to-one relationship's data be null [spec]
+                      "object-type": ("current-schema", "draft-schema"), "object-schema": ("source-mapping",)}
 
 
 def resource(builder, i: int, rules, base: str, fields: list[str] | None, additional: list[str], includes: list[str],

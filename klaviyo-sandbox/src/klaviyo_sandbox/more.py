@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import ids
+from . import config, ids, objects
 from .children import parents
 from .dataset import iso, mix
 
@@ -189,6 +189,12 @@ MORE = {
     "universal-content": ListEndpoint("/api/template-universal-content", _universal_content, "short"),
     "accounts": ListEndpoint("/api/accounts", _account, "short"),
     "reviews": ListEndpoint("/api/reviews", _review, "numeric"),
+    "data-sources": ListEndpoint("/api/data-sources", config.data_source, "ulid"),
+    "tracking-settings": ListEndpoint("/api/tracking-settings", config.tracking_setting, "short"),
+    "web-feeds": ListEndpoint("/api/web-feeds", config.web_feed, "short"),
+    "webhook-topics": ListEndpoint("/api/webhook-topics", config.webhook_topic, "short"),
+    "webhooks": ListEndpoint("/api/webhooks", config.webhook, "ulid"),
+    "object-types": ListEndpoint("/api/object-types", objects.object_type, "ulid"),
 }
 MORE_GENERATORS = {name: e.generate for name, e in MORE.items()}
 MORE_ID_KINDS = {name: e.id_kind for name, e in MORE.items()}

@@ -20,6 +20,9 @@ EXTRA_PATHS = {
     "flow-messages": "/api/flow-actions/{id}/flow-messages",
     "list-memberships": "/api/lists/{id}/profiles",
     "segment-memberships": "/api/segments/{id}/profiles",
+    "metric-properties": "/api/metrics/{id}/metric-properties",
+    "object-records": "/api/object-types/{id}/object-records",
+    "object-schemas": "/api/object-types/{id}/schema-versions",
     **{name: endpoint.path for name, endpoint in MORE.items()},
     **RELATIONSHIP_PATHS,
 }

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from . import consent
 from .dataset import Dataset
 from .rules import EndpointRules
 from .filters import Condition, FilterError, parse_datetime, parse_filter
@@ -164,6 +165,9 @@ def field_value(attrs: dict[str, Any], rels: dict[str, Any], hidden: dict[str, A
     return None
 
 
+# (resource, filter field) -> every record's value of a time field as microseconds (-1: none), computed at once
+VECTOR_FIELDS = {("profiles", consent.SUPPRESSION): consent.suppressed_us}
+
 # resource -> the flag whose records are listed only when a filter names it (archived campaigns always)
 HIDDEN_UNLESS_FILTERED = {"campaigns": "archived"}
 
@@ -187,6 +191,16 @@ def select_entities(ds: Dataset, builder, q: Query, hide: dict[str, str] = HIDDE
                 mask &= COMPARE[c.op](arr // 1_000_000, to_us(c.value) // 1_000_000)
             else:
                 mask &= COMPARE[c.op](arr, to_us(c.value))
+        elif (name, c.field) in VECTOR_FIELDS and c.op in COMPARE and c.arg == "single":  # without building records
+            key = (f"vector:{name}:{c.field}", ds.version)
+            arr = ds._cache.get(key)
+            if arr is None:
+                arr = ds._cache[key] = VECTOR_FIELDS[(name, c.field)](ds, builder)
+            arr = arr[:n]
+            if q.seconds:
+                mask &= (arr >= 0) & COMPARE[c.op](arr // 1_000_000, to_us(c.value) // 1_000_000)
+            else:
+                mask &= (arr >= 0) & COMPARE[c.op](arr, to_us(c.value))
         elif c.field in ("id", "ids") and c.op in ("equals", "any"):
             wanted = c.value if isinstance(c.value, list) else [c.value]
             keep = np.zeros(n, dtype=bool)

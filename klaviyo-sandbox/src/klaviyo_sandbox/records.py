@@ -9,10 +9,11 @@ from __future__ import annotations
 import random
 from typing import Any, Callable
 
-from . import ids
+from . import consent, ids
 from .children import CHILD_GENERATORS, CHILD_ID_KINDS
 from .dataset import Dataset, iso, mix, salt
 from .more import MORE_GENERATORS, MORE_ID_KINDS, tags_of
+from .objects import OBJECT_CHILD_GENERATORS, OBJECT_CHILD_ID_KINDS
 
 FIRST = ["Sarah", "Liam", "Olivia", "Noah", "Emma", "Mateo", "Ava", "Lucas", "Mia", "Amir", "Chloé", "Jürgen", "Yuki", "Zoë"]
 LAST = ["Mason", "Smith", "García", "Nguyen", "O'Brien", "Müller", "Kowalski", "Tanaka", "Rossi", "Dubois", "Patel"]
@@ -30,7 +31,7 @@ METRICS += FORM_METRICS  # a scale with 22 metrics or more has them all (``tiny,
 INTEGRATIONS = [("API", "API"), ("Klaviyo", "Internal"), ("Shopify", "eCommerce"), ("Klaviyo", "Internal")]
 CAMPAIGN_STATUS = ["Draft", "Scheduled", "Sent", "Sent", "Sent", "Cancelled", "Sending", "Variations Sent"]
 CHANNELS = ["email", "sms", "mobile_push"]
-TRIGGERS = ["Added to List", "Date Based", "Low Inventory", "Metric", "Price Drop", "Unconfigured"]
+TRIGGERS = ["Added to List", "Date Based", "Low Inventory", "Metric", "Price Drop", "Segment", "Unconfigured"]
 EDITORS = ["SYSTEM_DRAGGABLE", "SIMPLE", "CODE", "USER_DRAGGABLE"]
 WORDS = ["Summer", "Winter", "Flash", "VIP", "Welcome", "Holiday", "Launch", "Restock", "Loyalty", "Weekend"]
 
@@ -128,17 +129,7 @@ def _profile(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     if b.ds.profile_properties_kb:  # text as random as a customer's notes (it does not compress away)
         attrs["properties"]["notes"] = r.randbytes(b.ds.profile_properties_kb * 512).hex()
     extra = {
-        "subscriptions": {
-            "email": {"marketing": {"can_receive_email_marketing": True, "consent": "SUBSCRIBED",
-                                    "consent_timestamp": created, "last_updated": updated, "method": "FORM",
-                                    "method_detail": "popup", "custom_method_detail": None, "double_optin": False,
-                                    "suppression": [], "list_suppressions": []}},
-            "sms": {"marketing": {"can_receive_sms_marketing": has_phone, "consent": "SUBSCRIBED" if has_phone else "NEVER_SUBSCRIBED",
-                                  "consent_timestamp": created if has_phone else None, "method": "TEXT", "method_detail": "JOIN",
-                                  "last_updated": updated}},
-            "mobile_push": {"marketing": {"can_receive_push_marketing": False, "consent": "NEVER_SUBSCRIBED",
-                                          "consent_timestamp": None}},
-        },
+        "subscriptions": consent.subscriptions(b, i, created, updated, has_phone),
         "predictive_analytics": {
             "historic_clv": round(r.uniform(0, 500), 2), "predicted_clv": round(r.uniform(0, 200), 2),
             "total_clv": None, "historic_number_of_orders": r.randint(0, 12), "predicted_number_of_orders": round(r.random(), 2),
@@ -146,7 +137,7 @@ def _profile(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
             "churn_probability": round(r.random(), 2), "expected_date_of_next_order": None,
             "ranked_channel_affinity": ["email", "sms", "push"]},
     }  # fmt: skip
-    return attrs, {}, {"_additional": extra}
+    return attrs, {}, {"_additional": extra, **consent.filter_fields(extra["subscriptions"])}
 
 
 def _campaign(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
@@ -321,12 +312,13 @@ GENERATORS: dict[str, Callable[[Builder, int, random.Random], tuple[dict, dict, 
     "profiles": _profile, "campaigns": _campaign, "metrics": _metric, "tags": _tag, "coupons": _coupon,
     "catalog-variants": _variant, "catalog-categories": _category, "catalog-items": _item, "flows": _flow,
     "lists": _list, "images": _image, "segments": _segment, "forms": _form, "templates": _template, **CHILD_GENERATORS,
-    **MORE_GENERATORS,
+    **MORE_GENERATORS, **OBJECT_CHILD_GENERATORS,
 }  # fmt: skip
 ID_KINDS = {
     "profiles": "ulid", "campaigns": "ulid", "metrics": "short", "tags": "uuid", "coupons": "coupon",
     "catalog-variants": "catalog", "catalog-categories": "catalog", "catalog-items": "catalog", "flows": "short",
     "lists": "short", "images": "numeric", "segments": "short", "forms": "short", "templates": "short", **CHILD_ID_KINDS, **MORE_ID_KINDS,
+    **OBJECT_CHILD_ID_KINDS,
 }  # fmt: skip
 
 

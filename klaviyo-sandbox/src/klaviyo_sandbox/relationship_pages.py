@@ -1,5 +1,6 @@
-"""Relationship endpoints: ``/api/tags/{id}/relationships/{campaigns,flows,lists,segments}`` and
-``/api/catalog-items/{id}/relationships/{categories,variants}``.
+"""Relationship endpoints: ``/api/tags/{id}/relationships/{campaigns,flows,lists,segments}``,
+``/api/catalog-items/{id}/relationships/{categories,variants}`` and the flow triggers of lists, segments and metrics
+(``/api/lists/{id}/relationships/flow-triggers``, ...: :mod:`.flow_triggers`).
 
 They answer resource identifiers only (``{"type", "id"}``, no attributes, no links per record). A tag's campaigns,
 flows, lists and segments are those whose ``tags`` relationship names it (:func:`.more.tags_of`, drawn when each was
@@ -15,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from . import flow_triggers
 from .child_pages import UnknownParent
 from .envelope import links
 from .more import tags_of
@@ -24,8 +26,9 @@ from .records import variants_of
 TAG_KINDS = ("campaigns", "flows", "lists", "segments")
 # sandbox endpoint name -> (parent resource, related resource)
 RELATED = {**{f"tag-links:{k}": ("tags", k) for k in TAG_KINDS}, "catalog-item-categories": ("catalog-items", "catalog-categories"),
-           "catalog-item-variants": ("catalog-items", "catalog-variants")}  # fmt: skip
-PATHS = {**{f"tag-links:{k}": f"/api/tags/{{id}}/relationships/{k}" for k in TAG_KINDS},
+           "catalog-item-variants": ("catalog-items", "catalog-variants"),
+           **{name: (parent, "flows") for name, parent in flow_triggers.PARENT.items()}}  # fmt: skip
+PATHS = {**flow_triggers.PATHS, **{f"tag-links:{k}": f"/api/tags/{{id}}/relationships/{k}" for k in TAG_KINDS},
          "catalog-item-categories": "/api/catalog-items/{id}/relationships/categories",
          "catalog-item-variants": "/api/catalog-items/{id}/relationships/variants"}  # fmt: skip
 
@@ -36,6 +39,8 @@ def related(state, name: str, parent_index: int) -> list[tuple[str, str]]:
     ds = state.dataset
     if kind == "catalog-variants":
         return variants_of(state.builders[parent], parent_index)
+    if name in flow_triggers.PARENT:  # flow triggers (flow_triggers.py)
+        return flow_triggers.triggered(state, parent, parent_index)
     if parent == "catalog-items":
         category = state.builders[parent].build(parent_index)[2]["category.id"]
         return [("catalog-category", category)]

@@ -16,7 +16,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import child_pages, children, relationship_pages
+from . import child_pages, children, flow_triggers, relationship_pages
 from .app import SandboxState
 from .audience_reports import FormTally
 from .attribution import FLOW, REPORT_CHANNEL
@@ -36,7 +36,7 @@ def records(state: SandboxState, name: str, start: datetime | None = None, end: 
     lo = to_us(start) if start else None
     hi = to_us(end) if end else None
     ds = state.dataset
-    if name in ("tag-links", "catalog-item-categories"):  # relationship endpoints: identifiers only
+    if name in ("tag-links", "catalog-item-categories", *flow_triggers.PARENT):  # relationship endpoints: identifiers only
         return relationship_pages.truth(state, name)
     if name in INCLUDED:  # one record per (parent, related record), read from the parent's relationships
         parent, rel = INCLUDED[name]

@@ -7,7 +7,8 @@ value as the JSON said it (integers of any width exactly); a body that is not JS
 page) decodes to ``None`` so the client retries it. A page nested deeper than a parser can recurse has each
 attribute value nested more than ``MAX_DEPTH`` levels cut out first (found without recursion) and kept as its
 JSON text (``msgspec.Raw``). An include table's page (``TableSpec.include``) is read generically: its records
-are the ``included`` resources each listed record names.
+are the ``included`` resources each listed record names; a nested table's (``TableSpec.nested``) the rows its
+flattener makes of each listed record (consent.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, Optional
 import msgspec
 
 from ...types import JSON, TYPES
+from .consent import NESTED
 from .spec import TableSpec
 
 NULL = msgspec.Raw(b"null")
@@ -79,6 +81,12 @@ class PageDecoder:
     def _own(self, body: bytes) -> Doc | None:
         if self.spec.include:
             return self._included(body)
+        if self.spec.nested:
+            raw = _document(body)
+            if raw is None:
+                return None
+            rows = [row for rec in raw["data"] if isinstance(rec, dict) for row in NESTED[self.spec.nested](rec)]
+            return Doc(rows, (raw.get("links") or {}).get("next"), False)
         try:
             doc = self._decoder.decode(body)
             return Doc(doc.data, doc.links.next if doc.links else None, True)

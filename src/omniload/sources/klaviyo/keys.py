@@ -23,8 +23,9 @@ from .spec import TableSpec
 
 
 def scannable(spec: TableSpec) -> bool:
-    """Whether a scan reconciles ``spec``'s deletes: merged tables except immutable ones (events)."""
-    return spec.cursor is not None and not spec.immutable
+    """Whether a scan reconciles ``spec``'s deletes: merged tables except immutable ones (events) and nested ones
+    (subscriptions: their rows go with their profile, marked along with it)."""
+    return spec.cursor is not None and not spec.immutable and not spec.nested
 
 
 def key_spec(spec: TableSpec) -> TableSpec:

@@ -13,6 +13,8 @@ _RESOURCE = {
     "variants": "catalogs",
     "flow-actions": "flows", "flow-messages": "flows", "tag-groups": "tags", "custom-metrics": "metrics",
     "mapped-metrics": "metrics", "metric-aggregates": "metrics", "template-universal-content": "templates",
+    "data-sources": "custom-objects", "webhook-topics": "webhooks", "flow-triggers": "flows", "metric-properties": "metrics",
+    "object-types": "custom-objects", "object-records": "custom-objects", "schema-versions": "custom-objects",
 }  # fmt: skip
 _ALSO = {"push-tokens": ("profiles",)}  # endpoints that need another resource's scope as well
 

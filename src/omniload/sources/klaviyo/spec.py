@@ -101,6 +101,9 @@ class TableSpec:
     # columns computed from the others on each Arrow batch, not read from the API (events: the well-known
     # properties of ``event_properties``, properties.py)
     derived: dict[str, str] = field(default_factory=dict)
+    # Rows made from each listed record by the flattener of this name (consent.py: a profile's ``subscriptions``,
+    # one row per channel), instead of one row per record.
+    nested: str = ""
 
     def __post_init__(self) -> None:
         problems = []

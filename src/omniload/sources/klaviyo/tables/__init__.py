@@ -1,7 +1,9 @@
 """Every Klaviyo table, by family: ``core`` holds the 15 list endpoints, ``relationships`` the child tables read
 once per parent record (flow actions, flow messages, list and segment memberships), ``further_lists`` the other list
 endpoints (tag groups, coupon codes, push tokens, ...), ``included`` the tables read from a parent's
-``included`` resources (campaign messages, campaign and flow tags), ``reports`` the Reporting
+``included`` resources (campaign messages, campaign and flow tags), ``config`` the account's configuration
+(data sources, tracking settings, web feeds, webhooks), ``consent`` the profiles' consent per channel, ``objects``
+the custom objects, ``reports`` the Reporting
 API and metric aggregates. ``TABLES`` is the order ``all`` loads (parents before their children; reports only
 when named). A parent's ``dependents`` name its children (Klaviyo deletes them with it)."""
 
@@ -10,9 +12,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..spec import TableSpec
+from .config import CONFIG
+from .consent import CONSENT
 from .core import CORE
 from .included import INCLUDED
 from .further_lists import MORE
+from .objects import OBJECTS
 from .relationships import RELATIONSHIPS
 from .reports import REPORT_SPECS
 
@@ -26,6 +31,6 @@ def _with_children(specs: list[TableSpec]) -> dict[str, TableSpec]:
     return out
 
 
-TABLES: dict[str, TableSpec] = _with_children([*CORE, *RELATIONSHIPS, *MORE, *INCLUDED, *REPORT_SPECS])
+TABLES: dict[str, TableSpec] = _with_children([*CORE, *RELATIONSHIPS, *MORE, *INCLUDED, *CONFIG, *CONSENT, *OBJECTS, *REPORT_SPECS])
 
 __all__ = ["TABLES", "TableSpec"]
