@@ -65,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--lookback", default=_env("lookback"),
                      help="re-read this much before each saved cursor for late records, e.g. 30m, 2h, 7d "
                           "(default: each table's own; events 1d, others 10m)")  # fmt: skip
+    ing.add_argument("--deep-lookback", default=_env("deep-lookback"),
+                     help="at most once per --deep-lookback-every, re-read this much instead, e.g. 7d; 0 never "
+                          "(default: each table's own; events 7d, others none)")  # fmt: skip
+    ing.add_argument("--deep-lookback-every", default=_env("deep-lookback-every", "1d"),
+                     help="source time between two deep re-reads (default 1d)")
     ing.add_argument("--reconcile", default=_env("reconcile"),
                      help="reconcile deletes of these tables whatever it costs: a comma-separated list, 'all', or 'none' "
                           "(not even the cheap ones, which are reconciled on every run by default)")
@@ -147,6 +152,8 @@ def _ingest(args: argparse.Namespace) -> int:
         progress=args.progress, max_retry_after=_int(args.max_retry_after, "--max-retry-after", 0),
         checkpoint_rows=int(_int(args.checkpoint_rows, "--checkpoint-rows", 1000)),
         lookback=parse_duration(args.lookback, "--lookback") if args.lookback else None,
+        deep_lookback=parse_duration(args.deep_lookback, "--deep-lookback") if args.deep_lookback else None,
+        deep_every=parse_duration(args.deep_lookback_every, "--deep-lookback-every"),
         table_parallelism=_whole(args.table_parallelism, "--table-parallelism", 1, 16),
         columns=listed(args.columns, "columns"), masks=listed(args.mask, "mask"), partition_by=args.partition_by,
         notes=notes(args),
