@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 from klaviyo_sandbox import testing as truth
+from omniload.sources.klaviyo.tables import TABLES
 from omniload.sources.klaviyo.tables.core import CORE
 
 from .conftest import http_post
@@ -180,3 +181,17 @@ def test_replace_strategy_across_checkpoint_slices_keeps_every_slice(make_sandbo
     got = rows(db, "events")
     assert got and min(r["datetime"] for r in got.values()) >= datetime(2026, 1, 1, tzinfo=timezone.utc)
     assert_equals_truth(db, sb, "events", datetime(2026, 1, 1, tzinfo=timezone.utc))
+
+
+def test_a_past_interval_end_loads_nothing_stamped_after_it(make_sandbox, tmp_path):
+    """Tables filtered on the client (metrics, catalog items) or with only a lower server bound (lists, segments):
+    an --interval-end in the past ends the interval; only a run that reads up to the server's now keeps what
+    is stamped after its end (in the future) in its last slice."""
+    sb = make_sandbox(scale="tiny", rate_limits="off")
+    db = str(tmp_path / "k.duckdb")
+    for name in ("metrics", "lists", "catalog-items", "segments"):
+        stamps = sorted(r["attributes"][TABLES[name].cursor] for r in truth.records(sb.state, name))
+        cut = stamps[len(stamps) // 2]
+        assert ingest(sb, name, db, "--interval-start", "2000-01-01", "--interval-end", cut) == 0
+        got = assert_equals_truth(db, sb, name, datetime(2000, 1, 1, tzinfo=timezone.utc), datetime.fromisoformat(cut))
+        assert 0 < len(got) < len(stamps), name

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
@@ -13,13 +14,15 @@ import pytest
 from klaviyo_sandbox import testing as truth
 from klaviyo_sandbox.report_rules import report_rules
 from omniload.sources.klaviyo.tables import TABLES
-from omniload.sources.klaviyo.tables.reports import MEASUREMENTS, MESSAGE_STATISTICS, REPORTS
+from omniload.sources.klaviyo.tables.reports import (FORM_STATISTICS, MEASUREMENTS, MESSAGE_STATISTICS, REPORTS,
+                                                     SEGMENT_STATISTICS)
 
 from .conftest import KEY, source_uri
 from .helpers import ingest
 
-START = datetime(2026, 6, 1, tzinfo=timezone.utc)
-END = datetime(2026, 7, 1, tzinfo=timezone.utc)  # the sandbox's today
+ZONE = ZoneInfo("America/New_York")  # the sandbox account's timezone (default seed): report days are its days
+START = datetime(2026, 6, 1, tzinfo=ZONE)
+END = datetime(2026, 6, 30, tzinfo=ZONE)  # the sandbox's today there (its clock: 2026-07-01T00:00Z)
 PATHS = {"campaign_values_report": "/api/campaign-values-reports", "flow_values_report": "/api/flow-values-reports",
          "flow_series_report": "/api/flow-series-reports", "metric_aggregates": "/api/metric-aggregates",
          "form_values_report": "/api/form-values-reports", "form_series_report": "/api/form-series-reports",
@@ -79,19 +82,131 @@ def placed_order(sb) -> str:
     return sb.state.builders["metrics"].id_of(0)  # metric 0 is named "Placed Order"
 
 
-@pytest.mark.parametrize("table,family", [("campaign_values_report", "campaign"), ("flow_values_report", "flow"),
-                                          ("flow_series_report", "flow")])  # fmt: skip
-def test_message_reports_equal_truth(make_sandbox, tmp_path, capsys, table, family):
+def test_flow_series_report_equals_truth(make_sandbox, tmp_path, capsys):
     sb = make_sandbox(scale="tiny", rate_limits="off")
     db = tmp_path / "r.duckdb"
-    assert run(sb, table, db, "--interval-start", START.isoformat()) == 0
+    assert run(sb, "flow_series_report", db, "--interval-start", START.isoformat()) == 0
     assert "conversion metric 'Placed Order'" in capsys.readouterr().err
-    key = (f"{family}_id", f"{family}_message_id", "send_channel", "period_start")
-    got = nonzero(table_rows(db, table), key, MESSAGE_STATISTICS)
-    want = truth.message_report(sb.state, family, START, END, placed_order(sb))
+    key = ("flow_id", "flow_message_id", "send_channel", "period_start")
+    got = nonzero(table_rows(db, "flow_series_report"), key, MESSAGE_STATISTICS)
+    want = truth.message_report(sb.state, "flow", START, END, placed_order(sb))
     assert want and got == want
-    assert spent(sb, table) == (30 if "values" in table else 1)  # one request a day; a series request spans 60 days
+    assert spent(sb, "flow_series_report") == 1  # a series request spans 60 days
+    assert {r["conversion_metric_id"] for r in table_rows(db, "flow_series_report")} == {placed_order(sb)}
+
+
+VALUES = [("campaign_values_report", "campaign"), ("flow_values_report", "flow")]
+
+
+@pytest.mark.parametrize("table,family", VALUES)
+def test_a_year_of_a_values_report_is_one_request(make_sandbox, tmp_path, capsys, table, family):
+    """Issue #22, item 1: a values report is the totals of a timeframe, up to a year in one request (it cost one
+    request per day before); the rows carry the timeframe as period_start/period_end."""
+    sb = make_sandbox(scale="tiny", rate_limits="off")
+    db = tmp_path / "r.duckdb"
+    year = END - timedelta(days=365)
+    assert run(sb, table, db, "--interval-start", year.isoformat()) == 0
+    assert "conversion metric 'Placed Order'" in capsys.readouterr().err
+    key = (f"{family}_id", f"{family}_message_id", "send_channel", "period_start", "period_end")
+    got = nonzero(table_rows(db, table), key, MESSAGE_STATISTICS)
+    want = truth.message_report(sb.state, family, year, END, placed_order(sb), whole=True)
+    assert want and got == want
+    assert spent(sb, table) == 1
     assert {r["conversion_metric_id"] for r in table_rows(db, table)} == {placed_order(sb)}
+
+
+def test_values_reports_hold_the_last_runs_timeframe(make_sandbox, tmp_path, capsys):
+    """A timeframe longer than a year costs a request per year (rows of each); the next run replaces the table
+    with its own timeframe (by default the last 30 days); a budget too small for the whole timeframe today asks
+    nothing and keeps the table as it was; one that no day can pay for fails the table (exit 1)."""
+    sb = make_sandbox(scale="tiny", rate_limits="off")
+    db, table = tmp_path / "v.duckdb", "flow_values_report"
+    key = ("flow_id", "flow_message_id", "send_channel", "period_start", "period_end")
+    long = END - timedelta(days=400)
+    assert run(sb, table, db, "--interval-start", long.isoformat()) == 0
+    assert spent(sb, table) == 2
+    got = nonzero(table_rows(db, table), key, MESSAGE_STATISTICS)
+    split = long + timedelta(days=365)
+    want = {**truth.message_report(sb.state, "flow", long, split, placed_order(sb), whole=True),
+            **truth.message_report(sb.state, "flow", split, END, placed_order(sb), whole=True)}  # fmt: skip
+    assert got == want and {k[3:] for k in want} == {(long, split), (split, END)}
+    assert run(sb, table, db, "--interval-start", long.isoformat(), uri="report_budget=3") == 0
+    assert spent(sb, table) == 2 and "nothing asked, the table keeps the last run's totals" in capsys.readouterr().err
+    assert nonzero(table_rows(db, table), key, MESSAGE_STATISTICS) == want
+    sb.state.dataset.advance(86_400)  # a budget that no day can pay for is refused, not waited for
+    assert run(sb, table, db, "--interval-start", long.isoformat(), uri="report_budget=1") == 1
+    assert "needs 2 requests (one per year), more than report_budget=1 allows a day" in capsys.readouterr().err
+    assert spent(sb, table) == 2 and nonzero(table_rows(db, table), key, MESSAGE_STATISTICS) == want
+    assert run(sb, table, db) == 0  # no --interval-start: the last 30 days, replacing the table
+    assert spent(sb, table) == 3
+    got, today = nonzero(table_rows(db, table), key, MESSAGE_STATISTICS), END + timedelta(days=1)
+    assert got == truth.message_report(sb.state, "flow", today - timedelta(days=30), today, placed_order(sb), whole=True)
+
+
+DST_START, DST_END = datetime(2026, 2, 20, tzinfo=ZONE), datetime(2026, 3, 20, tzinfo=ZONE)  # 2026-03-08: 23 hours
+STATS = {"campaign": MESSAGE_STATISTICS, "flow": MESSAGE_STATISTICS, "form": FORM_STATISTICS,
+         "segment": SEGMENT_STATISTICS, "metric": MEASUREMENTS}  # fmt: skip
+
+
+def report_truth(sb, table: str, start: datetime, end: datetime) -> tuple[tuple[str, ...], dict]:
+    """The key columns and the truth of a report table over ``[start, end)`` (days of ``start``'s zone)."""
+    family, whole = table.split("_")[0], "values" in table
+    per = {"campaign": ("campaign_id", "campaign_message_id", "send_channel"),
+           "flow": ("flow_id", "flow_message_id", "send_channel"), "form": ("form_id", "form_version_id"),
+           "segment": ("segment_id",), "metric": ("metric_id",)}[family]  # fmt: skip
+    key = (*per, "period_start", *(("period_end",) if whole else ()))
+    if family in ("campaign", "flow"):
+        return key, truth.message_report(sb.state, family, start, end, placed_order(sb), whole=whole)
+    if family == "metric":
+        return key, truth.metric_aggregates(sb.state, start, end)
+    recompute = truth.form_report if family == "form" else truth.segment_report
+    return key, recompute(sb.state, start, end, whole=whole)
+
+
+@pytest.mark.parametrize("table", list(PATHS))
+def test_report_days_are_the_accounts_across_a_dst_change(make_sandbox, tmp_path, capsys, table):
+    """Issue #22, item 2: Klaviyo counts report days in the account's timezone (here America/New_York) and
+    ignores a timeframe's offset; every table equals the truth recomputed over New York days, across the change
+    to daylight saving time (2026-03-08 is 23 hours long), with period_start/period_end the local midnights and
+    the zone in a column. Counting UTC days (the old code) gives other numbers under other labels."""
+    sb = make_sandbox(scale="tiny,metrics=22,events=8000", rate_limits="off")
+    assert sb.state.builders["accounts"].build(0)[0]["timezone"] == ZONE.key
+    db = tmp_path / "z.duckdb"
+    assert run(sb, table, db, "--interval-start", DST_START.isoformat(), "--interval-end", DST_END.isoformat()) == 0
+    assert "report days in the account's timezone America/New_York" in capsys.readouterr().err
+    key, want = report_truth(sb, table, DST_START, DST_END)
+    rows = table_rows(db, table)
+    assert want and nonzero(rows, key, STATS[table.split("_")[0]]) == want
+    assert {r["timezone"] for r in rows} == {ZONE.key}
+    utc = {(r["period_start"].astimezone(timezone.utc), r["period_end"].astimezone(timezone.utc)) for r in rows}
+    if "values" in table:
+        assert utc == {(DST_START, DST_END)}
+    else:  # 28 local days: 27 of 24 hours, 2026-03-08 of 23 (instants: subtract in UTC)
+        hours = {lo.astimezone(ZONE).date().isoformat(): (hi - lo) / timedelta(hours=1) for lo, hi in utc}
+        assert len(hours) == 28 and hours.pop("2026-03-08") == 23 and set(hours.values()) == {24}
+        assert min(utc)[0] == DST_START and max(utc)[1] == DST_END
+    assert spent(sb, table) == (22 if table == "metric_aggregates" else 1)  # aggregates: one request per metric
+
+
+def test_attributed_conversions_equal_truth_and_the_message_reports(make_sandbox, tmp_path, capsys):
+    """Issue #22, item 6: the conversion metric's aggregates by attributed flow and message, daily in the account's
+    zone across a DST change, equal the truth; they cost one metric-aggregates request per 60 days (no daily limit)
+    and their conversions and value per message agree with the campaign and flow reports' of the same days."""
+    sb = make_sandbox(scale="tiny", rate_limits="off")
+    db = tmp_path / "a.duckdb"
+    window = ("--interval-start", DST_START.isoformat(), "--interval-end", DST_END.isoformat())
+    assert run(sb, "attributed_conversions", db, *window) == 0
+    key = ("conversion_metric_id", "attributed_flow", "attributed_message", "period_start")
+    got = nonzero(table_rows(db, "attributed_conversions"), key, MEASUREMENTS)
+    want = truth.attributed_conversions(sb.state, DST_START, DST_END, placed_order(sb))
+    assert want and got == want
+    assert any(k[2] for k in want) and any(not k[2] for k in want) and any(k[1] for k in want)  # flows, campaigns, none
+    assert spent(sb, "metric_aggregates") == 1 and not sb.state.requests["status:400"]
+    for family in ("campaign", "flow"):
+        report = truth.message_report(sb.state, family, DST_START, DST_END, placed_order(sb))
+        per_message = {(k[1], k[3]): (v["conversions"], v["conversion_value"]) for k, v in report.items() if v["conversions"]}
+        mine = {(k[2], k[3]): (v["count"], v["sum_value"]) for k, v in got.items() if k[2] and bool(k[1]) == (family == "flow")}
+        assert mine == per_message
 
 
 def test_metric_aggregates_equal_truth(make_sandbox, tmp_path):
@@ -102,88 +217,109 @@ def test_metric_aggregates_equal_truth(make_sandbox, tmp_path):
     assert got == truth.metric_aggregates(sb.state, START, END) and got
 
 
+SERIES_KEY = ("flow_id", "flow_message_id", "send_channel", "period_start")
+SPAN = 60  # days of a series request (flow_series_report)
+
+
 def test_budget_stops_a_backfill_and_the_next_days_resume_it(make_sandbox, tmp_path, capsys):
     sb = make_sandbox(scale="tiny", rate_limits="off")
-    db = tmp_path / "b.duckdb"
-    opts = "report_budget=12&report_horizon_days=0"
-    start = ("--interval-start", START.isoformat())
-    assert run(sb, "campaign_values_report", db, *start, uri=opts) == 0  # exit 0: the rest is planned for tomorrow
-    assert spent(sb, "campaign_values_report") == 12
-    assert "18 of 30 periods left for tomorrow's budget" in capsys.readouterr().err
-    assert run(sb, "campaign_values_report", db, *start, uri=opts) == 0  # the same day: nothing left to spend
-    assert spent(sb, "campaign_values_report") == 12
-    assert "18 of 18 periods left" in capsys.readouterr().err
+    db, table = tmp_path / "b.duckdb", "flow_series_report"
+    opts = "report_budget=2&report_horizon_days=0"
+    first = END - timedelta(days=150)
+    start = ("--interval-start", first.isoformat())
+    assert run(sb, table, db, *start, uri=opts) == 0  # exit 0: the rest is planned for tomorrow
+    assert spent(sb, table) == 2
+    assert "30 of 150 periods left for tomorrow's budget" in capsys.readouterr().err
+    assert run(sb, table, db, *start, uri=opts) == 0  # the same day: nothing left to spend
+    assert spent(sb, table) == 2
+    assert "30 of 30 periods left" in capsys.readouterr().err
     for _ in range(2):  # the next days: the backfill goes on where it stopped
         sb.state.dataset.advance(86_400)
-        assert run(sb, "campaign_values_report", db, *start, uri=opts) == 0
-    assert spent(sb, "campaign_values_report") == 32  # every day once (30, then the 2 new days), none twice
-    end = END + timedelta(days=2)
-    key = ("campaign_id", "campaign_message_id", "send_channel", "period_start")
-    got = nonzero(table_rows(db, "campaign_values_report"), key, MESSAGE_STATISTICS)
-    assert got == truth.message_report(sb.state, "campaign", START, end, placed_order(sb))
+        assert run(sb, table, db, *start, uri=opts) == 0
+    assert spent(sb, table) == 4  # every day once (30 + 1 new days, then 1), none twice
+    got = nonzero(table_rows(db, table), SERIES_KEY, MESSAGE_STATISTICS)
+    assert got == truth.message_report(sb.state, "flow", first, END + timedelta(days=2), placed_order(sb))
 
 
 @pytest.mark.parametrize("budget", [1, 2, 7])
-def test_a_budget_at_or_below_the_horizon_still_catches_up(make_sandbox, tmp_path, capsys, budget):
-    """Issue #20, item 19: with report_budget no larger than the re-query horizon (7 days), each day's run loads
-    periods never loaded before, the backlog shrinks by budget - 1 a day, the table is current within the days the
-    note computed and then equals the truth; a budget of 1 a day keeps pace only, and the note says so."""
+def test_any_budget_catches_up_within_the_days_the_note_computed(make_sandbox, tmp_path, capsys, budget):
+    """Issue #20 item 19, #22 item 4: with any report_budget, each day's run loads periods never loaded before
+    (a request spans 60 days), the backlog shrinks by budget * 60 - 1 days a day, the table is current within the
+    days the note computed and then equals the truth."""
     import re
 
     sb = make_sandbox(scale="tiny", rate_limits="off")
-    db = tmp_path / "b.duckdb"
-    table, start = "campaign_values_report", ("--interval-start", (END - timedelta(days=12)).isoformat())
+    db, table = tmp_path / "b.duckdb", "flow_series_report"
+    first = END - timedelta(days=8 * SPAN)
+    start = ("--interval-start", first.isoformat())
     left = re.compile(r"(\d+) of (\d+) periods left for tomorrow's budget")
     assert run(sb, table, db, *start, uri=f"report_budget={budget}") == 0
     err = capsys.readouterr().err
     behind = int(left.search(err).group(1))
-    assert behind == 12 - budget
-    if budget == 1:
-        assert "the backlog stays; raise report_budget" in err and "current in" not in err
-    else:
-        days = int(re.search(r"current in about (\d+) day", err).group(1))
-        assert days == -(-behind // (budget - 1))
-    for day in range(1, 4 if budget == 1 else days + 1):
+    assert behind == 8 * SPAN - budget * SPAN
+    days = int(re.search(r"current in about (\d+) day", err).group(1))
+    assert days == -(-behind // (budget * SPAN - 1))
+    for day in range(1, days + 1):
         sb.state.dataset.advance(86_400)
         assert run(sb, table, db, *start, uri=f"report_budget={budget}") == 0
-        assert spent(sb, table) == budget * (day + 1)  # the whole budget, every day
         err = capsys.readouterr().err
         found = left.search(err)
-        if budget == 1:
-            assert int(found.group(1)) == behind, err  # keeps pace: one new day, one day read
-        elif day < days:
-            assert int(found.group(1)) == behind - day * (budget - 1), err
+        if day < days:
+            assert spent(sb, table) == budget * (day + 1)  # the whole budget, every day until current
+            assert int(found.group(1)) == behind - day * (budget * SPAN - 1), err
         else:
             assert found is None, err  # current
-    if budget > 1:
-        end = END + timedelta(days=days)
-        key = ("campaign_id", "campaign_message_id", "send_channel", "period_start")
-        got = nonzero(table_rows(db, table), key, MESSAGE_STATISTICS)
-        assert got == truth.message_report(sb.state, "campaign", END - timedelta(days=12), end, placed_order(sb))
+    got = nonzero(table_rows(db, table), SERIES_KEY, MESSAGE_STATISTICS)
+    assert got == truth.message_report(sb.state, "flow", first, END + timedelta(days=days), placed_order(sb))
 
 
 def test_recent_periods_are_queried_again(make_sandbox, tmp_path):
     sb = make_sandbox(scale="tiny", rate_limits="off")
     db = tmp_path / "h.duckdb"
-    assert run(sb, "flow_values_report", db, "--interval-start", (END - timedelta(days=3)).isoformat()) == 0
-    assert spent(sb, "flow_values_report") == 3
+    assert run(sb, "flow_series_report", db, "--interval-start", (END - timedelta(days=3)).isoformat()) == 0
+    assert spent(sb, "flow_series_report") == 1
     sb.state.dataset.advance(86_400)
-    assert run(sb, "flow_values_report", db) == 0  # the default horizon (7 days before today) reaches past the start
-    assert spent(sb, "flow_values_report") == 3 + 7
+    assert run(sb, "flow_series_report", db) == 0  # the default horizon reaches past the start: one request
+    assert spent(sb, "flow_series_report") == 2
+
+
+def test_attribution_changes_within_the_window_are_picked_up(make_sandbox, tmp_path):
+    """Issue #22, item 3: conversions attributed late to a period 20 days back (older than the old 7-day horizon,
+    within the default 30-day one) are in the table after the next run; report_horizon_days=7 misses them."""
+    from .conftest import http_post
+
+    sb = make_sandbox(scale="tiny", rate_limits="off")
+    table, first = "flow_series_report", END - timedelta(days=40)
+    for db in (tmp_path / "default.duckdb", tmp_path / "week.duckdb"):
+        assert run(sb, table, db, "--interval-start", first.isoformat()) == 0
+    before = truth.message_report(sb.state, "flow", first, END, placed_order(sb))
+    http_post(sb.base_url, f"/__sandbox/events/late?count=400&before_seconds={20 * 86_400}")
+    sb.state.dataset.advance(86_400)  # the late events are visible the next day
+    changed = truth.message_report(sb.state, "flow", first, END, placed_order(sb))
+    day = END - timedelta(days=20)  # the late events are dated in the minute before 2026-06-11T00:00Z: June 10 in New York
+    assert {k for k in changed if changed[k] != before.get(k)} and {k[3] for k in changed if changed[k] != before.get(k)} == {day}
+    spent_before = spent(sb, table)
+    assert run(sb, table, tmp_path / "default.duckdb") == 0
+    assert spent(sb, table) == spent_before + 1  # the 30-day horizon: one series request
+    want = truth.message_report(sb.state, "flow", first, END + timedelta(days=1), placed_order(sb))
+    assert nonzero(table_rows(tmp_path / "default.duckdb", table), SERIES_KEY, MESSAGE_STATISTICS) == want
+    assert run(sb, table, tmp_path / "week.duckdb", uri="report_horizon_days=7") == 0
+    assert nonzero(table_rows(tmp_path / "week.duckdb", table), SERIES_KEY, MESSAGE_STATISTICS) != want
 
 
 def test_server_daily_limit_fails_the_table_and_keeps_what_was_loaded(make_sandbox, tmp_path, capsys):
     sb = make_sandbox(scale="tiny", rate_limits="off", report_daily=4)
-    db = tmp_path / "d.duckdb"
-    assert run(sb, "campaign_values_report", db, "--interval-start", START.isoformat(), "--max-retry-after", "60") == 1
+    db, table = tmp_path / "d.duckdb", "flow_series_report"
+    first = END - timedelta(days=5 * SPAN)
+    assert run(sb, table, db, "--interval-start", first.isoformat(), "--max-retry-after", "60") == 1
     err = capsys.readouterr().err
     assert "HTTP 429" in err and "--max-retry-after" in err
-    assert {r["period_start"].astimezone(timezone.utc) for r in table_rows(db, "campaign_values_report")} <= {
-        START + timedelta(days=d) for d in range(4)}
+    assert {r["period_start"].astimezone(timezone.utc) for r in table_rows(db, table)} <= {
+        first + timedelta(days=d) for d in range(4 * SPAN)}
     sb.state.dataset.advance(86_400)
-    assert run(sb, "campaign_values_report", db, "--interval-start", START.isoformat(), uri="report_budget=4") == 0
+    assert run(sb, table, db, "--interval-start", first.isoformat(), uri="report_budget=4") == 0
     state = json.dumps(sb.state.requests)
-    assert spent(sb, "campaign_values_report") == 8, state  # resumed after the 4 periods done, not from the start
+    assert spent(sb, table) == 6, state  # resumed after the 4 spans done (61 days left: 2), not from the start
 
 
 def test_conversion_metric_from_the_uri(make_sandbox, tmp_path, capsys):

@@ -217,6 +217,14 @@ class TableLoad:
             for prefetch in ahead:  # a failure or a stop: nothing read ahead is loaded
                 prefetch.cancel()
 
+    @contextlib.contextmanager
+    def locked(self, on_wait) -> Iterator[None]:
+        """The destination's lock on this table, held for its whole load; the saved state is read again under it
+        (a run that held the table before may have committed more while this one waited)."""
+        with self.dest.table_lock(self.target.schema, self.target.table, on_wait):
+            self._saved = None
+            yield
+
     def saved_state(self) -> dict[str, Any]:
         """What a previous run committed for this table (cursor, fingerprint, origin); nothing on a full refresh.
         Read once per run."""
@@ -314,6 +322,7 @@ class TableLoad:
             pipeline.extract(resource(), refresh=refresh, loader_file_format=self.dest.file_format)
             extracted()
             with self.dest_lock:
+                self.dest.before_load(self.target.schema, self.target.table)
                 pipeline.normalize()
                 pipeline.load()
                 if how == "merge":
@@ -375,6 +384,7 @@ class TableLoad:
                         if nul is not None:
                             batch = without_nul(batch, nul)
                         load._slice_rows += batch.num_rows
+                        load.dest.saw_batch(load.target.schema, load.target.table, batch)
                         yield row_hash(batch) if how == "scd2" else batch
             except OmniloadError as exc:
                 load.failure = exc

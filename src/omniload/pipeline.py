@@ -239,12 +239,13 @@ def _run_table(load: TableLoad, reconcile: Reconcile, progress: Progress, result
     check_interrupted()
     progress.start(name)
     try:
-        fresh = not load.saved_state()  # read before the load: nothing was loaded before this run
-        with load.dest_lock:
-            reconcile.before_load()  # the rows marked now: a merge may bring some back, with their dependents
-        load.run()
-        with load.dest_lock:  # the scan's result is written in one transaction, as every destination access
-            reconcile.run(fresh)
+        with load.locked(lambda message: progress.note(name, message)):  # another run into this table waits
+            fresh = not load.saved_state()  # read before the load: nothing was loaded before this run
+            with load.dest_lock:
+                reconcile.before_load()  # the rows marked now: a merge may bring some back, with their dependents
+            load.run()
+            with load.dest_lock:  # the scan's result is written in one transaction, as every destination access
+                reconcile.run(fresh)
     except Exception as exc:  # noqa: BLE001 - one table's failure must not stop the others
         check_interrupted()  # a signal a library wrapped in its own exception stops the run
         known = isinstance(exc, OmniloadError)

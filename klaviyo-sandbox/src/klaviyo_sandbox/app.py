@@ -24,6 +24,7 @@ import orjson
 from aiohttp import web
 
 from . import keyset, revisions
+from .account_time import account_zone
 from .dataset import Dataset, parse_scale
 from .envelope import error_body
 from .events import Events
@@ -72,6 +73,7 @@ class SandboxConfig:
     scale: str = "small"
     rate_limits: str = "real"  # real | off | xFACTOR
     latency_ms: int = 0
+    profile_properties_kb: int = 0  # wide profiles: this many KB of text in each one's properties (``notes``)
     faults: str = ""
     keys: dict[str, list[str]] | None = None  # None: any well-formed private key, with every read scope
     now: datetime | None = None
@@ -116,7 +118,8 @@ class SandboxState:
 
     def __post_init__(self) -> None:
         cfg = self.config
-        kwargs: dict[str, Any] = {"seed": cfg.seed, "counts": parse_scale(cfg.scale)}
+        kwargs: dict[str, Any] = {"seed": cfg.seed, "counts": parse_scale(cfg.scale),
+                                  "profile_properties_kb": cfg.profile_properties_kb}  # fmt: skip
         if cfg.now:
             kwargs["now0"] = cfg.now
         self.dataset = Dataset(**kwargs)
@@ -316,7 +319,7 @@ async def report_endpoint(request: web.Request) -> web.Response:
     now = datetime.fromtimestamp(state.dataset.now_us // 1_000_000, tz=timezone.utc)
     try:
         doc = orjson.loads(await request.read())
-        q = check(rules, doc, now)
+        q = check(rules, doc, now, account_zone(state))
         if q.metric_id is not None and state.builders["metrics"].index_of(q.metric_id) is None:
             raise QueryError(f"Metric '{q.metric_id}' does not exist.", "metric_id")
         if q.conversion_metric_id is not None and state.builders["metrics"].index_of(q.conversion_metric_id) is None:
@@ -334,7 +337,9 @@ async def report_endpoint(request: web.Request) -> web.Response:
     if q.metric_id is not None:
         data["id"] = str(uuid.uuid4())
     state.requests["status:200"] += 1
-    return web.Response(body=orjson.dumps({"data": data, "links": {"self": self_url}}), content_type=JSONAPI)
+    limits = {"RateLimit-Limit": str(decision.limit), "RateLimit-Remaining": str(decision.remaining),
+              "RateLimit-Reset": str(decision.reset)} if state.limiter.factor is not None else {}  # the steady window
+    return web.Response(body=orjson.dumps({"data": data, "links": {"self": self_url}}), content_type=JSONAPI, headers=limits)
 
 
 async def _clock_date(request: web.Request, response: web.StreamResponse) -> None:

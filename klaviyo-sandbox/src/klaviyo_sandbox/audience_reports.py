@@ -18,7 +18,7 @@ import numpy as np
 from . import children
 from .records import METRICS
 from .report_rules import ReportQuery
-from .reports import DAY_US, Tally, _events, assemble, ratio, span_days, tallied
+from .reports import Tally, _events, assemble, day_index, ratio, span_days, tallied
 
 # form statistic -> the form metric it counts (a "<statistic>_uniques" counts that metric's distinct profiles)
 FORM_COUNTS = {"viewed_form": "Viewed Form", "submits": "Submitted Form", "closed_form": "Closed Form",
@@ -48,7 +48,7 @@ def form_report(state, q: ReportQuery) -> dict:
         if where is None or state.events.hidden(i):
             continue
         form_id, version_id = forms.ids(where)
-        day = (t - start_us) // DAY_US if q.rules.series else 0
+        day = day_index(q, t)
         tallies[(form_id, version_id) if by_version else (form_id,)][day].add(METRICS[m % len(METRICS)], str(p), None, False)
     return assemble(q, tallied(tallies, ("form_id", "form_version_id"), FormTally), days, start_us)
 
@@ -65,7 +65,7 @@ def segment_report(state, q: ReportQuery) -> dict:
     ds, name = state.dataset, "segment-memberships"
     start_us, days = span_days(q)
     end_us = int(q.end.timestamp() * 1e6)
-    bounds = [start_us + d * DAY_US for d in range(days)] + [end_us] if q.rules.series else [start_us, end_us]
+    bounds = q.bounds if q.rules.series else [start_us, end_us]
     keep = children.alive(ds, name)
     joined, of = ds.arrays(name)[0][keep], children.parents(ds, name)[keep]
     live = ds.live_mask("segments", ds.count("segments"))

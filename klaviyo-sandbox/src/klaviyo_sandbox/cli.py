@@ -41,6 +41,7 @@ def build_parser(prog: str = "klaviyo-sandbox") -> argparse.ArgumentParser:
     k.add_argument("--revision-policy", choices=["lifecycle", "exact"], default="lifecycle", help="lifecycle (default): any real revision, old ones deprecated then retired (410); exact: only 2026-07-15")
     k.add_argument("--include-limit", type=int, default=None, help="an included to-many relationship names at most N records (default: all)")
     k.add_argument("--public-url", default=None, help="base URL written in links (else X-Forwarded-Proto/-Host, else the request's)")
+    k.add_argument("--profile-properties-kb", type=int, default=0, help="wide profiles: N KB of text in each one's properties")
     return k
 
 
@@ -55,11 +56,14 @@ def _serve(args: argparse.Namespace) -> None:
         raise UsageError(f"--visibility-delay-s: {args.visibility_delay_s} is below 0")
     if args.include_limit is not None and args.include_limit < 1:
         raise UsageError(f"--include-limit: {args.include_limit} is below 1")
+    if args.profile_properties_kb < 0:
+        raise UsageError(f"--profile-properties-kb: {args.profile_properties_kb} is below 0")
     cfg = SandboxConfig(seed=args.seed, scale=args.scale, rate_limits=args.rate_limits, latency_ms=args.latency_ms,
                         faults=args.faults, visibility_delay_s=args.visibility_delay_s,
                         filter_precision=args.filter_precision, public_url=args.public_url,
                         archived_visible=args.archived_visible, refuse_future_filters=not args.allow_future_filters,
-                        revision_policy=args.revision_policy, include_limit=args.include_limit)  # fmt: skip
+                        revision_policy=args.revision_policy, include_limit=args.include_limit,
+                        profile_properties_kb=args.profile_properties_kb)  # fmt: skip
     if args.workers < 1 or (args.workers > 1 and args.rate_limits != "off"):
         raise UsageError(f"--workers {args.workers}: use 1, or more only with --rate-limits off (workers do not share counters)")
     try:

@@ -182,6 +182,7 @@ class Dataset:
     seed: int = 1
     counts: dict[str, int] = field(default_factory=lambda: dict(SCALES["small"]))
     now0: datetime = DEFAULT_NOW
+    profile_properties_kb: int = 0  # each profile also carries this many KB of text in its properties (wide rows)
 
     def __post_init__(self) -> None:
         self.now0_us = int(self.now0.timestamp()) * 1_000_000

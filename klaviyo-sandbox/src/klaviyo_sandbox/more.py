@@ -25,7 +25,7 @@ from .dataset import iso, mix
 WORDS = ["Summer", "Winter", "Flash", "VIP", "Welcome", "Holiday", "Launch", "Restock", "Loyalty", "Weekend"]
 CODE_STATUS = ["UNASSIGNED", "ASSIGNED_TO_PROFILE", "USED", "EXPIRED"]
 INDUSTRIES = ["Apparel & Accessories", "Food & Beverage", "Health & Beauty", "Home & Garden", "Electronics"]
-ZONES = ["America/New_York", "Europe/London", "Europe/Berlin", "America/Sao_Paulo"]
+ZONES = ["America/New_York", "Europe/London", "Europe/Berlin", "Australia/Sydney"]  # all with DST (reports' days)
 DAY_US = 86_400_000_000
 
 

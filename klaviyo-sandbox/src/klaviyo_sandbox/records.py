@@ -125,6 +125,8 @@ def _profile(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
                        "tags": r.sample(["vip", "wholesale", "newsletter", "beta"], r.randint(0, 2)),
                        "nested": {"source": r.choice(["shopify", "popup", "import"]), "score": r.random()}},
     }  # fmt: skip
+    if b.ds.profile_properties_kb:  # text as random as a customer's notes (it does not compress away)
+        attrs["properties"]["notes"] = r.randbytes(b.ds.profile_properties_kb * 512).hex()
     extra = {
         "subscriptions": {
             "email": {"marketing": {"can_receive_email_marketing": True, "consent": "SUBSCRIBED",

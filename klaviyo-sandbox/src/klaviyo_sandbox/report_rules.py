@@ -3,7 +3,8 @@ OpenAPI file, never copied), and the check of one request body against it: a bod
 :class:`QueryError` (400 ``invalid``).
 
 Rules per path: the resource type, the required attributes, the allowed statistics (measurements), group-bys
-and intervals, the rate limits (burst, steady, daily) and the scope. The sandbox models daily series, UTC, the
+and intervals, the rate limits (burst, steady, daily) and the scope. The sandbox models daily series in the
+account's timezone (a custom timeframe's offset ignored) or a metric aggregate's ``timezone`` (account_time.py), the
 default groupings (forms also by version; segments always by segment) and no report filter; a body asking for
 more is refused with a detail saying so.
 """
@@ -12,10 +13,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from functools import lru_cache
+from datetime import datetime, timedelta, timezone, tzinfo
+from functools import cached_property, lru_cache
 from typing import Any
 
+from .account_time import day_bounds, wall_clock, zone_named
 from .query import QueryError
 from .rules import rules_file
 
@@ -32,6 +34,7 @@ IMPLICIT_GROUPS = {"segment": ["segment_id"]}
 SEGMENT_DATA_START = datetime(2023, 6, 1, tzinfo=timezone.utc)  # "Data is unavailable before June 1st, 2023"
 MAX_SPAN = {"hourly": timedelta(days=7), "daily": timedelta(days=60), "weekly": timedelta(weeks=52), "monthly": timedelta(weeks=52)}
 YEAR = timedelta(days=365)
+AGGREGATE_BY = ("$attributed_flow", "$attributed_message")  # the metric aggregates' ``by`` the sandbox models
 _BOUND = re.compile(r"^(greater-or-equal|less-than)\(datetime,([^)]+)\)$")
 
 
@@ -66,6 +69,12 @@ class ReportQuery:
     conversion_metric_id: str | None = None
     metric_id: str | None = None
     group_by: list[str] = field(default_factory=list)
+    zone: tzinfo = timezone.utc  # the days' zone: the account's (reports) or the ``timezone`` (metric aggregates)
+
+    @cached_property
+    def bounds(self) -> list[int]:
+        """The starts of the query's local days, then its end (microseconds)."""
+        return day_bounds(self.start, self.end, self.zone)
 
 
 @lru_cache(maxsize=1)
@@ -76,18 +85,23 @@ def report_rules() -> dict[str, ReportRules]:
             for path, r in reports.items() if path in PATHS}  # fmt: skip
 
 
-def _time(value: Any, what: str) -> datetime:
+def _time(value: Any, what: str, zone: tzinfo = timezone.utc, keep_offset: bool = False) -> datetime:
+    """A datetime of a body; one without an offset is ``zone``'s wall-clock time."""
     try:
         dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         raise QueryError(f"'{value}' is not a valid datetime for {what}.", what) from None
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=zone)
+    return dt if keep_offset else dt.astimezone(timezone.utc)
 
 
-def _timeframe(tf: Any, now: datetime) -> tuple[datetime, datetime]:
+def _timeframe(tf: Any, now: datetime, zone: tzinfo) -> tuple[datetime, datetime]:
+    """The timeframe's bounds: a key's days, or a custom start and end read as wall-clock times in ``zone``."""
     if not isinstance(tf, dict):
         raise QueryError("timeframe must be an object with a key, or a start and an end.", "timeframe")
     if "key" in tf:
+        now = now.astimezone(zone)
         today = now.replace(hour=0, minute=0, second=0, microsecond=0)
         days = {"today": 0, "yesterday": 1, "last_7_days": 7, "last_30_days": 30, "last_90_days": 90, "last_365_days": 365}
         if tf["key"] not in days:
@@ -96,11 +110,11 @@ def _timeframe(tf: Any, now: datetime) -> tuple[datetime, datetime]:
         return (today, now) if n == 0 else (today - timedelta(days=n), today if n == 1 else now)
     if "start" not in tf or "end" not in tf:
         raise QueryError("A custom timeframe needs a start and an end.", "timeframe")
-    return _time(tf["start"], "timeframe"), _time(tf["end"], "timeframe")
+    return tuple(wall_clock(_time(tf[k], "timeframe", keep_offset=True), zone) for k in ("start", "end"))  # type: ignore[return-value]
 
 
-def check(rules: ReportRules, doc: Any, now: datetime) -> ReportQuery:
-    """The query a body asks for, or a QueryError naming what Klaviyo would refuse."""
+def check(rules: ReportRules, doc: Any, now: datetime, zone: tzinfo = timezone.utc) -> ReportQuery:
+    """The query a body asks for, or a QueryError naming what Klaviyo would refuse; ``zone``: the account's."""
     data = doc.get("data") if isinstance(doc, dict) else None
     if not isinstance(data, dict) or data.get("type") != rules.resource_type or not isinstance(data.get("attributes"), dict):
         raise QueryError(f"The body must be {{\"data\": {{\"type\": \"{rules.resource_type}\", \"attributes\": {{...}}}}}}.", "data")
@@ -115,7 +129,7 @@ def check(rules: ReportRules, doc: Any, now: datetime) -> ReportQuery:
         raise QueryError(f"'{bad}' is not a valid choice for {key}.", key)
     if rules.family == "metric":
         return _metric_query(rules, attrs, stats)
-    start, end = _timeframe(attrs["timeframe"], now)
+    start, end = _timeframe(attrs["timeframe"], now, zone)
     if start >= end or end - start > YEAR:
         raise QueryError("The timeframe must start before it ends and be at most 1 year long.", "timeframe")
     if rules.series:
@@ -128,7 +142,7 @@ def check(rules: ReportRules, doc: Any, now: datetime) -> ReportQuery:
     if rules.family == "segment" and start < SEGMENT_DATA_START:
         raise QueryError("Segment data is unavailable before June 1st, 2023.", "timeframe")
     return ReportQuery(rules, start, end, stats, conversion_metric_id=attrs.get("conversion_metric_id"),
-                       group_by=_groups(rules, attrs))  # fmt: skip
+                       group_by=_groups(rules, attrs), zone=zone)  # fmt: skip
 
 
 def _groups(rules: ReportRules, attrs: dict) -> list[str]:
@@ -150,11 +164,14 @@ def _groups(rules: ReportRules, attrs: dict) -> list[str]:
 
 
 def _metric_query(rules: ReportRules, attrs: dict, stats: list[str]) -> ReportQuery:
+    zone = zone_named(attrs.get("timezone") or "UTC")
+    if zone is None:
+        raise QueryError(f"'{attrs.get('timezone')}' is not a valid timezone.", "timezone")
     bounds: dict[str, datetime] = {}
     for f in attrs["filter"] if isinstance(attrs["filter"], list) else []:
         m = _BOUND.match(str(f).strip())
         if m:
-            bounds[m.group(1)] = _time(m.group(2), "filter")
+            bounds[m.group(1)] = _time(m.group(2), "filter", zone)
         else:
             raise QueryError(f"The sandbox models datetime bounds only, not '{f}'.", "filter")
     if set(bounds) != {"greater-or-equal", "less-than"}:
@@ -162,6 +179,9 @@ def _metric_query(rules: ReportRules, attrs: dict, stats: list[str]) -> ReportQu
     start, end = bounds["greater-or-equal"], bounds["less-than"]
     if start >= end or end - start > YEAR:
         raise QueryError("The datetime range must start before it ends and be at most 1 year long.", "filter")
-    if (attrs.get("interval") or "day") != "day" or (attrs.get("timezone") or "UTC") != "UTC" or attrs.get("by"):
-        raise QueryError("The sandbox models daily intervals in UTC without 'by'.", "interval")
-    return ReportQuery(rules, start, end, stats, metric_id=attrs["metric_id"])
+    by = attrs.get("by") or []
+    if not isinstance(by, list) or any(b not in AGGREGATE_BY for b in by):
+        raise QueryError(f"The sandbox models 'by' of {' and '.join(AGGREGATE_BY)} only.", "by")
+    if (attrs.get("interval") or "day") != "day":
+        raise QueryError("The sandbox models daily intervals only.", "interval")
+    return ReportQuery(rules, start, end, stats, metric_id=attrs["metric_id"], zone=zone, group_by=list(by))

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from .account_time import day_of, local_iso
+from .attribution import FLOW
 from .dataset import iso, mix
 from .records import FORM_METRICS, METRICS
 from .report_rules import DEFAULT_GROUPS, ReportQuery
@@ -81,9 +83,13 @@ def _value(state, i: int, m: int) -> float | None:
 
 
 def span_days(q: ReportQuery) -> tuple[int, int]:
-    """(start in microseconds, number of days) of a query's timeframe (a part day counts as a day)."""
-    start_us = int(q.start.timestamp() * 1e6)
-    return start_us, max(1, -(-(int(q.end.timestamp() * 1e6) - start_us) // DAY_US))
+    """(start in microseconds, number of local days) of a query's timeframe (a part day counts as a day)."""
+    return q.bounds[0], max(1, len(q.bounds) - 1)
+
+
+def day_index(q: ReportQuery, t_us: int) -> int:
+    """The local day of the query that ``t_us`` falls in (0 for a values report: the whole timeframe)."""
+    return day_of(q.bounds, t_us) if q.rules.series or q.metric_id is not None else 0
 
 
 def assemble(q: ReportQuery, groups, days: int, start_us: int) -> dict:
@@ -100,7 +106,7 @@ def assemble(q: ReportQuery, groups, days: int, start_us: int) -> dict:
         results.append({"groupings": {k: groupings[k] for k in q.group_by}, "statistics": stats})
     attrs: dict = {"results": results}
     if q.rules.series:
-        attrs["date_times"] = [iso(start_us + d * DAY_US) for d in range(days)]
+        attrs["date_times"] = [local_iso(q.bounds[d], q.zone) for d in range(days)]
     return attrs
 
 
@@ -122,25 +128,39 @@ def message_report(state, q: ReportQuery) -> dict:
         if where is None or where[0] != family:
             continue
         group = ev.attribution.message(where)
-        day = (t - start_us) // DAY_US if q.rules.series else 0
-        tallies[group][day].add(METRICS[m % len(METRICS)], str(p), _value(state, i, m), m == conv)
+        tallies[group][day_index(q, t)].add(METRICS[m % len(METRICS)], str(p), _value(state, i, m), m == conv)
     return assemble(q, tallied(tallies, DEFAULT_GROUPS[q.rules.family]), days, start_us)
 
 
+def _attributed(state, i: int, t: int, m: int, by: list[str]) -> list[str]:
+    """The values of ``by`` ($attributed_flow, $attributed_message) of event ``i``: "" where it has none."""
+    where = state.events.attribution.of(i, t, m)
+    obj_id, mid, _ = state.events.attribution.message(where) if where is not None else ("", "", "")
+    flow = obj_id if where is not None and where[0] == FLOW else ""
+    return [flow if b == "$attributed_flow" else mid for b in by]
+
+
 def metric_aggregate(state, q: ReportQuery) -> dict:
-    """``data.attributes`` of a metric aggregate: one value per day and measurement."""
+    """``data.attributes`` of a metric aggregate: one value per day and measurement, per group of ``by`` values
+    (the attributed flow and message; "" for events attributed to none), groups in order."""
     wanted = state.builders["metrics"].index_of(q.metric_id or "")
     start_us, days = span_days(q)
-    count, total, who = [0] * days, [0.0] * days, [set() for _ in range(days)]
+    groups: dict[tuple, tuple[list, list, list]] = {}
+    if not q.group_by:
+        groups[()] = ([0] * days, [0.0] * days, [set() for _ in range(days)])
     for i, t, p, m in _events(state, q):
         if m == wanted:
-            d = (t - start_us) // DAY_US
+            dims = tuple(_attributed(state, i, t, m, q.group_by))
+            count, total, who = groups.setdefault(dims, ([0] * days, [0.0] * days, [set() for _ in range(days)]))
+            d = day_index(q, t)
             count[d] += 1
             total[d] += _value(state, i, m) or 0.0
             who[d].add(p)
-    values = {"count": count, "sum_value": [round(v, 2) for v in total], "unique": [len(w) for w in who]}
-    return {"dates": [iso(start_us + d * DAY_US) for d in range(days)],
-            "data": [{"dimensions": [], "measurements": {k: values[k] for k in q.statistics}}]}  # fmt: skip
+    data = []
+    for dims, (count, total, who) in sorted(groups.items()):
+        values = {"count": count, "sum_value": [round(v, 2) for v in total], "unique": [len(w) for w in who]}
+        data.append({"dimensions": list(dims), "measurements": {k: values[k] for k in q.statistics}})
+    return {"dates": [local_iso(q.bounds[d], q.zone) for d in range(days)], "data": data}
 
 
 class DailyBudget:

@@ -102,14 +102,26 @@ def _days(start: datetime, end: datetime) -> list[datetime]:
     return [start + timedelta(days=d) for d in range((end - start).days)]
 
 
-def message_report(state: SandboxState, family: str, start: datetime, end: datetime, conversion: str) -> dict[tuple, dict]:
+def _periods(start: datetime, end: datetime, whole: bool) -> list[tuple[datetime, datetime]]:
+    """The periods a report tallies: each day of ``[start, end)`` (in ``start``'s zone), or the whole timeframe
+    (a values report: ``whole``), keyed by their start (and, whole, their end too)."""
+    return [(start, end)] if whole else [(d, d + timedelta(days=1)) for d in _days(start, end)]
+
+
+def _key(lo: datetime, hi: datetime, whole: bool) -> tuple:
+    return (lo, hi) if whole else (lo,)
+
+
+def message_report(state: SandboxState, family: str, start: datetime, end: datetime, conversion: str,
+                   whole: bool = False) -> dict[tuple, dict]:  # fmt: skip
     """(group id, message id, channel, day start) -> statistics, from the events as the API serves them, for every
-    day of ``[start, end)`` on which a message's attributed events give a statistic other than zero."""
+    day of ``[start, end)`` on which a message's attributed events give a statistic other than zero; ``whole``:
+    (group id, message id, channel, start, end) -> the totals of the timeframe (a values report)."""
     names, groups = _metric_names(state), _groups(state, family)
     out: dict[tuple, dict] = {}
-    for day in _days(start, end):
+    for day, day_end in _periods(start, end, whole):
         tallies: dict[tuple, Tally] = {}
-        for e in records(state, "events", day, day + timedelta(days=1)):
+        for e in records(state, "events", day, day_end):
             props = e["attributes"]["event_properties"]
             if "$message" not in props or ("$flow" in props) != (family == "flow"):
                 continue
@@ -120,7 +132,7 @@ def message_report(state: SandboxState, family: str, start: datetime, end: datet
         for group, tally in tallies.items():
             stats = tally.statistics()
             if any(stats.values()):
-                out[(*group, day)] = stats
+                out[(*group, *_key(day, day_end, whole))] = stats
     return out
 
 
@@ -139,34 +151,53 @@ def metric_aggregates(state: SandboxState, start: datetime, end: datetime) -> di
     return out
 
 
-def form_report(state: SandboxState, start: datetime, end: datetime) -> dict[tuple, dict]:
-    """(form id, form version id, day start) -> statistics, from the served events' ``form_id`` and
-    ``form_version_id`` properties, for every day on which a form version's statistics are not all zero."""
-    names = _metric_names(state)
+def attributed_conversions(state: SandboxState, start: datetime, end: datetime, conversion: str) -> dict[tuple, dict]:
+    """(conversion metric id, attributed flow, attributed message, day start) -> count, sum_value, unique of the
+    conversion metric's served events by their ``$flow`` and ``$message`` properties ("" where they have none)."""
     out: dict[tuple, dict] = {}
     for day in _days(start, end):
-        tallies: dict[tuple, FormTally] = {}
+        per: dict[tuple, list] = {}
         for e in records(state, "events", day, day + timedelta(days=1)):
+            if e["relationships"]["metric"]["data"]["id"] == conversion:
+                props = e["attributes"]["event_properties"]
+                acc = per.setdefault((conversion, props.get("$flow", ""), props.get("$message", ""), day), [0, 0.0, set()])
+                acc[0] += 1
+                acc[1] += props.get("$value") or 0.0
+                acc[2].add(e["relationships"]["profile"]["data"]["id"])
+        out.update({k: {"count": n, "sum_value": round(v, 2), "unique": len(who)} for k, (n, v, who) in per.items()})
+    return out
+
+
+def form_report(state: SandboxState, start: datetime, end: datetime, whole: bool = False) -> dict[tuple, dict]:
+    """(form id, form version id, day start) -> statistics, from the served events' ``form_id`` and
+    ``form_version_id`` properties, for every day on which a form version's statistics are not all zero
+    (``whole``: the timeframe's totals, keyed by its start and end)."""
+    names = _metric_names(state)
+    out: dict[tuple, dict] = {}
+    for day, day_end in _periods(start, end, whole):
+        tallies: dict[tuple, FormTally] = {}
+        for e in records(state, "events", day, day_end):
             props = e["attributes"]["event_properties"]
             if "form_id" in props:
-                tally = tallies.setdefault((props["form_id"], props["form_version_id"], day), FormTally())
+                tally = tallies.setdefault((props["form_id"], props["form_version_id"], *_key(day, day_end, whole)), FormTally())
                 tally.add(names[e["relationships"]["metric"]["data"]["id"]], e["relationships"]["profile"]["data"]["id"], None, False)
         out.update({k: t.statistics() for k, t in tallies.items()})
     return out
 
 
-def segment_report(state: SandboxState, start: datetime, end: datetime) -> dict[tuple, dict]:
+def segment_report(state: SandboxState, start: datetime, end: datetime, whole: bool = False) -> dict[tuple, dict]:
     """(segment id, day start) -> members added and removed, net change and members at the day's end, from the
-    served memberships' ``joined_group_at``, for every day on which a segment has members."""
+    served memberships' ``joined_group_at``, for every day on which a segment has members (``whole``: the
+    timeframe's, keyed by its start and end)."""
     joined: dict[str, list[datetime]] = {}
     for m in records(state, "segment-memberships"):
         joined.setdefault(m["parent_id"], []).append(datetime.fromisoformat(m["attributes"]["joined_group_at"]))
     out: dict[tuple, dict] = {}
     for segment, times in joined.items():
-        for day in _days(start, end):
-            added = sum(day <= t < day + timedelta(days=1) for t in times)
-            total = sum(t < day + timedelta(days=1) for t in times)
+        for day, day_end in _periods(start, end, whole):
+            added = sum(day <= t < day_end for t in times)
+            total = sum(t < day_end for t in times)
             if total:
-                out[(segment, day)] = {"members_added": added, "members_removed": 0, "net_members_changed": added,
+                out[(segment, *_key(day, day_end, whole))] = {"members_added": added, "members_removed": 0, "net_members_changed": added,
                                        "total_members": total}  # fmt: skip
     return out

@@ -10,12 +10,19 @@ from .base import NO_TABLE, Destination
 from .duckdb import DuckDB
 from .files import FILE_FORMATS, Files
 from .lake import TABLE_FORMATS, Lake
+from .locks import lock_wait
 from .sqlite import Sqlite
 
 SCHEMES = ("duckdb", *FILE_FORMATS, *TABLE_FORMATS, "s3", "sqlite", *warehouses.WAREHOUSES, "md")
 
 
 def parse_destination(uri: str) -> Destination:
+    dest = _parse(uri)
+    dest.lock_wait = lock_wait()
+    return dest
+
+
+def _parse(uri: str) -> Destination:
     lowered = uri.lower()
     if lowered.startswith("md:"):
         return warehouses.parse("md", uri)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from ..errors import UsageError
+from .locks import DEFAULT_LOCK_WAIT
 
 NO_TABLE = object()  # newest_loaded(): the table does not exist yet
 
@@ -75,6 +76,15 @@ class Destination:
         """Held for the whole run; destinations that can be corrupted by two runs refuse the second."""
         yield
 
+    lock_wait: float = DEFAULT_LOCK_WAIT  # seconds a run waits for another run's table lock (locks.py)
+
+    @contextlib.contextmanager
+    def table_lock(self, schema: str, table: str, on_wait: Callable[[str], None]) -> Iterator[None]:
+        """Held for one table's whole load (saved state, staging, commits, reconcile): another run into the same
+        table waits up to ``lock_wait`` seconds, then that table fails (``DestinationBusy``); runs into other
+        tables go on. The default takes no lock: destinations without a way to lock say so in the README."""
+        yield
+
     def dlt_destination(self):
         import dlt
 
@@ -134,6 +144,12 @@ class Destination:
     def advice(self, cause: str) -> str:
         """What the user can do about a failed load whose cause reads ``cause``."""
         return "run again with --debug (or OMNILOAD_DEBUG=1) to see the details"
+
+    def saw_batch(self, schema: str, table: str, batch) -> None:
+        """Each Arrow batch of the slice being extracted for ``table`` (a destination may size itself for it)."""
+
+    def before_load(self, schema: str, table: str) -> None:
+        """Called before each slice of ``table`` is normalized and loaded (with the destination lock held)."""
 
     def after_load(self, schema: str, table: str) -> None:
         """Called after each committed load of ``table`` (with the destination lock held)."""

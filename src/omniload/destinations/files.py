@@ -3,7 +3,8 @@
 One folder per table under ``dir/<schema>/``. Files cannot be merged in place: a merge appends every version
 of a record (newest by ``_dlt_load_id``), and replace tables are rewritten. Parquet tables are read back to
 see that a run has nothing new (then nothing is written). A deleted record gets a tombstone row (its key and
-``_omniload_deleted_at``, other columns empty; tombstones.py): a reader takes each key's newest row.
+``_omniload_deleted_at``, other columns empty; tombstones.py): a reader takes each key's newest row. One run at
+a time loads a table: a lock file in the root folder (locks.py).
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from ..errors import UsageError
 from .base import Destination, local_path
+from .locks import folder_table_lock
 from .tombstones import DltDeletes, fill
 
 FILE_FORMATS = {"parquet": "parquet", "csv": "csv", "jsonl": "jsonl"}
@@ -45,6 +48,9 @@ class Files(DltDeletes, Destination):
         p = folder(scheme, uri)
         return cls(scheme, "filesystem", f"{scheme}:///{p}", path=str(p), file_format=FILE_FORMATS[scheme],
                    merges_in_place=False, supports_scd2=False, compress_load_files=False)  # fmt: skip  # plain .csv / .jsonl
+
+    def table_lock(self, schema: str, table: str, on_wait: Callable[[str], None]):
+        return folder_table_lock(self.path, schema, table, self.lock_wait, self.display, on_wait)
 
     def already_loaded(self, schema: str, table: str, key: tuple[str, ...], cursor: str, rows) -> bool:
         """Every fetched (key, cursor) is in the table's Parquet files (read back with pyarrow); other formats:

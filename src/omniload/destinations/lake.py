@@ -12,7 +12,8 @@ tables are upserted on the primary key (dlt's ``upsert`` strategy), so a record 
 its own history (Delta versions, Iceberg snapshots). ``--partition-by`` partitions the table. Delta needs
 ``deltalake``, Iceberg ``pyiceberg`` (``pip install 'omniload[delta]'`` / ``'omniload[iceberg]'``; S3 ``[s3]``).
 Deleted rows are marked by dlt merges (tombstones.py), read back with the format's own reader; dlt deletes
-rows (``--hard-deletes``) from Delta tables only.
+rows (``--hard-deletes``) from Delta tables only. One run at a time loads a local table (a lock file in the root
+folder, locks.py); on S3 nothing locks it: run one omniload run per table.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..errors import UsageError
 from ..uri import redact, register_secret
 from .base import Destination
 from .files import folder
+from .locks import folder_table_lock
 from .deletes import DELETED
 from .tombstones import DltDeletes, fill
 
@@ -75,6 +77,12 @@ class Lake(DltDeletes, Destination):
         bucket_url = f"s3://{parts.hostname}{parts.path.rstrip('/')}"
         return cls("s3", "filesystem", redact(uri), credentials={k: v for k, v in creds.items() if v}, bucket_url=bucket_url,
                    table_format=fmt, package=(module, "s3"), supports_scd2=False, partitions=True)  # fmt: skip
+
+    def table_lock(self, schema: str, table: str, on_wait: Callable[[str], None]):
+        """Local tables: a lock file in the root folder. S3 has no lock here (one run per table)."""
+        if self.scheme == "s3":
+            return super().table_lock(schema, table, on_wait)
+        return folder_table_lock(unquote(urlsplit(self.bucket_url).path), schema, table, self.lock_wait, self.display, on_wait)
 
     def require_packages(self) -> None:
         super().require_packages()

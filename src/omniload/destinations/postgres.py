@@ -2,16 +2,21 @@
 
 Preflight connects once (a wrong password or a refused connection fails before any work, redacted); "nothing new"
 is checked with one query on the fetched keys, so a run with nothing new records no load. Deleted rows are marked
-with the SQL of deletes.py, the live keys copied (COPY) into a temporary table."""
+with the SQL of deletes.py, the live keys copied (COPY) into a temporary table. One run at a time loads a table:
+an advisory lock on ``schema.table`` (locks.py)."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 from dataclasses import dataclass
+from typing import Callable, Iterator
 
-from ..errors import UsageError
+from ..errors import DestinationUnreachable, UsageError
 from ..uri import redact
 from .base import Destination
 from .deletes import SqlDeletes, q
+from .locks import wait_for
 
 
 def sql_type(arrow_type) -> str:
@@ -35,6 +40,36 @@ class Postgres(SqlDeletes, Destination):
         c = self.credentials
         return psycopg2.connect(dbname=c["database"], user=c["username"], password=c["password"], host=c["host"],
                                 port=c.get("port", 5432), connect_timeout=10)  # fmt: skip
+
+    @contextlib.contextmanager
+    def table_lock(self, schema: str, table: str, on_wait: Callable[[str], None]) -> Iterator[None]:
+        """A session advisory lock on ``schema.table``, held on a connection of its own for the table's whole load
+        (the server releases it when the run's connection ends, also when the run is killed). Its schemas are
+        created here, under the lock, so that runs into other tables of a new schema do not race to create them
+        (dlt's ``CREATE SCHEMA`` has no ``IF NOT EXISTS``); each table has its own staging table."""
+        import psycopg2
+        from psycopg2 import errors, sql
+
+        try:
+            con = self._connect()
+        except psycopg2.Error as exc:
+            raise DestinationUnreachable(f"cannot connect to {self.display} to lock {schema}.{table}: {self._reason(exc)}") from None
+        try:
+            con.autocommit = True
+            with con.cursor() as cur:
+                key = int.from_bytes(hashlib.sha256(f"omniload:{schema}.{table}".lower().encode()).digest()[:8], "big", signed=True)
+
+                def attempt() -> bool:
+                    cur.execute("select pg_try_advisory_lock(%s)", (key,))
+                    return bool(cur.fetchone()[0])
+
+                wait_for(attempt, self.lock_wait, f"{schema}.{table}", self.display, on_wait)
+                for name in (schema, f"{schema}_staging"):
+                    with contextlib.suppress(errors.UniqueViolation):  # created by another run this moment
+                        cur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(name)))
+            yield
+        finally:
+            con.close()  # ends the session, and with it the lock
 
     def after_load(self, schema: str, table: str) -> None:
         """Empty the table's staging copy (dlt fills it afresh on the next merge)."""
@@ -60,8 +95,11 @@ class Postgres(SqlDeletes, Destination):
         try:
             self._connect().close()
         except psycopg2.Error as exc:
-            reason = redact(str(exc).strip().splitlines()[0]).replace(self.credentials["password"] or "\0", "***")
-            raise UsageError(f"--dest-uri: cannot connect to {self.display}: {reason}") from None
+            raise UsageError(f"--dest-uri: cannot connect to {self.display}: {self._reason(exc)}") from None
+
+    def _reason(self, exc: Exception) -> str:
+        """The first line of a driver error, the password redacted."""
+        return redact(str(exc).strip().splitlines()[0]).replace(self.credentials["password"] or "\0", "***")
 
     def already_loaded(self, schema: str, table: str, key: tuple[str, ...], cursor: str, rows) -> bool:
         """Every fetched (key, cursor) is in the table: one query for the fetched keys."""

@@ -2,7 +2,8 @@
 
 The default schema is ``main`` (the file itself); another schema in ``--dest-table`` is a file of its own beside
 it (``<file>__<schema>.db``, as dlt attaches it). Paths follow SQLAlchemy: three slashes relative, four absolute.
-Deleted rows are marked through dlt merges (tombstones.py).
+Deleted rows are marked through dlt merges (tombstones.py). One run at a time loads a table: a lock file beside
+the database (locks.py).
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from ..errors import UsageError
 from .base import Destination, local_path
+from .locks import file_lock
 from .tombstones import DltDeletes
 
 
@@ -33,6 +36,11 @@ class Sqlite(DltDeletes, Destination):
         if not parent.is_dir() or not os.access(parent, os.W_OK):
             raise UsageError(f"--dest-uri: folder '{parent}' does not exist or is not writable")
         return cls("sqlite", "sqlalchemy", f"sqlite:///{path}", path=str(p), schema="main", package=("sqlalchemy", "sqlite"))
+
+    def table_lock(self, schema: str, table: str, on_wait: Callable[[str], None]):
+        """A lock file beside the database: ``<file>.<schema>.<table>.omniload-lock``."""
+        lock_path = f"{os.path.realpath(self.path)}.{schema.lower()}.{table.lower()}.omniload-lock"
+        return file_lock(lock_path, self.lock_wait, f"{schema}.{table}", self.display, on_wait)
 
     def column_hints(self, hints: dict[str, dict]) -> dict[str, dict]:
         """JSON columns as TEXT holding the document: SQLite has no JSON type, and SQLAlchemy's would encode the

@@ -1,5 +1,10 @@
 """Requests and answers of Klaviyo's Reporting API and metric aggregates: the request body of one span,
-the account's metrics (to find the conversion metric), and an answer's results as Arrow rows.
+the account's metrics (to find the conversion metric) and timezone, and an answer's results as Arrow rows.
+
+Days are the account's (``/api/accounts`` ``timezone``): the Reporting API ignores a timeframe's offset and uses
+that zone, so a span is sent as the account's wall-clock times; metric aggregates get the zone as ``timezone``
+and their datetime filter as wall-clock times in it (the spec's form, without an offset). Each row's
+``period_start``/``period_end`` are the local midnights (instants) and ``timezone`` the zone.
 
 An answer is one document (``data.attributes``): values reports hold ``results[]`` of groupings and one number
 per statistic; series reports a list per statistic, one value per ``date_times[]`` entry; metric aggregates
@@ -9,8 +14,9 @@ and period, in the spec's schema; a value of the wrong kind raises :class:`BadDa
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 import pyarrow as pa
@@ -30,15 +36,16 @@ def iso(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
 
-def body(spec: TableSpec, lo: datetime, hi: datetime, conversion: str | None, metric: str | None) -> bytes:
-    """The JSON request body for the span ``[lo, hi)``."""
+def body(spec: TableSpec, lo: datetime, hi: datetime, conversion: str | None, metric: str | None, zone: ZoneInfo) -> bytes:
+    """The JSON request body for the span ``[lo, hi)`` of days in ``zone``."""
     attrs: dict[str, Any] = dict(spec.body or {})
-    if metric is not None:  # metric aggregates: the span is a datetime filter
-        attrs.update(metric_id=metric, filter=[f"greater-or-equal(datetime,{lo:%Y-%m-%dT%H:%M:%S})",
-                                               f"less-than(datetime,{hi:%Y-%m-%dT%H:%M:%S})"])  # fmt: skip
+    lo, hi = lo.astimezone(zone), hi.astimezone(zone)
+    if metric is not None:  # metric aggregates: the span is a datetime filter, wall-clock times in ``timezone``
+        attrs.update(metric_id=metric, timezone=zone.key, filter=[f"greater-or-equal(datetime,{lo:%Y-%m-%dT%H:%M:%S})",
+                                                                  f"less-than(datetime,{hi:%Y-%m-%dT%H:%M:%S})"])  # fmt: skip
     else:
-        attrs["timeframe"] = {"start": iso(lo), "end": iso(hi)}
-    if conversion is not None:
+        attrs["timeframe"] = {"start": lo.isoformat(), "end": hi.isoformat()}
+    if conversion is not None and metric is None:  # a metric aggregate of the conversion metric names it as metric_id
         attrs["conversion_metric_id"] = conversion
     return orjson.dumps({"data": {"type": spec.resource_type, "attributes": attrs}})
 
@@ -71,6 +78,19 @@ async def metrics(client, max_wait_limiter) -> list[tuple[str, str]]:
     return out
 
 
+async def account_zone(client, limiter) -> ZoneInfo:
+    """The account's timezone (``/api/accounts``: the key's one account)."""
+    spec = TABLES["accounts"]
+    doc = await client.get(client.url(spec.path, {}), spec.name, limiter, PageDecoder(spec))
+    r = doc.records[0] if doc.records else None
+    attrs = (r.get("attributes") or {}) if isinstance(r, dict) else getattr(r, "attributes", None)
+    name = attrs.get("timezone") if isinstance(attrs, dict) else getattr(attrs, "timezone", None)
+    try:
+        return ZoneInfo(name)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise BadData(f"/api/accounts: the account's timezone is {name!r}, not an IANA zone") from exc
+
+
 def _value(spec: TableSpec, col: str, typ: str, v: Any, where: str) -> Any:
     if v is None:
         return None
@@ -86,19 +106,21 @@ def _value(spec: TableSpec, col: str, typ: str, v: Any, where: str) -> Any:
 
 
 def to_arrow(spec: TableSpec, report: Report, answer: dict, lo: datetime, hi: datetime, conversion: str | None,
-             metric: str | None, where: str) -> pa.Table:  # fmt: skip
-    """One row per grouping and period of an answer for ``[lo, hi)``."""
+             metric: str | None, where: str, zone: tzinfo) -> pa.Table:  # fmt: skip
+    """One row per grouping and period of an answer for ``[lo, hi)``; a period ends at the next local midnight."""
     rows: list[dict[str, Any]] = []
     if metric is not None:
-        dates = [parse_timestamp(d) for d in answer.get("dates") or []]
+        dates = [parse_timestamp(d).astimezone(zone) for d in answer.get("dates") or []]
+        by = [b.lstrip("$") for b in (spec.body or {}).get("by") or ()]
         for item in answer.get("data") or []:
+            dims = dict(zip(by, item.get("dimensions") or ()))
             for k, start in enumerate(dates):
-                row = {"metric_id": metric, "period_start": start, "period_end": start + DAY}
+                row = {"metric_id": metric, **dims, "period_start": start, "period_end": start + DAY}
                 for name, values in (item.get("measurements") or {}).items():
                     row[name] = values[k] if isinstance(values, list) and k < len(values) else None
                 rows.append(row)
     elif report.series:
-        dates = [parse_timestamp(d) for d in answer.get("date_times") or []]
+        dates = [parse_timestamp(d).astimezone(zone) for d in answer.get("date_times") or []]
         for item in answer.get("results") or []:
             for k, start in enumerate(dates):
                 row = {**(item.get("groupings") or {}), "period_start": start, "period_end": start + DAY}
@@ -111,6 +133,7 @@ def to_arrow(spec: TableSpec, report: Report, answer: dict, lo: datetime, hi: da
     cols = spec.all_columns
     data: dict[str, list[Any]] = {c: [] for c in cols}
     for row in rows:
+        row["timezone"] = str(zone)
         if conversion is not None:
             row["conversion_metric_id"] = conversion
         row["id"] = "|".join(iso(row[k]) if isinstance(row.get(k), datetime) else str(row.get(k)) for k in spec.primary_key)

@@ -84,6 +84,7 @@ class KlaviyoReader(TableReader):
         self._prefetched: dict[str, Any] = {}
         self._windows: list[Window] = []
         self._end: datetime | None = None  # the run's end
+        self._future_after: datetime | None = None  # the run's end when it is the server's now (see plan)
         self._saved: dict = {}
         self.feeds: Ride | None = None  # the ride this (parent) reader fills
         self.riding: Ride | None = None  # the ride this (rider) reader loads from
@@ -127,10 +128,14 @@ class KlaviyoReader(TableReader):
 
     def plan(self, start: datetime | None, end: datetime | None, rows_per_slice: int) -> list[Window]:
         start = whole(start) if self.spec.cursor and start is not None else None
-        end = whole(self.source.cap_end(end, self.events))
+        asked, capped = end, self.source.cap_end(end, self.events)
+        end = whole(capped)
         if start is not None and start >= end:
             start = end - timedelta(seconds=1)
         self._end = end
+        # read up to the server's now, records stamped after the end are in the future: the last slice keeps them;
+        # an --interval-end in the past ends the interval, and what was stamped after it is left for later runs
+        self._future_after = end if asked is None or asked > capped else None
         self._board(start)
         if self.riding is not None:  # one slice: the parent's rows, whatever interval they cover
             assert self.riding.hi is not None
@@ -203,11 +208,11 @@ class KlaviyoReader(TableReader):
                     table = records_to_arrow(spec, page.records, page.consts, page.where)
                 if feeds is not None and page.extra:  # the rider's records of this page, cut as the page's rows are
                     extra = records_to_arrow(feeds.rider, page.extra, {}, page.where)
-                    feeds.add(_in_window(extra, feeds.rider, page.lo, page.hi, self._end if last else None))
+                    feeds.add(_in_window(extra, feeds.rider, page.lo, page.hi, self._future_after if last else None))
                 if last:
-                    table = _in_window(table, spec, page.lo, page.hi, self._end)
+                    table = _in_window(table, spec, page.lo, page.hi, self._future_after)
                 else:  # a record stamped after the run's end seen in an earlier slice cannot be placed
-                    self.stats.unplaced += _after(table, spec, self._end) if self._end else 0
+                    self.stats.unplaced += _after(table, spec, self._future_after) if self._future_after else 0
                     table = _in_window(table, spec, page.lo, page.hi)
                 self._count(table)
                 if owners is not None and table.num_rows:

@@ -31,26 +31,41 @@ FORM_STATISTICS = ("closed_form", "closed_form_uniques", "qualified_form", "qual
                    "viewed_form_step_uniques", "viewed_form_uniques")  # fmt: skip
 SEGMENT_STATISTICS = ("members_added", "members_removed", "net_members_changed", "total_members")
 MEASUREMENTS = ("count", "sum_value", "unique")  # metric aggregates
+# attributed_conversions: the conversion metric's aggregates by these (the spec's ``by`` enum, less the "$"): the
+# flow ("" for a campaign's) and the flow or campaign message a conversion is attributed to ("" for none)
+ATTRIBUTED_BY = ("attributed_flow", "attributed_message")
 
 
 def _stat_type(name: str) -> str:
     return FLOAT if name.endswith("_rate") or name in FLOAT_STATISTICS else INT
 
 
+# Klaviyo re-attributes conversions for the account's attribution window (5 to 90 days, an account setting that
+# no endpoint of the API exposes: /api/accounts has no such field), so a series period younger than this is
+# queried again on each run; report_horizon_days= sets the account's own window.
+ATTRIBUTION_HORIZON = timedelta(days=30)
+
+
 @dataclass(frozen=True)
 class Report:
     """How a report table's periods become requests."""
 
-    days_per_request: int  # values reports: one period (a day) per request; series: up to the interval's limit
+    days_per_request: int  # values reports: a timeframe of up to a year per request; series: up to the interval's limit
     series: bool  # the answer holds one value per period (``date_times``), not one per request
     conversion: bool  # the request needs a ``conversion_metric_id``
     daily: int | None  # Klaviyo's daily request limit of the endpoint (None: none)
     per_metric: bool = False  # metric aggregates: one request per metric and span
-    horizon: timedelta = timedelta(days=7)  # periods younger than this are queried again (attribution moves them)
+    of_conversion: bool = False  # a metric aggregate of the conversion metric only (one request per span)
+    horizon: timedelta = ATTRIBUTION_HORIZON  # periods younger than this are queried again (attribution moves them)
     earliest: datetime | None = None  # Klaviyo has no data before this (a request starting earlier is refused)
 
+    @property
+    def totals(self) -> bool:
+        """A values report: the totals of one timeframe (its rows replaced each run), not periods to advance."""
+        return not self.series and not self.per_metric and not self.of_conversion
 
-PERIOD = dict(period_start=TS, period_end=TS)
+
+PERIOD = dict(period_start=TS, period_end=TS, timezone=TEXT)  # local midnights (instants) and the account's zone
 _STATS = {s: _stat_type(s) for s in MESSAGE_STATISTICS}
 _CAMPAIGN_KEY = ("campaign_id", "campaign_message_id", "send_channel", "conversion_metric_id", "period_start")
 _FLOW_KEY = ("flow_id", "flow_message_id", "send_channel", "conversion_metric_id", "period_start")
@@ -62,11 +77,14 @@ SEGMENT_DATA_START = datetime(2023, 6, 1, tzinfo=timezone.utc)  # the spec: "Dat
 
 
 def _report(name: str, path: str, rtype: str, key: tuple[str, ...], body: dict, stats: dict[str, str], burst: int = 1,
-            steady: int = 2) -> TableSpec:  # fmt: skip
-    cols = {k: TEXT for k in key if k != "period_start"}
-    return TableSpec(name, path, rtype, {**cols, **PERIOD, **stats}, burst, steady, None, cursor="period_start",
-                     method="POST", body=body, record_selector="data.attributes.results", cursor_kind="period",
-                     primary_key=key, lookback=timedelta(0))  # fmt: skip
+            steady: int = 2, bucket: str = "") -> TableSpec:  # fmt: skip
+    """A report's spec; a values report (no ``interval``) has no cursor: it is replaced by each run's timeframe."""
+    cols = {k: TEXT for k in key if k not in PERIOD}
+    values = "interval" not in body
+    return TableSpec(name, path, rtype, {**cols, **PERIOD, **stats}, burst, steady, None,
+                     cursor=None if values else "period_start", method="POST", body=body,
+                     record_selector="data.attributes.results", cursor_kind="period",
+                     primary_key=(*key, "period_end") if values else key, lookback=timedelta(0), bucket=bucket)  # fmt: skip
 
 
 REPORT_SPECS: list[TableSpec] = [
@@ -86,18 +104,24 @@ REPORT_SPECS: list[TableSpec] = [
             _SEGMENT_BODY, {s: INT for s in SEGMENT_STATISTICS}),
     _report("segment_series_report", "/api/segment-series-reports", "segment-series-report", _SEGMENT_KEY,
             {**_SEGMENT_BODY, "interval": "daily"}, {s: INT for s in SEGMENT_STATISTICS}),
+    _report("attributed_conversions", "/api/metric-aggregates", "metric-aggregate",
+            ("conversion_metric_id", "attributed_flow", "attributed_message", "period_start"),
+            {"measurements": list(MEASUREMENTS), "interval": "day", "page_size": 500,
+             "by": [f"${c}" for c in ATTRIBUTED_BY]}, {"count": INT, "sum_value": FLOAT, "unique": INT}, burst=3, steady=60,
+            bucket="metric_aggregates"),  # the same endpoint and limits as metric_aggregates
     _report("metric_aggregates", "/api/metric-aggregates", "metric-aggregate", ("metric_id", "period_start"),
-            {"measurements": list(MEASUREMENTS), "interval": "day", "timezone": "UTC", "page_size": 500},
+            {"measurements": list(MEASUREMENTS), "interval": "day", "page_size": 500},  # timezone: the account's
             {"count": INT, "sum_value": FLOAT, "unique": INT}, burst=3, steady=60),
 ]  # fmt: skip
 
 REPORTS: dict[str, Report] = {
-    "campaign_values_report": Report(1, series=False, conversion=True, daily=225),
-    "flow_values_report": Report(1, series=False, conversion=True, daily=225),
+    "campaign_values_report": Report(365, series=False, conversion=True, daily=225),  # a timeframe: at most a year
+    "flow_values_report": Report(365, series=False, conversion=True, daily=225),
     "flow_series_report": Report(60, series=True, conversion=True, daily=225),  # daily interval: at most 60 days
-    "form_values_report": Report(1, series=False, conversion=False, daily=225),
+    "form_values_report": Report(365, series=False, conversion=False, daily=225),
     "form_series_report": Report(60, series=True, conversion=False, daily=225),
-    "segment_values_report": Report(1, series=False, conversion=False, daily=225, earliest=SEGMENT_DATA_START),
+    "segment_values_report": Report(365, series=False, conversion=False, daily=225, earliest=SEGMENT_DATA_START),
     "segment_series_report": Report(60, series=True, conversion=False, daily=225, earliest=SEGMENT_DATA_START),
     "metric_aggregates": Report(60, series=True, conversion=False, daily=None, per_metric=True),
+    "attributed_conversions": Report(60, series=True, conversion=True, daily=None, of_conversion=True),
 }

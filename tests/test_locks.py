@@ -1,0 +1,139 @@
+"""Run locks per destination table: overlapping runs into one table never interleave (the second waits, or is
+refused with one line after OMNILOAD_LOCK_WAIT), and runs into other tables are not held up."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+
+import pytest
+
+from .conftest import OMNILOAD, ROOT, run_cli, source_uri
+from .helpers import assert_rows_equal_truth
+from .pg import PASSWORD
+from .test_destinations import _pg_rows
+
+WAITED = "another omniload run is loading"
+
+
+def _start(sb, dest_uri: str, dest_table: str, *extra: str, env: dict | None = None) -> subprocess.Popen:
+    import os
+
+    args = [*OMNILOAD, "ingest", "--source-uri", source_uri(sb), "--source-table", "profiles", "--dest-uri", dest_uri,
+            "--dest-table", dest_table, "--checkpoint-rows", "1000", "--progress", "log", *extra]  # fmt: skip
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env={**os.environ, **(env or {})})  # fmt: skip
+
+
+def _finish(proc: subprocess.Popen) -> tuple[int, str]:
+    out, err = proc.communicate(timeout=300)
+    return proc.returncode, out + err
+
+
+def _pg_profiles(server, database: str, schema: str, table: str) -> dict[str, dict]:
+    return _pg_rows(server, database, schema, table)  # keyed by id, as profiles
+
+
+def test_overlapping_runs_into_one_postgres_table_lose_no_rows(postgres, make_sandbox):
+    """The issue's two overlapping intervals, started together (three times: unlocked, they lost rows in most
+    tries), plus a run into another table of the same schema that must not wait for them."""
+    sb = make_sandbox(scale="small", rate_limits="off")
+    postgres.create_database("kl_overlap")
+    uri = postgres.uri("kl_overlap")
+    for n in range(3):
+        early = _start(sb, uri, f"kl.profiles_{n}", "--interval-start", "2020-01-01", "--interval-end", "2025-09-01")
+        late = _start(sb, uri, f"kl.profiles_{n}", "--interval-start", "2025-09-01")
+        other = _start(sb, uri, f"kl.other_{n}")
+        results = [_finish(p) for p in (early, late, other)]
+        assert [code for code, _ in results] == [0, 0, 0], results
+        assert WAITED not in results[2][1], "a run into another table waited for the lock"
+        assert PASSWORD not in "".join(text for _, text in results)
+        assert_rows_equal_truth(_pg_profiles(postgres, "kl_overlap", "kl", f"profiles_{n}"), sb, "profiles")
+        assert_rows_equal_truth(_pg_profiles(postgres, "kl_overlap", "kl", f"other_{n}"), sb, "profiles")
+    code, text = _finish(_start(sb, uri, "kl.profiles_0"))  # the next incremental run: nothing was skipped
+    assert code == 0, text
+    assert_rows_equal_truth(_pg_profiles(postgres, "kl_overlap", "kl", "profiles_0"), sb, "profiles")
+
+
+def test_a_second_run_into_a_locked_table_waits_then_fails_that_table_with_one_line(postgres, make_sandbox, tmp_path):
+    sb = make_sandbox(scale="small", rate_limits="off", latency_ms=150)  # the first run holds the table for seconds
+    postgres.create_database("kl_busy")
+    uri = postgres.uri("kl_busy")
+    first = _start(sb, uri, "kl.profiles", "--extract-parallelism", "1")
+    deadline = time.monotonic() + 60
+    while sb.state.requests["total"] < 5 and time.monotonic() < deadline:  # the first run is loading the table
+        time.sleep(0.05)
+    started = time.monotonic()
+    second = run_cli("ingest", "--source-uri", source_uri(sb), "--source-table", "profiles,tags", "--dest-uri", uri,
+                     "--dest-table", "kl.*", "--progress", "log", env={"OMNILOAD_LOCK_WAIT": "1"})  # fmt: skip
+    assert first.poll() is None, "the first run ended before the second tried the lock"
+    code, text = _finish(first)
+    assert code == 0, text
+    assert second.returncode == 1, second.stderr
+    said = [line for line in second.stderr.splitlines() if WAITED in line]
+    assert said[0] == "[profiles] note: another omniload run is loading kl.profiles; waiting up to 1s for it to finish"
+    failed = [line for line in said[1:] if "finish" in line]
+    assert len(failed) == 1 and "failed" in failed[0] and "kl.profiles in postgresql://omni:***@127.0.0.1" in failed[0]
+    assert "(waited 1s)" in failed[0] and "OMNILOAD_LOCK_WAIT" in failed[0]
+    assert "Traceback" not in second.stderr and PASSWORD not in second.stdout + second.stderr
+    assert re.search(r"^profiles +failed", second.stdout, re.M) and re.search(r"^tags +ok", second.stdout, re.M)
+    assert time.monotonic() - started < 60
+    assert_rows_equal_truth(_pg_profiles(postgres, "kl_busy", "kl", "profiles"), sb, "profiles")
+    assert_rows_equal_truth(_pg_rows(postgres, "kl_busy", "kl", "tags"), sb, "tags")  # the other table loaded
+
+
+def test_a_bad_lock_wait_is_refused_before_anything_is_written(sandbox, tmp_path):
+    db = tmp_path / "k.duckdb"
+    proc = run_cli("ingest", "--source-uri", source_uri(sandbox), "--source-table", "tags", "--dest-uri", f"duckdb:///{db}",
+                   env={"OMNILOAD_LOCK_WAIT": "soon"})  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].endswith("OMNILOAD_LOCK_WAIT: 'soon' is not allowed; give the seconds to "
+                                                        "wait for another run's table lock, 0 to 86400")  # fmt: skip
+    assert not db.exists()
+
+
+@pytest.mark.parametrize("scheme", ["parquet", "delta", "sqlite"])  # iceberg: the same lock as delta (lake.py)
+def test_local_destinations_lock_each_table_and_leave_no_lock_file(make_sandbox, tmp_path, scheme):
+    sb = make_sandbox(scale="small", rate_limits="off", latency_ms=150)
+    uri = f"sqlite:///{tmp_path}/k.db" if scheme == "sqlite" else f"{scheme}:///{tmp_path}/out"
+    table = "main.profiles" if scheme == "sqlite" else "kl.profiles"
+    first = _start(sb, uri, table, "--extract-parallelism", "1")
+    deadline = time.monotonic() + 60
+    while sb.state.requests["total"] < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = run_cli("ingest", "--source-uri", source_uri(sb), "--source-table", "profiles", "--dest-uri", uri,
+                     "--dest-table", table, "--progress", "log", env={"OMNILOAD_LOCK_WAIT": "0"})  # fmt: skip
+    assert first.poll() is None, "the first run ended before the second tried the lock"
+    code, text = _finish(first)
+    assert code == 0, text
+    assert second.returncode == 1
+    assert f"another omniload run is loading {table} in {uri}" in second.stderr
+    assert [p for p in tmp_path.rglob("*") if "omniload-lock" in p.name] == []
+    code, text = _finish(_start(sb, uri, table))  # the lock is free again: the same command runs
+    assert code == 0, text
+
+
+@pytest.mark.parametrize("kind", ["postgres", "parquet"])
+def test_a_killed_run_leaves_no_lock_behind(request, make_sandbox, tmp_path, kind):
+    import os
+    import signal
+
+    sb = make_sandbox(scale="small", rate_limits="off", latency_ms=150)
+    if kind == "postgres":
+        server = request.getfixturevalue("postgres")
+        server.create_database("kl_killed")
+        uri = server.uri("kl_killed")
+    else:
+        uri = f"parquet:///{tmp_path}/out"
+    first = _start(sb, uri, "kl.profiles", "--extract-parallelism", "1")
+    deadline = time.monotonic() + 60
+    while sb.state.requests["total"] < 5 and time.monotonic() < deadline:  # it holds the table's lock
+        time.sleep(0.05)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    second = run_cli("ingest", "--source-uri", source_uri(sb), "--source-table", "profiles", "--dest-uri", uri,
+                     "--dest-table", "kl.profiles", "--progress", "log", env={"OMNILOAD_LOCK_WAIT": "5"})  # fmt: skip
+    assert second.returncode == 0, second.stderr
+    if kind == "postgres":
+        assert_rows_equal_truth(_pg_profiles(server, "kl_killed", "kl", "profiles"), sb, "profiles")
