@@ -13,7 +13,7 @@ import os
 import sys
 
 from .errors import OmniloadError, UsageError
-from .signals import Interrupted
+from .signals import Interrupted, received
 
 
 PROGRESS = ["interactive", "log", "json"]
@@ -191,18 +191,20 @@ def main(argv: list[str] | None = None) -> int:
         setup()
         code = _ingest(args)
     except OmniloadError as exc:
+        if received() is not None:  # a library wrapped the stop in its own error
+            return _interrupted(Interrupted(received()))
         from .uri import redact
 
         print(f"omniload: error: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except Interrupted as exc:
-        print(f"omniload: interrupted ({exc}): stopped; committed slices are kept, run the same command again to resume",
-              file=sys.stderr)  # fmt: skip
-        return exc.exit_code
+        return _interrupted(exc)
     except KeyboardInterrupt:
         print("omniload: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - never a raw traceback (it could carry a URI with a secret)
+        if received() is not None:  # the stop surfaced as a library's error (DuckDB: "connection is busy")
+            return _interrupted(Interrupted(received()))
         from .uri import redact
 
         print(f"omniload: internal error: {type(exc).__name__}: {redact(str(exc))}", file=sys.stderr)
@@ -216,5 +218,22 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+def _interrupted(exc: Interrupted) -> int:
+    print(f"omniload: interrupted ({exc}): stopped; committed slices are kept, run the same command again to resume",
+          file=sys.stderr)  # fmt: skip
+    return exc.exit_code
+
+
+def entry() -> None:
+    """The process's entry point: after a stop (exit 130 / 143) the process ends at once, without the interpreter's
+    shutdown, where threads still inside DuckDB or Arrow abort the process ("FATAL: exception not rethrown", -6)."""
+    code = main()
+    if code in (130, 143):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
