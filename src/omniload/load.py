@@ -277,7 +277,11 @@ class TableLoad:
         lookback = self.settings.lookback if self.settings.lookback is not None else self.info.lookback
         try:
             if self.deep_lookback() > lookback:  # run() decides whether it is due
-                self._deep_start = parse_timestamp(last) - self.deep_lookback()
+                # from before the last deep re-read's time, not only the cursor's: an event that arrived since then
+                # at most deep_lookback late is read, however far the cursor moved meanwhile
+                done = saved.get("deep_at")
+                since = min(parse_timestamp(last), parse_timestamp(done)) if done else parse_timestamp(last)
+                self._deep_start = since - self.deep_lookback()
             return parse_timestamp(last) - lookback
         except ValueError:
             raise CorruptState(f"table '{self.info.name}': the saved cursor {last!r} in {self.dest.display} cannot be read; "
