@@ -29,8 +29,11 @@ def test_sigterm_at_any_point_of_an_incremental_run_exits_143_not_an_abort(make_
     cmd = [*OMNILOAD, "ingest", "--source-uri", source_uri(sb), "--source-table", "events,profiles,lists",
            "--dest-uri", f"duckdb:///{tmp_path / 'x.duckdb'}", "--progress", "json", "--reconcile", "all"]  # fmt: skip
     assert subprocess.run(cmd, capture_output=True, cwd=ROOT).returncode == 0
+    t0 = time.monotonic()
+    assert subprocess.run(cmd, capture_output=True, cwd=ROOT).returncode == 0
+    took = time.monotonic() - t0  # an incremental run: stop the next ones at points spread over its second half
     seen = []
-    for delay in (1.9, 2.3, 2.6, 2.8, 3.0, 3.2, 3.5, 3.9):
+    for delay in (took * f for f in (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9)):
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
         time.sleep(delay)
         proc.send_signal(signal.SIGTERM)
