@@ -13,6 +13,7 @@ import os
 import sys
 
 from .errors import Interrupted, OmniloadError, UsageError
+from .signals import received
 from .sources.base import CHECKPOINT_ROWS, ReadOptions
 
 
@@ -66,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--lookback", default=_env("lookback"),
                      help="re-read this much before each saved cursor for late records, e.g. 30m, 2h, 7d "
                           "(default: each table's own; events 1d, others 10m)")  # fmt: skip
+    ing.add_argument("--deep-lookback", default=_env("deep-lookback"),
+                     help="at most once per --deep-lookback-every, re-read this much instead, e.g. 7d; 0 never "
+                          "(default: each table's own; events 7d, others none)")  # fmt: skip
+    ing.add_argument("--deep-lookback-every", default=_env("deep-lookback-every", "1d"),
+                     help="source time between two deep re-reads (default 1d)")
     ing.add_argument("--reconcile", default=_env("reconcile"),
                      help="reconcile deletes of these tables whatever it costs: a comma-separated list, 'all', or 'none' "
                           "(not even the cheap ones, which are reconciled on every run by default)")
@@ -153,6 +159,8 @@ def _ingest(args: argparse.Namespace) -> int:
         progress=args.progress, max_retry_after=_number(args.max_retry_after, "--max-retry-after", 0),
         checkpoint_rows=int(_number(args.checkpoint_rows, "--checkpoint-rows", 1000)),
         lookback=parse_duration(args.lookback, "--lookback") if args.lookback else None,
+        deep_lookback=parse_duration(args.deep_lookback, "--deep-lookback") if args.deep_lookback else None,
+        deep_every=parse_duration(args.deep_lookback_every, "--deep-lookback-every"),
         table_parallelism=_whole(args.table_parallelism, "--table-parallelism", 1, 16),
         columns=listed(args.columns, "columns"), masks=listed(args.mask, "mask"), partition_by=args.partition_by,
         notes=notes(args),
@@ -192,18 +200,20 @@ def main(argv: list[str] | None = None) -> int:
         setup()
         code = _ingest(args)
     except OmniloadError as exc:
+        if received() is not None:  # a library wrapped the stop in its own error
+            return _interrupted(Interrupted(received()))
         from .uri import redact
 
         print(f"omniload: error: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except Interrupted as exc:
-        print(f"omniload: interrupted ({exc}): stopped; committed slices are kept, run the same command again to resume",
-              file=sys.stderr)  # fmt: skip
-        return exc.exit_code
+        return _interrupted(exc)
     except KeyboardInterrupt:
         print("omniload: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - never a raw traceback (it could carry a URI with a secret)
+        if received() is not None:  # the stop surfaced as a library's error (DuckDB: "connection is busy")
+            return _interrupted(Interrupted(received()))
         from .uri import redact
 
         print(f"omniload: internal error: {type(exc).__name__}: {redact(str(exc))}", file=sys.stderr)
@@ -217,5 +227,22 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+def _interrupted(exc: Interrupted) -> int:
+    print(f"omniload: interrupted ({exc}): stopped; committed slices are kept, run the same command again to resume",
+          file=sys.stderr)  # fmt: skip
+    return exc.exit_code
+
+
+def entry() -> None:
+    """The process's entry point: after a stop (exit 130 / 143) the process ends at once, without the interpreter's
+    shutdown, where threads still inside DuckDB or Arrow abort the process ("FATAL: exception not rethrown", -6)."""
+    code = main()
+    if code in (130, 143):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

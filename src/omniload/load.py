@@ -41,7 +41,7 @@ from typing import Any, Iterator
 
 import pyarrow as pa
 
-from .dates import iso
+from .dates import iso, parse_timestamp
 from .destinations import NO_TABLE, Destination
 from .destinations.state import pipeline_name, resource_state
 from .errors import CorruptState, DestinationFailed, OmniloadError, UsageError
@@ -74,6 +74,8 @@ class LoadSettings:
     transform: Transform | None = None  # --columns / --mask
     partition_by: str | None = None  # --partition-by, where the destination partitions
     schema_contract: str | None = None  # --schema-contract: dlt's contract (None: evolve)
+    deep_lookback: timedelta | None = None  # --deep-lookback; None: each table's own
+    deep_every: timedelta = timedelta(days=1)  # --deep-lookback-every: source time between two deep re-reads
 
 
 def disposition(strategy: str, merges_in_place: bool, first_slice: bool, newer_than_loaded: bool) -> str:
@@ -140,6 +142,11 @@ class TableLoad:
         self.new_columns: list[str] = []  # declared now, not when the table was last loaded: read it all again
         self._slice_rows = 0
         self._newest: Any = None  # the newest cursor value read by this run's slices so far
+        # where a deep lookback would start (its table has one, the run resumes from a saved cursor); and, when this
+        # run reads it (or loads the table first), the source's now, committed as ``deep_at`` with the last slice
+        self._deep_start: datetime | None = None
+        self._deep_at: str | None = None
+        self._windows: list[Window] = []
         self.pipeline_name = pipeline_name(target.schema, target.table)
         self.strategy = settings.strategy or self.info.strategy
         # a strategy the user asked for that is not the table's own always does what it says (no "nothing new")
@@ -171,7 +178,17 @@ class TableLoad:
             if take_over(self):  # another dlt pipeline's table: its rows, then on from its newest cursor
                 saved = self.saved_state()
         self.check_columns(saved)  # before start_from: new columns make a first load
-        windows = reading.plan(self.reader, saved, self.start_from(saved), self.settings.end, self.settings.checkpoint_rows)
+        start = self.start_from(saved)
+        windows = reading.plan(self.reader, saved, start, self.settings.end, self.settings.checkpoint_rows)
+        first = start is None and not saved.get("last_value") and self.deep_lookback() > timedelta(0)
+        if windows and (self._deep_start is not None or first):
+            now = windows[-1].hi  # the source's now: a deep re-read is due once per deep_every of it
+            done = saved.get("deep_at")
+            if self._deep_start is None or not done or now - parse_timestamp(done) >= self.settings.deep_every:
+                self._deep_at = iso(now)
+                if self._deep_start is not None:
+                    windows = self.reader.plan(self._deep_start, self.settings.end, self.settings.checkpoint_rows)
+        self._windows = windows
         ahead: list[Prefetch] = []  # the slices read ahead (the last one: the next slice's)
 
         def read_ahead(window: Window) -> None:
@@ -195,7 +212,7 @@ class TableLoad:
                 head: list[pa.Table] = []
                 fp = None
                 if (len(windows) == 1 and not self.settings.full_refresh and not self.explicit_strategy and not self.new_columns
-                        and not self.reader.state_update()):  # fmt: skip
+                        and not self.reader.state_update() and not self._deep_at):  # fmt: skip
                     head, nothing_new, fp = self.peek(batches, saved)
                     if nothing_new and self.reader.following(window) is None:  # nothing to load or commit
                         return
@@ -260,15 +277,28 @@ class TableLoad:
         end = self.settings.end  # None: now, which every saved cursor is before
         resumes = (saved.get("interval_start") == iso(start) and last is not None and start < last
                    and (end is None or last < end) and self.strategy != "replace")  # fmt: skip
+        if not resumes:
+            self._deep_start = None  # read from --interval-start, not from a lookback
         return last if resumes else start
 
     def saved_cursor(self, saved: dict[str, Any]) -> datetime | None:
         lookback = self.settings.lookback if self.settings.lookback is not None else self.info.lookback
         try:
+            last = saved.get("last_value")
+            if last and self.deep_lookback() > lookback:  # run() decides whether it is due
+                # from before the last deep re-read's time, not only the cursor's: an event that arrived since then
+                # at most deep_lookback late is read, however far the cursor moved meanwhile
+                done = saved.get("deep_at")
+                since = min(parse_timestamp(last), parse_timestamp(done)) if done else parse_timestamp(last)
+                self._deep_start = since - self.deep_lookback()
             return reading.resume_point(saved, lookback)
         except ValueError:
             raise CorruptState(f"table '{self.info.name}': the saved cursor {saved.get('last_value')!r} in {self.dest.display} cannot be read; "
                                "run again with --full-refresh to reset the table and its cursor") from None  # fmt: skip
+
+    def deep_lookback(self) -> timedelta:
+        """What a deep re-read covers before the saved cursor (--deep-lookback, else the table's own)."""
+        return self.settings.deep_lookback if self.settings.deep_lookback is not None else self.info.deep_lookback
 
     def peek(self, batches: Iterator[pa.Table], saved: dict[str, Any]) -> tuple[list[pa.Table], bool, str | None]:
         """A small result may be nothing new, and then there is nothing to load or commit.
@@ -383,6 +413,9 @@ class TableLoad:
                 # the --interval-start this cursor belongs to: a rerun with the same start resumes from it
                 state["interval_start"] = iso(load.settings.start) if load.settings.start else state.get("interval_start")
             state.update(load.reader.state_update())
+            last_slice = window is load._windows[-1] and load.reader.following(window) is None
+            if load._deep_at and last_slice:
+                state["deep_at"] = load._deep_at
             if fp:
                 state["fingerprint"] = fp
             if load.target.origin:

@@ -58,6 +58,8 @@ class IngestOptions:
     checkpoint_rows: int = CHECKPOINT_ROWS
     table_parallelism: int = 4  # tables of different rate-limit groups loaded at once
     lookback: timedelta | None = None  # re-read this much before each saved cursor; None: each table's default
+    deep_lookback: timedelta | None = None  # at most once per deep_every, re-read this much instead; None: the table's
+    deep_every: timedelta = timedelta(days=1)
     columns: list[str] = field(default_factory=list)  # --columns name:type overrides
     masks: list[str] = field(default_factory=list)  # --mask column:algorithm[:param]
     partition_by: str | None = None  # --partition-by: where the destination partitions
@@ -293,7 +295,8 @@ def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: l
     settings = LoadSettings(opts.interval_start, opts.interval_end, opts.incremental_strategy,
                             opts.full_refresh, opts.checkpoint_rows, opts.lookback,
                             Transform.parse(opts.columns, opts.masks, opts.trim_whitespace),
-                            opts.partition_by if dest.partitions else None, opts.schema_contract)  # fmt: skip
+                            opts.partition_by if dest.partitions else None, opts.schema_contract,
+                            deep_lookback=opts.deep_lookback, deep_every=opts.deep_every)  # fmt: skip
     read_options = ReadOptions(opts.extract_parallelism, opts.batch_rows, opts.max_retry_after)
     result = IngestResult()
     workdir = make_workdir()

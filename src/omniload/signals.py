@@ -35,6 +35,11 @@ def install() -> None:
     sys.unraisablehook = _unraisable
 
 
+def received() -> int | None:
+    """The signal that stopped the run, if one arrived."""
+    return _received
+
+
 def check() -> None:
     """Raise :class:`Interrupted` when a signal arrived (also when something caught the first raise)."""
     if _received is not None:

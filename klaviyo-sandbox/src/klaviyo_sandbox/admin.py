@@ -1,5 +1,5 @@
 """The sandbox's admin routes under ``/__sandbox/`` (not part of Klaviyo's API): clock, late events, deletions,
-faults, stats."""
+faults, stats, a season step."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from . import ids
 from .app import STATE, SandboxState
 from .deletions import DeleteError, delete, restore
 from .limits import Faults
+from .season import step as season_step
 from .dataset import iso
 
 
@@ -64,6 +65,16 @@ async def admin_faults(request: web.Request) -> web.Response:
     return web.json_response({"faults": state.faults.shares})
 
 
+async def admin_season_step(request: web.Request) -> web.Response:
+    """``POST /__sandbox/season/step?seconds=N[&max_late_s=S][&deletes=0]``: one step of an account's life
+    (season.py): the clock advances, late events arrive, records are deleted and restored."""
+    state: SandboxState = request.app[STATE]
+    raw, late = request.query.get("seconds", ""), request.query.get("max_late_s", str(10 * 86400))
+    if not raw.isdigit() or int(raw) < 1 or not late.isdigit() or int(late) < 60:
+        return web.json_response({"error": "seconds must be a positive integer and max_late_s at least 60"}, status=400)
+    return web.json_response(season_step(state, int(raw), int(late), request.query.get("deletes", "1") != "0"))
+
+
 async def admin_stats(request: web.Request) -> web.Response:
     state: SandboxState = request.app[STATE]
     return web.json_response(dict(state.requests))
@@ -76,3 +87,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/__sandbox/delete", admin_delete)
     app.router.add_post("/__sandbox/faults", admin_faults)
     app.router.add_get("/__sandbox/stats", admin_stats)
+    app.router.add_post("/__sandbox/season/step", admin_season_step)

@@ -34,6 +34,9 @@ class TableInfo:
     columns: dict[str, str]  # column -> type name (omniload.types)
     immutable: bool = False  # records never change once created: rows newer than everything loaded can be appended
     lookback: timedelta = timedelta(0)  # each run re-reads this much before the saved cursor (late records)
+    # at most once per ``--deep-lookback-every`` of source time a run re-reads this much instead (records later
+    # still: Klaviyo shows some events days late); zero: never
+    deep_lookback: timedelta = timedelta(0)
     group: str = ""  # tables of one group share a rate limit: they load one after another ("": its own)
     in_all: bool = True  # loaded by ``--source-table all``; False: only when named (costly tables, such as reports)
     # (table, column): rows of source table ``table`` whose ``column`` holds the key of a deleted row of this one

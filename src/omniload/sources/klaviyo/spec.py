@@ -85,6 +85,7 @@ class TableSpec:
     # Each run re-reads this much before the saved cursor: records that become visible late (the API is
     # eventually consistent) or are stamped in the past (events may carry any past time) are caught.
     lookback: timedelta = timedelta(minutes=10)
+    deep_lookback: timedelta = timedelta(0)  # re-read at most once a day instead of ``lookback`` (load.py)
     id_column: str = "id"  # the column the record's id lands in (memberships: the profile's id is "profile_id")
     # (table, column): what Klaviyo deletes along with a record of this table (a profile's events, a list's
     # memberships); a parent's children are added by tables/__init__.py
@@ -175,4 +176,5 @@ class TableSpec:
             return TableInfo(self.name, self.primary_key, None, self.strategy, self.all_columns, in_all=False, group=self.rate_bucket)
         lookback = self.lookback if self.cursor else timedelta(0)
         return TableInfo(self.name, self.primary_key, self.cursor, self.strategy, self.all_columns, self.immutable, lookback,
-                         group=self.rate_bucket, dependents=self.dependents)  # fmt: skip
+                         group=self.rate_bucket, dependents=self.dependents,
+                         deep_lookback=self.deep_lookback if self.cursor else timedelta(0))  # fmt: skip
