@@ -31,7 +31,8 @@ INGESTR = {
 SAYS = {"tags": "this table is read whole on every run; it is replaced by a full read",
         "metrics": "took over its", "events": "took over its",
         "profiles": "its rows cannot be converted: they lack 'subscriptions', which Klaviyo sends only when asked for"}
-LOOKBACK = {"metrics": timedelta(minutes=10), "profiles": timedelta(minutes=10), "events": timedelta(days=1)}
+# events: the deep lookback (7 days), due on the first run after a takeover (no deep re-read saved yet)
+LOOKBACK = {"metrics": timedelta(minutes=10), "profiles": timedelta(minutes=10), "events": timedelta(days=7)}
 
 
 def _records(sb, path: str, keep_attributes: bool) -> list[dict]:

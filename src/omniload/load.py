@@ -413,7 +413,7 @@ class TableLoad:
                 # the --interval-start this cursor belongs to: a rerun with the same start resumes from it
                 state["interval_start"] = iso(load.settings.start) if load.settings.start else state.get("interval_start")
             state.update(load.reader.state_update())
-            last_slice = window is load._windows[-1] and load.reader.following(window) is None
+            last_slice = bool(load._windows) and window is load._windows[-1] and load.reader.following(window) is None
             if load._deep_at and last_slice:
                 state["deep_at"] = load._deep_at
             if fp:
