@@ -327,7 +327,7 @@ def test_event_attributions_ride_along_with_events_and_equal_truth(make_sandbox,
     assert len(got) > len(first) and not _own_reads(sb)
     loads = sorted({r["_dlt_load_id"] for r in got.values()})
     assert len(loads) == 2 and min(r["datetime"] for r in got.values() if r["_dlt_load_id"] == loads[-1]) >= max(
-        r["datetime"] for r in first.values()) - timedelta(days=1)  # fmt: skip  (the lookback, not the whole history)
+        r["datetime"] for r in first.values()) - timedelta(days=7)  # fmt: skip  (the deep lookback, due after ten days, not the whole history)
 
 
 def test_event_attributions_alone_read_events_with_a_sparse_fieldset(make_sandbox, tmp_path):
