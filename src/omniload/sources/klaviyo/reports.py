@@ -166,12 +166,12 @@ class ReportReader(TableReader):
                              f"days), about {took} at {self.spec.steady}/min; progress lines show the ETA")  # fmt: skip
 
     def _account_zone(self) -> ZoneInfo:
-        """The account's timezone, read once per source (``/api/accounts``), with a note."""
-        zone = self.source.__dict__.get("report_zone")
+        """The account's timezone, read once per run (``/api/accounts``), with a note."""
+        zone = self.source.run.account_zone
         if zone is None:
             spec = TABLES["accounts"]
             zone = self._run(lambda c: account_zone(c, c.limiter(spec.rate_bucket, spec.burst, spec.steady)))
-            self.source.__dict__["report_zone"] = zone
+            self.source.run.account_zone = zone
             self.source.note(self.events, f"report days in the account's timezone {zone.key} (/api/accounts)")
         return zone
 

@@ -4,6 +4,7 @@
 - the rate limiters, one per bucket, so that tables of one bucket never overrun it together;
 - what the server said (its clock, from ``Date``; a deprecated revision);
 - the notes already said (each once per run);
+- the account's timezone, read once for the report tables (reports.py);
 - how readers coordinate rides (ride.py): which tables have readers (``opened``), which were planned
   (``planned``), and the rides parents fill for their riders (``rides``). A parent feeds a ride only when its
   rider has a reader that is not yet planned; a rider takes the ride when it is planned.
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from .client import ServerInfo
 from .ratelimit import BucketLimiter
@@ -26,3 +28,4 @@ class KlaviyoRun:
     opened: set[str] = field(default_factory=set)  # the tables the run has readers for
     planned: set[str] = field(default_factory=set)  # the tables whose readers planned
     rides: dict[str, Ride] = field(default_factory=dict)  # rider -> what its parent read along for it
+    account_zone: ZoneInfo | None = None  # the account's timezone (/api/accounts), once the report tables asked
