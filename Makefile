@@ -26,7 +26,10 @@ postgres-server:
 
 # Two test processes: most tests wait on the sandbox's latency and rate limits, so two halve the suite's time
 # on a 2-core machine (6 min instead of 12); the tests use their own ports, folders and servers.
+# ruff first (format and lint, configured in pyproject.toml): a tree that fails either fails the test command.
 test: $(STAMP) postgres-server
+	$(VENV)/bin/ruff format --check --quiet .
+	$(VENV)/bin/ruff check --quiet .
 	$(VENV)/bin/python -m pytest -q -n 2
 
 bench: $(STAMP)

@@ -37,13 +37,18 @@ def main() -> None:
             cmd = [PY, "-m", "omniload.cli", "ingest", "--source-uri", f"klaviyo://?api_key={KEY}&base_url={sb.url}",
                    "--source-table", table, "--dest-uri", f"duckdb:///{tmp}/{table}.duckdb", "--progress", "json",
                    "--extract-parallelism", str(args.parallelism)]  # fmt: skip
-            procs[table] = (time.monotonic(), subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT))
+            procs[table] = (
+                time.monotonic(),
+                subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT),
+            )
         print(f"sandbox: Klaviyo limits x{args.factor}, 100 ms latency; --extract-parallelism {args.parallelism}")
-        print(f"{'table':10} {'records':>9} {'seconds':>8} {'records/s':>10} {'ceiling/s':>10} {'ratio':>6} {'requests':>9} {'429s':>5}")
+        print(
+            f"{'table':10} {'records':>9} {'seconds':>8} {'records/s':>10} {'ceiling/s':>10} {'ratio':>6} {'requests':>9} {'429s':>5}"
+        )
         for table, (started, proc) in procs.items():
             out, err = proc.communicate()
             wall = time.monotonic() - started
-            summary = next(json.loads(l) for l in out.splitlines() if '"summary"' in l)
+            summary = next(json.loads(ln) for ln in out.splitlines() if '"summary"' in ln)
             page, steady = TABLES[table]
             ceiling = page * max(1, int(steady * args.factor)) / 60
             rate = summary["rows"] / wall

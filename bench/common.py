@@ -34,7 +34,7 @@ class Sandbox:
         self.proc.terminate()
         self.proc.wait(timeout=10)
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Sandbox:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -67,16 +67,24 @@ def run_measured(args: list[str], env: dict | None = None) -> dict:
     out, err = proc.communicate()
     stop.set()
     t.join()
-    return {"seconds": time.monotonic() - start, "peak_mb": peak / 2**20, "stdout": out, "stderr": err, "rc": proc.returncode}
+    return {
+        "seconds": time.monotonic() - start,
+        "peak_mb": peak / 2**20,
+        "stdout": out,
+        "stderr": err,
+        "rc": proc.returncode,
+    }
 
 
 def machine() -> str:
     try:
-        model = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+        model = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
     except (OSError, StopIteration):
         model = platform.processor()
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} cores ({model}), {mem:.0f} GiB RAM, Python {platform.python_version()}, {platform.system()}"
+    return (
+        f"{os.cpu_count()} cores ({model}), {mem:.0f} GiB RAM, Python {platform.python_version()}, {platform.system()}"
+    )
 
 
 def omniload_ingest(url: str, table: str, dest_uri: str, parallelism: int, *extra: str) -> list[str]:

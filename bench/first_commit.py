@@ -56,7 +56,9 @@ def main() -> None:
     ap.add_argument("--latency-ms", default="150")
     args = ap.parse_args()
     times = []
-    with Sandbox("--scale", f"tiny,events={args.events}", "--rate-limits", "real", "--latency-ms", args.latency_ms) as sb:
+    with Sandbox(
+        "--scale", f"tiny,events={args.events}", "--rate-limits", "real", "--latency-ms", args.latency_ms
+    ) as sb:
         for n in range(args.runs):
             if n:
                 time.sleep(65)  # the events bucket's steady window refills before the next run
@@ -65,9 +67,11 @@ def main() -> None:
             times.append(seconds)
             print(f"first committed slice after {seconds:.2f} s ({rows:,} rows)", flush=True)
     median = statistics.median(times)
-    print(f"{machine()}\n{args.events:,} events, {args.latency_ms} ms latency, real limits, parallelism "
-          f"{args.parallelism}: time to the first committed row, median of {args.runs}: {median:.2f} s "
-          f"(goal <= {GOAL_S:.0f} s: {'met' if median <= GOAL_S else 'NOT met'})")
+    print(
+        f"{machine()}\n{args.events:,} events, {args.latency_ms} ms latency, real limits, parallelism "
+        f"{args.parallelism}: time to the first committed row, median of {args.runs}: {median:.2f} s "
+        f"(goal <= {GOAL_S:.0f} s: {'met' if median <= GOAL_S else 'NOT met'})"
+    )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from common import KEY, PY, Sandbox, comparison_args, interleave, omniload_inges
 # The hand-written fetch, shared by every floor (floor.py, pg_floor.py, latency.py): ``fetch_all(base, key, par,
 # write)`` pages through par * 4 equal time windows, par at a time, and hands ``write`` Arrow tables of >= 50,000
 # rows in time order; ``write=None`` fetches and decodes only (no Arrow). A 429 waits its Retry-After.
-FETCH = r'''
+FETCH = r"""
 import asyncio, sys, time
 from datetime import datetime, timezone
 import aiohttp, msgspec, pyarrow as pa
@@ -79,9 +79,11 @@ async def fetch_all(base, key, par, write):
             if sum(p.num_rows for p in pending) >= 50_000: flush()
         flush()
     return rows
-'''
+"""
 
-FLOOR = FETCH + r'''
+FLOOR = (
+    FETCH
+    + r"""
 import duckdb
 async def main():
     t0 = time.monotonic(); con = duckdb.connect(sys.argv[3])
@@ -89,14 +91,17 @@ async def main():
     rows = await fetch_all(sys.argv[1], sys.argv[2], int(sys.argv[4]), lambda tbl: con.execute("insert into events select * from tbl"))
     con.close(); print(rows, round(time.monotonic() - t0, 2))
 asyncio.run(main())
-'''
+"""
+)
 
 
 def main() -> None:
     # CPU-bound: the sandbox's limits are off, and the client's own pacing is lifted too (x100), so that no run
     # waits on Klaviyo's published limits (3,500 events pages a minute would pause a 4M-event run for ~20 s)
     os.environ.setdefault("OMNILOAD_BENCH_RATE_SCALE", "100")
-    print(f"pacing: sandbox limits off; client pacing x{os.environ['OMNILOAD_BENCH_RATE_SCALE']} (OMNILOAD_BENCH_RATE_SCALE)")
+    print(
+        f"pacing: sandbox limits off; client pacing x{os.environ['OMNILOAD_BENCH_RATE_SCALE']} (OMNILOAD_BENCH_RATE_SCALE)"
+    )
     ap = comparison_args(1_000_000)
     args = ap.parse_args()
     with Sandbox("--scale", f"tiny,events={args.events}", "--rate-limits", "off") as sb:
@@ -105,6 +110,7 @@ def main() -> None:
             lambda tmp: omniload_ingest(sb.url, "events", f"duckdb:///{tmp}/o.duckdb", args.parallelism)])  # fmt: skip
     print_comparison(f"{args.events:,} events, parallelism {args.parallelism}, medians of {args.runs} interleaved runs "
                      "(whole process):", "floor (fetch -> msgspec -> Arrow -> DuckDB INSERT)", f, o, args.events)  # fmt: skip
+
 
 if __name__ == "__main__":
     sys.exit(main())

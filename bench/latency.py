@@ -18,13 +18,16 @@ import sys
 from common import KEY, PY, Sandbox, comparison_args, interleave, omniload_ingest, print_comparison
 from floor import FETCH
 
-FETCH_ONLY = FETCH + r'''
+FETCH_ONLY = (
+    FETCH
+    + r"""
 async def main():
     t0 = time.monotonic()
     rows = await fetch_all(sys.argv[1], sys.argv[2], int(sys.argv[3]), None)
     print(rows, round(time.monotonic() - t0, 2))
 asyncio.run(main())
-'''
+"""
+)
 GOAL = 1.2
 
 

@@ -24,8 +24,10 @@ def timed(cmd: list[str], n: int = 5) -> float:
     return statistics.median(run_measured(cmd)["seconds"] for _ in range(n))
 
 
-CORE = ("events,profiles,campaigns,metrics,tags,coupons,catalog-variants,catalog-categories,catalog-items,flows,"
-        "lists,images,segments,forms,templates")
+CORE = (
+    "events,profiles,campaigns,metrics,tags,coupons,catalog-variants,catalog-categories,catalog-items,flows,"
+    "lists,images,segments,forms,templates"
+)
 
 
 def main() -> None:
@@ -46,14 +48,16 @@ def main() -> None:
         second = run_measured(noop)
         wall = time.monotonic() - started
         assert second["rc"] == 0
-        rows = [json.loads(l) for l in second["stdout"].splitlines() if '"summary"' in l]
+        rows = [json.loads(ln) for ln in second["stdout"].splitlines() if '"summary"' in ln]
         print(f"first run ({n} tables, small scale, real limits): {first['seconds']:.1f}s")
         print(f"no-op second run: {wall:.2f}s wall for {n} tables, {requests_seen(sb.url) - before} requests in all")
         print("  " + ", ".join(f"{r['table']}={r['requests']}" for r in rows))
         startup = timed([PY, "-c", "pass"])
         print(f"  python start-up alone: {startup:.2f}s; work beyond start-up: {wall - startup:.2f}s")
-    print(f"omniload --help: {timed([PY, '-m', 'omniload.cli', '--help']):.3f}s; "
-          f"omniload ingest --help: {timed([PY, '-m', 'omniload.cli', 'ingest', '--help']):.3f}s (median of 5)")
+    print(
+        f"omniload --help: {timed([PY, '-m', 'omniload.cli', '--help']):.3f}s; "
+        f"omniload ingest --help: {timed([PY, '-m', 'omniload.cli', 'ingest', '--help']):.3f}s (median of 5)"
+    )
 
 
 if __name__ == "__main__":

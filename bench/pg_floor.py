@@ -17,7 +17,9 @@ import sys
 from common import KEY, PY, ROOT, Sandbox, comparison_args, interleave, omniload_ingest, print_comparison
 from floor import FETCH
 
-PG_FLOOR = FETCH + r'''
+PG_FLOOR = (
+    FETCH
+    + r"""
 import io, psycopg2, pyarrow.csv as pacsv
 async def main():
     t0 = time.monotonic(); con = psycopg2.connect(sys.argv[3]); cur = con.cursor()
@@ -28,7 +30,8 @@ async def main():
     rows = await fetch_all(sys.argv[1], sys.argv[2], int(sys.argv[4]), write)
     con.commit(); con.close(); print(rows, round(time.monotonic() - t0, 2))
 asyncio.run(main())
-'''
+"""
+)
 
 
 def main() -> None:

@@ -15,7 +15,9 @@ from common import ROOT, Sandbox, comparison_args, interleave, omniload_ingest
 
 def main() -> None:
     os.environ.setdefault("OMNILOAD_BENCH_RATE_SCALE", "100")
-    print(f"pacing: sandbox limits off; client pacing x{os.environ['OMNILOAD_BENCH_RATE_SCALE']} (OMNILOAD_BENCH_RATE_SCALE)")
+    print(
+        f"pacing: sandbox limits off; client pacing x{os.environ['OMNILOAD_BENCH_RATE_SCALE']} (OMNILOAD_BENCH_RATE_SCALE)"
+    )
     ap = comparison_args(1_000_000)
     ap.add_argument("--baseline", required=True, help="the src folder of omniload before the property columns")
     args = ap.parse_args()
@@ -30,7 +32,9 @@ def main() -> None:
             lambda tmp: at(str(ROOT / "src"), omniload_ingest(sb.url, "events", f"duckdb:///{tmp}/k.duckdb", args.parallelism)),
             lambda tmp: at(str(ROOT / "src"), omniload_ingest(sb.url + "&properties=columns", "events",
                                                               f"duckdb:///{tmp}/p.duckdb", args.parallelism))])  # fmt: skip
-    print(f"{args.events:,} events, parallelism {args.parallelism}, medians of {args.runs} interleaved runs (whole process):")
+    print(
+        f"{args.events:,} events, parallelism {args.parallelism}, medians of {args.runs} interleaved runs (whole process):"
+    )
     for name, t in (("before (no property columns)", base), ("well-known property columns (default)", known),
                     ("properties=columns", lifted)):  # fmt: skip
         print(f"  {name + ':':40} {t:.1f}s  ({args.events / t:,.0f} rows/s)  {t / base:.2f}x")

@@ -9,8 +9,8 @@ for a child table one request per parent and the parents' own listing; seconds a
 
 from __future__ import annotations
 
-from omniload.reconcile import AUTO_REQUESTS
 from klaviyo_sandbox.dataset import SCALES
+from omniload.reconcile import AUTO_REQUESTS
 from omniload.sources.klaviyo.keys import scan_cost, scannable
 from omniload.sources.klaviyo.tables import TABLES
 
@@ -23,7 +23,15 @@ def rows(scale: str) -> list[tuple[str, int, int, float, str]]:
             continue
         groups = counts[spec.parent.table] if spec.parent is not None else counts[name]
         cost = scan_cost(spec, TABLES, counts[name], groups)
-        out.append((name, counts[name], cost.requests, cost.seconds, "every run" if cost.requests <= AUTO_REQUESTS else "asked"))
+        out.append(
+            (
+                name,
+                counts[name],
+                cost.requests,
+                cost.seconds,
+                "every run" if cost.requests <= AUTO_REQUESTS else "asked",
+            )
+        )
     return out
 
 

@@ -23,11 +23,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-os.environ.setdefault("OMNILOAD_BENCH_RATE_SCALE", "10000")  # the client's pacing lifted: the requests are counted, not timed
+os.environ.setdefault(
+    "OMNILOAD_BENCH_RATE_SCALE", "10000"
+)  # the client's pacing lifted: the requests are counted, not timed
 
-from omniload.cli import main as cli  # noqa: E402
 from klaviyo_sandbox.dataset import DEFAULT_NOW  # noqa: E402
 from klaviyo_sandbox.server import SandboxConfig, SandboxServer  # noqa: E402
+from omniload.cli import main as cli  # noqa: E402
 from omniload.sources.klaviyo.options import REPORT_BUDGET  # noqa: E402
 from omniload.sources.klaviyo.tables import TABLES  # noqa: E402
 from omniload.sources.klaviyo.tables.reports import REPORTS  # noqa: E402
@@ -42,7 +44,11 @@ def measure(table: str) -> tuple[int, float]:
     try:
         path = TABLES[table].path
         start = (DEFAULT_NOW - timedelta(days=365)).isoformat()
-        with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            contextlib.redirect_stdout(io.StringIO()),
+            contextlib.redirect_stderr(io.StringIO()),
+        ):
             t0 = time.monotonic()
             code = cli(["ingest", "--source-uri", f"klaviyo://?api_key={KEY}&base_url={sb.base_url}", "--source-table",
                         table, "--dest-uri", f"duckdb:///{tmp}/r.duckdb", "--interval-start", start])  # fmt: skip
@@ -55,7 +61,13 @@ def measure(table: str) -> tuple[int, float]:
 
 
 def duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+    return (
+        f"{seconds:.0f} s"
+        if seconds < 120
+        else f"{seconds / 60:.0f} min"
+        if seconds < 7200
+        else f"{seconds / 3600:.1f} h"
+    )
 
 
 def main() -> None:
@@ -70,8 +82,10 @@ def main() -> None:
         before = ("365 requests, 3.0 h at 2/min, 2 days of budget (200 a day)" if report.totals else
                   "same requests; days in UTC" if table != "attributed_conversions" else "(new table)")  # fmt: skip
         print(f"| {table} | {requests:,} | {duration(paced)} (limits off here: {took:.1f} s) | {days} | {before} |")
-    print("\nmetric_aggregates: one request per metric per 60 days (22 metrics here); attributed_conversions asks the "
-          "conversion metric only. A values report is one timeframe: a year is 1 request, however many days.")
+    print(
+        "\nmetric_aggregates: one request per metric per 60 days (22 metrics here); attributed_conversions asks the "
+        "conversion metric only. A values report is one timeframe: a year is 1 request, however many days."
+    )
 
 
 if __name__ == "__main__":

@@ -12,7 +12,14 @@ HERE = Path(__file__).resolve().parent
 
 if __name__ == "__main__":
     print(f"machine: {machine()}\n")
-    for script in ("sandbox_throughput.py", "cpu_memory.py", "noop_startup.py", "ceiling.py", "latency.py", "first_commit.py"):
+    for script in (
+        "sandbox_throughput.py",
+        "cpu_memory.py",
+        "noop_startup.py",
+        "ceiling.py",
+        "latency.py",
+        "first_commit.py",
+    ):
         print(f"$ python bench/{script}", flush=True)
         subprocess.run([sys.executable, str(HERE / script)], check=True)
         print(flush=True)

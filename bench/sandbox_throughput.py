@@ -10,7 +10,6 @@ import asyncio
 import time
 
 import aiohttp
-
 from common import KEY, Sandbox
 
 
@@ -22,6 +21,7 @@ async def fetch(url: str, pages: int, concurrency: int) -> tuple[float, int]:
         queue.put_nowait(k)
 
     async with aiohttp.ClientSession(headers=headers) as session:
+
         async def worker() -> None:
             nonlocal total
             while not queue.empty():

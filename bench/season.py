@@ -20,7 +20,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from klaviyo_sandbox import SandboxConfig, SandboxServer  # noqa: E402
-
 from tests.season import DeltaDest, DuckDest, PostgresDest, Season, run_season  # noqa: E402
 
 

@@ -22,7 +22,9 @@ from common import KEY, PY, Sandbox, machine, run_measured
 def fetch_like_ingestr(url: str) -> list[dict]:
     out, link = [], f"{url}/api/events?sort=-datetime"
     while link:
-        req = urllib.request.Request(link, headers={"Authorization": f"Klaviyo-API-Key {KEY}", "revision": "2026-07-15"})
+        req = urllib.request.Request(
+            link, headers={"Authorization": f"Klaviyo-API-Key {KEY}", "revision": "2026-07-15"}
+        )
         with urllib.request.urlopen(req) as r:
             doc = json.loads(r.read())
         for rec in doc["data"]:
@@ -54,16 +56,26 @@ def main() -> None:
     p.add_argument("--events", type=int, default=200_000)
     args = p.parse_args()
     print(machine())
-    with Sandbox("--scale", f"tiny,events={args.events}", "--rate-limits", "off") as sb, tempfile.TemporaryDirectory() as tmp:
+    with (
+        Sandbox("--scale", f"tiny,events={args.events}", "--rate-limits", "off") as sb,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         made = ingestr_made(sb.url, f"{tmp}/ingestr.duckdb", tmp)
-        urllib.request.urlopen(urllib.request.Request(f"{sb.url}/__sandbox/clock/advance?seconds=86400", method="POST", data=b""))
+        urllib.request.urlopen(
+            urllib.request.Request(f"{sb.url}/__sandbox/clock/advance?seconds=86400", method="POST", data=b"")
+        )
         src = f"klaviyo://?api_key={KEY}&base_url={sb.url}"
-        for label, db in (("takeover of ingestr's table", "ingestr.duckdb"), ("first run into an empty file", "empty.duckdb")):
+        for label, db in (
+            ("takeover of ingestr's table", "ingestr.duckdb"),
+            ("first run into an empty file", "empty.duckdb"),
+        ):
             r = run_measured([PY, "-m", "omniload.cli", "ingest", "--source-uri", src, "--source-table", "events",
                               "--dest-uri", f"duckdb:///{tmp}/{db}", "--dest-table", "klaviyo.events", "--progress", "log"])  # fmt: skip
             fetched = re.search(r"\[events\] finish: .*\((\d[\d,]*) fetched\)", r["stderr"])
-            print(f"{label}: rc {r['rc']}, {r['seconds']:.1f} s, {fetched.group(1) if fetched else '?'} events fetched, "
-                  f"peak RSS {r['peak_mb']:.0f} MB (ingestr's table: {made:,} events)")
+            print(
+                f"{label}: rc {r['rc']}, {r['seconds']:.1f} s, {fetched.group(1) if fetched else '?'} events fetched, "
+                f"peak RSS {r['peak_mb']:.0f} MB (ingestr's table: {made:,} events)"
+            )
 
 
 if __name__ == "__main__":

@@ -32,7 +32,9 @@ class Response:
         return json.loads(self.body)
 
 
-def http_get(base: str, path: str, headers: dict | None = None, key: str | None = KEY, revision: str | None = REVISION) -> Response:
+def http_get(
+    base: str, path: str, headers: dict | None = None, key: str | None = KEY, revision: str | None = REVISION
+) -> Response:
     h = {}
     if key is not None:
         h["Authorization"] = f"Klaviyo-API-Key {key}"

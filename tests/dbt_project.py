@@ -47,14 +47,19 @@ def build(workdir: Path, profile: dict, schema: str) -> tuple[subprocess.Complet
     for name, folder in PACKAGES.items():
         (project / "dbt_packages" / name).symlink_to(packages_dir() / folder)
     (project / "packages.yml").write_text(
-        "packages:\n" + "".join(f"  - local: {packages_dir() / folder}\n" for folder in PACKAGES.values()))
+        "packages:\n" + "".join(f"  - local: {packages_dir() / folder}\n" for folder in PACKAGES.values())
+    )
     (project / "dbt_project.yml").write_text(
         "name: omniload_check\nversion: '1.0'\nconfig-version: 2\nprofile: omniload_check\n"
         f"vars:\n  klaviyo_schema: {schema}\n"
         "dispatch:\n  - macro_namespace: dbt_utils\n    search_order: ['spark_utils', 'dbt_utils']\n"
-        "flags:\n  send_anonymous_usage_stats: false\n")
-    (project / "profiles.yml").write_text(json.dumps(  # JSON is YAML
-        {"omniload_check": {"target": "dev", "outputs": {"dev": {**profile, "threads": 1}}}}))
+        "flags:\n  send_anonymous_usage_stats: false\n"
+    )
+    (project / "profiles.yml").write_text(
+        json.dumps(  # JSON is YAML
+            {"omniload_check": {"target": "dev", "outputs": {"dev": {**profile, "threads": 1}}}}
+        )
+    )
     dbt = Path(sys.executable).parent / "dbt"
     env = {**os.environ, "DBT_PROFILES_DIR": str(project), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     proc = subprocess.run([str(dbt), "build", "--no-use-colors"], cwd=project, env=env, capture_output=True, text=True,

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from urllib.parse import unquote
 
 import duckdb
 
-from omniload.cli import main
 from klaviyo_sandbox import testing as truth
+from omniload.cli import main
 from omniload.sources.klaviyo.preflight import KEY_CHECK
 from omniload.sources.klaviyo.tables import TABLES
 from omniload.types import DECIMAL, DECIMAL_PRECISION, DECIMAL_SCALE, JSON, TS
@@ -57,7 +57,7 @@ def by_id(cursor, table: str) -> dict:
     key = key_of(table)
     out: dict = {}
     for row in cursor.fetchall():
-        rec = dict(zip(names, row))
+        rec = dict(zip(names, row, strict=False))
         k = row_key(rec, key)
         assert k not in out, f"duplicate key {k} in {table}"
         out[k] = rec
@@ -86,7 +86,7 @@ def _norm(value, typ: str):
     if typ == TS:
         if isinstance(value, str):
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
     if typ == JSON:
         return json.loads(value) if isinstance(value, str) else value
     if typ == "double":
@@ -97,7 +97,7 @@ def _norm(value, typ: str):
 
 
 def sandbox_now(sb) -> datetime:
-    return datetime.fromtimestamp(sb.state.dataset.now_us / 1e6, timezone.utc)
+    return datetime.fromtimestamp(sb.state.dataset.now_us / 1e6, UTC)
 
 
 def expected_rows(sb, name: str, start=None, end=None, alter=None) -> dict[str, dict]:
@@ -177,5 +177,9 @@ async def forward(request, url: str):
     headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "proxy-connection")}
     async with aiohttp.ClientSession() as s:
         async with s.request(request.method, url, headers=headers, data=await request.read()) as r:
-            keep = {k: v for k, v in r.headers.items() if k.lower() in ("content-type", "date", "retry-after") or k.lower().startswith("ratelimit")}
+            keep = {
+                k: v
+                for k, v in r.headers.items()
+                if k.lower() in ("content-type", "date", "retry-after") or k.lower().startswith("ratelimit")
+            }
             return web.Response(status=r.status, body=await r.read(), headers=keep)

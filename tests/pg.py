@@ -44,15 +44,27 @@ class PostgresServer:
     def _run(self, *args: str) -> None:
         subprocess.run([*self.as_user, *args], check=True, capture_output=True, text=True, cwd=self.root)
 
-    def start(self) -> "PostgresServer":
+    def start(self) -> PostgresServer:
         pwfile = os.path.join(self.root, "pw")
         with open(pwfile, "w") as fh:
             fh.write(PASSWORD)
         if self.as_user:
             shutil.chown(pwfile, "postgres")
-        self._run(f"{self.bindir}/initdb", "-D", self.data, "-U", USER, "--auth=scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8")
+        self._run(
+            f"{self.bindir}/initdb",
+            "-D",
+            self.data,
+            "-U",
+            USER,
+            "--auth=scram-sha-256",
+            f"--pwfile={pwfile}",
+            "-E",
+            "UTF8",
+        )
         opts = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run(f"{self.bindir}/pg_ctl", "-D", self.data, "-o", opts, "-l", os.path.join(self.root, "log"), "-w", "start")
+        self._run(
+            f"{self.bindir}/pg_ctl", "-D", self.data, "-o", opts, "-l", os.path.join(self.root, "log"), "-w", "start"
+        )
         return self
 
     def uri(self, database: str = "postgres", password: str = PASSWORD) -> str:

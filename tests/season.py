@@ -79,7 +79,7 @@ class DuckDest(Dest):
                 return []
             cur = con.execute(f'select * from main."{table}"')
             names = [d[0] for d in cur.description]
-            return [dict(zip(names, r)) for r in cur.fetchall()]
+            return [dict(zip(names, r, strict=False)) for r in cur.fetchall()]
         finally:
             con.close()
 
@@ -97,12 +97,14 @@ class PostgresDest(Dest):
         con = self.server.connect(self.database)
         try:
             with con.cursor() as cur:
-                cur.execute("select 1 from information_schema.tables where table_schema='public' and table_name=%s", (table,))
+                cur.execute(
+                    "select 1 from information_schema.tables where table_schema='public' and table_name=%s", (table,)
+                )
                 if not cur.fetchall():
                     return []
                 cur.execute(f'select * from public."{table}"')
                 names = [d[0] for d in cur.description]
-                return [dict(zip(names, r)) for r in cur.fetchall()]
+                return [dict(zip(names, r, strict=False)) for r in cur.fetchall()]
         finally:
             con.close()
 
@@ -195,7 +197,7 @@ class Season:
                     self.stats.rows += int(doc.get("rows") or 0)
                     self.stats.requests += int(doc.get("requests") or 0)
         elif proc.returncode not in (-9, 143, -15):
-            self.log.append(f"step {self.step_no}: exit {proc.returncode}: {err.strip().splitlines()[-1:] }")
+            self.log.append(f"step {self.step_no}: exit {proc.returncode}: {err.strip().splitlines()[-1:]}")
         return proc.returncode
 
     def run(self, daily: bool) -> int:

@@ -82,7 +82,9 @@ def test_a_failure_after_a_part_keeps_the_committed_rows_and_the_rerun_goes_on(m
     assert "a record without an id" in err and "committed:" in err, err
     kept = rows(db, "list_memberships")
     want = expected_rows(sb, "list-memberships")
-    assert 0 < len(kept) < len(want) and set(kept) <= set(want)  # what the committed parts hold (rows() refuses duplicates)
+    assert 0 < len(kept) < len(want) and set(kept) <= set(
+        want
+    )  # what the committed parts hold (rows() refuses duplicates)
     done = {k[0] for k in kept}
     http_post(sb.base_url, "/__sandbox/faults?spec=")
     sb.state.log.clear()

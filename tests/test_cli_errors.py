@@ -14,37 +14,175 @@ def _ingest_args(src: str, table: str, dest: str, *extra: str) -> list[str]:
 
 
 CASES = [
-    ("unknown source scheme", lambda sb, db: _ingest_args("mailchimp://?key=1", "events", f"duckdb:///{db}"), ["unknown scheme 'mailchimp'", "klaviyo://"]),
-    ("unknown dest scheme", lambda sb, db: _ingest_args(source_uri(sb), "events", "oracle://x"), ["unknown scheme 'oracle'", "duckdb://"]),
-    ("no api key", lambda sb, db: _ingest_args(f"klaviyo://?base_url={sb.base_url}", "events", f"duckdb:///{db}"), ["needs an api_key"]),
-    ("unknown table", lambda sb, db: _ingest_args(source_uri(sb), "evnts", f"duckdb:///{db}"), ["unknown table 'evnts'", "catalog-variants", "templates"]),
-    ("end before start", lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--interval-start", "2024-02-01", "--interval-end", "2024-01-01"), ["is not after --interval-start"]),
-    ("bad date", lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--interval-start", "01/02/2024"), ["cannot read '01/02/2024'", "YYYY-MM-DD"]),
-    ("sql in table name", lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--dest-table", 'x.y"; drop table t; --'), ["is not a valid identifier"]),
-    ("sql in schema name", lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--dest-table", "a-b.events"), ["'a-b' is not a valid identifier"]),
-    ("directory as db", lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{os.path.dirname(db)}"), ["is a directory"]),
-    ("missing folder", lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}/nope/x.duckdb"), ["does not exist"]),
-    ("bad strategy", lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--incremental-strategy", "upsert"), ["'upsert' is not allowed", "merge"]),
-    ("bad parallelism", lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--extract-parallelism", "lots"), ["'lots' is not a number"]),
-    ("unreachable api", lambda sb, db: _ingest_args(f"klaviyo://?api_key={KEY}&base_url=http://127.0.0.1:9", "events", f"duckdb:///{db}"), ["cannot reach 127.0.0.1:9", "refused"]),
-    ("wrong primary key", lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--primary-key", "nope"), ["has no column 'nope'", "keyed by 'id'"]),
-    ("short api key", lambda sb, db: _ingest_args(source_uri(sb, "pk_123"), "events", f"duckdb:///{db}"), ["not a Klaviyo private API key", "pk_ followed by 34"]),
-    ("unicode api key", lambda sb, db: _ingest_args(source_uri(sb, "pk_" + "é" * 34), "events", f"duckdb:///{db}"), ["not a Klaviyo private API key"]),
-    ("huge api key", lambda sb, db: _ingest_args(source_uri(sb, "pk_" + "a" * 100_000), "events", f"duckdb:///{db}"), ["not a Klaviyo private API key", "100,003 characters"]),
-    ("docs placeholder key", lambda sb, db: _ingest_args(source_uri(sb, "YOUR_API_KEY"), "events", f"duckdb:///{db}"), ["not a Klaviyo private API key"]),
-    ("NUL in api key", lambda sb, db: _ingest_args(source_uri(sb, KEY[:-1] + "%00"), "events", f"duckdb:///{db}"), ["not a Klaviyo private API key"]),
-    ("nan parallelism", lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--extract-parallelism", "nan"), ["'nan' is not a finite number"]),
-    ("inf parallelism", lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--extract-parallelism", "inf"), ["'inf' is not a finite number"]),
-    ("nan checkpoint rows", lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--checkpoint-rows", "nan"), ["--checkpoint-rows: 'nan' is not a finite number"]),
-    ("inf checkpoint rows", lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--checkpoint-rows", "inf"), ["--checkpoint-rows: 'inf' is not a finite number"]),
-    ("nan max retry after", lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--max-retry-after", "nan"), ["--max-retry-after: 'nan' is not a finite number"]),
-    ("api key twice", lambda sb, db: _ingest_args(source_uri(sb) + f"&api_key={KEY}", "events", f"duckdb:///{db}"), ["'api_key' is given more than once"]),
-    ("host in source uri", lambda sb, db: _ingest_args(f"klaviyo://a.klaviyo.com?api_key={KEY}", "events", f"duckdb:///{db}"), ["takes no host", "base_url="]),
-    ("interval start in the future", lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--interval-start", "2999-01-01"), ["'2999-01-01' is in the future"]),
-    ("year one", lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--interval-start", "0001-01-01"), ["is before 1970-01-01"]),
-    ("old revision", lambda sb, db: _ingest_args(source_uri(sb) + "&revision=2020-01-01", "events", f"duckdb:///{db}"), ["revision '2020-01-01' is not allowed", "2023-02-22"]),
-    ("path in base_url", lambda sb, db: _ingest_args(f"klaviyo://?api_key={KEY}&base_url={sb.base_url}/api", "events", f"duckdb:///{db}"), ["with no path"]),
-    ("table named twice", lambda sb, db: _ingest_args(source_uri(sb), "tags,tags", f"duckdb:///{db}"), ["'tags' is named more than once"]),
+    (
+        "unknown source scheme",
+        lambda sb, db: _ingest_args("mailchimp://?key=1", "events", f"duckdb:///{db}"),
+        ["unknown scheme 'mailchimp'", "klaviyo://"],
+    ),
+    (
+        "unknown dest scheme",
+        lambda sb, db: _ingest_args(source_uri(sb), "events", "oracle://x"),
+        ["unknown scheme 'oracle'", "duckdb://"],
+    ),
+    (
+        "no api key",
+        lambda sb, db: _ingest_args(f"klaviyo://?base_url={sb.base_url}", "events", f"duckdb:///{db}"),
+        ["needs an api_key"],
+    ),
+    (
+        "unknown table",
+        lambda sb, db: _ingest_args(source_uri(sb), "evnts", f"duckdb:///{db}"),
+        ["unknown table 'evnts'", "catalog-variants", "templates"],
+    ),
+    (
+        "end before start",
+        lambda sb, db: _ingest_args(
+            source_uri(sb),
+            "events",
+            f"duckdb:///{db}",
+            "--interval-start",
+            "2024-02-01",
+            "--interval-end",
+            "2024-01-01",
+        ),
+        ["is not after --interval-start"],
+    ),
+    (
+        "bad date",
+        lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--interval-start", "01/02/2024"),
+        ["cannot read '01/02/2024'", "YYYY-MM-DD"],
+    ),
+    (
+        "sql in table name",
+        lambda sb, db: _ingest_args(
+            source_uri(sb), "events", f"duckdb:///{db}", "--dest-table", 'x.y"; drop table t; --'
+        ),
+        ["is not a valid identifier"],
+    ),
+    (
+        "sql in schema name",
+        lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--dest-table", "a-b.events"),
+        ["'a-b' is not a valid identifier"],
+    ),
+    (
+        "directory as db",
+        lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{os.path.dirname(db)}"),
+        ["is a directory"],
+    ),
+    (
+        "missing folder",
+        lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}/nope/x.duckdb"),
+        ["does not exist"],
+    ),
+    (
+        "bad strategy",
+        lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--incremental-strategy", "upsert"),
+        ["'upsert' is not allowed", "merge"],
+    ),
+    (
+        "bad parallelism",
+        lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--extract-parallelism", "lots"),
+        ["'lots' is not a number"],
+    ),
+    (
+        "unreachable api",
+        lambda sb, db: _ingest_args(
+            f"klaviyo://?api_key={KEY}&base_url=http://127.0.0.1:9", "events", f"duckdb:///{db}"
+        ),
+        ["cannot reach 127.0.0.1:9", "refused"],
+    ),
+    (
+        "wrong primary key",
+        lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--primary-key", "nope"),
+        ["has no column 'nope'", "keyed by 'id'"],
+    ),
+    (
+        "short api key",
+        lambda sb, db: _ingest_args(source_uri(sb, "pk_123"), "events", f"duckdb:///{db}"),
+        ["not a Klaviyo private API key", "pk_ followed by 34"],
+    ),
+    (
+        "unicode api key",
+        lambda sb, db: _ingest_args(source_uri(sb, "pk_" + "é" * 34), "events", f"duckdb:///{db}"),
+        ["not a Klaviyo private API key"],
+    ),
+    (
+        "huge api key",
+        lambda sb, db: _ingest_args(source_uri(sb, "pk_" + "a" * 100_000), "events", f"duckdb:///{db}"),
+        ["not a Klaviyo private API key", "100,003 characters"],
+    ),
+    (
+        "docs placeholder key",
+        lambda sb, db: _ingest_args(source_uri(sb, "YOUR_API_KEY"), "events", f"duckdb:///{db}"),
+        ["not a Klaviyo private API key"],
+    ),
+    (
+        "NUL in api key",
+        lambda sb, db: _ingest_args(source_uri(sb, KEY[:-1] + "%00"), "events", f"duckdb:///{db}"),
+        ["not a Klaviyo private API key"],
+    ),
+    (
+        "nan parallelism",
+        lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--extract-parallelism", "nan"),
+        ["'nan' is not a finite number"],
+    ),
+    (
+        "inf parallelism",
+        lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--extract-parallelism", "inf"),
+        ["'inf' is not a finite number"],
+    ),
+    (
+        "nan checkpoint rows",
+        lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--checkpoint-rows", "nan"),
+        ["--checkpoint-rows: 'nan' is not a finite number"],
+    ),
+    (
+        "inf checkpoint rows",
+        lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--checkpoint-rows", "inf"),
+        ["--checkpoint-rows: 'inf' is not a finite number"],
+    ),
+    (
+        "nan max retry after",
+        lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--max-retry-after", "nan"),
+        ["--max-retry-after: 'nan' is not a finite number"],
+    ),
+    (
+        "api key twice",
+        lambda sb, db: _ingest_args(source_uri(sb) + f"&api_key={KEY}", "events", f"duckdb:///{db}"),
+        ["'api_key' is given more than once"],
+    ),
+    (
+        "host in source uri",
+        lambda sb, db: _ingest_args(f"klaviyo://a.klaviyo.com?api_key={KEY}", "events", f"duckdb:///{db}"),
+        ["takes no host", "base_url="],
+    ),
+    (
+        "interval start in the future",
+        lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--interval-start", "2999-01-01"),
+        ["'2999-01-01' is in the future"],
+    ),
+    (
+        "year one",
+        lambda sb, db: _ingest_args(source_uri(sb), "events", f"duckdb:///{db}", "--interval-start", "0001-01-01"),
+        ["is before 1970-01-01"],
+    ),
+    (
+        "old revision",
+        lambda sb, db: _ingest_args(source_uri(sb) + "&revision=2020-01-01", "events", f"duckdb:///{db}"),
+        ["revision '2020-01-01' is not allowed", "2023-02-22"],
+    ),
+    (
+        "path in base_url",
+        lambda sb, db: _ingest_args(
+            f"klaviyo://?api_key={KEY}&base_url={sb.base_url}/api", "events", f"duckdb:///{db}"
+        ),
+        ["with no path"],
+    ),
+    (
+        "table named twice",
+        lambda sb, db: _ingest_args(source_uri(sb), "tags,tags", f"duckdb:///{db}"),
+        ["'tags' is named more than once"],
+    ),
 ]
 
 ENV_CASES = [
@@ -65,7 +203,9 @@ def test_bad_environment_values_exit_2_like_flags(sandbox, tmp_path, label, env,
 
 def test_full_refresh_from_environment_is_case_insensitive(sandbox, tmp_path):
     db = str(tmp_path / "out.duckdb")
-    assert run_cli(*_ingest_args(source_uri(sandbox), "metrics", f"duckdb:///{db}", "--dest-table", "t")).returncode == 0
+    assert (
+        run_cli(*_ingest_args(source_uri(sandbox), "metrics", f"duckdb:///{db}", "--dest-table", "t")).returncode == 0
+    )
     args = _ingest_args(source_uri(sandbox), "tags", f"duckdb:///{db}", "--dest-table", "t")
     assert run_cli(*args).returncode == 2  # t holds metrics: only a full refresh may reuse the name
     proc = run_cli(*args, env={"OMNILOAD_FULL_REFRESH": "TRUE"})
@@ -112,7 +252,9 @@ def test_unwritable_file_is_refused(sandbox, tmp_path, monkeypatch, capsys):
     db.chmod(0o444)
     if os.geteuid() == 0:  # root may write anything: make the OS answer as it would for an ordinary user
         real_access = os.access
-        monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(db) and mode & os.W_OK else real_access(p, mode))
+        monkeypatch.setattr(
+            os, "access", lambda p, mode: False if str(p) == str(db) and mode & os.W_OK else real_access(p, mode)
+        )
     code = main(_ingest_args(source_uri(sandbox), "events", f"duckdb:///{db}"))
     assert code == 2 and "is not writable" in capsys.readouterr().err
     assert db.read_bytes() == b""

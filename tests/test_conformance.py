@@ -28,7 +28,11 @@ def _convert(node):
         return [_convert(n) for n in node]
     if not isinstance(node, dict):
         return node
-    out = {("anyOf" if k == "oneOf" else k): _convert(v) for k, v in node.items() if k not in ("nullable", "example", "discriminator")}
+    out = {
+        ("anyOf" if k == "oneOf" else k): _convert(v)
+        for k, v in node.items()
+        if k not in ("nullable", "example", "discriminator")
+    }
     if node.get("nullable"):
         return {"anyOf": [out, {"type": "null"}]}
     return out

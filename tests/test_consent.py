@@ -26,21 +26,15 @@ def _expected(sb) -> dict:
                 can = [v for k, v in sub.items() if k.startswith("can_receive")]
                 row = {"profile_id": p["id"], "channel": f"{channel}.{kind}", "can_receive": can[0],
                        "updated": p["attributes"]["updated"], **{k: sub.get(k) for k in SPEC.columns if k in sub}}  # fmt: skip
-                out[(p["id"], row["channel"])] = {
-                    c: _norm(row.get(c), t) for c, t in SPEC.all_columns.items()
-                }
+                out[(p["id"], row["channel"])] = {c: _norm(row.get(c), t) for c, t in SPEC.all_columns.items()}
     return out
 
 
 def _assert_equal(db: str, sb) -> dict:
     got, want = rows(db, "subscriptions"), _expected(sb)
-    assert set(got) == set(want), (
-        f"{len(set(want) - set(got))} missing, {len(set(got) - set(want))} extra"
-    )
+    assert set(got) == set(want), f"{len(set(want) - set(got))} missing, {len(set(got) - set(want))} extra"
     for key, exp in want.items():
-        assert {c: _norm(got[key][c], t) for c, t in SPEC.all_columns.items()} == exp, (
-            key
-        )
+        assert {c: _norm(got[key][c], t) for c, t in SPEC.all_columns.items()} == exp, key
     return got
 
 
@@ -48,9 +42,7 @@ def _asked(sb) -> list[str]:
     return [q for _, name, q in sb.state.log if name == "profiles"]
 
 
-def test_subscriptions_equal_truth_after_backfill_and_clock_advance_and_follow_deleted_profiles(
-    make_sandbox, tmp_path
-):
+def test_subscriptions_equal_truth_after_backfill_and_clock_advance_and_follow_deleted_profiles(make_sandbox, tmp_path):
     sb = make_sandbox(scale="tiny", rate_limits="off", seed=13)
     db = str(tmp_path / "k.duckdb")
     assert ingest(sb, "subscriptions", db) == 0
@@ -62,35 +54,21 @@ def test_subscriptions_equal_truth_after_backfill_and_clock_advance_and_follow_d
         "sms.transactional",
         "mobile_push.marketing",
     } <= channels
-    assert any(r["suppression"] for r in first.values()) and any(
-        r["list_suppressions"] for r in first.values()
-    )
+    assert any(r["suppression"] for r in first.values()) and any(r["list_suppressions"] for r in first.values())
     profiles = len(truth.records(sb.state, "profiles"))
     asked = _asked(sb)
-    assert all(
-        "fields[profile]=updated" in q
-        and "additional-fields[profile]=subscriptions" in q
-        for q in asked
-    )
-    assert (
-        len(asked) <= -(-profiles // 100) + 4
-    )  # a page per 100 profiles (+ the windows' edges)
+    assert all("fields[profile]=updated" in q and "additional-fields[profile]=subscriptions" in q for q in asked)
+    assert len(asked) <= -(-profiles // 100) + 4  # a page per 100 profiles (+ the windows' edges)
     cursor = max(r["updated"] for r in first.values())
 
-    http_post(
-        sb.base_url, "/__sandbox/clock/advance?seconds=864000"
-    )  # ten days: touched profiles, new consent
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=864000")  # ten days: touched profiles, new consent
     before = len(sb.state.log)
     assert ingest(sb, "subscriptions", db) == 0
     got = _assert_equal(db, sb)
     changed = {k for k, r in got.items() if r["updated"] > cursor}
-    assert changed and any(
-        got[k]["consent"] != first[k]["consent"] for k in changed if k in first
-    )
+    assert changed and any(got[k]["consent"] != first[k]["consent"] for k in changed if k in first)
     second = [q for _, name, q in list(sb.state.log)[before:] if name == "profiles"]
-    assert second and all(
-        "greater-than(updated," in q for q in second
-    )  # from the cursor, not a full re-read
+    assert second and all("greater-than(updated," in q for q in second)  # from the cursor, not a full re-read
     last = max(r["_dlt_load_id"] for r in got.values())
     assert {k for k, r in got.items() if r["_dlt_load_id"] == last} <= {
         k for k, r in got.items() if r["updated"] >= cursor - SPEC.lookback}  # fmt: skip
@@ -99,9 +77,7 @@ def test_subscriptions_equal_truth_after_backfill_and_clock_advance_and_follow_d
     gone = delete(sb, "profiles", 2)
     assert ingest(sb, "profiles", db, "--reconcile", "profiles") == 0
     marked = {k for k, at in marks(db, "subscriptions").items() if at}
-    assert {k[0] for k in marked} == set(gone) and marked == {
-        k for k in got if k[0] in gone
-    }
+    assert {k[0] for k in marked} == set(gone) and marked == {k for k in got if k[0] in gone}
 
 
 def test_subscriptions_spec_reads_the_profiles_endpoint_as_the_spec_allows():
@@ -130,18 +106,14 @@ def test_subscriptions_spec_reads_the_profiles_endpoint_as_the_spec_allows():
     ) in profiles.dependents  # marked with a deleted profile
 
 
-def test_suppressions_list_only_suppressed_profiles_and_drop_lifted_ones(
-    make_sandbox, tmp_path
-):
+def test_suppressions_list_only_suppressed_profiles_and_drop_lifted_ones(make_sandbox, tmp_path):
     sb = make_sandbox(scale="tiny,profiles=1000", rate_limits="off", seed=17)
     db = str(tmp_path / "k.duckdb")
 
     def want() -> dict:
         out = {}
         for p in truth.records(sb.state, "profiles"):
-            for s in p["attributes"]["subscriptions"]["email"]["marketing"][
-                "suppression"
-            ]:
+            for s in p["attributes"]["subscriptions"]["email"]["marketing"]["suppression"]:
                 out[(p["id"], s["reason"])] = (
                     p["attributes"]["email"],
                     _norm(s["timestamp"], "timestamp"),
@@ -149,27 +121,17 @@ def test_suppressions_list_only_suppressed_profiles_and_drop_lifted_ones(
         return out
 
     def got() -> dict:
-        return {
-            k: (r["email"], _norm(r["timestamp"], "timestamp"))
-            for k, r in rows(db, "suppressions").items()
-        }
+        return {k: (r["email"], _norm(r["timestamp"], "timestamp")) for k, r in rows(db, "suppressions").items()}
 
     assert ingest(sb, "suppressions", db) == 0
     first = want()
-    assert (
-        got() == first and 0 < len(first) < len(truth.records(sb.state, "profiles")) / 4
-    )
+    assert got() == first and 0 < len(first) < len(truth.records(sb.state, "profiles")) / 4
     asked = _asked(sb)
     assert len(asked) == -(
         -len({k[0] for k in first}) // 100
     )  # a page per 100 suppressed profiles, not per 100 profiles
-    assert all(
-        "greater-than(subscriptions.email.marketing.suppression.timestamp," in q
-        for q in asked
-    )
-    http_post(
-        sb.base_url, "/__sandbox/clock/advance?seconds=864000"
-    )  # touched profiles: some suppressed, some lifted
+    assert all("greater-than(subscriptions.email.marketing.suppression.timestamp," in q for q in asked)
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=864000")  # touched profiles: some suppressed, some lifted
     assert ingest(sb, "suppressions", db) == 0
     second = want()
     assert got() == second and set(first) - set(second) and set(second) - set(first)

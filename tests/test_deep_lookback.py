@@ -34,8 +34,12 @@ def test_an_event_three_days_late_is_caught_by_the_next_deep_lookback_a_day_on(m
     assert ingest(sb, "events", db) == 0  # a day on: the deep re-read (7 days before the cursor)
     assert late in rows(db, "events")
     assert_equals_truth(db, sb, "events")
-    lowest = min(f.split("greater-or-equal(datetime,")[1][:19] for f in _event_lower_bounds(sb, seen) if "greater-or-equal" in f)
-    assert lowest < (sandbox_now(sb) - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%S")  # read from 7 days before the cursor
+    lowest = min(
+        f.split("greater-or-equal(datetime,")[1][:19] for f in _event_lower_bounds(sb, seen) if "greater-or-equal" in f
+    )
+    assert lowest < (sandbox_now(sb) - timedelta(days=7)).strftime(
+        "%Y-%m-%dT%H:%M:%S"
+    )  # read from 7 days before the cursor
     nine = _late(sb, 9)  # beyond the deep lookback: the documented bound
     http_post(sb.base_url, "/__sandbox/clock/advance?seconds=86400")
     assert ingest(sb, "events", db) == 0

@@ -38,7 +38,10 @@ def marks(db: str, table: str) -> dict:
         key = key_of(table)
         sel = ", ".join(f'"{c}"' for c in key)
         mark = f'"{DELETED}"' if DELETED in cols else "null"
-        return {row_key(dict(zip(key, r)), key): r[-1] for r in con.execute(f'select {sel}, {mark} from "{table}"').fetchall()}
+        return {
+            row_key(dict(zip(key, r, strict=False)), key): r[-1]
+            for r in con.execute(f'select {sel}, {mark} from "{table}"').fetchall()
+        }
     finally:
         con.close()
 
@@ -48,7 +51,9 @@ def assert_converged(db: str, sb, name: str, hard: bool = False) -> dict:
     got = marks(db, name.replace("-", "_"))
     want = set(expected_rows(sb, name))
     current = {k for k, at in got.items() if at is None}
-    assert current == want, f"{name}: {len(want - current)} current rows missing, {len(current - want)} stale rows unmarked"
+    assert current == want, (
+        f"{name}: {len(want - current)} current rows missing, {len(current - want)} stale rows unmarked"
+    )
     if hard:
         assert set(got) == want, f"{name}: {len(set(got) - want)} deleted rows kept"
     return got
@@ -222,10 +227,15 @@ class Dest:
     def marks(self, table: str, source: str) -> dict:
         """key -> _omniload_deleted_at of every row of ``kl.table`` (loaded from ``source``)."""
         key = key_of(source)
-        cols = {r[0] for r in self.sql(f"select column_name from information_schema.columns where table_schema = 'kl' and table_name = '{table}'")}
+        cols = {
+            r[0]
+            for r in self.sql(
+                f"select column_name from information_schema.columns where table_schema = 'kl' and table_name = '{table}'"
+            )
+        }
         mark = f'"{DELETED}"' if DELETED in cols else "null"
         found = self.sql(f'select {", ".join(f"{chr(34)}{c}{chr(34)}" for c in key)}, {mark} from "kl"."{table}"')
-        return {row_key(dict(zip(key, r)), key): r[-1] for r in found}
+        return {row_key(dict(zip(key, r, strict=False)), key): r[-1] for r in found}
 
     def ingest(self, sb, tables: str, dest_table: str, *extra: str) -> int:
         from omniload.cli import main
@@ -238,7 +248,12 @@ class Dest:
 def dest(request, tmp_path):
     if request.param == "duckdb":
         return Dest("duckdb", tmp_path)
-    return Dest("postgres", tmp_path, request.getfixturevalue("postgres"), f"kl_{request.node.name[-40:].lower()}".replace("[", "_").replace("]", "").replace("-", "_"))
+    return Dest(
+        "postgres",
+        tmp_path,
+        request.getfixturevalue("postgres"),
+        f"kl_{request.node.name[-40:].lower()}".replace("[", "_").replace("]", "").replace("-", "_"),
+    )
 
 
 def current_of(got: dict) -> set:
@@ -257,14 +272,19 @@ def test_dependents_are_found_by_what_was_loaded_never_by_name(make_sandbox, des
         by_profile.setdefault(e["profile_id"], []).append(e["id"])
     victim = max(by_profile, key=lambda p: len(by_profile[p]))
     dest.sql("create table kl.events (id text, profile_id text, note text)", fetch=False)
-    dest.sql(f"insert into kl.events values ('x1', '{victim}', 'not omniload''s'), ('x2', 'someone', 'neither')", fetch=False)
+    dest.sql(
+        f"insert into kl.events values ('x1', '{victim}', 'not omniload''s'), ('x2', 'someone', 'neither')", fetch=False
+    )
     http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&ids={victim}")
     assert dest.ingest(sb, "profiles", "kl.k_profiles", "--reconcile", "profiles", "--hard-deletes") == 0
     assert victim not in dest.marks("k_profiles", "profiles")
     got = dest.marks("k_events", "events")
     assert set(got) == set(expected_rows(sb, "events")) and not any(got.values())  # its events gone, no other
     assert len(set(events) - set(got)) == len(by_profile[victim]) > 1
-    assert sorted(dest.sql("select id, profile_id, note from kl.events")) == [("x1", victim, "not omniload's"), ("x2", "someone", "neither")]
+    assert sorted(dest.sql("select id, profile_id, note from kl.events")) == [
+        ("x1", victim, "not omniload's"),
+        ("x2", "someone", "neither"),
+    ]
     # soft: marked in k_events, and a table loaded from events under yet another name is found as well
     assert dest.ingest(sb, "events", "kl.more_events") == 0
     second = next(p for p in sorted(by_profile, key=lambda p: -len(by_profile[p])) if p != victim)
@@ -336,7 +356,9 @@ def test_a_profile_merged_back_brings_back_its_events_even_when_the_scan_is_refu
     victim = next(iter(sorted({e["profile_id"] for e in events.values()})))
     http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&ids={victim}")
     assert dest.ingest(sb, "profiles,events", "kl.*", "--reconcile", "profiles") == 0
-    assert {k for k, at in dest.marks("events", "events").items() if at} == {k for k, e in events.items() if e["profile_id"] == victim}
+    assert {k for k, at in dest.marks("events", "events").items() if at} == {
+        k for k, e in events.items() if e["profile_id"] == victim
+    }
     http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&restore=1&ids={victim}")
     others = sorted(p["id"] for p in truth.records(sb.state, "profiles") if p["id"] != victim)[:200]
     http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&ids={','.join(others)}")

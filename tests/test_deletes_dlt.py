@@ -49,7 +49,7 @@ def _arrow(kind: str, d: Path, table: str) -> pa.Table:
         try:
             cur = con.execute(f'select * from "{table}"')
             names = [c[0] for c in cur.description]
-            return pa.Table.from_pylist([dict(zip(names, r)) for r in cur.fetchall()])
+            return pa.Table.from_pylist([dict(zip(names, r, strict=False)) for r in cur.fetchall()])
         finally:
             con.close()
     if kind == "duckdb":
@@ -122,7 +122,9 @@ def test_deleted_records_are_marked_and_nothing_else_changes(make_sandbox, tmp_p
             if k in marked(after[name]) and kind in FILES:  # a tombstone: the key and the mark alone
                 assert all(v is None for c, v in row.items() if c not in (*key_of(name), DELETED)), row
             else:  # marked rows keep every value; the others are untouched
-                assert {c: v for c, v in row.items() if c != DELETED} == {c: v for c, v in before[name][k].items() if c != DELETED}
+                assert {c: v for c, v in row.items() if c != DELETED} == {
+                    c: v for c, v in before[name][k].items() if c != DELETED
+                }
     by_profile = {k for k, r in after["events"].items() if r.get(DELETED) is not None}
     want = {k for k, r in before["events"].items() if r["profile_id"] in gone}
     assert want and by_profile == want  # the deleted profiles' events, found by profile_id, not by a scan
@@ -132,14 +134,18 @@ def test_deleted_records_are_marked_and_nothing_else_changes(make_sandbox, tmp_p
     assert marked(later) == gone and {k for k in later if k not in gone} == set(expected_rows(sb, "profiles"))
     if kind == "duckdb":  # marked by dlt merges, not by deletes.py's SQL (which keeps _omniload_reconciled)
         con = duckdb.connect(str(tmp_path / "k.duckdb"), read_only=True)
-        assert not con.execute("select * from information_schema.tables where table_name = '_omniload_reconciled'").fetchall()
+        assert not con.execute(
+            "select * from information_schema.tables where table_name = '_omniload_reconciled'"
+        ).fetchall()
         con.close()
     if kind in (*FILES, "iceberg"):
         return
     more = set(delete(sb, "profiles", 5))
     assert run(sb, kind, tmp_path, "profiles", "--reconcile", "profiles", "--hard-deletes") == 0
     got = current(kind, tmp_path, "profiles")
-    assert set(got) == set(expected_rows(sb, "profiles")) and not marked(got) and not (more | gone) & set(got)  # marked before or not: gone
+    assert (
+        set(got) == set(expected_rows(sb, "profiles")) and not marked(got) and not (more | gone) & set(got)
+    )  # marked before or not: gone
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "delta", "parquet"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+from datetime import UTC
 from pathlib import Path
 
 import pyarrow.csv as pacsv
@@ -20,7 +21,9 @@ from .conftest import http_post, run_cli, source_uri
 from .helpers import assert_rows_equal_truth, by_id, expected_rows
 from .pg import PASSWORD
 
-TABLES = {t.name: t for t in CORE}  # the 15 list endpoints (every table of `all`: test_ingest.py, test_table_families.py)
+TABLES = {
+    t.name: t for t in CORE
+}  # the 15 list endpoints (every table of `all`: test_ingest.py, test_table_families.py)
 
 
 def _pg_rows(server, database: str, schema: str, table: str) -> dict[str, dict]:
@@ -44,7 +47,9 @@ def test_postgres_list_tables_then_incremental(postgres, make_sandbox, tmp_path)
         assert_rows_equal_truth(_pg_rows(postgres, "kl_all", "klaviyo", name.replace("-", "_")), sb, name)
     con = postgres.connect("kl_all")
     with con.cursor() as cur:
-        cur.execute("select column_name, data_type from information_schema.columns where table_schema='klaviyo' and table_name='events'")
+        cur.execute(
+            "select column_name, data_type from information_schema.columns where table_schema='klaviyo' and table_name='events'"
+        )
         types = dict(cur.fetchall())
     con.close()
     assert types["datetime"] == "timestamp with time zone" and types["event_properties"] == "jsonb"
@@ -67,7 +72,15 @@ def test_postgres_default_schema_is_public_and_bad_password_is_redacted(postgres
     assert ingest_to(sandbox, "tags", postgres.uri("kl_pub")) == 0
     assert_rows_equal_truth(_pg_rows(postgres, "kl_pub", "public", "tags"), sandbox, "tags")
     wrong = "Wr0ng-pass-XYZ"
-    proc = run_cli("ingest", "--source-uri", source_uri(sandbox), "--source-table", "tags", "--dest-uri", postgres.uri("kl_pub", wrong))
+    proc = run_cli(
+        "ingest",
+        "--source-uri",
+        source_uri(sandbox),
+        "--source-table",
+        "tags",
+        "--dest-uri",
+        postgres.uri("kl_pub", wrong),
+    )
     assert proc.returncode == 2 and "cannot connect to postgresql://omni:***@127.0.0.1" in proc.stderr
     assert wrong not in proc.stderr + proc.stdout and PASSWORD not in proc.stderr
 
@@ -124,7 +137,11 @@ WAREHOUSE_CASES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("uri,kind,creds,extra", WAREHOUSE_CASES, ids=[c[1] + ("-md" if c[0].startswith("md:") else "") for c in WAREHOUSE_CASES])
+@pytest.mark.parametrize(
+    "uri,kind,creds,extra",
+    WAREHOUSE_CASES,
+    ids=[c[1] + ("-md" if c[0].startswith("md:") else "") for c in WAREHOUSE_CASES],
+)
 def test_warehouse_uris_map_to_dlt_without_a_network(uri, kind, creds, extra):
     dest = parse_destination(uri)
     assert dest.kind == kind and dest.credentials == creds
@@ -201,7 +218,7 @@ def _pg_count(server, database: str, query: str) -> int:
 def _sqlite_rows(path: Path, table: str) -> dict[str, dict]:
     """Rows of a SQLite table; SQLite keeps timestamps as UTC text without a zone."""
     import sqlite3
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     con = sqlite3.connect(path)
     try:
@@ -211,7 +228,7 @@ def _sqlite_rows(path: Path, table: str) -> dict[str, dict]:
     for row in got.values():
         for col, value in row.items():
             if isinstance(value, str) and re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?", value):
-                row[col] = datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+                row[col] = datetime.fromisoformat(value).replace(tzinfo=UTC)
     return got
 
 

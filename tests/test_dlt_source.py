@@ -15,7 +15,7 @@ from omniload.sources.klaviyo.tables.relationships import RELATIONSHIPS
 
 from .conftest import KEY, http_post
 from .helpers import assert_rows_equal_truth, by_id
-from .test_reports import END, START, MESSAGE_STATISTICS, fast_pacing, nonzero, placed_order  # noqa: F401 - a fixture
+from .test_reports import END, MESSAGE_STATISTICS, START, fast_pacing, nonzero, placed_order  # noqa: F401 - a fixture
 
 
 def _rows(db: str, table: str) -> dict[str, dict]:
@@ -72,7 +72,7 @@ def test_include_table_rides_with_its_parent_and_equals_truth(make_sandbox, tmp_
     sb = make_sandbox(scale="tiny", rate_limits="off", seed=11)
     db = str(tmp_path / "dlt.duckdb")
     pipeline = _pipeline(tmp_path, db)
-    for run in range(2):  # a backfill, then ten days later an incremental run
+    for _run in range(2):  # a backfill, then ten days later an incremental run
         pipeline.run(klaviyo_source(api_key=KEY, tables=["event_attributions", "events"], base_url=sb.base_url))
         for name in ("events", "event_attributions"):
             assert_rows_equal_truth(_rows(db, name), sb, name)
@@ -89,7 +89,7 @@ def test_report_table_equals_truth(make_sandbox, tmp_path):
     con = duckdb.connect(db, read_only=True)
     try:
         cur = con.execute(f"select * from klaviyo.{name}")
-        got = [dict(zip([d[0] for d in cur.description], r)) for r in cur.fetchall()]
+        got = [dict(zip([d[0] for d in cur.description], r, strict=False)) for r in cur.fetchall()]
     finally:
         con.close()
     key = ("campaign_id", "campaign_message_id", "send_channel", "period_start", "period_end")  # one timeframe's totals

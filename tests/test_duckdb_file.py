@@ -20,7 +20,9 @@ def test_a_sqlite_file_given_as_duckdb_is_refused_with_one_line(sandbox, tmp_pat
     con.commit()
     con.close()
     before = path.read_bytes()
-    proc = run_cli("ingest", "--source-uri", source_uri(sandbox), "--source-table", "tags", "--dest-uri", f"duckdb:///{path}")
+    proc = run_cli(
+        "ingest", "--source-uri", source_uri(sandbox), "--source-table", "tags", "--dest-uri", f"duckdb:///{path}"
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         f"omniload: error: --dest-uri: '{path}' is not a DuckDB database (it is a SQLite database: use a sqlite:// URI for it); "
@@ -29,7 +31,9 @@ def test_a_sqlite_file_given_as_duckdb_is_refused_with_one_line(sandbox, tmp_pat
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["data.db"]
     empty = tmp_path / "empty.duckdb"
     empty.touch()
-    proc = run_cli("ingest", "--source-uri", source_uri(sandbox), "--source-table", "tags", "--dest-uri", f"duckdb:///{empty}")
+    proc = run_cli(
+        "ingest", "--source-uri", source_uri(sandbox), "--source-table", "tags", "--dest-uri", f"duckdb:///{empty}"
+    )
     assert proc.returncode == 2 and f"'{empty}' is not a DuckDB database (it is empty)" in proc.stderr
 
 

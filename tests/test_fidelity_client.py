@@ -57,7 +57,10 @@ def test_interval_end_after_the_servers_clock_is_capped_with_a_note(make_sandbox
     proc = run_cli("ingest", "--source-uri", source_uri(sb), "--source-table", "events,campaigns,profiles",
                    "--dest-uri", f"duckdb:///{db}", "--interval-end", "2030-01-01", "--progress", "log")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "--interval-end 2030-01-01T00:00:00+00:00 is after the API's clock; reading up to 2026-07-01T00:00:00+00:00" in proc.stderr
+    assert (
+        "--interval-end 2030-01-01T00:00:00+00:00 is after the API's clock; reading up to 2026-07-01T00:00:00+00:00"
+        in proc.stderr
+    )
     assert sb.state.requests["status:400"] == 0
     for name in ("events", "campaigns", "profiles"):
         assert_equals_truth(db, sb, name)

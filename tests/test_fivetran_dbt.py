@@ -5,7 +5,7 @@ campaigns' and flows' revenue and counts equal to the sandbox's attribution."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import duckdb
@@ -18,13 +18,22 @@ from .dbt_project import build, duckdb_profile, model_names, postgres_profile
 from .helpers import sandbox_now
 
 START = "2015-01-01"
-END_MODELS = ("klaviyo__events", "klaviyo__persons", "klaviyo__campaigns", "klaviyo__flows", "klaviyo__person_campaign_flow")
-REVENUE = ("placed order", "ordered product")  # of dbt_klaviyo's default klaviyo__sum_revenue_metrics, those the sandbox has
+END_MODELS = (
+    "klaviyo__events",
+    "klaviyo__persons",
+    "klaviyo__campaigns",
+    "klaviyo__flows",
+    "klaviyo__person_campaign_flow",
+)
+REVENUE = (
+    "placed order",
+    "ordered product",
+)  # of dbt_klaviyo's default klaviyo__sum_revenue_metrics, those the sandbox has
 COUNTED = ("placed order", "ordered product", "opened email", "clicked email", "received email")
 
 
 def _start() -> datetime:
-    return datetime.fromisoformat(START).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(START).replace(tzinfo=UTC)
 
 
 def _expected(sb) -> dict[str, dict[str, tuple]]:
@@ -63,7 +72,10 @@ def _got(con, model: str, key: str) -> dict[str, tuple]:
     cnt = ", ".join(f"coalesce(count_{m.replace(' ', '_')}, 0)" for m in COUNTED)
     out = {}
     for row in _query(con, f"select {key}, {rev}, {cnt} from main_klaviyo.{model}"):
-        revenue, counts = tuple(Decimal(v) for v in row[1:1 + len(REVENUE)]), tuple(int(v) for v in row[1 + len(REVENUE):])
+        revenue, counts = (
+            tuple(Decimal(v) for v in row[1 : 1 + len(REVENUE)]),
+            tuple(int(v) for v in row[1 + len(REVENUE) :]),
+        )
         if any(counts):
             out[row[0]] = (revenue, counts)
     return out
@@ -80,7 +92,11 @@ def _assert_built(proc, results, con) -> None:
     """Every model of the package built, every dbt test passed, no warning, the end models non-empty."""
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "Done. PASS=" in proc.stdout and " WARN=0 ERROR=0 SKIP=0" in proc.stdout, proc.stdout[-2000:]
-    built = {r["unique_id"].split(".")[-1] for r in results if r["unique_id"].startswith("model.") and r["status"] == "success"}
+    built = {
+        r["unique_id"].split(".")[-1]
+        for r in results
+        if r["unique_id"].startswith("model.") and r["status"] == "success"
+    }
     assert built == model_names()  # every model of the package, none missing
     tests = [r for r in results if r["unique_id"].startswith("test.")]
     assert tests and all(r["status"] == "pass" for r in tests)

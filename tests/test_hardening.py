@@ -128,7 +128,9 @@ def test_a_lock_conflict_is_not_called_a_network_problem():
     from omniload.destinations import parse_destination
     from omniload.load import describe_failure
 
-    inner = OSError('IO Error: Could not set lock on file "x.duckdb": Conflicting lock is held in /usr/bin/python3 (PID 7)')
+    inner = OSError(
+        'IO Error: Could not set lock on file "x.duckdb": Conflicting lock is held in /usr/bin/python3 (PID 7)'
+    )
     exc = DestinationConnectionError("duckdb", "main", str(inner), inner)
     line = describe_failure("events", parse_destination("duckdb:///x.duckdb"), exc)
     assert "internet" not in line and "another process has x.duckdb open" in line and "Conflicting lock" in line

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import duckdb
 import pytest
 
 from klaviyo_sandbox import testing as truth
-from omniload.sources.klaviyo.tables import TABLES
 from omniload.sources.klaviyo.tables.core import CORE
 
 from .conftest import http_post
@@ -24,7 +23,7 @@ ALL = sorted(TABLES)
 def test_table_equals_sandbox_truth_with_declared_types(sandbox, tmp_path, name):
     db = str(tmp_path / "k.duckdb")
     assert ingest(sandbox, name, db, "--interval-start", "2022-01-01") == 0
-    assert_equals_truth(db, sandbox, name, datetime(2022, 1, 1, tzinfo=timezone.utc))
+    assert_equals_truth(db, sandbox, name, datetime(2022, 1, 1, tzinfo=UTC))
     types = column_types(db, name.replace("-", "_"))
     for col, typ in TABLES[name].all_columns.items():
         assert types[col] == DLT_TYPES[typ], f"{name}.{col}: {types[col]}"
@@ -95,8 +94,10 @@ def test_parallel_and_serial_runs_give_identical_tables(make_sandbox, tmp_path):
 def test_interval_end_is_exclusive_and_state_resumes(make_sandbox, tmp_path):
     sb = make_sandbox(scale="tiny", rate_limits="off")
     db = str(tmp_path / "k.duckdb")
-    start, end = datetime(2025, 1, 1, tzinfo=timezone.utc), datetime(2025, 3, 1, tzinfo=timezone.utc)
-    assert ingest(sb, "events", db, "--interval-start", "2025-01-01", "--interval-end", "2025-03-01T00:00:00+00:00") == 0
+    start, end = datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 3, 1, tzinfo=UTC)
+    assert (
+        ingest(sb, "events", db, "--interval-start", "2025-01-01", "--interval-end", "2025-03-01T00:00:00+00:00") == 0
+    )
     assert_equals_truth(db, sb, "events", start, end)
     assert ingest(sb, "events", db) == 0  # resumes from the newest loaded event, up to now
     assert_equals_truth(db, sb, "events", start)
@@ -133,7 +134,9 @@ def test_memory_destination_runs(sandbox, capsys):
                  "--progress", "json"])  # fmt: skip
     assert code == 0
     summary = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"summary"' in line]
-    assert [(s["table"], s["status"], s["rows"]) for s in summary] == [("metrics", "ok", len(expected_rows(sandbox, "metrics")))]
+    assert [(s["table"], s["status"], s["rows"]) for s in summary] == [
+        ("metrics", "ok", len(expected_rows(sandbox, "metrics")))
+    ]
 
 
 def test_state_lives_in_the_destination(make_sandbox, tmp_path):
@@ -145,7 +148,9 @@ def test_state_lives_in_the_destination(make_sandbox, tmp_path):
     con.close()
     assert "omniload__main__forms" in names
     before = api_requests(sb)
-    assert ingest(sb, "forms", db, "--reconcile", "none") == 0  # a fresh process-local workdir: the cursor came from DuckDB
+    assert (
+        ingest(sb, "forms", db, "--reconcile", "none") == 0
+    )  # a fresh process-local workdir: the cursor came from DuckDB
     assert api_requests(sb) - before == 1
 
 
@@ -176,11 +181,23 @@ def test_replace_strategy_across_checkpoint_slices_keeps_every_slice(make_sandbo
     db = str(tmp_path / "k.duckdb")
     assert ingest(sb, "events", db, "--incremental-strategy", "replace", "--checkpoint-rows", "1000") == 0
     assert_equals_truth(db, sb, "events")
-    assert ingest(sb, "events", db, "--incremental-strategy", "replace", "--checkpoint-rows", "1000",
-                  "--interval-start", "2026-01-01") == 0  # replace: the table now holds only this interval
+    assert (
+        ingest(
+            sb,
+            "events",
+            db,
+            "--incremental-strategy",
+            "replace",
+            "--checkpoint-rows",
+            "1000",
+            "--interval-start",
+            "2026-01-01",
+        )
+        == 0
+    )  # replace: the table now holds only this interval
     got = rows(db, "events")
-    assert got and min(r["datetime"] for r in got.values()) >= datetime(2026, 1, 1, tzinfo=timezone.utc)
-    assert_equals_truth(db, sb, "events", datetime(2026, 1, 1, tzinfo=timezone.utc))
+    assert got and min(r["datetime"] for r in got.values()) >= datetime(2026, 1, 1, tzinfo=UTC)
+    assert_equals_truth(db, sb, "events", datetime(2026, 1, 1, tzinfo=UTC))
 
 
 def test_a_past_interval_end_loads_nothing_stamped_after_it(make_sandbox, tmp_path):
@@ -193,5 +210,5 @@ def test_a_past_interval_end_loads_nothing_stamped_after_it(make_sandbox, tmp_pa
         stamps = sorted(r["attributes"][TABLES[name].cursor] for r in truth.records(sb.state, name))
         cut = stamps[len(stamps) // 2]
         assert ingest(sb, name, db, "--interval-start", "2000-01-01", "--interval-end", cut) == 0
-        got = assert_equals_truth(db, sb, name, datetime(2000, 1, 1, tzinfo=timezone.utc), datetime.fromisoformat(cut))
+        got = assert_equals_truth(db, sb, name, datetime(2000, 1, 1, tzinfo=UTC), datetime.fromisoformat(cut))
         assert 0 < len(got) < len(stamps), name

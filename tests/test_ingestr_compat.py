@@ -49,8 +49,14 @@ def test_ingestr_flags_mask_columns_and_notes(sandbox, tmp_path):
     assert "--loader-file-size" not in proc.stderr  # it means something: dlt's rows per file
     got, want = rows(db, "profiles"), expected_rows(sandbox, "profiles")
     assert set(got) == set(want)
-    assert duckdb.connect(db, read_only=True).execute(
-        "select data_type from information_schema.columns where table_name='profiles' and column_name='created'").fetchone()[0] == "VARCHAR"
+    assert (
+        duckdb.connect(db, read_only=True)
+        .execute(
+            "select data_type from information_schema.columns where table_name='profiles' and column_name='created'"
+        )
+        .fetchone()[0]
+        == "VARCHAR"
+    )
     for rid, exp in want.items():
         row = got[rid]
         assert row["email"] == (hashlib.sha256(exp["email"].encode()).hexdigest() if exp["email"] else exp["email"])

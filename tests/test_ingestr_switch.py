@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import os
 import re
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import duckdb
 import pyarrow as pa
@@ -44,7 +44,9 @@ def _ingest(sb, table: str, db, *extra: str):
 
 def test_every_ingestr_flag_is_accepted(sandbox, tmp_path):
     db = tmp_path / "flags.duckdb"
-    with duckdb.connect(str(db)) as con:  # the user's own table in the staging schema named: the schema is theirs, it stays
+    with duckdb.connect(
+        str(db)
+    ) as con:  # the user's own table in the staging schema named: the schema is theirs, it stays
         con.execute("create schema stage_x; create table stage_x.keep as select 1 as one")
     proc = _ingest(sandbox, "metrics", db, *[a for args, _ in INGESTR_FLAGS for a in args])
     assert proc.returncode == 0, proc.stderr
@@ -158,7 +160,7 @@ def test_ingestr_only_masks_follow_its_rules():
     assert _masked("round", [1234], pa.int64()).to_pylist() == [1230]
     assert _masked("range", [250, -1, 99.9]).to_pylist() == ["200-300", "-100-0", "0-100"]
     assert _masked("range:1000", ["2500"]).to_pylist() == ["2000-3000"]
-    assert _masked("year_only", [datetime(2024, 3, 1, tzinfo=timezone.utc), None], ts).to_pylist() == [2024, None]
+    assert _masked("year_only", [datetime(2024, 3, 1, tzinfo=UTC), None], ts).to_pylist() == [2024, None]
     assert _masked("month_year", ["2024-05-06T10:00:00Z", "not a date"]).to_pylist() == ["2024-05", None]
     seq = _masked("sequential", ["b", "a", "b", None, "c"])
     assert seq.type == pa.int64() and seq.to_pylist() == [1, 2, 1, None, 3]
@@ -195,12 +197,16 @@ def test_incremental_predicate_narrows_the_merge_match(make_sandbox, tmp_path):
     db = tmp_path / "p.duckdb"
     assert _ingest(sb, "profiles", db).returncode == 0
     http_post(sb.base_url, "/__sandbox/clock/advance?seconds=86400")
-    proc = _ingest(sb, "profiles", db, "--incremental-predicate", "target.updated >= '2000-01-01'")  # every row: as without
+    proc = _ingest(
+        sb, "profiles", db, "--incremental-predicate", "target.updated >= '2000-01-01'"
+    )  # every row: as without
     assert proc.returncode == 0, proc.stderr
     assert_equals_truth(str(db), sb, "profiles")
     http_post(sb.base_url, "/__sandbox/clock/advance?seconds=86400")
     before = expected_rows(sb, "profiles")
-    proc = _ingest(sb, "profiles", db, "--incremental-predicate", "target.updated > '2999-01-01'")  # no row: none matched
+    proc = _ingest(
+        sb, "profiles", db, "--incremental-predicate", "target.updated > '2999-01-01'"
+    )  # no row: none matched
     assert proc.returncode == 0, proc.stderr
     with duckdb.connect(str(db), read_only=True) as con:
         twice = {r[0] for r in con.execute("select id from profiles group by id having count(*) = 2").fetchall()}

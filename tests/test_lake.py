@@ -77,7 +77,11 @@ def test_delta_partitioned_by_a_column(sandbox, tmp_path):
                    f"delta:///{tmp_path}", "--dest-table", "kl.campaigns", "--partition-by", "channel")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     folder = tmp_path / "kl" / "campaigns"
-    assert {p.name for p in folder.iterdir() if p.name.startswith("channel=")} == {"channel=email", "channel=sms", "channel=mobile_push"}
+    assert {p.name for p in folder.iterdir() if p.name.startswith("channel=")} == {
+        "channel=email",
+        "channel=sms",
+        "channel=mobile_push",
+    }
     assert _delta(str(folder)).metadata().partition_columns == ["channel"]
     got, _ = _read("delta", folder)
     assert_rows_equal_truth(got, sandbox, "campaigns")

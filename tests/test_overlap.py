@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
 import duckdb
@@ -34,13 +34,17 @@ def test_next_slice_is_fetched_while_the_current_one_loads(make_sandbox, tmp_pat
     con.close()
     assert len(loads) >= 4, "the backfill should be cut into several slices, each its own load"
     requests = [(t, _bounds(q)) for t, name, q in list(sb.state.log) if name == "events"]
-    for (committed, _), (_, first_of_next) in zip(loads, loads[1:]):
+    for (committed, _), (_, first_of_next) in zip(loads, loads[1:], strict=False):
         # A request of a later slice: it has a lower bound and its upper bound lies past the next slice's
         # oldest record (every request of this slice or an earlier one ends at or before that record).
-        later = [t for t, b in requests if "lower" in b and b.get("upper", datetime.max.replace(tzinfo=timezone.utc)) > first_of_next]
+        later = [
+            t for t, b in requests if "lower" in b and b.get("upper", datetime.max.replace(tzinfo=UTC)) > first_of_next
+        ]
         assert later, "the next slice's requests are in the sandbox's log"
-        first_request = datetime.fromtimestamp(min(later), timezone.utc)
-        assert first_request < committed, f"the next slice was first asked for at {first_request}, after the commit at {committed}"
+        first_request = datetime.fromtimestamp(min(later), UTC)
+        assert first_request < committed, (
+            f"the next slice was first asked for at {first_request}, after the commit at {committed}"
+        )
 
 
 def test_a_large_backfill_commits_a_small_first_slice_first(make_sandbox, tmp_path):
@@ -66,8 +70,8 @@ class _ThreeSlices(TableReader):
 
         self.info = TableInfo("things", ("id",), "at", "merge", {"id": TEXT, "at": TS})
         self.stats = TableStats()
-        edges = [datetime(2024, m, 1, tzinfo=timezone.utc) for m in (1, 2, 3, 4)]
-        self.windows = [Window(lo, hi) for lo, hi in zip([None, *edges[1:3]], edges[1:])]
+        edges = [datetime(2024, m, 1, tzinfo=UTC) for m in (1, 2, 3, 4)]
+        self.windows = [Window(lo, hi) for lo, hi in zip([None, *edges[1:3]], edges[1:], strict=False)]
         self.fail_at, self.started, self.closed = fail_at, [], []
 
     def restore(self, saved: dict) -> None:
@@ -123,11 +127,14 @@ def test_a_failure_read_ahead_leaves_exactly_the_committed_slices_and_the_rerun_
     con.close()
     rerun = _ThreeSlices(fail_at=None)
     _load(db, rerun, str(tmp_path / "w2"))
-    assert rerun.started == [datetime(2024, 1, 2, tzinfo=timezone.utc)]  # from slice 0's committed cursor
+    assert rerun.started == [datetime(2024, 1, 2, tzinfo=UTC)]  # from slice 0's committed cursor
     con = duckdb.connect(db, read_only=True)
     assert sorted(con.execute("select id from main.things").fetchall()) == [("r0",), ("r1",), ("r2",)]
     con.close()
-    assert sorted(rerun.closed) == [0, 1, 2] and sorted(failing.closed) == [0, 1]  # every read was closed; none of slice 2
+    assert sorted(rerun.closed) == [0, 1, 2] and sorted(failing.closed) == [
+        0,
+        1,
+    ]  # every read was closed; none of slice 2
 
 
 def test_a_sliced_backfill_probes_once_and_every_slice_goes_straight_to_its_windows(make_sandbox, tmp_path):

@@ -14,7 +14,9 @@ def _summary(stdout: str) -> dict[str, dict]:
 
 
 def test_summary_reports_loaded_rows_and_a_failed_table_loaded_none(make_sandbox, tmp_path):
-    sb = make_sandbox(scale="tiny", rate_limits="off", keys={"pk_" + "Test0123456789" + "a" * 20: ["events:read", "tags:read"]})
+    sb = make_sandbox(
+        scale="tiny", rate_limits="off", keys={"pk_" + "Test0123456789" + "a" * 20: ["events:read", "tags:read"]}
+    )
     db = str(tmp_path / "k.duckdb")
     proc = run_cli("ingest", "--source-uri", source_uri(sb), "--source-table", "events,tags,profiles",
                    "--dest-uri", f"duckdb:///{db}", "--progress", "json")  # fmt: skip

@@ -49,7 +49,9 @@ def _ingest(proxy: LoopbackServer, db: str, *extra: str) -> int:
 
 
 def test_property_columns_evolve_across_runs(sandbox, tmp_path):
-    events = truth.records(sandbox.state, "events", datetime.fromisoformat(START + "T00:00:00+00:00"), sandbox_now(sandbox))
+    events = truth.records(
+        sandbox.state, "events", datetime.fromisoformat(START + "T00:00:00+00:00"), sandbox_now(sandbox)
+    )
     times = sorted(e["attributes"]["datetime"] for e in events)
     mid = times[len(times) // 2]
     proxy = _proxy(sandbox, mid)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from datetime import UTC
 
 import duckdb
 
@@ -31,7 +32,9 @@ def test_transient_faults_do_not_lose_or_duplicate_rows(make_sandbox, tmp_path):
 
 
 def test_throttling_without_retry_after_and_bad_bodies_are_retried(make_sandbox, tmp_path):
-    sb = make_sandbox(scale="tiny", rate_limits="off", faults="throttle=0.1,truncated=0.1,html200=0.05,slow=0.05,slow_ms=300")
+    sb = make_sandbox(
+        scale="tiny", rate_limits="off", faults="throttle=0.1,truncated=0.1,html200=0.05,slow=0.05,slow_ms=300"
+    )
     db = str(tmp_path / "k.duckdb")
     assert ingest(sb, "events,profiles", db) == 0
     assert_equals_truth(db, sb, "events")
@@ -53,7 +56,7 @@ def test_future_record_lands_but_does_not_move_the_cursor_into_the_future(make_s
     got = rows(db, "flows")
     assert set(got) == set(expected_rows(sb, "flows"))  # every record landed, the one stamped in 2100 too
     assert [r["updated"].year for r in got.values()].count(2100) >= 1
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     import dlt
 
@@ -62,7 +65,7 @@ def test_future_record_lands_but_does_not_move_the_cursor_into_the_future(make_s
     state.sync_destination()
     sources = state.state["sources"]
     last = next(iter(sources.values()))["resources"]["flows"]["last_value"]
-    assert datetime.fromisoformat(last) <= datetime.now(timezone.utc)
+    assert datetime.fromisoformat(last) <= datetime.now(UTC)
 
 
 def test_record_without_id_fails_the_table_naming_the_page(make_sandbox, tmp_path):
@@ -83,7 +86,9 @@ def test_permanent_errors_fail_fast_with_the_api_message(make_sandbox, tmp_path)
     assert "table 'profiles': HTTP 403 permission_denied" in proc.stderr
     assert len(rows(db, "events")) > 0
     before = api_requests(sb)
-    proc = run_cli("ingest", "--source-uri", source_uri(sb, other), "--source-table", "events", "--dest-uri", f"duckdb:///{db}")
+    proc = run_cli(
+        "ingest", "--source-uri", source_uri(sb, other), "--source-table", "events", "--dest-uri", f"duckdb:///{db}"
+    )
     assert proc.returncode == 2 and "the API key was refused" in proc.stderr  # found by the preflight's key check
     assert api_requests(sb) - before == 0  # no table read, no retries on a permanent error
     proc = run_cli("ingest", "--source-uri", source_uri(sb) + "&revision=2023-02-22", "--source-table", "events",
@@ -109,7 +114,9 @@ def test_second_run_on_the_same_file_gets_a_clear_error(make_sandbox, tmp_path):
                               "--source-table", "profiles", "--dest-uri", f"duckdb:///{db}", "--extract-parallelism", "2"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     time.sleep(3)
-    second = run_cli("ingest", "--source-uri", source_uri(sb), "--source-table", "tags", "--dest-uri", f"duckdb:///{db}")
+    second = run_cli(
+        "ingest", "--source-uri", source_uri(sb), "--source-table", "tags", "--dest-uri", f"duckdb:///{db}"
+    )
     out, err = first.communicate(timeout=300)
     assert first.returncode == 0, err
     assert second.returncode == 1 and "is in use by another omniload run" in second.stderr
@@ -118,7 +125,9 @@ def test_second_run_on_the_same_file_gets_a_clear_error(make_sandbox, tmp_path):
 
 def test_api_key_never_appears_in_output_errors_or_state(make_sandbox, tmp_path):
     secret = "pk_" + "S3cr3t" * 5 + "Abcd"
-    sb = make_sandbox(scale="tiny", rate_limits="off", keys={secret: ["events:read", "metrics:read"]}, faults="error=0.05")
+    sb = make_sandbox(
+        scale="tiny", rate_limits="off", keys={secret: ["events:read", "metrics:read"]}, faults="error=0.05"
+    )
     db = str(tmp_path / "k.duckdb")
     outputs = []
     for tables, mode in (("events,metrics,profiles", "log"), ("events", "json"), ("nope", "log")):
@@ -158,7 +167,10 @@ def test_sigkill_mid_backfill_resumes_from_the_last_checkpoint(make_sandbox, tmp
     resumed = api_requests(sb) - killed_at
     assert_equals_truth(db, sb, "events")
     before = api_requests(sb)
-    assert ingest(sb, "events", str(tmp_path / "fresh.duckdb"), "--extract-parallelism", "2", "--checkpoint-rows", "10000") == 0
+    assert (
+        ingest(sb, "events", str(tmp_path / "fresh.duckdb"), "--extract-parallelism", "2", "--checkpoint-rows", "10000")
+        == 0
+    )
     full = api_requests(sb) - before
     committed_pages = len(committed) // 1000
     assert resumed <= full - committed_pages * 0.8, f"resume took {resumed} requests, a full run {full}"

@@ -10,8 +10,8 @@ from urllib.parse import unquote
 
 import duckdb
 
-from omniload.cli import main
 from klaviyo_sandbox import testing as truth
+from omniload.cli import main
 from omniload.sources.klaviyo.tables import TABLES
 
 from .conftest import http_get, http_post, source_uri
@@ -22,7 +22,20 @@ re_fraction = re.compile(r"\d{2}:\d{2}:\d{2}\.\d")  # a time with fractional sec
 
 
 def ingest_to(sb, tables: str, dest: str, *extra: str) -> int:
-    return main(["ingest", "--source-uri", source_uri(sb), "--source-table", tables, "--dest-uri", dest, "--progress", "log", *extra])
+    return main(
+        [
+            "ingest",
+            "--source-uri",
+            source_uri(sb),
+            "--source-table",
+            tables,
+            "--dest-uri",
+            dest,
+            "--progress",
+            "log",
+            *extra,
+        ]
+    )
 
 
 def _query(db: str, sql: str) -> list[tuple]:
@@ -65,18 +78,30 @@ def test_prices_are_exact_decimals_and_inventory_an_integer_on_duckdb_and_postgr
     db = str(tmp_path / "k.duckdb")
     assert ingest(sb, "catalog-variants,catalog-items", db) == 0
     for table in ("catalog_items", "catalog_variants"):
-        types = dict(_query(db, f"select column_name, data_type from information_schema.columns where table_name = '{table}'"))
+        types = dict(
+            _query(db, f"select column_name, data_type from information_schema.columns where table_name = '{table}'")
+        )
         assert types["price"] == "DECIMAL(38,9)", types
     assert types["inventory_quantity"] == "BIGINT"
     want = {rid: (r["price"], r["inventory_quantity"]) for rid, r in expected_rows(sb, "catalog-variants").items()}
-    got = {rid: (price, qty) for rid, price, qty in _query(db, "select id, price, inventory_quantity from catalog_variants")}
-    assert got == want and all(isinstance(p, Decimal) and isinstance(q, int) for p, q in got.values())  # 19.99, not 19.98999...
+    got = {
+        rid: (price, qty)
+        for rid, price, qty in _query(db, "select id, price, inventory_quantity from catalog_variants")
+    }
+    assert got == want and all(
+        isinstance(p, Decimal) and isinstance(q, int) for p, q in got.values()
+    )  # 19.99, not 19.98999...
     postgres.create_database("kl_money")
     assert ingest_to(sb, "catalog-variants", postgres.uri("kl_money")) == 0
     cols = dict(_pg(postgres, "kl_money", "select column_name, data_type || coalesce('(' || numeric_precision || ',' || numeric_scale || ')', '') "
                                           "from information_schema.columns where table_name = 'catalog_variants'"))  # fmt: skip
     assert cols["price"] == "numeric(38,9)" and cols["inventory_quantity"].startswith("bigint"), cols
-    got_pg = {rid: (price, qty) for rid, price, qty in _pg(postgres, "kl_money", "select id, price, inventory_quantity from public.catalog_variants")}
+    got_pg = {
+        rid: (price, qty)
+        for rid, price, qty in _pg(
+            postgres, "kl_money", "select id, price, inventory_quantity from public.catalog_variants"
+        )
+    }
     assert got_pg == got
 
 
@@ -95,7 +120,10 @@ def test_variants_get_their_item_from_the_items_side(make_sandbox, tmp_path):
     items = len(truth.records(sb.state, "catalog-items"))
     listing = _asked(sb, "catalog-items")
     assert len(listing) == -(-items // 100)  # the items once, 100 a page, each naming its variants
-    assert all("include=variants" in q and "fields[catalog-item]=id" in q and "fields[catalog-variant]=id" in q for q in listing)
+    assert all(
+        "include=variants" in q and "fields[catalog-item]=id" in q and "fields[catalog-variant]=id" in q
+        for q in listing
+    )
     assert not _asked(sb, "catalog-item-variants")  # the include named every variant: no request per item
     http_post(sb.base_url, "/__sandbox/clock/advance?seconds=86400")  # new and touched variants
     sb.state.log.clear()
@@ -158,7 +186,9 @@ def test_microsecond_records_on_slice_window_and_cursor_edges_are_loaded_once(ma
             got = assert_equals_truth(db, sb, name)
             touched = [r for r in got.values() if r[TABLES[name].cursor] >= before]
             assert touched, f"{name}: nothing new after the clock moved"
-            if name == "profiles":  # enough touched to have some with microseconds (the first of a batch is on a minute)
+            if (
+                name == "profiles"
+            ):  # enough touched to have some with microseconds (the first of a batch is on a minute)
                 assert any(_has_micro(r["updated"]) for r in touched)
     for *_, query in list(sb.state.log):
         assert not re_fraction.search(unquote(query))  # filter bounds in whole seconds

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -14,8 +14,13 @@ import pytest
 from klaviyo_sandbox import testing as truth
 from klaviyo_sandbox.report_rules import report_rules
 from omniload.sources.klaviyo.tables import TABLES
-from omniload.sources.klaviyo.tables.reports import (FORM_STATISTICS, MEASUREMENTS, MESSAGE_STATISTICS, REPORTS,
-                                                     SEGMENT_STATISTICS)
+from omniload.sources.klaviyo.tables.reports import (
+    FORM_STATISTICS,
+    MEASUREMENTS,
+    MESSAGE_STATISTICS,
+    REPORTS,
+    SEGMENT_STATISTICS,
+)
 
 from .conftest import KEY, source_uri
 from .helpers import ingest
@@ -58,7 +63,7 @@ def table_rows(db, table: str) -> list[dict]:
     try:
         cur = con.execute(f'select * from main."{table}"')
         names = [d[0] for d in cur.description]
-        return [dict(zip(names, r)) for r in cur.fetchall()]
+        return [dict(zip(names, r, strict=False)) for r in cur.fetchall()]
     finally:
         con.close()
 
@@ -68,7 +73,7 @@ def nonzero(rows: list[dict], key: tuple[str, ...], stats) -> dict[tuple, dict]:
     for r in rows:
         values = {s: r[s] for s in stats}
         if any(values.values()):
-            k = tuple(r[c].astimezone(timezone.utc) if isinstance(r[c], datetime) else r[c] for c in key)
+            k = tuple(r[c].astimezone(UTC) if isinstance(r[c], datetime) else r[c] for c in key)
             assert k not in out, f"duplicate key {k}"
             out[k] = values
     return out
@@ -140,7 +145,9 @@ def test_values_reports_hold_the_last_runs_timeframe(make_sandbox, tmp_path, cap
     assert run(sb, table, db) == 0  # no --interval-start: the last 30 days, replacing the table
     assert spent(sb, table) == 3
     got, today = nonzero(table_rows(db, table), key, MESSAGE_STATISTICS), END + timedelta(days=1)
-    assert got == truth.message_report(sb.state, "flow", today - timedelta(days=30), today, placed_order(sb), whole=True)
+    assert got == truth.message_report(
+        sb.state, "flow", today - timedelta(days=30), today, placed_order(sb), whole=True
+    )
 
 
 DST_START, DST_END = datetime(2026, 2, 20, tzinfo=ZONE), datetime(2026, 3, 20, tzinfo=ZONE)  # 2026-03-08: 23 hours
@@ -178,7 +185,7 @@ def test_report_days_are_the_accounts_across_a_dst_change(make_sandbox, tmp_path
     rows = table_rows(db, table)
     assert want and nonzero(rows, key, STATS[table.split("_")[0]]) == want
     assert {r["timezone"] for r in rows} == {ZONE.key}
-    utc = {(r["period_start"].astimezone(timezone.utc), r["period_end"].astimezone(timezone.utc)) for r in rows}
+    utc = {(r["period_start"].astimezone(UTC), r["period_end"].astimezone(UTC)) for r in rows}
     if "values" in table:
         assert utc == {(DST_START, DST_END)}
     else:  # 28 local days: 27 of 24 hours, 2026-03-08 of 23 (instants: subtract in UTC)
@@ -204,8 +211,14 @@ def test_attributed_conversions_equal_truth_and_the_message_reports(make_sandbox
     assert spent(sb, "metric_aggregates") == 1 and not sb.state.requests["status:400"]
     for family in ("campaign", "flow"):
         report = truth.message_report(sb.state, family, DST_START, DST_END, placed_order(sb))
-        per_message = {(k[1], k[3]): (v["conversions"], v["conversion_value"]) for k, v in report.items() if v["conversions"]}
-        mine = {(k[2], k[3]): (v["count"], v["sum_value"]) for k, v in got.items() if k[2] and bool(k[1]) == (family == "flow")}
+        per_message = {
+            (k[1], k[3]): (v["conversions"], v["conversion_value"]) for k, v in report.items() if v["conversions"]
+        }
+        mine = {
+            (k[2], k[3]): (v["count"], v["sum_value"])
+            for k, v in got.items()
+            if k[2] and bool(k[1]) == (family == "flow")
+        }
         assert mine == per_message
 
 
@@ -296,8 +309,12 @@ def test_attribution_changes_within_the_window_are_picked_up(make_sandbox, tmp_p
     http_post(sb.base_url, f"/__sandbox/events/late?count=400&before_seconds={20 * 86_400}")
     sb.state.dataset.advance(86_400)  # the late events are visible the next day
     changed = truth.message_report(sb.state, "flow", first, END, placed_order(sb))
-    day = END - timedelta(days=20)  # the late events are dated in the minute before 2026-06-11T00:00Z: June 10 in New York
-    assert {k for k in changed if changed[k] != before.get(k)} and {k[3] for k in changed if changed[k] != before.get(k)} == {day}
+    day = END - timedelta(
+        days=20
+    )  # the late events are dated in the minute before 2026-06-11T00:00Z: June 10 in New York
+    assert {k for k in changed if changed[k] != before.get(k)} and {
+        k[3] for k in changed if changed[k] != before.get(k)
+    } == {day}
     spent_before = spent(sb, table)
     assert run(sb, table, tmp_path / "default.duckdb") == 0
     assert spent(sb, table) == spent_before + 1  # the 30-day horizon: one series request
@@ -314,8 +331,9 @@ def test_server_daily_limit_fails_the_table_and_keeps_what_was_loaded(make_sandb
     assert run(sb, table, db, "--interval-start", first.isoformat(), "--max-retry-after", "60") == 1
     err = capsys.readouterr().err
     assert "HTTP 429" in err and "--max-retry-after" in err
-    assert {r["period_start"].astimezone(timezone.utc) for r in table_rows(db, table)} <= {
-        first + timedelta(days=d) for d in range(4 * SPAN)}
+    assert {r["period_start"].astimezone(UTC) for r in table_rows(db, table)} <= {
+        first + timedelta(days=d) for d in range(4 * SPAN)
+    }
     sb.state.dataset.advance(86_400)
     assert run(sb, table, db, "--interval-start", first.isoformat(), uri="report_budget=4") == 0
     state = json.dumps(sb.state.requests)

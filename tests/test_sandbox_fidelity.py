@@ -4,13 +4,14 @@ filters and the Date header, revisions, public links, keyset cursors, and a cloc
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
 import pytest
 
-from klaviyo_sandbox import SandboxConfig, testing as truth
+from klaviyo_sandbox import SandboxConfig
+from klaviyo_sandbox import testing as truth
 from klaviyo_sandbox.app import REAL_LIKE
 from klaviyo_sandbox.rules import endpoint_rules
 
@@ -23,6 +24,8 @@ TINY = {"scale": "tiny", "rate_limits": "off", "visibility_delay_s": 0, "archive
 
 def tiny(**overrides):
     return {**TINY, **overrides}
+
+
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}")
 
 
@@ -140,12 +143,18 @@ def test_filter_precision_second_truncates_both_sides(make_sandbox):
     upd = datetime.fromisoformat(prof["attributes"]["updated"])
     whole = _ts(upd.replace(microsecond=0).isoformat())
     for sb, included in ((micro, True), (second, False)):
-        ids = {p["id"] for p in _all(sb, "/api/profiles" + _q(filter=f"greater-than(updated,{whole})", **{"page[size]": "100"}))}
+        ids = {
+            p["id"]
+            for p in _all(sb, "/api/profiles" + _q(filter=f"greater-than(updated,{whole})", **{"page[size]": "100"}))
+        }
         assert (prof["id"] in ids) is included
     # a filter value's fraction is dropped too: less-than(updated, S.999999) means "second < S" in second mode
     frac = _ts(upd.replace(microsecond=999_999).isoformat())
     for sb, included in ((micro, True), (second, False)):
-        ids = {p["id"] for p in _all(sb, "/api/profiles" + _q(filter=f"less-than(updated,{frac})", **{"page[size]": "100"}))}
+        ids = {
+            p["id"]
+            for p in _all(sb, "/api/profiles" + _q(filter=f"less-than(updated,{frac})", **{"page[size]": "100"}))
+        }
         assert (prof["id"] in ids) is included
     ev = next(e for e in truth.records(micro.state, "events") if "." in e["attributes"]["datetime"])
     at = _ts(datetime.fromisoformat(ev["attributes"]["datetime"]).replace(microsecond=0).isoformat())
@@ -180,7 +189,9 @@ def test_every_answer_carries_the_sandbox_clock_as_date(make_sandbox):
         resp = http_get(sb.base_url, path, **kw)
         assert parsedate_to_datetime(resp.headers["Date"]) == _now(sb), path
     http_post(sb.base_url, "/__sandbox/clock/advance?seconds=3600")
-    assert parsedate_to_datetime(http_get(sb.base_url, "/api/tags").headers["Date"]) == datetime(2026, 7, 1, 1, tzinfo=timezone.utc)
+    assert parsedate_to_datetime(http_get(sb.base_url, "/api/tags").headers["Date"]) == datetime(
+        2026, 7, 1, 1, tzinfo=UTC
+    )
 
 
 # 5. revisions -------------------------------------------------------------------------------------------
@@ -226,7 +237,9 @@ def test_links_use_public_url_then_forwarded_headers_then_the_request(make_sandb
     doc = http_get(plain.base_url, "/api/profiles?page%5Bsize%5D=2", headers=fwd).json
     assert doc["links"]["next"].startswith("https://proxy.example.test:8443/api/profiles?")
     assert doc["links"]["self"] == "https://proxy.example.test:8443/api/profiles?page%5Bsize%5D=2"
-    follow = http_get(plain.base_url, doc["links"]["next"].replace("https://proxy.example.test:8443", plain.base_url), headers=fwd)
+    follow = http_get(
+        plain.base_url, doc["links"]["next"].replace("https://proxy.example.test:8443", plain.base_url), headers=fwd
+    )
     assert follow.status == 200 and follow.json["links"]["prev"].startswith("https://proxy.example.test:8443/")
     assert http_get(plain.base_url, "/api/tags").json["links"]["self"] == plain.base_url + "/api/tags"
 
@@ -302,7 +315,9 @@ def test_keyset_cursor_shape_prev_links_and_bad_cursors(sandbox):
     raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     assert raw.startswith("next::key::") and doc["data"][-1]["id"] in raw
     second = http_get(sandbox.base_url, doc["links"]["next"]).json
-    assert [p["id"] for p in http_get(sandbox.base_url, second["links"]["prev"]).json["data"]] == [p["id"] for p in doc["data"]]
+    assert [p["id"] for p in http_get(sandbox.base_url, second["links"]["prev"]).json["data"]] == [
+        p["id"] for p in doc["data"]
+    ]
     other_sort = doc["links"]["next"].replace("sort=updated", "sort=created")
     for url in (other_sort, "/api/profiles?page%5Bcursor%5D=bm9wZQ"):
         resp = http_get(sandbox.base_url, url)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 import pytest
@@ -122,13 +122,16 @@ def test_page_size_limits_follow_the_digest(sandbox, name):
 
 def test_unknown_parameter_include_and_fields_are_rejected(sandbox):
     assert _error(http_get(sandbox.base_url, "/api/events?foo=1"), 400, "invalid")["source"]["parameter"] == "foo"
-    assert _error(http_get(sandbox.base_url, "/api/events" + _q(include="lists")), 400, "invalid")["source"]["parameter"] == "include"
+    assert (
+        _error(http_get(sandbox.base_url, "/api/events" + _q(include="lists")), 400, "invalid")["source"]["parameter"]
+        == "include"
+    )
     resp = http_get(sandbox.base_url, "/api/events" + _q(**{"fields[event]": "nope"}))
     assert _error(resp, 400, "invalid")["source"]["parameter"] == "fields[event]"
 
 
 def test_paging_a_filtered_range_returns_exactly_its_records_once(sandbox):
-    start, end = datetime(2025, 1, 1, tzinfo=timezone.utc), datetime(2025, 7, 1, tzinfo=timezone.utc)
+    start, end = datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 7, 1, tzinfo=UTC)
     flt = "greater-or-equal(datetime,2025-01-01T00:00:00Z),less-than(datetime,2025-07-01T00:00:00Z)"
     url = "/api/events" + _q(filter=flt, sort="datetime", **{"page[size]": "37"})
     seen, pages = [], 0
@@ -148,29 +151,42 @@ def test_profiles_updated_filter_and_sort(sandbox):
     doc = http_get(sandbox.base_url, "/api/profiles" + _q(filter=flt, sort="-updated", **{"page[size]": "100"})).json
     times = [p["attributes"]["updated"] for p in doc["data"]]
     assert times == sorted(times, reverse=True)
-    cutoff = datetime(2025, 6, 1, tzinfo=timezone.utc)
+    cutoff = datetime(2025, 6, 1, tzinfo=UTC)
     assert all(datetime.fromisoformat(t) > cutoff for t in times)
-    expected = {p["id"] for p in truth.records(sandbox.state, "profiles", cutoff) if datetime.fromisoformat(p["attributes"]["updated"]) > cutoff}
+    expected = {
+        p["id"]
+        for p in truth.records(sandbox.state, "profiles", cutoff)
+        if datetime.fromisoformat(p["attributes"]["updated"]) > cutoff
+    }
     assert {p["id"] for p in doc["data"]} <= expected
 
 
 def test_campaigns_exclude_archived_unless_asked(sandbox):
     active = http_get(sandbox.base_url, "/api/campaigns" + _q(filter="equals(messages.channel,'sms')")).json["data"]
-    archived = http_get(sandbox.base_url, "/api/campaigns" + _q(filter="equals(messages.channel,'sms'),equals(archived,true)")).json["data"]
+    archived = http_get(
+        sandbox.base_url, "/api/campaigns" + _q(filter="equals(messages.channel,'sms'),equals(archived,true)")
+    ).json["data"]
     assert active and archived
     assert not any(c["attributes"]["archived"] for c in active)
     assert all(c["attributes"]["archived"] for c in archived)
 
 
 def test_include_sparse_fields_and_additional_fields(sandbox):
-    doc = http_get(sandbox.base_url, "/api/events" + _q(include="metric,profile", **{"fields[event]": "datetime", "page[size]": "5"})).json
+    doc = http_get(
+        sandbox.base_url,
+        "/api/events" + _q(include="metric,profile", **{"fields[event]": "datetime", "page[size]": "5"}),
+    ).json
     assert all(set(e["attributes"]) == {"datetime"} for e in doc["data"])
     types = {(i["type"], i["id"]) for i in doc["included"]}
     for e in doc["data"]:
         assert ("metric", e["relationships"]["metric"]["data"]["id"]) in types
         assert ("profile", e["relationships"]["profile"]["data"]["id"]) in types
     assert len(types) == len(doc["included"])  # de-duplicated
-    prof = http_get(sandbox.base_url, "/api/profiles" + _q(**{"additional-fields[profile]": "subscriptions", "fields[profile]": "email,location.city"})).json["data"][0]
+    prof = http_get(
+        sandbox.base_url,
+        "/api/profiles"
+        + _q(**{"additional-fields[profile]": "subscriptions", "fields[profile]": "email,location.city"}),
+    ).json["data"][0]
     assert set(prof["attributes"]) <= {"email", "location", "subscriptions"} and "subscriptions" in prof["attributes"]
     if prof["attributes"].get("location"):
         assert set(prof["attributes"]["location"]) == {"city"}
@@ -196,9 +212,17 @@ def test_data_is_deterministic_from_seed(make_sandbox):
     a, b, c = (make_sandbox(scale="tiny", rate_limits="off", seed=s) for s in (7, 7, 8))
     path = "/api/profiles?page%5Bsize%5D=50"
     assert http_get(a.base_url, path).json["data"] == [
-        {**p, "links": {"self": p["links"]["self"].replace(b.base_url, a.base_url)}, "relationships": {
-            k: {kk: ({x: y.replace(b.base_url, a.base_url) for x, y in vv.items()} if kk == "links" else vv) for kk, vv in v.items()}
-            for k, v in p["relationships"].items()}}
+        {
+            **p,
+            "links": {"self": p["links"]["self"].replace(b.base_url, a.base_url)},
+            "relationships": {
+                k: {
+                    kk: ({x: y.replace(b.base_url, a.base_url) for x, y in vv.items()} if kk == "links" else vv)
+                    for kk, vv in v.items()
+                }
+                for k, v in p["relationships"].items()
+            },
+        }
         for p in http_get(b.base_url, path).json["data"]
     ]
     assert http_get(a.base_url, path).json["data"][0]["id"] != http_get(c.base_url, path).json["data"][0]["id"]
@@ -258,9 +282,18 @@ def _first(r) -> dict:
         ("html403", lambda r: r.status == 403 and r.headers["Content-Type"].startswith("text/html")),
         ("html200", lambda r: r.status == 200 and r.body.startswith(b"<html>")),
         ("truncated", lambda r: r.status == 200 and not r.body.endswith(b"}")),
-        ("nocursor", lambda r: "datetime" not in _first(r) and all("datetime" in e["attributes"] for e in r.json["data"][1:])),
+        (
+            "nocursor",
+            lambda r: "datetime" not in _first(r) and all("datetime" in e["attributes"] for e in r.json["data"][1:]),
+        ),
         ("nul", lambda r: _first(r)["uuid"][1] == "\x00" and _first(r)["event_properties"]["nul"] == "x\x00y"),
-        ("oddtype", lambda r: _first(r)["uuid"] == 123456789012345678901234567890 and _first(r)["event_properties"]["big"] == 123456789012345678901234567890),
+        (
+            "oddtype",
+            lambda r: (
+                _first(r)["uuid"] == 123456789012345678901234567890
+                and _first(r)["event_properties"]["big"] == 123456789012345678901234567890
+            ),
+        ),
         ("oddnumber", lambda r: _first(r)["timestamp"] == 123456789012345678901234567890),
         ("deep", lambda r: b'"event_properties":' + b'{"d":' * 1100 + b"1" + b"}" * 1100 in r.body),
     ],

@@ -9,7 +9,9 @@ from .season import DuckDest, Season, run_season
 
 def test_a_short_season_on_duckdb_ends_equal_to_the_truth_after_every_clean_run(make_sandbox, tmp_path):
     sb = make_sandbox(scale="tiny", rate_limits="off", seed=23)
-    season = Season(sb, DuckDest(tmp_path / "season.duckdb"), seed=23, kill_share=0.15, overlap_share=0.15, fault_share=0.15)
+    season = Season(
+        sb, DuckDest(tmp_path / "season.duckdb"), seed=23, kill_share=0.15, overlap_share=0.15, fault_share=0.15
+    )
     stats = run_season(season, days=2, step_s=4 * 3600)
     assert stats.mismatches == [], stats.mismatches[0]
     assert stats.kills >= 1 and stats.overlaps >= 1 and stats.clean >= 5, (stats, season.log)

@@ -12,8 +12,8 @@ import re
 import orjson
 import pytest
 
-from omniload.errors import RetriesExhausted
 from klaviyo_sandbox.app import ALL_SCOPES
+from omniload.errors import RetriesExhausted
 from omniload.sources.klaviyo.client import KlaviyoClient
 from omniload.sources.klaviyo.decode import PageDecoder
 from omniload.sources.klaviyo.policy import RetryPolicy
@@ -117,7 +117,10 @@ def test_a_redirect_off_base_urls_host_fails_the_table_and_loads_nothing_from_th
     from aiohttp import web
 
     async def fake(request: web.Request) -> web.Response:  # another host's "tags"
-        doc = {"data": [{"type": "tag", "id": "not-klaviyos", "attributes": {"name": "planted"}}], "links": {"next": None}}
+        doc = {
+            "data": [{"type": "tag", "id": "not-klaviyos", "attributes": {"name": "planted"}}],
+            "links": {"next": None},
+        }
         return web.Response(body=orjson.dumps(doc), content_type="application/vnd.api+json")
 
     elsewhere = LoopbackServer(fake)
@@ -140,7 +143,7 @@ def test_a_redirect_off_base_urls_host_fails_the_table_and_loads_nothing_from_th
             "check base_url") in proc.stderr  # fmt: skip
     assert elsewhere.seen == 0  # never asked, never sent the key
     assert_equals_truth(db, sandbox, "metrics")
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 (any error: the destination has no such table)
         rows(db, "tags")  # no table: nothing of the other host's was loaded
     front_server.off = False  # a redirect on the same host (a proxy moving paths) is followed
     before = api_requests(sandbox)

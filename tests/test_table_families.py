@@ -14,13 +14,13 @@ from datetime import timedelta
 import pytest
 
 from klaviyo_sandbox import testing as truth
+from omniload.cli import main
 from omniload.sources.klaviyo.children import for_kind
 from omniload.sources.klaviyo.tables import TABLES
+from omniload.sources.klaviyo.tables.further_lists import COUPON_BATCH
+from omniload.sources.klaviyo.tables.further_lists import MORE as MORE_SPECS
 from omniload.sources.klaviyo.tables.included import INCLUDED as INCLUDED_SPECS
-from omniload.sources.klaviyo.tables.further_lists import COUPON_BATCH, MORE as MORE_SPECS
 from omniload.sources.klaviyo.tables.relationships import RELATIONSHIPS
-
-from omniload.cli import main
 
 from .conftest import http_get, http_post, source_uri
 from .helpers import assert_equals_truth, ingest, rows
@@ -51,14 +51,20 @@ def test_child_tables_equal_truth_after_backfill_and_after_clock_advance(make_sa
         assert any(r[spec.cursor] > prev for r in got.values()), f"{name}: nothing new after the clock moved"
         loads = sorted({r["_dlt_load_id"] for r in got.values()})
         second = {k for k, r in got.items() if r["_dlt_load_id"] == loads[-1]}
-        assert second == {k for k, r in got.items() if r[spec.cursor] >= prev}, f"{name}: the second run reloaded old rows"
+        assert second == {k for k, r in got.items() if r[spec.cursor] >= prev}, (
+            f"{name}: the second run reloaded old rows"
+        )
 
 
 def test_memberships_keep_only_the_profile_id_and_joined_group_at(sandbox, tmp_path):
     db = str(tmp_path / "k.duckdb")
     assert ingest(sandbox, "list-memberships", db) == 0
     got = rows(db, "list_memberships")
-    assert {c for c in next(iter(got.values())) if not c.startswith("_dlt")} == {"list_id", "profile_id", "joined_group_at"}
+    assert {c for c in next(iter(got.values())) if not c.startswith("_dlt")} == {
+        "list_id",
+        "profile_id",
+        "joined_group_at",
+    }
     profiles = {p["id"] for p in truth.records(sandbox.state, "profiles")}
     assert {k[1] for k in got} <= profiles and len({k[0] for k in got}) > 1
 
@@ -225,9 +231,13 @@ def test_include_tables_equal_truth_after_backfill_and_after_clock_advance(make_
     assert ingest(sb, ",".join(INCLUDES), db) == 0
     for name in INCLUDES:
         got = assert_equals_truth(db, sb, name)
-        assert len(got) > len({r[TABLES[name].to_one[0] + "_id"] for r in got.values()}) > 1  # several parents, some with two
+        assert (
+            len(got) > len({r[TABLES[name].to_one[0] + "_id"] for r in got.values()}) > 1
+        )  # several parents, some with two
     asked = _requests(sb, "campaigns")
-    assert len(asked) == 2 * 6 and all("fields[campaign]=id" in q for q in asked)  # two tables x six partitions, one page
+    assert len(asked) == 2 * 6 and all(
+        "fields[campaign]=id" in q for q in asked
+    )  # two tables x six partitions, one page
     assert {q.split("include=")[1].split("&")[0] for q in asked} == {"campaign-messages", "tags"}
     assert all("include=tags" in q and "fields[flow]=id" in q for q in _requests(sb, "flows"))
     http_post(sb.base_url, "/__sandbox/clock/advance?seconds=8640000")  # new campaigns and flows, touched campaigns
@@ -296,7 +306,9 @@ def test_sandbox_relationship_endpoints(sandbox):
     assert {"type": tag["kind"].rstrip("s"), "id": tag["id"]} in page["data"] and page["links"]["next"] is None
     assert all(set(r) == {"type", "id"} for r in page["data"])
     assert http_get(sandbox.base_url, "/api/tags/nope/relationships/flows").status == 404
-    assert http_get(sandbox.base_url, f"/api/tags/{tag['parent_id']}/relationships/flows?page%5Bsize%5D=5").status == 400
+    assert (
+        http_get(sandbox.base_url, f"/api/tags/{tag['parent_id']}/relationships/flows?page%5Bsize%5D=5").status == 400
+    )
 
 
 def _resolve(node: dict) -> dict:
@@ -327,7 +339,8 @@ def test_event_attributions_ride_along_with_events_and_equal_truth(make_sandbox,
     assert len(got) > len(first) and not _own_reads(sb)
     loads = sorted({r["_dlt_load_id"] for r in got.values()})
     assert len(loads) == 2 and min(r["datetime"] for r in got.values() if r["_dlt_load_id"] == loads[-1]) >= max(
-        r["datetime"] for r in first.values()) - timedelta(days=7)  # fmt: skip  (the deep lookback, due after ten days, not the whole history)
+        r["datetime"] for r in first.values()
+    ) - timedelta(days=7)  # fmt: skip  (the deep lookback, due after ten days, not the whole history)
 
 
 def test_event_attributions_alone_read_events_with_a_sparse_fieldset(make_sandbox, tmp_path):
@@ -347,7 +360,9 @@ def test_event_attributions_agree_with_the_events_the_reports_count(make_sandbox
     db = str(tmp_path / "k.duckdb")
     assert ingest(sb, "all", db) == 0
     events = rows(db, "events")
-    attributed = {k: json.loads(e["event_properties"]) for k, e in events.items() if "$message" in e["event_properties"]}
+    attributed = {
+        k: json.loads(e["event_properties"]) for k, e in events.items() if "$message" in e["event_properties"]
+    }
     got = rows(db, "event_attributions")
     assert {k[0] for k in got} == set(attributed)
     for (event_id, _), r in got.items():
@@ -386,7 +401,7 @@ def test_opt_in_columns_equal_truth_after_backfill_and_after_clock_advance(make_
     sb = make_sandbox(scale="tiny,profiles=2500", seed=13)  # real rate limits: the predictive bucket is 10/s
     db = str(tmp_path / "k.duckdb")
     uri = source_uri(sb) + "&profile_fields=predictive_analytics&template_fields=definition"
-    for run in range(2):
+    for _run in range(2):
         assert main(["ingest", "--source-uri", uri, "--source-table", "profiles,templates", "--dest-uri",
                      f"duckdb:///{db}", "--progress", "log"]) == 0  # fmt: skip
         for name, field in (("profiles", "predictive_analytics"), ("templates", "definition")):
@@ -395,7 +410,9 @@ def test_opt_in_columns_equal_truth_after_backfill_and_after_clock_advance(make_
             assert {k: json.loads(r[field]) if r[field] else None for k, r in got.items()} == want
             assert any(want.values())
         profile_asks = _reads(sb, "profiles", "profile")
-        assert profile_asks and all("additional-fields[profile]=subscriptions,predictive_analytics" in q for q in profile_asks)
+        assert profile_asks and all(
+            "additional-fields[profile]=subscriptions,predictive_analytics" in q for q in profile_asks
+        )
         assert all("additional-fields[template]=definition" in q for q in _reads(sb, "templates", "template"))
         assert sb.state.requests["status:429"] == 0  # paced by the predictive bucket (the sandbox enforces it)
         http_post(sb.base_url, "/__sandbox/clock/advance?seconds=864000")
@@ -418,7 +435,9 @@ def test_an_opt_in_column_turned_on_later_is_backfilled_and_said(make_sandbox, t
     assert "columns new since the table's last load (predictive_analytics)" in err and "--full-refresh" not in err
     got = assert_equals_truth(db, sb, "profiles")
     want = _additional(sb, "profiles", "predictive_analytics", got)
-    assert {k: json.loads(r["predictive_analytics"]) if r["predictive_analytics"] else None for k, r in got.items()} == want
+    assert {
+        k: json.loads(r["predictive_analytics"]) if r["predictive_analytics"] else None for k, r in got.items()
+    } == want
     assert any(want.values())
     sb.state.log.clear()
     assert main(["ingest", "--source-uri", opted, *args]) == 0  # the same columns: incremental again, no note
@@ -446,7 +465,9 @@ def test_a_backfill_for_new_columns_that_fails_resumes_where_it_stopped(make_san
     assert main(["ingest", "--source-uri", opted, *args]) == 0
     got = assert_equals_truth(db, sb, "profiles")
     want = _additional(sb, "profiles", "predictive_analytics", got)
-    assert {k: json.loads(r["predictive_analytics"]) if r["predictive_analytics"] else None for k, r in got.items()} == want
+    assert {
+        k: json.loads(r["predictive_analytics"]) if r["predictive_analytics"] else None for k, r in got.items()
+    } == want
 
 
 def test_opt_in_columns_pace_profiles_by_the_lower_limit_and_change_nothing_without_them():
@@ -454,14 +475,22 @@ def test_opt_in_columns_pace_profiles_by_the_lower_limit_and_change_nothing_with
 
     key = "pk_" + "a" * 34
     plain = KlaviyoSource.from_uri(f"klaviyo://?api_key={key}")
-    opted = KlaviyoSource.from_uri(f"klaviyo://?api_key={key}&profile_fields=predictive_analytics&template_fields=definition")
+    opted = KlaviyoSource.from_uri(
+        f"klaviyo://?api_key={key}&profile_fields=predictive_analytics&template_fields=definition"
+    )
     assert plain.specs["profiles"] == TABLES["profiles"] and plain.specs["templates"] == TABLES["templates"]
     assert (opted.specs["profiles"].burst, opted.specs["profiles"].steady) == (10, 150)  # the spec's description
-    assert "predictive_analytics" in opted.tables()["profiles"].columns and "definition" in opted.tables()["templates"].columns
+    assert (
+        "predictive_analytics" in opted.tables()["profiles"].columns
+        and "definition" in opted.tables()["templates"].columns
+    )
     assert opted.specs["templates"].steady == TABLES["templates"].steady  # definition costs no rate limit
     desc = OPENAPI["paths"]["/api/profiles"]["get"]["description"]
     assert "predictive_analytics` parameter in your API request:<br>Burst: `10/s`<br>Steady: `150/m`" in desc
-    for table, rtype, value in (("profiles", "profile", "predictive_analytics"), ("templates", "template", "definition")):
+    for table, rtype, value in (
+        ("profiles", "profile", "predictive_analytics"),
+        ("templates", "template", "definition"),
+    ):
         _, params = _operation(TABLES[table])
         assert value in params[f"additional-fields[{rtype}]"]["schema"]["items"]["enum"]
 

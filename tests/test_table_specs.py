@@ -15,7 +15,9 @@ RULES = build_rules.build(load(OPENAPI_NAME))
 LISTS = RULES["lists"]
 # report specs are checked in test_reports.py, include tables (read through their parent) in test_table_families.py,
 # nested ones (subscriptions, read from the profiles) in test_consent.py
-TABLES = {n: t for n, t in ALL_TABLES.items() if t.method == "GET" and not t.include and not t.kinds and not t.nested}  # tag links too
+TABLES = {
+    n: t for n, t in ALL_TABLES.items() if t.method == "GET" and not t.include and not t.kinds and not t.nested
+}  # tag links too
 PRODUCT_SPEC = {  # table: (primary key, incremental key, strategy), as the product spec gives them
     "events": (("id",), "datetime", "merge"), "profiles": (("id",), "updated", "merge"),
     "campaigns": (("id",), "updated_at", "merge"), "metrics": (("id",), "updated", "merge"), "tags": (("id",), None, "replace"),

@@ -28,9 +28,12 @@ INGESTR = {
     "events": ("/api/events?sort=-datetime", "datetime", "merge", False),
 }
 # what omniload says of each: its rows taken over (then read on from the newest cursor), or the table read whole
-SAYS = {"tags": "this table is read whole on every run; it is replaced by a full read",
-        "metrics": "took over its", "events": "took over its",
-        "profiles": "its rows cannot be converted: they lack 'subscriptions', which Klaviyo sends only when asked for"}
+SAYS = {
+    "tags": "this table is read whole on every run; it is replaced by a full read",
+    "metrics": "took over its",
+    "events": "took over its",
+    "profiles": "its rows cannot be converted: they lack 'subscriptions', which Klaviyo sends only when asked for",
+}
 # events: the deep lookback (7 days), due on the first run after a takeover (no deep re-read saved yet)
 LOOKBACK = {"metrics": timedelta(minutes=10), "profiles": timedelta(minutes=10), "events": timedelta(days=7)}
 
@@ -92,8 +95,17 @@ def _take_over(sb, dest_uri: str, destination, tmp_path, read):
     for table in INGESTR:
         got = read(table)
         assert_rows_equal_truth(got, sb, table)
-        assert not {c for row in got.values() for c in row} & {"attributes", "relationships", "links", "type", "_dlt_id"}
-        assert f"table '{table}': klaviyo.{table} was made by another dlt pipeline (ingestr?): {SAYS[table]}" in proc.stderr
+        assert not {c for row in got.values() for c in row} & {
+            "attributes",
+            "relationships",
+            "links",
+            "type",
+            "_dlt_id",
+        }
+        assert (
+            f"table '{table}': klaviyo.{table} was made by another dlt pipeline (ingestr?): {SAYS[table]}"
+            in proc.stderr
+        )
         if SAYS[table] == "took over its":
             from omniload.dates import parse_timestamp
 
@@ -144,11 +156,25 @@ def test_ingestr_rows_convert_column_by_column():
     from omniload.sources.klaviyo.adopt import adopt
     from omniload.sources.klaviyo.tables import TABLES
 
-    metrics = pa.table({"id": ["m1"], "type": ["metric"], "name": ["Placed Order"], "created": ["2026-01-02T03:04:05+00:00"],
-                        "updated": ["2026-01-03T00:00:00+00:00"], "links": ['{"self": "x"}']})  # no "integration": all null
+    metrics = pa.table(
+        {
+            "id": ["m1"],
+            "type": ["metric"],
+            "name": ["Placed Order"],
+            "created": ["2026-01-02T03:04:05+00:00"],
+            "updated": ["2026-01-03T00:00:00+00:00"],
+            "links": ['{"self": "x"}'],
+        }
+    )  # no "integration": all null
     got = adopt(TABLES["metrics"], metrics).to_pylist()[0]
-    assert got["integration"] is None and got["name"] == "Placed Order" and got["updated"].isoformat() == "2026-01-03T00:00:00+00:00"
-    tags = pa.table({"id": ["t1"], "attributes": ['{"name": "VIP"}'], "relationships": ['{"tag-group": {"data": {"id": "g1"}}}']})
+    assert (
+        got["integration"] is None
+        and got["name"] == "Placed Order"
+        and got["updated"].isoformat() == "2026-01-03T00:00:00+00:00"
+    )
+    tags = pa.table(
+        {"id": ["t1"], "attributes": ['{"name": "VIP"}'], "relationships": ['{"tag-group": {"data": {"id": "g1"}}}']}
+    )
     assert adopt(TABLES["tags"], tags).to_pylist() == [{"id": "t1", "name": "VIP", "tag_group_id": "g1"}]
     campaigns = pa.table({"id": ["c1"], "name": ["Spring"], "updated_at": ["2026-01-03T00:00:00+00:00"]})
     with pytest.raises(CannotAdopt, match="do not hold column 'channel'"):

@@ -3,7 +3,7 @@ table spec's own checks and the source registry."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -12,17 +12,24 @@ from omniload.load import disposition
 from omniload.sources.base import Window
 from omniload.sources.klaviyo.policy import classify, retry_after
 from omniload.sources.klaviyo.spec import Parent, TableSpec
-from omniload.sources.klaviyo.windows import FIRST_SLICE_PAGES, SECOND, checkpoint_slices, even_windows, fetch_windows, slice_rows
+from omniload.sources.klaviyo.windows import (
+    FIRST_SLICE_PAGES,
+    SECOND,
+    checkpoint_slices,
+    even_windows,
+    fetch_windows,
+    slice_rows,
+)
 from omniload.sources.registry import SOURCES, open_source
 from omniload.types import TEXT, TS
 
-T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
 H = timedelta(hours=1)
 
 
 def _contiguous(pieces, lo, hi):
     assert pieces[0][0] == lo and pieces[-1][1] == hi
-    for (a, b), (c, _) in zip(pieces, pieces[1:]):
+    for (_a, b), (c, _) in zip(pieces, pieces[1:], strict=False):
         assert b == c, "pieces must touch: a record on an edge belongs to exactly one"
     assert all(a is None or a < b for a, b in pieces), "no empty or reversed piece"
 
@@ -75,7 +82,9 @@ def test_a_multi_million_backfill_commits_a_small_first_slice_and_grows():
     assert slices[0].hi - T0 == pytest.approx(timedelta(minutes=5) * FIRST_SLICE_PAGES, abs=SECOND)  # spans follow rows
     assert slices[2].hi - slices[2].lo == pytest.approx(4 * (slices[0].hi - T0), abs=SECOND)
     assert max(w.rows for w in slices) <= 500_000 and sum(w.rows for w in slices) == pytest.approx(8_640_000)
-    assert len(slices) == 5 + 16 + 1 and slices[-1].rows == first  # a flat cut makes 18: the ramp adds 3, the small last 1
+    assert (
+        len(slices) == 5 + 16 + 1 and slices[-1].rows == first
+    )  # a flat cut makes 18: the ramp adds 3, the small last 1
 
 
 def test_slices_emptied_by_whole_seconds_give_their_rows_to_the_next():
@@ -99,7 +108,9 @@ def test_windows_cover_from_the_probe_end_to_the_interval_end():
 
 def test_sparse_data_gets_few_windows_each_of_several_pages():
     wins = fetch_windows(T0, T0 + H, T0 + 20 * H, T0 + 30 * H, parallelism=16)
-    assert len(wins) == 6 + 1  # 19 pages cannot fill a wave of 8-page windows: one wave of 3-page windows, plus the tail
+    assert (
+        len(wins) == 6 + 1
+    )  # 19 pages cannot fill a wave of 8-page windows: one wave of 3-page windows, plus the tail
 
 
 def test_windows_come_in_whole_waves_of_the_parallelism():
@@ -113,9 +124,9 @@ def test_windows_come_in_whole_waves_of_the_parallelism():
 
 
 def test_even_windows_cover_a_dense_slice_in_whole_waves_of_whole_seconds():
-    lo, hi = datetime(2024, 1, 1, tzinfo=timezone.utc), datetime(2024, 1, 2, 0, 0, 7, tzinfo=timezone.utc)
+    lo, hi = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 2, 0, 0, 7, tzinfo=UTC)
     ws = even_windows(lo, hi, 200, 8)
-    assert ws[0][0] == lo and ws[-1][1] == hi and all(a[1] == b[0] for a, b in zip(ws, ws[1:]))
+    assert ws[0][0] == lo and ws[-1][1] == hi and all(a[1] == b[0] for a, b in zip(ws, ws[1:], strict=False))
     assert len(ws) == 24 and all(w[0].microsecond == 0 and w[1].microsecond == 0 for w in ws)  # 3 waves of 8
     assert len(even_windows(lo, hi, 5, 8)) == 1 and even_windows(lo, lo + 3 * SECOND, 400, 8)[-1][1] == lo + 3 * SECOND
 
@@ -171,7 +182,9 @@ def test_full_refresh_replaces_on_the_first_slice_then_appends():
 
 # -- error policy ----------------------------------------------------------------------------------------------
 
-THROTTLED = b'{"errors":[{"status":429,"code":"throttled","detail":"Request was throttled. Expected available in 7 seconds."}]}'
+THROTTLED = (
+    b'{"errors":[{"status":429,"code":"throttled","detail":"Request was throttled. Expected available in 7 seconds."}]}'
+)
 
 
 @pytest.mark.parametrize("status,headers,body,action,wait,fragment", [
@@ -289,8 +302,7 @@ def test_prefetch_cancel_stops_the_reader_and_closes_it():
 
     def items():
         try:
-            for i in range(1_000):
-                yield i
+            yield from range(1_000)
         finally:
             closed.append(True)
 

@@ -86,7 +86,9 @@ def test_a_number_column_that_cannot_hold_the_value_fails_the_table_naming_the_r
     proc = run_cli("ingest", "--source-uri", source_uri(sb), "--source-table", "events", "--dest-uri",
                    f"duckdb:///{tmp_path}/k.duckdb")  # fmt: skip
     assert proc.returncode == 1 and "internal error" not in proc.stderr
-    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr  # the reader's thread closed quietly
+    assert (
+        "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
+    )  # the reader's thread closed quietly
     found = re.search(r"table 'events': record '(\w+)' holds 123456789012345678901234567890 in column 'timestamp', "
                       r"which is bigint \(page \d+ of http://", proc.stderr)  # fmt: skip
     assert found and found.group(1) in expected_rows(sb, "events"), proc.stderr
@@ -108,7 +110,7 @@ def test_json_nested_1100_deep_lands_whole_as_json_text(make_sandbox, tmp_path):
                     found += 1
         assert found >= 1
 
-        def landed(attrs: dict) -> dict:
+        def landed(attrs: dict, cols: dict = cols) -> dict:
             out = alter(attrs, "deep")
             return {k: json.dumps(v) if v == DEEP_MARK and cols[k] != TEXT else v for k, v in out.items()}
 

@@ -103,7 +103,9 @@ def list_rules(spec: dict, op: dict, item: dict) -> dict[str, Any]:
         "page_size": {k: page[k] for k in ("default", "minimum", "maximum")} if page else None,
         "includes": enum("include"),
         "fields": {k[len("fields[") : -1]: enum(k) for k in params if k.startswith("fields[")},
-        "additional_fields": {k[len("additional-fields[") : -1]: enum(k) for k in params if k.startswith("additional-fields[")},
+        "additional_fields": {
+            k[len("additional-fields[") : -1]: enum(k) for k in params if k.startswith("additional-fields[")
+        },
         "relationships": relationships,
         "attributes": sorted(flat(spec, props.get("attributes")).get("properties") or {}),
     }
@@ -111,7 +113,9 @@ def list_rules(spec: dict, op: dict, item: dict) -> dict[str, Any]:
 
 def report_rules(spec: dict, op: dict) -> dict[str, Any]:
     """What one report endpoint's body may hold (the fields of the sandbox's ``ReportRules`` but its path)."""
-    req = flat(spec, flat(spec, op["requestBody"]["content"]["application/vnd.api+json"]["schema"])["properties"]["data"])
+    req = flat(
+        spec, flat(spec, op["requestBody"]["content"]["application/vnd.api+json"]["schema"])["properties"]["data"]
+    )
     attrs = flat(spec, req["properties"]["attributes"])
     props = attrs["properties"]
     rate = op["x-klaviyo-ratelimit"]
@@ -135,7 +139,11 @@ def build(spec: dict) -> dict[str, Any]:
     for path, ops in spec["paths"].items():
         if "get" in ops and (item := _list_item(spec, ops["get"])) is not None:
             lists[path] = list_rules(spec, ops["get"], item)
-        if "post" in ops and path.startswith("/api/") and (path.endswith("-reports") or path == "/api/metric-aggregates"):
+        if (
+            "post" in ops
+            and path.startswith("/api/")
+            and (path.endswith("-reports") or path == "/api/metric-aggregates")
+        ):
             reports[path] = report_rules(spec, ops["post"])
     return {"revision": REVISION, "lists": lists, "reports": reports}
 
@@ -147,7 +155,10 @@ def render(rules: dict[str, Any]) -> bytes:
     for n, section in enumerate(("lists", "reports")):
         entries = sorted(rules[section].items())
         parts.append(f'"{section}":{{')
-        parts += [f"{dump(path)}:{dump(value)}{',' if i < len(entries) - 1 else ''}" for i, (path, value) in enumerate(entries)]
+        parts += [
+            f"{dump(path)}:{dump(value)}{',' if i < len(entries) - 1 else ''}"
+            for i, (path, value) in enumerate(entries)
+        ]
         parts.append("}," if n == 0 else "}}")
     return ("\n".join(parts) + "\n").encode()
 

@@ -16,11 +16,12 @@ from .errors import Interrupted, OmniloadError, UsageError
 from .signals import received
 from .sources.base import CHECKPOINT_ROWS, ReadOptions
 
-
 PROGRESS = ["interactive", "log", "json"]
 TRUE, FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
-EPILOG = ("Every flag can also be set with an environment variable: --source-uri is OMNILOAD_SOURCE_URI, and so on; "
-          "ingestr's names (SOURCE_URI, DESTINATION_URI, ...) are read after them.")
+EPILOG = (
+    "Every flag can also be set with an environment variable: --source-uri is OMNILOAD_SOURCE_URI, and so on; "
+    "ingestr's names (SOURCE_URI, DESTINATION_URI, ...) are read after them."
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,41 +50,88 @@ def build_parser() -> argparse.ArgumentParser:
         ("dest-uri", "e.g. duckdb:///klaviyo.duckdb"),
     ]:
         ing.add_argument(f"--{flag}", default=_env(flag), required=_env(flag) is None, help=helptext)
-    ing.add_argument("--dest-table", default=_env("dest-table"), help="table or schema.table (default: the source table)")
-    ing.add_argument("--interval-start", default=_env("interval-start"), help="inclusive; YYYY-MM-DD or RFC 3339; no zone means UTC")
+    ing.add_argument(
+        "--dest-table", default=_env("dest-table"), help="table or schema.table (default: the source table)"
+    )
+    ing.add_argument(
+        "--interval-start", default=_env("interval-start"), help="inclusive; YYYY-MM-DD or RFC 3339; no zone means UTC"
+    )
     ing.add_argument("--interval-end", default=_env("interval-end"), help="exclusive; default: now")
-    ing.add_argument("--extract-parallelism", default=_env("extract-parallelism", str(ReadOptions.parallelism)),
-                     help=f"windows/streams at once (default {ReadOptions.parallelism})")
-    ing.add_argument("--incremental-strategy", default=_env("incremental-strategy"), help="merge, replace, append, delete+insert or scd2")
-    ing.add_argument("--incremental-key", default=_env("incremental-key"), help="accepted for ingestr; the table's own key is used")
-    ing.add_argument("--primary-key", default=_env("primary-key"), help="accepted for ingestr; the table's own key is used")
-    ing.add_argument("--full-refresh", action="store_true", default=_env("full-refresh"), help="drop the table and its cursor, reload everything")
+    ing.add_argument(
+        "--extract-parallelism",
+        default=_env("extract-parallelism", str(ReadOptions.parallelism)),
+        help=f"windows/streams at once (default {ReadOptions.parallelism})",
+    )
+    ing.add_argument(
+        "--incremental-strategy",
+        default=_env("incremental-strategy"),
+        help="merge, replace, append, delete+insert or scd2",
+    )
+    ing.add_argument(
+        "--incremental-key", default=_env("incremental-key"), help="accepted for ingestr; the table's own key is used"
+    )
+    ing.add_argument(
+        "--primary-key", default=_env("primary-key"), help="accepted for ingestr; the table's own key is used"
+    )
+    ing.add_argument(
+        "--full-refresh",
+        action="store_true",
+        default=_env("full-refresh"),
+        help="drop the table and its cursor, reload everything",
+    )
     ing.add_argument("--progress", choices=PROGRESS, default=_env("progress"))
-    ing.add_argument("--max-retry-after", default=_env("max-retry-after", f"{ReadOptions.max_retry_after:g}"), help="longest Retry-After to wait, seconds")
-    ing.add_argument("--checkpoint-rows", default=_env("checkpoint-rows", str(CHECKPOINT_ROWS)),
-                     help="commit data and cursor every ~N rows of a backfill, so a crash loses at most that much work")
-    ing.add_argument("--table-parallelism", default=_env("table-parallelism", "4"),
-                     help="tables of different rate-limit buckets loaded at once (default 4; 1: one after another)")
+    ing.add_argument(
+        "--max-retry-after",
+        default=_env("max-retry-after", f"{ReadOptions.max_retry_after:g}"),
+        help="longest Retry-After to wait, seconds",
+    )
+    ing.add_argument(
+        "--checkpoint-rows",
+        default=_env("checkpoint-rows", str(CHECKPOINT_ROWS)),
+        help="commit data and cursor every ~N rows of a backfill, so a crash loses at most that much work",
+    )
+    ing.add_argument(
+        "--table-parallelism",
+        default=_env("table-parallelism", "4"),
+        help="tables of different rate-limit buckets loaded at once (default 4; 1: one after another)",
+    )
     ing.add_argument("--lookback", default=_env("lookback"),
                      help="re-read this much before each saved cursor for late records, e.g. 30m, 2h, 7d "
                           "(default: each table's own; events 1d, others 10m)")  # fmt: skip
     ing.add_argument("--deep-lookback", default=_env("deep-lookback"),
                      help="at most once per --deep-lookback-every, re-read this much instead, e.g. 7d; 0 never "
                           "(default: each table's own; events 7d, others none)")  # fmt: skip
-    ing.add_argument("--deep-lookback-every", default=_env("deep-lookback-every", "1d"),
-                     help="source time between two deep re-reads (default 1d)")
-    ing.add_argument("--reconcile", default=_env("reconcile"),
-                     help="reconcile deletes of these tables whatever it costs: a comma-separated list, 'all', or 'none' "
-                          "(not even the cheap ones, which are reconciled on every run by default)")
-    ing.add_argument("--reconcile-every", default=_env("reconcile-every"),
-                     help="also reconcile the large tables (profiles, big memberships) when this long passed since their last "
-                          "reconcile, e.g. 7d")
-    ing.add_argument("--hard-deletes", action="store_true", default=_env("hard-deletes"),
-                     help="delete the rows of deleted records instead of setting _omniload_deleted_at")
+    ing.add_argument(
+        "--deep-lookback-every",
+        default=_env("deep-lookback-every", "1d"),
+        help="source time between two deep re-reads (default 1d)",
+    )
+    ing.add_argument(
+        "--reconcile",
+        default=_env("reconcile"),
+        help="reconcile deletes of these tables whatever it costs: a comma-separated list, 'all', or 'none' "
+        "(not even the cheap ones, which are reconciled on every run by default)",
+    )
+    ing.add_argument(
+        "--reconcile-every",
+        default=_env("reconcile-every"),
+        help="also reconcile the large tables (profiles, big memberships) when this long passed since their last "
+        "reconcile, e.g. 7d",
+    )
+    ing.add_argument(
+        "--hard-deletes",
+        action="store_true",
+        default=_env("hard-deletes"),
+        help="delete the rows of deleted records instead of setting _omniload_deleted_at",
+    )
     ing.add_argument("--allow-mass-delete", action="store_true", default=_env("allow-mass-delete"),
                      help="mark rows deleted even when a scan lists under half of a table's keys")  # fmt: skip
-    ing.add_argument("--debug", action="store_true", default=_env("debug", "").lower() in TRUE,
-                     help="show tracebacks and dlt's log for failures (also OMNILOAD_DEBUG=1)")
+    ing.add_argument(
+        "--debug",
+        action="store_true",
+        default=_env("debug", "").lower() in TRUE,
+        help="show tracebacks and dlt's log for failures (also OMNILOAD_DEBUG=1)",
+    )
     ing.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation (omniload never asks)")
     from .compat import add_ingestr_flags
 
@@ -134,13 +182,18 @@ def _ingest(args: argparse.Namespace) -> int:
 
     install()
 
-    if args.progress is not None and args.progress not in PROGRESS:  # from OMNILOAD_PROGRESS, which argparse does not check
+    if (
+        args.progress is not None and args.progress not in PROGRESS
+    ):  # from OMNILOAD_PROGRESS, which argparse does not check
         from .compat import env_name
 
         raise UsageError(f"{env_name('progress')}: '{args.progress}' is not allowed; allowed: {', '.join(PROGRESS)}")
     from .compat import CONTRACTS, NAMINGS, apply_loader_file_size, env_name, listed, notes
 
-    for flag, value, allowed in (("schema-contract", args.schema_contract, CONTRACTS), ("schema-naming", args.schema_naming, NAMINGS)):
+    for flag, value, allowed in (
+        ("schema-contract", args.schema_contract, CONTRACTS),
+        ("schema-naming", args.schema_naming, NAMINGS),
+    ):
         if value is not None and value not in allowed:  # from the environment, which argparse does not check
             raise UsageError(f"{env_name(flag)}: '{value}' is not allowed; allowed: {', '.join(allowed)}")
 

@@ -104,30 +104,63 @@ def add_ingestr_flags(parser: argparse.ArgumentParser) -> None:
     """The ingestr flags omniload has no flag of its own for."""
     for flag in IGNORED:
         if flag in SWITCHES:
-            parser.add_argument(f"--{flag}", action="store_true", default=env(flag), help=f"ingestr's; ignored: {IGNORED[flag]}")
+            parser.add_argument(
+                f"--{flag}", action="store_true", default=env(flag), help=f"ingestr's; ignored: {IGNORED[flag]}"
+            )
         elif flag in MULTI:
             parser.add_argument(f"--{flag}", action="append", default=None, help=f"ingestr's; ignored: {IGNORED[flag]}")
         else:
             parser.add_argument(f"--{flag}", default=env(flag), help=f"ingestr's; ignored: {IGNORED[flag]}")
-    parser.add_argument("--loader-file-size", default=env("loader-file-size"),
-                        help="rows per file dlt writes before starting another (dlt's data_writer.file_max_items)")
-    parser.add_argument("--schema-naming", default=env("schema-naming"), choices=NAMINGS,
-                        help="auto, snake_case or default: names as omniload writes them (snake_case already); direct is accepted with a note")
-    parser.add_argument("--schema-contract", default=env("schema-contract"), choices=CONTRACTS,
-                        help="what a load may change in an existing table: evolve (default), freeze, discard_row, discard_value (dlt's contracts)")
-    parser.add_argument("--trim-whitespace", action="store_true", default=env("trim-whitespace"),
-                        help="trim leading and trailing whitespace from every text value")
-    parser.add_argument("--incremental-predicate", default=env("incremental-predicate"),
-                        help="SQL added to a merge's match on the key (ingestr's; 'target' is the table), DuckDB and PostgreSQL")
-    parser.add_argument("--staging-dataset", default=env("staging-dataset"),
-                        help="the schema of dlt's staging tables (default: <schema>_staging)")
-    parser.add_argument("--columns", action="append", default=None,
-                        help="column types and renames: name:type, name:type:source (rename), name::source (rename only); "
-                             "types text/string, bigint, double, bool, timestamp, date, json, decimal, ...; repeatable or comma-separated")
-    parser.add_argument("--mask", action="append", default=None,
-                        help="mask a column, column:algorithm[:param] (hash, md5, hmac, email, phone, redact, stars, fixed, partial, "
-                             "random, uuid, sequential, round, range, noise, date_shift, year_only, month_year, ...); repeatable")
-    parser.add_argument("--partition-by", default=env("partition-by"), help="partition column where the destination partitions (Delta)")
+    parser.add_argument(
+        "--loader-file-size",
+        default=env("loader-file-size"),
+        help="rows per file dlt writes before starting another (dlt's data_writer.file_max_items)",
+    )
+    parser.add_argument(
+        "--schema-naming",
+        default=env("schema-naming"),
+        choices=NAMINGS,
+        help="auto, snake_case or default: names as omniload writes them (snake_case already); direct is accepted with a note",
+    )
+    parser.add_argument(
+        "--schema-contract",
+        default=env("schema-contract"),
+        choices=CONTRACTS,
+        help="what a load may change in an existing table: evolve (default), freeze, discard_row, discard_value (dlt's contracts)",
+    )
+    parser.add_argument(
+        "--trim-whitespace",
+        action="store_true",
+        default=env("trim-whitespace"),
+        help="trim leading and trailing whitespace from every text value",
+    )
+    parser.add_argument(
+        "--incremental-predicate",
+        default=env("incremental-predicate"),
+        help="SQL added to a merge's match on the key (ingestr's; 'target' is the table), DuckDB and PostgreSQL",
+    )
+    parser.add_argument(
+        "--staging-dataset",
+        default=env("staging-dataset"),
+        help="the schema of dlt's staging tables (default: <schema>_staging)",
+    )
+    parser.add_argument(
+        "--columns",
+        action="append",
+        default=None,
+        help="column types and renames: name:type, name:type:source (rename), name::source (rename only); "
+        "types text/string, bigint, double, bool, timestamp, date, json, decimal, ...; repeatable or comma-separated",
+    )
+    parser.add_argument(
+        "--mask",
+        action="append",
+        default=None,
+        help="mask a column, column:algorithm[:param] (hash, md5, hmac, email, phone, redact, stars, fixed, partial, "
+        "random, uuid, sequential, round, range, noise, date_shift, year_only, month_year, ...); repeatable",
+    )
+    parser.add_argument(
+        "--partition-by", default=env("partition-by"), help="partition column where the destination partitions (Delta)"
+    )
 
 
 def listed(values: list[str] | None, flag: str) -> list[str]:
@@ -146,10 +179,14 @@ def notes(args: argparse.Namespace) -> list[str]:
         if value not in (None, False, "", []):
             out.append(f"--{flag} is accepted for ingestr compatibility and ignored: {IGNORED[flag]}")
     if args.schema_naming in ("auto", "snake_case"):
-        out.append(f"--schema-naming {args.schema_naming} is what omniload does: its tables and columns are already snake_case")
+        out.append(
+            f"--schema-naming {args.schema_naming} is what omniload does: its tables and columns are already snake_case"
+        )
     if args.schema_naming == "direct":
-        out.append("--schema-naming direct is accepted and ignored: omniload names tables with _ for - "
-                   "(catalog-variants lands as catalog_variants; --dest-table catalog-variants means the same)")
+        out.append(
+            "--schema-naming direct is accepted and ignored: omniload names tables with _ for - "
+            "(catalog-variants lands as catalog_variants; --dest-table catalog-variants means the same)"
+        )
     return out
 
 

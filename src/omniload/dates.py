@@ -4,7 +4,7 @@ and what omniload saves as a cursor. Every value comes back timezone-aware in UT
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from .errors import UsageError
 
@@ -18,10 +18,10 @@ def parse_timestamp(text: str) -> datetime:
     if raw.endswith(("Z", "z")):
         raw = raw[:-1] + "+00:00"
     dt = datetime.fromisoformat(raw)
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
-EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def parse_date(text: str, flag: str, past: bool = False) -> datetime:
@@ -33,13 +33,13 @@ def parse_date(text: str, flag: str, past: bool = False) -> datetime:
         raise UsageError(f"{flag}: cannot read '{text}' as a date; use {FORMS}") from None
     if dt < EARLIEST:
         raise UsageError(f"{flag}: '{text}' is before 1970-01-01; use a date from 1970 on")
-    if past and dt > datetime.now(timezone.utc):
+    if past and dt > datetime.now(UTC):
         raise UsageError(f"{flag}: '{text}' is in the future; use a date up to now")
     return dt
 
 
 def iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).isoformat()
+    return dt.astimezone(UTC).isoformat()
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")

@@ -35,17 +35,18 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterator
+from typing import Any
 
 import pyarrow as pa
 
+from . import reading
 from .dates import iso, parse_timestamp
 from .destinations import NO_TABLE, Destination
 from .destinations.state import pipeline_name, resource_state
 from .errors import CorruptState, DestinationFailed, OmniloadError, UsageError
-from . import reading
 from .prefetch import Prefetch
 from .runtime import release_memory
 from .sources.base import TableReader, Window
@@ -125,8 +126,7 @@ def describe_failure(table: str, dest: Destination, exc: BaseException) -> str:
     """One line: the table, the cause (the database's own first line) and what to do about it."""
     cause = root_cause(exc)
     text = (str(cause).strip().splitlines() or [""])[0][:300]
-    return (f"table '{table}': loading into {dest.display} failed: {type(cause).__name__}: {text}; "
-            f"{dest.advice(text)}")
+    return f"table '{table}': loading into {dest.display} failed: {type(cause).__name__}: {text}; {dest.advice(text)}"
 
 
 class TableLoad:
@@ -217,7 +217,9 @@ class TableLoad:
                     if nothing_new and self.reader.following(window) is None:  # nothing to load or commit
                         return
                 refresh = "drop_resources" if self.settings.full_refresh and n == 0 else None
-                how = disposition(self.strategy, self.dest.merges_in_place, n == 0, self.newer_than_loaded(window, refresh))
+                how = disposition(
+                    self.strategy, self.dest.merges_in_place, n == 0, self.newer_than_loaded(window, refresh)
+                )
                 self.run_dlt(window, head, batches, fp, how, refresh, lambda n=n: next_slice(n))
                 n += 1
         finally:
@@ -353,7 +355,9 @@ class TableLoad:
         if self._pipeline is None:
             import dlt
 
-            os.environ["NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION"] = "false" if self.dest.compress_load_files else "true"
+            os.environ["NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION"] = (
+                "false" if self.dest.compress_load_files else "true"
+            )
 
             self._pipeline = dlt.pipeline(pipeline_name=self.pipeline_name, destination=self.dest.dlt_destination(),
                                           dataset_name=self.target.schema, pipelines_dir=self.workdir, progress=None)  # fmt: skip
@@ -377,7 +381,9 @@ class TableLoad:
             primary_key = []
 
         extra = {"table_format": self.dest.table_format} if self.dest.table_format else {}
-        if self.settings.schema_contract:  # ingestr's contract is on an existing table's columns: a new table is no change
+        if (
+            self.settings.schema_contract
+        ):  # ingestr's contract is on an existing table's columns: a new table is no change
             mode = self.settings.schema_contract
             extra["schema_contract"] = {"tables": "evolve", "columns": mode, "data_type": mode}
 
@@ -411,7 +417,9 @@ class TableLoad:
             newest = load._newest if load.reader.following(window) is None else None  # a part before the last: not yet
             if reading.advance(state, newest, window, previous):
                 # the --interval-start this cursor belongs to: a rerun with the same start resumes from it
-                state["interval_start"] = iso(load.settings.start) if load.settings.start else state.get("interval_start")
+                state["interval_start"] = (
+                    iso(load.settings.start) if load.settings.start else state.get("interval_start")
+                )
             state.update(load.reader.state_update())
             last_slice = bool(load._windows) and window is load._windows[-1] and load.reader.following(window) is None
             if load._deep_at and last_slice:

@@ -25,13 +25,14 @@ from .destinations import Destination, parse_destination
 from .errors import OmniloadError, UsageError
 from .load import LoadSettings, TableLoad, Target
 from .progress import Progress
-from .reconcile import Reconcile, ReconcileSettings, check as check_reconcile, check_destination, parse_tables
+from .reconcile import Reconcile, ReconcileSettings, check_destination, parse_tables
+from .reconcile import check as check_reconcile
 from .runtime import WORKDIR, debugging, work_prefix
 from .scheduling import heaviest_first, run_groups
 from .signals import check as check_interrupted
-from .transform import Transform
 from .sources.base import CHECKPOINT_ROWS, ReadEvents, ReadOptions, Source, TableInfo, identity
 from .sources.registry import open_source
+from .transform import Transform
 from .uri import redact
 from .views import refresh_views
 
@@ -86,9 +87,15 @@ class IngestResult:
 
 def resolve_targets(tables: dict[str, TableInfo], source_table: str, dest_table: str | None, default_schema: str,
                     scheme: str = "") -> list[Target]:  # fmt: skip
-    names = [n for n, t in tables.items() if t.in_all] if source_table.strip() == "all" else [t.strip() for t in source_table.split(",") if t.strip()]
+    names = (
+        [n for n, t in tables.items() if t.in_all]
+        if source_table.strip() == "all"
+        else [t.strip() for t in source_table.split(",") if t.strip()]
+    )
     if not names:
-        raise UsageError(f"--source-table: give a table name, a comma-separated list or 'all'; tables: {', '.join(tables)}")
+        raise UsageError(
+            f"--source-table: give a table name, a comma-separated list or 'all'; tables: {', '.join(tables)}"
+        )
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise UsageError(f"--source-table: '{twice[0]}' is named more than once; name each table once")
@@ -108,7 +115,9 @@ def resolve_targets(tables: dict[str, TableInfo], source_table: str, dest_table:
             table = table.replace("-", "_")  # ingestr's name of a table (catalog-variants) is ours with _
         for ident in (schema, table):
             if ident != "*" and not IDENT.match(ident):
-                raise UsageError(f"--dest-table: '{ident}' is not a valid identifier; use letters, digits and _ (not first), at most 63")
+                raise UsageError(
+                    f"--dest-table: '{ident}' is not a valid identifier; use letters, digits and _ (not first), at most 63"
+                )
         if table == "*":
             table = None
         if table and len(names) > 1:
@@ -129,7 +138,9 @@ def check_keys(tables: dict[str, TableInfo], targets: list[Target], opts: Ingest
         if given and given != info.primary_key:
             bad = [k for k in given if k not in columns]
             if bad:
-                raise UsageError(f"--primary-key: table '{info.name}' has no column '{bad[0]}'; it is keyed by '{','.join(info.primary_key)}'")
+                raise UsageError(
+                    f"--primary-key: table '{info.name}' has no column '{bad[0]}'; it is keyed by '{','.join(info.primary_key)}'"
+                )
             notes.append(f"table '{info.name}': --primary-key {','.join(given)} is not used; its records are merged on "
                          f"'{','.join(info.primary_key)}', the key the source gives them")  # fmt: skip
         key = (opts.incremental_key or "").strip()
@@ -150,18 +161,24 @@ def check_options(opts: IngestOptions) -> tuple[Source, Destination, list[Target
                               source.schemes[0])  # fmt: skip
     opts.notes = [*opts.notes, *source.notes, *dest.notes, *check_keys(tables, targets, opts)]
     if opts.incremental_strategy and opts.incremental_strategy not in STRATEGIES:
-        raise UsageError(f"--incremental-strategy: '{opts.incremental_strategy}' is not allowed; allowed: {', '.join(STRATEGIES)}")
+        raise UsageError(
+            f"--incremental-strategy: '{opts.incremental_strategy}' is not allowed; allowed: {', '.join(STRATEGIES)}"
+        )
     if opts.incremental_strategy == "scd2" and not dest.supports_scd2:
         raise UsageError(f"--incremental-strategy scd2: {dest.display} cannot keep SCD2 history; "
                          "use a SQL destination (duckdb, postgresql, sqlite, ...)")  # fmt: skip
     transform = Transform.parse(opts.columns, opts.masks, opts.trim_whitespace)
     if opts.staging_dataset:
         if not IDENT.match(opts.staging_dataset):
-            raise UsageError(f"--staging-dataset: '{opts.staging_dataset}' is not a valid identifier; use letters, digits and _ (not first), at most 63")
+            raise UsageError(
+                f"--staging-dataset: '{opts.staging_dataset}' is not a valid identifier; use letters, digits and _ (not first), at most 63"
+            )
         dest.staging_layout = opts.staging_dataset
     if opts.incremental_predicate:
         if opts.full_refresh:
-            raise UsageError("--incremental-predicate cannot be combined with --full-refresh (a full refresh merges nothing)")
+            raise UsageError(
+                "--incremental-predicate cannot be combined with --full-refresh (a full refresh merges nothing)"
+            )
         if not dest.merge_predicates:
             opts.notes.append(f"--incremental-predicate is ignored: {dest.display} does not merge in SQL (DuckDB and "
                               "PostgreSQL do)")  # fmt: skip
@@ -175,11 +192,15 @@ def check_options(opts: IngestOptions) -> tuple[Source, Destination, list[Target
         opts.notes.append(f"--partition-by {opts.partition_by} is ignored: {dest.display} does not partition tables "
                           "(Delta tables do: delta:// or table_format=delta)")  # fmt: skip
     if opts.interval_start and opts.interval_end and opts.interval_end <= opts.interval_start:
-        raise UsageError(f"--interval-end {iso(opts.interval_end)} is not after --interval-start {iso(opts.interval_start)}")
+        raise UsageError(
+            f"--interval-end {iso(opts.interval_end)} is not after --interval-start {iso(opts.interval_start)}"
+        )
     if opts.extract_parallelism < 1 or opts.extract_parallelism > 64:
         raise UsageError(f"--extract-parallelism: {opts.extract_parallelism} is out of range; allowed: 1 to 64")
     named, off, every_table = parse_tables(opts.reconcile, [t.source for t in targets])
-    deletes = ReconcileSettings(named, off, opts.reconcile_every, opts.hard_deletes, opts.allow_mass_delete, every_table)
+    deletes = ReconcileSettings(
+        named, off, opts.reconcile_every, opts.hard_deletes, opts.allow_mass_delete, every_table
+    )
     check_destination(deletes, dest)
     return source, dest, targets, deletes
 
@@ -282,8 +303,11 @@ def _run_table(load: TableLoad, reconcile: Reconcile, progress: Progress, result
             progress.finish(name, "ok", "", load.reader.stats)
     lacking = load.reader.stats.no_cursor
     if lacking:
-        progress.note(name, f"{lacking:,} records came without a value for '{load.info.cursor}': loaded, but they cannot "
-                      "move the saved cursor (an incremental run reads them again only when the source sends them again)")
+        progress.note(
+            name,
+            f"{lacking:,} records came without a value for '{load.info.cursor}': loaded, but they cannot "
+            "move the saved cursor (an incremental run reads them again only when the source sends them again)",
+        )
 
 
 def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: list[Target],

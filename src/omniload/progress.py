@@ -62,7 +62,7 @@ class Progress:
         self._live = None
         self._lock = threading.Lock()
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         if self.mode == "interactive":
             from rich.console import Console
             from rich.live import Live
@@ -155,7 +155,9 @@ class Progress:
             self._line(json.dumps(rec))
             return
         tail = f" error: {rep.error}" if rep.error else ""
-        counts = (f"{rep.loaded:,} rows loaded ({rep.rows:,} fetched)" if event == "finish" else f"{rep.rows:,} rows fetched")
+        counts = (
+            f"{rep.loaded:,} rows loaded ({rep.rows:,} fetched)" if event == "finish" else f"{rep.rows:,} rows fetched"
+        )
         self._line(f"[{rep.table}] {event}: {counts}, {rep.pages:,} pages, {rate:,.0f} rows/s, "
                    f"{rep.seconds:.1f}s, ETA {rep.eta_text}, {rep.status}{tail}")  # fmt: skip
 
@@ -198,11 +200,16 @@ class Progress:
                  f"{r.seconds:,.1f}s") for r in reps]  # fmt: skip
         if any(r.no_cursor for r in reps):  # a column only when some table has such records
             head = (*head[:-1], "no cursor", head[-1])
-            rows = [(*row[:-1], f"{r.no_cursor:,}", row[-1]) for row, r in zip(rows, reps)]
+            rows = [(*row[:-1], f"{r.no_cursor:,}", row[-1]) for row, r in zip(rows, reps, strict=False)]
         if self.mode == "log":
             widths = [max(len(x[i]) for x in [head, *rows]) for i in range(len(head))]
             for line in [head, *rows]:
-                print("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))).rstrip(), file=out)
+                print(
+                    "  ".join(
+                        c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths, strict=False))
+                    ).rstrip(),
+                    file=out,
+                )
             return
         from rich.console import Console
         from rich.table import Table

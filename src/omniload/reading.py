@@ -7,8 +7,9 @@ the cursor (:func:`advance`) and the reader's own ``state_update`` with the slic
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any, Iterator
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc

@@ -21,7 +21,7 @@ nothing), and a scan that would mark more than ``MASS_SHARE`` of the table's row
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from .destinations import Destination
 from .destinations.deletes import DELETED
@@ -99,7 +99,12 @@ class Reconcile:
         """Note the rows marked deleted now: one the load merges again (or the scan finds listed again) comes
         back with its dependents. A table replaced whole by its own strategy is never marked (one replaced on
         request may have been: its rows that come back bring back theirs too)."""
-        if self.info.dependents and len(self.info.primary_key) == 1 and self.deletes is not None and self.info.strategy != "replace":
+        if (
+            self.info.dependents
+            and len(self.info.primary_key) == 1
+            and self.deletes is not None
+            and self.info.strategy != "replace"
+        ):
             self.prior = self.deletes.marks(self.schema, self.table, self.info.primary_key)
 
     def loaded_from(self, name: str) -> list[str]:
@@ -125,7 +130,7 @@ class Reconcile:
             return cost, not small
         if s.every is not None:
             last = self.deletes.last_reconciled(self.schema, self.table)
-            if last is None or datetime.now(timezone.utc) - last >= s.every:
+            if last is None or datetime.now(UTC) - last >= s.every:
                 return cost, True
         return None
 
@@ -143,10 +148,12 @@ class Reconcile:
         if large:
             self.events.note(f"reconciling deletes: listing every key costs about {cost.requests:,} requests, "
                              f"{cost.seconds / 60:.1f} min at the source's rate limits")  # fmt: skip
-        at = datetime.now(timezone.utc)
+        at = datetime.now(UTC)
         live = self.reader.current_keys()  # whole, or it raised: nothing is marked from part of a scan
         share = None if self.settings.allow_mass else MASS_SHARE
-        done = self.deletes.mark_deleted(self.schema, self.table, self.info.primary_key, live, self.settings.hard, at, share)
+        done = self.deletes.mark_deleted(
+            self.schema, self.table, self.info.primary_key, live, self.settings.hard, at, share
+        )
         if done is None:
             return
         if done.gone is None:
@@ -196,7 +203,9 @@ class Reconcile:
             if child is None or dep in seen:
                 continue
             for table in self.loaded_from(dep):
-                found = self.deletes.unmark_matching(self.schema, table, child.primary_key, column, back.rename_columns([column, DELETED]))
+                found = self.deletes.unmark_matching(
+                    self.schema, table, child.primary_key, column, back.rename_columns([column, DELETED])
+                )
                 if found is None:
                     continue
                 if found.num_rows:

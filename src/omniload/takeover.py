@@ -14,7 +14,8 @@ hold what the other tool made of them): the old table is dropped and every recor
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc

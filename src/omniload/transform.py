@@ -18,9 +18,9 @@ import random
 import re
 import threading
 import uuid
-from datetime import date, datetime, timedelta
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+from datetime import date, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -234,7 +234,7 @@ class Transform:
     tokens: _Tokens = field(default_factory=_Tokens)
 
     @classmethod
-    def parse(cls, columns: list[str], masks: list[str], trim: bool = False) -> "Transform":
+    def parse(cls, columns: list[str], masks: list[str], trim: bool = False) -> Transform:
         t = cls(trim=trim)
         for item in columns:
             parts = item.split(":")
@@ -275,14 +275,18 @@ class Transform:
         for flag, names in (("--columns", [*self.columns, *self.renames]), ("--mask", self.masks)):
             for name in names:
                 if name not in info.columns and name not in info.primary_key:
-                    raise UsageError(f"{flag}: table '{info.name}' has no column '{name}'; columns: {', '.join(info.columns)}")
+                    raise UsageError(
+                        f"{flag}: table '{info.name}' has no column '{name}'; columns: {', '.join(info.columns)}"
+                    )
                 if name in keys:
                     raise UsageError(f"{flag}: '{name}' is a key of table '{info.name}' (primary or incremental) "
                                      "and must stay as it is")  # fmt: skip
         landed = [self.renames.get(c, c) for c in info.columns]
         twice = sorted({n for n in landed if landed.count(n) > 1})
         if twice:
-            raise UsageError(f"--columns: table '{info.name}' would have two columns named '{twice[0]}'; rename to a free name")
+            raise UsageError(
+                f"--columns: table '{info.name}' would have two columns named '{twice[0]}'; rename to a free name"
+            )
 
     def types(self, info: TableInfo) -> dict[str, str]:
         """The table's columns as they land: names after renames, types after overrides and masks."""
@@ -301,11 +305,15 @@ class Transform:
                 try:
                     col = pc.cast(batch.column(name), COLUMN_TYPES[typ])
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                    raise UsageError(f"--columns: column '{name}' cannot be read as {typ}: {str(exc).splitlines()[0]}") from None
+                    raise UsageError(
+                        f"--columns: column '{name}' cannot be read as {typ}: {str(exc).splitlines()[0]}"
+                    ) from None
                 batch = batch.set_column(batch.column_names.index(name), name, col)
         for name, (algorithm, param) in self.masks.items():
             if name in batch.column_names:
-                batch = batch.set_column(batch.column_names.index(name), name, self._mask(batch.column(name), algorithm, param))
+                batch = batch.set_column(
+                    batch.column_names.index(name), name, self._mask(batch.column(name), algorithm, param)
+                )
         if self.renames:
             batch = batch.rename_columns([self.renames.get(c, c) for c in batch.column_names])
         return batch
@@ -318,7 +326,9 @@ class Transform:
         typ = _type_of(col.type)
         fn = TYPED_MASKS[algorithm](param, typ, self.tokens)
         out = mask_type(algorithm, typ)
-        values = col.to_pylist() if out == typ or typ in ("timestamp", "date") else pc.cast(col, pa.string()).to_pylist()
+        values = (
+            col.to_pylist() if out == typ or typ in ("timestamp", "date") else pc.cast(col, pa.string()).to_pylist()
+        )
         return pa.array([None if v is None else fn(v) for v in values], COLUMN_TYPES[out])
 
 
@@ -339,9 +349,15 @@ def _type_of(t: pa.DataType) -> str:
 
 def row_hash(batch: pa.Table, column: str = "_dlt_id") -> pa.Table:
     """Add ``column``: a hash of each row's values (what SCD2 compares to see that a record changed)."""
-    parts = [pc.fill_null(pc.cast(batch.column(c), pa.string()), "\x00") for c in batch.column_names if not c.startswith("_dlt_")]
+    parts = [
+        pc.fill_null(pc.cast(batch.column(c), pa.string()), "\x00")
+        for c in batch.column_names
+        if not c.startswith("_dlt_")
+    ]
     joined = pc.binary_join_element_wise(*parts, "\x1f") if parts else pa.array([""] * batch.num_rows)
-    hashes = pa.array([hashlib.blake2b(v.encode(), digest_size=16).hexdigest() for v in joined.to_pylist()], pa.string())
+    hashes = pa.array(
+        [hashlib.blake2b(v.encode(), digest_size=16).hexdigest() for v in joined.to_pylist()], pa.string()
+    )
     return batch.append_column(column, hashes)
 
 
@@ -359,15 +375,15 @@ def _holds(col: pa.ChunkedArray, pattern: re.Pattern) -> bool:
 def without_nul(batch: pa.Table, json_columns: set[str]) -> pa.Table:
     """``batch`` with NUL characters removed from its text, the rest of each value kept: from every string
     column, and in ``json_columns`` also the ``\\u0000`` escape (for destinations that cannot store them)."""
-    for i, field in enumerate(batch.schema):
-        if not pa.types.is_string(field.type):
+    for i, column in enumerate(batch.schema):
+        if not pa.types.is_string(column.type):
             continue
         col = clean = batch.column(i)
         if _holds(col, _NUL_BYTE):
             clean = pc.replace_substring(clean, "\x00", "")
-        if field.name in json_columns and _holds(col, _NUL_TEXT):
+        if column.name in json_columns and _holds(col, _NUL_TEXT):
             while pc.any(pc.match_substring_regex(clean, _NUL_ESCAPE)).as_py():  # a run of escapes: one per pass
                 clean = pc.replace_substring_regex(clean, _NUL_ESCAPE, r"\1")
         if clean is not col:
-            batch = batch.set_column(i, field.name, clean)
+            batch = batch.set_column(i, column.name, clean)
     return batch

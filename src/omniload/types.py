@@ -31,7 +31,9 @@ TYPES: dict[str, ColumnType] = {
     BOOL: ColumnType(pa.bool_(), "bool", Optional[bool]),
     TS: ColumnType(pa.timestamp("us", tz="UTC"), "timestamp", Optional[str]),
     DATE: ColumnType(pa.date32(), "date", Optional[str]),
-    DECIMAL: ColumnType(pa.decimal128(DECIMAL_PRECISION, DECIMAL_SCALE), "decimal", Optional[Decimal]),  # JSON numbers read exactly
+    DECIMAL: ColumnType(
+        pa.decimal128(DECIMAL_PRECISION, DECIMAL_SCALE), "decimal", Optional[Decimal]
+    ),  # JSON numbers read exactly
     JSON: ColumnType(pa.string(), "json", None),
 }
 
@@ -54,7 +56,9 @@ def undeclared(schema: pa.Schema, declared) -> dict[str, str]:
             if f.name not in declared and f.metadata and TYPE_KEY in f.metadata}  # fmt: skip
 
 
-def column_hints(columns: dict[str, str], primary_key: tuple[str, ...], cursor: str | None, merge: bool) -> dict[str, dict]:
+def column_hints(
+    columns: dict[str, str], primary_key: tuple[str, ...], cursor: str | None, merge: bool
+) -> dict[str, dict]:
     """dlt column hints for declared columns: types, nullability, and (for merge tables) keep the newest
     version of a record when one load holds two."""
     hints: dict[str, dict[str, Any]] = {}

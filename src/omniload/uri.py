@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 
-_SECRET_PARAMS = re.compile(r"((?:api_key|password|token|secret|secret_access_key|aws_secret_access_key|session_token)=)[^&\s'\"]+", re.I)
+_SECRET_PARAMS = re.compile(
+    r"((?:api_key|password|token|secret|secret_access_key|aws_secret_access_key|session_token)=)[^&\s'\"]+", re.I
+)
 _USERINFO = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
 _SECRETS: set[str] = set()
 

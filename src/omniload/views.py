@@ -23,10 +23,10 @@ def refresh_views(source: Source, dest: Destination, targets: list[Target]) -> l
     for schema in sorted({t.schema for t in targets}):
         named = {t.source: t.table for t in targets if t.schema == schema}
 
-        def name(table: str) -> str:
+        def name(table: str, named: dict = named) -> str:
             return named.get(table) or infos[table].dest_name
 
-        def rel(table: str) -> str:
+        def rel(table: str, schema: str = schema, name=name) -> str:
             return f"{_quote(schema)}.{_quote(name(table))}"
 
         made = []

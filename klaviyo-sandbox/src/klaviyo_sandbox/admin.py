@@ -7,10 +7,10 @@ from aiohttp import web
 
 from . import ids
 from .app import STATE, SandboxState
+from .dataset import iso
 from .deletions import DeleteError, delete, restore
 from .limits import Faults
 from .season import step as season_step
-from .dataset import iso
 
 
 async def admin_advance(request: web.Request) -> web.Response:
@@ -33,7 +33,9 @@ async def admin_late_events(request: web.Request) -> web.Response:
     state: SandboxState = request.app[STATE]
     count, before = request.query.get("count", "1"), request.query.get("before_seconds", "3600")
     if not count.isdigit() or not 1 <= int(count) <= 100_000 or not before.isdigit():
-        return web.json_response({"error": "count must be 1..100000 and before_seconds a whole number >= 0"}, status=400)
+        return web.json_response(
+            {"error": "count must be 1..100000 and before_seconds a whole number >= 0"}, status=400
+        )
     ev = state.events
     added = ev.late.insert(state.dataset.now_us, int(count), int(before))
     return web.json_response({"now": iso(state.dataset.now_us), "ids": [ids.event_id(i, ev.salt) for i in added],

@@ -16,7 +16,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
@@ -25,21 +25,22 @@ from aiohttp import web
 
 from . import keyset, revisions
 from .account_time import account_zone
+from .audience_reports import BUILDERS
+from .child_pages import UnknownParent, child_page
 from .dataset import Dataset, parse_scale
 from .envelope import error_body
 from .events import Events
 from .limits import Faults, RateLimiter, mutate, parse_rate_mode
-from .child_pages import UnknownParent, child_page
-from .relationship_pages import RELATED, relationship_page
 from .openapi_rules import all_rules
 from .pages import entities_page, events_page
 from .query import HIDDEN_UNLESS_FILTERED, QueryError, select_entities, to_us, validate
 from .records import builders
-from .audience_reports import BUILDERS
+from .relationship_pages import RELATED, relationship_page
+from .report_rules import PATHS as REPORT_PATHS
+from .report_rules import check, report_rules
 from .reports import DailyBudget, message_report, metric_aggregate
-from .report_rules import PATHS as REPORT_PATHS, check, report_rules
 
-STATE: web.AppKey["SandboxState"] = web.AppKey("state")
+STATE: web.AppKey[SandboxState] = web.AppKey("state")
 API_KEY: web.RequestKey[str] = web.RequestKey("api_key")
 MUTATE: web.RequestKey[str] = web.RequestKey("mutate")
 EXTRA_HEADERS: web.RequestKey[dict] = web.RequestKey("extra_headers")
@@ -94,7 +95,7 @@ class SandboxConfig:
     # even with rate_limits="off", which lifts the per-second and per-minute windows only
 
     @classmethod
-    def real_like(cls, **overrides: Any) -> "SandboxConfig":
+    def real_like(cls, **overrides: Any) -> SandboxConfig:
         """A config with every fidelity switch as the real Klaviyo (:data:`REAL_LIKE`), then ``overrides``."""
         return cls(**{**REAL_LIKE, **overrides})
 
@@ -180,7 +181,7 @@ def _auth(state: SandboxState, request: web.Request, scope: str) -> web.Response
 
 def _revision(state: SandboxState, request: web.Request) -> web.Response | None:
     cfg = state.config
-    today = datetime.fromtimestamp(state.dataset.now_us // 1_000_000, tz=timezone.utc).date()
+    today = datetime.fromtimestamp(state.dataset.now_us // 1_000_000, tz=UTC).date()
     answer = revisions.check(request.headers.get("revision"), cfg.revision_policy, today, cfg.deprecation_headers)
     if answer.error:
         return _error(*answer.error, "revision")
@@ -226,11 +227,17 @@ async def _fault(state: SandboxState, request: web.Request) -> web.StreamRespons
         status = (500, 502, 503)[state.requests[f"fault:{kind}"] % 3]
         return _error(status, "error", "A server error occurred.", "A server error occurred.")
     if kind in ("throttle", "retry_in_detail"):
-        return _error(429, "throttled", "Request was throttled.", "Request was throttled. Expected available in 1 second.")
+        return _error(
+            429, "throttled", "Request was throttled.", "Request was throttled. Expected available in 1 second."
+        )
     if kind == "html403":
-        return web.Response(status=403, text=CLOUDFLARE_403, content_type="text/html", headers={"cf-mitigated": "challenge"})
+        return web.Response(
+            status=403, text=CLOUDFLARE_403, content_type="text/html", headers={"cf-mitigated": "challenge"}
+        )
     if kind == "html200":
-        return web.Response(status=200, text="<html><body>Service temporarily unavailable</body></html>", content_type="text/html")
+        return web.Response(
+            status=200, text="<html><body>Service temporarily unavailable</body></html>", content_type="text/html"
+        )
     request[MUTATE] = kind  # a data fault (limits.mutate): applied to the page once it is built
     return None
 
@@ -242,7 +249,9 @@ async def list_endpoint(request: web.Request) -> web.StreamResponse:
         name = state.path_names.get(f"/api/{request.match_info['name']}", request.match_info["name"])
     else:
         rel = "relationships/" if request.match_info.get("rel") else ""
-        name = state.child_names.get(f"/api/{request.match_info['parent']}/{{id}}/{rel}{request.match_info['child']}", "?")
+        name = state.child_names.get(
+            f"/api/{request.match_info['parent']}/{{id}}/{rel}{request.match_info['child']}", "?"
+        )
     rules = state.rules.get(name)
     state.requests["total"] += 1
     state.log.append((time.time(), name, request.query_string))
@@ -264,7 +273,9 @@ async def list_endpoint(request: web.Request) -> web.StreamResponse:
     if not decision.allowed:
         state.requests["status:429"] += 1
         detail = f"Request was throttled. Expected available in {decision.retry_after} second{'s' if decision.retry_after != 1 else ''}."
-        return _error(429, "throttled", "Request was throttled.", detail, headers={"Retry-After": str(decision.retry_after)})
+        return _error(
+            429, "throttled", "Request was throttled.", detail, headers={"Retry-After": str(decision.retry_after)}
+        )
     try:
         q = validate(rules, params, 0)
         if "page[cursor]" in params:
@@ -308,7 +319,9 @@ async def report_endpoint(request: web.Request) -> web.Response:
     decision = state.limiter.check(request[API_KEY], path, rules.burst, rules.steady)
     if not decision.allowed:
         detail = f"Request was throttled. Expected available in {decision.retry_after} second{'s' if decision.retry_after != 1 else ''}."
-        return _error(429, "throttled", "Request was throttled.", detail, headers={"Retry-After": str(decision.retry_after)})
+        return _error(
+            429, "throttled", "Request was throttled.", detail, headers={"Retry-After": str(decision.retry_after)}
+        )
     daily = state.config.report_daily if rules.daily is not None else None
     wait = state.reports_budget.take(request[API_KEY], path, state.dataset.now_us, daily)
     if wait:
@@ -316,7 +329,7 @@ async def report_endpoint(request: web.Request) -> web.Response:
         detail = f"Request was throttled. Daily limit of {daily} requests for this endpoint reached. Expected available in {wait} seconds."
         return _error(429, "throttled", "Request was throttled.", detail, headers={"Retry-After": str(wait)})
     state.requests[f"report-spent:{path}"] += 1
-    now = datetime.fromtimestamp(state.dataset.now_us // 1_000_000, tz=timezone.utc)
+    now = datetime.fromtimestamp(state.dataset.now_us // 1_000_000, tz=UTC)
     try:
         doc = orjson.loads(await request.read())
         q = check(rules, doc, now, account_zone(state))
@@ -331,21 +344,34 @@ async def report_endpoint(request: web.Request) -> web.Response:
     except QueryError as exc:
         state.requests["status:400"] += 1
         return _invalid(exc.detail, exc.parameter)
-    attrs = metric_aggregate(state, q) if q.metric_id is not None else BUILDERS.get(q.rules.family, message_report)(state, q)
+    attrs = (
+        metric_aggregate(state, q)
+        if q.metric_id is not None
+        else BUILDERS.get(q.rules.family, message_report)(state, q)
+    )
     self_url = base_url(state.config, request) + path + "/"
     data = {"type": rules.resource_type, "attributes": attrs, "links": {"self": self_url}}
     if q.metric_id is not None:
         data["id"] = str(uuid.uuid4())
     state.requests["status:200"] += 1
-    limits = {"RateLimit-Limit": str(decision.limit), "RateLimit-Remaining": str(decision.remaining),
-              "RateLimit-Reset": str(decision.reset)} if state.limiter.factor is not None else {}  # the steady window
-    return web.Response(body=orjson.dumps({"data": data, "links": {"self": self_url}}), content_type=JSONAPI, headers=limits)
+    limits = (
+        {
+            "RateLimit-Limit": str(decision.limit),
+            "RateLimit-Remaining": str(decision.remaining),
+            "RateLimit-Reset": str(decision.reset),
+        }
+        if state.limiter.factor is not None
+        else {}
+    )  # the steady window
+    return web.Response(
+        body=orjson.dumps({"data": data, "links": {"self": self_url}}), content_type=JSONAPI, headers=limits
+    )
 
 
 async def _clock_date(request: web.Request, response: web.StreamResponse) -> None:
     """Every answer's ``Date`` header is the sandbox's clock, so clients can read the server's now."""
     state: SandboxState = request.app[STATE]
-    now = datetime.fromtimestamp(state.dataset.now_us // 1_000_000, tz=timezone.utc)
+    now = datetime.fromtimestamp(state.dataset.now_us // 1_000_000, tz=UTC)
     response.headers["Date"] = format_datetime(now, usegmt=True)
 
 

@@ -49,7 +49,9 @@ def form_report(state, q: ReportQuery) -> dict:
             continue
         form_id, version_id = forms.ids(where)
         day = day_index(q, t)
-        tallies[(form_id, version_id) if by_version else (form_id,)][day].add(METRICS[m % len(METRICS)], str(p), None, False)
+        tallies[(form_id, version_id) if by_version else (form_id,)][day].add(
+            METRICS[m % len(METRICS)], str(p), None, False
+        )
     return assemble(q, tallied(tallies, ("form_id", "form_version_id"), FormTally), days, start_us)
 
 

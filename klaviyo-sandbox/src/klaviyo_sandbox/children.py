@@ -17,10 +17,16 @@ import numpy as np
 
 from .dataset import Dataset, mix, mix_np, salt
 
-PARENTS = {"flow-actions": "flows", "flow-messages": "flow-actions",
-           "list-memberships": "lists", "segment-memberships": "segments",
-           "coupon-codes": "coupons", "metric-properties": "metrics",
-           "object-records": "object-types", "object-schemas": "object-types"}  # fmt: skip (coupon codes: listed with a coupon.id filter, not under a path)
+PARENTS = {
+    "flow-actions": "flows",
+    "flow-messages": "flow-actions",
+    "list-memberships": "lists",
+    "segment-memberships": "segments",
+    "coupon-codes": "coupons",
+    "metric-properties": "metrics",
+    "object-records": "object-types",
+    "object-schemas": "object-types",
+}  # fmt: skip (coupon codes: listed with a coupon.id filter, not under a path)
 MEMBERSHIPS = ("list-memberships", "segment-memberships")
 CURSORS = {"flow-actions": "updated", "flow-messages": "updated",
            "list-memberships": "joined_group_at", "segment-memberships": "joined_group_at"}  # fmt: skip
@@ -106,7 +112,10 @@ def _flow_message(b, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     action = b.peer("flow-actions").id_of(int(parents(b.ds, b.name)[i]))
     channel = r.choice(["email", "email", "sms", "push"])
     name = f"{r.choice(['Welcome', 'Reminder', 'Last chance', 'Thank you'])} {channel} {i}"
-    definition = {"channel": channel, "content": {"subject": name if channel == "email" else None, "body": f"Body of {name}"}}
+    definition = {
+        "channel": channel,
+        "content": {"subject": name if channel == "email" else None, "body": f"Body of {name}"},
+    }
     attrs = {"channel": channel, "created": created, "updated": updated, "definition": definition}
     return attrs, {"flow-action": ("flow-action", action), "template": None}, {"name": name}
 

@@ -33,15 +33,51 @@ def build_parser(prog: str = "klaviyo-sandbox") -> argparse.ArgumentParser:
     k.add_argument("--rate-limits", default="real", help="real, off, or xFACTOR such as x0.1")
     k.add_argument("--latency-ms", type=int, default=0)
     k.add_argument("--faults", default="", help="e.g. error=0.1,drop=0.05,slow=0.01,throttle=0.01,html403=0.01")
-    k.add_argument("--workers", type=int, default=1, help="processes serving one port (benchmarks; needs --rate-limits off)")
-    k.add_argument("--visibility-delay-s", type=int, default=30, help="events show in GET this many sandbox seconds after they exist (default 30)")
-    k.add_argument("--filter-precision", choices=["micro", "second"], default="second", help="second (default): compare filter datetimes in whole seconds, as Klaviyo")
-    k.add_argument("--archived-visible", action="store_true", help="list archived flows and hidden images without an archived/hidden filter (Klaviyo hides them)")
-    k.add_argument("--allow-future-filters", action="store_true", help="accept filter datetimes after the sandbox's now (Klaviyo refuses them)")
-    k.add_argument("--revision-policy", choices=["lifecycle", "exact"], default="lifecycle", help="lifecycle (default): any real revision, old ones deprecated then retired (410); exact: only 2026-07-15")
-    k.add_argument("--include-limit", type=int, default=None, help="an included to-many relationship names at most N records (default: all)")
-    k.add_argument("--public-url", default=None, help="base URL written in links (else X-Forwarded-Proto/-Host, else the request's)")
-    k.add_argument("--profile-properties-kb", type=int, default=0, help="wide profiles: N KB of text in each one's properties")
+    k.add_argument(
+        "--workers", type=int, default=1, help="processes serving one port (benchmarks; needs --rate-limits off)"
+    )
+    k.add_argument(
+        "--visibility-delay-s",
+        type=int,
+        default=30,
+        help="events show in GET this many sandbox seconds after they exist (default 30)",
+    )
+    k.add_argument(
+        "--filter-precision",
+        choices=["micro", "second"],
+        default="second",
+        help="second (default): compare filter datetimes in whole seconds, as Klaviyo",
+    )
+    k.add_argument(
+        "--archived-visible",
+        action="store_true",
+        help="list archived flows and hidden images without an archived/hidden filter (Klaviyo hides them)",
+    )
+    k.add_argument(
+        "--allow-future-filters",
+        action="store_true",
+        help="accept filter datetimes after the sandbox's now (Klaviyo refuses them)",
+    )
+    k.add_argument(
+        "--revision-policy",
+        choices=["lifecycle", "exact"],
+        default="lifecycle",
+        help="lifecycle (default): any real revision, old ones deprecated then retired (410); exact: only 2026-07-15",
+    )
+    k.add_argument(
+        "--include-limit",
+        type=int,
+        default=None,
+        help="an included to-many relationship names at most N records (default: all)",
+    )
+    k.add_argument(
+        "--public-url",
+        default=None,
+        help="base URL written in links (else X-Forwarded-Proto/-Host, else the request's)",
+    )
+    k.add_argument(
+        "--profile-properties-kb", type=int, default=0, help="wide profiles: N KB of text in each one's properties"
+    )
     return k
 
 
@@ -65,7 +101,9 @@ def _serve(args: argparse.Namespace) -> None:
                         revision_policy=args.revision_policy, include_limit=args.include_limit,
                         profile_properties_kb=args.profile_properties_kb)  # fmt: skip
     if args.workers < 1 or (args.workers > 1 and args.rate_limits != "off"):
-        raise UsageError(f"--workers {args.workers}: use 1, or more only with --rate-limits off (workers do not share counters)")
+        raise UsageError(
+            f"--workers {args.workers}: use 1, or more only with --rate-limits off (workers do not share counters)"
+        )
     try:
         serve_forever(cfg, args.host, args.port, args.workers)
     except OSError as exc:

@@ -33,9 +33,7 @@ _FLOW_DYNAMIC = ["flow_id", "flow_name", "message_name", "message_type", "profil
 
 
 def data_source(b, i: int, r: random.Random) -> tuple[dict, dict, dict]:
-    title = (
-        f"{r.choice(['Loyalty', 'Returns', 'Subscriptions', 'Warehouse'])} source {i}"
-    )
+    title = f"{r.choice(['Loyalty', 'Returns', 'Subscriptions', 'Warehouse'])} source {i}"
     attrs = {"title": title, "visibility": r.choice(["private", "shared"]), "description": f"Records of {title.lower()}",
              "namespace": "custom-objects"}  # fmt: skip
     return attrs, {}, {}

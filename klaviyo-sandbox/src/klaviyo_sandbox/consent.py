@@ -88,10 +88,6 @@ def filter_fields(subs: dict) -> dict:
     """The hidden fields the profiles' suppression filters read: the newest suppression time of each kind, or None."""
     marketing = subs["email"]["marketing"]
     return {
-        SUPPRESSION: max(
-            (s["timestamp"] for s in marketing["suppression"]), default=None
-        ),
-        LIST_SUPPRESSION: max(
-            (s["timestamp"] for s in marketing["list_suppressions"]), default=None
-        ),
+        SUPPRESSION: max((s["timestamp"] for s in marketing["suppression"]), default=None),
+        LIST_SUPPRESSION: max((s["timestamp"] for s in marketing["list_suppressions"]), default=None),
     }

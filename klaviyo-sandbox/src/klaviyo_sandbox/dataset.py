@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
 M64 = (1 << 64) - 1
-DEFAULT_NOW = datetime(2026, 7, 1, tzinfo=timezone.utc)
+DEFAULT_NOW = datetime(2026, 7, 1, tzinfo=UTC)
 HISTORY_DAYS = 730
 
 # Records per resource at the initial clock, by scale preset. Events are the big one.
@@ -67,7 +67,10 @@ UPDATED_FIELD = {
 # Resources whose times Klaviyo keeps in whole seconds (recorded lists; segments, metrics); every other resource's
 # times carry microseconds, also when the clock touches a record (recorded profiles, templates, mapped metrics, ...)
 WHOLE_SECONDS = ("lists", "segments", "metrics")
-SINGLE = ("accounts", "tracking-settings")  # one record whatever the scale and the clock: the API key's own account (and its settings)
+SINGLE = (
+    "accounts",
+    "tracking-settings",
+)  # one record whatever the scale and the clock: the API key's own account (and its settings)
 TOUCH_SHARE = 0.02  # share of existing records that get a newer update time on each clock advance
 ARCHIVE_SHARE = {"flows": 0.02}  # share of records archived on each clock advance (newer update time too)
 
@@ -97,7 +100,7 @@ def salt(seed: int, name: str) -> int:
 
 def iso(us: int) -> str:
     """Klaviyo's timestamp form: ``YYYY-MM-DDTHH:MM:SS+00:00``, with microseconds when they are non-zero."""
-    dt = datetime.fromtimestamp(us // 1_000_000, tz=timezone.utc)
+    dt = datetime.fromtimestamp(us // 1_000_000, tz=UTC)
     frac = us % 1_000_000
     base = dt.strftime("%Y-%m-%dT%H:%M:%S")
     return f"{base}.{frac:06d}+00:00" if frac else f"{base}+00:00"
@@ -134,7 +137,9 @@ class Timeline:
     def __post_init__(self) -> None:
         units = self.n0 // 2 if self.pairs else self.n0
         self.units = max(units, 1)
-        self.micro = not self.whole and self.span_s // self.units >= 2  # room for sub-second parts without breaking order
+        self.micro = (
+            not self.whole and self.span_s // self.units >= 2
+        )  # room for sub-second parts without breaking order
 
     def unit(self, i: int) -> int:
         return i // 2 if self.pairs else i
@@ -197,7 +202,9 @@ class Dataset:
         self.start_s = int(self.now0.timestamp()) - HISTORY_DAYS * 86400
         span = HISTORY_DAYS * 86400
         self.timelines = {
-            name: Timeline(n, self.start_s, span, salt(self.seed, name), pairs=(name == "events"), whole=name in WHOLE_SECONDS)
+            name: Timeline(
+                n, self.start_s, span, salt(self.seed, name), pairs=(name == "events"), whole=name in WHOLE_SECONDS
+            )
             for name, n in self.counts.items()
         }
         self.overrides: dict[str, dict[int, int]] = {name: {} for name in self.counts}
@@ -248,7 +255,9 @@ class Dataset:
                 for j in range(max(1, int(n_old * share)) if n_old else 0):
                     h = mix(s ^ j)
                     self.archived[name].add(h % n_old)
-                    self.overrides[name][h % n_old] = (old // 1_000_000 + 1 + (h >> 20) % max(seconds - 1, 1)) * 1_000_000
+                    self.overrides[name][h % n_old] = (
+                        old // 1_000_000 + 1 + (h >> 20) % max(seconds - 1, 1)
+                    ) * 1_000_000
             self.version += 1
             self._cache.clear()
             return touched

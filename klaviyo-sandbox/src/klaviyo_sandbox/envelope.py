@@ -76,9 +76,13 @@ def prune(attrs: dict[str, Any], wanted: list[str]) -> dict[str, Any]:
 
 # relationships whose ``data`` Klaviyo sends only when ``include`` names them, as the recordings show: a catalog
 # variant's ``item`` never (links only; variants take no include), a catalog item's ``variants`` with include=variants
-DATA_WHEN_INCLUDED = {"catalog-variant": ("item",), "catalog-item": ("variants",),
-                      # custom objects: their spec does not let a to-one relationship's data be null [spec]
-                      "object-type": ("current-schema", "draft-schema"), "object-schema": ("source-mapping",)}
+DATA_WHEN_INCLUDED = {
+    "catalog-variant": ("item",),
+    "catalog-item": ("variants",),
+    # custom objects: their spec does not let a to-one relationship's data be null [spec]
+    "object-type": ("current-schema", "draft-schema"),
+    "object-schema": ("source-mapping",),
+}
 
 
 def resource(builder, i: int, rules, base: str, fields: list[str] | None, additional: list[str], includes: list[str],
@@ -127,7 +131,12 @@ def included_object(state, typ: str, rid: str, base: str) -> dict[str, Any]:
         i = builder.index_of(rid)
         if i is not None:
             attrs, _, _ = builder.build(i)
-            return {"type": typ, "id": rid, "attributes": attrs, "links": {"self": f"{base}/api/{name}/{quote(rid, safe='')}/"}}
+            return {
+                "type": typ,
+                "id": rid,
+                "attributes": attrs,
+                "links": {"self": f"{base}/api/{name}/{quote(rid, safe='')}/"},
+            }
     attrs: dict[str, Any] = {}
     if typ == "campaign-message":
         attrs = campaign_message(state, rid) or {}

@@ -7,7 +7,7 @@ Rendering avoids building dicts so that one core serves hundreds of 1000-event p
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import orjson
@@ -37,7 +37,9 @@ _DAYS: dict[int, str] = {}
 _HEX = "0123456789abcdef"
 
 
-def _encode_rows(parts: list[tuple[np.ndarray, str, int]], insert: tuple[int, str] | None = None, sep: str = "") -> list[str]:
+def _encode_rows(
+    parts: list[tuple[np.ndarray, str, int]], insert: tuple[int, str] | None = None, sep: str = ""
+) -> list[str]:
     """Vectorised fixed-width encoding: each row is its parts' digits, joined by ``sep``."""
     n = len(parts[0][0])
     mats = []
@@ -67,7 +69,7 @@ def _iso(us: int) -> str:
     day, sod = divmod(s, 86400)
     date = _DAYS.get(day)
     if date is None:
-        date = _DAYS[day] = datetime.fromtimestamp(day * 86400, tz=timezone.utc).strftime("%Y-%m-%d")
+        date = _DAYS[day] = datetime.fromtimestamp(day * 86400, tz=UTC).strftime("%Y-%m-%d")
     hh, rem = divmod(sod, 3600)
     mm, ss = divmod(rem, 60)
     if frac:
@@ -87,7 +89,9 @@ class Events:
         self._metric_ids: dict[int, str] = {}
         self.late = LateStore(ds.seed)
         self.delay_us = 0  # visibility delay: an event shows only this long (sandbox clock) after it exists
-        self.attribution = Attribution(ds, salt(ds.seed, "events/attribution"), profiles.peer("campaigns"), profiles.peer("flows"))
+        self.attribution = Attribution(
+            ds, salt(ds.seed, "events/attribution"), profiles.peer("campaigns"), profiles.peer("flows")
+        )
         self.forms = FormLinks(ds, salt(ds.seed, "events/forms"), profiles.peer("forms"))
 
     def count(self) -> int:
@@ -156,7 +160,7 @@ class Events:
         text = self._text
         return [text(i, eid, pid, mid, m, dt, ts, hh, 0, base, uuid, extra)
                 for i, eid, pid, mid, m, dt, ts, hh, uuid, extra
-                in zip(idx.tolist(), eids, pids, mids, met, dts, secs.tolist(), h.tolist(), uuids, extras)]  # fmt: skip
+                in zip(idx.tolist(), eids, pids, mids, met, dts, secs.tolist(), h.tolist(), uuids, extras, strict=False)]  # fmt: skip
 
     def _metric_id(self, m: int) -> str:
         mid = self._metric_ids.get(m)
@@ -179,8 +183,14 @@ class Events:
             uuid = f"{h >> 32:08x}-{(h >> 16) & 0xFFFF:04x}-{h & 0xFFFF:04x}-{h2 >> 48:04x}-{h2 & 0xFFFFFFFFFFFF:012x}"
         tmpl = _PROPS.get(METRICS[m % len(METRICS)], _DEFAULT_PROPS)
         props = tmpl.format(
-            eid=f"{i:x}", v=(h % 50000) / 100, n=h % 100000, w=_WORDS[h % 8], p=f"P{(h >> 20) % 5000}",
-            q=1 + (h >> 8) % 4, ip=((h >> 12) % 20000) / 100, b="true" if h & 1 else "false",
+            eid=f"{i:x}",
+            v=(h % 50000) / 100,
+            n=h % 100000,
+            w=_WORDS[h % 8],
+            p=f"P{(h >> 20) % 5000}",
+            q=1 + (h >> 8) % 4,
+            ip=((h >> 12) % 20000) / 100,
+            b="true" if h & 1 else "false",
         )
         if extra:  # the attributed message, inside the properties object
             props = props[:-1] + extra + "}"
@@ -200,7 +210,9 @@ class Events:
     def attributions(self, i: int, base: str) -> list[dict]:
         """The ``attribution`` resources of event ``i`` (``include=attributions``)."""
         t_us = self.time_us(i)
-        return self.attribution.resources(ids.event_id(i, self.salt), self.attribution.of(i, t_us, self.refs(i, t_us)[1]), base)
+        return self.attribution.resources(
+            ids.event_id(i, self.salt), self.attribution.of(i, t_us, self.refs(i, t_us)[1]), base
+        )
 
     def index_of(self, eid: str) -> int | None:
         i = ids.event_index(eid)

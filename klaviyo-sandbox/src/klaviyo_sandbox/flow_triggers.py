@@ -17,10 +17,7 @@ PARENT = {
     "segment-flow-triggers": "segments",
     "metric-flow-triggers": "metrics",
 }
-PATHS = {
-    name: f"/api/{parent}/{{id}}/relationships/flow-triggers"
-    for name, parent in PARENT.items()
-}
+PATHS = {name: f"/api/{parent}/{{id}}/relationships/flow-triggers" for name, parent in PARENT.items()}
 
 
 def trigger_of(flows, i: int) -> tuple[str, int] | None:
@@ -37,7 +34,5 @@ def triggered(state, parent: str, parent_index: int) -> list[tuple[str, str]]:
     flows, ds = state.builders["flows"], state.dataset
     live = ds.live_mask("flows", ds.count("flows"))
     return [
-        ("flow", flows.id_of(i))
-        for i in range(len(live))
-        if live[i] and trigger_of(flows, i) == (parent, parent_index)
+        ("flow", flows.id_of(i)) for i in range(len(live)) if live[i] and trigger_of(flows, i) == (parent, parent_index)
     ]

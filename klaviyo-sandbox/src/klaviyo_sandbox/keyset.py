@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import base64
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import orjson
@@ -69,7 +70,9 @@ def start_position(q: Query, rank: Callable[[Any, int, bool], int], index_of: Ca
         raise QueryError("Invalid page cursor.", "page[cursor]") from None
 
 
-def links_cursors(q: Query, mode: str, start: int, scanned: int, more: bool, first: tuple | None, last: tuple | None) -> tuple:
+def links_cursors(
+    q: Query, mode: str, start: int, scanned: int, more: bool, first: tuple | None, last: tuple | None
+) -> tuple:
     """(next, prev) cursor texts for a page that starts at ``start`` and covers ``scanned`` positions;
     ``first``/``last`` are the (value, id) of its first and last record."""
     if mode == "offset":
@@ -105,7 +108,7 @@ def rank_entities(idx: np.ndarray, keys: Any, desc: bool, value: Any, i: int, in
             return int(np.count_nonzero((keys > v) | ((keys == v) & tie)))
         tie = idx <= i if inclusive else idx < i
         return int(np.count_nonzero((keys < v) | ((keys == v) & tie)))
-    pairs = list(zip(keys, idx.tolist()))
+    pairs = list(zip(keys, idx.tolist(), strict=False))
     if desc:
         pairs.reverse()
     probe = (tuple(value), i)

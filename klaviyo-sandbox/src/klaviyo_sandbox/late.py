@@ -54,12 +54,16 @@ class LateStore:
 class EventSeq:
     """Visible events with ``lower_us <= datetime < upper_us``, in ascending (datetime, index) order."""
 
-    def __init__(self, tl, gen_count: int, late: list[tuple[int, int]], lower_us: int | None, upper_us: int | None) -> None:
+    def __init__(
+        self, tl, gen_count: int, late: list[tuple[int, int]], lower_us: int | None, upper_us: int | None
+    ) -> None:
         self.tl = tl
         self.lo = tl.first_at_or_after(lower_us) if lower_us is not None else 0
         hi = gen_count if upper_us is None else min(gen_count, tl.first_at_or_after(upper_us))
         self.hi = max(self.lo, hi)
-        self.late = [(t, i) for t, i in late if (lower_us is None or t >= lower_us) and (upper_us is None or t < upper_us)]
+        self.late = [
+            (t, i) for t, i in late if (lower_us is None or t >= lower_us) and (upper_us is None or t < upper_us)
+        ]
         # ascending position of each late event: the late ones before it plus the generated ones not after it
         self.late_pos = [j + self._gen_le(t, LATE_BASE) for j, (t, _) in enumerate(self.late)]
         self.total = (self.hi - self.lo) + len(self.late)

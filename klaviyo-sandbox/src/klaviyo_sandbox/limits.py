@@ -86,7 +86,7 @@ FAULT_KINDS = {
     "nocursor": "send the page's first record without its cursor field (datetime, updated, updated_at, joined_group_at)",
     "nul": "put a NUL character into the page's first record: its first text attribute and a property of its first object",
     "oddtype": "give the page's first record's first three text attributes a 30-digit integer, an object and a boolean, "
-               "and its first object a 30-digit integer property",
+    "and its first object a 30-digit integer property",
     "deep": "give the page's first record's first object (else its first text attribute) a value nested 1,100 levels deep",
     "oddnumber": "give the page's first record's first number attribute a 30-digit integer",
 }
@@ -110,7 +110,7 @@ class Faults:
         self._burst_left = 0
 
     @classmethod
-    def parse(cls, text: str, seed: int = 0) -> "Faults":
+    def parse(cls, text: str, seed: int = 0) -> Faults:
         shares: dict[str, float] = {}
         slow_ms, burst, after = 3000, 1, 0
         for part in filter(None, (p.strip() for p in (text or "").split(","))):
@@ -130,7 +130,9 @@ class Faults:
                 share = -1
             if key not in FAULT_KINDS or not 0 <= share <= 1:
                 allowed = ", ".join(FAULT_KINDS)
-                raise ValueError(f"bad fault '{part}'; use KIND=SHARE (0..1) with KIND in {allowed}, or slow_ms=N, html403_burst=N, after=N")
+                raise ValueError(
+                    f"bad fault '{part}'; use KIND=SHARE (0..1) with KIND in {allowed}, or slow_ms=N, html403_burst=N, after=N"
+                )
             shares[key] = share
         return cls(shares, slow_ms, seed, burst, after)
 
@@ -190,7 +192,7 @@ def alter(attrs: dict, kind: str) -> dict:
         if obj:
             out[obj[0]] = {**out[obj[0]], "nul": "x\x00y"}
     elif kind == "oddtype":
-        for key, value in zip(text, ODD):
+        for key, value in zip(text, ODD, strict=False):
             out[key] = value
         if obj:
             out[obj[0]] = {**out[obj[0]], "big": BIG}

@@ -13,8 +13,9 @@ a review's item among the catalog items of its time. Campaigns and flows get the
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +46,11 @@ def _coupon_code(b, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     profile = None
     if status != "UNASSIGNED":
         profile = b.peer("profiles").id_of(r.randrange(b.ds.profiles_at(b.ds.created_us(b.name, i))))
-    expires = None if r.random() < 0.4 else iso(b.ds.created_us(b.name, i) // 1_000_000 * 1_000_000 + r.randint(30, 365) * DAY_US)
+    expires = (
+        None
+        if r.random() < 0.4
+        else iso(b.ds.created_us(b.name, i) // 1_000_000 * 1_000_000 + r.randint(30, 365) * DAY_US)
+    )
     attrs = {"unique_code": f"{coupon}-{b.id_of(i).upper()}", "expires_at": expires, "status": status}
     rels = {"coupon": ("coupon", coupon), "profile": ("profile", profile) if profile else None}
     return attrs, rels, {"coupon.id": coupon, "profile.id": profile}
@@ -74,9 +79,17 @@ def _custom_metric(b, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     created, updated = b.times(i)
     metrics = b.peer("metrics")
     chosen = sorted({r.randrange(_existing(b, "metrics", i)) for _ in range(r.randint(1, 3))})
-    groups = [{"metric_id": metrics.id_of(m), "metric_filters": None, "value_property": r.choice([None, "$value"])} for m in chosen]
+    groups = [
+        {"metric_id": metrics.id_of(m), "metric_filters": None, "value_property": r.choice([None, "$value"])}
+        for m in chosen
+    ]
     definition = {"aggregation_method": r.choice(["count", "value"]), "metric_groups": groups}
-    attrs = {"name": f"{r.choice(WORDS)} custom metric {i}", "created": created, "updated": updated, "definition": definition}
+    attrs = {
+        "name": f"{r.choice(WORDS)} custom metric {i}",
+        "created": created,
+        "updated": updated,
+        "definition": definition,
+    }
     return attrs, {"metrics": [("metric", metrics.id_of(m)) for m in chosen]}, {}
 
 
@@ -118,7 +131,10 @@ def _review(b, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     item = b.peer("catalog-items").id_of(r.randrange(_existing(b, "catalog-items", i)))
     rating = r.randint(1, 5)
     value = r.choice(["published", "published", "pending", "rejected"])
-    status = {"value": value, "rejection_reason": {"reason": "spam", "status_explanation": None} if value == "rejected" else None}
+    status = {
+        "value": value,
+        "rejection_reason": {"reason": "spam", "status_explanation": None} if value == "rejected" else None,
+    }
     reply = None if r.random() < 0.7 else {"content": "Thank you!", "author": "Example Shop", "updated": updated}
     attrs = {"email": f"reviewer.{i}@example.com", "status": status, "verified": r.random() < 0.6,
              "review_type": r.choice(["review", "question", "store"]), "created": created, "updated": updated,
@@ -153,9 +169,12 @@ def campaign_message(state, rid: str) -> dict[str, Any] | None:
     content = {"subject": f"{attrs['name']} ({k + 1})", "preview_text": None, "from_email": "hello@example.com",
                "from_label": "Example Shop"} if channel == "email" else {"body": f"{attrs['name']}: see inside"}  # fmt: skip
     sent = attrs["send_time"]
-    return {"definition": {"channel": channel, "label": f"{attrs['name']} message {k + 1}", "content": content},
-            "send_times": [{"datetime": sent, "is_local": False}] if sent else [],
-            "created_at": attrs["created_at"], "updated_at": attrs["updated_at"]}
+    return {
+        "definition": {"channel": channel, "label": f"{attrs['name']} message {k + 1}", "content": content},
+        "send_times": [{"datetime": sent, "is_local": False}] if sent else [],
+        "created_at": attrs["created_at"],
+        "updated_at": attrs["updated_at"],
+    }
 
 
 def coupon_codes_named(state, q) -> np.ndarray | None:

@@ -58,10 +58,7 @@ def object_type(b, i: int, r: random.Random) -> tuple[dict, dict, dict]:
 def object_schema(b, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     created, _ = b.times(i)
     fields = FIELDS[: 2 + i % 4]
-    props = [
-        {"id": k + 1, "name": n, "type": t, "description": f"The {n}"}
-        for k, (n, t) in enumerate(fields)
-    ]
+    props = [{"id": k + 1, "name": n, "type": t, "description": f"The {n}"} for k, (n, t) in enumerate(fields)]
     attrs = {"title": f"Schema {i}", "description": f"Version {i}", "status": "active", "properties": props,
              "required": [fields[0][0]], "published_at": created, "visibility": r.choice(["private", "shared"])}  # fmt: skip
     return attrs, {"source-mapping": None}, {}

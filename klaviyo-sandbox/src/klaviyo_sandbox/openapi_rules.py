@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from .rules import EndpointRules, endpoint_rules, rules_at
 from .more import MORE
 from .relationship_pages import PATHS as RELATIONSHIP_PATHS
+from .rules import EndpointRules, endpoint_rules, rules_at
 
 # sandbox endpoint name (= omniload table name) -> OpenAPI path
 EXTRA_PATHS = {

@@ -8,12 +8,11 @@ import orjson
 
 from . import ids
 from .children import PARENTS, alive
-from .more import coupon_codes_named
 from .envelope import included_object, links, prune, resource
 from .keyset import key_at, links_cursors, rank_entities, start_position
 from .late import LATE_BASE
+from .more import coupon_codes_named
 from .query import event_bounds, event_matches
-
 
 # endpoints whose first page has a ``prev`` link too, as recorded (lists: ``page[cursor]=<Filters: any(id,[...])>``)
 FIRST_PAGE_PREV = ("lists",)
@@ -25,7 +24,9 @@ def _document(data_json: str, page_links: dict, included: list | None) -> bytes:
     return f'{{"data":[{data_json}],"links":{tail}{inc}}}'.encode()
 
 
-def _included(state, wanted: list[tuple[str, str]], base: str, fields: dict[str, list[str]] | None = None) -> list[dict]:
+def _included(
+    state, wanted: list[tuple[str, str]], base: str, fields: dict[str, list[str]] | None = None
+) -> list[dict]:
     """The included resource objects, each once, pruned to ``fields[<type>]`` where the request names it."""
     seen: dict[tuple[str, str], dict] = {}
     for typ, rid in wanted:

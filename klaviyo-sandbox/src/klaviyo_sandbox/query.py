@@ -8,23 +8,29 @@ ordered list of record indices (events: time bounds that bisection on the timeli
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 
 from . import consent
 from .dataset import Dataset
-from .rules import EndpointRules
 from .filters import Condition, FilterError, parse_datetime, parse_filter
+from .rules import EndpointRules
 
-TIME_FIELDS = {"created": 0, "created_at": 0, "updated": 1, "updated_at": 1, "joined_group_at": 0}  # memberships: created
+TIME_FIELDS = {
+    "created": 0,
+    "created_at": 0,
+    "updated": 1,
+    "updated_at": 1,
+    "joined_group_at": 0,
+}  # memberships: created
 COMPARE = {"greater-than": np.greater, "greater-or-equal": np.greater_equal,
            "less-than": np.less, "less-or-equal": np.less_equal, "equals": np.equal}  # fmt: skip
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def to_us(dt: datetime) -> int:
@@ -72,7 +78,9 @@ def validate(rules: EndpointRules, params: dict[str, str], offset: int) -> Query
             raise QueryError("Filtering is not supported on this endpoint.", "filter")
     if rules.filter_required and rules.name == "coupon-codes":
         if not any(c.field in ("coupon.id", "profile.id") for c in q.conditions):
-            raise QueryError("A coupon or profile filter is required: filter=any(coupon.id,[...]) or profile.id.", "filter")
+            raise QueryError(
+                "A coupon or profile filter is required: filter=any(coupon.id,[...]) or profile.id.", "filter"
+            )
     elif rules.filter_required:
         if not any(c.field == "messages.channel" and c.op == "equals" for c in q.conditions):
             raise QueryError(
@@ -118,7 +126,9 @@ def validate(rules: EndpointRules, params: dict[str, str], offset: int) -> Query
             for f in _csv(raw):
                 if f not in allowed_fields:
                     key = f"additional-fields[{typ}]"
-                    raise QueryError(f"'{f}' is not a valid additional field; allowed: {', '.join(allowed_fields)}.", key)
+                    raise QueryError(
+                        f"'{f}' is not a valid additional field; allowed: {', '.join(allowed_fields)}.", key
+                    )
             q.additional = _csv(raw)
     return q
 
@@ -172,8 +182,9 @@ VECTOR_FIELDS = {("profiles", consent.SUPPRESSION): consent.suppressed_us}
 HIDDEN_UNLESS_FILTERED = {"campaigns": "archived"}
 
 
-def select_entities(ds: Dataset, builder, q: Query, hide: dict[str, str] = HIDDEN_UNLESS_FILTERED,
-                    within: np.ndarray | None = None) -> tuple[np.ndarray, Any]:
+def select_entities(
+    ds: Dataset, builder, q: Query, hide: dict[str, str] = HIDDEN_UNLESS_FILTERED, within: np.ndarray | None = None
+) -> tuple[np.ndarray, Any]:
     """Indices of the visible records of an entity resource (``within``: only those) that match ``q``, in the
     requested order (``hide``: resource -> a flag whose flagged records are listed only when a filter names it), and
     their sort keys aligned with them (see :mod:`.keyset`): microseconds for time sorts, ``(is_null, value)``

@@ -7,7 +7,8 @@ timelines, so the same seed always yields the same records. Events live in :mod:
 from __future__ import annotations
 
 import random
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import consent, ids
 from .children import CHILD_GENERATORS, CHILD_ID_KINDS
@@ -15,7 +16,22 @@ from .dataset import Dataset, iso, mix, salt
 from .more import MORE_GENERATORS, MORE_ID_KINDS, tags_of
 from .objects import OBJECT_CHILD_GENERATORS, OBJECT_CHILD_ID_KINDS
 
-FIRST = ["Sarah", "Liam", "Olivia", "Noah", "Emma", "Mateo", "Ava", "Lucas", "Mia", "Amir", "Chloé", "Jürgen", "Yuki", "Zoë"]
+FIRST = [
+    "Sarah",
+    "Liam",
+    "Olivia",
+    "Noah",
+    "Emma",
+    "Mateo",
+    "Ava",
+    "Lucas",
+    "Mia",
+    "Amir",
+    "Chloé",
+    "Jürgen",
+    "Yuki",
+    "Zoë",
+]
 LAST = ["Mason", "Smith", "García", "Nguyen", "O'Brien", "Müller", "Kowalski", "Tanaka", "Rossi", "Dubois", "Patel"]
 CITIES = [("New York", "NY", "United States", "10017", "America/New_York", 40.7128, -74.006),
           ("Boston", "MA", "United States", "02108", "America/New_York", 42.3601, -71.0589),
@@ -26,7 +42,14 @@ METRICS = ["Placed Order", "Opened Email", "Clicked Email", "Received Email", "V
            "Started Checkout", "Added to Cart", "Ordered Product", "Fulfilled Order", "Subscribed to List",
            "Unsubscribed", "Received SMS", "Clicked SMS", "Bounced Email", "Marked Email as Spam"]  # fmt: skip
 # sign-up form metrics (form reports count them; their events carry form_id and form_version_id, form_events.py)
-FORM_METRICS = ("Viewed Form", "Submitted Form", "Closed Form", "Qualified Form", "Viewed Form Step", "Submitted Form Step")
+FORM_METRICS = (
+    "Viewed Form",
+    "Submitted Form",
+    "Closed Form",
+    "Qualified Form",
+    "Viewed Form Step",
+    "Submitted Form Step",
+)
 METRICS += FORM_METRICS  # a scale with 22 metrics or more has them all (``tiny,metrics=22``)
 INTEGRATIONS = [("API", "API"), ("Klaviyo", "Internal"), ("Shopify", "eCommerce"), ("Klaviyo", "Internal")]
 CAMPAIGN_STATUS = ["Draft", "Scheduled", "Sent", "Sent", "Sent", "Cancelled", "Sending", "Variations Sent"]
@@ -45,7 +68,7 @@ class Builder:
         self.salt = salt(ds.seed, name)
         self.id_kind = id_kind
 
-    def peer(self, name: str) -> "Builder":
+    def peer(self, name: str) -> Builder:
         """The builder of another resource of the same dataset (for relationships), made once."""
         peers = self.ds.__dict__.setdefault("_builders", {})
         if name not in peers:
@@ -150,7 +173,9 @@ def _campaign(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     if method in ("static", "throttled"):
         strategy["datetime"] = updated
     if method == "static":
-        strategy["options"] = r.choice([None, {"is_local": False}, {"is_local": True, "send_past_recipients_immediately": True}])
+        strategy["options"] = r.choice(
+            [None, {"is_local": False}, {"is_local": True, "send_past_recipients_immediately": True}]
+        )
     if method == "throttled":
         strategy["throttle_percentage"] = r.choice([10, 20, 25, 50])
     if method == "smart_send_time":
@@ -298,7 +323,9 @@ def _form(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
 def _template(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     created, updated = b.times(i)
     editor = r.choice(EDITORS)
-    body = "".join(f"<p>Paragraph {k} of template {i}: {r.choice(WORDS)} offers inside.</p>" for k in range(r.randint(5, 40)))
+    body = "".join(
+        f"<p>Paragraph {k} of template {i}: {r.choice(WORDS)} offers inside.</p>" for k in range(r.randint(5, 40))
+    )
     attrs = {"name": f"{r.choice(WORDS)} template {i}", "editor_type": editor,
              "html": f"<html><body>{body}</body></html>", "text": None if r.random() < 0.5 else f"Template {i}",
              "amp": None, "created": created, "updated": updated}  # fmt: skip

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from functools import cached_property, lru_cache
 from typing import Any
 
@@ -31,8 +31,13 @@ MODELLED_GROUPS = {**DEFAULT_GROUPS, "form": ["form_id", "form_version_id"]}
 REQUIRED_GROUPS = {"campaign": ["campaign_id", "campaign_message_id"], "flow": ["flow_id", "flow_message_id"],
                    "form": ["form_id"]}  # fmt: skip
 IMPLICIT_GROUPS = {"segment": ["segment_id"]}
-SEGMENT_DATA_START = datetime(2023, 6, 1, tzinfo=timezone.utc)  # "Data is unavailable before June 1st, 2023"
-MAX_SPAN = {"hourly": timedelta(days=7), "daily": timedelta(days=60), "weekly": timedelta(weeks=52), "monthly": timedelta(weeks=52)}
+SEGMENT_DATA_START = datetime(2023, 6, 1, tzinfo=UTC)  # "Data is unavailable before June 1st, 2023"
+MAX_SPAN = {
+    "hourly": timedelta(days=7),
+    "daily": timedelta(days=60),
+    "weekly": timedelta(weeks=52),
+    "monthly": timedelta(weeks=52),
+}
 YEAR = timedelta(days=365)
 AGGREGATE_BY = ("$attributed_flow", "$attributed_message")  # the metric aggregates' ``by`` the sandbox models
 _BOUND = re.compile(r"^(greater-or-equal|less-than)\(datetime,([^)]+)\)$")
@@ -69,7 +74,7 @@ class ReportQuery:
     conversion_metric_id: str | None = None
     metric_id: str | None = None
     group_by: list[str] = field(default_factory=list)
-    zone: tzinfo = timezone.utc  # the days' zone: the account's (reports) or the ``timezone`` (metric aggregates)
+    zone: tzinfo = UTC  # the days' zone: the account's (reports) or the ``timezone`` (metric aggregates)
 
     @cached_property
     def bounds(self) -> list[int]:
@@ -85,7 +90,7 @@ def report_rules() -> dict[str, ReportRules]:
             for path, r in reports.items() if path in PATHS}  # fmt: skip
 
 
-def _time(value: Any, what: str, zone: tzinfo = timezone.utc, keep_offset: bool = False) -> datetime:
+def _time(value: Any, what: str, zone: tzinfo = UTC, keep_offset: bool = False) -> datetime:
     """A datetime of a body; one without an offset is ``zone``'s wall-clock time."""
     try:
         dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
@@ -93,7 +98,7 @@ def _time(value: Any, what: str, zone: tzinfo = timezone.utc, keep_offset: bool 
         raise QueryError(f"'{value}' is not a valid datetime for {what}.", what) from None
     if dt.tzinfo is None:
         return dt.replace(tzinfo=zone)
-    return dt if keep_offset else dt.astimezone(timezone.utc)
+    return dt if keep_offset else dt.astimezone(UTC)
 
 
 def _timeframe(tf: Any, now: datetime, zone: tzinfo) -> tuple[datetime, datetime]:
@@ -103,7 +108,14 @@ def _timeframe(tf: Any, now: datetime, zone: tzinfo) -> tuple[datetime, datetime
     if "key" in tf:
         now = now.astimezone(zone)
         today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        days = {"today": 0, "yesterday": 1, "last_7_days": 7, "last_30_days": 30, "last_90_days": 90, "last_365_days": 365}
+        days = {
+            "today": 0,
+            "yesterday": 1,
+            "last_7_days": 7,
+            "last_30_days": 30,
+            "last_90_days": 90,
+            "last_365_days": 365,
+        }
         if tf["key"] not in days:
             raise QueryError(f"The sandbox does not model the timeframe key '{tf['key']}'.", "timeframe")
         n = days[tf["key"]]
@@ -113,11 +125,17 @@ def _timeframe(tf: Any, now: datetime, zone: tzinfo) -> tuple[datetime, datetime
     return tuple(wall_clock(_time(tf[k], "timeframe", keep_offset=True), zone) for k in ("start", "end"))  # type: ignore[return-value]
 
 
-def check(rules: ReportRules, doc: Any, now: datetime, zone: tzinfo = timezone.utc) -> ReportQuery:
+def check(rules: ReportRules, doc: Any, now: datetime, zone: tzinfo = UTC) -> ReportQuery:
     """The query a body asks for, or a QueryError naming what Klaviyo would refuse; ``zone``: the account's."""
     data = doc.get("data") if isinstance(doc, dict) else None
-    if not isinstance(data, dict) or data.get("type") != rules.resource_type or not isinstance(data.get("attributes"), dict):
-        raise QueryError(f"The body must be {{\"data\": {{\"type\": \"{rules.resource_type}\", \"attributes\": {{...}}}}}}.", "data")
+    if (
+        not isinstance(data, dict)
+        or data.get("type") != rules.resource_type
+        or not isinstance(data.get("attributes"), dict)
+    ):
+        raise QueryError(
+            f'The body must be {{"data": {{"type": "{rules.resource_type}", "attributes": {{...}}}}}}.', "data"
+        )
     attrs = data["attributes"]
     for name in rules.required:
         if attrs.get(name) in (None, "", []):

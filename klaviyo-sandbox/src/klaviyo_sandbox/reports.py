@@ -113,7 +113,10 @@ def assemble(q: ReportQuery, groups, days: int, start_us: int) -> dict:
 def tallied(tallies: dict[tuple, dict[int, Tally]], names, empty=Tally):
     """``(groupings, statistics of day d)`` of tallies per group and day, groups in order."""
     for group, by_day in sorted(tallies.items()):
-        yield dict(zip(names, group)), lambda d, by_day=by_day: (by_day[d] if d in by_day else empty()).statistics()
+        yield (
+            dict(zip(names, group, strict=False)),
+            lambda d, by_day=by_day: (by_day[d] if d in by_day else empty()).statistics(),
+        )
 
 
 def message_report(state, q: ReportQuery) -> dict:

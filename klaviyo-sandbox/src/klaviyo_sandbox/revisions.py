@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from email.utils import format_datetime
 
 from .rules import REVISION
@@ -55,7 +55,7 @@ def _years_before(d: date, years: int) -> date:
 
 
 def _http_date(d: date) -> str:
-    return format_datetime(datetime(d.year, d.month, d.day, tzinfo=timezone.utc), usegmt=True)
+    return format_datetime(datetime(d.year, d.month, d.day, tzinfo=UTC), usegmt=True)
 
 
 def check(rev: str | None, policy: str, today: date, deprecation_headers: bool = True) -> RevisionAnswer:
@@ -69,10 +69,14 @@ def check(rev: str | None, policy: str, today: date, deprecation_headers: bool =
     except ValueError:
         asked = None
     if asked is None:
-        return RevisionAnswer((400, "invalid", "Invalid input.", f"'{rev}' is not a valid revision; the format is YYYY-MM-DD[.suffix]."))
+        return RevisionAnswer(
+            (400, "invalid", "Invalid input.", f"'{rev}' is not a valid revision; the format is YYYY-MM-DD[.suffix].")
+        )
     if policy == "exact":
         if rev != REVISION:
-            return RevisionAnswer((400, "invalid", "Invalid input.", f"Revision '{rev}' is not supported by this API; use {REVISION}."))
+            return RevisionAnswer(
+                (400, "invalid", "Invalid input.", f"Revision '{rev}' is not supported by this API; use {REVISION}.")
+            )
         return RevisionAnswer(resolved=BASELINE)
     if asked < REVISIONS[0] or (asked > BASELINE and asked != NEXT):
         return RevisionAnswer((400, "invalid", "Invalid input.", f"'{rev}' is not a valid revision."))

@@ -46,7 +46,9 @@ class EndpointRules:
     @property
     def known_params(self) -> set[str]:
         base = {"filter", "sort", "page[cursor]", "page[size]", "include"}
-        return base | {f"fields[{t}]" for t in self.fields} | {f"additional-fields[{t}]" for t in self.additional_fields}
+        return (
+            base | {f"fields[{t}]" for t in self.fields} | {f"additional-fields[{t}]" for t in self.additional_fields}
+        )
 
 
 @lru_cache(maxsize=1)

@@ -47,5 +47,12 @@ def step(state, seconds: int, max_late_s: int = 10 * DAY_S, deletes: bool = True
         if gone and h % 5 == 1:  # bring back one profile deleted earlier
             builder = state.builders["profiles"]
             restored = restore(state, "profiles", [builder.id_of(gone[(h >> 8) % len(gone)])])
-    return {"now": iso(ds.now_us), "step": number, "touched": touched, "new_events": new_events, "late": late,
-            "deleted": deleted, "restored": restored}
+    return {
+        "now": iso(ds.now_us),
+        "step": number,
+        "touched": touched,
+        "new_events": new_events,
+        "late": late,
+        "deleted": deleted,
+        "restored": restored,
+    }

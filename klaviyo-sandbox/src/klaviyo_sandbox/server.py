@@ -98,7 +98,7 @@ class SandboxServer:
         self._runner: web.AppRunner | None = None
         self.base_url = ""
 
-    def start(self) -> "SandboxServer":
+    def start(self) -> SandboxServer:
         self._thread.start()
         fut = asyncio.run_coroutine_threadsafe(_start(self.app, self.host, self.port), self._loop)
         self._runner, bound = fut.result(timeout=30)
@@ -112,7 +112,7 @@ class SandboxServer:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
 
-    def __enter__(self) -> "SandboxServer":
+    def __enter__(self) -> SandboxServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -18,12 +18,12 @@ from typing import Any
 
 from . import child_pages, children, flow_triggers, relationship_pages
 from .app import SandboxState
-from .audience_reports import FormTally
 from .attribution import FLOW, REPORT_CHANNEL
-from .reports import Tally
+from .audience_reports import FormTally
 from .dataset import UPDATED_FIELD
 from .envelope import included_object, resource
 from .query import to_us
+from .reports import Tally
 
 CURSORS: dict[str, str | None] = {**UPDATED_FIELD, "events": "datetime"}  # each resource's incremental key
 # tables read from a parent's ``included`` resources: name -> (parent resource, relationship)
@@ -31,12 +31,18 @@ INCLUDED = {"campaign-messages": ("campaigns", "campaign-messages"), "campaign-t
             "flow-tags": ("flows", "tags")}  # fmt: skip
 
 
-def records(state: SandboxState, name: str, start: datetime | None = None, end: datetime | None = None) -> list[dict[str, Any]]:
+def records(
+    state: SandboxState, name: str, start: datetime | None = None, end: datetime | None = None
+) -> list[dict[str, Any]]:
     """Every visible record of ``name`` whose incremental key is in ``[start, end)`` (all, for keyless tables)."""
     lo = to_us(start) if start else None
     hi = to_us(end) if end else None
     ds = state.dataset
-    if name in ("tag-links", "catalog-item-categories", *flow_triggers.PARENT):  # relationship endpoints: identifiers only
+    if name in (
+        "tag-links",
+        "catalog-item-categories",
+        *flow_triggers.PARENT,
+    ):  # relationship endpoints: identifiers only
         return relationship_pages.truth(state, name)
     if name in INCLUDED:  # one record per (parent, related record), read from the parent's relationships
         parent, rel = INCLUDED[name]
@@ -45,7 +51,13 @@ def records(state: SandboxState, name: str, start: datetime | None = None, end: 
         for rec in records(state, parent):
             for ref in (rec.get("relationships", {}).get(rel) or {}).get("data") or ():
                 obj = included_object(state, ref["type"], ref["id"], "")
-                out.append({"id": ref["id"], "attributes": obj["attributes"], "relationships": {owner: {"data": {"id": rec["id"]}}}})
+                out.append(
+                    {
+                        "id": ref["id"],
+                        "attributes": obj["attributes"],
+                        "relationships": {owner: {"data": {"id": rec["id"]}}},
+                    }
+                )
         return out
     if name in children.PARENTS:  # child resources carry their parent's id as ``parent_id``
         return child_pages.truth(state, name, lo, hi)
@@ -91,9 +103,11 @@ def _groups(state: SandboxState, family: str) -> dict[str, tuple[str, str, str]]
             for ref in c["relationships"]["campaign-messages"]["data"]:
                 out[ref["id"]] = (c["id"], ref["id"], REPORT_CHANNEL[c["channel"]])
     else:
-        for i, f in enumerate(records(state, "flows")):
+        for f in records(state, "flows"):
             for k in range(3):  # a flow's messages (attribution.py): the second one is SMS
-                fid, mid, channel = state.events.attribution.message((FLOW, state.builders["flows"].index_of(f["id"]), k))
+                fid, mid, channel = state.events.attribution.message(
+                    (FLOW, state.builders["flows"].index_of(f["id"]), k)
+                )
                 out[mid] = (fid, mid, channel)
     return out
 
@@ -160,7 +174,9 @@ def attributed_conversions(state: SandboxState, start: datetime, end: datetime, 
         for e in records(state, "events", day, day + timedelta(days=1)):
             if e["relationships"]["metric"]["data"]["id"] == conversion:
                 props = e["attributes"]["event_properties"]
-                acc = per.setdefault((conversion, props.get("$flow", ""), props.get("$message", ""), day), [0, 0.0, set()])
+                acc = per.setdefault(
+                    (conversion, props.get("$flow", ""), props.get("$message", ""), day), [0, 0.0, set()]
+                )
                 acc[0] += 1
                 acc[1] += props.get("$value") or 0.0
                 acc[2].add(e["relationships"]["profile"]["data"]["id"])
@@ -179,8 +195,15 @@ def form_report(state: SandboxState, start: datetime, end: datetime, whole: bool
         for e in records(state, "events", day, day_end):
             props = e["attributes"]["event_properties"]
             if "form_id" in props:
-                tally = tallies.setdefault((props["form_id"], props["form_version_id"], *_key(day, day_end, whole)), FormTally())
-                tally.add(names[e["relationships"]["metric"]["data"]["id"]], e["relationships"]["profile"]["data"]["id"], None, False)
+                tally = tallies.setdefault(
+                    (props["form_id"], props["form_version_id"], *_key(day, day_end, whole)), FormTally()
+                )
+                tally.add(
+                    names[e["relationships"]["metric"]["data"]["id"]],
+                    e["relationships"]["profile"]["data"]["id"],
+                    None,
+                    False,
+                )
         out.update({k: t.statistics() for k, t in tallies.items()})
     return out
 

@@ -4,7 +4,7 @@ scheme to parser."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ..errors import UsageError
 from ..uri import redact
@@ -44,7 +44,9 @@ def _parse(uri: str) -> Destination:
     scheme = "md" if lowered.startswith("md:") else lowered.split("://", 1)[0] if "://" in uri else ""
     if scheme not in PARSERS:
         shown = scheme or redact(uri)
-        raise UsageError(f"--dest-uri: unknown scheme '{shown}'; allowed: {', '.join(s + '://' for s in SCHEMES if s != 'md')}, md:")
+        raise UsageError(
+            f"--dest-uri: unknown scheme '{shown}'; allowed: {', '.join(s + '://' for s in SCHEMES if s != 'md')}, md:"
+        )
     return PARSERS[scheme](scheme, uri)
 
 

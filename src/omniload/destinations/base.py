@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, ClassVar
 
 from ..errors import UsageError
 from .locks import DEFAULT_LOCK_WAIT
@@ -22,6 +23,7 @@ NO_TABLE = object()  # newest_loaded(): the table does not exist yet
 def leftover_staging(query: Callable[[str], Any], schema: str, staging: str) -> bool:
     """Whether the staging schema ``staging`` holds only dlt's tables and empty copies of tables of ``schema``
     (``query``: rows of one SQL query on the destination; names are identifiers checked by the pipeline)."""
+
     def rows(text: str) -> list:
         out = query(text)
         return out if isinstance(out, list) else []  # a failed query: nothing known, nothing dropped
@@ -31,7 +33,9 @@ def leftover_staging(query: Callable[[str], Any], schema: str, staging: str) -> 
     if not staged:
         return False
     for table in staged:
-        if not table.startswith("_dlt_") and (table not in loaded or rows(f'select count(*) from "{staging}"."{table}"') != [(0,)]):
+        if not table.startswith("_dlt_") and (
+            table not in loaded or rows(f'select count(*) from "{staging}"."{table}"') != [(0,)]
+        ):
             return False
     return True
 
@@ -90,7 +94,9 @@ class Destination:
 
     def require_packages(self) -> None:
         if self.package and importlib.util.find_spec(self.package[0].split(".")[0]) is None:
-            raise UsageError(f"--dest-uri: {self.kind} needs extra packages; install them with: pip install 'omniload[{self.package[1]}]'")
+            raise UsageError(
+                f"--dest-uri: {self.kind} needs extra packages; install them with: pip install 'omniload[{self.package[1]}]'"
+            )
 
     def preflight(self) -> None:
         """Reach the destination once before any work (UsageError when it cannot be used as given,
@@ -132,7 +138,7 @@ class Destination:
         return None
 
     @property
-    def deletes(self) -> "Deletes | None":
+    def deletes(self) -> Deletes | None:
         """What marks the rows of deleted records here (None: nothing can); see :class:`Deletes`."""
         return self if isinstance(self, Deletes) else None
 

@@ -107,7 +107,9 @@ class SqlDeletes(Deletes):
             cur = self._cursor(con)
             if not self._columns(cur, schema, RECONCILED):
                 return None
-            cur.execute(f"select max(reconciled_at) from {q(schema)}.{q(RECONCILED)} where table_name = {self.param}", [table])
+            cur.execute(
+                f"select max(reconciled_at) from {q(schema)}.{q(RECONCILED)} where table_name = {self.param}", [table]
+            )
             return cur.fetchone()[0]
         finally:
             self._close(con)
@@ -134,7 +136,9 @@ class SqlDeletes(Deletes):
             cols = self._columns(cur, schema, table)
             if DELETED not in cols or not set(key) <= cols:
                 return None
-            cur.execute(f"select {', '.join(q(c) for c in (*key, DELETED))} from {q(schema)}.{q(table)} where {q(DELETED)} is not null")
+            cur.execute(
+                f"select {', '.join(q(c) for c in (*key, DELETED))} from {q(schema)}.{q(table)} where {q(DELETED)} is not null"
+            )
             return _marked(key, cur.fetchall())
         finally:
             self._close(con)
@@ -169,7 +173,9 @@ class SqlDeletes(Deletes):
             cur.execute("drop table _omniload_keys")
             return found
 
-    def unmark_matching(self, schema: str, table: str, key: tuple[str, ...], column: str, marks: pa.Table) -> pa.Table | None:
+    def unmark_matching(
+        self, schema: str, table: str, key: tuple[str, ...], column: str, marks: pa.Table
+    ) -> pa.Table | None:
         """Unmark the rows whose (``column``, mark) is a row of ``marks``: those marked along with a parent that
         came back. Returns their keys and the marks they had; None: no such table."""
         with self._transaction() as (con, cur):
@@ -182,7 +188,9 @@ class SqlDeletes(Deletes):
                         f"from {t} t where exists (select 1 from _omniload_keys l where l.{q(column)} = t.{q(column)} "
                         f"and l.{q(DELETED)} = t.{q(DELETED)})")  # fmt: skip
             match = " and ".join(f"b.{q(c)} = t.{q(c)}" for c in key)
-            cur.execute(f"update {t} t set {q(DELETED)} = null where exists (select 1 from _omniload_back b where {match})")
+            cur.execute(
+                f"update {t} t set {q(DELETED)} = null where exists (select 1 from _omniload_back b where {match})"
+            )
             cur.execute(f"select {', '.join(q(c) for c in (*key, DELETED))} from _omniload_back")
             found = _marked(key, cur.fetchall())
             cur.execute("drop table _omniload_back")
@@ -218,14 +226,20 @@ class SqlDeletes(Deletes):
                 unmarked = f"t.{q(DELETED)} is null" if DELETED in cols else "true"
                 self._load_keys(con, "_omniload_keys", keys)
                 kcols = ", ".join(f"t.{q(c)}" for c in key)
-                cur.execute(f"create temporary table _omniload_gone as select distinct {kcols} from {t} t where {unmarked} and {gone_when}")
+                cur.execute(
+                    f"create temporary table _omniload_gone as select distinct {kcols} from {t} t where {unmarked} and {gone_when}"
+                )
                 cur.execute(f"select count(*) from {t} t where {unmarked}")
                 total = int(cur.fetchone()[0])
                 cur.execute("select count(*) from _omniload_gone")
                 missing = int(cur.fetchone()[0])
                 if max_share is not None and missing > max_share * total:
                     raise _Undo(Deletion(total, missing))
-                in_gone = "exists (select 1 from _omniload_gone g where " + " and ".join(f"g.{q(c)} = t.{q(c)}" for c in key) + ")"
+                in_gone = (
+                    "exists (select 1 from _omniload_gone g where "
+                    + " and ".join(f"g.{q(c)} = t.{q(c)}" for c in key)
+                    + ")"
+                )
                 revived = 0
                 if hard:
                     cur.execute(f"delete from {t} t where {in_gone if not record else gone_when}")
@@ -237,7 +251,9 @@ class SqlDeletes(Deletes):
                         revived = int(cur.fetchone()[0])
                         cur.execute(f"update {t} t set {q(DELETED)} = null where {back}")
                 if record:
-                    cur.execute(f"create table if not exists {q(schema)}.{q(RECONCILED)} (table_name text, reconciled_at {self.time_type})")
+                    cur.execute(
+                        f"create table if not exists {q(schema)}.{q(RECONCILED)} (table_name text, reconciled_at {self.time_type})"
+                    )
                     cur.execute(f"insert into {q(schema)}.{q(RECONCILED)} values ({p}, {p})", [table, at])
                 cur.execute(f"select {', '.join(q(c) for c in key)} from _omniload_gone")
                 found = cur.fetchall()

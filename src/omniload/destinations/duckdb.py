@@ -12,17 +12,17 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ..errors import CorruptState, DestinationBusy, DestinationUnreachable, UsageError
 from .base import NO_TABLE, Destination, leftover_staging, local_path
 from .deletes import SqlDeletes
 from .locks import file_lock
-from .views import SqlViews
 from .state import decode_state
-
+from .views import SqlViews
 
 MEMORY_ENV = "OMNILOAD_DUCKDB_MEMORY_LIMIT"
 BASE_MEMORY = 128_000_000  # bytes ("128MB"): the buffer pool of narrow data (it spills to disk beyond it)
@@ -75,7 +75,7 @@ def check_database_file(p: Path) -> None:
     with open(p, "rb") as fh:
         head = fh.read(16)
     offset, magic = DUCKDB_MAGIC
-    if head[offset:offset + len(magic)] == magic:
+    if head[offset : offset + len(magic)] == magic:
         return
     what = next((f"it is {name}" for sign, name in OTHER_FILES.items() if head.startswith(sign)),
                 "it is empty" if not head else "unknown content")  # fmt: skip
@@ -92,10 +92,12 @@ class DuckDB(SqlViews, SqlDeletes, Destination):
     _limit: str = ""  # the buffer pool's size now
 
     @classmethod
-    def parse(cls, uri: str) -> "DuckDB":
+    def parse(cls, uri: str) -> DuckDB:
         rest = uri.split("://", 1)[1].split("?", 1)[0]
         if rest in ("", "/"):
-            raise UsageError("--dest-uri: use duckdb:///relative.duckdb, duckdb:////abs/path.duckdb or duckdb:///:memory:")
+            raise UsageError(
+                "--dest-uri: use duckdb:///relative.duckdb, duckdb:////abs/path.duckdb or duckdb:///:memory:"
+            )
         notes = []
         # duckdb://k.duckdb (ingestr's form) is relative too; duckdb:///tmp/x.duckdb is relative unless only the
         # absolute folder exists (ingestr reads it as absolute): then it is the absolute one, with a note
@@ -109,7 +111,9 @@ class DuckDB(SqlViews, SqlDeletes, Destination):
         if path != ":memory:":
             p = Path(path)
             if p.is_dir():
-                raise UsageError(f"--dest-uri: '{path}' is a directory; give a DuckDB file path such as {path.rstrip('/')}/data.duckdb")
+                raise UsageError(
+                    f"--dest-uri: '{path}' is a directory; give a DuckDB file path such as {path.rstrip('/')}/data.duckdb"
+                )
             parent = p.parent if str(p.parent) else Path(".")
             if not parent.is_dir():
                 raise UsageError(f"--dest-uri: folder '{parent}' does not exist; create it or choose another path")
@@ -145,8 +149,12 @@ class DuckDB(SqlViews, SqlDeletes, Destination):
             self._limit = duckdb_config()["memory_limit"]
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
-                raise DestinationBusy(f"destination {self.display} is in use by another process; wait for it to finish") from None
-            raise DestinationUnreachable(f"--dest-uri: cannot open {self.display} as a DuckDB database: {exc}") from None
+                raise DestinationBusy(
+                    f"destination {self.display} is in use by another process; wait for it to finish"
+                ) from None
+            raise DestinationUnreachable(
+                f"--dest-uri: cannot open {self.display} as a DuckDB database: {exc}"
+            ) from None
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -157,9 +165,13 @@ class DuckDB(SqlViews, SqlDeletes, Destination):
             return
         lock = contextlib.ExitStack()
         try:  # DuckDB lets one process write a file: a second run is refused at once, not kept waiting
-            lock.enter_context(file_lock(os.path.realpath(self.path) + ".lock", 0, self.display, self.display, lambda _: None))
+            lock.enter_context(
+                file_lock(os.path.realpath(self.path) + ".lock", 0, self.display, self.display, lambda _: None)
+            )
         except DestinationBusy:
-            raise DestinationBusy(f"destination {self.display} is in use by another omniload run; wait for it to finish") from None
+            raise DestinationBusy(
+                f"destination {self.display} is in use by another omniload run; wait for it to finish"
+            ) from None
         with lock:
             yield
 
@@ -242,7 +254,9 @@ class DuckDB(SqlViews, SqlDeletes, Destination):
         80% of the machine's memory (DuckDB's own default). ``OMNILOAD_DUCKDB_MEMORY_LIMIT`` fixes the size."""
         if MEMORY_ENV in os.environ:
             return
-        wanted = min(BASE_MEMORY + LONG_FACTOR * self._long.pop((schema, table), 0), int(machine_memory() * MACHINE_SHARE))
+        wanted = min(
+            BASE_MEMORY + LONG_FACTOR * self._long.pop((schema, table), 0), int(machine_memory() * MACHINE_SHARE)
+        )
         limit = f"{max(wanted, BASE_MEMORY) // 1_000_000}MB"
         if limit != self._limit:
             if self._read(f"set memory_limit = '{limit}'") is not None:

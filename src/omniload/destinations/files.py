@@ -10,9 +10,9 @@ a time loads a table: a lock file in the root folder (locks.py).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from ..errors import UsageError
 from .base import Destination, local_path
@@ -45,7 +45,7 @@ class Files(DltDeletes, Destination):
                     "gets a tombstone row (its key and _omniload_deleted_at)")  # fmt: skip
 
     @classmethod
-    def parse(cls, scheme: str, uri: str) -> "Files":
+    def parse(cls, scheme: str, uri: str) -> Files:
         p = folder(scheme, uri)
         return cls(scheme, "filesystem", f"{scheme}:///{p}", path=str(p), file_format=FILE_FORMATS[scheme],
                    merges_in_place=False, supports_scd2=False, compress_load_files=False)  # fmt: skip  # plain .csv / .jsonl
@@ -68,7 +68,7 @@ class Files(DltDeletes, Destination):
             loaded = ds.dataset(str(folder), format="parquet").to_table(columns=cols)
         except Exception:  # noqa: BLE001 - unreadable files: take the safe path, load
             return False
-        rows_of = lambda t: set(zip(*(t.column(c).to_pylist() for c in cols)))  # noqa: E731
+        rows_of = lambda t: set(zip(*(t.column(c).to_pylist() for c in cols), strict=False))  # noqa: E731
         return rows_of(rows.select(cols)) <= rows_of(loaded)
 
     def dlt_destination(self):

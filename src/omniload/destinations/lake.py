@@ -19,17 +19,18 @@ folder, locks.py); on S3 nothing locks it: run one omniload run per table.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..errors import UsageError
 from ..uri import redact, register_secret
 from .base import Destination
+from .deletes import DELETED
 from .files import folder
 from .locks import folder_table_lock
-from .deletes import DELETED
 from .tombstones import DltDeletes, fill
 
 TABLE_FORMATS = {"delta": ("deltalake", "delta"), "iceberg": ("pyiceberg", "iceberg")}
@@ -42,7 +43,7 @@ class Lake(DltDeletes, Destination):
     table_format: str = "delta"
 
     @classmethod
-    def parse(cls, scheme: str, uri: str) -> "Lake":
+    def parse(cls, scheme: str, uri: str) -> Lake:
         query = {k: v[-1] for k, v in parse_qs(urlsplit(uri).query, keep_blank_values=True).items()}
         fmt = scheme if scheme in TABLE_FORMATS else query.get("table_format", "delta").lower()
         if fmt not in TABLE_FORMATS:
@@ -56,7 +57,7 @@ class Lake(DltDeletes, Destination):
                    package=(module, extra), supports_scd2=False, partitions=True)  # fmt: skip
 
     @classmethod
-    def _s3(cls, uri: str, query: dict[str, str], fmt: str, module: str) -> "Lake":
+    def _s3(cls, uri: str, query: dict[str, str], fmt: str, module: str) -> Lake:
         parts = urlsplit(uri)
         unknown = sorted(set(query) - set(S3_PARAMS))
         if unknown:
@@ -82,7 +83,9 @@ class Lake(DltDeletes, Destination):
         """Local tables: a lock file in the root folder. S3 has no lock here (one run per table)."""
         if self.scheme == "s3":
             return super().table_lock(schema, table, on_wait)
-        return folder_table_lock(unquote(urlsplit(self.bucket_url).path), schema, table, self.lock_wait, self.display, on_wait)
+        return folder_table_lock(
+            unquote(urlsplit(self.bucket_url).path), schema, table, self.lock_wait, self.display, on_wait
+        )
 
     def require_packages(self) -> None:
         super().require_packages()
@@ -90,7 +93,9 @@ class Lake(DltDeletes, Destination):
             import importlib.util
 
             if importlib.util.find_spec("s3fs") is None:
-                raise UsageError("--dest-uri: s3:// needs extra packages; install them with: pip install 'omniload[s3]'")
+                raise UsageError(
+                    "--dest-uri: s3:// needs extra packages; install them with: pip install 'omniload[s3]'"
+                )
 
     def write_disposition(self, how: str) -> Any:
         """A merge upserts on the primary key: each record keeps one row, updated in place."""
@@ -136,7 +141,9 @@ class Lake(DltDeletes, Destination):
         types = delta.to_pyarrow_dataset().schema
         source = keys.select(list(key)).cast(pa.schema([types.field(c) for c in key]))
         on = " AND ".join(f"target.{c} = source.{c}" for c in key)
-        delta.merge(source=source, predicate=on, source_alias="source", target_alias="target").when_matched_delete().execute()
+        delta.merge(
+            source=source, predicate=on, source_alias="source", target_alias="target"
+        ).when_matched_delete().execute()
         return True
 
     def _rows(self, p, table: str, cols: dict, columns: list[str], where):
@@ -152,10 +159,16 @@ class Lake(DltDeletes, Destination):
             from dlt.common.libs.pyiceberg import get_iceberg_tables
 
             data = get_iceberg_tables(p, table)[table].scan().to_arrow()
-        rows = data.to_table(columns=[c for c in columns if c in data.schema.names]) if self.table_format == "delta" else data
+        rows = (
+            data.to_table(columns=[c for c in columns if c in data.schema.names])
+            if self.table_format == "delta"
+            else data
+        )
         rows = fill(rows, cols, columns, p)
         if where:
-            rows = rows.filter(pc.is_in(rows.column(where[0]).cast(pa.string()), value_set=pa.array(where[1], pa.string())))
+            rows = rows.filter(
+                pc.is_in(rows.column(where[0]).cast(pa.string()), value_set=pa.array(where[1], pa.string()))
+            )
         return rows
 
     def dlt_destination(self):

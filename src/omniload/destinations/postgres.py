@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ..errors import DestinationUnreachable
 from ..uri import redact
@@ -29,10 +30,12 @@ def sql_type(arrow_type) -> str:
     return "timestamp with time zone" if pa.types.is_timestamp(arrow_type) else "text"
 
 
-
 def _lock_key(schema: str, table: str) -> int:
     """The advisory lock of one destination table (see ``table_lock``)."""
-    return int.from_bytes(hashlib.sha256(f"omniload:{schema}.{table}".lower().encode()).digest()[:8], "big", signed=True)
+    return int.from_bytes(
+        hashlib.sha256(f"omniload:{schema}.{table}".lower().encode()).digest()[:8], "big", signed=True
+    )
+
 
 @dataclass
 class Postgres(SqlViews, SqlDeletes, Destination):
@@ -60,7 +63,9 @@ class Postgres(SqlViews, SqlDeletes, Destination):
         try:
             con = self._connect()
         except psycopg2.Error as exc:
-            raise DestinationUnreachable(f"cannot connect to {self.display} to lock {schema}.{table}: {self._reason(exc)}") from None
+            raise DestinationUnreachable(
+                f"cannot connect to {self.display} to lock {schema}.{table}: {self._reason(exc)}"
+            ) from None
         try:
             con.autocommit = True
             with con.cursor() as cur:
@@ -157,9 +162,10 @@ class Postgres(SqlViews, SqlDeletes, Destination):
         import psycopg2
         from psycopg2 import sql
 
-        wanted = set(zip(rows.column(key[0]).to_pylist(), rows.column(cursor).to_pylist()))
+        wanted = set(zip(rows.column(key[0]).to_pylist(), rows.column(cursor).to_pylist(), strict=False))
         query = sql.SQL("select {k}, {c} from {s}.{t} where {k} = any(%s)").format(
-            k=sql.Identifier(key[0]), c=sql.Identifier(cursor), s=sql.Identifier(schema), t=sql.Identifier(table))
+            k=sql.Identifier(key[0]), c=sql.Identifier(cursor), s=sql.Identifier(schema), t=sql.Identifier(table)
+        )
         try:
             con = self._connect()
         except psycopg2.Error:
@@ -181,7 +187,6 @@ class Postgres(SqlViews, SqlDeletes, Destination):
         """A temporary table of ``keys`` (text, bigint for integer columns, timestamptz for marks), filled with one COPY."""
         import io
 
-        import pyarrow as pa
         import pyarrow.csv as pacsv
 
         cols = ", ".join(f"{q(f.name)} {sql_type(f.type)}" for f in keys.schema)

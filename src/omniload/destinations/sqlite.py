@@ -9,9 +9,9 @@ the database (locks.py).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from ..errors import UsageError
 from .base import Destination, local_path
@@ -24,18 +24,22 @@ class Sqlite(DltDeletes, Destination):
     path: str = ""
 
     @classmethod
-    def parse(cls, uri: str) -> "Sqlite":
+    def parse(cls, uri: str) -> Sqlite:
         rest = uri.split("://", 1)[1].split("?", 1)[0]
         if not rest.startswith("/") or rest == "/":
             raise UsageError("--dest-uri: use sqlite:///relative.db or sqlite:////abs/path.db")
         path = local_path(rest[1:])
         p = Path(path)
         if p.is_dir():
-            raise UsageError(f"--dest-uri: '{path}' is a directory; give a SQLite file path such as {path.rstrip('/')}/data.db")
+            raise UsageError(
+                f"--dest-uri: '{path}' is a directory; give a SQLite file path such as {path.rstrip('/')}/data.db"
+            )
         parent = p.parent if str(p.parent) else Path(".")
         if not parent.is_dir() or not os.access(parent, os.W_OK):
             raise UsageError(f"--dest-uri: folder '{parent}' does not exist or is not writable")
-        return cls("sqlite", "sqlalchemy", f"sqlite:///{path}", path=str(p), schema="main", package=("sqlalchemy", "sqlite"))
+        return cls(
+            "sqlite", "sqlalchemy", f"sqlite:///{path}", path=str(p), schema="main", package=("sqlalchemy", "sqlite")
+        )
 
     def table_lock(self, schema: str, table: str, on_wait: Callable[[str], None]):
         """A lock file beside the database: ``<file>.<schema>.<table>.omniload-lock``."""

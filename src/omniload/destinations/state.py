@@ -3,7 +3,8 @@ loaded from one source table (their saved identity)."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 
 def decode_state(text: str) -> dict[str, Any]:

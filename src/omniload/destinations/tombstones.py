@@ -34,7 +34,7 @@ CHUNK = 500  # keys per "in (...)" of a read
 
 
 def _keys(table: pa.Table, columns) -> list[tuple]:
-    return list(zip(*(table.column(c).cast(pa.string()).to_pylist() for c in columns)))
+    return list(zip(*(table.column(c).cast(pa.string()).to_pylist() for c in columns), strict=False))
 
 
 def _only(table: pa.Table, columns, wanted: set[tuple]) -> pa.Table:
@@ -81,7 +81,12 @@ class DltDeletes(Deletes):
                 out = list(c.execute_sql(sql) or [])
             for n in range(0, len(where[1]) if where else 0, CHUNK):
                 part = where[1][n : n + CHUNK]
-                out += c.execute_sql(f"{sql} where {c.escape_column_name(where[0])} in ({', '.join(['%s'] * len(part))})", *part) or []
+                out += (
+                    c.execute_sql(
+                        f"{sql} where {c.escape_column_name(where[0])} in ({', '.join(['%s'] * len(part))})", *part
+                    )
+                    or []
+                )
         return typed(cols, columns, out, p.destination.capabilities())
 
     def _held(self, p: Any, table: str, cols: dict, key, extra=()) -> pa.Table:
@@ -94,7 +99,7 @@ class DltDeletes(Deletes):
             held = held.append_column(DELETED, pa.nulls(held.num_rows, pa.timestamp("us", tz="UTC")))
         if not self.merges_in_place and held.num_rows:
             newest: dict[tuple, int] = {}
-            for n, (k, load) in enumerate(zip(_keys(held, key), held.column(LOAD_ID).to_pylist())):
+            for n, (k, load) in enumerate(zip(_keys(held, key), held.column(LOAD_ID).to_pylist(), strict=False)):
                 if k not in newest or load >= held.column(LOAD_ID)[newest[k]].as_py():
                     newest[k] = n
             held = held.take(pa.array(sorted(newest.values()), pa.int64()))
@@ -103,7 +108,9 @@ class DltDeletes(Deletes):
     def _full(self, p: Any, table: str, cols: dict, key, wanted: set[tuple], at: datetime | None) -> pa.Table:
         """The whole rows of the ``wanted`` keys (where files append versions: the newest that is not a
         tombstone), with ``_omniload_deleted_at`` set to ``at``."""
-        columns = [c for c in cols if not c.startswith("_dlt_") and c != DELETED] + ([LOAD_ID] if not self.merges_in_place else [])
+        columns = [c for c in cols if not c.startswith("_dlt_") and c != DELETED] + (
+            [LOAD_ID] if not self.merges_in_place else []
+        )
         if DELETED in cols and not self.merges_in_place:
             columns.append(DELETED)
         rows = self._rows(p, table, cols, columns, (key[0], sorted({k[0] for k in wanted})))
@@ -191,17 +198,33 @@ class DltDeletes(Deletes):
         listed = set(_keys(live, key))
         marked = pc.is_valid(held.column(DELETED)).to_pylist()
         keys = _keys(held, key)
-        unmarked = [k for k, m in zip(keys, marked) if not m]
+        unmarked = [k for k, m in zip(keys, marked, strict=False) if not m]
         gone = {k for k in unmarked if k not in listed}
         if max_share is not None and len(gone) > max_share * len(unmarked):
             return Deletion(len(unmarked), len(gone))
-        revived = set() if hard else {k for k, m in zip(keys, marked) if m and k in listed}  # hard: as deletes.py
+        revived = (
+            set() if hard else {k for k, m in zip(keys, marked, strict=False) if m and k in listed}
+        )  # hard: as deletes.py
         if hard:
             self._hard(p, table, key, {k for k in keys if k not in listed}, at, at)
         elif self.merges_in_place:
-            self._write(p, table, key, [self._full(p, table, cols, key, gone, at), self._full(p, table, cols, key, revived, None)], False, at)
+            self._write(
+                p,
+                table,
+                key,
+                [self._full(p, table, cols, key, gone, at), self._full(p, table, cols, key, revived, None)],
+                False,
+                at,
+            )
         else:
-            self._write(p, table, key, [self._tombstones(key, gone, at), self._full(p, table, cols, key, revived, None)], False, at)
+            self._write(
+                p,
+                table,
+                key,
+                [self._tombstones(key, gone, at), self._full(p, table, cols, key, revived, None)],
+                False,
+                at,
+            )
         return Deletion(len(unmarked), len(gone), _only(held, key, gone).select(list(key)), len(revived))
 
     def loaded_from(self, schema: str, origin: str) -> list[str]:
@@ -228,7 +251,9 @@ class DltDeletes(Deletes):
         held = self._held(p, table, cols, key)
         return _only(prior, key, set(_keys(held.filter(pc.is_null(held.column(DELETED))), key)))
 
-    def unmark_matching(self, schema: str, table: str, key: tuple[str, ...], column: str, marks: pa.Table) -> pa.Table | None:
+    def unmark_matching(
+        self, schema: str, table: str, key: tuple[str, ...], column: str, marks: pa.Table
+    ) -> pa.Table | None:
         p = self._pipe(schema, table)
         cols = self._schema_of(p, table, (*key, column))
         if cols is None:
@@ -237,10 +262,14 @@ class DltDeletes(Deletes):
         values = held.column(column).cast(pa.string()).to_pylist()
         if not self.merges_in_place:  # a tombstone holds the key alone: the column is its key's earlier rows'
             every = self._rows(p, table, cols, [*key, column], None)
-            of = {k: v for k, v in zip(_keys(every, key), every.column(column).cast(pa.string()).to_pylist()) if v is not None}
+            of = {
+                k: v
+                for k, v in zip(_keys(every, key), every.column(column).cast(pa.string()).to_pylist(), strict=False)
+                if v is not None
+            }
             values = [of.get(k) for k in _keys(held, key)]
-        pairs = set(zip(marks.column(0).cast(pa.string()).to_pylist(), _utc(marks.column(1))))
-        along = [(c, m) in pairs for c, m in zip(values, _utc(held.column(DELETED)))]
+        pairs = set(zip(marks.column(0).cast(pa.string()).to_pylist(), _utc(marks.column(1)), strict=False))
+        along = [(c, m) in pairs for c, m in zip(values, _utc(held.column(DELETED)), strict=False)]
         back = held.filter(pa.array(along, pa.bool_()))
         if back.num_rows:
             self._write(p, table, key, [self._full(p, table, cols, key, set(_keys(back, key)), None)], False, None)
@@ -254,12 +283,18 @@ class DltDeletes(Deletes):
             return None
         held = self._held(p, table, cols, key, (column,))
         unmarked = held.filter(pc.is_null(held.column(DELETED)))
-        matching = unmarked.filter(pc.is_in(unmarked.column(column).cast(pa.string()), value_set=values.column(0).cast(pa.string())))
+        matching = unmarked.filter(
+            pc.is_in(unmarked.column(column).cast(pa.string()), value_set=values.column(0).cast(pa.string()))
+        )
         gone = set(_keys(matching, key))
         if gone and hard:
             self._hard(p, table, key, gone, at, None)
         elif gone:
-            rows = self._tombstones(key, gone, at) if not self.merges_in_place else self._full(p, table, cols, key, gone, at)
+            rows = (
+                self._tombstones(key, gone, at)
+                if not self.merges_in_place
+                else self._full(p, table, cols, key, gone, at)
+            )
             self._write(p, table, key, [rows], False, None)
         return Deletion(unmarked.num_rows, len(gone), matching.select(list(key)))
 
@@ -286,7 +321,11 @@ def _stored_states(client: Any):
             names = {os.path.basename(f).rsplit(".", 1)[0].rsplit("__", 2)[0] for f in client.list_table_files(table)}
         else:
             sql = client.sql_client
-            names = {r[0] for r in sql.execute_sql(f"select distinct pipeline_name from {sql.make_qualified_table_name(table)}") or []}
+            names = {
+                r[0]
+                for r in sql.execute_sql(f"select distinct pipeline_name from {sql.make_qualified_table_name(table)}")
+                or []
+            }
     except Exception:  # noqa: BLE001 - no state table yet: nothing was loaded
         return
     for name in sorted(names):

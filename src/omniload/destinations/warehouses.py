@@ -77,11 +77,15 @@ def parse(scheme: str, uri: str) -> Destination:
         elif kind == "mssql" and "driver" in q:
             creds["driver"] = q["driver"]
         schema = {"postgres": "public", "redshift": "public", "mssql": "dbo"}.get(kind)
-        return (Postgres if kind == "postgres" else Warehouse)(scheme, kind, display, creds, schema=schema, package=package)
+        return (Postgres if kind == "postgres" else Warehouse)(
+            scheme, kind, display, creds, schema=schema, package=package
+        )
     if kind == "bigquery":
         project = parts.hostname or ""
         if not project:
-            raise UsageError("--dest-uri: bigquery:// needs a project, e.g. bigquery://my-project?credentials_path=key.json")
+            raise UsageError(
+                "--dest-uri: bigquery:// needs a project, e.g. bigquery://my-project?credentials_path=key.json"
+            )
         creds = {"project_id": project}
         if "credentials_path" in q:
             creds["credentials_path"] = q["credentials_path"]
@@ -89,7 +93,9 @@ def parse(scheme: str, uri: str) -> Destination:
         return Warehouse(scheme, kind, display, creds, options=options, package=package)
     if kind == "databricks":
         if not parts.hostname or "http_path" not in q:
-            raise UsageError("--dest-uri: use databricks://token:ACCESS_TOKEN@server-hostname?http_path=...&catalog=...")
+            raise UsageError(
+                "--dest-uri: use databricks://token:ACCESS_TOKEN@server-hostname?http_path=...&catalog=..."
+            )
         creds = {"server_hostname": parts.hostname, "http_path": q["http_path"], "access_token": unquote(parts.password or ""),
                  "catalog": q.get("catalog", "hive_metastore")}  # fmt: skip
         return Warehouse(scheme, kind, display, creds, package=package)

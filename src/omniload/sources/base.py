@@ -15,9 +15,10 @@ destination by the identity their loads saved (:func:`identity`), never by name.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Callable, ClassVar, Iterator
+from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -67,7 +68,7 @@ class TableStats:
     unplaced: int = 0  # records stamped outside the interval that no slice could load
     no_cursor: int = 0  # records read without a cursor value: loaded, but they cannot move the saved cursor
 
-    def add(self, other: "TableStats") -> None:
+    def add(self, other: TableStats) -> None:
         self.requests += other.requests
         self.retries += other.retries
         self.throttled += other.throttled
@@ -109,7 +110,9 @@ class Window:
     part: int = 0  # the interval's part (see TableReader.following): parts of one interval share lo and hi
 
 
-CHECKPOINT_ROWS = 500_000  # records per planned slice, by default (--checkpoint-rows): a crash loses at most this much work
+CHECKPOINT_ROWS = (
+    500_000  # records per planned slice, by default (--checkpoint-rows): a crash loses at most this much work
+)
 
 
 @dataclass
@@ -141,7 +144,7 @@ class TableReader(ABC):
         """Arrow batches of the records in ``window`` (every record, for tables without a cursor), each in the
         table's declared schema."""
 
-    def restore(self, saved: dict) -> None:
+    def restore(self, saved: dict) -> None:  # noqa: B027 (optional: most readers keep no state of their own)
         """The table's state as the last run committed it, before :meth:`plan` (for readers that keep their own)."""
 
     def following(self, window: Window) -> Window | None:
@@ -154,6 +157,7 @@ class TableReader(ABC):
         """Keys the reader wants saved with each slice's rows (its own progress); {}: none. A reader with state
         of its own always commits its slices, even those that bring nothing new."""
         return {}
+
     def adopt(self, rows: pa.Table) -> pa.Table:
         """Rows another dlt pipeline loaded into this table (its own column layout, such as ingestr's) in the table's
         declared columns; raises :class:`CannotAdopt` (saying why) when they lack what a column needs."""
@@ -191,7 +195,7 @@ class Source(ABC):
 
     @classmethod
     @abstractmethod
-    def from_uri(cls, uri: str) -> "Source":
+    def from_uri(cls, uri: str) -> Source:
         """Parse a source URI; bad input raises :class:`omniload.errors.UsageError`."""
 
     @abstractmethod

@@ -73,7 +73,10 @@ def adopt(spec: TableSpec, rows: pa.Table) -> pa.Table:
         elif col in spec.columns:
             values = [None] * rows.num_rows  # null in every record: dlt made no column
         elif col in lifted:  # no relationships column: none was set
-            values = [(((r or {}).get(lifted[col]) or {}).get("data") or {}).get("id") for r in relationships or [None] * rows.num_rows]
+            values = [
+                (((r or {}).get(lifted[col]) or {}).get("data") or {}).get("id")
+                for r in relationships or [None] * rows.num_rows
+            ]
         else:
             raise CannotAdopt(f"ingestr's rows do not hold column '{col}'")
         out[col] = pa.array([_value(v, typ) for v in values], TYPES[typ].arrow)

@@ -20,10 +20,11 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Callable, Iterator
+from typing import Any
 from urllib.parse import quote
 
 from ...errors import NotFound
@@ -60,7 +61,9 @@ def for_parent(spec: TableSpec, parent_id: str) -> TableSpec:
 def for_kind(spec: TableSpec, kind: str) -> TableSpec:
     """``spec`` for one of its kinds: the path filled in, the kind a constant column, the endpoint's own bucket."""
     parts = tuple((frag, {**consts, "kind": kind}) for frag, consts in spec.partitions)
-    return replace(spec, path=spec.path.replace("{kind}", kind), partitions=parts, kinds=(), bucket=f"{spec.rate_bucket}:{kind}")
+    return replace(
+        spec, path=spec.path.replace("{kind}", kind), partitions=parts, kinds=(), bucket=f"{spec.rate_bucket}:{kind}"
+    )
 
 
 def for_batch(spec: TableSpec, parent_ids: list[str]) -> TableSpec:

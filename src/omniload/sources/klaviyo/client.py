@@ -12,15 +12,14 @@ from __future__ import annotations
 import asyncio
 import os
 from dataclasses import dataclass
-from typing import Any
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import aiohttp
 
 from ... import __version__
-
 from ...errors import ConfigurationError, NotFound, RateLimitWaitTooLong, RedirectRefused, RetriesExhausted, TooLongWait
 from ..base import TableStats
 from .decode import Doc, PageDecoder
@@ -58,7 +57,7 @@ class ServerInfo:
     def now(self) -> datetime:
         """The server's now as its last answer told it (never extrapolated: a server clock that stands still,
         as the sandbox's does, must not be overtaken); the local clock until a server answered."""
-        return self.date.astimezone(timezone.utc) if self.date is not None else datetime.now(timezone.utc)
+        return self.date.astimezone(UTC) if self.date is not None else datetime.now(UTC)
 
 
 def bench_rate_scale() -> float:
@@ -90,7 +89,7 @@ class KlaviyoClient:
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
 
-    async def __aenter__(self) -> "KlaviyoClient":
+    async def __aenter__(self) -> KlaviyoClient:
         connector = aiohttp.TCPConnector(limit=self._connections, ttl_dns_cache=300)
         # trust_env: HTTPS_PROXY / HTTP_PROXY / NO_PROXY are honoured, as every HTTP tool does
         self._session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=self._timeout, sock_connect=15, sock_read=60),
@@ -125,7 +124,9 @@ class KlaviyoClient:
         """POST ``payload`` (a JSON document) for one answer, retrying what is transient; returns the decoded document."""
         return await self._page(url, table, limiter, decoder, payload)
 
-    async def _page(self, url: str, table: str, limiter: BucketLimiter, decoder: PageDecoder, payload: bytes | None) -> Doc:
+    async def _page(
+        self, url: str, table: str, limiter: BucketLimiter, decoder: PageDecoder, payload: bytes | None
+    ) -> Doc:
         """One page or answer (a POST of ``payload`` when given), with the retries and pacing of :meth:`get`."""
         assert self._session is not None, "use 'async with KlaviyoClient(...)'"
         attempt = throttled = 0
@@ -133,18 +134,24 @@ class KlaviyoClient:
             try:
                 await limiter.acquire(self.policy.max_retry_after)
             except TooLongWait as wait:
-                raise self._too_long(table, f"the rate limit allows the next request only in {wait.seconds:.0f}s") from None
+                raise self._too_long(
+                    table, f"the rate limit allows the next request only in {wait.seconds:.0f}s"
+                ) from None
             self.stats.requests += 1
             problem: str
             try:
                 status, headers, body = await self.answer(url, f"table '{table}'", payload)
-            except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
+            except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
                 problem = f"connection failed ({type(exc).__name__}: {exc or 'no detail'})"
                 if isinstance(exc, aiohttp.ClientConnectorError) and attempt >= self.policy.max_connect_attempts:
-                    raise RetriesExhausted(f"table '{table}': cannot connect to {self._host()}: {exc.os_error or exc}") from None
+                    raise RetriesExhausted(
+                        f"table '{table}': cannot connect to {self._host()}: {exc.os_error or exc}"
+                    ) from None
             else:
                 self.server.observe(headers)
-                pause = limiter.observe(headers.get("RateLimit-Limit"), headers.get("RateLimit-Remaining"), headers.get("RateLimit-Reset"))
+                pause = limiter.observe(
+                    headers.get("RateLimit-Limit"), headers.get("RateLimit-Remaining"), headers.get("RateLimit-Reset")
+                )
                 if pause > self.policy.max_retry_after:
                     raise self._too_long(table, f"the API allows no more requests for {pause:.0f}s (RateLimit-Reset)")
                 if status == 200:
@@ -162,7 +169,9 @@ class KlaviyoClient:
                     if wait is not None and wait > self.policy.max_retry_after:
                         raise self._too_long(table, f"HTTP 429 throttled with Retry-After {wait:.0f}s")
                     if throttled > self.policy.max_throttled:
-                        raise RetriesExhausted(f"table '{table}': HTTP 429 throttled {throttled} times in a row; giving up")
+                        raise RetriesExhausted(
+                            f"table '{table}': HTTP 429 throttled {throttled} times in a row; giving up"
+                        )
                     limiter.block_for(wait if wait is not None else self.policy.backoff(min(throttled, 6)))
                     self.stats.retries += 1
                     continue
@@ -180,7 +189,9 @@ class KlaviyoClient:
         assert self._session is not None, "use 'async with KlaviyoClient(...)'"
         post = {"data": payload, "headers": {"Content-Type": "application/vnd.api+json"}} if payload is not None else {}
         for _ in range(MAX_REDIRECTS + 1):
-            async with self._session.request("POST" if payload is not None else "GET", url, allow_redirects=False, **post) as resp:
+            async with self._session.request(
+                "POST" if payload is not None else "GET", url, allow_redirects=False, **post
+            ) as resp:
                 body = await resp.read()
                 status, headers = resp.status, resp.headers
             if status not in REDIRECTS:
@@ -198,7 +209,9 @@ class KlaviyoClient:
     def _too_long(self, table: str, reason: str) -> RateLimitWaitTooLong:
         """A rate-limit wait over the cap fails the table instead of hanging."""
         cap = self.policy.max_retry_after
-        return RateLimitWaitTooLong(f"table '{table}': {reason}, longer than the allowed {cap:.0f}s (set --max-retry-after to wait longer)")
+        return RateLimitWaitTooLong(
+            f"table '{table}': {reason}, longer than the allowed {cap:.0f}s (set --max-retry-after to wait longer)"
+        )
 
     def _host(self) -> str:
         return self.base_url.split("://", 1)[-1]
@@ -211,7 +224,11 @@ def _origin(url: str) -> tuple[str, str, int | None]:
         port = parts.port
     except ValueError:
         port = -1
-    return parts.scheme.lower(), (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return (
+        parts.scheme.lower(),
+        (parts.hostname or "").lower(),
+        port or {"http": 80, "https": 443}.get(parts.scheme.lower()),
+    )
 
 
 def _where(url: str) -> str:

@@ -10,7 +10,8 @@ Each row carries its profile's ``updated`` (the table's cursor). A table names i
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 FIELDS = ("consent", "consent_timestamp", "last_updated", "method", "method_detail", "custom_method_detail", "double_optin",
           "suppression", "list_suppressions", "phone_number", "valid_until", "metadata")  # fmt: skip
@@ -25,9 +26,7 @@ def subscription_rows(rec: dict) -> list[dict[str, Any]]:
             if not isinstance(sub, dict):
                 continue
             row = {k: sub.get(k) for k in FIELDS}
-            row["can_receive"] = next(
-                (v for k, v in sub.items() if k.startswith("can_receive")), None
-            )
+            row["can_receive"] = next((v for k, v in sub.items() if k.startswith("can_receive")), None)
             row["channel"], row["updated"] = f"{channel}.{kind}", attrs.get("updated")
             out.append({"id": rec.get("id"), "attributes": row})
     return out
@@ -37,9 +36,7 @@ def suppression_rows(rec: dict) -> list[dict[str, Any]]:
     """A listed profile's account-wide email suppressions: one row per entry of ``suppression`` (reason, timestamp),
     with the profile's ``email`` (list-level suppressions stay in ``subscriptions.list_suppressions``)."""
     attrs = rec.get("attributes") or {}
-    marketing = (
-        ((attrs.get("subscriptions") or {}).get("email") or {}).get("marketing")
-    ) or {}
+    marketing = (((attrs.get("subscriptions") or {}).get("email") or {}).get("marketing")) or {}
     return [{"id": rec.get("id"), "attributes": {"email": attrs.get("email"), "reason": s.get("reason"), "timestamp": s.get("timestamp")}}
             for s in marketing.get("suppression") or () if isinstance(s, dict)]  # fmt: skip
 

@@ -11,8 +11,9 @@ raises :class:`BadData` naming the record. A record without an ``id``, or a time
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 import msgspec
 import pyarrow as pa

@@ -17,8 +17,8 @@ resource waits, yielding nothing, until the parent's has read everything.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Iterable, Iterator
 
 import dlt
 import pyarrow as pa
@@ -31,8 +31,9 @@ from .source import KlaviyoSource
 from .tables.included import RIDERS
 
 
-
-def _rows(source: KlaviyoSource, reader: TableReader, start: datetime | None, finished: set[str]) -> Iterator[pa.Table | None]:
+def _rows(
+    source: KlaviyoSource, reader: TableReader, start: datetime | None, finished: set[str]
+) -> Iterator[pa.Table | None]:
     info = reader.info
     try:
         parent = next((source.specs[p].info.dest_name for p, r in RIDERS.items() if r == info.name), None)

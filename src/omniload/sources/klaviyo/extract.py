@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ...dates import parse_timestamp
 from ..base import Window
@@ -43,7 +44,7 @@ class Prefetched:
 
 def klaviyo_time(dt: datetime) -> str:
     """Unquoted ISO-8601 as Klaviyo's filter grammar wants it: UTC, ``Z``, whole seconds, a 4-digit year."""
-    d = dt.astimezone(timezone.utc)
+    d = dt.astimezone(UTC)
     return f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}:{d.second:02d}Z"
 
 
@@ -81,7 +82,9 @@ def _time_filter(spec: TableSpec, lo: datetime | None, hi: datetime | None) -> l
     return out
 
 
-def _params(spec: TableSpec, partition: str, lo: datetime | None, hi: datetime | None, sort: str | None) -> dict[str, str]:
+def _params(
+    spec: TableSpec, partition: str, lo: datetime | None, hi: datetime | None, sort: str | None
+) -> dict[str, str]:
     parts = ([partition] if partition else []) + _time_filter(spec, lo, hi)
     params: dict[str, str] = {}
     if parts:
@@ -152,7 +155,9 @@ class Extractor:
         self._stop = threading.Event()
 
     def pages(self) -> Iterator[Page]:
-        thread = threading.Thread(target=lambda: asyncio.run(self._main()), name=f"extract-{self.plan.spec.name}", daemon=True)
+        thread = threading.Thread(
+            target=lambda: asyncio.run(self._main()), name=f"extract-{self.plan.spec.name}", daemon=True
+        )
         thread.start()
         try:
             while True:
@@ -238,7 +243,9 @@ class Extractor:
     async def _stream(self, client: KlaviyoClient, partition: str, consts: dict[str, str]) -> None:
         plan, spec = self.plan, self.plan.spec
         if not spec.splittable or plan.parallelism <= 1:
-            await self._pages(client, _params(spec, partition, plan.start, plan.end, spec.sort), consts, plan.start, plan.end)
+            await self._pages(
+                client, _params(spec, partition, plan.start, plan.end, spec.sort), consts, plan.start, plan.end
+            )
             return
         if plan.dense and plan.pages >= 2 and await self._dense(client, partition, consts):
             return
@@ -259,7 +266,9 @@ class Extractor:
         # Keep the probe's records before t1; everything from t1 on comes from the windows.
         kept = _before(probe.records, spec.cursor, t1)
         where = f"page 1 of {client.url(spec.path, probe_params)}"
-        await self._put(Page(kept, probe.typed, consts, where, plan.start, t1, probe.extra))  # extra: cut to t1 by the reader
+        await self._put(
+            Page(kept, probe.typed, consts, where, plan.start, t1, probe.extra)
+        )  # extra: cut to t1 by the reader
         await self._windows(client, partition, consts, fetch_windows(t0, t1, t_max, plan.end, plan.parallelism),
                             whole(t_max) + SECOND)  # fmt: skip
 
@@ -271,7 +280,11 @@ class Extractor:
         lo, pages = plan.start, plan.pages
         # the plan probed the query without a partition's own filter: its page is this slice's only then
         first = plan.prefetched.take_first_page() if plan.prefetched is not None and not partition else None
-        last = _cursor_value(first.records[-1], spec.cursor) if first is not None and first.records and first.next else None
+        last = (
+            _cursor_value(first.records[-1], spec.cursor)
+            if first is not None and first.records and first.next
+            else None
+        )
         if last is not None and whole(last) < plan.end and (lo is None or lo < whole(last)):
             lo = whole(last)
             kept = _before(first.records, spec.cursor, lo)

@@ -12,7 +12,7 @@ both read (``->>`` on JSON, ``to_timestamp``, an anchored ``~`` before a numeric
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ..base import View
 
@@ -67,9 +67,11 @@ def _person(rel: Rel, cols: Cols) -> str:
 
 
 def _campaign(rel: Rel, cols: Cols) -> str:
-    return (f"select c.id as id, {_common('c', cols['campaigns'])}, c.name as name, c.status as status, "
-            f"c.archived as archived, c.created_at as created, c.updated_at as updated, c.send_time as send_time, "
-            f"c.send_time as sent_at, c.scheduled_at as scheduled, c.channel as campaign_type from {rel('campaigns')} c")
+    return (
+        f"select c.id as id, {_common('c', cols['campaigns'])}, c.name as name, c.status as status, "
+        f"c.archived as archived, c.created_at as created, c.updated_at as updated, c.send_time as send_time, "
+        f"c.send_time as sent_at, c.scheduled_at as scheduled, c.channel as campaign_type from {rel('campaigns')} c"
+    )
 
 
 def _flow(rel: Rel, cols: Cols) -> str:

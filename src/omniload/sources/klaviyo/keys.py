@@ -21,7 +21,6 @@ from ..base import ReadEvents, ScanCost, Window
 from .spec import TableSpec
 
 
-
 def scannable(spec: TableSpec) -> bool:
     """Whether a scan reconciles ``spec``'s deletes: merged tables except immutable ones (events) and nested ones
     (subscriptions: their rows go with their profile, marked along with it)."""

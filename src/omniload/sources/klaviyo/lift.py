@@ -120,7 +120,7 @@ class Lifter:
         if any(f is _MISFIT for f in fitted):
             self.types.setdefault(col + VARIANT, JSON)
             arrays[col + VARIANT] = pa.array([msgspec.json.encode(v).decode() if f is _MISFIT else None
-                                              for v, f in zip(values, fitted)], pa.string())  # fmt: skip
+                                              for v, f in zip(values, fitted, strict=False)], pa.string())  # fmt: skip
             fitted = [None if f is _MISFIT else f for f in fitted]
         arrays[col] = pa.array(fitted, TYPES[typ].arrow)
 
@@ -130,7 +130,11 @@ class Lifter:
         arrays: dict[str, pa.Array] = {}
         try:  # Arrow infers one struct for the batch in C when each property keeps one type in it
             struct = pa.array(rows)
-            children = dict(zip((f.name for f in struct.type), struct.flatten())) if pa.types.is_struct(struct.type) else {}
+            children = (
+                dict(zip((f.name for f in struct.type), struct.flatten(), strict=False))
+                if pa.types.is_struct(struct.type)
+                else {}
+            )
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
             struct = None
         if struct is not None:

@@ -27,7 +27,9 @@ from .tables.reports import DAILY_REPORT_REQUESTS
 URI_PARAMS = ("api_key", "base_url", "revision", "conversion_metric_id", "report_budget", "report_horizon_days", "metric_ids",
               "profile_fields", "template_fields", "layout", "properties", "property_columns_max")  # fmt: skip
 LAYOUTS = ("fivetran",)  # layout=: views kept beside the tables (fivetran.py)
-REPORT_BUDGET = 200  # report requests a day per endpoint, under Klaviyo's DAILY_REPORT_REQUESTS: the rest is for other tools
+REPORT_BUDGET = (
+    200  # report requests a day per endpoint, under Klaviyo's DAILY_REPORT_REQUESTS: the rest is for other tools
+)
 KEY_FORM = re.compile(r"^pk_[A-Za-z0-9]{34}$")  # a private API key, as Klaviyo issues them
 FIRST_REVISION = "2023-02-22"  # Klaviyo's first dated revision
 # option -> (table, resource type, {value: (column type, (burst, steady) when asked for, or None: the table's)})

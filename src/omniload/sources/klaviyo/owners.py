@@ -11,10 +11,10 @@ for every owner, through :mod:`.children`: one request per owner more, and nothi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import replace
 from datetime import datetime
-from typing import Callable
 
 import pyarrow as pa
 
@@ -26,7 +26,11 @@ from .spec import Parent, TableSpec
 def owner_listing(spec: TableSpec, owner: TableSpec) -> TableSpec:
     """``owner``'s listing with its ``spec`` records included, ids only: one record per (owner, related record)."""
     assert spec.owner is not None
-    params = {"include": spec.owner.relationship, f"fields[{owner.resource_type}]": "id", f"fields[{spec.resource_type}]": "id"}
+    params = {
+        "include": spec.owner.relationship,
+        f"fields[{owner.resource_type}]": "id",
+        f"fields[{spec.resource_type}]": "id",
+    }
     return replace(owner, columns={}, to_one=("owner",), include=spec.owner.relationship, cursor=None, lower_op=None,
                    upper_op=None, sort=None, extra_params=params, parent=None, primary_key=("id",), id_column="id",
                    dependents=(), owner=None)  # fmt: skip
@@ -43,7 +47,9 @@ def owner_endpoint(spec: TableSpec, owner: TableSpec) -> TableSpec:
 class Owners:
     """Fills ``spec.owner.column`` of a table's batches (see the module's doc); lists the owners at most once."""
 
-    def __init__(self, factory: Callable, spec: TableSpec, tables: dict[str, TableSpec], end: datetime, parallelism: int) -> None:
+    def __init__(
+        self, factory: Callable, spec: TableSpec, tables: dict[str, TableSpec], end: datetime, parallelism: int
+    ) -> None:
         assert spec.owner is not None
         self.factory, self.spec, self.tables, self.end, self.parallelism = factory, spec, tables, end, parallelism
         self.found: dict[str, str] | None = None  # related id -> owner id
@@ -57,10 +63,10 @@ class Owners:
         ids, owners = table.column(self.spec.id_column).to_pylist(), given.to_pylist()
         if self.found is None:
             self.found = self._listed()
-        if not self.asked_each and any(o is None and i not in self.found for i, o in zip(ids, owners)):
+        if not self.asked_each and any(o is None and i not in self.found for i, o in zip(ids, owners, strict=False)):
             self.asked_each = True
             self.found.update(self._asked_each())
-        filled = [o if o is not None else self.found.get(i) for i, o in zip(ids, owners)]
+        filled = [o if o is not None else self.found.get(i) for i, o in zip(ids, owners, strict=False)]
         return table.set_column(table.schema.get_field_index(column), column, pa.array(filled, pa.string()))
 
     def _listed(self) -> dict[str, str]:

@@ -12,8 +12,8 @@ next run goes on from the cursor as usual. A parent in flight when a part ended 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Callable, Iterator
 
 from ...dates import iso, parse_timestamp
 from ..base import Window
@@ -26,7 +26,9 @@ STATE_KEY = "children"
 class Parts:
     """The parts of one child table's interval: which parents are done, where the current part ends."""
 
-    def __init__(self, saved: dict, lo: datetime | None, hi: datetime, rows_per_slice: int, records_per_page: int) -> None:
+    def __init__(
+        self, saved: dict, lo: datetime | None, hi: datetime, rows_per_slice: int, records_per_page: int
+    ) -> None:
         progress = saved.get(STATE_KEY) or None
         self.stale = progress is not None  # progress of another interval: cleared with the first commit
         self.resumed = progress is not None and progress.get("lo") == (iso(lo) if lo is not None else "")
@@ -77,7 +79,13 @@ class Parts:
         """The progress to save with the part just read: the parents done while parts follow (or before a resumed
         read began); cleared once the interval is done, or when it belonged to another interval."""
         if self.more or (self.resumed and not self.finished):
-            return {STATE_KEY: {"lo": iso(self.lo) if self.lo is not None else "", "hi": iso(self.hi), "done": sorted(self.done)}}
+            return {
+                STATE_KEY: {
+                    "lo": iso(self.lo) if self.lo is not None else "",
+                    "hi": iso(self.hi),
+                    "done": sorted(self.done),
+                }
+            }
         if self.stale or len(self.windows) > 1:
             return {STATE_KEY: None}
         return {}

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import orjson
 
@@ -62,7 +63,10 @@ def classify(status: int, headers: Mapping[str, str], body: bytes, path: str = "
     """What to do about an answer that is not a usable page (any status but a decodable 200 or a redirect);
     ``path``: the request's, whose scopes a 403 names."""
     if status == 200:
-        return Outcome("retry", f"HTTP 200 with a body that is not a JSON:API document ({headers.get('Content-Type', '?')}, {len(body)} bytes)")
+        return Outcome(
+            "retry",
+            f"HTTP 200 with a body that is not a JSON:API document ({headers.get('Content-Type', '?')}, {len(body)} bytes)",
+        )
     if status == 429:
         return Outcome("wait", "HTTP 429 throttled", retry_after(headers.get("Retry-After"), body))
     if status >= 500:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Iterable
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -101,7 +101,7 @@ def preflight(source, names: Iterable[str] | None, specs: dict[str, TableSpec]) 
         asyncio.run(check())
     except RedirectRefused as exc:
         raise UsageError(str(exc)) from None
-    except (aiohttp.ClientConnectorError, aiohttp.ClientHttpProxyError, asyncio.TimeoutError, OSError) as exc:
+    except (TimeoutError, aiohttp.ClientConnectorError, aiohttp.ClientHttpProxyError, OSError) as exc:
         os_error = getattr(exc, "os_error", None)
         reason = os.strerror(os_error.errno) if getattr(os_error, "errno", None) else str(exc) or type(exc).__name__
         raise UsageError(f"--source-uri: cannot reach {where} ({reason}); check base_url, the proxy settings "

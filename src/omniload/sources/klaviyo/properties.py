@@ -12,7 +12,7 @@ row dicts; a column whose values all have its type is converted by Arrow itself.
 from __future__ import annotations
 
 from operator import attrgetter
-from typing import Any, Optional
+from typing import Any
 
 import msgspec
 import pyarrow as pa
@@ -29,7 +29,7 @@ SOURCE = "event_properties"
 _Known = msgspec.defstruct("KnownProperties", [(c, Any, None) for c in KNOWN.values()],
                            rename={c: p for p, c in KNOWN.items()}, gc=False)  # fmt: skip
 _decoder = msgspec.json.Decoder(_Known)
-_all = msgspec.json.Decoder(list[Optional[_Known]])
+_all = msgspec.json.Decoder(list[_Known | None])
 _EMPTY = _Known()
 
 
@@ -69,7 +69,9 @@ def _column(values: list[Any], typ: str) -> pa.Array:
     """Arrow's own conversion when every value already has the column's type (numbers, text), else value by value."""
     try:
         arr = pa.array(values)
-        if typ == FLOAT and (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_null(arr.type)):
+        if typ == FLOAT and (
+            pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_null(arr.type)
+        ):
             return arr.cast(pa.float64())
         if typ == TEXT and (pa.types.is_string(arr.type) or pa.types.is_null(arr.type)):
             return arr.cast(pa.string())

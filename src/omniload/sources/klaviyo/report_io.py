@@ -14,7 +14,7 @@ and period, in the spec's schema; a value of the wrong kind raises :class:`BadDa
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,10 +33,12 @@ DAY = timedelta(days=1)
 
 
 def iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
 
-def body(spec: TableSpec, lo: datetime, hi: datetime, conversion: str | None, metric: str | None, zone: ZoneInfo) -> bytes:
+def body(
+    spec: TableSpec, lo: datetime, hi: datetime, conversion: str | None, metric: str | None, zone: ZoneInfo
+) -> bytes:
     """The JSON request body for the span ``[lo, hi)`` of days in ``zone``."""
     attrs: dict[str, Any] = dict(spec.body or {})
     lo, hi = lo.astimezone(zone), hi.astimezone(zone)
@@ -58,7 +60,11 @@ class AnswerDecoder:
             doc = orjson.loads(raw)
         except orjson.JSONDecodeError:
             return None
-        attrs = doc.get("data", {}).get("attributes") if isinstance(doc, dict) and isinstance(doc.get("data"), dict) else None
+        attrs = (
+            doc.get("data", {}).get("attributes")
+            if isinstance(doc, dict) and isinstance(doc.get("data"), dict)
+            else None
+        )
         return Doc([attrs], None, False) if isinstance(attrs, dict) else None
 
 
@@ -113,7 +119,7 @@ def to_arrow(spec: TableSpec, report: Report, answer: dict, lo: datetime, hi: da
         dates = [parse_timestamp(d).astimezone(zone) for d in answer.get("dates") or []]
         by = [b.lstrip("$") for b in (spec.body or {}).get("by") or ()]
         for item in answer.get("data") or []:
-            dims = dict(zip(by, item.get("dimensions") or ()))
+            dims = dict(zip(by, item.get("dimensions") or (), strict=False))
             for k, start in enumerate(dates):
                 row = {"metric_id": metric, **dims, "period_start": start, "period_end": start + DAY}
                 for name, values in (item.get("measurements") or {}).items():
@@ -129,14 +135,23 @@ def to_arrow(spec: TableSpec, report: Report, answer: dict, lo: datetime, hi: da
                 rows.append(row)
     else:
         for item in answer.get("results") or []:
-            rows.append({**(item.get("groupings") or {}), **(item.get("statistics") or {}), "period_start": lo, "period_end": hi})
+            rows.append(
+                {
+                    **(item.get("groupings") or {}),
+                    **(item.get("statistics") or {}),
+                    "period_start": lo,
+                    "period_end": hi,
+                }
+            )
     cols = spec.all_columns
     data: dict[str, list[Any]] = {c: [] for c in cols}
     for row in rows:
         row["timezone"] = str(zone)
         if conversion is not None:
             row["conversion_metric_id"] = conversion
-        row["id"] = "|".join(iso(row[k]) if isinstance(row.get(k), datetime) else str(row.get(k)) for k in spec.primary_key)
+        row["id"] = "|".join(
+            iso(row[k]) if isinstance(row.get(k), datetime) else str(row.get(k)) for k in spec.primary_key
+        )
         for col, typ in cols.items():
             data[col].append(_value(spec, col, typ, row.get(col), where))
     return pa.Table.from_arrays([pa.array(data[c], TYPES[t].arrow) for c, t in cols.items()], schema=arrow_schema(cols))

@@ -22,8 +22,9 @@ and when the table will be current. Each request is its own slice: a stop loses 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, time, timedelta, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
@@ -49,7 +50,7 @@ def day_floor(dt: datetime, zone: ZoneInfo) -> datetime:
 
 def named_day(dt: datetime, zone: ZoneInfo) -> datetime:
     """The day a user's bound names: its UTC date, that day's midnight in ``zone``."""
-    return datetime.combine(dt.astimezone(timezone.utc).date(), time(), zone)
+    return datetime.combine(dt.astimezone(UTC).date(), time(), zone)
 
 
 class ReportReader(TableReader):
@@ -95,15 +96,21 @@ class ReportReader(TableReader):
         today = day_floor(now, self.zone)
         end = min(named_day(end, self.zone), today) if end is not None else today
         totals = self.report.totals  # a values report: one timeframe, not periods to advance
-        begin = (named_day(start, self.zone) if start is not None else end - DEFAULT_BACKFILL) if totals else self.begin(start, end)
+        begin = (
+            (named_day(start, self.zone) if start is not None else end - DEFAULT_BACKFILL)
+            if totals
+            else self.begin(start, end)
+        )
         if self.report.earliest is not None and begin < named_day(self.report.earliest, self.zone):
-            begin = named_day(self.report.earliest, self.zone)  # Klaviyo refuses a timeframe starting before its data does
+            begin = named_day(
+                self.report.earliest, self.zone
+            )  # Klaviyo refuses a timeframe starting before its data does
         spans, lo = [], begin
         while lo < end:
             hi = min(lo + DAY * self.report.days_per_request, end)
             spans.append(Window(lo, hi))
             lo = hi
-        day = now.astimezone(timezone.utc).date().isoformat()  # the budget's day: the server's UTC day
+        day = now.astimezone(UTC).date().isoformat()  # the budget's day: the server's UTC day
         spent = int(self.saved.get("spent", 0)) if self.saved.get("day") == day else 0
         self.state = {**self.saved, "day": day, "spent": spent, "interval_start": iso_time(start) if start else None}
         if self.report.daily is not None:
@@ -134,7 +141,7 @@ class ReportReader(TableReader):
             self.events.note(f"{behind} of {total} periods left for tomorrow's budget ({where}); the next runs resume "
                              f"there and are current in about {-(-behind // per_day)} day(s)")  # fmt: skip
         else:
-            skipped = sum((w.hi - w.lo).days for w in again[max(0, left - len(fresh)):])
+            skipped = sum((w.hi - w.lo).days for w in again[max(0, left - len(fresh)) :])
             self.events.note(f"{skipped} recent periods not queried again ({where}); their numbers may still change "
                              "until a later run has budget for them")  # fmt: skip
         return sorted(kept, key=lambda w: w.lo)
@@ -178,7 +185,9 @@ class ReportReader(TableReader):
     def _prepare(self) -> None:
         """Find the conversion metric (reports) or the metrics to aggregate, and say which."""
         src = self.source
-        needs_list = (self.report.conversion and not src.conversion_metric_id) or (self.report.per_metric and not src.metric_ids)
+        needs_list = (self.report.conversion and not src.conversion_metric_id) or (
+            self.report.per_metric and not src.metric_ids
+        )
         known = self._run(metrics) if needs_list else []
         if self.report.conversion:
             if src.conversion_metric_id:
@@ -210,8 +219,14 @@ class ReportReader(TableReader):
                                             body(spec, window.lo, window.hi, self.conversion, metric, self.zone))  # fmt: skip
                 finally:
                     self.state["spent"] += self.stats.requests - before
-                where = f"{spec.path} {window.lo:%Y-%m-%d}..{window.hi:%Y-%m-%d}" + (f" metric {metric}" if metric else "")
-                out.append(to_arrow(spec, report, doc.records[0], window.lo, window.hi, self.conversion, metric, where, self.zone))
+                where = f"{spec.path} {window.lo:%Y-%m-%d}..{window.hi:%Y-%m-%d}" + (
+                    f" metric {metric}" if metric else ""
+                )
+                out.append(
+                    to_arrow(
+                        spec, report, doc.records[0], window.lo, window.hi, self.conversion, metric, where, self.zone
+                    )
+                )
             return out
 
         tables = self._run(fetch)

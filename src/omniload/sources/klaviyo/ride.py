@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc

@@ -13,41 +13,44 @@ reader of the run, so tables of one bucket never overrun it together. An include
 
 from __future__ import annotations
 
-import os
+from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ...dates import iso, parse_timestamp
 from ...uri import register_secret
 from ..base import ReadEvents, ReadOptions, ScanCost, Source, TableInfo, TableReader, TableStats, View, Window
-from .client import DEFAULT_BASE_URL, REVISION, KlaviyoClient
-from .policy import RetryPolicy
-from .convert import arrow_schema, records_to_arrow, typed_to_arrow
 from .children import child_pages
+from .client import DEFAULT_BASE_URL, REVISION, KlaviyoClient
+from .convert import arrow_schema, records_to_arrow, typed_to_arrow
 from .decode import PageDecoder
 from .extract import Page, Plan, Prefetched, plan_slices, run_plan
-from .keys import read_keys, scan_cost, scannable
-from .parts import Parts
-from .windows import whole
-from .spec import TableSpec
-from .tables import TABLES
-from .tables.included import RIDERS
 from .fivetran import VIEWS as FIVETRAN_VIEWS
+from .keys import read_keys, scan_cost, scannable
 from .lift import CAP, LIFTS, Lifter
 from .options import REPORT_BUDGET, from_uri
 from .owners import Owners
+from .parts import Parts
+from .policy import RetryPolicy
 from .preflight import preflight
 from .reports import ReportReader
 from .ride import Ride, after, need_from
 from .run import KlaviyoRun
-from ...dates import iso, parse_timestamp
+from .spec import TableSpec
+from .tables import TABLES
+from .tables.included import RIDERS
+from .windows import whole
 
 BATCH_BYTES = 24 * 2**20  # a batch is handed to dlt at this size too: wide rows (profiles) must not pile up
-def _in_window(table: pa.Table, spec: TableSpec, lo: datetime | None, hi: datetime, last: datetime | None = None) -> pa.Table:
+
+
+def _in_window(
+    table: pa.Table, spec: TableSpec, lo: datetime | None, hi: datetime, last: datetime | None = None
+) -> pa.Table:
     """The rows of a page that belong to its window ``lo <= cursor < hi``, and those without a cursor value (the
     API sent them for this window: they belong nowhere else). ``last``: the run's end, given only in the run's
     last slice, whose window also keeps records stamped after it (in the future): they belong nowhere else
@@ -76,7 +79,7 @@ def _after(table: pa.Table, spec: TableSpec, end: datetime) -> int:
 class KlaviyoReader(TableReader):
     """Reads one Klaviyo table; keeps the pages fetched while planning for the first slice."""
 
-    def __init__(self, source: "KlaviyoSource", spec: TableSpec, options: ReadOptions, events: ReadEvents) -> None:
+    def __init__(self, source: KlaviyoSource, spec: TableSpec, options: ReadOptions, events: ReadEvents) -> None:
         self.source, self.spec, self.options, self.events = source, spec, options, events
         self.info = spec.info
         self.stats = TableStats()
@@ -157,7 +160,9 @@ class KlaviyoReader(TableReader):
         elif self.spec.cursor and self.spec.parent is None:
             rider = self.feeds.rider if self.feeds is not None else None
             self._windows = plan_slices(self._client, self.spec, start, end, rows_per_slice, self._prefetched, rider)
-        elif self.spec.cursor and self.spec.parent is not None and not self.spec.parent.filter:  # parents, some at a time
+        elif (
+            self.spec.cursor and self.spec.parent is not None and not self.spec.parent.filter
+        ):  # parents, some at a time
             self._parts = Parts(self._saved, start, end, rows_per_slice, self.spec.records_per_page)
             self._windows = self._parts.windows
             if self._parts.resumed:
@@ -201,7 +206,9 @@ class KlaviyoReader(TableReader):
             tables = {**TABLES, **self.source.specs}
 
             def stream(skip: frozenset[str] = frozenset(), hi: datetime = window.hi) -> Iterator[Page]:
-                return child_pages(self._client, spec, tables, lo, hi, max(1, opts.parallelism), fraction, self._gone, skip)
+                return child_pages(
+                    self._client, spec, tables, lo, hi, max(1, opts.parallelism), fraction, self._gone, skip
+                )
 
             parts = self._parts if self._parts is not None and window in self._windows else None
             pages = parts.read(window, stream) if parts is not None else stream()
@@ -249,7 +256,6 @@ class KlaviyoReader(TableReader):
             self.source.note(self.events, f"API revision {self.source.revision} is {self.source.run.server.deprecation}; "
                                           "set revision= in the source URI to a newer one")  # fmt: skip
 
-
     def _count(self, table: pa.Table) -> None:
         """Count the rows without a cursor value (the summary says how many were loaded so)."""
         if self.spec.cursor:
@@ -286,7 +292,7 @@ class KlaviyoSource(Source):
         self.property_cap = CAP
 
     @classmethod
-    def from_uri(cls, uri: str) -> "KlaviyoSource":
+    def from_uri(cls, uri: str) -> KlaviyoSource:
         return from_uri(cls, uri)
 
     def views(self) -> list[View]:
@@ -317,7 +323,9 @@ class KlaviyoSource(Source):
         cap = self.run.server.now()
         if end is None or end <= cap:
             return end or cap
-        self.note(events, f"--interval-end {end.isoformat()} is after the API's clock; reading up to {whole(cap).isoformat()}")
+        self.note(
+            events, f"--interval-end {end.isoformat()} is after the API's clock; reading up to {whole(cap).isoformat()}"
+        )
         return cap
 
     def note(self, events: ReadEvents, message: str) -> None:

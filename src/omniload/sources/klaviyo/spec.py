@@ -173,7 +173,9 @@ class TableSpec:
         if self.cursor_kind == "period":  # a report: its reader keeps the period cursor itself (reports.py), as
             # empty periods count as done too; costly (a daily budget), so loaded only when named. A values report
             # (no cursor) holds one timeframe's totals: each run replaces it
-            return TableInfo(self.name, self.primary_key, None, self.strategy, self.all_columns, in_all=False, group=self.rate_bucket)
+            return TableInfo(
+                self.name, self.primary_key, None, self.strategy, self.all_columns, in_all=False, group=self.rate_bucket
+            )
         lookback = self.lookback if self.cursor else timedelta(0)
         return TableInfo(self.name, self.primary_key, self.cursor, self.strategy, self.all_columns, self.immutable, lookback,
                          group=self.rate_bucket, dependents=self.dependents,

@@ -30,7 +30,7 @@ def _cut(edges: list) -> list[tuple]:
     """Consecutive pairs of whole-second edges, without the empty ones flooring made."""
     edges = [e if e is None else whole(e) for e in edges]
     out = []
-    for lo, hi in zip(edges, edges[1:]):
+    for lo, hi in zip(edges, edges[1:], strict=False):
         if lo is None or lo < hi:
             out.append((lo, hi))
     return out
@@ -76,7 +76,7 @@ def checkpoint_slices(start: datetime | None, end: datetime, probe_rows: int, t0
         edges.append(whole(t0 + (t_max - t0) * (done / estimate)))
     edges.append(whole(end))
     out, carried = [], 0.0
-    for (lo, hi), size in zip(zip(edges, edges[1:]), sizes):
+    for (lo, hi), size in zip(zip(edges, edges[1:], strict=False), sizes, strict=False):
         if lo is None or lo < hi:
             out.append(Window(lo, hi, size + carried))
             carried = 0.0
@@ -96,7 +96,9 @@ def window_count(est_pages: float, parallelism: int) -> int:
     return max(1, min(parallelism, int(est_pages / SHORT_WINDOW_PAGES)))
 
 
-def fetch_windows(t0: datetime, t1: datetime, t_max: datetime, end: datetime, parallelism: int) -> list[tuple[datetime, datetime]]:
+def fetch_windows(
+    t0: datetime, t1: datetime, t_max: datetime, end: datetime, parallelism: int
+) -> list[tuple[datetime, datetime]]:
     """Windows for ``[t1, end)`` fetched in parallel: the probe page covered ``t0..t1``, the newest record is
     at ``t_max``. Enough windows to keep every worker busy, each spanning several pages; the last window
     reaches ``end`` (records that arrive while the run goes on)."""

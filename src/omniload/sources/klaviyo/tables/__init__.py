@@ -15,8 +15,8 @@ from ..spec import TableSpec
 from .config import CONFIG
 from .consent import CONSENT
 from .core import CORE
-from .included import INCLUDED
 from .further_lists import MORE
+from .included import INCLUDED
 from .objects import OBJECTS
 from .relationships import RELATIONSHIPS
 from .reports import REPORT_SPECS
@@ -31,6 +31,8 @@ def _with_children(specs: list[TableSpec]) -> dict[str, TableSpec]:
     return out
 
 
-TABLES: dict[str, TableSpec] = _with_children([*CORE, *RELATIONSHIPS, *MORE, *INCLUDED, *CONFIG, *CONSENT, *OBJECTS, *REPORT_SPECS])
+TABLES: dict[str, TableSpec] = _with_children(
+    [*CORE, *RELATIONSHIPS, *MORE, *INCLUDED, *CONFIG, *CONSENT, *OBJECTS, *REPORT_SPECS]
+)
 
 __all__ = ["TABLES", "TableSpec"]

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from ....types import BOOL, DECIMAL, INT, JSON, TEXT, TS
-from ..spec import Owner, TableSpec
 from ..properties import COLUMNS as KNOWN_COLUMNS
+from ..spec import Owner, TableSpec
 
 _CATALOG = dict(title=TEXT, description=TEXT, price=DECIMAL, url=TEXT, image_full_url=TEXT, image_thumbnail_url=TEXT,
                 images=JSON, custom_metadata=JSON, published=BOOL, created=TS, updated=TS)  # fmt: skip

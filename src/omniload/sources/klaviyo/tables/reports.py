@@ -11,7 +11,7 @@ Reports are not part of ``--source-table all``: the Reporting API allows few req
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from ....types import FLOAT, INT, TEXT, TS
 from ..spec import TableSpec
@@ -75,7 +75,7 @@ _FORM_KEY = ("form_id", "form_version_id", "period_start")
 _SEGMENT_KEY = ("segment_id", "period_start")  # segment reports have no group_by: always one row per segment
 _FORM_BODY = {"statistics": list(FORM_STATISTICS), "group_by": ["form_id", "form_version_id"]}
 _SEGMENT_BODY = {"statistics": list(SEGMENT_STATISTICS)}
-SEGMENT_DATA_START = datetime(2023, 6, 1, tzinfo=timezone.utc)  # the spec: "Data is unavailable before June 1st, 2023"
+SEGMENT_DATA_START = datetime(2023, 6, 1, tzinfo=UTC)  # the spec: "Data is unavailable before June 1st, 2023"
 
 
 def _report(name: str, path: str, rtype: str, key: tuple[str, ...], body: dict, stats: dict[str, str], burst: int = 1,
