@@ -17,6 +17,7 @@ import numpy as np
 M64 = (1 << 64) - 1
 DEFAULT_NOW = datetime(2026, 7, 1, tzinfo=UTC)
 HISTORY_DAYS = 730
+DAY_US = 86_400_000_000  # a day in microseconds
 
 # Records per resource at the initial clock, by scale preset. Events are the big one.
 SCALES: dict[str, dict[str, int]] = {
