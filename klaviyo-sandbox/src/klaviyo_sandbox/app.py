@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from . import keyset, revisions
+from . import form_versions, keyset, revisions
 from .account_time import account_zone
 from .audience_reports import BUILDERS
 from .child_pages import UnknownParent, child_page
@@ -285,7 +285,9 @@ async def list_endpoint(request: web.Request) -> web.StreamResponse:
         q.seconds = state.config.filter_precision == "second"
         if state.config.refuse_future_filters:
             _future_filters(state, q)
-        if parent_id is not None and name in RELATED:
+        if parent_id is not None and name == "form-versions":
+            body = form_versions.page(state, rules, q, params, base_url(state.config, request), parent_id)
+        elif parent_id is not None and name in RELATED:
             body = relationship_page(state, rules, q, params, base_url(state.config, request), parent_id)
         elif parent_id is not None:
             body = child_page(state, rules, q, params, base_url(state.config, request), parent_id)

@@ -64,6 +64,7 @@ UPDATED_FIELD = {
     "catalog-item-categories": None, "tag-links": None,  # relationships only: no records of their own
     "list-flow-triggers": None, "segment-flow-triggers": None, "metric-flow-triggers": None, "metric-properties": None,
     "object-types": "updated_at", "object-schemas": None, "object-records": None,
+    "form-versions": "updated_at",  # its form's (form_versions.py): no records of their own
 }  # fmt: skip
 # Resources whose times Klaviyo keeps in whole seconds (recorded lists; segments, metrics); every other resource's
 # times carry microseconds, also when the clock touches a record (recorded profiles, templates, mapped metrics, ...)

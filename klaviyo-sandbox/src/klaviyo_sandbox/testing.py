@@ -16,7 +16,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from . import child_pages, children, flow_triggers, relationship_pages
+from . import child_pages, children, flow_triggers, form_versions, relationship_pages
 from .app import SandboxState
 from .attribution import FLOW, REPORT_CHANNEL
 from .audience_reports import FormTally, segment_history
@@ -60,6 +60,8 @@ def records(
                     }
                 )
         return out
+    if name == "form-versions":  # a form's versions, with the form's id as ``parent_id``
+        return form_versions.truth(state, lo, hi)
     if name in children.PARENTS:  # child resources carry their parent's id as ``parent_id``
         return child_pages.truth(state, name, lo, hi)
     if name == "event_attributions":  # the attributions of those events, each with its event's datetime
