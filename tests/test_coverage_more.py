@@ -10,13 +10,9 @@ from datetime import timedelta
 from klaviyo_sandbox import testing as truth
 
 from .conftest import http_get, http_post
-from .helpers import assert_equals_truth, assert_rows_equal_truth, ingest, rows, sandbox_now
+from .helpers import asked, assert_equals_truth, assert_rows_equal_truth, ingest, rows, sandbox_now
 from .test_conformance import _validator
 from .test_deletes import DELETED, assert_converged, delete, marks
-
-
-def _asked(sb, name: str) -> list[str]:
-    return [q for _, n, q in sb.state.log if n == name]
 
 
 def test_form_versions_equal_truth_one_request_per_form_after_clock_advance_and_delete(make_sandbox, tmp_path):
@@ -25,7 +21,7 @@ def test_form_versions_equal_truth_one_request_per_form_after_clock_advance_and_
     assert ingest(sb, "forms,form-versions", db) == 0
     first = assert_equals_truth(db, sb, "form-versions")
     forms = truth.records(sb.state, "forms")
-    assert len(_asked(sb, "form-versions")) == len(forms) and len(first) > len(forms)  # one request per form; A/B tests
+    assert len(asked(sb, "form-versions")) == len(forms) and len(first) > len(forms)  # one request per form; A/B tests
     now = sandbox_now(sb)
     reported = {k[:2] for k in truth.form_report(sb.state, now - timedelta(days=800), now, whole=True)}
     assert reported and reported <= {(r["form_id"], r["id"]) for r in first.values()}
@@ -37,8 +33,8 @@ def test_form_versions_equal_truth_one_request_per_form_after_clock_advance_and_
     assert_rows_equal_truth(current, sb, "form-versions")
     got = marks(db, "form_versions")
     assert {k for k, at in got.items() if at} == {k for k, r in first.items() if r["form_id"] in gone}
-    asked = [q for q in _asked(sb, "form-versions")[len(forms) :] if "fields[form-version]=id" not in q]  # (id scans)
-    assert asked and all("greater-or-equal(updated_at," in q and "sort=updated_at" in q for q in asked)  # incremental
+    later = [q for q in asked(sb, "form-versions")[len(forms) :] if "fields[form-version]=id" not in q]  # (id scans)
+    assert later and all("greater-or-equal(updated_at," in q and "sort=updated_at" in q for q in later)  # incremental
 
 
 def test_form_versions_answer_matches_the_openapi_schema(sandbox):

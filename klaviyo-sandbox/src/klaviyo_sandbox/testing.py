@@ -27,6 +27,9 @@ from .reports import Tally
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CURSORS: dict[str, str | None] = {**UPDATED_FIELD, "events": "datetime"}  # each resource's incremental key
+# opt-in count tables (single-resource endpoints): name -> (parent resource, attribute)
+COUNTS = {"list-profile-counts": ("lists", "profile_count"), "segment-profile-counts": ("segments", "profile_count"),
+          "campaign-recipient-estimations": ("campaigns", "estimated_recipient_count")}  # fmt: skip
 # tables read from a parent's ``included`` resources: name -> (parent resource, relationship)
 INCLUDED = {"campaign-messages": ("campaigns", "campaign-messages"), "campaign-tags": ("campaigns", "tags"),
             "flow-tags": ("flows", "tags")}  # fmt: skip
@@ -60,6 +63,8 @@ def records(
                     }
                 )
         return out
+    if name in COUNTS:  # one count per parent, recomputed from the memberships served (``parent_id``: its id)
+        return _counts(state, name)
     if name == "form-versions":  # a form's versions, with the form's id as ``parent_id``
         return form_versions.truth(state, lo, hi)
     if name in children.PARENTS:  # child resources carry their parent's id as ``parent_id``
@@ -90,6 +95,24 @@ def records(
         if name == "campaigns":
             obj["channel"] = builder.build(i)[2]["messages.channel"]
         out.append(obj)
+    return out
+
+
+def _counts(state: SandboxState, name: str) -> list[dict[str, Any]]:
+    """A list's or segment's members now (``profile_count``), or a campaign's: the members now of the lists its
+    audience includes (``estimated_recipient_count``), from the memberships the API serves."""
+    parent, attribute = COUNTS[name]
+    kind = "segment-memberships" if parent == "segments" else "list-memberships"
+    members: dict[str, int] = {}
+    for m in records(state, kind):
+        members[m["parent_id"]] = members.get(m["parent_id"], 0) + 1
+    out = []
+    for rec in records(state, parent):
+        if parent == "campaigns":
+            value = sum(members.get(x, 0) for x in rec["attributes"]["audiences"]["included"])
+        else:
+            value = members.get(rec["id"], 0)
+        out.append({"id": rec["id"], "attributes": {attribute: value}, "parent_id": rec["id"]})
     return out
 
 

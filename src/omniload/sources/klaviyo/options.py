@@ -6,7 +6,9 @@ password), ``revision``. Reports: ``conversion_metric_id``,
 ``profile_fields=predictive_analytics`` adds the ``predictive_analytics`` column to profiles
 (``additional-fields[profile]``; Klaviyo then allows profiles only 10/s and 150/m, so the table is paced by
 that lower limit), ``template_fields=definition`` the ``definition`` column to templates
-(``additional-fields[template]``; same rate limit). Without them nothing changes. ``layout=fivetran`` keeps
+(``additional-fields[template]``; same rate limit). Opt-in tables: ``list_fields=profile_count``,
+``segment_fields=profile_count`` and ``campaign_fields=estimated_recipient_count`` add the counts' tables
+(tables/counts.py) to ``--source-table all``. Without them nothing changes. ``layout=fivetran`` keeps
 Fivetran's Klaviyo schema as views beside the tables (fivetran.py); ``properties=columns`` (with
 ``property_columns_max``) lifts event and profile properties into columns (lift.py). A bad value is one line, exit 2.
 """
@@ -24,8 +26,12 @@ from .client import DEFAULT_BASE_URL, REVISION
 from .spec import TableSpec
 from .tables.reports import DAILY_REPORT_REQUESTS
 
+# option -> {value: the opt-in table (tables/counts.py) it adds to ``--source-table all``}
+OPT_IN_TABLES = {"list_fields": {"profile_count": "list-profile-counts"},
+                 "segment_fields": {"profile_count": "segment-profile-counts"},
+                 "campaign_fields": {"estimated_recipient_count": "campaign-recipient-estimations"}}  # fmt: skip
 URI_PARAMS = ("api_key", "base_url", "revision", "conversion_metric_id", "report_budget", "report_horizon_days", "metric_ids",
-              "profile_fields", "template_fields", "layout", "properties", "property_columns_max")  # fmt: skip
+              "profile_fields", "template_fields", "layout", "properties", "property_columns_max", *OPT_IN_TABLES)  # fmt: skip
 LAYOUTS = ("fivetran",)  # layout=: views kept beside the tables (fivetran.py)
 REPORT_BUDGET = (
     200  # report requests a day per endpoint, under Klaviyo's DAILY_REPORT_REQUESTS: the rest is for other tools
@@ -71,6 +77,18 @@ def opt_in(specs: dict[str, TableSpec], query: dict[str, list[str]]) -> dict[str
         burst, steady = min(limits) if limits else (spec.burst, spec.steady)
         out[table] = replace(spec, columns={**spec.columns, **{v: allowed[v][0] for v in allowed if v in values}},
                              extra_params={**spec.extra_params, key: ",".join(fields)}, burst=burst, steady=steady)  # fmt: skip
+    return out
+
+
+def opt_in_tables(specs: dict[str, TableSpec], query: dict[str, list[str]]) -> dict[str, TableSpec]:
+    """``specs`` with the opt-in tables the URI asks for in ``--source-table all`` (each is loaded when named
+    anyway)."""
+    out = dict(specs)
+    for option, allowed in OPT_IN_TABLES.items():
+        for v in [v.strip() for v in (query.get(option) or [""])[0].split(",") if v.strip()]:
+            if v not in allowed:
+                raise UsageError(f"--source-uri: {option} '{v[:40]}' is not allowed; allowed: {', '.join(allowed)}")
+            out[allowed[v]] = replace(out[allowed[v]], in_all=True)
     return out
 
 
@@ -123,7 +141,7 @@ def from_uri(cls, uri: str):
         raise UsageError(f"--source-uri: base_url '{base}' must be an http(s) URL with no path, such as "
                          f"{DEFAULT_BASE_URL} or http://127.0.0.1:8080")  # fmt: skip
     source = report_options(cls(key, base, check_revision((query.get("revision") or [REVISION])[0])), query)
-    source.specs = opt_in(source.specs, query)
+    source.specs = opt_in_tables(opt_in(source.specs, query), query)
     lift = (query.get("properties") or [""])[0].strip()
     if lift not in ("", "columns", "json"):
         raise UsageError(f"--source-uri: properties '{lift[:40]}' is not allowed; allowed: columns, json (the default)")
