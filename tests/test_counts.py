@@ -88,3 +88,4 @@ def test_sandbox_count_answers_match_the_openapi_schema(sandbox, name):
     errors = list(_validator(path).iter_errors(doc))
     assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message[:300]}" for e in errors[:5])
     assert http_get(sandbox.base_url, path.replace("{id}", "nope")).status == 404
+    assert http_get(sandbox.base_url, path.replace("{id}", rid) + "?page%5Bsize%5D=1").status == 400  # no pages
