@@ -6,8 +6,8 @@ Their rules are the rules file's ``singles`` (generated from the spec like every
 fields, includes, and the lower rate limit ``profile_count`` brings (1/s, 15/m, stated in the endpoint's
 description), which :func:`bucket` names so the server paces it apart. A list's or segment's ``profile_count``
 is its members now (the memberships its ``/profiles`` endpoint serves: :func:`members`); a campaign's
-``estimated_recipient_count`` the members now of the lists its ``audiences.included`` names (the sandbox's
-campaigns include one list each, none excluded), so a count follows the memberships as the clock moves. An
+``estimated_recipient_count`` the profiles its audience would reach now (:func:`estimated_recipients`), so a
+count follows the memberships and suppressions as the clock moves. An
 unknown or deleted id answers 404.
 """
 
@@ -20,7 +20,7 @@ from urllib.parse import quote
 import numpy as np
 import orjson
 
-from . import children
+from . import children, consent
 from .child_pages import UnknownParent
 from .envelope import resource
 from .rules import EndpointRules, rules_at
@@ -58,10 +58,28 @@ def members(state, resource_name: str) -> np.ndarray:
 
 
 def estimated_recipients(state, campaign: int) -> int:
-    """The members now of the lists campaign ``campaign`` includes."""
-    included = state.builders["campaigns"].build(campaign)[0]["audiences"]["included"]
-    lists, counts = state.builders["lists"], members(state, "lists")
-    return sum(int(counts[i]) for i in (lists.index_of(x) for x in included) if i is not None and i < len(counts))
+    """Klaviyo's expected recipients of campaign ``campaign``, as its help centre defines them: the profiles now in
+    the lists its audience includes, each once, less those in the lists it excludes, and for an email campaign
+    less the profiles suppressed from email (unsubscribed or globally suppressed)."""
+    ds, lists = state.dataset, state.builders["lists"]
+    attrs, _, hidden = state.builders["campaigns"].build(campaign)
+    alive = children.alive(ds, "list-memberships")
+    of, who = children.parents(ds, "list-memberships")[alive], children.members(ds, "list-memberships")[alive]
+
+    def profiles(ids: list[str] | None) -> set[int]:
+        wanted = [i for i in (lists.index_of(x) for x in ids or ()) if i is not None]
+        return set(who[np.isin(of, wanted)].tolist())
+
+    out = profiles(attrs["audiences"]["included"]) - profiles(attrs["audiences"]["excluded"])
+    if hidden["messages.channel"] == "email":
+        out -= set(np.nonzero(suppressed(state) >= 0)[0].tolist())
+    return len(out)
+
+
+def suppressed(state) -> np.ndarray:
+    """Every profile's email suppression time (-1: not suppressed), computed once per clock version."""
+    ds = state.dataset
+    return children._cached(ds, "suppressed", lambda: consent.suppressed_us(ds, state.builders["profiles"]))
 
 
 def _index(state, resource_name: str, rid: str) -> int:

@@ -99,19 +99,28 @@ def records(
 
 
 def _counts(state: SandboxState, name: str) -> list[dict[str, Any]]:
-    """A list's or segment's members now (``profile_count``), or a campaign's: the members now of the lists its
-    audience includes (``estimated_recipient_count``), from the memberships the API serves."""
+    """A list's or segment's members now (``profile_count``), from the memberships the API serves; or a campaign's
+    expected recipients (``estimated_recipient_count``): the distinct profiles now in the lists its audience
+    includes, less those in the lists it excludes, and for an email campaign less the profiles whose email
+    marketing is suppressed."""
     parent, attribute = COUNTS[name]
     kind = "segment-memberships" if parent == "segments" else "list-memberships"
-    members: dict[str, int] = {}
+    members: dict[str, set[str]] = {}
     for m in records(state, kind):
-        members[m["parent_id"]] = members.get(m["parent_id"], 0) + 1
+        members.setdefault(m["parent_id"], set()).add(m["id"])
+    suppressed: set[str] = set()
+    if parent == "campaigns":
+        suppressed = {p["id"] for p in records(state, "profiles")
+                      if p["attributes"]["subscriptions"]["email"]["marketing"]["suppression"]}  # fmt: skip
     out = []
     for rec in records(state, parent):
         if parent == "campaigns":
-            value = sum(members.get(x, 0) for x in rec["attributes"]["audiences"]["included"])
+            audiences = rec["attributes"]["audiences"]
+            reach = set().union(*(members.get(x, set()) for x in audiences["included"]))
+            reach -= set().union(*(members.get(x, set()) for x in audiences["excluded"] or ()))
+            value = len(reach - suppressed) if rec["channel"] == "email" else len(reach)
         else:
-            value = members.get(rec["id"], 0)
+            value = len(members.get(rec["id"], ()))
         out.append({"id": rec["id"], "attributes": {attribute: value}, "parent_id": rec["id"]})
     return out
 
