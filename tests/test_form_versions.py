@@ -1,6 +1,6 @@
-"""Issue #25's last endpoints: a form's versions (tables/config.py), each equal to the sandbox's truth after a
-backfill and after the clock moves, read once per form, a deleted form's versions marked with it; the spec agrees
-with Klaviyo's OpenAPI file and the sandbox's answers validate against its schema.
+"""A form's versions (issue #25, tables/config.py): equal to the sandbox's truth after a backfill and after the clock
+moves, read once per form, a deleted form's versions marked with it; the versions are those the form events name;
+the sandbox's answers validate against the OpenAPI schema (the spec's values: test_account_config.py).
 """
 
 from __future__ import annotations
