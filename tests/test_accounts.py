@@ -19,8 +19,8 @@ from .helpers import api_requests, assert_rows_equal_truth, by_id, key_of, sandb
 from .test_deletes import delete
 from .test_reports import MESSAGE_STATISTICS, START, fast_pacing, nonzero, placed_order  # noqa: F401 - a fixture
 
-# a list with derived columns, a ride, a replace, a child, a list reconciled on every run and its child (composite key)
-LISTS = ["events", "event_attributions", "tags", "flow-actions", "lists", "list-memberships"]
+# a list with derived columns, a ride (composite key), a replace, a child (reconciled on every run)
+LISTS = ["events", "event_attributions", "tags", "flow-actions"]
 REPORT = "campaign_values_report"
 
 
@@ -114,12 +114,12 @@ def test_two_accounts_through_the_cli_keep_their_rows_cursors_replaces_and_delet
     for sb in (a, b):
         for name in ("events", "tags"):
             assert_rows_equal_truth(of_account(db, name, account_of(sb)), sb, name)
-    # a list deleted in account a: a's reconcile marks a's list and its memberships, none of b's rows
-    gone = delete(a, "lists", 1)
-    assert ingest(a, "lists,list-memberships", db) == 0
-    assert marked(db, "lists", account_of(a)) == set(gone)
-    assert {m[0] for m in marked(db, "list_memberships", account_of(a))} == set(gone)
-    assert not marked(db, "lists", account_of(b)) and not marked(db, "list_memberships", account_of(b))
+    # a flow deleted in account a: a's reconcile marks a's flow actions of it, none of b's rows
+    http_post(a.base_url, "/__sandbox/clock/advance?seconds=60")
+    gone = delete(a, "flow-actions", 1)
+    assert ingest(a, "flow-actions", db) == 0
+    assert marked(db, "flow_actions", account_of(a)) == set(gone)
+    assert not marked(db, "flow_actions", account_of(b))
     # the option's bad value: one line, exit 2
     capsys.readouterr()
     bad = main(["ingest", "--source-uri", f"{source_uri(a)}&account_column=yes", "--source-table", "tags",
