@@ -122,8 +122,13 @@ def test_two_accounts_through_the_cli_keep_their_rows_cursors_replaces_and_delet
     assert ingest(a, "flow-actions", db) == 0
     assert marked(db, "flow_actions", account_of(a)) == set(gone)
     assert not marked(db, "flow_actions", account_of(b))
-    # the option's bad value: one line, exit 2
+    # and back without the column: refused, nothing written (its rows would lose their account)
     capsys.readouterr()
+    plain = ["ingest", "--source-uri", source_uri(a), "--source-table", "tags", "--dest-uri", f"duckdb:///{db}"]
+    assert main(plain) == 2
+    assert "main.tags in duckdb:///" in capsys.readouterr().err
+    assert accounts_in(db, "tags") == ids
+    # the option's bad value: one line, exit 2
     bad = main(["ingest", "--source-uri", f"{source_uri(a)}&account_column=yes", "--source-table", "tags",
                 "--dest-uri", f"duckdb:///{tmp_path / 'x.duckdb'}"])  # fmt: skip
     assert bad == 2
