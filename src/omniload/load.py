@@ -182,8 +182,10 @@ class TableLoad:
         if not self.info.scope:  # the other way round: a table loaded with a scope (by its pipelines of one scope each)
             deletes = self.dest.deletes
             if self.target.origin and deletes is not None and not self.saved_state():
-                with self.dest_lock:
-                    scoped = self.target.table in deletes.loaded_from(self.target.schema, self.target.origin)
+                with self.dest_lock:  # (only where a table can be taken over: one dlt made, see takeover.py)
+                    scoped = self.dest.dlt_table(self.target.schema, self.target.table) is not None and (
+                        self.target.table in deletes.loaded_from(self.target.schema, self.target.origin)
+                    )
                 if scoped:
                     raise UsageError(f"--dest-table: {self.target.schema}.{self.target.table} in {self.dest.display} was "
                                      "loaded with a column per source (several --source-uri, or account_column=true); "
