@@ -188,8 +188,9 @@ class TableLoad:
                     )
                 if scoped:
                     raise UsageError(f"--dest-table: {self.target.schema}.{self.target.table} in {self.dest.display} was "
-                                     "loaded with a column per source (several --source-uri, or account_column=true); "
-                                     "load it so again, or add --full-refresh to load it again without")  # fmt: skip
+                                     "loaded by several sources, each row naming its own (several --source-uri, or the source "
+                                     "URI's option for it); load it so again, or add --full-refresh to load it again "
+                                     "without")  # fmt: skip
             return
         with self.dest_lock:
             columns = self.dest.dlt_table(self.target.schema, self.target.table)
