@@ -225,6 +225,9 @@ def test_several_accounts_in_one_command(make_sandbox, tmp_path, capsys, monkeyp
     assert "the API key was refused" in out.err and "profiles:read" in out.err and KEY_B not in out.out + out.err
     current = {k: r for k, r in of_account(db, "events", account_of(a)).items() if r.get(DELETED) is None}
     assert_rows_equal_truth(current, a, "events")  # (the deleted profile's events are marked)
+    # the same account twice: refused before anything is written
+    assert several(uri_a, source_uri(a), db=db) == 2
+    assert f"are the same ({account_of(a)}); give each once" in capsys.readouterr().err
     # keys are nowhere in the destination (tables, dlt's state)
     con = duckdb.connect(db, read_only=True)
     try:
