@@ -1,0 +1,115 @@
+"""Klaviyo accounts as Dagster assets (omniload.integrations.dagster), materialized in-process against two sandboxes
+into one DuckDB file: each table equals both accounts' truths, a rerun reads each account from its own saved
+cursor, a step waits for the table's lock (the one a CLI run takes) and fails in one line when it stays taken, and
+the keys appear in no Dagster event, no saved state and no error."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import parse_qs
+
+import dagster as dg
+import duckdb
+import pytest
+from dagster_dlt import DagsterDltResource
+
+from omniload.destinations import parse_destination
+from omniload.destinations.state import decode_state
+from omniload.errors import UsageError
+from omniload.integrations.dagster import klaviyo_assets
+
+from .conftest import http_post
+from .helpers import api_requests, assert_rows_equal_truth, by_id, expected_rows
+
+TABLES = ["events", "profiles", "campaigns"]
+KEYS = {"a": "pk_" + "DagsterAccountA" + "0" * 19, "b": "pk_" + "DagsterAccountB" + "1" * 19}
+
+
+def _rows(db: str, table: str) -> dict:
+    con = duckdb.connect(db, read_only=True)
+    try:
+        return by_id(con.execute(f'select * from klaviyo."{table}"'), table)
+    finally:
+        con.close()
+
+
+def _materialize(assets, account: str, instance, select=None):
+    return dg.materialize(assets, partition_key=account, resources={"dlt": DagsterDltResource()}, instance=instance,
+                          selection=select, raise_on_error=False)  # fmt: skip
+
+
+def _failure(result) -> str:
+    """The step failure's own text (what Dagster shows for it)."""
+    return next(e.event_specific_data.user_failure_data.description for e in result.all_events if e.is_step_failure)
+
+
+def test_two_accounts_three_tables_then_incremental(make_sandbox, tmp_path, monkeypatch):
+    boxes = {"a": make_sandbox(scale="tiny", rate_limits="off", seed=3),
+             "b": make_sandbox(scale="tiny", rate_limits="off", seed=4)}  # fmt: skip
+    for name, sb in boxes.items():
+        monkeypatch.setenv(f"KLAVIYO_{name.upper()}", f"klaviyo://?api_key={KEYS[name]}&base_url={sb.base_url}")
+    db = str(tmp_path / "fleet.duckdb")
+    uri = f"duckdb:///{db}"
+    assets = klaviyo_assets({"a": "KLAVIYO_A", "b": "KLAVIYO_B"}, TABLES, uri, pipelines_dir=str(tmp_path / "p"))
+    instance = dg.DagsterInstance.ephemeral()
+
+    def check() -> None:
+        for name in TABLES:
+            got = _rows(db, name)
+            wants = [expected_rows(sb, name) for sb in boxes.values()]
+            for sb, want in zip(boxes.values(), wants, strict=True):  # the sandboxes' ids differ
+                assert_rows_equal_truth({k: got[k] for k in want if k in got}, sb, name)
+            assert len(got) == sum(len(w) for w in wants)
+
+    for account in boxes:  # one run per account partition, as a schedule starts them
+        assert _materialize(assets, account, instance).success
+    check()
+    first = {name: api_requests(sb) for name, sb in boxes.items()}
+    seen = {name: len(sb.state.log) for name, sb in boxes.items()}
+    newest = {name: max(r["datetime"] for r in expected_rows(sb, "events").values()) for name, sb in boxes.items()}
+
+    http_post(boxes["a"].base_url, "/__sandbox/clock/advance?seconds=86400")  # a day of new events in account a
+    for account in boxes:
+        assert _materialize(assets, account, instance).success
+    check()
+    for name, sb in boxes.items():  # each account read from its own saved cursor, less events' deep lookback (7d)
+        assert api_requests(sb) - first[name] < first[name], (first, api_requests(sb))
+        bounds = [
+            parse_qs(q).get("filter", [""])[0] for _, path, q in list(sb.state.log)[seen[name] :] if path == "events"
+        ]
+        lowest = min(b.split("greater-or-equal(datetime,")[1][:19] for b in bounds)  # every read has a lower bound
+        assert lowest >= (newest[name] - timedelta(days=7, minutes=1)).strftime("%Y-%m-%dT%H:%M:%S"), (name, bounds)
+
+    # the keys are nowhere: not in Dagster's events, not in the saved state
+    logged = "".join(str(e) for e in instance.all_logs(instance.get_runs()[0].run_id))
+    con = duckdb.connect(db, read_only=True)
+    states = [str(decode_state(s)) for (s,) in con.execute("select state from klaviyo._dlt_pipeline_state").fetchall()]
+    names = {n for (n,) in con.execute("select pipeline_name from klaviyo._dlt_pipeline_state").fetchall()}
+    con.close()
+    assert names == {f"omniload__klaviyo__{t}__{a}" for t in TABLES for a in boxes}  # state per account and table
+    for run in instance.get_runs():
+        logged += "".join(str(e) for e in instance.all_logs(run.run_id))
+    for key in KEYS.values():
+        assert key not in logged and not any(key in s for s in states)
+
+    # a step holds the table's lock (the CLI's): taken elsewhere, the step waits, then fails in one line
+    monkeypatch.setenv("OMNILOAD_LOCK_WAIT", "0.5")
+    with parse_destination(uri).step_lock("klaviyo", "events", lambda _: None):
+        result = _materialize(assets, "a", instance, select=[assets[0]])
+    assert not result.success
+    message = _failure(result)
+    assert message.startswith("table 'events' of account 'a': another omniload run is loading klaviyo.events")
+    assert "OMNILOAD_LOCK_WAIT" in message and "\n" not in message.strip()
+
+    monkeypatch.delenv("KLAVIYO_B")
+    message = _failure(_materialize(assets, "b", instance, select=[assets[0]]))
+    assert message.strip() == ("table 'events' of account 'b': account 'b': environment variable KLAVIYO_B is not "
+                               "set; set it to the account's private API key (pk_...) or a klaviyo:// source URI")  # fmt: skip
+
+
+def test_bad_accounts_and_tables_are_refused_in_one_line(tmp_path):
+    uri = f"duckdb:///{tmp_path / 'x.duckdb'}"
+    with pytest.raises(UsageError, match=r"^accounts: 'a' must name an environment variable"):
+        klaviyo_assets({"a": KEYS["a"]}, TABLES, uri)
+    with pytest.raises(UsageError, match=r"^tables: 'tags' is replaced whole by every load"):
+        klaviyo_assets({"a": "KLAVIYO_A"}, ["tags"], uri)
