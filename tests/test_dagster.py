@@ -5,7 +5,7 @@ the keys appear in no Dagster event, no saved state and no error."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs
 
 import dagster as dg
@@ -16,7 +16,7 @@ from dagster_dlt import DagsterDltResource
 from omniload.destinations import parse_destination
 from omniload.destinations.state import decode_state
 from omniload.errors import UsageError
-from omniload.integrations.dagster import klaviyo_assets
+from omniload.integrations.dagster import klaviyo_assets, klaviyo_definitions
 
 from .conftest import http_post
 from .helpers import api_requests, assert_rows_equal_truth, by_id, expected_rows
@@ -113,3 +113,14 @@ def test_bad_accounts_and_tables_are_refused_in_one_line(tmp_path):
         klaviyo_assets({"a": KEYS["a"]}, TABLES, uri)
     with pytest.raises(UsageError, match=r"^tables: 'tags' is replaced whole by every load"):
         klaviyo_assets({"a": "KLAVIYO_A"}, ["tags"], uri)
+
+
+def test_definitions_schedule_one_run_per_account(tmp_path):
+    uri = f"duckdb:///{tmp_path / 'x.duckdb'}"
+    defs = klaviyo_definitions({"a": "KLAVIYO_A", "b": "KLAVIYO_B"}, TABLES, uri, cron="0 * * * *", pool="klaviyo")
+    assert {k.to_user_string() for k in defs.resolve_all_asset_keys()} == {f"klaviyo/{t}" for t in TABLES}
+    schedule = defs.resolve_schedule_def("klaviyo_accounts_schedule")
+    tick = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2026, 12, 2, 10, tzinfo=UTC), repository_def=defs.get_repository_def()
+    )
+    assert sorted(r.partition_key for r in schedule.evaluate_tick(tick).run_requests) == ["a", "b"]

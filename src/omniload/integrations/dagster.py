@@ -119,27 +119,28 @@ def _check(accounts: Mapping[str, str], tables: Sequence[str]) -> None:
 def klaviyo_assets(accounts: Mapping[str, str], tables: Sequence[str], dest_uri: str, schema: str = "klaviyo",
                    start: datetime | None = None, parallelism: int = ReadOptions.parallelism,
                    key_prefix: Sequence[str] = ("klaviyo",), group_name: str = "klaviyo",
-                   pipelines_dir: str | None = None) -> list[dg.AssetsDefinition]:  # fmt: skip
+                   pipelines_dir: str | None = None, pool: str | None = None) -> list[dg.AssetsDefinition]:  # fmt: skip
     """One asset per table of ``tables`` (``<key_prefix>/<table>``), partitioned by the accounts of ``accounts``
     (account name -> the environment variable holding its key or ``klaviyo://`` URI), loading into ``schema`` of
-    ``dest_uri`` (an omniload destination URI). ``start`` bounds each account's first run."""
+    ``dest_uri`` (an omniload destination URI). ``start`` bounds each account's first run. ``pool``: each table's
+    asset in the Dagster concurrency pool ``<pool>_<table>`` (destinations without a table lock: limit each to 1)."""
     _check(accounts, tables)
     dest = parse_destination(dest_uri)  # refused here when malformed; opened only by the steps
     partitions = dg.StaticPartitionsDefinition(sorted(accounts))
     translator = _Translator(key_prefix)
     return [_table_asset(name, accounts, dest_uri, dest.kind, schema, start, parallelism, partitions, translator,
-                         group_name, pipelines_dir) for name in tables]  # fmt: skip
+                         group_name, pipelines_dir, pool) for name in tables]  # fmt: skip
 
 
 def _table_asset(name, accounts, dest_uri, kind, schema, start, parallelism, partitions, translator, group_name,
-                 pipelines_dir) -> dg.AssetsDefinition:  # fmt: skip
+                 pipelines_dir, pool) -> dg.AssetsDefinition:  # fmt: skip
     table = TABLES[name].info.dest_name
     shape = klaviyo_source(api_key=PLACEHOLDER_KEY, tables=[name])  # the resource's name and hints; never read
     named = dlt.pipeline(pipeline_name=pipeline_name(schema, table), destination=kind, dataset_name=schema,
                          pipelines_dir=pipelines_dir)  # fmt: skip
 
     @dlt_assets(dlt_source=shape, dlt_pipeline=named, name=f"klaviyo_{table}", group_name=group_name,
-                partitions_def=partitions, dagster_dlt_translator=translator)  # fmt: skip
+                partitions_def=partitions, dagster_dlt_translator=translator, pool=f"{pool}_{table}" if pool else None)  # fmt: skip
     def load_table(context: dg.AssetExecutionContext, dlt: DagsterDltResource) -> Iterator:
         account = context.partition_key
         try:
