@@ -5,6 +5,7 @@ the keys appear in no Dagster event, no saved state and no error."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs
 
@@ -61,9 +62,16 @@ def test_two_accounts_three_tables_then_incremental(make_sandbox, tmp_path, monk
                 assert_rows_equal_truth({k: got[k] for k in want if k in got}, sb, name)
             assert len(got) == sum(len(w) for w in wants)
 
-    for account in boxes:  # one run per account partition, as a schedule starts them
-        assert _materialize(assets, account, instance).success
+    # both accounts' partitions at once (threads, as executors would run them): each step of a table waits for the
+    # other's lock, and no row is lost
+    instances = [instance, dg.DagsterInstance.ephemeral()]  # an ephemeral instance serves one thread
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda a, i: _materialize(assets, a, i), boxes, instances))
+    assert all(r.success for r in results)
     check()
+    said = [e.user_message for r, i in zip(results, instances, strict=True) for e in i.all_logs(r.run_id)]
+    waited = [m for m in said if "waiting up to 300s for it to finish" in m]
+    assert waited, "no step waited for another's table lock"
     first = {name: api_requests(sb) for name, sb in boxes.items()}
     seen = {name: len(sb.state.log) for name, sb in boxes.items()}
     newest = {name: max(r["datetime"] for r in expected_rows(sb, "events").values()) for name, sb in boxes.items()}
@@ -81,14 +89,12 @@ def test_two_accounts_three_tables_then_incremental(make_sandbox, tmp_path, monk
         assert lowest >= (newest[name] - timedelta(days=7, minutes=1)).strftime("%Y-%m-%dT%H:%M:%S"), (name, bounds)
 
     # the keys are nowhere: not in Dagster's events, not in the saved state
-    logged = "".join(str(e) for e in instance.all_logs(instance.get_runs()[0].run_id))
+    logged = "".join(str(e) for i in instances for run in i.get_runs() for e in i.all_logs(run.run_id))
     con = duckdb.connect(db, read_only=True)
     states = [str(decode_state(s)) for (s,) in con.execute("select state from klaviyo._dlt_pipeline_state").fetchall()]
     names = {n for (n,) in con.execute("select pipeline_name from klaviyo._dlt_pipeline_state").fetchall()}
     con.close()
     assert names == {f"omniload__klaviyo__{t}__{a}" for t in TABLES for a in boxes}  # state per account and table
-    for run in instance.get_runs():
-        logged += "".join(str(e) for e in instance.all_logs(run.run_id))
     for key in KEYS.values():
         assert key not in logged and not any(key in s for s in states)
 
