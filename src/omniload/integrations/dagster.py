@@ -15,12 +15,14 @@ Each account's key is read from its environment variable when its step runs (the
 State: each (table, account) has a dlt pipeline of its own (``omniload__<schema>__<table>__<account>``), whose
 state dlt keeps in the destination, so each partition resumes from its own cursor whichever node runs it.
 Locking: partitions of different accounts write the same table; dlt stages a merge in one staging table per
-table, so two at once would lose rows. A step holds the destination's lock of its table for its whole load
-(``Destination.step_lock``: the table lock of a CLI run; DuckDB: the file, one writer at a time), waiting up to
-``OMNILOAD_LOCK_WAIT`` seconds for another step or run.
+table, so two at once would lose rows. A step holds the destination's lock of its table
+(``Destination.step_lock``: the table lock of a CLI run; DuckDB: the file, one writer at a time) while it reads
+its saved state and while it loads, not while it reads Klaviyo, waiting up to ``OMNILOAD_LOCK_WAIT`` seconds for
+another step or run.
 """
 
 # no ``from __future__ import annotations``: Dagster reads the asset function's annotations as objects
+import contextlib
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -145,35 +147,52 @@ def _table_asset(name, accounts, dest_uri, kind, schema, start, parallelism, par
         account = context.partition_key
         try:
             yield from _load(context, dlt, name, table, account, accounts[account], dest_uri, schema, start,
-                             parallelism, translator, pipelines_dir)  # fmt: skip
+                             parallelism, pipelines_dir)  # fmt: skip
         except OmniloadError as exc:
             raise dg.Failure(description=f"table '{table}' of account '{account}': {redact(str(exc))}") from None
 
     return load_table
 
 
-def _load(context, resource, name, table, account, variable, dest_uri, schema, start, parallelism, translator,
+def _load(context, resource, name, table, account, variable, dest_uri, schema, start, parallelism,
           pipelines_dir) -> Iterator:  # fmt: skip
+    """One account's table: its saved state read and its rows loaded with the table's lock held, the rows read from
+    Klaviyo (and normalized) without it, so other accounts' steps of the table load meanwhile."""
     key, base_url, revision = account_credentials(account, variable)
     source = klaviyo_source(api_key=key, tables=[name], base_url=base_url, revision=revision, start=start,
                             parallelism=parallelism)  # fmt: skip
     dest = parse_destination(dest_uri)
     dest.check_target(schema, table)
-    with dest.step_lock(schema, table, context.log.info):
-        dest.preflight()
-        try:
-            pipeline = dlt.pipeline(pipeline_name=account_pipeline(schema, table, account),
-                                    destination=dest.dlt_destination(), dataset_name=schema,
-                                    pipelines_dir=pipelines_dir)  # fmt: skip
-            yield from resource.run(context=context, dlt_source=source, dlt_pipeline=pipeline,
-                                    dagster_dlt_translator=translator, loader_file_format=dest.file_format)  # fmt: skip
-        except Exception as exc:
-            cause = root_cause(exc)
-            if isinstance(cause, OmniloadError):
-                raise cause from None
-            raise dg.Failure(description=f"account '{account}': {redact(describe_failure(table, dest, exc))}") from None
-        finally:
-            dest.close()
+
+    @contextlib.contextmanager
+    def writing() -> Iterator:
+        """The table's lock, and the destination opened (DuckDB: the file) while it is held."""
+        with dest.step_lock(schema, table, context.log.info):
+            dest.preflight()
+            try:
+                yield dest.dlt_destination()
+            finally:
+                dest.close()
+
+    pipeline = dlt.pipeline(pipeline_name=account_pipeline(schema, table, account), dataset_name=schema,
+                            pipelines_dir=pipelines_dir)  # fmt: skip
+    try:
+        pipeline.drop()  # nothing local is trusted: the state is the destination's
+        with writing() as destination:
+            pipeline.sync_destination(destination=destination)
+        pipeline.extract(source, loader_file_format=dest.file_format)
+        pipeline.normalize()
+        with writing() as destination:
+            info = pipeline.load(destination=destination)
+        info.raise_on_failed_jobs()
+    except Exception as exc:
+        cause = root_cause(exc)
+        if isinstance(cause, OmniloadError):
+            raise cause from None
+        raise dg.Failure(description=f"account '{account}': {redact(describe_failure(table, dest, exc))}") from None
+    resource_ = source.resources[TABLES[name].info.dest_name]
+    yield dg.MaterializeResult(asset_key=context.assets_def.key,
+                               metadata=resource.extract_resource_metadata(context, resource_, info, pipeline))  # fmt: skip
 
 
 def klaviyo_definitions(accounts: Mapping[str, str], tables: Sequence[str], dest_uri: str, schema: str = "klaviyo",
