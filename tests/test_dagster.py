@@ -91,15 +91,17 @@ def test_two_accounts_three_tables_then_incremental(make_sandbox, tmp_path, monk
         lowest = min(b.split("greater-or-equal(datetime,")[1][:19] for b in bounds)  # every read has a lower bound
         assert lowest >= (newest[name] - timedelta(days=7, minutes=1)).strftime("%Y-%m-%dT%H:%M:%S"), (name, bounds)
 
-    # the keys are nowhere: not in Dagster's events, not in the saved state
+    # the keys are nowhere: not in Dagster's events, not in the saved state, not in dlt's local files
     logged = "".join(str(e) for i in instances for run in i.get_runs() for e in i.all_logs(run.run_id))
     con = duckdb.connect(db, read_only=True)
     states = [str(decode_state(s)) for (s,) in con.execute("select state from klaviyo._dlt_pipeline_state").fetchall()]
     names = {n for (n,) in con.execute("select pipeline_name from klaviyo._dlt_pipeline_state").fetchall()}
     con.close()
     assert names == {f"omniload__klaviyo__{t}__{a}" for t in TABLES for a in boxes}  # state per account and table
+    local = [f.read_bytes() for f in (tmp_path / "p").rglob("*") if f.is_file()]  # dlt's working folders, traces
+    assert local
     for key in KEYS.values():
-        assert key not in logged and not any(key in s for s in states)
+        assert key not in logged and not any(key in s for s in states) and not any(key.encode() in f for f in local)
 
     # a step holds the table's lock (the CLI's): taken elsewhere, the step waits, then fails in one line
     monkeypatch.setenv("OMNILOAD_LOCK_WAIT", "0.5")
