@@ -25,6 +25,7 @@ another step or run.
 import contextlib
 import os
 import re
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 
@@ -52,6 +53,8 @@ ACCOUNT_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 PLACEHOLDER_KEY = "pk_" + "0" * 34  # the definitions' source: it names the tables and is never read
 URI_PARAMS = ("api_key", "base_url", "revision")
+# dagster-dlt's asset specs need a dlt pipeline, which makes a working folder: the definitions' one is never run
+DEFINITIONS_DIR = os.path.join(tempfile.gettempdir(), "omniload-dagster-definitions")
 
 
 def account_pipeline(schema: str, table: str, account: str) -> str:
@@ -124,7 +127,8 @@ def klaviyo_assets(accounts: Mapping[str, str], tables: Sequence[str], dest_uri:
                    pipelines_dir: str | None = None, pool: str | None = None) -> list[dg.AssetsDefinition]:  # fmt: skip
     """One asset per table of ``tables`` (``<key_prefix>/<table>``), partitioned by the accounts of ``accounts``
     (account name -> the environment variable holding its key or ``klaviyo://`` URI), loading into ``schema`` of
-    ``dest_uri`` (an omniload destination URI). ``start`` bounds each account's first run. ``pool``: each table's
+    ``dest_uri`` (an omniload destination URI). ``start`` bounds each account's first run. ``pipelines_dir``: where dlt keeps the steps' working folders (default:
+    dlt's; nothing in them is trusted: each step restores its state from the destination). ``pool``: each table's
     asset in the Dagster concurrency pool ``<pool>_<table>`` (destinations without a table lock: limit each to 1)."""
     _check(accounts, tables)
     dest = parse_destination(dest_uri)  # refused here when malformed; opened only by the steps
@@ -139,7 +143,7 @@ def _table_asset(name, accounts, dest_uri, kind, schema, start, parallelism, par
     table = TABLES[name].info.dest_name
     shape = klaviyo_source(api_key=PLACEHOLDER_KEY, tables=[name])  # the resource's name and hints; never read
     named = dlt.pipeline(pipeline_name=pipeline_name(schema, table), destination=kind, dataset_name=schema,
-                         pipelines_dir=pipelines_dir)  # fmt: skip
+                         pipelines_dir=DEFINITIONS_DIR)  # fmt: skip
 
     @dlt_assets(dlt_source=shape, dlt_pipeline=named, name=f"klaviyo_{table}", group_name=group_name,
                 partitions_def=partitions, dagster_dlt_translator=translator, pool=f"{pool}_{table}" if pool else None)  # fmt: skip
