@@ -22,6 +22,7 @@ from omniload.integrations.dagster import klaviyo_assets, klaviyo_definitions
 
 from .conftest import http_post
 from .helpers import api_requests, assert_rows_equal_truth, by_id, expected_rows
+from .test_destinations import _pg_rows
 
 TABLES = ["events", "profiles", "campaigns"]
 KEYS = {"a": "pk_" + "DagsterAccountA" + "0" * 19, "b": "pk_" + "DagsterAccountB" + "1" * 19}
@@ -135,3 +136,23 @@ def test_definitions_schedule_one_run_per_account(tmp_path):
         scheduled_execution_time=datetime(2026, 12, 2, 10, tzinfo=UTC), repository_def=defs.get_repository_def()
     )
     assert sorted(r.partition_key for r in schedule.evaluate_tick(tick).run_requests) == ["a", "b"]
+
+
+def test_two_accounts_at_once_into_one_postgres_table(postgres, make_sandbox, tmp_path, monkeypatch):
+    """PostgreSQL, where a fleet loads: both accounts' steps of one table run at once (threads), reading side by
+    side and loading under the table's advisory lock in turn; every row of both lands."""
+    boxes = {"a": make_sandbox(scale="tiny", rate_limits="off", seed=3),
+             "b": make_sandbox(scale="tiny", rate_limits="off", seed=4)}  # fmt: skip
+    for name, sb in boxes.items():
+        monkeypatch.setenv(f"KLAVIYO_{name.upper()}", f"klaviyo://?api_key={KEYS[name]}&base_url={sb.base_url}")
+    postgres.create_database("kl_dagster")
+    assets = klaviyo_assets({"a": "KLAVIYO_A", "b": "KLAVIYO_B"}, ["events"], postgres.uri("kl_dagster"),
+                            pipelines_dir=str(tmp_path / "p"))  # fmt: skip
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda a: _materialize(assets, a, dg.DagsterInstance.ephemeral()), boxes))
+    assert all(r.success for r in results)
+    got = _pg_rows(postgres, "kl_dagster", "klaviyo", "events")
+    wants = [expected_rows(sb, "events") for sb in boxes.values()]
+    for sb, want in zip(boxes.values(), wants, strict=True):
+        assert_rows_equal_truth({k: got[k] for k in want if k in got}, sb, "events")
+    assert len(got) == sum(len(w) for w in wants)
