@@ -42,6 +42,7 @@ from ..destinations import parse_destination
 from ..destinations.state import pipeline_name
 from ..errors import OmniloadError, UsageError
 from ..load import describe_failure, root_cause
+from ..runtime import debugging
 from ..sources.base import ReadOptions
 from ..sources.klaviyo import klaviyo_source
 from ..sources.klaviyo.client import DEFAULT_BASE_URL, REVISION
@@ -193,6 +194,8 @@ def _load(context, resource, name, table, account, variable, dest_uri, schema, s
         cause = root_cause(exc)
         if isinstance(cause, OmniloadError):
             raise cause from None
+        if debugging():  # OMNILOAD_DEBUG=1: Dagster shows the whole traceback
+            raise
         raise dg.Failure(description=f"account '{account}': {redact(describe_failure(table, dest, exc))}") from None
     resource_ = source.resources[TABLES[name].info.dest_name]
     yield dg.MaterializeResult(asset_key=context.assets_def.key,
