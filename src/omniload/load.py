@@ -147,7 +147,7 @@ class TableLoad:
         self._deep_start: datetime | None = None
         self._deep_at: str | None = None
         self._windows: list[Window] = []
-        self.pipeline_name = pipeline_name(target.schema, target.table)
+        self.pipeline_name = pipeline_name(target.schema, target.table, self.info.scope)
         self.strategy = settings.strategy or self.info.strategy
         # a strategy the user asked for that is not the table's own always does what it says (no "nothing new")
         self.explicit_strategy = settings.strategy not in (None, self.info.strategy)
@@ -170,6 +170,28 @@ class TableLoad:
                              f"'{origin}', not '{self.target.origin}'; choose another --dest-table, or add "
                              "--full-refresh to replace it")  # fmt: skip
 
+    def check_scope(self) -> None:
+        """Refuse to load a scoped table (``TableInfo.scope``: one account's rows) into a table loaded without the
+        scope's columns (its rows belong to no scope, its key lacks them); ``--full-refresh`` reloads it."""
+        if not self.info.scope or self.settings.full_refresh:
+            return
+        with self.dest_lock:
+            columns = self.dest.dlt_table(self.target.schema, self.target.table)
+        lacking = [c for c, _ in self.info.scope if columns is not None and c not in columns]
+        if lacking:
+            raise UsageError(f"--dest-table: {self.target.schema}.{self.target.table} in {self.dest.display} was loaded "
+                             f"without {', '.join(lacking)}; add --full-refresh to load it again with "
+                             f"{'it' if len(lacking) == 1 else 'them'}")  # fmt: skip
+
+    def drop_unscoped(self) -> None:
+        """A full refresh of a scoped table into a table loaded without the scope's columns: drop that table (its
+        rows belong to no scope); a table that has them keeps the other scopes' rows (only this scope's are
+        replaced)."""
+        with self.dest_lock:
+            columns = self.dest.dlt_table(self.target.schema, self.target.table)
+            if columns is not None and any(c not in columns for c, _ in self.info.scope):
+                self.dest.drop_table(self.target.schema, self.target.table)
+
     def run(self) -> None:
         saved = self.saved_state()
         if not saved and not self.settings.full_refresh:
@@ -177,6 +199,8 @@ class TableLoad:
 
             if take_over(self):  # another dlt pipeline's table: its rows, then on from its newest cursor
                 saved = self.saved_state()
+        if self.settings.full_refresh and self.info.scope:
+            self.drop_unscoped()
         self.check_columns(saved)  # before start_from: new columns make a first load
         start = self.start_from(saved)
         windows = reading.plan(self.reader, saved, start, self.settings.end, self.settings.checkpoint_rows)
@@ -217,9 +241,10 @@ class TableLoad:
                     if nothing_new and self.reader.following(window) is None:  # nothing to load or commit
                         return
                 refresh = "drop_resources" if self.settings.full_refresh and n == 0 else None
-                how = disposition(
-                    self.strategy, self.dest.merges_in_place, n == 0, self.newer_than_loaded(window, refresh)
-                )
+                strategy = self.strategy
+                if refresh and self.info.scope:  # the scope's rows are replaced, the other scopes' stay
+                    refresh, strategy = None, "replace"
+                how = disposition(strategy, self.dest.merges_in_place, n == 0, self.newer_than_loaded(window, refresh))
                 self.run_dlt(window, head, batches, fp, how, refresh, lambda n=n: next_slice(n))
                 n += 1
         finally:
@@ -322,7 +347,7 @@ class TableLoad:
         if not (self.info.immutable and self.info.cursor) or refresh:
             return False
         with self.dest_lock:
-            newest = self.dest.newest_loaded(self.target.schema, self.target.table, self.info.cursor)
+            newest = self.dest.newest_loaded(self.target.schema, self.target.table, self.info.cursor, self.info.scope)
         return newest is NO_TABLE or (window.lo is not None and newest is not None and newest < window.lo)
 
     def run_dlt(self, window: Window, head: list[pa.Table], rest: Iterator[pa.Table], fp: str | None, how: str,
@@ -374,6 +399,11 @@ class TableLoad:
         if self.settings.partition_by:
             hints[self.settings.partition_by]["partition"] = True
         write = self.dest.write_disposition(how)
+        by_scope = False
+        if how == "replace" and info.scope:  # replace the scope's rows only (one account's), not the whole table
+            write, by_scope = self.dest.scoped_replace()
+        for column, _ in info.scope:  # dlt keeps a hint in its schema: a later merge must not delete by scope
+            hints[column]["merge_key"] = by_scope
         primary_key: list[str] = list(info.primary_key)
         if how == "scd2":  # a record's versions are told apart by a hash of the row; only loaded keys retire
             for key in info.primary_key:

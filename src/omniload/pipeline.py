@@ -339,6 +339,7 @@ def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: l
                                              source.schemes[0])  # fmt: skip
         for load in loads:  # before anything is written
             load.check_origin()
+            load.check_scope()
             check_reconcile(deletes, load.reader, dest)
         progress.pending([load.target.source for load in loads])
         with progress:

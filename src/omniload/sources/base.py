@@ -46,6 +46,16 @@ class TableInfo:
     # how long the table is expected to take relative to the others (any unit): when tables load side by side
     # the heaviest groups start first, so a whole account takes about as long as its slowest table
     weight: float = 0.0
+    # (column, value) pairs every row of this table's reader holds, leading its primary key: the share of the
+    # destination table this reader owns (another of the source's instances, such as another account, owns
+    # others). A replace, a reconcile and the newest loaded cursor stay within it; () : the whole table
+    scope: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def record_key(self) -> tuple[str, ...]:
+        """The primary key within the scope: the columns that tell one record from another there."""
+        scoped = {c for c, _ in self.scope}
+        return tuple(c for c in self.primary_key if c not in scoped)
 
     @property
     def dest_name(self) -> str:

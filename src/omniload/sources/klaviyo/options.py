@@ -8,7 +8,8 @@ password), ``revision``. Reports: ``conversion_metric_id``,
 that lower limit), ``template_fields=definition`` the ``definition`` column to templates
 (``additional-fields[template]``; same rate limit). Without them nothing changes. ``layout=fivetran`` keeps
 Fivetran's Klaviyo schema as views beside the tables (fivetran.py); ``properties=columns`` (with
-``property_columns_max``) lifts event and profile properties into columns (lift.py). A bad value is one line, exit 2.
+``property_columns_max``) lifts event and profile properties into columns (lift.py). ``account_column=true`` gives every table the
+account's id (``account_id``, first in every primary key). A bad value is one line, exit 2.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from .spec import TableSpec
 from .tables.reports import DAILY_REPORT_REQUESTS
 
 URI_PARAMS = ("api_key", "base_url", "revision", "conversion_metric_id", "report_budget", "report_horizon_days", "metric_ids",
-              "profile_fields", "template_fields", "layout", "properties", "property_columns_max")  # fmt: skip
+              "profile_fields", "template_fields", "layout", "properties", "property_columns_max", "account_column")  # fmt: skip
 LAYOUTS = ("fivetran",)  # layout=: views kept beside the tables (fivetran.py)
 REPORT_BUDGET = (
     200  # report requests a day per endpoint, under Klaviyo's DAILY_REPORT_REQUESTS: the rest is for other tools
@@ -135,5 +136,11 @@ def from_uri(cls, uri: str):
     source.layout = (query.get("layout") or [""])[0].strip()
     if source.layout and source.layout not in LAYOUTS:
         raise UsageError(f"--source-uri: layout '{source.layout[:40]}' is not allowed; allowed: {', '.join(LAYOUTS)}")
+    column = (query.get("account_column") or [""])[0].strip().lower()
+    if column not in ("", "true", "false"):
+        raise UsageError(
+            f"--source-uri: account_column '{column[:40]}' is not allowed; allowed: true, false (the default)"
+        )
+    source.account_column = column == "true"
     source.notes = notes
     return source

@@ -1,0 +1,148 @@
+"""Several Klaviyo accounts in the same tables: ``account_column=true`` (and ``klaviyo_source(account_column=True)``)
+gives every row the account's id, first in every primary key, and keeps each account's rows, cursor and
+replaces apart. Two sandboxes of different seeds are two accounts."""
+
+from __future__ import annotations
+
+import dlt
+import duckdb
+import pytest
+
+from klaviyo_sandbox import testing as truth
+from klaviyo_sandbox.account_time import account_zone
+from omniload.cli import main
+from omniload.destinations.deletes import DELETED
+from omniload.sources.klaviyo import klaviyo_source
+
+from .conftest import KEY, http_post, source_uri
+from .helpers import api_requests, assert_rows_equal_truth, by_id, key_of, sandbox_now
+from .test_deletes import delete
+from .test_reports import MESSAGE_STATISTICS, START, fast_pacing, nonzero, placed_order  # noqa: F401 - a fixture
+
+# a list with derived columns, a ride, a replace, a child, a list reconciled on every run and its child (composite key)
+LISTS = ["events", "event_attributions", "tags", "flow-actions", "lists", "list-memberships"]
+REPORT = "campaign_values_report"
+
+
+def report_truth(sb) -> dict:
+    """The campaign values report of ``sb``'s account from June 1st 2026 to its today, days in the account's zone."""
+    zone = account_zone(sb.state)
+    today = sandbox_now(sb).astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    start, end = START.replace(tzinfo=zone), today
+    return truth.message_report(sb.state, "campaign", start, end, placed_order(sb), whole=True)
+
+
+def account_of(sb) -> str:
+    return truth.records(sb.state, "accounts")[0]["id"]
+
+
+def of_account(db: str, table: str, account: str, schema: str = "main") -> dict:
+    con = duckdb.connect(db, read_only=True)
+    try:
+        cur = con.execute(f'select * from "{schema}"."{table}" where account_id = ?', [account])
+        return by_id(cur, table)
+    finally:
+        con.close()
+
+
+def accounts_in(db: str, table: str, schema: str = "main") -> set[str]:
+    con = duckdb.connect(db, read_only=True)
+    try:
+        return {r[0] for r in con.execute(f'select distinct account_id from "{schema}"."{table}"').fetchall()}
+    finally:
+        con.close()
+
+
+def marked(db: str, table: str, account: str) -> set:
+    """The record keys of ``account``'s rows of ``table`` marked deleted."""
+    con = duckdb.connect(db, read_only=True)
+    try:
+        key = ", ".join(c for c in key_of(table))
+        rows = con.execute(f'select {key} from "{table}" where account_id = ? and {DELETED} is not null', [account])
+        return {r[0] if len(r) == 1 else r for r in rows.fetchall()}
+    finally:
+        con.close()
+
+
+def report_rows(db: str, account: str, schema: str = "main") -> dict:
+    con = duckdb.connect(db, read_only=True)
+    try:
+        cur = con.execute(f'select * from "{schema}"."{REPORT}" where account_id = ?', [account])
+        got = [dict(zip([d[0] for d in cur.description], r, strict=False)) for r in cur.fetchall()]
+    finally:
+        con.close()
+    return nonzero(got, ("campaign_id", "campaign_message_id", "send_channel", "period_start", "period_end"),
+                   MESSAGE_STATISTICS)  # fmt: skip
+
+
+def ingest(sb, tables: str, db: str, *extra: str) -> int:
+    return main(["ingest", "--source-uri", f"{source_uri(sb)}&account_column=true", "--source-table", tables,
+                 "--dest-uri", f"duckdb:///{db}", "--progress", "log", *extra])  # fmt: skip
+
+
+def test_two_accounts_through_the_cli_keep_their_rows_cursors_replaces_and_deletes_apart(
+    make_sandbox, tmp_path, capsys
+):
+    a = make_sandbox(scale="tiny", rate_limits="off", seed=3)
+    b = make_sandbox(scale="tiny", rate_limits="off", seed=4)
+    ids = {account_of(a), account_of(b)}
+    assert len(ids) == 2
+    db = str(tmp_path / "k.duckdb")
+    # events loaded before without the column: a run with it is refused, nothing written, until --full-refresh
+    assert main(["ingest", "--source-uri", source_uri(a), "--source-table", "events", "--dest-uri", f"duckdb:///{db}",
+                 "--progress", "log"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert ingest(a, ",".join(LISTS), db) == 2
+    err = capsys.readouterr().err
+    assert "main.events in duckdb:///" in err and "was loaded without account_id; add --full-refresh to load" in err
+    assert ingest(a, "events", db, "--full-refresh") == 0
+    for sb in (a, b):
+        assert ingest(sb, ",".join(LISTS), db) == 0
+        assert ingest(sb, REPORT, db, "--interval-start", START.isoformat()) == 0
+    for sb in (a, b):
+        for name in LISTS:
+            assert_rows_equal_truth(of_account(db, name.replace("-", "_"), account_of(sb)), sb, name)
+        want = report_truth(sb)
+        assert want and report_rows(db, account_of(sb)) == want
+    for name in [*LISTS, REPORT]:
+        assert accounts_in(db, name.replace("-", "_")) == ids
+    # account a again, a day later: from its own cursor (not b's), its replaces leave b's rows alone
+    http_post(a.base_url, "/__sandbox/clock/advance?seconds=86400")
+    before = api_requests(a)
+    assert ingest(a, "events,tags", db) == 0
+    assert api_requests(a) - before <= 4  # events from a's cursor less a day, tags one page
+    for sb in (a, b):
+        for name in ("events", "tags"):
+            assert_rows_equal_truth(of_account(db, name, account_of(sb)), sb, name)
+    # a list deleted in account a: a's reconcile marks a's list and its memberships, none of b's rows
+    gone = delete(a, "lists", 1)
+    assert ingest(a, "lists,list-memberships", db) == 0
+    assert marked(db, "lists", account_of(a)) == set(gone)
+    assert {m[0] for m in marked(db, "list_memberships", account_of(a))} == set(gone)
+    assert not marked(db, "lists", account_of(b)) and not marked(db, "list_memberships", account_of(b))
+    # the option's bad value: one line, exit 2
+    capsys.readouterr()
+    bad = main(["ingest", "--source-uri", f"{source_uri(a)}&account_column=yes", "--source-table", "tags",
+                "--dest-uri", f"duckdb:///{tmp_path / 'x.duckdb'}"])  # fmt: skip
+    assert bad == 2
+    assert "account_column 'yes' is not allowed; allowed: true, false" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("fast_pacing")
+def test_two_accounts_through_plain_dlt_share_the_tables(make_sandbox, tmp_path):
+    a = make_sandbox(scale="tiny", rate_limits="off", seed=3)
+    b = make_sandbox(scale="tiny", rate_limits="off", seed=4)
+    db = str(tmp_path / "dlt.duckdb")
+    tables = ["events", "tags", "flow-actions", REPORT]
+    for sb in (a, b):  # one pipeline per account (its own state), as an orchestrator runs them
+        pipeline = dlt.pipeline(f"kl_{account_of(sb)}", destination=dlt.destinations.duckdb(db), dataset_name="klaviyo",
+                                pipelines_dir=str(tmp_path / "pipelines"))  # fmt: skip
+        info = pipeline.run(klaviyo_source(api_key=KEY, tables=tables, base_url=sb.base_url, start=START,
+                                           account_column=True))  # fmt: skip
+        assert not info.has_failed_jobs
+    for sb in (a, b):
+        for name in ("events", "tags", "flow-actions"):
+            got = of_account(db, name.replace("-", "_"), account_of(sb), "klaviyo")
+            assert_rows_equal_truth(got, sb, name, start=START if name != "tags" else None)
+        want = report_truth(sb)
+        assert want and report_rows(db, account_of(sb), "klaviyo") == want
