@@ -7,7 +7,8 @@
         accounts={"brand_a": "KLAVIYO_BRAND_A", "brand_b": "KLAVIYO_BRAND_B"},  # account -> environment variable
         tables=["events", "profiles", "campaigns"], dest_uri="postgresql://...", schema="klaviyo", cron="0 * * * *")
 
-One asset per table, one partition per account: each (table, account) is a step of its own, so Dagster spreads
+One asset per table, one partition per account, every row carrying the account's ``account_id`` first in its
+primary key (``klaviyo_source(account_column=True)``): each (table, account) is a step of its own, so Dagster spreads
 accounts over its executors, retries one account's partition alone and schedules runs (one run per account).
 Each account's key is read from its environment variable when its step runs (the private key ``pk_...``, or a
 ``klaviyo://`` source URI with ``base_url=``/``revision=``), never from Dagster config, and never shown.
@@ -116,10 +117,6 @@ def _check(accounts: Mapping[str, str], tables: Sequence[str]) -> None:
     if unknown or not tables or len(set(tables)) != len(tables):
         raise UsageError(f"tables: give each table once, from: {', '.join(TABLES)}" + (f" ('{unknown[0][:40]}' is no "
                          "table)" if unknown else ""))  # fmt: skip
-    replaced = [t for t in tables if TABLES[t].info.strategy == "replace"]
-    if replaced:
-        raise UsageError(f"tables: '{replaced[0]}' is replaced whole by every load, which would remove the other "
-                         "accounts' rows; load it per account with the CLI")  # fmt: skip
 
 
 def klaviyo_assets(accounts: Mapping[str, str], tables: Sequence[str], dest_uri: str, schema: str = "klaviyo",
@@ -142,7 +139,7 @@ def klaviyo_assets(accounts: Mapping[str, str], tables: Sequence[str], dest_uri:
 def _table_asset(name, accounts, dest_uri, kind, schema, start, parallelism, partitions, translator, group_name,
                  pipelines_dir, pool) -> dg.AssetsDefinition:  # fmt: skip
     table = TABLES[name].info.dest_name
-    shape = klaviyo_source(api_key=PLACEHOLDER_KEY, tables=[name])  # the resource's name and hints; never read
+    shape = klaviyo_source(api_key=PLACEHOLDER_KEY, tables=[name], account_column=True)  # its name, hints; never read
     named = dlt.pipeline(pipeline_name=pipeline_name(schema, table), destination=kind, dataset_name=schema,
                          pipelines_dir=DEFINITIONS_DIR)  # fmt: skip
 
@@ -165,7 +162,7 @@ def _load(context, resource, name, table, account, variable, dest_uri, schema, s
     Klaviyo (and normalized) without it, so other accounts' steps of the table load meanwhile."""
     key, base_url, revision = account_credentials(account, variable)
     source = klaviyo_source(api_key=key, tables=[name], base_url=base_url, revision=revision, start=start,
-                            parallelism=parallelism)  # fmt: skip
+                            parallelism=parallelism, account_column=True)  # fmt: skip
     dest = parse_destination(dest_uri)
     dest.check_target(schema, table)
 
