@@ -162,7 +162,8 @@ def test_bad_accounts_and_tables_are_refused_in_one_line(tmp_path):
 
 def test_definitions_schedule_one_run_per_account(tmp_path):
     uri = f"duckdb:///{tmp_path / 'x.duckdb'}"
-    defs = klaviyo_definitions({"a": "KLAVIYO_A", "b": "KLAVIYO_B"}, TABLES, uri, cron="0 * * * *", pool="klaviyo")
+    defs = klaviyo_definitions({"a": "KLAVIYO_A", "b": "KLAVIYO_B"}, TABLES, uri, cron="0 * * * *", retries=2)
+    assert defs.resolve_job_def("klaviyo_accounts").tags["dagster/max_retries"] == "2"  # a failed account's run
     assert {k.to_user_string() for k in defs.resolve_all_asset_keys()} == {f"klaviyo/{t}" for t in TABLES}
     schedule = defs.resolve_schedule_def("klaviyo_accounts_schedule")
     tick = dg.build_schedule_context(

@@ -200,12 +200,14 @@ def _load(context, resource, name, table, account, variable, dest_uri, schema, s
 
 
 def klaviyo_definitions(accounts: Mapping[str, str], tables: Sequence[str], dest_uri: str, schema: str = "klaviyo",
-                        cron: str | None = None, **options) -> dg.Definitions:  # fmt: skip
+                        cron: str | None = None, retries: int = 0, **options) -> dg.Definitions:  # fmt: skip
     """:func:`klaviyo_assets` with the ``dlt`` resource, a job over them and, given ``cron``, a schedule that runs
-    every account's partition (one run per account) at each tick."""
+    every account's partition (one run per account) at each tick. ``retries``: a failed run (one account) is run
+    again up to this many times (Dagster's run retries: the daemon's ``run_retries`` must be enabled)."""
     assets = klaviyo_assets(accounts, tables, dest_uri, schema, **options)
+    tags = {"dagster/max_retries": str(retries), "dagster/retry_strategy": "FROM_FAILURE"} if retries else {}
     job = dg.define_asset_job("klaviyo_accounts", selection=dg.AssetSelection.assets(*assets),
-                              partitions_def=assets[0].partitions_def)  # fmt: skip
+                              partitions_def=assets[0].partitions_def, tags=tags)  # fmt: skip
     schedules = []
     if cron:
 
