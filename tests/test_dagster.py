@@ -193,3 +193,14 @@ def test_two_accounts_at_once_into_one_postgres_table(postgres, make_sandbox, tm
     finally:
         con.close()
     _equal_truths(rows, boxes, "events")
+
+
+def test_without_dagster_the_import_says_what_to_install(monkeypatch):
+    import importlib
+    import sys
+
+    monkeypatch.setitem(sys.modules, "dagster", None)  # as if not installed
+    monkeypatch.delitem(sys.modules, "omniload.integrations.dagster")
+    with pytest.raises(ImportError) as caught:
+        importlib.import_module("omniload.integrations.dagster")
+    assert str(caught.value) == "omniload.integrations.dagster needs Dagster: pip install 'omniload[dagster]'"
