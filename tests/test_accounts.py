@@ -146,3 +146,70 @@ def test_two_accounts_through_plain_dlt_share_the_tables(make_sandbox, tmp_path)
             assert_rows_equal_truth(got, sb, name, start=START if name != "tags" else None)
         want = report_truth(sb)
         assert want and report_rows(db, account_of(sb), "klaviyo") == want
+
+
+# -- several accounts in one command ------------------------------------------------------------------------------
+
+KEY_B = "pk_" + "BrandB0123456789" + "b" * 18
+SEVERAL = "events,profiles,tags"
+
+
+def several(*uris: str, db: str) -> int:
+    args = ["ingest", "--source-table", SEVERAL, "--dest-uri", f"duckdb:///{db}", "--progress", "log"]
+    for uri in uris:
+        args += ["--source-uri", uri]
+    return main(args)
+
+
+def event_reads(sb) -> int:
+    return sum(1 for _, name, _q in list(sb.state.log) if name == "events")
+
+
+def test_several_accounts_in_one_command(make_sandbox, tmp_path, capsys, monkeypatch):
+    a = make_sandbox(scale="tiny", rate_limits="off", seed=5)
+    b = make_sandbox(scale="tiny", rate_limits="off", seed=5, account_seed=6)  # a's record ids, another account
+    c = make_sandbox(scale="tiny", rate_limits="off", seed=7)
+    assert len({account_of(a), account_of(b), account_of(c)}) == 3
+    monkeypatch.setenv("BRAND_B_KEY", KEY_B)  # b's key only in the environment
+    uri_a, uri_b, uri_c = source_uri(a), f"klaviyo://?api_key_env=BRAND_B_KEY&base_url={b.base_url}", source_uri(c)
+    db = str(tmp_path / "fleet.duckdb")
+    assert several(uri_a, uri_b, db=db) == 0
+    out = capsys.readouterr()
+    assert KEY_B not in out.out + out.err
+    summary = [line.split()[:3] for line in out.out.splitlines()]  # account, table, status
+    assert summary[0] == ["account", "table", "status"]
+    assert [account_of(a), "events", "ok"] in summary and [account_of(b), "profiles", "ok"] in summary
+    # a third account added later backfills alone; a and b go on from their own cursors
+    before = {id(sb): event_reads(sb) for sb in (a, b, c)}
+    assert several(uri_a, uri_b, uri_c, db=db) == 0
+    assert [event_reads(sb) - before[id(sb)] for sb in (a, b)] == [1, 1]  # the lookback's one page each
+    assert event_reads(c) - before[id(c)] >= 2  # every event of c, page by page
+    for sb in (a, b, c):
+        for name in SEVERAL.split(","):
+            assert_rows_equal_truth(of_account(db, name, account_of(sb)), sb, name)
+    # a profile deleted in a: a's row marked, b's row of the same id not
+    gone = delete(a, "profiles", 1)
+    assert several(uri_a, uri_b, db=db) == 0
+    assert marked(db, "profiles", account_of(a)) == set(gone)
+    assert gone[0] in of_account(db, "profiles", account_of(b)) and not marked(db, "profiles", account_of(b))
+    # b's key revoked: b's tables fail, named with it, exit 1; a loads
+    d = make_sandbox(scale="tiny", rate_limits="off", seed=5, account_seed=6, keys={KEY: ["accounts:read"]})
+    capsys.readouterr()
+    monkeypatch.setenv("BRAND_B_KEY", KEY_B)
+    uri_d = f"klaviyo://?api_key_env=BRAND_B_KEY&base_url={d.base_url}"
+    http_post(a.base_url, "/__sandbox/clock/advance?seconds=3600")
+    assert several(uri_a, uri_d, db=db) == 1
+    out = capsys.readouterr()
+    failed = [line for line in out.out.splitlines() if " failed " in line]
+    assert len(failed) == 3 and all(line.startswith("api_key_env=BRAND_B_KEY") for line in failed)
+    assert "the API key was refused" in out.err and KEY_B not in out.out + out.err
+    current = {k: r for k, r in of_account(db, "events", account_of(a)).items() if r.get(DELETED) is None}
+    assert_rows_equal_truth(current, a, "events")  # (the deleted profile's events are marked)
+    # keys are nowhere in the destination (tables, dlt's state)
+    con = duckdb.connect(db, read_only=True)
+    try:
+        for (table,) in con.execute("select table_name from information_schema.tables").fetchall():
+            text = str(con.execute(f'select * from "{table}"').fetchall())
+            assert KEY not in text and KEY_B not in text, table
+    finally:
+        con.close()

@@ -133,7 +133,8 @@ class TableLoad:
     """One table from one reader into one destination table."""
 
     def __init__(self, reader: TableReader, dest: Destination, target: Target, settings: LoadSettings,
-                 workdir: str, dest_lock=None, on_committed=lambda rows: None, on_note=lambda message: None) -> None:  # fmt: skip
+                 workdir: str, dest_lock=None, on_committed=lambda rows: None, on_note=lambda message: None,
+                 table_lock=None) -> None:  # fmt: skip
         self.reader, self.dest, self.target, self.settings = reader, dest, target, settings
         self.info = reader.info
         self.workdir = workdir
@@ -158,6 +159,8 @@ class TableLoad:
         # Tables load side by side (scheduling.run_groups): they extract concurrently, but every read of and
         # write to the destination (saved state, fast paths, dlt's normalize and load) holds this lock.
         self.dest_lock = dest_lock if dest_lock is not None else contextlib.nullcontext()
+        # the table's run lock (another run into it waits); several sources of one run share one (several.py)
+        self.table_lock = table_lock if table_lock is not None else dest.table_lock
 
     # -- steps -------------------------------------------------------------------------------------------
 
@@ -255,7 +258,7 @@ class TableLoad:
     def locked(self, on_wait) -> Iterator[None]:
         """The destination's lock on this table, held for its whole load; the saved state is read again under it
         (a run that held the table before may have committed more while this one waited)."""
-        with self.dest.table_lock(self.target.schema, self.target.table, on_wait):
+        with self.table_lock(self.target.schema, self.target.table, on_wait):
             self._saved = None
             yield
 

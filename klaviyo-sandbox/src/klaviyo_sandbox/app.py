@@ -71,6 +71,9 @@ REAL_LIKE: dict[str, Any] = {
 @dataclass
 class SandboxConfig:
     seed: int = 1
+    # the seed of the account's own record (its id, zone, ...; None: ``seed``): sandboxes of one seed and other
+    # account seeds are other accounts holding records of the same ids (several accounts loaded into one table)
+    account_seed: int | None = None
     scale: str = "small"
     rate_limits: str = "real"  # real | off | xFACTOR
     latency_ms: int = 0
@@ -119,7 +122,7 @@ class SandboxState:
 
     def __post_init__(self) -> None:
         cfg = self.config
-        kwargs: dict[str, Any] = {"seed": cfg.seed, "counts": parse_scale(cfg.scale),
+        kwargs: dict[str, Any] = {"seed": cfg.seed, "account_seed": cfg.account_seed, "counts": parse_scale(cfg.scale),
                                   "profile_properties_kb": cfg.profile_properties_kb}  # fmt: skip
         if cfg.now:
             kwargs["now0"] = cfg.now

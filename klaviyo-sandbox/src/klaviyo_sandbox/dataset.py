@@ -192,6 +192,7 @@ class Dataset:
     """Everything the sandbox serves: counts, the clock, and per-resource update overrides."""
 
     seed: int = 1
+    account_seed: int | None = None  # the account record's own seed (None: ``seed``), see SandboxConfig
     counts: dict[str, int] = field(default_factory=lambda: dict(SCALES["small"]))
     now0: datetime = DEFAULT_NOW
     profile_properties_kb: int = 0  # each profile also carries this many KB of text in its properties (wide rows)

@@ -224,3 +224,15 @@ class Source(ABC):
     def views(self) -> list[View]:
         """The views to create or refresh over the loaded tables after each run (none unless asked for)."""
         return []
+
+    def share_tables(self) -> None:
+        """This instance loads the same tables as other instances of the source in one run (several ``--source-uri``,
+        such as several accounts): from now on its readers' rows must carry what tells the instances apart, as a
+        scope (``TableInfo.scope``). A source that cannot raises :class:`omniload.errors.UsageError`."""
+        from ..errors import UsageError
+
+        raise UsageError(f"--source-uri: {self.schemes[0]}:// cannot load several sources into the same tables")
+
+    def label(self) -> str:
+        """How this instance is named beside its tables in progress and errors when several run ('': unknown)."""
+        return ""

@@ -1,6 +1,6 @@
 """The Klaviyo source URI: ``klaviyo://?api_key=pk_...`` and its options, checked before anything is read.
 
-Connection: ``api_key`` (required), ``base_url`` (scheme, host and port: no path, no user name or
+Connection: ``api_key`` (or ``api_key_env``: the name of the environment variable holding it), ``base_url`` (scheme, host and port: no path, no user name or
 password), ``revision``. Reports: ``conversion_metric_id``,
 ``report_budget``, ``report_horizon_days``, ``metric_ids`` (see README, Reports). Opt-in columns:
 ``profile_fields=predictive_analytics`` adds the ``predictive_analytics`` column to profiles
@@ -14,6 +14,7 @@ account's id (``account_id``, first in every primary key). A bad value is one li
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import replace
 from datetime import date, timedelta
@@ -25,7 +26,7 @@ from .client import DEFAULT_BASE_URL, REVISION
 from .spec import TableSpec
 from .tables.reports import DAILY_REPORT_REQUESTS
 
-URI_PARAMS = ("api_key", "base_url", "revision", "conversion_metric_id", "report_budget", "report_horizon_days", "metric_ids",
+URI_PARAMS = ("api_key", "api_key_env", "base_url", "revision", "conversion_metric_id", "report_budget", "report_horizon_days", "metric_ids",
               "profile_fields", "template_fields", "layout", "properties", "property_columns_max", "account_column")  # fmt: skip
 LAYOUTS = ("fivetran",)  # layout=: views kept beside the tables (fivetran.py)
 REPORT_BUDGET = (
@@ -108,9 +109,19 @@ def from_uri(cls, uri: str):
     twice = sorted(k for k, v in query.items() if len(v) > 1)
     if twice:
         raise UsageError(f"--source-uri: parameter '{twice[0]}' is given more than once; give it once")
-    key = (query.get("api_key") or [""])[0].strip()
+    key, env = (query.get("api_key") or [""])[0].strip(), (query.get("api_key_env") or [""])[0].strip()
+    if key and env:
+        raise UsageError("--source-uri: give api_key or api_key_env, not both")
+    if env:  # the key from the environment: it need not be on the command line (nor in a file)
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", env):
+            raise UsageError(f"--source-uri: api_key_env '{env[:40]}' is not an environment variable's name")
+        key = os.environ.get(env, "").strip()
+        if not key:
+            raise UsageError(f"--source-uri: api_key_env names {env}, which is not set in the environment; "
+                             f"export {env}=pk_... (the account's private API key)")  # fmt: skip
     if not key:
-        raise UsageError("--source-uri: klaviyo:// needs an api_key, e.g. klaviyo://?api_key=pk_...")
+        raise UsageError("--source-uri: klaviyo:// needs an api_key, e.g. klaviyo://?api_key=pk_... "
+                         "(or api_key_env=NAME: the key in environment variable NAME)")  # fmt: skip
     if not KEY_FORM.fullmatch(key):  # the key itself never appears in the message
         raise UsageError(f"--source-uri: the api_key is not a Klaviyo private API key ({len(key):,} characters); "
                          "it must be pk_ followed by 34 letters and digits, as shown in Klaviyo's settings")  # fmt: skip
@@ -124,6 +135,7 @@ def from_uri(cls, uri: str):
         raise UsageError(f"--source-uri: base_url '{base}' must be an http(s) URL with no path, such as "
                          f"{DEFAULT_BASE_URL} or http://127.0.0.1:8080")  # fmt: skip
     source = report_options(cls(key, base, check_revision((query.get("revision") or [REVISION])[0])), query)
+    source.key_env = env
     source.specs = opt_in(source.specs, query)
     lift = (query.get("properties") or [""])[0].strip()
     if lift not in ("", "columns", "json"):

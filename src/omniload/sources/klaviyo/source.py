@@ -293,10 +293,19 @@ class KlaviyoSource(Source):
         self.lift_properties = False  # properties=columns: JSON properties lifted into columns (lift.py)
         self.property_cap = CAP
         self.account_column = False  # account_column=true: every row carries the account's id (scoped.py)
+        self.key_env = ""  # api_key_env=: the environment variable the key came from (its name is no secret)
 
     @classmethod
     def from_uri(cls, uri: str) -> KlaviyoSource:
         return from_uri(cls, uri)
+
+    def share_tables(self) -> None:
+        """Several accounts load the same tables in this run: every row carries its account's id."""
+        self.account_column = True
+
+    def label(self) -> str:
+        """The account's id once the preflight asked (else the key's environment variable, when named)."""
+        return self.run.account_id or (f"api_key_env={self.key_env}" if self.key_env else "")
 
     def views(self) -> list[View]:
         return list(FIVETRAN_VIEWS) if self.layout == "fivetran" else []
