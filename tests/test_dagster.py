@@ -83,8 +83,8 @@ def _failure(result) -> str:
 
 
 def test_two_accounts_three_tables_then_incremental(make_sandbox, tmp_path, monkeypatch):
-    boxes = {"a": make_sandbox(scale="tiny", rate_limits="off", seed=3),
-             "b": make_sandbox(scale="tiny", rate_limits="off", seed=4)}  # fmt: skip
+    boxes = {"a": make_sandbox(scale="tiny", rate_limits="off", seed=3),  # two accounts holding the same record ids
+             "b": make_sandbox(scale="tiny", rate_limits="off", seed=3, account_seed=4)}  # fmt: skip
     for name, sb in boxes.items():
         monkeypatch.setenv(f"KLAVIYO_{name.upper()}", f"klaviyo://?api_key={KEYS[name]}&base_url={sb.base_url}")
     db = str(tmp_path / "fleet.duckdb")
@@ -175,8 +175,8 @@ def test_definitions_schedule_one_run_per_account(tmp_path):
 def test_two_accounts_at_once_into_one_postgres_table(postgres, make_sandbox, tmp_path, monkeypatch):
     """PostgreSQL, where a fleet loads: both accounts' steps of one table run at once (threads), reading side by
     side and loading under the table's advisory lock in turn; every row of both lands."""
-    boxes = {"a": make_sandbox(scale="tiny", rate_limits="off", seed=3),
-             "b": make_sandbox(scale="tiny", rate_limits="off", seed=4)}  # fmt: skip
+    boxes = {"a": make_sandbox(scale="tiny", rate_limits="off", seed=3),  # two accounts holding the same record ids
+             "b": make_sandbox(scale="tiny", rate_limits="off", seed=3, account_seed=4)}  # fmt: skip
     for name, sb in boxes.items():
         monkeypatch.setenv(f"KLAVIYO_{name.upper()}", f"klaviyo://?api_key={KEYS[name]}&base_url={sb.base_url}")
     postgres.create_database("kl_dagster")
