@@ -22,46 +22,10 @@ from omniload.integrations.dagster import klaviyo_assets, klaviyo_definitions
 
 from .conftest import http_post
 from .helpers import api_requests, assert_rows_equal_truth, by_id, expected_rows
-from .test_accounts import account_of
+from .test_accounts import account_of, accounts_in, of_account
 
 TABLES = ["events", "profiles", "tags"]  # tags: replaced whole, each account its own rows
 KEYS = {"a": "pk_" + "DagsterAccountA" + "0" * 19, "b": "pk_" + "DagsterAccountB" + "1" * 19}
-
-
-def _by_account(rows: list[dict], table: str) -> dict[str, dict]:
-    """A table's rows, per account_id, keyed by the table's own key (a key seen twice in an account fails)."""
-    out: dict[str, list] = {}
-    for row in rows:
-        out.setdefault(row["account_id"], []).append(row)
-    return {account: by_id(_Rows(group), table) for account, group in out.items()}
-
-
-class _Rows:
-    """Rows (dicts) as the DB-API cursor ``by_id`` reads."""
-
-    def __init__(self, rows: list[dict]) -> None:
-        self.rows, self.description = rows, [(c,) for c in rows[0]]
-
-    def fetchall(self) -> list[tuple]:
-        return [tuple(r.values()) for r in self.rows]
-
-
-def _duckdb_rows(db: str, table: str) -> list[dict]:
-    con = duckdb.connect(db, read_only=True)
-    try:
-        cur = con.execute(f'select * from klaviyo."{table}"')
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-    finally:
-        con.close()
-
-
-def _equal_truths(rows: list[dict], boxes: dict, table: str) -> None:
-    """Each account's rows (by ``account_id``) equal its sandbox's truth; no other account's rows."""
-    got = _by_account(rows, table)
-    assert set(got) == {account_of(sb) for sb in boxes.values()}
-    for sb in boxes.values():
-        assert_rows_equal_truth(got[account_of(sb)], sb, table)
 
 
 def _materialize(assets, account: str, instance, select=None):
@@ -92,9 +56,11 @@ def test_two_accounts_three_tables_then_incremental(make_sandbox, tmp_path, monk
     assets = klaviyo_assets({"a": "KLAVIYO_A", "b": "KLAVIYO_B"}, TABLES, uri, pipelines_dir=str(tmp_path / "p"))
     instance = dg.DagsterInstance.ephemeral()
 
-    def check() -> None:
+    def check() -> None:  # each account's rows (by account_id) equal its sandbox's truth
         for name in TABLES:
-            _equal_truths(_duckdb_rows(db, name), boxes, name)
+            assert accounts_in(db, name, "klaviyo") == {account_of(sb) for sb in boxes.values()}
+            for sb in boxes.values():
+                assert_rows_equal_truth(of_account(db, name, account_of(sb), "klaviyo"), sb, name)
 
     # both accounts' partitions at once (threads, as executors would run them), while another run holds the table
     # (DuckDB: the file): the steps wait for it, then for each other's loads, and no row is lost
@@ -187,12 +153,13 @@ def test_two_accounts_at_once_into_one_postgres_table(postgres, make_sandbox, tm
     con = postgres.connect("kl_dagster")
     try:
         with con.cursor() as cur:
-            cur.execute("select * from klaviyo.events")
-            names = [d[0] for d in cur.description]
-            rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+            cur.execute("select count(distinct account_id) from klaviyo.events")
+            assert cur.fetchone()[0] == 2
+            for sb in boxes.values():
+                cur.execute("select * from klaviyo.events where account_id = %s", (account_of(sb),))
+                assert_rows_equal_truth(by_id(cur, "events"), sb, "events")
     finally:
         con.close()
-    _equal_truths(rows, boxes, "events")
 
 
 def test_without_dagster_the_import_says_what_to_install(monkeypatch):
