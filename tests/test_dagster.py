@@ -72,7 +72,7 @@ def test_two_accounts_three_tables_then_incremental(make_sandbox, tmp_path, monk
     assert all(ok for ok, _ in results)
     check()
     logged = "".join(m for _, said in results for m in said)
-    assert "another omniload run is loading klaviyo.events; waiting up to 300s" in logged
+    assert "another omniload run is loading a table of this DuckDB file; waiting up to 300s" in logged
     first = {name: api_requests(sb) for name, sb in boxes.items()}
     seen = {name: len(sb.state.log) for name, sb in boxes.items()}
     newest = {name: max(r["datetime"] for r in expected_rows(sb, "events").values()) for name, sb in boxes.items()}
@@ -107,12 +107,14 @@ def test_two_accounts_three_tables_then_incremental(make_sandbox, tmp_path, monk
         result = _materialize(assets, "a", instance, select=[assets[0]])
     assert not result.success
     message = _failure(result)
-    assert message.startswith("table 'events' of account 'a': another omniload run is loading klaviyo.events")
+    assert message.startswith(
+        "table 'events' of account 'a': another omniload run is loading a table of this DuckDB file in "
+    )
     assert "OMNILOAD_LOCK_WAIT" in message and "\n" not in message.strip()
 
     monkeypatch.delenv("KLAVIYO_B")
     message = _failure(_materialize(assets, "b", instance, select=[assets[0]]))
-    assert message.strip() == ("table 'events' of account 'b': account 'b': environment variable KLAVIYO_B is not "
+    assert message.strip() == ("table 'events' of account 'b': environment variable KLAVIYO_B is not "
                                "set; set it to the account's private API key (pk_...) or a klaviyo:// source URI")  # fmt: skip
 
 

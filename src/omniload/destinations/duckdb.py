@@ -180,9 +180,8 @@ class DuckDB(SqlViews, SqlDeletes, Destination):
         steps, and a CLI run, write the file one after another."""
         if self.in_memory:
             return contextlib.nullcontext()
-        return file_lock(
-            os.path.realpath(self.path) + ".lock", self.lock_wait, f"{schema}.{table}", self.display, on_wait
-        )
+        what = "a table of this DuckDB file"  # whichever table the other writer loads
+        return file_lock(os.path.realpath(self.path) + ".lock", self.lock_wait, what, self.display, on_wait)
 
     def dlt_destination(self):
         import dlt

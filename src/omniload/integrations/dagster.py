@@ -64,15 +64,16 @@ def account_pipeline(schema: str, table: str, account: str) -> str:
     return f"{pipeline_name(schema, table)}__{account}"
 
 
-def account_credentials(account: str, variable: str) -> tuple[str, str, str]:
-    """(key, base URL, revision) of ``account`` from its environment variable; a one-line UsageError otherwise."""
+def account_credentials(variable: str) -> tuple[str, str, str]:
+    """(key, base URL, revision) of an account from its environment variable ``variable``; a one-line UsageError
+    otherwise (the step's failure names the account)."""
     text = os.environ.get(variable, "").strip()
     if not text:
-        raise UsageError(f"account '{account}': environment variable {variable} is not set; set it to the account's "
+        raise UsageError(f"environment variable {variable} is not set; set it to the account's "
                          "private API key (pk_...) or a klaviyo:// source URI")  # fmt: skip
     if not text.startswith("klaviyo://"):
         if not KEY_FORM.fullmatch(text):
-            raise UsageError(f"account '{account}': {variable} holds no Klaviyo private API key ({len(text):,} "
+            raise UsageError(f"{variable} holds no Klaviyo private API key ({len(text):,} "
                              "characters); give pk_ and 34 letters and digits, or a klaviyo:// source URI")  # fmt: skip
         register_secret(text)
         return text, DEFAULT_BASE_URL, REVISION
@@ -82,12 +83,12 @@ def account_credentials(account: str, variable: str) -> tuple[str, str, str]:
 
     other = sorted(set(parse_qs(urlsplit(text).query, keep_blank_values=True)) - set(URI_PARAMS))
     if other:
-        raise UsageError(f"account '{account}': {variable}: parameter '{other[0][:40]}' is not taken here; allowed: "
+        raise UsageError(f"{variable}: parameter '{other[0][:40]}' is not taken here; allowed: "
                          f"{', '.join(URI_PARAMS)}")  # fmt: skip
     try:
         source = KlaviyoSource.from_uri(text)
     except UsageError as exc:
-        raise UsageError(f"account '{account}': {variable}: {str(exc).removeprefix('--source-uri: ')}") from None
+        raise UsageError(f"{variable}: {str(exc).removeprefix('--source-uri: ')}") from None
     return source.api_key, source.base_url, source.revision
 
 
@@ -160,7 +161,7 @@ def _load(context, resource, name, table, account, variable, dest_uri, schema, s
           pipelines_dir) -> Iterator:  # fmt: skip
     """One account's table: its saved state read and its rows loaded with the table's lock held, the rows read from
     Klaviyo (and normalized) without it, so other accounts' steps of the table load meanwhile."""
-    key, base_url, revision = account_credentials(account, variable)
+    key, base_url, revision = account_credentials(variable)
     source = klaviyo_source(api_key=key, tables=[name], base_url=base_url, revision=revision, start=start,
                             parallelism=parallelism, account_column=True)  # fmt: skip
     dest = parse_destination(dest_uri)
@@ -193,7 +194,10 @@ def _load(context, resource, name, table, account, variable, dest_uri, schema, s
             raise cause from None
         if debugging():  # OMNILOAD_DEBUG=1: Dagster shows the whole traceback
             raise
-        raise dg.Failure(description=f"account '{account}': {redact(describe_failure(table, dest, exc))}") from None
+        line = describe_failure(table, dest, exc).replace(
+            f"table '{table}'", f"table '{table}' of account '{account}'", 1
+        )
+        raise dg.Failure(description=redact(line)) from None
     resource_ = source.resources[TABLES[name].info.dest_name]
     yield dg.MaterializeResult(asset_key=context.assets_def.key,
                                metadata=resource.extract_resource_metadata(context, resource_, info, pipeline))  # fmt: skip
