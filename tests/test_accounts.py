@@ -10,8 +10,10 @@ import pytest
 
 from klaviyo_sandbox import testing as truth
 from klaviyo_sandbox.account_time import account_zone
+from klaviyo_sandbox.app import ALL_SCOPES
 from omniload.cli import main
 from omniload.destinations.deletes import DELETED
+from omniload.destinations.state import decode_state
 from omniload.sources.klaviyo import klaviyo_source
 
 from .conftest import KEY, http_post, source_uri
@@ -19,8 +21,8 @@ from .helpers import api_requests, assert_rows_equal_truth, by_id, key_of, sandb
 from .test_deletes import delete
 from .test_reports import MESSAGE_STATISTICS, START, fast_pacing, nonzero, placed_order  # noqa: F401 - a fixture
 
-# a list with derived columns, a ride, a replace, a child, a list reconciled on every run and its child (composite key)
-LISTS = ["events", "event_attributions", "tags", "flow-actions", "lists", "list-memberships"]
+# a list with derived columns, a ride (composite key), a replace, a child (reconciled on every run)
+LISTS = ["events", "event_attributions", "tags", "flow-actions"]
 REPORT = "campaign_values_report"
 
 
@@ -114,12 +116,12 @@ def test_two_accounts_through_the_cli_keep_their_rows_cursors_replaces_and_delet
     for sb in (a, b):
         for name in ("events", "tags"):
             assert_rows_equal_truth(of_account(db, name, account_of(sb)), sb, name)
-    # a list deleted in account a: a's reconcile marks a's list and its memberships, none of b's rows
-    gone = delete(a, "lists", 1)
-    assert ingest(a, "lists,list-memberships", db) == 0
-    assert marked(db, "lists", account_of(a)) == set(gone)
-    assert {m[0] for m in marked(db, "list_memberships", account_of(a))} == set(gone)
-    assert not marked(db, "lists", account_of(b)) and not marked(db, "list_memberships", account_of(b))
+    # a flow deleted in account a: a's reconcile marks a's flow actions of it, none of b's rows
+    http_post(a.base_url, "/__sandbox/clock/advance?seconds=60")
+    gone = delete(a, "flow-actions", 1)
+    assert ingest(a, "flow-actions", db) == 0
+    assert marked(db, "flow_actions", account_of(a)) == set(gone)
+    assert not marked(db, "flow_actions", account_of(b))
     # the option's bad value: one line, exit 2
     capsys.readouterr()
     bad = main(["ingest", "--source-uri", f"{source_uri(a)}&account_column=yes", "--source-table", "tags",
@@ -176,6 +178,8 @@ def test_several_accounts_in_one_command(make_sandbox, tmp_path, capsys, monkeyp
     assert several(uri_a, uri_b, db=db) == 0
     out = capsys.readouterr()
     assert KEY_B not in out.out + out.err
+    spans = [(min(t for t, *_ in sb.state.log), max(t for t, *_ in sb.state.log)) for sb in (a, b)]
+    assert max(s for s, _ in spans) < min(e for _, e in spans)  # the two accounts were read at the same time
     summary = [line.split()[:3] for line in out.out.splitlines()]  # account, table, status
     assert summary[0] == ["account", "table", "status"]
     assert [account_of(a), "events", "ok"] in summary and [account_of(b), "profiles", "ok"] in summary
@@ -192,17 +196,21 @@ def test_several_accounts_in_one_command(make_sandbox, tmp_path, capsys, monkeyp
     assert several(uri_a, uri_b, db=db) == 0
     assert marked(db, "profiles", account_of(a)) == set(gone)
     assert gone[0] in of_account(db, "profiles", account_of(b)) and not marked(db, "profiles", account_of(b))
-    # b's key revoked: b's tables fail, named with it, exit 1; a loads
+    # b's key revoked: b's tables fail, named with it; c's key loses profiles:read: c's profiles fail; exit 1; a loads
     d = make_sandbox(scale="tiny", rate_limits="off", seed=5, account_seed=6, keys={KEY: ["accounts:read"]})
+    e = make_sandbox(
+        scale="tiny", rate_limits="off", seed=7, keys={KEY: [s for s in ALL_SCOPES if s != "profiles:read"]}
+    )
     capsys.readouterr()
-    monkeypatch.setenv("BRAND_B_KEY", KEY_B)
     uri_d = f"klaviyo://?api_key_env=BRAND_B_KEY&base_url={d.base_url}"
     http_post(a.base_url, "/__sandbox/clock/advance?seconds=3600")
-    assert several(uri_a, uri_d, db=db) == 1
+    assert several(uri_a, uri_d, source_uri(e), db=db) == 1
     out = capsys.readouterr()
-    failed = [line for line in out.out.splitlines() if " failed " in line]
-    assert len(failed) == 3 and all(line.startswith("api_key_env=BRAND_B_KEY") for line in failed)
-    assert "the API key was refused" in out.err and KEY_B not in out.out + out.err
+    failed = [line.split()[:3] for line in out.out.splitlines() if " failed " in line]
+    key_env = "api_key_env=BRAND_B_KEY"
+    assert failed == [[key_env, "events", "failed"], [key_env, "profiles", "failed"], [key_env, "tags", "failed"],
+                      [account_of(e), "profiles", "failed"]]  # fmt: skip
+    assert "the API key was refused" in out.err and "profiles:read" in out.err and KEY_B not in out.out + out.err
     current = {k: r for k, r in of_account(db, "events", account_of(a)).items() if r.get(DELETED) is None}
     assert_rows_equal_truth(current, a, "events")  # (the deleted profile's events are marked)
     # keys are nowhere in the destination (tables, dlt's state)
@@ -211,5 +219,7 @@ def test_several_accounts_in_one_command(make_sandbox, tmp_path, capsys, monkeyp
         for (table,) in con.execute("select table_name from information_schema.tables").fetchall():
             text = str(con.execute(f'select * from "{table}"').fetchall())
             assert KEY not in text and KEY_B not in text, table
+        states = [str(decode_state(r[0])) for r in con.execute("select state from _dlt_pipeline_state").fetchall()]
+        assert len(states) > 9 and not any(KEY in t or KEY_B in t or "BRAND_B_KEY" in t for t in states)
     finally:
         con.close()

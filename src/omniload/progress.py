@@ -103,7 +103,7 @@ class Progress:
         rep = self.tables[table]
         rep.loaded += rows
         if self.mode == "json":
-            self._line(json.dumps({"event": "committed", "table": table, "rows": rows, "loaded": rep.loaded,
+            self._line(json.dumps({"event": "committed", **self._ids(table), "rows": rows, "loaded": rep.loaded,
                                    "seconds": round(rep.seconds, 2)}))  # fmt: skip
         elif self.mode != "interactive" and rows:
             self._line(f"[{table}] committed: {rows:,} rows ({rep.loaded:,} loaded), {rep.seconds:.1f}s")
@@ -112,7 +112,7 @@ class Progress:
         """The API has not given a usable answer yet: say so, so that a silent API is never a silent run."""
         rep = self.tables[table]
         if self.mode == "json":
-            self._line(json.dumps({"event": "waiting", "table": table, "attempt": attempt, "reason": reason}))
+            self._line(json.dumps({"event": "waiting", **self._ids(table), "attempt": attempt, "reason": reason}))
         elif self._live is not None:
             rep.status = f"waiting (attempt {attempt})"
             self._live.update(self._render())
@@ -133,11 +133,18 @@ class Progress:
     def note(self, table: str, message: str) -> None:
         """A one-line note about a table (shown above a live view, as a line or a JSON record otherwise)."""
         if self.mode == "json":
-            self._line(json.dumps({"event": "note", "table": table, "message": message}))
+            self._line(json.dumps({"event": "note", **self._ids(table), "message": message}))
         elif self._live is not None:
             self._live.console.print(f"[{table}] note: {message}", markup=False)
         else:
             self._line(f"[{table}] note: {message}")
+
+    def _ids(self, table: str) -> dict[str, str]:
+        """A JSON record's table (and account, when several sources load)."""
+        rep = self.tables.get(table)
+        if rep is None or not rep.account:
+            return {"table": table}
+        return {"table": rep.name, "account": rep.account}
 
     def fraction(self, table: str, fraction: float) -> None:
         self.tables[table].fraction = max(0.0, min(1.0, fraction))
