@@ -126,9 +126,10 @@ def klaviyo_assets(accounts: Mapping[str, str], tables: Sequence[str], dest_uri:
                    pipelines_dir: str | None = None, pool: str | None = None) -> list[dg.AssetsDefinition]:  # fmt: skip
     """One asset per table of ``tables`` (``<key_prefix>/<table>``), partitioned by the accounts of ``accounts``
     (account name -> the environment variable holding its key or ``klaviyo://`` URI), loading into ``schema`` of
-    ``dest_uri`` (an omniload destination URI). ``start`` bounds each account's first run. ``pipelines_dir``: where dlt keeps the steps' working folders (default:
-    dlt's; nothing in them is trusted: each step restores its state from the destination). ``pool``: each table's
-    asset in the Dagster concurrency pool ``<pool>_<table>`` (destinations without a table lock: limit each to 1)."""
+    ``dest_uri`` (an omniload destination URI). ``start`` bounds each account's first run. ``pipelines_dir``: where
+    dlt keeps the steps' working folders (default: dlt's; nothing in them is trusted: each step restores its state
+    from the destination). ``pool``: each table's asset in the Dagster concurrency pool ``<pool>_<table>``
+    (destinations without a table lock: limit each to 1)."""
     _check(accounts, tables)
     dest = parse_destination(dest_uri)  # refused here when malformed; opened only by the steps
     partitions = dg.StaticPartitionsDefinition(sorted(accounts))
@@ -198,9 +199,8 @@ def _load(context, resource, name, table, account, variable, dest_uri, schema, s
             f"table '{table}'", f"table '{table}' of account '{account}'", 1
         )
         raise dg.Failure(description=redact(line)) from None
-    resource_ = source.resources[TABLES[name].info.dest_name]
-    yield dg.MaterializeResult(asset_key=context.assets_def.key,
-                               metadata=resource.extract_resource_metadata(context, resource_, info, pipeline))  # fmt: skip
+    metadata = resource.extract_resource_metadata(context, source.resources[table], info, pipeline)  # dagster-dlt's
+    yield dg.MaterializeResult(asset_key=context.assets_def.key, metadata=metadata)
 
 
 def klaviyo_definitions(accounts: Mapping[str, str], tables: Sequence[str], dest_uri: str, schema: str = "klaviyo",
