@@ -1,7 +1,8 @@
 """Klaviyo accounts as Dagster assets (omniload.integrations.dagster), materialized in-process against two sandboxes
-into one DuckDB file: each table equals both accounts' truths, a rerun reads each account from its own saved
-cursor, a step waits for the table's lock (the one a CLI run takes) and fails in one line when it stays taken, and
-the keys appear in no Dagster event, no saved state and no error."""
+(two accounts holding the same record ids) into one DuckDB file: each account's rows equal its truth, a rerun reads
+each account from its own saved cursor, a step waits for the table's lock (the one a CLI run takes) and fails in one
+line when it stays taken, and the keys appear in no Dagster event, no saved state and no local file. On PostgreSQL,
+both accounts' steps of one table at once lose no row."""
 
 from __future__ import annotations
 
