@@ -122,8 +122,13 @@ def test_two_accounts_through_the_cli_keep_their_rows_cursors_replaces_and_delet
     assert ingest(a, "flow-actions", db) == 0
     assert marked(db, "flow_actions", account_of(a)) == set(gone)
     assert not marked(db, "flow_actions", account_of(b))
-    # the option's bad value: one line, exit 2
+    # and back without the column: refused, nothing written (its rows would lose their account)
     capsys.readouterr()
+    plain = ["ingest", "--source-uri", source_uri(a), "--source-table", "tags", "--dest-uri", f"duckdb:///{db}"]
+    assert main(plain) == 2
+    assert "main.tags in duckdb:///" in capsys.readouterr().err
+    assert accounts_in(db, "tags") == ids
+    # the option's bad value: one line, exit 2
     bad = main(["ingest", "--source-uri", f"{source_uri(a)}&account_column=yes", "--source-table", "tags",
                 "--dest-uri", f"duckdb:///{tmp_path / 'x.duckdb'}"])  # fmt: skip
     assert bad == 2
@@ -153,7 +158,7 @@ def test_two_accounts_through_plain_dlt_share_the_tables(make_sandbox, tmp_path)
 # -- several accounts in one command ------------------------------------------------------------------------------
 
 KEY_B = "pk_" + "BrandB0123456789" + "b" * 18
-SEVERAL = "events,profiles,tags"
+SEVERAL = "events,profiles,tags,metrics"
 
 
 def several(*uris: str, db: str) -> int:
@@ -173,7 +178,8 @@ def test_several_accounts_in_one_command(make_sandbox, tmp_path, capsys, monkeyp
     c = make_sandbox(scale="tiny", rate_limits="off", seed=7)
     assert len({account_of(a), account_of(b), account_of(c)}) == 3
     monkeypatch.setenv("BRAND_B_KEY", KEY_B)  # b's key only in the environment
-    uri_a, uri_b, uri_c = source_uri(a), f"klaviyo://?api_key_env=BRAND_B_KEY&base_url={b.base_url}", source_uri(c)
+    uri_a, uri_c = f"{source_uri(a)}&layout=fivetran", f"{source_uri(c)}&layout=fivetran"
+    uri_b = f"klaviyo://?api_key_env=BRAND_B_KEY&base_url={b.base_url}&layout=fivetran"
     db = str(tmp_path / "fleet.duckdb")
     assert several(uri_a, uri_b, db=db) == 0
     out = capsys.readouterr()
@@ -191,6 +197,13 @@ def test_several_accounts_in_one_command(make_sandbox, tmp_path, capsys, monkeyp
     for sb in (a, b, c):
         for name in SEVERAL.split(","):
             assert_rows_equal_truth(of_account(db, name, account_of(sb)), sb, name)
+    con = duckdb.connect(db, read_only=True)
+    try:  # Fivetran's event view: one row per event, its metric's name joined within its account
+        view = con.execute("select account_id, count(*), count(type) from event group by 1 order by 1").fetchall()
+        events = con.execute("select account_id, count(*), count(*) from events group by 1 order by 1").fetchall()
+        assert view == events and len(view) == 3
+    finally:
+        con.close()
     # a profile deleted in a: a's row marked, b's row of the same id not
     gone = delete(a, "profiles", 1)
     assert several(uri_a, uri_b, db=db) == 0
@@ -208,8 +221,7 @@ def test_several_accounts_in_one_command(make_sandbox, tmp_path, capsys, monkeyp
     out = capsys.readouterr()
     failed = [line.split()[:3] for line in out.out.splitlines() if " failed " in line]
     key_env = "api_key_env=BRAND_B_KEY"
-    assert failed == [[key_env, "events", "failed"], [key_env, "profiles", "failed"], [key_env, "tags", "failed"],
-                      [account_of(e), "profiles", "failed"]]  # fmt: skip
+    assert failed == [[key_env, t, "failed"] for t in SEVERAL.split(",")] + [[account_of(e), "profiles", "failed"]]
     assert "the API key was refused" in out.err and "profiles:read" in out.err and KEY_B not in out.out + out.err
     current = {k: r for k, r in of_account(db, "events", account_of(a)).items() if r.get(DELETED) is None}
     assert_rows_equal_truth(current, a, "events")  # (the deleted profile's events are marked)

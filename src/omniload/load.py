@@ -175,8 +175,22 @@ class TableLoad:
 
     def check_scope(self) -> None:
         """Refuse to load a scoped table (``TableInfo.scope``: one account's rows) into a table loaded without the
-        scope's columns (its rows belong to no scope, its key lacks them); ``--full-refresh`` reloads it."""
-        if not self.info.scope or self.settings.full_refresh:
+        scope's columns (its rows belong to no scope, its key lacks them), and an unscoped one into a table loaded
+        with a scope; ``--full-refresh`` reloads it."""
+        if self.settings.full_refresh:
+            return
+        if not self.info.scope:  # the other way round: a table loaded with a scope (by its pipelines of one scope each)
+            deletes = self.dest.deletes
+            if self.target.origin and deletes is not None and not self.saved_state():
+                with self.dest_lock:  # (only where a table can be taken over: one dlt made, see takeover.py)
+                    scoped = self.dest.dlt_table(self.target.schema, self.target.table) is not None and (
+                        self.target.table in deletes.loaded_from(self.target.schema, self.target.origin)
+                    )
+                if scoped:
+                    raise UsageError(f"--dest-table: {self.target.schema}.{self.target.table} in {self.dest.display} was "
+                                     "loaded by several sources, each row naming its own (several --source-uri, or the source "
+                                     "URI's option for it); load it so again, or add --full-refresh to load it again "
+                                     "without")  # fmt: skip
             return
         with self.dest_lock:
             columns = self.dest.dlt_table(self.target.schema, self.target.table)
@@ -186,14 +200,24 @@ class TableLoad:
                              f"without {', '.join(lacking)}; add --full-refresh to load it again with "
                              f"{'it' if len(lacking) == 1 else 'them'}")  # fmt: skip
 
-    def drop_unscoped(self) -> None:
-        """A full refresh of a scoped table into a table loaded without the scope's columns: drop that table (its
-        rows belong to no scope); a table that has them keeps the other scopes' rows (only this scope's are
-        replaced)."""
+    def drop_other_layout(self) -> None:
+        """A full refresh into a table of the other layout: a scoped load (``TableInfo.scope``) into a table without
+        the scope's columns, or an unscoped one into a table only scoped pipelines loaded. That table is dropped
+        (dlt's refresh drops only what its own pipeline made); a scoped table keeps the other scopes' rows."""
+        schema, table = self.target.schema, self.target.table
         with self.dest_lock:
-            columns = self.dest.dlt_table(self.target.schema, self.target.table)
-            if columns is not None and any(c not in columns for c, _ in self.info.scope):
-                self.dest.drop_table(self.target.schema, self.target.table)
+            columns = self.dest.dlt_table(schema, table)
+            if columns is None:
+                return
+            if self.info.scope:
+                other = any(c not in columns for c, _ in self.info.scope)
+            else:
+                deletes, origin = self.dest.deletes, self.target.origin
+                state = self.dest.saved_state(self.pipeline_name, schema, self.pipeline)
+                other = bool(origin and deletes is not None and not resource_state(state, table)
+                             and table in deletes.loaded_from(schema, origin))  # fmt: skip
+            if other:
+                self.dest.drop_table(schema, table)
 
     def run(self) -> None:
         saved = self.saved_state()
@@ -202,8 +226,8 @@ class TableLoad:
 
             if take_over(self):  # another dlt pipeline's table: its rows, then on from its newest cursor
                 saved = self.saved_state()
-        if self.settings.full_refresh and self.info.scope:
-            self.drop_unscoped()
+        if self.settings.full_refresh:
+            self.drop_other_layout()
         self.check_columns(saved)  # before start_from: new columns make a first load
         start = self.start_from(saved)
         windows = reading.plan(self.reader, saved, start, self.settings.end, self.settings.checkpoint_rows)
