@@ -156,6 +156,9 @@ class TableLoad:
         self._saved: dict[str, Any] | None = None
         self.failure: OmniloadError | None = None  # raised by the source inside dlt's extraction
         self.loading_as_is = False  # rows taken over from another tool's table (takeover.py): no transform
+        # saved with every slice's state, committed with its rows (a key set to None is removed): what must survive a
+        # kill after the commit, such as the marks of the rows a merge may bring back (reconcile.Reconcile.carried)
+        self.carry: dict[str, Any] = {}
         # Tables load side by side (scheduling.run_groups): they extract concurrently, but every read of and
         # write to the destination (saved state, fast paths, dlt's normalize and load) holds this lock.
         self.dest_lock = dest_lock if dest_lock is not None else contextlib.nullcontext()
@@ -478,6 +481,11 @@ class TableLoad:
                     iso(load.settings.start) if load.settings.start else state.get("interval_start")
                 )
             state.update(load.reader.state_update())
+            for k, v in load.carry.items():
+                if v is None:
+                    state.pop(k, None)
+                else:
+                    state[k] = v
             last_slice = bool(load._windows) and window is load._windows[-1] and load.reader.following(window) is None
             if load._deep_at and last_slice:
                 state["deep_at"] = load._deep_at

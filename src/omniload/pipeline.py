@@ -27,7 +27,7 @@ from .load import LoadSettings, TableLoad, Target
 from .progress import Progress
 from .reconcile import Reconcile, ReconcileSettings, check_destination, parse_tables
 from .reconcile import check as check_reconcile
-from .runtime import WORKDIR, debugging, work_prefix
+from .runtime import WORKDIR, debugging, kill_point, work_prefix
 from .scheduling import heaviest_first, run_groups
 from .several import SharedTableLocks, labels, preflight_each, share
 from .signals import check as check_interrupted
@@ -296,9 +296,11 @@ def _run_table(load: TableLoad, reconcile: Reconcile, progress: Progress, result
     try:
         with load.locked(lambda message: progress.note(name, message)):  # another run into this table waits
             fresh = not load.saved_state()  # read before the load: nothing was loaded before this run
-            with load.dest_lock:
-                reconcile.before_load()  # the rows marked now: a merge may bring some back, with their dependents
+            with load.dest_lock:  # the rows marked now: a merge may bring some back, with their dependents
+                reconcile.before_load(load.saved_state())
+            load.carry.update(reconcile.carried())  # committed with each slice: a kill after it loses no revival
             load.run()
+            kill_point("loaded")
             with load.dest_lock:  # the scan's result is written in one transaction, as every destination access
                 reconcile.run(fresh)
     except Exception as exc:  # noqa: BLE001 - one table's failure must not stop the others

@@ -8,7 +8,10 @@ row (a deleted profile's events, a deleted list's memberships: ``TableInfo.depen
 without scanning those tables, in every destination table of the schema whose loads saved that dependent's
 identity (``klaviyo:events``), whatever its name; a table omniload did not load from it is never touched. A
 row that comes back (listed again, or merged again by the load) brings back the dependents marked along with
-it: those matching its key whose mark is the one it had (the rows marked for another cause keep theirs).
+it: those matching its key whose mark is the one it had (the rows marked for another cause keep theirs). The
+marks held before the load are committed with each slice (the table's saved state, ``revive``), so a kill after
+a slice merged a row back and before its dependents were unmarked is made good by the next run, which first
+brings back the dependents of the rows those marks name that are current now.
 
 When: a table whose scan costs at most ``AUTO_REQUESTS`` requests (estimated from the destination's row count)
 is reconciled on every run (but the first, which loads everything); larger ones only when named (``--reconcile profiles``) or when ``--reconcile-every``
@@ -26,6 +29,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import pyarrow as pa
+
+from .dates import iso, parse_timestamp
 from .destinations import Destination
 from .destinations.deletes import DELETED
 from .errors import MassDelete, UsageError
@@ -33,6 +39,25 @@ from .sources.base import ReadEvents, ScanCost, TableInfo, TableReader, identity
 
 AUTO_REQUESTS = 25  # a scan this cheap runs on every run
 MASS_SHARE = 0.5  # a scan that would mark more than this share of a table's rows stops
+REVIVE = "revive"  # the saved state's marks held before the load: {"columns": [...], "rows": [[key..., mark]]}
+
+
+def _saved_marks(prior) -> dict | None:
+    """The marks ``prior`` (key columns, mark) as saved state; None: none."""
+    if prior is None or prior.num_rows == 0:
+        return None
+    rows = [[*r[:-1], iso(r[-1])] for r in zip(*(prior.column(c).to_pylist() for c in prior.column_names), strict=True)]
+    return {"columns": prior.column_names, "rows": rows}
+
+
+def _marks_of(saved: dict | None):
+    """The marks saved by :func:`_saved_marks` as Arrow (key columns as text, the mark as UTC microseconds)."""
+    if not saved or not saved.get("rows"):
+        return None
+    cols, rows = saved["columns"], saved["rows"]
+    data = {c: pa.array([r[n] for r in rows], pa.string()) for n, c in enumerate(cols[:-1])}
+    data[cols[-1]] = pa.array([parse_timestamp(r[-1]) for r in rows], pa.timestamp("us", tz="UTC"))
+    return pa.table(data)
 
 
 @dataclass(frozen=True)
@@ -97,18 +122,27 @@ class Reconcile:
         self.info, self.tables, self.settings, self.events = reader.info, tables, settings, events
         self.strategy, self.scheme = strategy, scheme
         self.prior = None  # the keys marked before the load, with their marks (tables with dependents)
+        self.tracks = False  # the table's marks before the load are committed with its slices (REVIVE)
 
-    def before_load(self) -> None:
+    def before_load(self, saved: dict | None = None) -> None:
         """Note the rows marked deleted now: one the load merges again (or the scan finds listed again) comes
         back with its dependents. A table replaced whole by its own strategy is never marked (one replaced on
-        request may have been: its rows that come back bring back theirs too)."""
+        request may have been: its rows that come back bring back theirs too). First, the marks a previous run
+        committed (``saved``, the table's saved state) bring back the dependents of their rows current now: that
+        run may have been killed after its load and before it unmarked them."""
         if (
             self.info.dependents
             and len(self.info.record_key) == 1
             and self.deletes is not None
             and self.info.strategy != "replace"
         ):
+            self._revive(_marks_of((saved or {}).get(REVIVE)))
+            self.tracks = True
             self.prior = self.deletes.marks(self.schema, self.table, self.info.primary_key, self.info.scope)
+
+    def carried(self) -> dict:
+        """What the load commits with each slice: the marks held before it (None: none, the key is removed)."""
+        return {REVIVE: _saved_marks(self.prior)} if self.tracks else {}
 
     def loaded_from(self, name: str) -> list[str]:
         """The destination tables of this schema that omniload loaded from source table ``name``."""
@@ -192,10 +226,14 @@ class Reconcile:
     def restore(self) -> None:
         """Unmark the dependents of the rows marked before the load that are current now (merged again, or
         listed again by the scan), those marked along with them (the same mark)."""
-        if self.prior is None or self.prior.num_rows == 0:
+        prior, self.prior = self.prior, None
+        self._revive(prior)
+
+    def _revive(self, prior) -> None:
+        """Unmark the dependents of the rows of ``prior`` (key and mark) that are current now."""
+        if prior is None or prior.num_rows == 0:
             return
-        back = self.deletes.revived(self.schema, self.table, self.info.primary_key, self.prior, self.info.scope)
-        self.prior = None
+        back = self.deletes.revived(self.schema, self.table, self.info.primary_key, prior, self.info.scope)
         self.uncascade(self.info, back, set())
 
     def uncascade(self, info: TableInfo, back, seen: set[str]) -> None:
