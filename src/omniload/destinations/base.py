@@ -188,9 +188,8 @@ class Destination:
 
     def drop_staging(self, schema: str) -> None:
         """After the run: remove dlt's staging schema of ``schema`` when it holds only what dlt put there (emptied
-        staging copies of ``schema``'s tables and dlt's own tables); the user did not ask for it. Only DuckDB does:
-        PostgreSQL's table lock creates the staging schema before each load, and dlt's full refresh then expects
-        its ``_dlt_version`` there."""
+        staging copies of ``schema``'s tables and dlt's own tables); the user did not ask for it. DuckDB and
+        PostgreSQL do (PostgreSQL only one it created, that no other run is loading through)."""
 
     def table_columns(self, schema: str, table: str) -> set[str]:
         """The columns of ``schema.table`` (empty: no such table); destinations that keep views."""
