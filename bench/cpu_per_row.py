@@ -1,0 +1,66 @@
+"""CPU per row: the client's user+sys CPU seconds per loaded row (µs/row), events into DuckDB, whole process.
+
+The ``omniload ingest`` process and the children it waits for are counted (``os.wait4``'s resource usage), the
+sandbox (its own process, started by this script) is not: CPU time rather than wall time, so that other work on a
+shared machine changes the figure little. Sandbox limits off, client pacing lifted x100 (as bench/cpu_memory.py);
+each variant runs ``--runs`` times, interleaved, and the median is printed.
+
+Usage: python bench/cpu_per_row.py [--events 1000000] [--runs 3] [--parallelism 8] [--properties columns]
+       [--src <the src folder of another checkout, measured too: before/after>]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+from common import ROOT, Sandbox, omniload_ingest
+
+
+def cpu_run(command: list[str]) -> tuple[float, int]:
+    """CPU seconds (user+sys, the process and its waited-for children) and rows loaded of one run."""
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        text = err.read()
+    assert proc.returncode == 0, text[-2000:]
+    line = next(ln for ln in text.splitlines() if "finish" in ln)
+    rows = int(line.split("finish: ", 1)[1].split(" rows", 1)[0].replace(",", ""))
+    return usage.ru_utime + usage.ru_stime, rows
+
+
+def main() -> None:
+    os.environ.setdefault("OMNILOAD_BENCH_RATE_SCALE", "100")
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--parallelism", type=int, default=8)
+    ap.add_argument("--properties", default="", help="'columns': with properties=columns in the source URI")
+    ap.add_argument("--src", action="append", default=[], help="another checkout's src folder, measured beside")
+    args = ap.parse_args()
+    sandbox_src = str(ROOT / "klaviyo-sandbox" / "src")
+    variants = [str(ROOT / "src"), *args.src]
+    cpu: dict[str, list[float]] = {v: [] for v in variants}
+    with Sandbox("--scale", f"tiny,events={args.events}", "--rate-limits", "off") as sb:
+        url = sb.url + (f"&properties={args.properties}" if args.properties else "")
+        for _ in range(args.runs):
+            for src in variants:
+                with tempfile.TemporaryDirectory() as tmp:
+                    cmd = omniload_ingest(url, "events", f"duckdb:///{tmp}/c.duckdb", args.parallelism)
+                    seconds, rows = cpu_run(["/usr/bin/env", f"PYTHONPATH={src}:{sandbox_src}", *cmd])
+                    cpu[src].append(seconds / rows * 1e6)
+                    print(f"  {src}: {seconds:.1f} s CPU, {rows:,} rows, {seconds / rows * 1e6:.1f} µs/row", flush=True)
+    print(f"{args.events:,} events into DuckDB, parallelism {args.parallelism}, properties={args.properties or 'json'}, "
+          f"client CPU (user+sys, sandbox excluded), median of {args.runs}:")  # fmt: skip
+    for src in variants:
+        print(f"  {src}: {statistics.median(cpu[src]):.1f} µs/row")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
