@@ -6,7 +6,8 @@ shared machine changes the figure little. Sandbox limits off, client pacing lift
 each variant runs ``--runs`` times, interleaved, and the median is printed.
 
 Usage: python bench/cpu_per_row.py [--events 1000000] [--runs 3] [--parallelism 8] [--properties columns]
-       [--src <the src folder of another checkout, measured too: before/after>]
+       [--src <the src folder of another checkout, measured too: before/after; "<src>+columns": with
+       properties=columns>] [--src ...]
 """
 
 from __future__ import annotations
@@ -41,25 +42,28 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--parallelism", type=int, default=8)
-    ap.add_argument("--properties", default="", help="'columns': with properties=columns in the source URI")
-    ap.add_argument("--src", action="append", default=[], help="another checkout's src folder, measured beside")
+    ap.add_argument("--properties", default="", help="'columns': this checkout with properties=columns")
+    ap.add_argument("--src", action="append", default=[], help="another src folder (+columns: properties=columns)")
     args = ap.parse_args()
     sandbox_src = str(ROOT / "klaviyo-sandbox" / "src")
-    variants = [str(ROOT / "src"), *args.src]
+    variants = [str(ROOT / "src") + ("+columns" if args.properties == "columns" else ""), *args.src]
     cpu: dict[str, list[float]] = {v: [] for v in variants}
     with Sandbox("--scale", f"tiny,events={args.events}", "--rate-limits", "off") as sb:
-        url = sb.url + (f"&properties={args.properties}" if args.properties else "")
         for _ in range(args.runs):
             for src in variants:
+                url = sb.url + ("&properties=columns" if src.endswith("+columns") else "")
                 with tempfile.TemporaryDirectory() as tmp:
                     cmd = omniload_ingest(url, "events", f"duckdb:///{tmp}/c.duckdb", args.parallelism)
-                    seconds, rows = cpu_run(["/usr/bin/env", f"PYTHONPATH={src}:{sandbox_src}", *cmd])
+                    path = src.removesuffix("+columns")
+                    seconds, rows = cpu_run(["/usr/bin/env", f"PYTHONPATH={path}:{sandbox_src}", *cmd])
                     cpu[src].append(seconds / rows * 1e6)
                     print(f"  {src}: {seconds:.1f} s CPU, {rows:,} rows, {seconds / rows * 1e6:.1f} µs/row", flush=True)
-    print(f"{args.events:,} events into DuckDB, parallelism {args.parallelism}, properties={args.properties or 'json'}, "
-          f"client CPU (user+sys, sandbox excluded), median of {args.runs}:")  # fmt: skip
+    print(f"{args.events:,} events into DuckDB, parallelism {args.parallelism}, client CPU (user+sys, sandbox "
+          f"excluded), median of {args.runs} (+columns: properties=columns):")  # fmt: skip
+    first = statistics.median(cpu[variants[0]])
     for src in variants:
-        print(f"  {src}: {statistics.median(cpu[src]):.1f} µs/row")
+        med = statistics.median(cpu[src])
+        print(f"  {src}: {med:.1f} µs/row ({med / first:.2f}x the first)")
 
 
 if __name__ == "__main__":
