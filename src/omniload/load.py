@@ -47,6 +47,7 @@ from .dates import iso, parse_timestamp
 from .destinations import NO_TABLE, Destination
 from .destinations.state import pipeline_name, resource_state
 from .errors import CorruptState, DestinationFailed, OmniloadError, UsageError
+from .load_slot import with_load_id_slot
 from .prefetch import Prefetch
 from .runtime import release_memory
 from .sources.base import TableReader, Window
@@ -403,6 +404,8 @@ class TableLoad:
                             batch = without_nul(batch, nul)
                         load._slice_rows += batch.num_rows
                         load.dest.saw_batch(load.target.schema, load.target.table, batch)
+                        if how != "scd2" and load.dest.file_format == "parquet":
+                            batch = with_load_id_slot(batch, load.pipeline(), load.target.table)
                         added = undeclared(batch.schema, hints)  # columns the source added on the fly: their types
                         if added:
                             hints.update(self.dest.column_hints(column_hints(added, (), None, False)))
