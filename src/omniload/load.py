@@ -274,13 +274,18 @@ class TableLoad:
         if not self.info.cursor or self.new_columns:
             return start
         last = self.saved_cursor(saved)
+        first = saved.get("interval_start")
         if start is None:
+            if last is not None:
+                self.reader.resuming(parse_timestamp(first) if first else None)
             return last
         end = self.settings.end  # None: now, which every saved cursor is before
-        resumes = (saved.get("interval_start") == iso(start) and last is not None and start < last
+        resumes = (first == iso(start) and last is not None and start < last
                    and (end is None or last < end) and self.strategy != "replace")  # fmt: skip
         if not resumes:
             self._deep_start = None  # read from --interval-start, not from a lookback
+        else:
+            self.reader.resuming(start)
         return last if resumes else start
 
     def saved_cursor(self, saved: dict[str, Any]) -> datetime | None:

@@ -147,6 +147,12 @@ class TableReader(ABC):
     def restore(self, saved: dict) -> None:  # noqa: B027 (optional: most readers keep no state of their own)
         """The table's state as the last run committed it, before :meth:`plan` (for readers that keep their own)."""
 
+    def resuming(self, first: datetime | None) -> None:  # noqa: B027 (optional, as restore)
+        """Before :meth:`plan`: this run goes on from the saved cursor (``plan``'s start is derived from it), and
+        ``first`` is where the table's interval began (None: the beginning): where a part of the table that no saved
+        cursor covers yet starts (a reader keeping cursors of its own, such as Klaviyo's per chosen metric). Not
+        called: the run reads everything from ``plan``'s start (a first load, another --interval-start)."""
+
     def following(self, window: Window) -> Window | None:
         """Once ``window`` was read: the next part of its interval, when the reader commits an interval in parts it
         learns while reading (a child table: some parents at a time); None: nothing follows. Each part is

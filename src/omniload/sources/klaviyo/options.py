@@ -8,7 +8,8 @@ password), ``revision``. Reports: ``conversion_metric_id``,
 that lower limit), ``template_fields=definition`` the ``definition`` column to templates
 (``additional-fields[template]``; same rate limit). Without them nothing changes. ``layout=fivetran`` keeps
 Fivetran's Klaviyo schema as views beside the tables (fivetran.py); ``properties=columns`` (with
-``property_columns_max``) lifts event and profile properties into columns (lift.py). A bad value is one line, exit 2.
+``property_columns_max``) lifts event and profile properties into columns (lift.py); ``metrics=`` reads the events
+of the metrics it names only (chosen.py). A bad value is one line, exit 2.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from urllib.parse import parse_qs, urlsplit
 
 from ...errors import UsageError
 from ...types import JSON
+from . import chosen
 from .client import DEFAULT_BASE_URL, REVISION
 from .spec import TableSpec
 from .tables.reports import DAILY_REPORT_REQUESTS
 
 URI_PARAMS = ("api_key", "base_url", "revision", "conversion_metric_id", "report_budget", "report_horizon_days", "metric_ids",
-              "profile_fields", "template_fields", "layout", "properties", "property_columns_max")  # fmt: skip
+              "profile_fields", "template_fields", "layout", "properties", "property_columns_max", "metrics")  # fmt: skip
 LAYOUTS = ("fivetran",)  # layout=: views kept beside the tables (fivetran.py)
 REPORT_BUDGET = (
     200  # report requests a day per endpoint, under Klaviyo's DAILY_REPORT_REQUESTS: the rest is for other tools
@@ -135,5 +137,10 @@ def from_uri(cls, uri: str):
     source.layout = (query.get("layout") or [""])[0].strip()
     if source.layout and source.layout not in LAYOUTS:
         raise UsageError(f"--source-uri: layout '{source.layout[:40]}' is not allowed; allowed: {', '.join(LAYOUTS)}")
+    if "metrics" in query:
+        source.chosen_metrics = chosen.parse(query["metrics"][0])
+        if not source.chosen_metrics:
+            raise UsageError("--source-uri: metrics= names no metric; give metric names or ids, comma-separated, "
+                             "e.g. metrics=Placed Order,Opened Email")  # fmt: skip
     source.notes = notes
     return source
