@@ -46,6 +46,9 @@ class TableInfo:
     # how long the table is expected to take relative to the others (any unit): when tables load side by side
     # the heaviest groups start first, so a whole account takes about as long as its slowest table
     weight: float = 0.0
+    # column -> the stored column it is computed from (TableReader.derive): such a column new since the table's last
+    # load is filled from the rows already in the destination where it can (Destination.fills_columns), not re-read
+    derived: dict[str, str] = field(default_factory=dict)
 
     @property
     def dest_name(self) -> str:
@@ -163,6 +166,11 @@ class TableReader(ABC):
         """Keys the reader wants saved with each slice's rows (its own progress); {}: none. A reader with state
         of its own always commits its slices, even those that bring nothing new."""
         return {}
+
+    def derive(self, rows: pa.Table) -> pa.Table:
+        """``rows`` (the key and the stored columns of ``info.derived``, as a destination holds them: JSON as text)
+        with the derived columns computed, as a read computes them."""
+        raise NotImplementedError(f"table '{self.info.name}' derives no columns")
 
     def adopt(self, rows: pa.Table) -> pa.Table:
         """Rows another dlt pipeline loaded into this table (its own column layout, such as ingestr's) in the table's

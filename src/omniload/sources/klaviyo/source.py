@@ -29,7 +29,7 @@ from ..base import ReadEvents, ReadOptions, ScanCost, Source, TableInfo, TableRe
 from .children import child_pages
 from .chosen import MetricCursors, resolve
 from .client import DEFAULT_BASE_URL, REVISION, KlaviyoClient
-from .convert import arrow_schema, records_to_arrow, typed_to_arrow
+from .convert import arrow_schema, derive, records_to_arrow, typed_to_arrow
 from .decode import PageDecoder
 from .extract import Page, Plan, Prefetched, plan_slices, run_plan
 from .fivetran import VIEWS as FIVETRAN_VIEWS
@@ -115,6 +115,9 @@ class KlaviyoReader(TableReader):
 
     def _lifted(self, table: pa.Table) -> pa.Table:
         return self._lifter.apply(table) if self._lifter is not None else table
+
+    def derive(self, rows: pa.Table) -> pa.Table:
+        return derive(self.spec, rows)
 
     def adopt(self, rows: pa.Table) -> pa.Table:
         from .adopt import adopt
