@@ -12,7 +12,8 @@ saved with the table's rows. A run that goes on from the saved cursor reads a me
 run would (from the loader's start: the saved cursor less the lookback; from further back when the metric's own
 read stopped earlier), and a metric not read before from the table's interval start: adding a metric backfills
 that metric only. A run that does not resume (a first load, another ``--interval-start``, ``replace``) reads every
-metric from its start. Metrics planned alike share one slice when the plan has one slice each (an incremental run:
+metric from its start. ``event_attributions`` (include=attributions on the same endpoint) is filtered alike, with
+cursors of its own, and reads its own streams (it cannot ride along with per-metric streams, ride.py). Metrics planned alike share one slice when the plan has one slice each (an incremental run:
 one commit); otherwise each metric's slices are read and committed on their own, in turn.
 """
 
@@ -30,6 +31,7 @@ from .decode import PageDecoder
 from .extract import Prefetched
 from .spec import TableSpec
 
+FILTERED = ("events", "event_attributions")  # the tables read from GET /api/events: both filtered alike
 STATE_KEY = "metrics_through"  # metric id -> iso time: that metric's events before it were read and committed
 
 

@@ -23,11 +23,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ...dates import iso, parse_timestamp
-from ...errors import UsageError
 from ...uri import register_secret
 from ..base import ReadEvents, ReadOptions, ScanCost, Source, TableInfo, TableReader, TableStats, View, Window
 from .children import child_pages
-from .chosen import MetricCursors, resolve
+from .chosen import FILTERED, MetricCursors, resolve
 from .client import DEFAULT_BASE_URL, REVISION, KlaviyoClient
 from .convert import arrow_schema, derive, records_to_arrow, typed_to_arrow
 from .decode import PageDecoder
@@ -109,7 +108,7 @@ class KlaviyoReader(TableReader):
             self._lifter = Lifter(self.spec.name, self.source.property_cap, saved,
                                   lambda text: self.source.note(self.events, text))  # fmt: skip
             self._lifter.reserved = set(self.spec.all_columns)
-        if self.source.chosen_ids is not None and self.spec.name == "events":
+        if self.source.chosen_ids is not None and self.spec.name in FILTERED:
             first, resumed = (self._resumed or (None,))[0], self._resumed is not None
             self._chosen = MetricCursors(self.source.chosen_ids, saved, first, resumed)
 
@@ -129,11 +128,12 @@ class KlaviyoReader(TableReader):
         table read in parts its progress (parts.py)."""
         if self._parts is not None:
             return self._parts.state()
-        if self._lifter is not None or self._chosen is not None:  # property column types (lift.py), metrics' cursors
-            return {**(self._lifter.state() if self._lifter else {}), **(self._chosen.state() if self._chosen else {})}
-        if self.spec.name not in RIDERS.values():
-            return {}
-        return {"through": iso(self._through) if self._through is not None else ""}
+        out = self._lifter.state() if self._lifter is not None else {}  # the types of the property columns (lift.py)
+        if self._chosen is not None:  # each chosen metric's cursor (chosen.py)
+            out.update(self._chosen.state())
+        if self.spec.name in RIDERS.values():
+            out["through"] = iso(self._through) if self._through is not None else ""
+        return out
 
     def following(self, window: Window) -> Window | None:
         return self._parts.following(window) if self._parts is not None else None
@@ -144,7 +144,8 @@ class KlaviyoReader(TableReader):
         run, specs, name = self.source.run, self.source.specs, self.spec.name
         run.planned.add(name)
         rider = RIDERS.get(name)
-        if rider in run.opened and rider not in run.planned and rider in specs:
+        # per-metric streams (metrics=) cover no one interval a rider could take: each table reads its own
+        if rider in run.opened and rider not in run.planned and rider in specs and self.source.chosen_ids is None:
             rspec = specs[rider]
             self.feeds = run.rides[rider] = Ride(rspec, arrow_schema(rspec))
             self.spec = replace(self.spec, extra_params={**self.spec.extra_params, "include": rspec.include})
@@ -340,11 +341,8 @@ class KlaviyoSource(Source):
         """Fail fast, before writing anything, when the API cannot be reached, refuses the key, or the key may
         read none of ``tables`` (preflight.py); the answer's ``Date`` says the server's clock."""
         specs = {**TABLES, **self.specs}
-        if self.chosen_metrics and "event_attributions" in (tables or ()):
-            raise UsageError("--source-uri: metrics= cannot be combined with table event_attributions (its rows keep one "
-                             "cursor, not one per metric); load event_attributions in a run without metrics=")  # fmt: skip
         preflight(self, tables, specs)
-        if self.chosen_metrics and "events" in (tables or ()):
+        if self.chosen_metrics and set(FILTERED) & set(tables or ()):
             self.chosen_ids = self._resolve(specs["metrics"])
 
     def _resolve(self, metrics: TableSpec) -> list[str]:
