@@ -54,7 +54,7 @@ from .transform import Transform, row_hash, without_nul
 from .types import JSON, column_hints, undeclared
 
 PREFETCH_BATCHES = 2  # batches of the next slice read ahead while the current one loads
-FILL_ROWS = 50_000  # loaded rows read back at a time to fill new derived columns (fill_columns)
+FILL_ROWS = 10_000  # loaded rows read back at a time to fill new derived columns (as takeover.py: memory)
 
 
 @dataclass(frozen=True)
@@ -283,8 +283,10 @@ class TableLoad:
         stored = sorted({self.info.derived[c] for c in self.to_fill})
         with self.dest_lock:
             self.dest.add_columns(schema, table, {c: self.info.columns[c] for c in self.to_fill})
-            for rows in self.dest.read_table(schema, table, [*key, *stored], FILL_ROWS):
-                self.dest.fill_columns(schema, table, key, self.reader.derive(rows).select([*key, *self.to_fill]))
+            rows = self.dest.read_table(schema, table, [*key, *stored], FILL_ROWS)
+            self.dest.fill_columns(
+                schema, table, key, (self.reader.derive(r).select([*key, *self.to_fill]) for r in rows)
+            )
 
     def start_from(self, saved: dict[str, Any]) -> datetime | None:
         """Where reading starts: the saved cursor without ``--interval-start``; with it, the saved cursor too when

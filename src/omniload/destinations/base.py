@@ -171,8 +171,9 @@ class Destination:
         """Add the columns of ``types`` (name -> omniload type) that ``schema.table`` lacks (fills_columns)."""
         raise NotImplementedError
 
-    def fill_columns(self, schema: str, table: str, key: tuple[str, ...], rows) -> None:
-        """Set the columns of ``rows`` (an Arrow table: ``key`` and the columns) in the rows of the same key."""
+    def fill_columns(self, schema: str, table: str, key: tuple[str, ...], batches: Iterator[Any]) -> None:
+        """Set the columns of ``batches`` (Arrow tables: ``key`` and the columns) in the rows of the same key, all in
+        one transaction."""
         raise NotImplementedError
 
     def drop_table(self, schema: str, table: str) -> None:
