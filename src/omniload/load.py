@@ -263,7 +263,9 @@ class TableLoad:
         self.new_columns = sorted(set(self.info.columns) - set(before))
         gone = sorted(set(before) - set(self.info.columns))
         derived = {c: self.info.derived.get(c) for c in self.new_columns}
-        if self.new_columns and self.dest.fills_columns and all(s in before for s in derived.values()):
+        # filled in place unless the run rewrites everything anyway or changes columns on the way (--columns, --mask)
+        fill = self.dest.fills_columns and self.strategy != "replace" and not self.settings.transform
+        if self.new_columns and fill and all(s in before for s in derived.values()):
             self.to_fill, self.new_columns = self.new_columns, []
             self.on_note(f"table '{self.info.name}': columns new since the table's last load ({', '.join(self.to_fill)}): "
                          f"filled in the loaded rows from {', '.join(sorted(set(derived.values())))}, not read again")  # fmt: skip

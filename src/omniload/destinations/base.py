@@ -172,8 +172,7 @@ class Destination:
         raise NotImplementedError
 
     def fill_columns(self, schema: str, table: str, key: tuple[str, ...], batches: Iterator[Any]) -> None:
-        """Set the columns of ``batches`` (Arrow tables: ``key`` and the columns) in the rows of the same key, all in
-        one transaction."""
+        """Set the columns of ``batches`` (Arrow tables: ``key`` and the columns) in the rows of the same key."""
         raise NotImplementedError
 
     def drop_table(self, schema: str, table: str) -> None:
