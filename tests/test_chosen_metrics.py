@@ -18,6 +18,7 @@ from klaviyo_sandbox import SandboxConfig, SandboxServer
 from klaviyo_sandbox import testing as truth
 from omniload.cli import main
 from omniload.dates import parse_timestamp
+from omniload.sources.klaviyo.chosen import STATE_KEY, MetricCursors
 from omniload.sources.klaviyo.tables import TABLES
 
 from .conftest import KEY, http_get, http_post
@@ -152,3 +153,15 @@ def test_deletes_mark_no_other_metrics_events(make_sandbox, tmp_path):
     assert {k for k, r in got.items() if r["metric_id"] in ids_b} == {
         k for k, r in before.items() if r["metric_id"] in ids_b
     }
+
+
+def test_a_metric_whose_read_stopped_early_starts_from_its_own_cursor():
+    """After a run cut short between two metrics' slices (B committed up to t2, A only up to t1 < t2): the next run
+    reads A from t1 less the lookback in force, B from the loader's start (t2 less it), a new C from the start."""
+    t1, t2 = parse_timestamp("2026-06-01T00:00:00Z"), parse_timestamp("2026-06-20T00:00:00Z")
+    saved = {"last_value": t2.isoformat(), STATE_KEY: {"A": t1.isoformat(), "B": t2.isoformat()}}
+    first = parse_timestamp(START + "T00:00:00Z")
+    lookback = timedelta(days=1)
+    starts = MetricCursors(["A", "B", "C"], saved, first, resumed=True).starts(t2 - lookback)
+    assert starts == {t1 - lookback: ["A"], t2 - lookback: ["B"], first: ["C"]}
+    assert MetricCursors(["A", "C"], saved, first, resumed=False).starts(first) == {first: ["A", "C"]}
