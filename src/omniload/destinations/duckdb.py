@@ -225,8 +225,10 @@ class DuckDB(SqlFill, SqlViews, SqlDeletes, Destination):
                            f'(select 1 from "{schema}"."{table}" t where {match})', wanted=rows.select([*key, cursor]))  # fmt: skip
         return isinstance(found, list) and found[0][0] == found[0][1]
 
-    def newest_loaded(self, schema: str, table: str, cursor: str) -> Any:
-        rows = self._read(f'select max("{cursor}") from "{schema}"."{table}"')
+    def newest_loaded(self, schema: str, table: str, cursor: str, scope: tuple[tuple[str, str], ...] = ()) -> Any:
+        where = " and ".join(f'"{c}" = ?' for c, _ in scope)
+        rows = self._read(f'select max("{cursor}") from "{schema}"."{table}"' + (f" where {where}" if where else ""),
+                          [v for _, v in scope])  # fmt: skip
         return rows[0][0] if isinstance(rows, list) else rows
 
     def _write_connection(self) -> Any:

@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 from ...dates import iso, parse_timestamp
 from ...uri import register_secret
 from ..base import ReadEvents, ReadOptions, ScanCost, Source, TableInfo, TableReader, TableStats, View, Window
+from ..scoped import ScopedReader, scoped_info
 from .children import child_pages
 from .chosen import FILTERED, MetricCursors, resolve
 from .client import DEFAULT_BASE_URL, REVISION, KlaviyoClient
@@ -47,6 +48,7 @@ from .tables import TABLES
 from .tables.included import RIDERS
 from .windows import whole
 
+ACCOUNT = ("account_id",)  # account_column=true: the column naming the account of every row
 BATCH_BYTES = 24 * 2**20  # a batch is handed to dlt at this size too: wide rows (profiles) must not pile up
 
 
@@ -107,7 +109,7 @@ class KlaviyoReader(TableReader):
         if self.source.lift_properties and self.spec.name in LIFTS:
             self._lifter = Lifter(self.spec.name, self.source.property_cap, saved,
                                   lambda text: self.source.note(self.events, text))  # fmt: skip
-            self._lifter.reserved = set(self.spec.all_columns)
+            self._lifter.reserved = set(self.spec.all_columns) | set(ACCOUNT)
         if self.source.chosen_ids is not None and self.spec.name in FILTERED:
             first, resumed = (self._resumed or (None,))[0], self._resumed is not None
             self._chosen = MetricCursors(self.source.chosen_ids, saved, first, resumed)
@@ -316,16 +318,33 @@ class KlaviyoSource(Source):
         self.property_cap = CAP
         self.chosen_metrics: list[str] = []  # metrics=: the names or ids of the metrics whose events are read
         self.chosen_ids: list[str] | None = None  # their metric ids, resolved by the preflight (chosen.py)
+        self.account_column = False  # account_column=true: every row carries the account's id (scoped.py)
+        self.key_env = ""  # api_key_env=: the environment variable the key came from (its name is no secret)
 
     @classmethod
     def from_uri(cls, uri: str) -> KlaviyoSource:
         return from_uri(cls, uri)
 
+    def share_tables(self) -> None:
+        """Several accounts load the same tables in this run: every row carries its account's id."""
+        self.account_column = True
+
+    def label(self) -> str:
+        """The account's id once the preflight asked (else the key's environment variable, when named)."""
+        return self.run.account_id or (f"api_key_env={self.key_env}" if self.key_env else "")
+
     def views(self) -> list[View]:
         return list(FIVETRAN_VIEWS) if self.layout == "fivetran" else []
 
     def tables(self) -> dict[str, TableInfo]:
-        return {name: replace(spec.info, weight=self._weight(spec)) for name, spec in self.specs.items()}
+        infos = {name: replace(spec.info, weight=self._weight(spec)) for name, spec in self.specs.items()}
+        if self.account_column:
+            infos = {name: scoped_info(info, ACCOUNT, self._account()) for name, info in infos.items()}
+        return infos
+
+    def _account(self) -> tuple[str] | None:
+        """The account's id, as the scope's values (None: not known before the preflight)."""
+        return (self.run.account_id,) if self.run.account_id is not None else None
 
     def _weight(self, spec: TableSpec) -> float:
         """Minutes per 60 requests of the table's own bucket, times a hundredfold for each level of parents
@@ -374,8 +393,10 @@ class KlaviyoSource(Source):
         spec = self.specs[table]
         self.run.opened.add(table)
         if spec.cursor_kind == "period":  # reports: POST one period at a time, within the daily budget
-            return ReportReader(self, spec, options, events)
-        return KlaviyoReader(self, spec, options, events)
+            reader: TableReader = ReportReader(self, spec, options, events)
+        else:
+            reader = KlaviyoReader(self, spec, options, events)
+        return ScopedReader(reader, ACCOUNT, self._account) if self.account_column else reader
 
     def client(self, options: ReadOptions, stats: TableStats | None = None, on_retry=None) -> KlaviyoClient:
         policy = RetryPolicy(max_retry_after=options.max_retry_after)
