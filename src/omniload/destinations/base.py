@@ -118,6 +118,14 @@ class Destination:
         tables go on. The default takes no lock: destinations without a way to lock say so in the README."""
         yield
 
+    @contextlib.contextmanager
+    def step_lock(self, schema: str, table: str, on_wait: Callable[[str], None]) -> Iterator[None]:
+        """Held by a load of one table that runs without the run-wide ``lock`` (an orchestrator's step, one per
+        account, beside others in other processes): ``table_lock``, and whatever else keeps two writers of this
+        table apart here; each waited for up to ``lock_wait`` seconds."""
+        with self.table_lock(schema, table, on_wait):
+            yield
+
     def dlt_destination(self):
         import dlt
 

@@ -177,6 +177,14 @@ class DuckDB(SqlFill, SqlViews, SqlDeletes, Destination):
         with lock:
             yield
 
+    def step_lock(self, schema: str, table: str, on_wait: Callable[[str], None]):
+        """DuckDB takes one writing process per file: a step waits (``lock_wait``) for the lock ``lock`` takes, so
+        steps, and a CLI run, write the file one after another."""
+        if self.in_memory:
+            return contextlib.nullcontext()
+        what = "a table of this DuckDB file"  # whichever table the other writer loads
+        return file_lock(os.path.realpath(self.path) + ".lock", self.lock_wait, what, self.display, on_wait)
+
     def dlt_destination(self):
         import dlt
         from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
