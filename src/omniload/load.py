@@ -47,6 +47,7 @@ from .dates import iso, parse_timestamp
 from .destinations import NO_TABLE, Destination
 from .destinations.state import pipeline_name, resource_state
 from .errors import CorruptState, DestinationFailed, OmniloadError, UsageError
+from .load_slot import with_load_id_slot
 from .prefetch import Prefetch
 from .runtime import release_memory
 from .sources.base import TableReader, Window
@@ -54,6 +55,7 @@ from .transform import Transform, row_hash, without_nul
 from .types import JSON, column_hints, undeclared
 
 PREFETCH_BATCHES = 2  # batches of the next slice read ahead while the current one loads
+FILL_ROWS = 10_000  # loaded rows read back at a time to fill new derived columns (as takeover.py: memory)
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,7 @@ class TableLoad:
         self.on_committed = on_committed  # rows of a slice, once its load is committed
         self.on_note = on_note  # something the user should know about this table
         self.new_columns: list[str] = []  # declared now, not when the table was last loaded: read it all again
+        self.to_fill: list[str] = []  # new too, but derived from a loaded column: filled in the destination instead
         self._slice_rows = 0
         self._newest: Any = None  # the newest cursor value read by this run's slices so far
         # where a deep lookback would start (its table has one, the run resumes from a saved cursor); and, when this
@@ -232,6 +235,8 @@ class TableLoad:
         if self.settings.full_refresh:
             self.drop_other_layout()
         self.check_columns(saved)  # before start_from: new columns make a first load
+        if self.to_fill:
+            self.fill_columns()
         start = self.start_from(saved)
         windows = reading.plan(self.reader, saved, start, self.settings.end, self.settings.checkpoint_rows)
         first = start is None and not saved.get("last_value") and self.deep_lookback() > timedelta(0)
@@ -266,7 +271,7 @@ class TableLoad:
                 head: list[pa.Table] = []
                 fp = None
                 if (len(windows) == 1 and not self.settings.full_refresh and not self.explicit_strategy and not self.new_columns
-                        and not self.reader.state_update() and not self._deep_at):  # fmt: skip
+                        and not self.reader.state_update() and not self._deep_at and not self.to_fill):  # fmt: skip
                     head, nothing_new, fp = self.peek(batches, saved)
                     if nothing_new and self.reader.following(window) is None:  # nothing to load or commit
                         return
@@ -313,6 +318,13 @@ class TableLoad:
             return
         self.new_columns = sorted(set(self.info.columns) - set(before))
         gone = sorted(set(before) - set(self.info.columns))
+        derived = {c: self.info.derived.get(c) for c in self.new_columns}
+        # filled in place unless the run rewrites everything anyway or changes columns on the way (--columns, --mask)
+        fill = self.dest.fills_columns and self.strategy != "replace" and not self.settings.transform
+        if self.new_columns and fill and all(s in before for s in derived.values()):
+            self.to_fill, self.new_columns = self.new_columns, []
+            self.on_note(f"table '{self.info.name}': columns new since the table's last load ({', '.join(self.to_fill)}): "
+                         f"filled in the loaded rows from {', '.join(sorted(set(derived.values())))}, not read again")  # fmt: skip
         if self.new_columns:
             since = "from --interval-start" if self.settings.start else "every record"
             self.on_note(f"table '{self.info.name}': columns new since the table's last load ({', '.join(self.new_columns)}): "
@@ -320,6 +332,19 @@ class TableLoad:
         if gone:
             self.on_note(f"table '{self.info.name}': columns no longer read ({', '.join(gone)}): they stay in the table, "
                          "empty in rows loaded from now on")  # fmt: skip
+
+    def fill_columns(self) -> None:
+        """Fill the new derived columns (``to_fill``) of the loaded rows from the stored columns they come from, the
+        reader computing them as a read would: the destination adds them, then sets them batch by batch (fill.py).
+        The load that follows saves the table's columns with its cursor (it always commits)."""
+        key, schema, table = self.info.primary_key, self.target.schema, self.target.table
+        stored = sorted({self.info.derived[c] for c in self.to_fill})
+        with self.dest_lock:
+            self.dest.add_columns(schema, table, {c: self.info.columns[c] for c in self.to_fill})
+            rows = self.dest.read_table(schema, table, [*key, *stored], FILL_ROWS)
+            self.dest.fill_columns(
+                schema, table, key, (self.reader.derive(r).select([*key, *self.to_fill]) for r in rows)
+            )
 
     def start_from(self, saved: dict[str, Any]) -> datetime | None:
         """Where reading starts: the saved cursor without ``--interval-start``; with it, the saved cursor too when
@@ -329,13 +354,18 @@ class TableLoad:
         if not self.info.cursor or self.new_columns:
             return start
         last = self.saved_cursor(saved)
+        first = saved.get("interval_start")
         if start is None:
+            if last is not None:
+                self.reader.resuming(parse_timestamp(first) if first else None)
             return last
         end = self.settings.end  # None: now, which every saved cursor is before
-        resumes = (saved.get("interval_start") == iso(start) and last is not None and start < last
+        resumes = (first == iso(start) and last is not None and start < last
                    and (end is None or last < end) and self.strategy != "replace")  # fmt: skip
         if not resumes:
             self._deep_start = None  # read from --interval-start, not from a lookback
+        else:
+            self.reader.resuming(start)
         return last if resumes else start
 
     def saved_cursor(self, saved: dict[str, Any]) -> datetime | None:
@@ -463,6 +493,8 @@ class TableLoad:
                             batch = without_nul(batch, nul)
                         load._slice_rows += batch.num_rows
                         load.dest.saw_batch(load.target.schema, load.target.table, batch)
+                        if how != "scd2" and load.dest.file_format == "parquet":
+                            batch = with_load_id_slot(batch, load.pipeline(), load.target.table)
                         added = undeclared(batch.schema, hints)  # columns the source added on the fly: their types
                         if added:
                             hints.update(self.dest.column_hints(column_hints(added, (), None, False)))

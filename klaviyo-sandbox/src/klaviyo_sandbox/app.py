@@ -79,6 +79,8 @@ class SandboxConfig:
     rate_limits: str = "real"  # real | off | xFACTOR
     latency_ms: int = 0
     profile_properties_kb: int = 0  # wide profiles: this many KB of text in each one's properties (``notes``)
+    # True: a metric's later copies (other integrations) carry its very name, as Klaviyo allows; False: "X (1)"
+    same_metric_names: bool = False
     faults: str = ""
     keys: dict[str, list[str]] | None = None  # None: any well-formed private key, with every read scope
     now: datetime | None = None
@@ -124,7 +126,8 @@ class SandboxState:
     def __post_init__(self) -> None:
         cfg = self.config
         kwargs: dict[str, Any] = {"seed": cfg.seed, "account_seed": cfg.account_seed, "counts": parse_scale(cfg.scale),
-                                  "profile_properties_kb": cfg.profile_properties_kb}  # fmt: skip
+                                  "profile_properties_kb": cfg.profile_properties_kb,
+                                  "same_metric_names": cfg.same_metric_names}  # fmt: skip
         if cfg.now:
             kwargs["now0"] = cfg.now
         self.dataset = Dataset(**kwargs)

@@ -80,6 +80,11 @@ def build_parser(prog: str = "klaviyo-sandbox") -> argparse.ArgumentParser:
     k.add_argument(
         "--profile-properties-kb", type=int, default=0, help="wide profiles: N KB of text in each one's properties"
     )
+    k.add_argument(
+        "--same-metric-names",
+        action="store_true",
+        help="a metric's later copies (other integrations) carry its very name, as Klaviyo allows (default: 'X (1)')",
+    )
     return k
 
 
@@ -101,7 +106,8 @@ def _serve(args: argparse.Namespace) -> None:
                         filter_precision=args.filter_precision, public_url=args.public_url,
                         archived_visible=args.archived_visible, refuse_future_filters=not args.allow_future_filters,
                         revision_policy=args.revision_policy, include_limit=args.include_limit,
-                        profile_properties_kb=args.profile_properties_kb)  # fmt: skip
+                        profile_properties_kb=args.profile_properties_kb,
+                        same_metric_names=args.same_metric_names)  # fmt: skip
     if args.workers < 1 or (args.workers > 1 and args.rate_limits != "off"):
         raise UsageError(
             f"--workers {args.workers}: use 1, or more only with --rate-limits off (workers do not share counters)"

@@ -198,6 +198,7 @@ class Dataset:
     counts: dict[str, int] = field(default_factory=lambda: dict(SCALES["small"]))
     now0: datetime = DEFAULT_NOW
     profile_properties_kb: int = 0  # each profile also carries this many KB of text in its properties (wide rows)
+    same_metric_names: bool = False  # a metric's later copies carry its very name (else "Placed Order (1)")
 
     def __post_init__(self) -> None:
         self.now0_us = int(self.now0.timestamp()) * 1_000_000

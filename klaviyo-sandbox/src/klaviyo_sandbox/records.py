@@ -205,7 +205,8 @@ def _campaign(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
 
 def _metric(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     created, updated = b.times(i)
-    name = METRICS[i % len(METRICS)] + ("" if i < len(METRICS) else f" ({i // len(METRICS)})")
+    copy = "" if i < len(METRICS) or b.ds.same_metric_names else f" ({i // len(METRICS)})"
+    name = METRICS[i % len(METRICS)] + copy
     integ = INTEGRATIONS[i % len(INTEGRATIONS)]
     attrs = {"name": name, "created": created, "updated": updated,
              "integration": {"object": "integration", "id": f"int{i % 4}", "name": integ[0], "category": integ[1]}}  # fmt: skip

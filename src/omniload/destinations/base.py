@@ -67,6 +67,7 @@ class Destination:
     supports_scd2: bool = True  # dlt's scd2 merge strategy (SQL destinations)
     partitions: bool = False  # honours dlt's partition column hint (--partition-by)
     supports_views: ClassVar[bool] = False  # keeps a source's views (views.py): SQL with a connection of its own
+    fills_columns: ClassVar[bool] = False  # fills new derived columns of loaded rows in place (fill.py)
     stores_nul: bool = True  # text and JSON can hold NUL characters; False: they are removed on the way
     notes: list[str] = field(default_factory=list)  # said before the run (how the URI was read)
     merge_predicates: bool = False  # dlt's SQL merge job merges here: --incremental-predicate applies
@@ -179,6 +180,14 @@ class Destination:
 
     def read_table(self, schema: str, table: str, columns: list[str], rows: int) -> Iterator[Any]:
         """The table's ``columns``, about ``rows`` rows at a time, as Arrow tables (JSON values as text)."""
+        raise NotImplementedError
+
+    def add_columns(self, schema: str, table: str, types: dict[str, str]) -> None:
+        """Add the columns of ``types`` (name -> omniload type) that ``schema.table`` lacks (fills_columns)."""
+        raise NotImplementedError
+
+    def fill_columns(self, schema: str, table: str, key: tuple[str, ...], batches: Iterator[Any]) -> None:
+        """Set the columns of ``batches`` (Arrow tables: ``key`` and the columns) in the rows of the same key."""
         raise NotImplementedError
 
     def drop_table(self, schema: str, table: str) -> None:

@@ -15,11 +15,12 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ..errors import CorruptState, DestinationBusy, DestinationUnreachable, UsageError
 from .base import NO_TABLE, Destination, leftover_staging, local_path
 from .deletes import SqlDeletes
+from .fill import SqlFill
 from .locks import file_lock
 from .state import decode_state
 from .views import SqlViews
@@ -84,7 +85,8 @@ def check_database_file(p: Path) -> None:
 
 
 @dataclass
-class DuckDB(SqlViews, SqlDeletes, Destination):
+class DuckDB(SqlFill, SqlViews, SqlDeletes, Destination):
+    column_types: ClassVar[dict[str, str]] = {"double": "DOUBLE", "text": "VARCHAR"}
     path: str = ""  # file or ":memory:"
     merge_predicates: bool = True
     _conn: Any = None  # the run's connection (opened by preflight, closed by close)

@@ -75,8 +75,14 @@ class ScopedReader(TableReader):
     def restore(self, saved: dict) -> None:
         self.inner.restore(saved)
 
+    def resuming(self, first: datetime | None) -> None:
+        self.inner.resuming(first)
+
     def following(self, window: Window) -> Window | None:
         return self.inner.following(window)
+
+    def derive(self, rows: pa.Table) -> pa.Table:
+        return self.inner.derive(rows)  # the scope's columns are among the rows read back
 
     def state_update(self) -> dict:
         return self.inner.state_update()

@@ -45,6 +45,8 @@ def _rows(
         state = dlt.current.resource_state()
         saved = dict(state)
         lo = reading.resume_point(saved, info.lookback) if info.cursor else None
+        if lo is not None:
+            reader.resuming(start)
         newest = None  # across the parts of a slice: the cursor is saved with the last part only
         for window in reading.with_parts(reader, reading.plan(reader, saved, lo if lo is not None else start, None,
                                                               CHECKPOINT_ROWS)):  # fmt: skip

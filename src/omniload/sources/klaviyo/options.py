@@ -10,7 +10,8 @@ that lower limit), ``template_fields=definition`` the ``definition`` column to t
 ``segment_fields=profile_count`` and ``campaign_fields=estimated_recipient_count`` add the counts' tables
 (tables/counts.py) to ``--source-table all``. Without them nothing changes. ``layout=fivetran`` keeps
 Fivetran's Klaviyo schema as views beside the tables (fivetran.py); ``properties=columns`` (with
-``property_columns_max``) lifts event and profile properties into columns (lift.py). ``account_column=true`` gives every table the
+``property_columns_max``) lifts event and profile properties into columns (lift.py); ``metrics=`` reads the events
+of the metrics it names only (chosen.py). ``account_column=true`` gives every table the
 account's id (``account_id``, first in every primary key). A bad value is one line, exit 2.
 """
 
@@ -24,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ...errors import UsageError
 from ...types import JSON
+from . import chosen
 from .client import DEFAULT_BASE_URL, REVISION
 from .spec import TableSpec
 from .tables.reports import DAILY_REPORT_REQUESTS
@@ -34,7 +36,7 @@ OPT_IN_TABLES = {"list_fields": {"profile_count": "list-profile-counts"},
                  "campaign_fields": {"estimated_recipient_count": "campaign-recipient-estimations"}}  # fmt: skip
 URI_PARAMS = ("api_key", "api_key_env", "base_url", "revision", "conversion_metric_id", "report_budget", "report_horizon_days",
               "metric_ids", "profile_fields", "template_fields", "layout", "properties", "property_columns_max",
-              "account_column", *OPT_IN_TABLES)  # fmt: skip
+              "account_column", "metrics", *OPT_IN_TABLES)  # fmt: skip
 LAYOUTS = ("fivetran",)  # layout=: views kept beside the tables (fivetran.py)
 REPORT_BUDGET = (
     200  # report requests a day per endpoint, under Klaviyo's DAILY_REPORT_REQUESTS: the rest is for other tools
@@ -173,5 +175,10 @@ def from_uri(cls, uri: str):
             f"--source-uri: account_column '{column[:40]}' is not allowed; allowed: true, false (the default)"
         )
     source.account_column = column == "true"
+    if "metrics" in query:
+        source.chosen_metrics = chosen.parse(query["metrics"][0])
+        if not source.chosen_metrics:
+            raise UsageError("--source-uri: metrics= names no metric; give metric names or ids, comma-separated, "
+                             "e.g. metrics=Placed Order,Opened Email")  # fmt: skip
     source.notes = notes
     return source
