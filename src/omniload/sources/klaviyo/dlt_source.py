@@ -13,11 +13,17 @@ cursor less the table's lookback (``start`` bounds the first run), each slice is
 reader's own state saved. Every reader of the run is opened before any reads, so an include table loaded with
 its parent (event attributions with events) rides along with the parent's requests as in the CLI (ride.py): its
 resource waits, yielding nothing, until the parent's has read everything.
+
+The source is configured as the CLI's is: ``api_key``, ``base_url``, ``revision`` and ``options`` (the source
+URI's other options by name, as text, e.g. ``{"report_budget": "50", "profile_fields": "predictive_analytics"}``)
+make one :class:`~.options.KlaviyoConfig` through the same checks (options.py); ``layout`` is the CLI's alone
+(the views are made by omniload's runs), so it is one of the unknown options here, ignored with a warning.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 
 import dlt
@@ -27,6 +33,7 @@ from ... import reading
 from ...types import column_hints
 from ..base import CHECKPOINT_ROWS, ReadEvents, ReadOptions, TableInfo, TableReader
 from .client import DEFAULT_BASE_URL, REVISION
+from .options import URI_PARAMS, parse
 from .source import KlaviyoSource
 from .tables.included import RIDERS
 
@@ -62,9 +69,13 @@ def _rows(
 @dlt.source(name="klaviyo")
 def klaviyo_source(api_key: str = dlt.secrets.value, tables: Iterable[str] | None = None,
                    base_url: str = DEFAULT_BASE_URL, revision: str = REVISION, start: datetime | None = None,
-                   parallelism: int = ReadOptions.parallelism):  # fmt: skip
+                   parallelism: int = ReadOptions.parallelism, options: Mapping[str, str] | None = None):  # fmt: skip
     """One Arrow-yielding resource per Klaviyo table (all tables unless ``tables`` names some)."""
-    source = KlaviyoSource(api_key, base_url, revision)
+    params = {**(options or {}), "api_key": api_key, "base_url": base_url, "revision": revision}
+    config = parse(params, "klaviyo_source()", tuple(p for p in URI_PARAMS if p != "layout"))
+    for note in config.notes:
+        warnings.warn(note, stacklevel=2)
+    source = KlaviyoSource(config)
     infos = source.tables()
     names = list(tables) if tables is not None else [n for n, i in infos.items() if i.in_all]
     unknown = [n for n in names if n not in infos]

@@ -95,7 +95,7 @@ def preflight(source, names: Iterable[str] | None, specs: dict[str, TableSpec]) 
                 raise UsageError(f"--source-uri: the API key may read none of the tables asked for: it lacks "
                                  f"{', '.join(sorted(set(lacking)))}; add them to the key in {KEYS_PAGE}")  # fmt: skip
 
-    parts = urlsplit(source.base_url)
+    parts = urlsplit(source.config.base_url)
     where = f"{parts.hostname or ''}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
     try:
         asyncio.run(check())

@@ -25,14 +25,14 @@ from ...dates import iso, parse_timestamp
 from ...uri import register_secret
 from ..base import ReadEvents, ReadOptions, ScanCost, Source, TableInfo, TableReader, TableStats, View, Window
 from .children import child_pages
-from .client import DEFAULT_BASE_URL, REVISION, KlaviyoClient
+from .client import KlaviyoClient
 from .convert import arrow_schema, records_to_arrow, typed_to_arrow
 from .decode import PageDecoder
 from .extract import Page, Plan, Prefetched, plan_slices, run_plan
 from .fivetran import VIEWS as FIVETRAN_VIEWS
 from .keys import read_keys, scan_cost, scannable
-from .lift import CAP, LIFTS, Lifter
-from .options import REPORT_BUDGET, from_uri
+from .lift import LIFTS, Lifter
+from .options import KlaviyoConfig, from_uri, opt_in
 from .owners import Owners
 from .parts import Parts
 from .policy import RetryPolicy
@@ -96,8 +96,8 @@ class KlaviyoReader(TableReader):
 
     def restore(self, saved: dict) -> None:
         self._saved = saved
-        if self.source.lift_properties and self.spec.name in LIFTS:
-            self._lifter = Lifter(self.spec.name, self.source.property_cap, saved,
+        if self.source.config.lift_properties and self.spec.name in LIFTS:
+            self._lifter = Lifter(self.spec.name, self.source.config.property_cap, saved,
                                   lambda text: self.source.note(self.events, text))  # fmt: skip
             self._lifter.reserved = set(self.spec.all_columns)
 
@@ -253,7 +253,7 @@ class KlaviyoReader(TableReader):
         if spec.name in RIDERS.values():
             self._through = window.hi
         if self.source.run.server.deprecation:
-            self.source.note(self.events, f"API revision {self.source.revision} is {self.source.run.server.deprecation}; "
+            self.source.note(self.events, f"API revision {self.source.config.revision} is {self.source.run.server.deprecation}; "
                                           "set revision= in the source URI to a newer one")  # fmt: skip
 
     def _count(self, table: pa.Table) -> None:
@@ -271,32 +271,26 @@ class KlaviyoReader(TableReader):
 
 
 class KlaviyoSource(Source):
-    """Klaviyo's REST API (JSON:API), revision pinned to ``REVISION`` unless the URI names another."""
+    """Klaviyo's REST API (JSON:API), revision pinned to ``REVISION`` unless the URI names another. Its
+    configuration is one frozen :class:`~.options.KlaviyoConfig` (options.py), the run's shared state one
+    :class:`~.run.KlaviyoRun` (run.py); the tables (``specs``) are the configuration's, computed once here."""
 
     schemes = ("klaviyo",)
     default_schema = "klaviyo"
 
-    def __init__(self, api_key: str, base_url: str = DEFAULT_BASE_URL, revision: str = REVISION,
-                 tables: dict[str, TableSpec] | None = None) -> None:  # fmt: skip
-        self.api_key, self.base_url, self.revision = api_key, base_url.rstrip("/"), revision
-        register_secret(api_key)
-        self.specs = tables if tables is not None else TABLES
+    def __init__(self, config: KlaviyoConfig) -> None:
+        register_secret(config.api_key)
+        self.config = config
+        self.specs: dict[str, TableSpec] = opt_in(TABLES, config)  # with the opt-in columns asked for
         self.run = KlaviyoRun()  # what the run's readers share (run.py)
-        self.conversion_metric_id: str | None = None  # reports: None finds "Placed Order"
-        self.report_budget = REPORT_BUDGET
-        self.report_horizon: timedelta | None = None  # None: each report table's own
-        self.metric_ids: list[str] = []  # metric_aggregates: None: every metric
-        self.notes: list[str] = []  # said before the run: what from_uri noticed
-        self.layout = ""  # "fivetran": keep Fivetran's schema as views over the tables (fivetran.py)
-        self.lift_properties = False  # properties=columns: JSON properties lifted into columns (lift.py)
-        self.property_cap = CAP
+        self.notes = list(config.notes)  # said before the run
 
     @classmethod
     def from_uri(cls, uri: str) -> KlaviyoSource:
-        return from_uri(cls, uri)
+        return cls(from_uri(uri))
 
     def views(self) -> list[View]:
-        return list(FIVETRAN_VIEWS) if self.layout == "fivetran" else []
+        return list(FIVETRAN_VIEWS) if self.config.layout == "fivetran" else []
 
     def tables(self) -> dict[str, TableInfo]:
         return {name: replace(spec.info, weight=self._weight(spec)) for name, spec in self.specs.items()}
@@ -343,5 +337,6 @@ class KlaviyoSource(Source):
 
     def client(self, options: ReadOptions, stats: TableStats | None = None, on_retry=None) -> KlaviyoClient:
         policy = RetryPolicy(max_retry_after=options.max_retry_after)
-        return KlaviyoClient(self.api_key, self.base_url, self.revision, policy, connections=max(8, options.parallelism * 2),
+        cfg = self.config
+        return KlaviyoClient(cfg.api_key, cfg.base_url, cfg.revision, policy, connections=max(8, options.parallelism * 2),
                              limiters=self.run.limiters, stats=stats, server=self.run.server, on_retry=on_retry)  # fmt: skip
