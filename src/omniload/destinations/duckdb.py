@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CorruptState, DestinationBusy, DestinationUnreachable, UsageError
-from .base import NO_TABLE, Destination, leftover_staging, local_path
+from .base import NO_TABLE, Destination, Takeover, leftover_staging, local_path
 from .deletes import SqlDeletes
 from .locks import file_lock
 from .state import decode_state
@@ -84,7 +84,7 @@ def check_database_file(p: Path) -> None:
 
 
 @dataclass
-class DuckDB(SqlViews, SqlDeletes, Destination):
+class DuckDB(SqlViews, SqlDeletes, Takeover, Destination):
     path: str = ""  # file or ":memory:"
     merge_predicates: bool = True
     _conn: Any = None  # the run's connection (opened by preflight, closed by close)

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import DestinationUnreachable
 from ..uri import redact
-from .base import Destination
+from .base import Destination, Takeover
 from .deletes import SqlDeletes, q
 from .locks import wait_for
 from .views import SqlViews
@@ -38,7 +38,7 @@ def _lock_key(schema: str, table: str) -> int:
 
 
 @dataclass
-class Postgres(SqlViews, SqlDeletes, Destination):
+class Postgres(SqlViews, SqlDeletes, Takeover, Destination):
     param = "%s"
     compress_load_files: bool = False  # COPY reads each file straight back
     stores_nul: bool = False  # text refuses NUL bytes, jsonb the \u0000 escape
