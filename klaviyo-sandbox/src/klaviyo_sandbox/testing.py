@@ -20,10 +20,10 @@ from . import child_pages, children, flow_triggers, relationship_pages
 from .app import SandboxState
 from .attribution import FLOW, REPORT_CHANNEL
 from .audience_reports import FormTally
-from .dataset import UPDATED_FIELD
 from .envelope import included_object, resource
 from .query import to_us
 from .reports import Tally
+from .resources import UPDATED_FIELD
 
 CURSORS: dict[str, str | None] = {**UPDATED_FIELD, "events": "datetime"}  # each resource's incremental key
 # tables read from a parent's ``included`` resources: name -> (parent resource, relationship)
