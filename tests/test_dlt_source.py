@@ -105,8 +105,8 @@ def test_report_table_equals_truth(make_sandbox, tmp_path):
 def test_options_build_the_same_config_as_the_source_uri_and_load_an_opt_in_column(make_sandbox, tmp_path):
     """The URI's options given to klaviyo_source() are checked by the same code (one line naming the option on a bad
     value) and make the same KlaviyoConfig; an opt-in column loads through plain dlt equal to the sandbox's."""
-    options = {"template_fields": "definition", "report_budget": "50", "metric_ids": "a,b"}
-    uri = f"klaviyo://?api_key={KEY}&" + "&".join(f"{k}={v}" for k, v in options.items())
+    options = {"template_fields": "definition", "report_budget": 50, "metric_ids": ["a", "b"]}  # as a dlt user has them
+    uri = f"klaviyo://?api_key={KEY}&template_fields=definition&report_budget=50&metric_ids=a,b"
     source = klaviyo_source(api_key=KEY, tables=["templates"], options=options)
     assert source.resources["templates"].columns["definition"]["data_type"] == "json"
     with pytest.raises(

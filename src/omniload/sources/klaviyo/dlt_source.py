@@ -15,7 +15,7 @@ its parent (event attributions with events) rides along with the parent's reques
 resource waits, yielding nothing, until the parent's has read everything.
 
 The source is configured as the CLI's is: ``api_key``, ``base_url``, ``revision`` and ``options`` (the source
-URI's other options by name, as text, e.g. ``{"report_budget": "50", "profile_fields": "predictive_analytics"}``)
+URI's other options by name, e.g. ``{"report_budget": 50, "metric_ids": ["AbC123"], "properties": "columns"}``)
 make one :class:`~.options.KlaviyoConfig` through the same checks (options.py); ``layout`` is the CLI's alone
 (the views are made by omniload's runs), so it is one of the unknown options here, ignored with a warning.
 """
@@ -69,7 +69,7 @@ def _rows(
 @dlt.source(name="klaviyo")
 def klaviyo_source(api_key: str = dlt.secrets.value, tables: Iterable[str] | None = None,
                    base_url: str = DEFAULT_BASE_URL, revision: str = REVISION, start: datetime | None = None,
-                   parallelism: int = ReadOptions.parallelism, options: Mapping[str, str] | None = None):  # fmt: skip
+                   parallelism: int = ReadOptions.parallelism, options: Mapping[str, object] | None = None):  # fmt: skip
     """One Arrow-yielding resource per Klaviyo table (all tables unless ``tables`` names some)."""
     params = {**(options or {}), "api_key": api_key, "base_url": base_url, "revision": revision}
     config = parse(params, "klaviyo_source()", tuple(p for p in URI_PARAMS if p != "layout"))

@@ -100,7 +100,7 @@ def _names(raw: str) -> tuple[str, ...]:
 
 
 def parse(
-    params: Mapping[str, str], where: str = "--source-uri", allowed: tuple[str, ...] = URI_PARAMS
+    params: Mapping[str, object], where: str = "--source-uri", allowed: tuple[str, ...] = URI_PARAMS
 ) -> KlaviyoConfig:
     """The configuration ``params`` (option -> its text, as in the source URI) give; every problem a one-line
     :class:`UsageError` starting with ``where``. Unknown names are ignored with a note (as ingestr ignores them)."""
@@ -109,8 +109,14 @@ def parse(
         for name in sorted(set(params) - set(allowed))
     )
 
-    def text(name: str, default: str = "") -> str:
-        return (params.get(name) or default).strip()
+    def given(name: str, default: str = "") -> str:  # the value as given (a dlt user may pass a number or a list)
+        value = params.get(name)
+        if isinstance(value, list | tuple):
+            return ",".join(str(v) for v in value)
+        return default if value is None else str(value)
+
+    def text(name: str) -> str:
+        return given(name).strip()
 
     def number(name: str, low: int, high: int) -> int | None:
         raw = text(name)
@@ -126,7 +132,7 @@ def parse(
     if not KEY_FORM.fullmatch(key):  # the key itself never appears in the message
         raise UsageError(f"{where}: the api_key is not a Klaviyo private API key ({len(key):,} characters); "
                          "it must be pk_ followed by 34 letters and digits, as shown in Klaviyo's settings")  # fmt: skip
-    base = text("base_url", DEFAULT_BASE_URL).rstrip("/")
+    base = given("base_url", DEFAULT_BASE_URL).rstrip("/")
     userinfo = re.match(r"([a-zA-Z][\w+.-]*://)?[^/?#]*@([^/?#]*)", base)
     if userinfo:  # aiohttp would send it as Basic auth beside the key; the password is never shown
         raise UsageError(f"{where}: base_url must not hold a user name or password ({userinfo.group(1) or ''}***@"
@@ -135,7 +141,7 @@ def parse(
     if not re.fullmatch(r"https?://[^/\s?#]+", base):
         raise UsageError(f"{where}: base_url '{base}' must be an http(s) URL with no path, such as "
                          f"{DEFAULT_BASE_URL} or http://127.0.0.1:8080")  # fmt: skip
-    revision = check_revision(text("revision", REVISION), where)
+    revision = check_revision(given("revision", REVISION), where)
     budget = number("report_budget", 1, DAILY_REPORT_REQUESTS)
     horizon = number("report_horizon_days", 0, 365)
     fields = {option: _names(text(option)) for option in OPT_IN}
