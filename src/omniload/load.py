@@ -133,7 +133,8 @@ class TableLoad:
     """One table from one reader into one destination table."""
 
     def __init__(self, reader: TableReader, dest: Destination, target: Target, settings: LoadSettings,
-                 workdir: str, dest_lock=None, on_committed=lambda rows: None, on_note=lambda message: None) -> None:  # fmt: skip
+                 workdir: str, dest_lock=None, on_committed=lambda rows: None, on_note=lambda message: None,
+                 table_lock=None) -> None:  # fmt: skip
         self.reader, self.dest, self.target, self.settings = reader, dest, target, settings
         self.info = reader.info
         self.workdir = workdir
@@ -147,7 +148,7 @@ class TableLoad:
         self._deep_start: datetime | None = None
         self._deep_at: str | None = None
         self._windows: list[Window] = []
-        self.pipeline_name = pipeline_name(target.schema, target.table)
+        self.pipeline_name = pipeline_name(target.schema, target.table, self.info.scope)
         self.strategy = settings.strategy or self.info.strategy
         # a strategy the user asked for that is not the table's own always does what it says (no "nothing new")
         self.explicit_strategy = settings.strategy not in (None, self.info.strategy)
@@ -158,6 +159,8 @@ class TableLoad:
         # Tables load side by side (scheduling.run_groups): they extract concurrently, but every read of and
         # write to the destination (saved state, fast paths, dlt's normalize and load) holds this lock.
         self.dest_lock = dest_lock if dest_lock is not None else contextlib.nullcontext()
+        # the table's run lock (another run into it waits); several sources of one run share one (several.py)
+        self.table_lock = table_lock if table_lock is not None else dest.table_lock
 
     # -- steps -------------------------------------------------------------------------------------------
 
@@ -170,6 +173,56 @@ class TableLoad:
                              f"'{origin}', not '{self.target.origin}'; choose another --dest-table, or add "
                              "--full-refresh to replace it")  # fmt: skip
 
+    def check_scope(self) -> None:
+        """Refuse to load a scoped table (``TableInfo.scope``: one account's rows) into a table loaded without the
+        scope's columns (its rows belong to no scope, its key lacks them), and an unscoped one into a table loaded
+        with a scope; ``--full-refresh`` reloads it."""
+        if self.settings.full_refresh:
+            return
+        if not self.info.scope:  # the other way round: a table loaded with a scope (by its pipelines of one scope each)
+            deletes = self.dest.deletes
+            if self.target.origin and deletes is not None and not self.saved_state():
+                with self.dest_lock:  # (only where a table can be taken over: one dlt made, see takeover.py)
+                    scoped = self._dlt_columns(self.target.schema, self.target.table) is not None and (
+                        self.target.table in deletes.loaded_from(self.target.schema, self.target.origin)
+                    )
+                if scoped:
+                    raise UsageError(f"--dest-table: {self.target.schema}.{self.target.table} in {self.dest.display} was "
+                                     "loaded by several sources, each row naming its own (several --source-uri, or the source "
+                                     "URI's option for it); load it so again, or add --full-refresh to load it again "
+                                     "without")  # fmt: skip
+            return
+        with self.dest_lock:
+            columns = self._dlt_columns(self.target.schema, self.target.table)
+        lacking = [c for c, _ in self.info.scope if columns is not None and c not in columns]
+        if lacking:
+            raise UsageError(f"--dest-table: {self.target.schema}.{self.target.table} in {self.dest.display} was loaded "
+                             f"without {', '.join(lacking)}; add --full-refresh to load it again with "
+                             f"{'it' if len(lacking) == 1 else 'them'}")  # fmt: skip
+
+    def drop_other_layout(self) -> None:
+        """A full refresh into a table of the other layout: a scoped load (``TableInfo.scope``) into a table without
+        the scope's columns, or an unscoped one into a table only scoped pipelines loaded. That table is dropped
+        (dlt's refresh drops only what its own pipeline made); a scoped table keeps the other scopes' rows."""
+        schema, table = self.target.schema, self.target.table
+        with self.dest_lock:
+            columns = self._dlt_columns(schema, table)
+            if columns is None or self.dest.takeover is None:
+                return
+            if self.info.scope:
+                other = any(c not in columns for c, _ in self.info.scope)
+            else:
+                deletes, origin = self.dest.deletes, self.target.origin
+                state = self.dest.saved_state(self.pipeline_name, schema, self.pipeline)
+                other = bool(origin and deletes is not None and not resource_state(state, table)
+                             and table in deletes.loaded_from(schema, origin))  # fmt: skip
+            if other:
+                self.dest.takeover.drop_table(schema, table)
+
+    def _dlt_columns(self, schema: str, table: str) -> dict[str, str] | None:
+        """The columns of ``schema.table`` when dlt made it, where the destination can tell (``dest.takeover``)."""
+        return self.dest.takeover.dlt_table(schema, table) if self.dest.takeover is not None else None
+
     def run(self) -> None:
         saved = self.saved_state()
         if not saved and not self.settings.full_refresh:
@@ -177,6 +230,8 @@ class TableLoad:
 
             if take_over(self):  # another dlt pipeline's table: its rows, then on from its newest cursor
                 saved = self.saved_state()
+        if self.settings.full_refresh:
+            self.drop_other_layout()
         self.check_columns(saved)  # before start_from: new columns make a first load
         start = self.start_from(saved)
         windows = reading.plan(self.reader, saved, start, self.settings.end, self.settings.checkpoint_rows)
@@ -217,9 +272,10 @@ class TableLoad:
                     if nothing_new and self.reader.following(window) is None:  # nothing to load or commit
                         return
                 refresh = "drop_resources" if self.settings.full_refresh and n == 0 else None
-                how = disposition(
-                    self.strategy, self.dest.merges_in_place, n == 0, self.newer_than_loaded(window, refresh)
-                )
+                strategy = self.strategy
+                if refresh and self.info.scope:  # the scope's rows are replaced, the other scopes' stay
+                    refresh, strategy = None, "replace"
+                how = disposition(strategy, self.dest.merges_in_place, n == 0, self.newer_than_loaded(window, refresh))
                 self.run_dlt(window, head, batches, fp, how, refresh, lambda n=n: next_slice(n))
                 n += 1
         finally:
@@ -230,7 +286,7 @@ class TableLoad:
     def locked(self, on_wait) -> Iterator[None]:
         """The destination's lock on this table, held for its whole load; the saved state is read again under it
         (a run that held the table before may have committed more while this one waited)."""
-        with self.dest.table_lock(self.target.schema, self.target.table, on_wait):
+        with self.table_lock(self.target.schema, self.target.table, on_wait):
             self._saved = None
             yield
 
@@ -322,7 +378,7 @@ class TableLoad:
         if not (self.info.immutable and self.info.cursor) or refresh:
             return False
         with self.dest_lock:
-            newest = self.dest.newest_loaded(self.target.schema, self.target.table, self.info.cursor)
+            newest = self.dest.newest_loaded(self.target.schema, self.target.table, self.info.cursor, self.info.scope)
         return newest is NO_TABLE or (window.lo is not None and newest is not None and newest < window.lo)
 
     def run_dlt(self, window: Window, head: list[pa.Table], rest: Iterator[pa.Table], fp: str | None, how: str,
@@ -374,6 +430,11 @@ class TableLoad:
         if self.settings.partition_by:
             hints[self.settings.partition_by]["partition"] = True
         write = self.dest.write_disposition(how)
+        by_scope = False
+        if how == "replace" and info.scope:  # replace the scope's rows only (one account's), not the whole table
+            write, by_scope = self.dest.scoped_replace()
+        for column, _ in info.scope:  # dlt keeps a hint in its schema: a later merge must not delete by scope
+            hints[column]["merge_key"] = by_scope
         primary_key: list[str] = list(info.primary_key)
         if how == "scd2":  # a record's versions are told apart by a hash of the row; only loaded keys retire
             for key in info.primary_key:

@@ -17,6 +17,7 @@ import numpy as np
 M64 = (1 << 64) - 1
 DEFAULT_NOW = datetime(2026, 7, 1, tzinfo=UTC)
 HISTORY_DAYS = 730
+DAY_US = 86_400_000_000  # a day in microseconds
 
 # Resources whose times Klaviyo keeps in whole seconds (recorded lists; segments, metrics); every other resource's
 # times carry microseconds, also when the clock touches a record (recorded profiles, templates, mapped metrics, ...)
@@ -129,6 +130,7 @@ class Dataset:
     """Everything the sandbox serves: counts, the clock, and per-resource update overrides."""
 
     seed: int = 1
+    account_seed: int | None = None  # the account record's own seed (None: ``seed``), see SandboxConfig
     counts: dict[str, int] = field(default_factory=dict)  # records per resource at the initial clock (resources.py)
     # resource -> the timestamp attribute the clock touches (None: none): resources.UPDATED_FIELD
     updated: dict[str, str | None] = field(default_factory=dict)

@@ -65,7 +65,8 @@ class Builder:
     def __init__(self, ds: Dataset, name: str, id_kind: str) -> None:
         self.ds = ds
         self.name = name
-        self.salt = salt(ds.seed, name)
+        own = ds.account_seed if name == "accounts" and ds.account_seed is not None else ds.seed
+        self.salt = salt(own, name)
         self.id_kind = id_kind
 
     def peer(self, name: str) -> Builder:

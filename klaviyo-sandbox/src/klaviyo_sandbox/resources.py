@@ -54,6 +54,7 @@ CORE_UPDATED = {
     "catalog-item-categories": None, "tag-links": None,  # relationships only: no records of their own
     "list-flow-triggers": None, "segment-flow-triggers": None, "metric-flow-triggers": None, "metric-properties": None,
     "object-schemas": None, "object-records": None,
+    "form-versions": "updated_at",  # its form's (form_versions.py): no records of their own
 }  # fmt: skip
 UPDATED_FIELD: dict[str, str | None] = {**CORE_UPDATED, **{name: e.updated for name, e in MORE.items()}}
 

@@ -175,6 +175,14 @@ class DuckDB(SqlViews, SqlDeletes, Takeover, Destination):
         with lock:
             yield
 
+    def step_lock(self, schema: str, table: str, on_wait: Callable[[str], None]):
+        """DuckDB takes one writing process per file: a step waits (``lock_wait``) for the lock ``lock`` takes, so
+        steps, and a CLI run, write the file one after another."""
+        if self.in_memory:
+            return contextlib.nullcontext()
+        what = "a table of this DuckDB file"  # whichever table the other writer loads
+        return file_lock(os.path.realpath(self.path) + ".lock", self.lock_wait, what, self.display, on_wait)
+
     def dlt_destination(self):
         import dlt
         from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
@@ -223,8 +231,10 @@ class DuckDB(SqlViews, SqlDeletes, Takeover, Destination):
                            f'(select 1 from "{schema}"."{table}" t where {match})', wanted=rows.select([*key, cursor]))  # fmt: skip
         return isinstance(found, list) and found[0][0] == found[0][1]
 
-    def newest_loaded(self, schema: str, table: str, cursor: str) -> Any:
-        rows = self._read(f'select max("{cursor}") from "{schema}"."{table}"')
+    def newest_loaded(self, schema: str, table: str, cursor: str, scope: tuple[tuple[str, str], ...] = ()) -> Any:
+        where = " and ".join(f'"{c}" = ?' for c, _ in scope)
+        rows = self._read(f'select max("{cursor}") from "{schema}"."{table}"' + (f" where {where}" if where else ""),
+                          [v for _, v in scope])  # fmt: skip
         return rows[0][0] if isinstance(rows, list) else rows
 
     def _write_connection(self) -> Any:

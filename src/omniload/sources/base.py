@@ -46,6 +46,16 @@ class TableInfo:
     # how long the table is expected to take relative to the others (any unit): when tables load side by side
     # the heaviest groups start first, so a whole account takes about as long as its slowest table
     weight: float = 0.0
+    # (column, value) pairs every row of this table's reader holds, leading its primary key: the share of the
+    # destination table this reader owns (another of the source's instances, such as another account, owns
+    # others). A replace, a reconcile and the newest loaded cursor stay within it; () : the whole table
+    scope: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def record_key(self) -> tuple[str, ...]:
+        """The primary key within the scope: the columns that tell one record from another there."""
+        scoped = {c for c, _ in self.scope}
+        return tuple(c for c in self.primary_key if c not in scoped)
 
     @property
     def dest_name(self) -> str:
@@ -214,3 +224,15 @@ class Source(ABC):
     def views(self) -> list[View]:
         """The views to create or refresh over the loaded tables after each run (none unless asked for)."""
         return []
+
+    def share_tables(self) -> None:
+        """This instance loads the same tables as other instances of the source in one run (several ``--source-uri``,
+        such as several accounts): from now on its readers' rows must carry what tells the instances apart, as a
+        scope (``TableInfo.scope``). A source that cannot raises :class:`omniload.errors.UsageError`."""
+        from ..errors import UsageError
+
+        raise UsageError(f"--source-uri: {self.schemes[0]}:// cannot load several sources into the same tables")
+
+    def label(self) -> str:
+        """How this instance is named beside its tables in progress and errors when several run ('': unknown)."""
+        return ""

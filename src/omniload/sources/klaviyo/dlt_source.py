@@ -69,9 +69,15 @@ def _rows(
 @dlt.source(name="klaviyo")
 def klaviyo_source(api_key: str = dlt.secrets.value, tables: Iterable[str] | None = None,
                    base_url: str = DEFAULT_BASE_URL, revision: str = REVISION, start: datetime | None = None,
-                   parallelism: int = ReadOptions.parallelism, options: Mapping[str, object] | None = None):  # fmt: skip
-    """One Arrow-yielding resource per Klaviyo table (all tables unless ``tables`` names some)."""
+                   parallelism: int = ReadOptions.parallelism, account_column: bool = False,
+                   options: Mapping[str, object] | None = None):  # fmt: skip
+    """One Arrow-yielding resource per Klaviyo table (all tables unless ``tables`` names some). ``account_column``:
+    every row carries the account's id (``account_id``, first in every primary key; a table loaded whole each run
+    replaces only its account's rows), so several accounts' pipelines can load the same tables (the URI's
+    ``account_column=true``). ``options``: the source URI's other options (see the module docstring)."""
     params = {**(options or {}), "api_key": api_key, "base_url": base_url, "revision": revision}
+    if account_column:
+        params["account_column"] = "true"
     config = parse(params, "klaviyo_source()", tuple(p for p in URI_PARAMS if p != "layout"))
     for note in config.notes:
         warnings.warn(note, stacklevel=2)
@@ -87,7 +93,13 @@ def klaviyo_source(api_key: str = dlt.secrets.value, tables: Iterable[str] | Non
     for name in names:
         info: TableInfo = infos[name]
         merge = info.strategy == "merge"
-        resource = dlt.resource(_rows, name=info.dest_name, write_disposition=info.strategy,
-                                primary_key=list(info.primary_key),
-                                columns=column_hints(info.columns, info.primary_key, info.cursor, merge))  # fmt: skip
+        hints = column_hints(info.columns, info.primary_key, info.cursor, merge)
+        write = info.strategy
+        if (
+            config.account_column and write == "replace"
+        ):  # its account's rows only: deleted, then inserted (delete-insert)
+            write = "merge"
+            hints["account_id"]["merge_key"] = True
+        resource = dlt.resource(_rows, name=info.dest_name, write_disposition=write,
+                                primary_key=list(info.primary_key), columns=hints)  # fmt: skip
         yield resource(source, readers[name], start, finished)

@@ -3,19 +3,23 @@ constructor: from the source URI ``klaviyo://?api_key=pk_...`` (:func:`from_uri`
 parameters (dlt_source.py); both go through :func:`parse`, so every option is checked the same way before anything
 is read. Per-run state is not here: it is the run's (run.py).
 
-Connection: ``api_key`` (required), ``base_url`` (scheme, host and port: no path, no user name or
+Connection: ``api_key`` (or ``api_key_env``: the name of the environment variable holding it), ``base_url`` (scheme, host and port: no path, no user name or
 password), ``revision``. Reports: ``conversion_metric_id``,
 ``report_budget``, ``report_horizon_days``, ``metric_ids`` (see README, Reports). Opt-in columns:
 ``profile_fields=predictive_analytics`` adds the ``predictive_analytics`` column to profiles
 (``additional-fields[profile]``; Klaviyo then allows profiles only 10/s and 150/m, so the table is paced by
 that lower limit), ``template_fields=definition`` the ``definition`` column to templates
-(``additional-fields[template]``; same rate limit). Without them nothing changes. ``layout=fivetran`` keeps
+(``additional-fields[template]``; same rate limit). Opt-in tables: ``list_fields=profile_count``,
+``segment_fields=profile_count`` and ``campaign_fields=estimated_recipient_count`` add the counts' tables
+(tables/counts.py) to ``--source-table all``. Without them nothing changes. ``layout=fivetran`` keeps
 Fivetran's Klaviyo schema as views beside the tables (fivetran.py); ``properties=columns`` (with
-``property_columns_max``) lifts event and profile properties into columns (lift.py). A bad value is one line, exit 2.
+``property_columns_max``) lifts event and profile properties into columns (lift.py). ``account_column=true`` gives every table the
+account's id (``account_id``, first in every primary key). A bad value is one line, exit 2.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -29,8 +33,13 @@ from .lift import CAP
 from .spec import TableSpec
 from .tables.reports import DAILY_REPORT_REQUESTS
 
-URI_PARAMS = ("api_key", "base_url", "revision", "conversion_metric_id", "report_budget", "report_horizon_days", "metric_ids",
-              "profile_fields", "template_fields", "layout", "properties", "property_columns_max")  # fmt: skip
+# option -> {value: the opt-in table (tables/counts.py) it adds to ``--source-table all``}
+OPT_IN_TABLES = {"list_fields": {"profile_count": "list-profile-counts"},
+                 "segment_fields": {"profile_count": "segment-profile-counts"},
+                 "campaign_fields": {"estimated_recipient_count": "campaign-recipient-estimations"}}  # fmt: skip
+URI_PARAMS = ("api_key", "api_key_env", "base_url", "revision", "conversion_metric_id", "report_budget", "report_horizon_days",
+              "metric_ids", "profile_fields", "template_fields", "layout", "properties", "property_columns_max",
+              "account_column", *OPT_IN_TABLES)  # fmt: skip
 LAYOUTS = ("fivetran",)  # layout=: views kept beside the tables (fivetran.py)
 REPORT_BUDGET = (
     200  # report requests a day per endpoint, under Klaviyo's DAILY_REPORT_REQUESTS: the rest is for other tools
@@ -49,6 +58,7 @@ class KlaviyoConfig:
     """What one Klaviyo source was configured with (see the module docstring for each option), checked."""
 
     api_key: str = field(repr=False)  # a secret: never in a repr
+    key_env: str = ""  # api_key_env=: the environment variable the key came from (its name is no secret)
     base_url: str = DEFAULT_BASE_URL  # scheme, host and port
     revision: str = REVISION
     conversion_metric_id: str | None = None  # reports: None finds "Placed Order"
@@ -57,9 +67,11 @@ class KlaviyoConfig:
     metric_ids: tuple[str, ...] = ()  # metric_aggregates: (): every metric
     profile_fields: tuple[str, ...] = ()  # opt-in columns (OPT_IN), by the option's name
     template_fields: tuple[str, ...] = ()
+    opt_in_tables: tuple[str, ...] = ()  # tables added to ``--source-table all`` (OPT_IN_TABLES)
     layout: str = ""  # "fivetran": keep Fivetran's schema as views over the tables (fivetran.py)
     lift_properties: bool = False  # properties=columns: JSON properties lifted into columns (lift.py)
     property_cap: int = CAP
+    account_column: bool = False  # every row carries the account's id (scoped.py)
     notes: tuple[str, ...] = ()  # said before the run: what parsing noticed (unknown options)
 
 
@@ -95,6 +107,15 @@ def opt_in(specs: Mapping[str, TableSpec], config: KlaviyoConfig) -> dict[str, T
     return out
 
 
+def opt_in_tables(specs: Mapping[str, TableSpec], config: KlaviyoConfig) -> dict[str, TableSpec]:
+    """``specs`` with the opt-in tables ``config`` asks for in ``--source-table all`` (each is loaded when named
+    anyway)."""
+    out = dict(specs)
+    for table in config.opt_in_tables:
+        out[table] = replace(out[table], in_all=True)
+    return out
+
+
 def _names(raw: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in raw.split(",") if v.strip())
 
@@ -126,9 +147,19 @@ def parse(
             raise UsageError(f"{where}: {name} '{raw[:40]}' must be a whole number from {low} to {high}")
         return int(raw)
 
-    key = text("api_key")
+    key, env = text("api_key"), text("api_key_env")
+    if key and env:
+        raise UsageError(f"{where}: give api_key or api_key_env, not both")
+    if env:  # the key from the environment: it need not be on the command line (nor in a file)
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", env):
+            raise UsageError(f"{where}: api_key_env '{env[:40]}' is not an environment variable's name")
+        key = os.environ.get(env, "").strip()
+        if not key:
+            raise UsageError(f"{where}: api_key_env names {env}, which is not set in the environment; "
+                             f"export {env}=pk_... (the account's private API key)")  # fmt: skip
     if not key:
-        raise UsageError(f"{where}: klaviyo:// needs an api_key, e.g. klaviyo://?api_key=pk_...")
+        raise UsageError(f"{where}: klaviyo:// needs an api_key, e.g. klaviyo://?api_key=pk_... "
+                         "(or api_key_env=NAME: the key in environment variable NAME)")  # fmt: skip
     if not KEY_FORM.fullmatch(key):  # the key itself never appears in the message
         raise UsageError(f"{where}: the api_key is not a Klaviyo private API key ({len(key):,} characters); "
                          "it must be pk_ followed by 34 letters and digits, as shown in Klaviyo's settings")  # fmt: skip
@@ -151,6 +182,12 @@ def parse(
                 raise UsageError(
                     f"{where}: {option} '{v[:40]}' is not allowed; allowed: {', '.join(OPT_IN[option][2])}"
                 )
+    tables = []
+    for option, allowed in OPT_IN_TABLES.items():
+        for v in _names(text(option)):
+            if v not in allowed:
+                raise UsageError(f"{where}: {option} '{v[:40]}' is not allowed; allowed: {', '.join(allowed)}")
+            tables.append(allowed[v])
     lift = text("properties")
     if lift not in ("", "columns", "json"):
         raise UsageError(f"{where}: properties '{lift[:40]}' is not allowed; allowed: columns, json (the default)")
@@ -158,13 +195,16 @@ def parse(
     layout = text("layout")
     if layout and layout not in LAYOUTS:
         raise UsageError(f"{where}: layout '{layout[:40]}' is not allowed; allowed: {', '.join(LAYOUTS)}")
-    return KlaviyoConfig(api_key=key, base_url=base, revision=revision,
+    column = text("account_column").lower()
+    if column not in ("", "true", "false"):
+        raise UsageError(f"{where}: account_column '{column[:40]}' is not allowed; allowed: true, false (the default)")
+    return KlaviyoConfig(api_key=key, key_env=env, base_url=base, revision=revision,
                          conversion_metric_id=text("conversion_metric_id") or None,
                          report_budget=budget if budget is not None else REPORT_BUDGET,
                          report_horizon=timedelta(days=horizon) if horizon is not None else None,
-                         metric_ids=_names(text("metric_ids")), **fields, layout=layout,
+                         metric_ids=_names(text("metric_ids")), **fields, opt_in_tables=tuple(tables), layout=layout,
                          lift_properties=lift == "columns", property_cap=cap if cap is not None else CAP,
-                         notes=notes)  # fmt: skip
+                         account_column=column == "true", notes=notes)  # fmt: skip
 
 
 def from_uri(uri: str) -> KlaviyoConfig:

@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from ...dates import iso, parse_timestamp
 from ...uri import register_secret
 from ..base import ReadEvents, ReadOptions, ScanCost, Source, TableInfo, TableReader, TableStats, View, Window
+from ..scoped import ScopedReader, scoped_info
 from .children import child_pages
 from .client import KlaviyoClient
 from .convert import arrow_schema, records_to_arrow, typed_to_arrow
@@ -32,7 +33,7 @@ from .extract import Page, Plan, Prefetched, plan_slices, run_plan
 from .fivetran import VIEWS as FIVETRAN_VIEWS
 from .keys import read_keys, scan_cost, scannable
 from .lift import LIFTS, Lifter
-from .options import KlaviyoConfig, from_uri, opt_in
+from .options import KlaviyoConfig, from_uri, opt_in, opt_in_tables
 from .owners import Owners
 from .parts import Parts
 from .policy import RetryPolicy
@@ -45,6 +46,7 @@ from .tables import TABLES
 from .tables.included import RIDERS
 from .windows import whole
 
+ACCOUNT = ("account_id",)  # account_column=true: the column naming the account of every row
 BATCH_BYTES = 24 * 2**20  # a batch is handed to dlt at this size too: wide rows (profiles) must not pile up
 
 
@@ -99,7 +101,7 @@ class KlaviyoReader(TableReader):
         if self.source.config.lift_properties and self.spec.name in LIFTS:
             self._lifter = Lifter(self.spec.name, self.source.config.property_cap, saved,
                                   lambda text: self.source.note(self.events, text))  # fmt: skip
-            self._lifter.reserved = set(self.spec.all_columns)
+            self._lifter.reserved = set(self.spec.all_columns) | set(ACCOUNT)
 
     def _lifted(self, table: pa.Table) -> pa.Table:
         return self._lifter.apply(table) if self._lifter is not None else table
@@ -281,7 +283,7 @@ class KlaviyoSource(Source):
     def __init__(self, config: KlaviyoConfig) -> None:
         register_secret(config.api_key)
         self.config = config
-        self.specs: dict[str, TableSpec] = opt_in(TABLES, config)  # with the opt-in columns asked for
+        self.specs: dict[str, TableSpec] = opt_in_tables(opt_in(TABLES, config), config)  # the opt-ins asked for
         self.run = KlaviyoRun()  # what the run's readers share (run.py)
         self.notes = list(config.notes)  # said before the run
 
@@ -289,11 +291,27 @@ class KlaviyoSource(Source):
     def from_uri(cls, uri: str) -> KlaviyoSource:
         return cls(from_uri(uri))
 
+    def share_tables(self) -> None:
+        """Several accounts load the same tables in this run: every row carries its account's id (the one change of
+        the configuration, asked by the engine before any reader opens)."""
+        self.config = replace(self.config, account_column=True)
+
+    def label(self) -> str:
+        """The account's id once the preflight asked (else the key's environment variable, when named)."""
+        return self.run.account_id or (f"api_key_env={self.config.key_env}" if self.config.key_env else "")
+
     def views(self) -> list[View]:
         return list(FIVETRAN_VIEWS) if self.config.layout == "fivetran" else []
 
     def tables(self) -> dict[str, TableInfo]:
-        return {name: replace(spec.info, weight=self._weight(spec)) for name, spec in self.specs.items()}
+        infos = {name: replace(spec.info, weight=self._weight(spec)) for name, spec in self.specs.items()}
+        if self.config.account_column:
+            infos = {name: scoped_info(info, ACCOUNT, self._account()) for name, info in infos.items()}
+        return infos
+
+    def _account(self) -> tuple[str] | None:
+        """The account's id, as the scope's values (None: not known before the preflight)."""
+        return (self.run.account_id,) if self.run.account_id is not None else None
 
     def _weight(self, spec: TableSpec) -> float:
         """Minutes per 60 requests of the table's own bucket, times a hundredfold for each level of parents
@@ -332,8 +350,10 @@ class KlaviyoSource(Source):
         spec = self.specs[table]
         self.run.opened.add(table)
         if spec.cursor_kind == "period":  # reports: POST one period at a time, within the daily budget
-            return ReportReader(self, spec, options, events)
-        return KlaviyoReader(self, spec, options, events)
+            reader: TableReader = ReportReader(self, spec, options, events)
+        else:
+            reader = KlaviyoReader(self, spec, options, events)
+        return ScopedReader(reader, ACCOUNT, self._account) if self.config.account_column else reader
 
     def client(self, options: ReadOptions, stats: TableStats | None = None, on_retry=None) -> KlaviyoClient:
         policy = RetryPolicy(max_retry_after=options.max_retry_after)
