@@ -64,7 +64,7 @@ def test_client_cursor_is_the_time_the_sandbox_moves(name):
     """The client's incremental key is the attribute the sandbox's clock updates (events: their datetime; child
     resources: the sandbox's child cursor, memberships' joined_group_at)."""
     from klaviyo_sandbox.children import CURSORS
-    from klaviyo_sandbox.dataset import UPDATED_FIELD
+    from klaviyo_sandbox.resources import UPDATED_FIELD
 
     assert TABLES[name].cursor == CURSORS.get(name, UPDATED_FIELD[name] or ("datetime" if name == "events" else None))
 

@@ -189,7 +189,7 @@ class TableLoad:
             deletes = self.dest.deletes
             if self.target.origin and deletes is not None and not self.saved_state():
                 with self.dest_lock:  # (only where a table can be taken over: one dlt made, see takeover.py)
-                    scoped = self.dest.dlt_table(self.target.schema, self.target.table) is not None and (
+                    scoped = self._dlt_columns(self.target.schema, self.target.table) is not None and (
                         self.target.table in deletes.loaded_from(self.target.schema, self.target.origin)
                     )
                 if scoped:
@@ -199,7 +199,7 @@ class TableLoad:
                                      "without")  # fmt: skip
             return
         with self.dest_lock:
-            columns = self.dest.dlt_table(self.target.schema, self.target.table)
+            columns = self._dlt_columns(self.target.schema, self.target.table)
         lacking = [c for c, _ in self.info.scope if columns is not None and c not in columns]
         if lacking:
             raise UsageError(f"--dest-table: {self.target.schema}.{self.target.table} in {self.dest.display} was loaded "
@@ -212,8 +212,8 @@ class TableLoad:
         (dlt's refresh drops only what its own pipeline made); a scoped table keeps the other scopes' rows."""
         schema, table = self.target.schema, self.target.table
         with self.dest_lock:
-            columns = self.dest.dlt_table(schema, table)
-            if columns is None:
+            columns = self._dlt_columns(schema, table)
+            if columns is None or self.dest.takeover is None:
                 return
             if self.info.scope:
                 other = any(c not in columns for c, _ in self.info.scope)
@@ -223,7 +223,11 @@ class TableLoad:
                 other = bool(origin and deletes is not None and not resource_state(state, table)
                              and table in deletes.loaded_from(schema, origin))  # fmt: skip
             if other:
-                self.dest.drop_table(schema, table)
+                self.dest.takeover.drop_table(schema, table)
+
+    def _dlt_columns(self, schema: str, table: str) -> dict[str, str] | None:
+        """The columns of ``schema.table`` when dlt made it, where the destination can tell (``dest.takeover``)."""
+        return self.dest.takeover.dlt_table(schema, table) if self.dest.takeover is not None else None
 
     def run(self) -> None:
         saved = self.saved_state()
@@ -320,7 +324,12 @@ class TableLoad:
         gone = sorted(set(before) - set(self.info.columns))
         derived = {c: self.info.derived.get(c) for c in self.new_columns}
         # filled in place unless the run rewrites everything anyway or changes columns on the way (--columns, --mask)
-        fill = self.dest.fills_columns and self.strategy != "replace" and not self.settings.transform
+        fill = (
+            self.dest.fill is not None
+            and self.dest.takeover is not None
+            and self.strategy != "replace"
+            and not self.settings.transform
+        )
         if self.new_columns and fill and all(s in before for s in derived.values()):
             self.to_fill, self.new_columns = self.new_columns, []
             self.on_note(f"table '{self.info.name}': columns new since the table's last load ({', '.join(self.to_fill)}): "
@@ -340,11 +349,10 @@ class TableLoad:
         key, schema, table = self.info.primary_key, self.target.schema, self.target.table
         stored = sorted({self.info.derived[c] for c in self.to_fill})
         with self.dest_lock:
-            self.dest.add_columns(schema, table, {c: self.info.columns[c] for c in self.to_fill})
-            rows = self.dest.read_table(schema, table, [*key, *stored], FILL_ROWS)
-            self.dest.fill_columns(
-                schema, table, key, (self.reader.derive(r).select([*key, *self.to_fill]) for r in rows)
-            )
+            fill, takeover = self.dest.fill, self.dest.takeover  # both there: ``fill`` above
+            fill.add_columns(schema, table, {c: self.info.columns[c] for c in self.to_fill})
+            rows = takeover.read_table(schema, table, [*key, *stored], FILL_ROWS)
+            fill.fill_columns(schema, table, key, (self.reader.derive(r).select([*key, *self.to_fill]) for r in rows))
 
     def start_from(self, saved: dict[str, Any]) -> datetime | None:
         """Where reading starts: the saved cursor without ``--interval-start``; with it, the saved cursor too when

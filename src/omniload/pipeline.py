@@ -268,7 +268,7 @@ def ingest(opts: IngestOptions) -> IngestResult:
 
     for note in opts.notes:
         say(note if note.startswith("warning:") else f"note: {note}")
-    if source.views() and not dest.supports_views:
+    if source.views() and dest.views is None:
         raise UsageError(f"--source-uri: its views (layout=) need a SQL destination with views, DuckDB or PostgreSQL, "
                          f"not {dest.display}; leave layout= out or load into duckdb:// or postgresql://")  # fmt: skip
     if len(sources) == 1:
@@ -281,8 +281,9 @@ def ingest(opts: IngestOptions) -> IngestResult:
         dest.preflight()
         try:
             result = _load_all(opts, sources, dest, targets, deletes, names, refused)
-            for schema in sorted({t.schema for t in targets}):  # nothing left behind that the user did not ask for
-                dest.drop_staging(schema)
+            if dest.takeover is not None:  # nothing left behind that the user did not ask for (dlt's staging copies)
+                for schema in sorted({t.schema for t in targets}):
+                    dest.takeover.drop_staging(schema)
             return result
         finally:
             dest.close()

@@ -32,7 +32,9 @@ BATCH_ROWS = 10_000
 def take_over(load: Any) -> bool:
     """Take over the destination table of ``load`` (a :class:`~omniload.load.TableLoad`) when another dlt pipeline
     made it; True when rows were taken over (the saved state is then what their load committed)."""
-    dest, schema, table, info = load.dest, load.target.schema, load.target.table, load.info
+    dest, schema, table, info = load.dest.takeover, load.target.schema, load.target.table, load.info
+    if dest is None:  # the destination cannot read back or drop another tool's tables: nothing is taken over
+        return False
     with load.dest_lock:
         columns = dest.dlt_table(schema, table)
     if columns is None or info.scope:
@@ -71,7 +73,7 @@ def take_over(load: Any) -> bool:
 
 def _spool(load: Any, columns: list[str], path: str) -> tuple[Any, int]:
     """The table's rows, converted, into a Parquet file: the newest cursor value and the number of rows."""
-    dest, cursor = load.dest, load.info.cursor
+    dest, cursor = load.dest.takeover, load.info.cursor
     newest, rows, writer = None, 0, None
     try:
         with load.dest_lock:

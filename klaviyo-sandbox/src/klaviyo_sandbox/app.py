@@ -27,7 +27,7 @@ from . import form_versions, keyset, revisions, singles
 from .account_time import account_zone
 from .audience_reports import BUILDERS
 from .child_pages import UnknownParent, child_page
-from .dataset import Dataset, parse_scale
+from .dataset import Dataset
 from .envelope import error_body
 from .events import Events
 from .limits import Faults, RateLimiter, mutate, parse_rate_mode
@@ -39,6 +39,7 @@ from .relationship_pages import RELATED, relationship_page
 from .report_rules import PATHS as REPORT_PATHS
 from .report_rules import check, report_rules
 from .reports import DailyBudget, message_report, metric_aggregate
+from .resources import UPDATED_FIELD, parse_scale
 
 STATE: web.AppKey[SandboxState] = web.AppKey("state")
 API_KEY: web.RequestKey[str] = web.RequestKey("api_key")
@@ -126,6 +127,7 @@ class SandboxState:
     def __post_init__(self) -> None:
         cfg = self.config
         kwargs: dict[str, Any] = {"seed": cfg.seed, "account_seed": cfg.account_seed, "counts": parse_scale(cfg.scale),
+                                  "updated": UPDATED_FIELD,
                                   "profile_properties_kb": cfg.profile_properties_kb,
                                   "same_metric_names": cfg.same_metric_names}  # fmt: skip
         if cfg.now:

@@ -10,8 +10,8 @@ import errno
 import sys
 
 from .app import SandboxConfig
-from .dataset import parse_scale
 from .limits import Faults, parse_rate_mode
+from .resources import parse_scale
 from .server import serve_forever
 
 

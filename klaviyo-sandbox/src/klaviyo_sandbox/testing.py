@@ -20,10 +20,10 @@ from . import child_pages, children, flow_triggers, form_versions, relationship_
 from .app import SandboxState
 from .attribution import FLOW, REPORT_CHANNEL
 from .audience_reports import FormTally, segment_history
-from .dataset import UPDATED_FIELD
 from .envelope import included_object, resource
 from .query import to_us
 from .reports import Tally
+from .resources import UPDATED_FIELD
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CURSORS: dict[str, str | None] = {**UPDATED_FIELD, "events": "datetime"}  # each resource's incremental key

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..errors import CorruptState, DestinationBusy, DestinationUnreachable, UsageError
-from .base import NO_TABLE, Destination, leftover_staging, local_path
+from .base import NO_TABLE, Destination, Takeover, leftover_staging, local_path
 from .deletes import SqlDeletes
 from .fill import SqlFill
 from .locks import file_lock
@@ -85,7 +85,7 @@ def check_database_file(p: Path) -> None:
 
 
 @dataclass
-class DuckDB(SqlFill, SqlViews, SqlDeletes, Destination):
+class DuckDB(SqlFill, SqlViews, SqlDeletes, Takeover, Destination):
     column_types: ClassVar[dict[str, str]] = {"double": "DOUBLE", "text": "VARCHAR"}
     path: str = ""  # file or ":memory:"
     merge_predicates: bool = True

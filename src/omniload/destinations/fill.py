@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import pyarrow as pa
 
+from .base import Fill
 from .deletes import q
 
 FILL_TABLE = "_omniload_fill"
@@ -21,8 +22,7 @@ FILL_TABLE = "_omniload_fill"
 COMMIT_ROWS = 100_000
 
 
-class SqlFill:
-    fills_columns: ClassVar[bool] = True
+class SqlFill(Fill):
     column_types: ClassVar[dict[str, str]] = {}  # omniload type -> the column type dlt gives it here
 
     def add_columns(self, schema: str, table: str, types: dict[str, str]) -> None:

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from ..errors import DestinationUnreachable
 from ..uri import redact
-from .base import Destination, leftover_staging
+from .base import Destination, Takeover, leftover_staging
 from .deletes import SqlDeletes, q
 from .fill import SqlFill
 from .locks import wait_for
@@ -52,7 +52,7 @@ def _staging_key(staging: str) -> int:
 
 
 @dataclass
-class Postgres(SqlFill, SqlViews, SqlDeletes, Destination):
+class Postgres(SqlFill, SqlViews, SqlDeletes, Takeover, Destination):
     column_types: ClassVar[dict[str, str]] = {"double": "double precision", "text": "varchar"}
     param = "%s"
     compress_load_files: bool = False  # COPY reads each file straight back

@@ -89,7 +89,7 @@ def account_credentials(variable: str) -> tuple[str, str, str]:
         source = KlaviyoSource.from_uri(text)
     except UsageError as exc:
         raise UsageError(f"{variable}: {str(exc).removeprefix('--source-uri: ')}") from None
-    return source.api_key, source.base_url, source.revision
+    return source.config.api_key, source.config.base_url, source.config.revision
 
 
 class _Translator(DagsterDltTranslator):

@@ -47,7 +47,7 @@ class TableInfo:
     # the heaviest groups start first, so a whole account takes about as long as its slowest table
     weight: float = 0.0
     # column -> the stored column it is computed from (TableReader.derive): such a column new since the table's last
-    # load is filled from the rows already in the destination where it can (Destination.fills_columns), not re-read
+    # load is filled from the rows already in the destination where it can (Destination.fill), not re-read
     derived: dict[str, str] = field(default_factory=dict)
     # (column, value) pairs every row of this table's reader holds, leading its primary key: the share of the
     # destination table this reader owns (another of the source's instances, such as another account, owns

@@ -96,7 +96,7 @@ def preflight(source, names: Iterable[str] | None, specs: dict[str, TableSpec]) 
                 raise UsageError(f"--source-uri: {KEY_REFUSED} (HTTP 401 {error_text(body, headers)})")
             if status == 200:
                 source.run.account_id = account_id(body)
-            if getattr(source, "account_column", False) and source.run.account_id is None:
+            if source.config.account_column and source.run.account_id is None:
                 raise UsageError(f"--source-uri: account_column=true needs the account's id, but /api/accounts answered "
                                  f"HTTP {status}{' (the key lacks accounts:read)' if status == 403 else ''}; add "
                                  f"accounts:read to the key in {KEYS_PAGE}, or leave account_column out")  # fmt: skip
@@ -115,7 +115,7 @@ def preflight(source, names: Iterable[str] | None, specs: dict[str, TableSpec]) 
                 raise UsageError(f"--source-uri: the API key may read none of the tables asked for: it lacks "
                                  f"{', '.join(sorted(set(lacking)))}; add them to the key in {KEYS_PAGE}")  # fmt: skip
 
-    parts = urlsplit(source.base_url)
+    parts = urlsplit(source.config.base_url)
     where = f"{parts.hostname or ''}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
     try:
         asyncio.run(check())

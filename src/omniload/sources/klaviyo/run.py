@@ -31,3 +31,4 @@ class KlaviyoRun:
     rides: dict[str, Ride] = field(default_factory=dict)  # rider -> what its parent read along for it
     account_zone: ZoneInfo | None = None  # the account's timezone (/api/accounts), once the report tables asked
     account_id: str | None = None  # the account's id (/api/accounts), once the preflight asked
+    chosen_ids: list[str] | None = None  # metrics=: the chosen metrics' ids, resolved by the preflight (chosen.py)

@@ -28,14 +28,14 @@ from ..base import ReadEvents, ReadOptions, ScanCost, Source, TableInfo, TableRe
 from ..scoped import ScopedReader, scoped_info
 from .children import child_pages
 from .chosen import FILTERED, MetricCursors, resolve
-from .client import DEFAULT_BASE_URL, REVISION, KlaviyoClient
+from .client import KlaviyoClient
 from .convert import arrow_schema, derive, records_to_arrow, typed_to_arrow
 from .decode import PageDecoder
 from .extract import Page, Plan, Prefetched, plan_slices, run_plan
 from .fivetran import VIEWS as FIVETRAN_VIEWS
 from .keys import read_keys, scan_cost, scannable
-from .lift import CAP, LIFTS, Lifter
-from .options import REPORT_BUDGET, from_uri
+from .lift import LIFTS, Lifter
+from .options import KlaviyoConfig, from_uri, opt_in, opt_in_tables
 from .owners import Owners
 from .parts import Parts
 from .policy import RetryPolicy
@@ -106,13 +106,13 @@ class KlaviyoReader(TableReader):
 
     def restore(self, saved: dict) -> None:
         self._saved = saved
-        if self.source.lift_properties and self.spec.name in LIFTS:
-            self._lifter = Lifter(self.spec.name, self.source.property_cap, saved,
+        if self.source.config.lift_properties and self.spec.name in LIFTS:
+            self._lifter = Lifter(self.spec.name, self.source.config.property_cap, saved,
                                   lambda text: self.source.note(self.events, text))  # fmt: skip
             self._lifter.reserved = set(self.spec.all_columns) | set(ACCOUNT)
-        if self.source.chosen_ids is not None and self.spec.name in FILTERED:
+        if self.source.run.chosen_ids is not None and self.spec.name in FILTERED:
             first, resumed = (self._resumed or (None,))[0], self._resumed is not None
-            self._chosen = MetricCursors(self.source.chosen_ids, saved, first, resumed)
+            self._chosen = MetricCursors(self.source.run.chosen_ids, saved, first, resumed)
 
     def _lifted(self, table: pa.Table) -> pa.Table:
         return self._lifter.apply(table) if self._lifter is not None else table
@@ -147,7 +147,7 @@ class KlaviyoReader(TableReader):
         run.planned.add(name)
         rider = RIDERS.get(name)
         # per-metric streams (metrics=) cover no one interval a rider could take: each table reads its own
-        if rider in run.opened and rider not in run.planned and rider in specs and self.source.chosen_ids is None:
+        if rider in run.opened and rider not in run.planned and rider in specs and self.source.run.chosen_ids is None:
             rspec = specs[rider]
             self.feeds = run.rides[rider] = Ride(rspec, arrow_schema(rspec))
             self.spec = replace(self.spec, extra_params={**self.spec.extra_params, "include": rspec.include})
@@ -279,7 +279,7 @@ class KlaviyoReader(TableReader):
         if spec.name in RIDERS.values():
             self._through = window.hi
         if self.source.run.server.deprecation:
-            self.source.note(self.events, f"API revision {self.source.revision} is {self.source.run.server.deprecation}; "
+            self.source.note(self.events, f"API revision {self.source.config.revision} is {self.source.run.server.deprecation}; "
                                           "set revision= in the source URI to a newer one")  # fmt: skip
 
     def _count(self, table: pa.Table) -> None:
@@ -297,48 +297,39 @@ class KlaviyoReader(TableReader):
 
 
 class KlaviyoSource(Source):
-    """Klaviyo's REST API (JSON:API), revision pinned to ``REVISION`` unless the URI names another."""
+    """Klaviyo's REST API (JSON:API), revision pinned to ``REVISION`` unless the URI names another. Its
+    configuration is one frozen :class:`~.options.KlaviyoConfig` (options.py), the run's shared state one
+    :class:`~.run.KlaviyoRun` (run.py); the tables (``specs``) are the configuration's, computed once here."""
 
     schemes = ("klaviyo",)
     default_schema = "klaviyo"
 
-    def __init__(self, api_key: str, base_url: str = DEFAULT_BASE_URL, revision: str = REVISION,
-                 tables: dict[str, TableSpec] | None = None) -> None:  # fmt: skip
-        self.api_key, self.base_url, self.revision = api_key, base_url.rstrip("/"), revision
-        register_secret(api_key)
-        self.specs = tables if tables is not None else TABLES
+    def __init__(self, config: KlaviyoConfig) -> None:
+        register_secret(config.api_key)
+        self.config = config
+        self.specs: dict[str, TableSpec] = opt_in_tables(opt_in(TABLES, config), config)  # the opt-ins asked for
         self.run = KlaviyoRun()  # what the run's readers share (run.py)
-        self.conversion_metric_id: str | None = None  # reports: None finds "Placed Order"
-        self.report_budget = REPORT_BUDGET
-        self.report_horizon: timedelta | None = None  # None: each report table's own
-        self.metric_ids: list[str] = []  # metric_aggregates: None: every metric
-        self.notes: list[str] = []  # said before the run: what from_uri noticed
-        self.layout = ""  # "fivetran": keep Fivetran's schema as views over the tables (fivetran.py)
-        self.lift_properties = False  # properties=columns: JSON properties lifted into columns (lift.py)
-        self.property_cap = CAP
-        self.chosen_metrics: list[str] = []  # metrics=: the names or ids of the metrics whose events are read
-        self.chosen_ids: list[str] | None = None  # their metric ids, resolved by the preflight (chosen.py)
-        self.account_column = False  # account_column=true: every row carries the account's id (scoped.py)
-        self.key_env = ""  # api_key_env=: the environment variable the key came from (its name is no secret)
+        self.notes = list(config.notes)  # said before the run
 
     @classmethod
     def from_uri(cls, uri: str) -> KlaviyoSource:
-        return from_uri(cls, uri)
+        return cls(from_uri(uri))
 
     def share_tables(self) -> None:
-        """Several accounts load the same tables in this run: every row carries its account's id."""
-        self.account_column = True
+        """Several accounts load the same tables in this run: every row carries its account's id (the one change of
+        the configuration, asked by the engine before any reader opens)."""
+        self.config = replace(self.config, account_column=True)
 
     def label(self) -> str:
         """The account's id once the preflight asked (else the key's environment variable, when named)."""
-        return self.run.account_id or (f"api_key_env={self.key_env}" if self.key_env else "")
+        return self.run.account_id or (f"api_key_env={self.config.key_env}" if self.config.key_env else "")
 
     def views(self) -> list[View]:
-        return list(FIVETRAN_VIEWS) if self.layout == "fivetran" else []
+        return list(FIVETRAN_VIEWS) if self.config.layout == "fivetran" else []
 
     def tables(self) -> dict[str, TableInfo]:
         infos = {name: replace(spec.info, weight=self._weight(spec)) for name, spec in self.specs.items()}
-        if self.account_column:
+        if self.config.account_column:
             infos = {name: scoped_info(info, ACCOUNT, self._account()) for name, info in infos.items()}
         return infos
 
@@ -361,13 +352,13 @@ class KlaviyoSource(Source):
         read none of ``tables`` (preflight.py); the answer's ``Date`` says the server's clock."""
         specs = {**TABLES, **self.specs}
         preflight(self, tables, specs)
-        if self.chosen_metrics and set(FILTERED) & set(tables or ()):
-            self.chosen_ids = self._resolve(specs["metrics"])
+        if self.config.chosen_metrics and set(FILTERED) & set(tables or ()):
+            self.run.chosen_ids = self._resolve(specs["metrics"])
 
     def _resolve(self, metrics: TableSpec) -> list[str]:
         async def main() -> list[str]:
             async with self.client(ReadOptions(parallelism=1)) as client:
-                return await resolve(client, metrics, self.chosen_metrics)
+                return await resolve(client, metrics, list(self.config.chosen_metrics))
 
         return asyncio.run(main())
 
@@ -396,9 +387,10 @@ class KlaviyoSource(Source):
             reader: TableReader = ReportReader(self, spec, options, events)
         else:
             reader = KlaviyoReader(self, spec, options, events)
-        return ScopedReader(reader, ACCOUNT, self._account) if self.account_column else reader
+        return ScopedReader(reader, ACCOUNT, self._account) if self.config.account_column else reader
 
     def client(self, options: ReadOptions, stats: TableStats | None = None, on_retry=None) -> KlaviyoClient:
         policy = RetryPolicy(max_retry_after=options.max_retry_after)
-        return KlaviyoClient(self.api_key, self.base_url, self.revision, policy, connections=max(8, options.parallelism * 2),
+        cfg = self.config
+        return KlaviyoClient(cfg.api_key, cfg.base_url, cfg.revision, policy, connections=max(8, options.parallelism * 2),
                              limiters=self.run.limiters, stats=stats, server=self.run.server, on_retry=on_retry)  # fmt: skip
