@@ -1,21 +1,53 @@
-"""A short season in CI: a few simulated days of a changing account (late events, deletes, restores), the real
-command run on a schedule with an overlap, kills and faults, the destination equal to the truth after every clean
-run (tests/season.py; the 60-day season is bench/season.py)."""
+"""A short season in CI: a simulated day of a changing account (late events, deletes and restores of every table the
+season changes, members leaving, schema drift, a parent deleted mid-read), the real command run on a schedule
+(``events`` alone between runs of every table, a daily reconcile) with an overlap, a kill and faults, the
+destination equal to the truth after every clean run (tests/season.py; the 60-day season is bench/season.py)."""
 
 from __future__ import annotations
 
-from .season import DuckDest, Season, run_season
+import duckdb
+
+from .season import LIFTS, DuckDest, Schedule, Season, run_season
+
+KINDS = ["deleted " + n for n in ("profiles", "list-memberships", "segment-memberships", "segments", "flows",
+         "campaigns", "catalog-items", "catalog-variants", "catalog-categories", "coupons", "coupon-codes")]  # fmt: skip
 
 
 def test_a_short_season_on_duckdb_ends_equal_to_the_truth_after_every_clean_run(make_sandbox, tmp_path):
     sb = make_sandbox(scale="tiny", rate_limits="off", seed=23)
-    season = Season(
-        sb, DuckDest(tmp_path / "season.duckdb"), seed=23, kill_share=0.15, overlap_share=0.15, fault_share=0.15
-    )
-    stats = run_season(season, days=2, step_s=4 * 3600)
+    path = tmp_path / "season.duckdb"
+    season = Season(sb, DuckDest(path), seed=23, kill_share=0, overlap_share=0, fault_share=0, period_s=6 * 3600,
+                    forced={2: "overlap", 3: "kill", 4: "faults"})  # fmt: skip
+    stats = run_season(season, days=1, schedule=Schedule(events_s=6 * 3600, main_s=12 * 3600))
     assert stats.mismatches == [], stats.mismatches[0]
-    assert stats.kills >= 1 and stats.overlaps >= 1 and stats.clean >= 5, (stats, season.log)
+    assert stats.kills == 1 and stats.overlaps == 1 and stats.faulted == 1 and stats.clean >= 3, (stats, season.log)
+    for kind in [*KINDS, "restored profiles", "drift new_attribute", "drift type_change", "parent deleted mid-read"]:
+        assert stats.changes.get(kind), (kind, stats.changes)
     assert season.check() is None  # and the final state too
+    # the drift reached the copy: a new column, and a value of another type in its variant column
+    con = duckdb.connect(str(path))
+    try:
+        assert con.execute("select count(*) from profiles where custom_preferred_store is not null").fetchone()[0]
+        assert con.execute("select count(*) from profiles where custom_loyalty_points__v_json is not null").fetchone()[
+            0
+        ]
+        # the check sees a wrong value, a row wrongly marked deleted, a lifted value gone
+        for broken, table in (
+            ("update list_memberships set _omniload_deleted_at = now() where rowid = "
+             "(select min(rowid) from list_memberships where _omniload_deleted_at is null)", "list-memberships"),
+            ("update coupon_codes set coupon_id = 'x'", "coupon-codes"),
+            ("update profiles set custom_loyalty_points__v_json = null "
+             "where custom_loyalty_points__v_json is not null", "profiles"),
+        ):  # fmt: skip
+            con.execute("begin")
+            con.execute(broken)
+            con.execute("commit")
+            con.close()
+            assert table in (season.check((table,)) or ""), broken
+            con = duckdb.connect(str(path))
+    finally:
+        con.close()
+    assert set(LIFTS) <= set(season.tables)
 
 
 def test_sigterm_at_any_point_of_an_incremental_run_exits_143_not_an_abort(make_sandbox, tmp_path):
