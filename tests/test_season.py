@@ -76,3 +76,23 @@ def test_sigterm_at_any_point_of_an_incremental_run_exits_143_not_an_abort(make_
         assert "internal error" not in err and "FATAL" not in err, err
         seen.append(proc.returncode)
     assert 143 in seen, seen
+
+
+def test_a_sigterm_during_an_import_stops_the_run_after_the_import_not_inside_it(tmp_path):
+    """Found by the season (hourly schedule, seed 23, step 3): a SIGTERM that came while DuckDB's native module was
+    being imported raised inside its initialisation and the interpreter aborted ("Critical nanobind error", exit
+    -6). The stop is now remembered during an import and raised at the next check, after the import."""
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    (tmp_path / "slow_native.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\ndone = True\n")
+    code = (
+        "import sys\nfrom omniload import signals\nfrom omniload.errors import Interrupted\nsignals.install()\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\nimport slow_native\nprint('imported', slow_native.done)\n"
+        "try:\n    signals.check()\nexcept Interrupted as exc:\n    print('stopped', exc.signum)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["imported", "True", "stopped", "15"], (done.stdout, done.stderr)
