@@ -421,7 +421,9 @@ def _same_json(stored, value) -> bool:
     """A JSON column's value (its text, DuckDB and Delta; decoded, PostgreSQL) is ``value``."""
     if isinstance(stored, str):
         try:
-            return json.loads(stored) == value and isinstance(json.loads(stored), str) == isinstance(value, str)
+            back = json.loads(stored)
+            if back == value and isinstance(back, str) == isinstance(value, str):
+                return True
         except ValueError:
             pass
     return stored == value and stored is not None
