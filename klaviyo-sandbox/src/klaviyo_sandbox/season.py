@@ -4,12 +4,14 @@ account changes as real accounts do, deterministically from the sandbox's seed a
 A step advances the clock (new records of every resource appear: profiles, list and segment memberships joining,
 segments, flows, campaigns, catalog entries, coupons and codes; a share of old ones are updated, with new values
 and a newer update time; flows and campaigns are archived: :meth:`.dataset.Dataset.advance`), then adds **late
-events** (arriving now, dated up to ``max_late_s`` back; a share more than a day late), deletes a few profiles and
-lists (with what Klaviyo deletes along), members leaving lists and segments, and, in turn, one record of the other
-resources of :data:`LIFE`; it restores records deleted by earlier steps. From a step on, records changed since
-carry a **new attribute** (a profile custom property, an event property), from a later one an attribute **changes
-type** (:data:`DRIFT`). Now and then a step **dooms a parent**: the next time a page of its children
-(:data:`DOOMED`) is served, their parent is deleted, mid-read.
+events** (arriving now, dated up to ``max_late_s`` back; a share more than a day late) and, each about once per
+``period_s`` of simulated time, deletes a record or two of each resource of :data:`LIFE` (members leaving lists and
+segments among them) and, rarer, a list (with what Klaviyo deletes along), restores a record deleted by an earlier
+step (:data:`RESTORABLE`), and **dooms a parent**: the next time a page of its children (:data:`DOOMED`) is served,
+their parent is deleted, mid-read. A resource is never cut below three quarters of what it listed (a small account
+is not emptied, and no reconcile meets its mass-delete guard). From a step on (:func:`drift_steps`), records changed
+since carry a **new attribute** (a profile custom property, an event property), from the next one an attribute
+**changes type** (profiles' ``loyalty_points`` as text, the events' new property as a number).
 
 The answer names every change with its time, so a driver can tell which rows a copy may still lack (late events
 beyond a lookback) or still hold (deletes before the next reconcile); :class:`Life` (``state.life``, in-process)
