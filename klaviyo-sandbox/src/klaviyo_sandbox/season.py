@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from . import ids
 from .dataset import iso, mix, salt
 from .deletions import delete, listed, restore
+from .records import item_of
 
 LATE_SHARE = 0.02  # late events per new event of the step
 DAY_S = 86_400
@@ -107,6 +108,10 @@ def step(state, seconds: int, max_late_s: int = 10 * DAY_S, deletes: bool = True
             return mix(h ^ salt(ds.seed, what)) % 1_000_000 < chance * times * 1_000_000
 
         gone = {n: sorted(ds.deleted[n]) for n in RESTORABLE if ds.deleted.get(n)}  # deleted by earlier steps
+        if "catalog-variants" in gone:  # a variant comes back only to an item that is there
+            variants, items = state.builders["catalog-variants"], ds.deleted.get("catalog-items", set())
+            gone["catalog-variants"] = [v for v in gone["catalog-variants"] if item_of(variants, v) not in items]
+            gone = {n: kept for n, kept in gone.items() if kept}
         wanted = {name: 1 + (h >> 20) % 2 for name in LIFE if comes(name)}
         wanted.update({name: 1 for name, every in RARE.items() if comes(name, 1 / every)})
         for name, count in wanted.items():
