@@ -212,7 +212,7 @@ class Season:
         got = self.admin(f"/__sandbox/season/step?seconds={seconds}&period_s={self.period_s}")
         for ev in got["late"]:
             self.late[ev["id"]] = (ev["lag_s"], self.clock_s())
-        for kind, names in (("deleted", got["deleted"]), ("restored", got["restored"])):
+        for kind, names in (("deleted", got["deleted"]), ("restored", got["restored"]), ("updated", got["updated"])):
             for name, ids in names.items():
                 self.stats.changes[f"{kind} {name}"] = self.stats.changes.get(f"{kind} {name}", 0) + len(ids)
         for kind in got["drift"]:

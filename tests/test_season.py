@@ -21,7 +21,14 @@ def test_a_short_season_on_duckdb_ends_equal_to_the_truth_after_every_clean_run(
     stats = run_season(season, days=1, schedule=Schedule(events_s=6 * 3600, main_s=12 * 3600))
     assert stats.mismatches == [], stats.mismatches[0]
     assert stats.kills == 1 and stats.overlaps == 1 and stats.faulted == 1 and stats.clean >= 3, (stats, season.log)
-    for kind in [*KINDS, "restored profiles", "drift new_attribute", "drift type_change", "parent deleted mid-read"]:
+    for kind in [
+        *KINDS,
+        "updated coupons",
+        "restored profiles",
+        "drift new_attribute",
+        "drift type_change",
+        "parent deleted mid-read",
+    ]:
         assert stats.changes.get(kind), (kind, stats.changes)
     assert season.check() is None  # and the final state too
     # the drift reached the copy: a new column, and a value of another type in its variant column

@@ -246,6 +246,7 @@ def _tag(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
 def _coupon(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     attrs = {"external_id": b.external_id(i), "description": r.choice([None, f"{r.randint(5, 50)}% off"]),
              "monitor_configuration": None if r.random() < 0.5 else {"low_balance_threshold": r.choice([100, 500])}}  # fmt: skip
+    _edited(b, i, attrs, "description", [f"{k}% off" for k in range(5, 55, 5)])
     return attrs, {}, {}
 
 

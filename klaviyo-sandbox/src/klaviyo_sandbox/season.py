@@ -101,6 +101,7 @@ def step(state, seconds: int, max_late_s: int = 10 * DAY_S, deletes: bool = True
             late.append({"id": ids.event_id(i, ev.salt), "datetime": iso(ev.time_us(i)), "lag_s": lag})
     deleted: dict[str, list[str]] = {}
     restored: dict[str, list[str]] = {}
+    updated: dict[str, list[str]] = {}  # changed without an update time to show it
     if deletes:
         chance = seconds / period_s
 
@@ -127,6 +128,12 @@ def step(state, seconds: int, max_late_s: int = 10 * DAY_S, deletes: bool = True
             name = "profiles" if "profiles" in gone and h % 2 else sorted(gone)[(h >> 12) % len(gone)]
             back = state.builders[name].id_of(gone[name][(h >> 8) % len(gone[name])])
             restored[name] = lf.note(lf.restored, name, restore(state, name, [back]))
+        if comes("coupons/edit") and "coupons" in ds.counts:  # coupons have no update time: a new description
+            live = listed(state, "coupons")
+            pick = int(live[(h >> 24) % len(live)])
+            ds.overrides["coupons"][pick] = ds.now_us
+            ds.changed()
+            updated["coupons"] = [state.builders["coupons"].id_of(pick)]
         if comes("doom", 0.5):
             lf.doom = sorted(DOOMED)[(h >> 16) % len(DOOMED)]
     return {
@@ -137,6 +144,7 @@ def step(state, seconds: int, max_late_s: int = 10 * DAY_S, deletes: bool = True
         "late": late,
         "deleted": deleted,
         "restored": restored,
+        "updated": updated,
         "drift": {k: iso(v) for k, v in ds.drift.items()},
         "doom": lf.doom,
     }
