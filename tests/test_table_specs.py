@@ -14,9 +14,11 @@ from .reference import OPENAPI_NAME, build_rules, load
 RULES = build_rules.build(load(OPENAPI_NAME))
 LISTS = RULES["lists"]
 # report specs are checked in test_reports.py, include tables (read through their parent) in test_table_families.py,
-# nested ones (subscriptions, read from the profiles) in test_consent.py
+# nested ones (subscriptions, read from the profiles) in test_consent.py, single-resource ones in test_counts.py
 TABLES = {
-    n: t for n, t in ALL_TABLES.items() if t.method == "GET" and not t.include and not t.kinds and not t.nested
+    n: t
+    for n, t in ALL_TABLES.items()
+    if t.method == "GET" and not t.include and not t.kinds and not t.nested and not t.single
 }  # tag links too
 PRODUCT_SPEC = {  # table: (primary key, incremental key, strategy), as the product spec gives them
     "events": (("id",), "datetime", "merge"), "profiles": (("id",), "updated", "merge"),
@@ -91,6 +93,7 @@ def test_the_scopes_named_in_403_messages_are_the_specs():
     paths = {t.path for t in ALL_TABLES.values()}  # the endpoints omniload reads
     declared = {path: tuple(sorted(r["scopes"])) for path, r in LISTS.items() if r["scopes"] and path in paths}
     declared.update({path: (r["scope"],) for path, r in RULES["reports"].items()})
+    declared.update({path: tuple(sorted(r["scopes"])) for path, r in RULES["singles"].items()})
     assert len(declared) > 30
     assert {path: scopes(path) for path in declared} == declared
     assert {t.path for t in ALL_TABLES.values() if not t.kinds} <= set(declared)  # every table's endpoint is checked

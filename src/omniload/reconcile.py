@@ -16,6 +16,9 @@ has passed since their last reconcile (kept in the destination). The estimate is
 Safety: the scan is read whole before anything is written (a fault, a kill or a too-long 429 wait marks
 nothing), and a scan that would mark more than ``MASS_SHARE`` of the table's rows is refused unless
 ``--allow-mass-delete``.
+Scoped tables (``TableInfo.scope``: one account's rows of a table several accounts load) are reconciled within
+their scope: its rows alone are counted, marked and unmarked, with their dependents' rows of the same scope, and
+its reconcile time is its own.
 """
 
 from __future__ import annotations
@@ -101,11 +104,11 @@ class Reconcile:
         request may have been: its rows that come back bring back theirs too)."""
         if (
             self.info.dependents
-            and len(self.info.primary_key) == 1
+            and len(self.info.record_key) == 1
             and self.deletes is not None
             and self.info.strategy != "replace"
         ):
-            self.prior = self.deletes.marks(self.schema, self.table, self.info.primary_key)
+            self.prior = self.deletes.marks(self.schema, self.table, self.info.primary_key, self.info.scope)
 
     def loaded_from(self, name: str) -> list[str]:
         """The destination tables of this schema that omniload loaded from source table ``name``."""
@@ -119,7 +122,7 @@ class Reconcile:
             return None
         if self.reader.scan_cost(0, 0) is None:  # never scanned (events): not even a count of the table
             return None
-        stats = self.deletes.key_stats(self.schema, self.table, self.info.primary_key)
+        stats = self.deletes.key_stats(self.schema, self.table, self.info.primary_key, self.info.scope)
         if stats is None:
             return None
         cost = self.reader.scan_cost(*stats)
@@ -129,7 +132,7 @@ class Reconcile:
         if s.asked(name) or small:
             return cost, not small
         if s.every is not None:
-            last = self.deletes.last_reconciled(self.schema, self.table)
+            last = self.deletes.last_reconciled(self.schema, self.table, self.info.scope)
             if last is None or datetime.now(UTC) - last >= s.every:
                 return cost, True
         return None
@@ -152,7 +155,7 @@ class Reconcile:
         live = self.reader.current_keys()  # whole, or it raised: nothing is marked from part of a scan
         share = None if self.settings.allow_mass else MASS_SHARE
         done = self.deletes.mark_deleted(
-            self.schema, self.table, self.info.primary_key, live, self.settings.hard, at, share
+            self.schema, self.table, self.info.primary_key, live, self.settings.hard, at, share, self.info.scope
         )
         if done is None:
             return
@@ -168,8 +171,8 @@ class Reconcile:
         self.cascade(self.info, done.gone, at, set())
 
     def cascade(self, info: TableInfo, gone, at: datetime, seen: set[str]) -> None:
-        """Mark the dependents of the rows just marked (recursively, for a single-column key)."""
-        if gone.num_rows == 0 or len(info.primary_key) != 1:
+        """Mark the dependents of the rows just marked (recursively, for a single-column key within the scope)."""
+        if gone.num_rows == 0 or len(info.record_key) != 1:
             return
         for dep, column in info.dependents:
             child = self.tables.get(dep)
@@ -177,7 +180,8 @@ class Reconcile:
                 continue
             for table in self.loaded_from(dep):
                 done = self.deletes.mark_matching(self.schema, table, child.primary_key, column,
-                                               gone.select([info.primary_key[0]]), self.settings.hard, at)  # fmt: skip
+                                                  gone.select([info.record_key[0]]), self.settings.hard, at,
+                                                  self.info.scope)  # fmt: skip
                 if done is None:
                     continue
                 if done.gone.num_rows:
@@ -190,7 +194,7 @@ class Reconcile:
         listed again by the scan), those marked along with them (the same mark)."""
         if self.prior is None or self.prior.num_rows == 0:
             return
-        back = self.deletes.revived(self.schema, self.table, self.info.primary_key, self.prior)
+        back = self.deletes.revived(self.schema, self.table, self.info.primary_key, self.prior, self.info.scope)
         self.prior = None
         self.uncascade(self.info, back, set())
 
@@ -203,12 +207,13 @@ class Reconcile:
             if child is None or dep in seen:
                 continue
             for table in self.loaded_from(dep):
+                marks = back.select([info.record_key[0], DELETED]).rename_columns([column, DELETED])
                 found = self.deletes.unmark_matching(
-                    self.schema, table, child.primary_key, column, back.rename_columns([column, DELETED])
+                    self.schema, table, child.primary_key, column, marks, self.info.scope
                 )
                 if found is None:
                     continue
                 if found.num_rows:
                     self.events.note(f"{found.num_rows:,} rows of {table} current again with them")
-                if len(child.primary_key) == 1:
+                if len(child.record_key) == 1:
                     self.uncascade(child, found, seen | {info.name})

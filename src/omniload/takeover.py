@@ -9,6 +9,8 @@ they hold as the saved cursor: the run then goes on incrementally from there (le
 nothing older. A table without a cursor is read whole on every run anyway: its old table is dropped and the run
 replaces it. Rows the source cannot convert (a column they do not hold), or ``--columns``/``--mask`` (the rows
 hold what the other tool made of them): the old table is dropped and every record read again, with a note.
+A scoped table (one account's rows, ``TableInfo.scope``) is never taken over: one that holds the scope's columns
+is the source's own, loaded by its other instances (other accounts); one without them was refused before.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ def take_over(load: Any) -> bool:
     dest, schema, table, info = load.dest, load.target.schema, load.target.table, load.info
     with load.dest_lock:
         columns = dest.dlt_table(schema, table)
-    if columns is None:
-        return False
+    if columns is None or info.scope:
+        return False  # no table, or a scoped one: load.check_origin refused one without the scope's columns
     name = f"table '{info.name}': {schema}.{table} was made by another dlt pipeline (ingestr?)"
     why = None
     if not info.cursor:

@@ -18,6 +18,7 @@ import numpy as np
 M64 = (1 << 64) - 1
 DEFAULT_NOW = datetime(2026, 7, 1, tzinfo=UTC)
 HISTORY_DAYS = 730
+DAY_US = 86_400_000_000  # a day in microseconds
 
 # Records per resource at the initial clock, by scale preset. Events are the big one.
 SCALES: dict[str, dict[str, int]] = {
@@ -64,6 +65,7 @@ UPDATED_FIELD = {
     "catalog-item-categories": None, "tag-links": None,  # relationships only: no records of their own
     "list-flow-triggers": None, "segment-flow-triggers": None, "metric-flow-triggers": None, "metric-properties": None,
     "object-types": "updated_at", "object-schemas": None, "object-records": None,
+    "form-versions": "updated_at",  # its form's (form_versions.py): no records of their own
 }  # fmt: skip
 # Resources whose times Klaviyo keeps in whole seconds (recorded lists; segments, metrics); every other resource's
 # times carry microseconds, also when the clock touches a record (recorded profiles, templates, mapped metrics, ...)
@@ -193,9 +195,11 @@ class Dataset:
     """Everything the sandbox serves: counts, the clock, and per-resource update overrides."""
 
     seed: int = 1
+    account_seed: int | None = None  # the account record's own seed (None: ``seed``), see SandboxConfig
     counts: dict[str, int] = field(default_factory=lambda: dict(SCALES["small"]))
     now0: datetime = DEFAULT_NOW
     profile_properties_kb: int = 0  # each profile also carries this many KB of text in its properties (wide rows)
+    same_metric_names: bool = False  # a metric's later copies carry its very name (else "Placed Order (1)")
 
     def __post_init__(self) -> None:
         self.now0_us = int(self.now0.timestamp()) * 1_000_000

@@ -21,13 +21,12 @@ import numpy as np
 
 from . import config, ids, objects
 from .children import parents
-from .dataset import iso, mix
+from .dataset import DAY_US, iso, mix
 
 WORDS = ["Summer", "Winter", "Flash", "VIP", "Welcome", "Holiday", "Launch", "Restock", "Loyalty", "Weekend"]
 CODE_STATUS = ["UNASSIGNED", "ASSIGNED_TO_PROFILE", "USED", "EXPIRED"]
 INDUSTRIES = ["Apparel & Accessories", "Food & Beverage", "Health & Beauty", "Home & Garden", "Electronics"]
 ZONES = ["America/New_York", "Europe/London", "Europe/Berlin", "Australia/Sydney"]  # all with DST (reports' days)
-DAY_US = 86_400_000_000
 
 
 def _existing(b, name: str, i: int) -> int:

@@ -65,7 +65,8 @@ class Builder:
     def __init__(self, ds: Dataset, name: str, id_kind: str) -> None:
         self.ds = ds
         self.name = name
-        self.salt = salt(ds.seed, name)
+        own = ds.account_seed if name == "accounts" and ds.account_seed is not None else ds.seed
+        self.salt = salt(own, name)
         self.id_kind = id_kind
 
     def peer(self, name: str) -> Builder:
@@ -230,7 +231,8 @@ def _campaign(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
 
 def _metric(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     created, updated = b.times(i)
-    name = METRICS[i % len(METRICS)] + ("" if i < len(METRICS) else f" ({i // len(METRICS)})")
+    copy = "" if i < len(METRICS) or b.ds.same_metric_names else f" ({i // len(METRICS)})"
+    name = METRICS[i % len(METRICS)] + copy
     integ = INTEGRATIONS[i % len(INTEGRATIONS)]
     attrs = {"name": name, "created": created, "updated": updated,
              "integration": {"object": "integration", "id": f"int{i % 4}", "name": integ[0], "category": integ[1]}}  # fmt: skip

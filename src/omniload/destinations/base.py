@@ -67,6 +67,7 @@ class Destination:
     supports_scd2: bool = True  # dlt's scd2 merge strategy (SQL destinations)
     partitions: bool = False  # honours dlt's partition column hint (--partition-by)
     supports_views: ClassVar[bool] = False  # keeps a source's views (views.py): SQL with a connection of its own
+    fills_columns: ClassVar[bool] = False  # fills new derived columns of loaded rows in place (fill.py)
     stores_nul: bool = True  # text and JSON can hold NUL characters; False: they are removed on the way
     notes: list[str] = field(default_factory=list)  # said before the run (how the URI was read)
     merge_predicates: bool = False  # dlt's SQL merge job merges here: --incremental-predicate applies
@@ -117,6 +118,14 @@ class Destination:
         tables go on. The default takes no lock: destinations without a way to lock say so in the README."""
         yield
 
+    @contextlib.contextmanager
+    def step_lock(self, schema: str, table: str, on_wait: Callable[[str], None]) -> Iterator[None]:
+        """Held by a load of one table that runs without the run-wide ``lock`` (an orchestrator's step, one per
+        account, beside others in other processes): ``table_lock``, and whatever else keeps two writers of this
+        table apart here; each waited for up to ``lock_wait`` seconds."""
+        with self.table_lock(schema, table, on_wait):
+            yield
+
     def dlt_destination(self):
         import dlt
 
@@ -133,9 +142,16 @@ class Destination:
         """True when every row of ``rows`` is in the table with the same cursor (nothing new). Unknown: False."""
         return False
 
-    def newest_loaded(self, schema: str, table: str, cursor: str) -> Any:
-        """The table's largest cursor value, ``NO_TABLE`` if it does not exist, None when unknown."""
+    def newest_loaded(self, schema: str, table: str, cursor: str, scope: tuple[tuple[str, str], ...] = ()) -> Any:
+        """The table's largest cursor value (among the rows of ``scope``: (column, value) pairs, see
+        ``TableInfo.scope``), ``NO_TABLE`` if it does not exist, None when unknown."""
         return None
+
+    def scoped_replace(self) -> tuple[Any, bool]:
+        """How a replace confined to a scope (``TableInfo.scope``: one account's rows) is written here: dlt's write
+        disposition, and whether the scope's columns are its merge key (delete-insert: the scope's rows go, the
+        slice's come). The default: a merge, as SQL destinations delete-insert."""
+        return self.write_disposition("merge"), True
 
     @property
     def deletes(self) -> Deletes | None:
@@ -166,6 +182,14 @@ class Destination:
         """The table's ``columns``, about ``rows`` rows at a time, as Arrow tables (JSON values as text)."""
         raise NotImplementedError
 
+    def add_columns(self, schema: str, table: str, types: dict[str, str]) -> None:
+        """Add the columns of ``types`` (name -> omniload type) that ``schema.table`` lacks (fills_columns)."""
+        raise NotImplementedError
+
+    def fill_columns(self, schema: str, table: str, key: tuple[str, ...], batches: Iterator[Any]) -> None:
+        """Set the columns of ``batches`` (Arrow tables: ``key`` and the columns) in the rows of the same key."""
+        raise NotImplementedError
+
     def drop_table(self, schema: str, table: str) -> None:
         """Drop ``schema.table`` and its staging copy (a table being taken over, after its rows were read: the other
         tool's staging copy has its columns too)."""
@@ -189,27 +213,42 @@ class Destination:
         """Release what preflight opened."""
 
 
+Scope = tuple[tuple[str, str], ...]  # (column, value) pairs: the rows of one source instance (TableInfo.scope)
+
+
+def scope_label(table: str, scope: Scope) -> str:
+    """How a table's reconciles within ``scope`` are named where their times are kept (the table alone: unscoped)."""
+    return table + "".join(f" ({c}={v})" for c, v in scope)
+
+
 class Deletes:
     """Marking the rows of deleted records, apart from loading: a destination that can offers it as its
     :attr:`Destination.deletes` (deletes.py does it in SQL for DuckDB and PostgreSQL, tombstones.py through dlt
-    merges and tombstone rows for the others); reconcile.py asks only this."""
+    merges and tombstone rows for the others); reconcile.py asks only this.
+
+    ``scope`` ((column, value) pairs, ``TableInfo.scope``: one account's rows of a table several load) confines
+    every method to the rows holding those values: rows of other scopes are never counted, marked or unmarked,
+    and each scope's reconcile time is its own."""
 
     hard_refusal = ""  # why --hard-deletes cannot be done here ('': it can)
 
-    def key_stats(self, schema: str, table: str, key: tuple[str, ...]) -> tuple[int, int] | None:
-        """(rows not marked deleted, distinct values of the leading key column); None: unknown or no table."""
+    def key_stats(self, schema: str, table: str, key: tuple[str, ...], scope: Scope = ()) -> tuple[int, int] | None:
+        """(rows not marked deleted, distinct values of the leading key column after the scope's); None: unknown or
+        no table."""
         raise NotImplementedError
 
-    def last_reconciled(self, schema: str, table: str) -> Any:
+    def last_reconciled(self, schema: str, table: str, scope: Scope = ()) -> Any:
         """When ``table``'s deletes were last reconciled (None: never)."""
         raise NotImplementedError
 
-    def mark_deleted(self, schema: str, table: str, key: tuple[str, ...], live, hard: bool, at, max_share):
+    def mark_deleted(self, schema: str, table: str, key: tuple[str, ...], live, hard: bool, at, max_share,
+                     scope: Scope = ()):  # fmt: skip
         """Mark the rows whose key is not among ``live`` (an Arrow table of keys) deleted at ``at`` (column
         ``_omniload_deleted_at``), or delete them when ``hard``; one transaction. Returns a ``deletes.Deletion``."""
         raise NotImplementedError
 
-    def mark_matching(self, schema: str, table: str, key: tuple[str, ...], column: str, values, hard: bool, at):
+    def mark_matching(self, schema: str, table: str, key: tuple[str, ...], column: str, values, hard: bool, at,
+                      scope: Scope = ()):  # fmt: skip
         """Mark (or delete) the rows whose ``column`` is one of ``values``: what the source deleted along."""
         raise NotImplementedError
 
@@ -217,14 +256,14 @@ class Deletes:
         """The tables of ``schema`` whose loads saved the identity ``origin`` (``klaviyo:events``)."""
         raise NotImplementedError
 
-    def marks(self, schema: str, table: str, key: tuple[str, ...]):
+    def marks(self, schema: str, table: str, key: tuple[str, ...], scope: Scope = ()):
         """An Arrow table of the key and ``_omniload_deleted_at`` of the rows marked deleted; None: none known."""
         raise NotImplementedError
 
-    def revived(self, schema: str, table: str, key: tuple[str, ...], prior):
+    def revived(self, schema: str, table: str, key: tuple[str, ...], prior, scope: Scope = ()):
         """The rows of ``prior`` (key and mark, from :meth:`marks`) whose key is held unmarked now."""
         raise NotImplementedError
 
-    def unmark_matching(self, schema: str, table: str, key: tuple[str, ...], column: str, marks):
+    def unmark_matching(self, schema: str, table: str, key: tuple[str, ...], column: str, marks, scope: Scope = ()):
         """Unmark the rows whose (``column``, mark) is a row of ``marks``; their keys and old marks (None: no table)."""
         raise NotImplementedError

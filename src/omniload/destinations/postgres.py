@@ -11,12 +11,13 @@ import contextlib
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from ..errors import DestinationUnreachable
 from ..uri import redact
 from .base import Destination
 from .deletes import SqlDeletes, q
+from .fill import SqlFill
 from .locks import wait_for
 from .views import SqlViews
 
@@ -38,7 +39,8 @@ def _lock_key(schema: str, table: str) -> int:
 
 
 @dataclass
-class Postgres(SqlViews, SqlDeletes, Destination):
+class Postgres(SqlFill, SqlViews, SqlDeletes, Destination):
+    column_types: ClassVar[dict[str, str]] = {"double": "double precision", "text": "varchar"}
     param = "%s"
     compress_load_files: bool = False  # COPY reads each file straight back
     stores_nul: bool = False  # text refuses NUL bytes, jsonb the \u0000 escape

@@ -45,6 +45,8 @@ def _rows(
         state = dlt.current.resource_state()
         saved = dict(state)
         lo = reading.resume_point(saved, info.lookback) if info.cursor else None
+        if lo is not None:
+            reader.resuming(start)
         newest = None  # across the parts of a slice: the cursor is saved with the last part only
         for window in reading.with_parts(reader, reading.plan(reader, saved, lo if lo is not None else start, None,
                                                               CHECKPOINT_ROWS)):  # fmt: skip
@@ -62,9 +64,12 @@ def _rows(
 @dlt.source(name="klaviyo")
 def klaviyo_source(api_key: str = dlt.secrets.value, tables: Iterable[str] | None = None,
                    base_url: str = DEFAULT_BASE_URL, revision: str = REVISION, start: datetime | None = None,
-                   parallelism: int = ReadOptions.parallelism):  # fmt: skip
-    """One Arrow-yielding resource per Klaviyo table (all tables unless ``tables`` names some)."""
+                   parallelism: int = ReadOptions.parallelism, account_column: bool = False):  # fmt: skip
+    """One Arrow-yielding resource per Klaviyo table (all tables unless ``tables`` names some). ``account_column``:
+    every row carries the account's id (``account_id``, first in every primary key; a table loaded whole each run
+    replaces only its account's rows), so several accounts' pipelines can load the same tables."""
     source = KlaviyoSource(api_key, base_url, revision)
+    source.account_column = account_column
     infos = source.tables()
     names = list(tables) if tables is not None else [n for n, i in infos.items() if i.in_all]
     unknown = [n for n in names if n not in infos]
@@ -76,7 +81,11 @@ def klaviyo_source(api_key: str = dlt.secrets.value, tables: Iterable[str] | Non
     for name in names:
         info: TableInfo = infos[name]
         merge = info.strategy == "merge"
-        resource = dlt.resource(_rows, name=info.dest_name, write_disposition=info.strategy,
-                                primary_key=list(info.primary_key),
-                                columns=column_hints(info.columns, info.primary_key, info.cursor, merge))  # fmt: skip
+        hints = column_hints(info.columns, info.primary_key, info.cursor, merge)
+        write = info.strategy
+        if account_column and write == "replace":  # its account's rows only: deleted, then inserted (delete-insert)
+            write = "merge"
+            hints["account_id"]["merge_key"] = True
+        resource = dlt.resource(_rows, name=info.dest_name, write_disposition=write,
+                                primary_key=list(info.primary_key), columns=hints)  # fmt: skip
         yield resource(source, readers[name], start, finished)

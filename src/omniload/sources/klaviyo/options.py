@@ -1,18 +1,23 @@
 """The Klaviyo source URI: ``klaviyo://?api_key=pk_...`` and its options, checked before anything is read.
 
-Connection: ``api_key`` (required), ``base_url`` (scheme, host and port: no path, no user name or
+Connection: ``api_key`` (or ``api_key_env``: the name of the environment variable holding it), ``base_url`` (scheme, host and port: no path, no user name or
 password), ``revision``. Reports: ``conversion_metric_id``,
 ``report_budget``, ``report_horizon_days``, ``metric_ids`` (see README, Reports). Opt-in columns:
 ``profile_fields=predictive_analytics`` adds the ``predictive_analytics`` column to profiles
 (``additional-fields[profile]``; Klaviyo then allows profiles only 10/s and 150/m, so the table is paced by
 that lower limit), ``template_fields=definition`` the ``definition`` column to templates
-(``additional-fields[template]``; same rate limit). Without them nothing changes. ``layout=fivetran`` keeps
+(``additional-fields[template]``; same rate limit). Opt-in tables: ``list_fields=profile_count``,
+``segment_fields=profile_count`` and ``campaign_fields=estimated_recipient_count`` add the counts' tables
+(tables/counts.py) to ``--source-table all``. Without them nothing changes. ``layout=fivetran`` keeps
 Fivetran's Klaviyo schema as views beside the tables (fivetran.py); ``properties=columns`` (with
-``property_columns_max``) lifts event and profile properties into columns (lift.py). A bad value is one line, exit 2.
+``property_columns_max``) lifts event and profile properties into columns (lift.py); ``metrics=`` reads the events
+of the metrics it names only (chosen.py). ``account_column=true`` gives every table the
+account's id (``account_id``, first in every primary key). A bad value is one line, exit 2.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import replace
 from datetime import date, timedelta
@@ -20,12 +25,18 @@ from urllib.parse import parse_qs, urlsplit
 
 from ...errors import UsageError
 from ...types import JSON
+from . import chosen
 from .client import DEFAULT_BASE_URL, REVISION
 from .spec import TableSpec
 from .tables.reports import DAILY_REPORT_REQUESTS
 
-URI_PARAMS = ("api_key", "base_url", "revision", "conversion_metric_id", "report_budget", "report_horizon_days", "metric_ids",
-              "profile_fields", "template_fields", "layout", "properties", "property_columns_max")  # fmt: skip
+# option -> {value: the opt-in table (tables/counts.py) it adds to ``--source-table all``}
+OPT_IN_TABLES = {"list_fields": {"profile_count": "list-profile-counts"},
+                 "segment_fields": {"profile_count": "segment-profile-counts"},
+                 "campaign_fields": {"estimated_recipient_count": "campaign-recipient-estimations"}}  # fmt: skip
+URI_PARAMS = ("api_key", "api_key_env", "base_url", "revision", "conversion_metric_id", "report_budget", "report_horizon_days",
+              "metric_ids", "profile_fields", "template_fields", "layout", "properties", "property_columns_max",
+              "account_column", "metrics", *OPT_IN_TABLES)  # fmt: skip
 LAYOUTS = ("fivetran",)  # layout=: views kept beside the tables (fivetran.py)
 REPORT_BUDGET = (
     200  # report requests a day per endpoint, under Klaviyo's DAILY_REPORT_REQUESTS: the rest is for other tools
@@ -74,6 +85,18 @@ def opt_in(specs: dict[str, TableSpec], query: dict[str, list[str]]) -> dict[str
     return out
 
 
+def opt_in_tables(specs: dict[str, TableSpec], query: dict[str, list[str]]) -> dict[str, TableSpec]:
+    """``specs`` with the opt-in tables the URI asks for in ``--source-table all`` (each is loaded when named
+    anyway)."""
+    out = dict(specs)
+    for option, allowed in OPT_IN_TABLES.items():
+        for v in [v.strip() for v in (query.get(option) or [""])[0].split(",") if v.strip()]:
+            if v not in allowed:
+                raise UsageError(f"--source-uri: {option} '{v[:40]}' is not allowed; allowed: {', '.join(allowed)}")
+            out[allowed[v]] = replace(out[allowed[v]], in_all=True)
+    return out
+
+
 def report_options(source, query: dict[str, list[str]]):
     """The report options of the URI (see README, Reports), set on ``source``."""
 
@@ -107,9 +130,19 @@ def from_uri(cls, uri: str):
     twice = sorted(k for k, v in query.items() if len(v) > 1)
     if twice:
         raise UsageError(f"--source-uri: parameter '{twice[0]}' is given more than once; give it once")
-    key = (query.get("api_key") or [""])[0].strip()
+    key, env = (query.get("api_key") or [""])[0].strip(), (query.get("api_key_env") or [""])[0].strip()
+    if key and env:
+        raise UsageError("--source-uri: give api_key or api_key_env, not both")
+    if env:  # the key from the environment: it need not be on the command line (nor in a file)
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", env):
+            raise UsageError(f"--source-uri: api_key_env '{env[:40]}' is not an environment variable's name")
+        key = os.environ.get(env, "").strip()
+        if not key:
+            raise UsageError(f"--source-uri: api_key_env names {env}, which is not set in the environment; "
+                             f"export {env}=pk_... (the account's private API key)")  # fmt: skip
     if not key:
-        raise UsageError("--source-uri: klaviyo:// needs an api_key, e.g. klaviyo://?api_key=pk_...")
+        raise UsageError("--source-uri: klaviyo:// needs an api_key, e.g. klaviyo://?api_key=pk_... "
+                         "(or api_key_env=NAME: the key in environment variable NAME)")  # fmt: skip
     if not KEY_FORM.fullmatch(key):  # the key itself never appears in the message
         raise UsageError(f"--source-uri: the api_key is not a Klaviyo private API key ({len(key):,} characters); "
                          "it must be pk_ followed by 34 letters and digits, as shown in Klaviyo's settings")  # fmt: skip
@@ -123,7 +156,8 @@ def from_uri(cls, uri: str):
         raise UsageError(f"--source-uri: base_url '{base}' must be an http(s) URL with no path, such as "
                          f"{DEFAULT_BASE_URL} or http://127.0.0.1:8080")  # fmt: skip
     source = report_options(cls(key, base, check_revision((query.get("revision") or [REVISION])[0])), query)
-    source.specs = opt_in(source.specs, query)
+    source.key_env = env
+    source.specs = opt_in_tables(opt_in(source.specs, query), query)
     lift = (query.get("properties") or [""])[0].strip()
     if lift not in ("", "columns", "json"):
         raise UsageError(f"--source-uri: properties '{lift[:40]}' is not allowed; allowed: columns, json (the default)")
@@ -135,5 +169,16 @@ def from_uri(cls, uri: str):
     source.layout = (query.get("layout") or [""])[0].strip()
     if source.layout and source.layout not in LAYOUTS:
         raise UsageError(f"--source-uri: layout '{source.layout[:40]}' is not allowed; allowed: {', '.join(LAYOUTS)}")
+    column = (query.get("account_column") or [""])[0].strip().lower()
+    if column not in ("", "true", "false"):
+        raise UsageError(
+            f"--source-uri: account_column '{column[:40]}' is not allowed; allowed: true, false (the default)"
+        )
+    source.account_column = column == "true"
+    if "metrics" in query:
+        source.chosen_metrics = chosen.parse(query["metrics"][0])
+        if not source.chosen_metrics:
+            raise UsageError("--source-uri: metrics= names no metric; give metric names or ids, comma-separated, "
+                             "e.g. metrics=Placed Order,Opened Email")  # fmt: skip
     source.notes = notes
     return source
