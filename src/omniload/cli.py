@@ -286,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
 
             print(redact(traceback.format_exc()), file=sys.stderr)
         return 1
+    if received() is not None:  # a stop that came during an import and no check met since
+        return _interrupted(Interrupted(received()))
     return code
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from . import form_versions, keyset, revisions, singles
+from . import form_versions, keyset, revisions, season, singles
 from .account_time import account_zone
 from .audience_reports import BUILDERS
 from .child_pages import UnknownParent, child_page
@@ -308,6 +308,7 @@ async def list_endpoint(request: web.Request) -> web.StreamResponse:
             body = relationship_page(state, rules, q, params, base_url(state.config, request), parent_id)
         elif parent_id is not None:
             body = child_page(state, rules, q, params, base_url(state.config, request), parent_id)
+            season.child_page_served(state, name, parent_id)  # a parent the season deletes mid-read
         else:
             page = events_page if name == "events" else entities_page
             body = page(state, rules, q, params, base_url(state.config, request))

@@ -8,6 +8,7 @@ touches a deterministic share of existing ones, giving them a newer ``updated`` 
 
 from __future__ import annotations
 
+import random
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,7 +28,7 @@ SINGLE = (
     "tracking-settings",
 )  # one record whatever the scale and the clock: the API key's own account (and its settings)
 TOUCH_SHARE = 0.02  # share of existing records that get a newer update time on each clock advance
-ARCHIVE_SHARE = {"flows": 0.02}  # share of records archived on each clock advance (newer update time too)
+ARCHIVE_SHARE = {"flows": 0.02, "campaigns": 0.02}  # share archived on each clock advance (newer update time too)
 
 
 def mix(x: int) -> int:
@@ -152,6 +153,8 @@ class Dataset:
         self.overrides: dict[str, dict[int, int]] = {name: {} for name in self.counts}
         self.archived: dict[str, set[int]] = {name: set() for name in ARCHIVE_SHARE}  # archived by the clock
         self.deleted: dict[str, set[int]] = {name: set() for name in self.counts}  # see deletions.py
+        # schema drift (season.py): kind -> the time from which records changed since carry it (records.py, events.py)
+        self.drift: dict[str, int] = {}
         self.advances = 0
         self.version = 0
         self._lock = threading.Lock()
@@ -219,6 +222,17 @@ class Dataset:
         return mask
 
     # -- per-record times ----------------------------------------------------------------------
+    def edit(self, name: str, i: int):
+        """A ``random.Random`` for the values record ``i`` took at its last touch (None: never touched since the
+        initial clock): an update changes values, not only the update time."""
+        o = self.overrides[name].get(i) if name in self.overrides else None
+        return None if o is None else random.Random(mix(salt(self.seed, name) ^ o))
+
+    def drifted(self, kind: str, t_us: int) -> bool:
+        """Whether a record changed at ``t_us`` carries schema drift ``kind`` (season.py starts each at a step)."""
+        since = self.drift.get(kind)
+        return since is not None and t_us >= since
+
     def created_us(self, name: str, i: int) -> int:
         return self.timelines[name].time_us(i)
 
