@@ -38,7 +38,9 @@ def test_counts_equal_truth_one_request_per_parent_at_the_lower_limit(make_sandb
     assert ingest(sb, ",".join(NAMES), db) == 0
     for n in NAMES:  # replaced: the counts now
         assert assert_equals_truth(db, sb, n) != first[n]
-    assert sb.state.requests["status:429"] == 0
+    # a new process does not know what the last one spent of this minute's 15: the server may answer a few 429s
+    # (with Retry-After, waited for), never a storm
+    assert sb.state.requests["status:429"] <= 3
 
 
 def test_counts_join_all_only_when_the_uri_asks(sandbox, tmp_path):
