@@ -120,7 +120,7 @@ class DeltaDest(Dest):
     def fetch(self, table: str) -> list[dict]:
         from deltalake import DeltaTable
 
-        path = self.folder / "main" / table
+        path = self.folder / "klaviyo" / table  # the source's default schema (Delta has none of its own)
         if not (path / "_delta_log").exists():
             return []
         return DeltaTable(str(path)).to_pyarrow_table().to_pylist()
