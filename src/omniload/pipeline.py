@@ -260,7 +260,7 @@ def ingest(opts: IngestOptions) -> IngestResult:
         raise UsageError(f"--source-uri: its views (layout=) need a SQL destination with views, DuckDB or PostgreSQL, "
                          f"not {dest.display}; leave layout= out or load into duckdb:// or postgresql://")  # fmt: skip
     source.preflight([t.source for t in targets])
-    with dest.lock():  # first: a second run is told another omniload run has it, before it tries to open it
+    with dest.lock(lambda message: say(f"note: {message}")):  # first: a second run waits for the first to end
         dest.preflight()
         try:
             result = _load_all(opts, source, dest, targets, deletes)
