@@ -132,6 +132,7 @@ class Stats:
     clean: int = 0
     kills: int = 0
     overlaps: int = 0
+    overlaps_clean: int = 0  # both runs exited 0 (the second waited for the first), then checked
     faulted: int = 0
     failed: int = 0
     checks: int = 0
@@ -216,6 +217,7 @@ class Season:
             time.sleep(self.rng.uniform(0.1, 1.0))
             second = self.start(daily)
             codes = (self.finish(first), self.finish(second))
+            self.stats.overlaps_clean += codes == (0, 0)
             return 0 if codes == (0, 0) else max(codes, key=abs)
         faults = r < self.kill_share + self.overlap_share + self.fault_share
         if faults:
