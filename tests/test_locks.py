@@ -175,3 +175,25 @@ def test_overlapping_runs_into_one_duckdb_file_wait_for_each_other_and_both_load
     with duckdb.connect(str(db), read_only=True) as con:  # the refused run wrote nothing
         assert not con.execute("select 1 from information_schema.tables where table_name = 'tags'").fetchall()
     assert not (tmp_path / "k.duckdb.lock").exists()
+
+
+def test_a_duckdb_file_another_process_holds_is_waited_for_then_loaded(sandbox, tmp_path):
+    """Another process (a DuckDB client, not an omniload run) holding the file: a run waits for it too, bounded by
+    OMNILOAD_LOCK_WAIT (then one line, exit 1), and loads once it lets go."""
+    import threading
+
+    import duckdb
+
+    db = tmp_path / "k.duckdb"
+    uri = f"duckdb:///{db}"
+    holder = duckdb.connect(str(db))
+    cmd = ("ingest", "--source-uri", source_uri(sandbox), "--source-table", "tags", "--dest-uri", uri)
+    refused = run_cli(*cmd, env={"OMNILOAD_LOCK_WAIT": "1"})
+    assert refused.returncode == 1, refused.stderr
+    assert refused.stderr.strip().splitlines()[-1] == (
+        f"omniload: error: destination {uri} is in use by another process (waited 1s); wait for it to finish and "
+        "run again, or raise OMNILOAD_LOCK_WAIT (seconds)")  # fmt: skip
+    threading.Timer(2.5, holder.close).start()  # lets go while the next run waits (it fails at once otherwise)
+    waited = run_cli(*cmd, env={"OMNILOAD_LOCK_WAIT": "60"})
+    assert waited.returncode == 0, waited.stderr
+    assert_rows_equal_truth(rows(str(db), "tags"), sandbox, "tags")
