@@ -1,7 +1,7 @@
 """What reconciling deletes costs per table: requests and seconds at Klaviyo's real limits, small and medium scale.
 
-Computed, not run: the sandbox's record counts per scale (``dataset.SCALES``) go through the same estimate the
-pipeline uses to decide (``sources.klaviyo.keys.scan_cost``): a page per ``page_size`` ids in each partition, plus
+Computed, not run: the sandbox's record counts per scale (``klaviyo_sandbox.resources.SCALES``) go through the same
+estimate the pipeline uses to decide (``sources.klaviyo.keys.scan_cost``): a page per ``page_size`` ids in each partition, plus
 for a child table one request per parent and the parents' own listing; seconds at each bucket's steady limit.
 ``auto`` says whether the scan runs on every run (at most ``reconcile.AUTO_REQUESTS`` requests) or only with
 ``--reconcile``/``--reconcile-every``. Run: ``python bench/reconcile_cost.py``.
@@ -9,7 +9,7 @@ for a child table one request per parent and the parents' own listing; seconds a
 
 from __future__ import annotations
 
-from klaviyo_sandbox.dataset import SCALES
+from klaviyo_sandbox.resources import SCALES
 from omniload.reconcile import AUTO_REQUESTS
 from omniload.sources.klaviyo.keys import scan_cost, scannable
 from omniload.sources.klaviyo.tables import TABLES

@@ -28,6 +28,11 @@ def ingest(sb, tables: str, db: str, *extra: str) -> int:
                  "--progress", "log", *extra])  # fmt: skip
 
 
+def asked(sb, endpoint: str) -> list[str]:
+    """The query strings of the requests the sandbox saw at ``endpoint`` (its sandbox name), in order."""
+    return [query for _, name, query in sb.state.log if name == endpoint]
+
+
 def api_requests(sb) -> int:
     """Authenticated requests the tables made (unauthenticated requests and each run's key check aside)."""
     return sb.state.requests["total"] - sb.state.requests["unauthenticated"] - key_checks(sb)

@@ -97,7 +97,7 @@ def test_metric_properties_equal_truth_one_request_per_metric_with_sample_values
     assert len(assert_equals_truth(db, sb, "metric-properties")) > len(got)
 
 
-@pytest.mark.parametrize("name", NAMES + TRIGGERS + ["metric-properties"] + OBJECTS)
+@pytest.mark.parametrize("name", NAMES + TRIGGERS + ["metric-properties", "form-versions"] + OBJECTS)
 def test_config_specs_agree_with_the_openapi_file(name):
     spec = TABLES[name]
     op = OPENAPI["paths"][spec.path]["get"]

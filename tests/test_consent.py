@@ -6,21 +6,25 @@ marked with it.
 
 from __future__ import annotations
 
+import pytest
+
 from klaviyo_sandbox import testing as truth
 from klaviyo_sandbox.openapi_rules import all_rules
 from omniload.sources.klaviyo.tables import TABLES
 
 from .conftest import http_post
-from .helpers import _norm, ingest, rows
+from .helpers import _norm, ingest, rows, sandbox_now
 from .test_deletes import delete, marks
 
 SPEC = TABLES["subscriptions"]
 
 
 def _expected(sb) -> dict:
-    """(profile id, channel) -> row, walked from the answer key's profiles (every channel of ``subscriptions``)."""
+    """(profile id, channel) -> row, walked from the answer key's profiles (every channel of ``subscriptions``) updated
+    before the sandbox's now: a run reads ``less-than(updated, now)`` (the only upper bound Klaviyo offers), so a
+    profile stamped exactly at the frozen clock is the next run's, once the clock has moved."""
     out = {}
-    for p in truth.records(sb.state, "profiles"):
+    for p in truth.records(sb.state, "profiles", None, sandbox_now(sb)):
         for channel, kinds in p["attributes"]["subscriptions"].items():
             for kind, sub in kinds.items():
                 can = [v for k, v in sub.items() if k.startswith("can_receive")]
@@ -78,6 +82,23 @@ def test_subscriptions_equal_truth_after_backfill_and_clock_advance_and_follow_d
     assert ingest(sb, "profiles", db, "--reconcile", "profiles") == 0
     marked = {k for k, at in marks(db, "subscriptions").items() if at}
     assert {k[0] for k in marked} == set(gone) and marked == {k for k in got if k[0] in gone}
+
+
+@pytest.mark.parametrize("seed", [3, 6])
+def test_subscriptions_profile_stamped_at_the_servers_now_comes_with_the_next_run(make_sandbox, tmp_path, seed):
+    """Seeds 3 and 6 hold a profile updated exactly at the sandbox's (frozen) now: a run ending at the
+    server's now reads ``less-than(updated, now)``, so it waits for the next run after the clock moves (the
+    lookback's ``greater-than`` reads it); nothing is lost, and no row is read twice."""
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=seed)
+    db = str(tmp_path / "k.duckdb")
+    now = sandbox_now(sb).isoformat()
+    edge = {p["id"] for p in truth.records(sb.state, "profiles") if p["attributes"]["updated"] == now}
+    assert len(edge) == 1
+    assert ingest(sb, "subscriptions", db) == 0
+    assert not edge & {k[0] for k in _assert_equal(db, sb)}
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=60")
+    assert ingest(sb, "subscriptions", db) == 0
+    assert edge <= {k[0] for k in _assert_equal(db, sb)}
 
 
 def test_subscriptions_spec_reads_the_profiles_endpoint_as_the_spec_allows():

@@ -4,18 +4,23 @@ run continues from the saved cursor less the table's lookback, as the CLI does (
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import dlt
 import duckdb
+import pytest
 
 from klaviyo_sandbox import testing as truth
+from omniload.errors import UsageError
 from omniload.sources.klaviyo import klaviyo_source
+from omniload.sources.klaviyo.options import from_uri, parse
 from omniload.sources.klaviyo.tables.relationships import RELATIONSHIPS
 
 from .conftest import KEY, http_post
 from .helpers import assert_rows_equal_truth, by_id
 from .test_reports import END, MESSAGE_STATISTICS, START, fast_pacing, nonzero, placed_order  # noqa: F401 - a fixture
+from .test_table_families import _additional
 
 
 def _rows(db: str, table: str) -> dict[str, dict]:
@@ -95,3 +100,29 @@ def test_report_table_equals_truth(make_sandbox, tmp_path):
     key = ("campaign_id", "campaign_message_id", "send_channel", "period_start", "period_end")  # one timeframe's totals
     want = truth.message_report(sb.state, "campaign", START, END, placed_order(sb), whole=True)
     assert want and nonzero(got, key, MESSAGE_STATISTICS) == want
+
+
+def test_options_build_the_same_config_as_the_source_uri_and_load_an_opt_in_column(make_sandbox, tmp_path):
+    """The URI's options given to klaviyo_source() are checked by the same code (one line naming the option on a bad
+    value) and make the same KlaviyoConfig; an opt-in column loads through plain dlt equal to the sandbox's."""
+    options = {"template_fields": "definition", "report_budget": 50, "metric_ids": ["a", "b"]}  # as a dlt user has them
+    uri = f"klaviyo://?api_key={KEY}&template_fields=definition&report_budget=50&metric_ids=a,b"
+    source = klaviyo_source(api_key=KEY, tables=["templates"], options=options)
+    assert source.resources["templates"].columns["definition"]["data_type"] == "json"
+    with pytest.raises(
+        UsageError, match=r"^klaviyo_source\(\): report_budget '0' must be a whole number from 1 to 225$"
+    ):
+        klaviyo_source(api_key=KEY, options={"report_budget": "0"})
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=5)
+    db = str(tmp_path / "dlt.duckdb")
+    _pipeline(tmp_path, db).run(
+        klaviyo_source(api_key=KEY, tables=["templates"], base_url=sb.base_url, options=options)
+    )
+    got = _rows(db, "templates")
+    assert_rows_equal_truth(got, sb, "templates")
+    want = _additional(sb, "templates", "definition", got)
+    assert (
+        any(want.values())
+        and {k: json.loads(r["definition"]) if r["definition"] else None for k, r in got.items()} == want
+    )
+    assert from_uri(uri) == parse({**options, "api_key": KEY}, "klaviyo_source()")  # the dlt source's call

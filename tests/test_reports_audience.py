@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
@@ -63,6 +64,13 @@ def test_segment_reports_equal_truth(make_sandbox, tmp_path, table):
     expected = want(table, sb, first_day(table))
     assert expected and got == expected
     assert any(v["members_added"] for v in expected.values())
+    assert any(v["members_removed"] for v in expected.values())  # members leave segments (issue #22, 5)
+    if "series" in table:  # a day on which more left than joined
+        assert any(v["net_members_changed"] < 0 for v in expected.values())
+    else:  # the members at the timeframe's end: those the memberships endpoint serves (ended ones gone)
+        served = Counter(m["parent_id"] for m in truth.records(sb.state, "segment-memberships") if
+                         datetime.fromisoformat(m["attributes"]["joined_group_at"]) < END)  # fmt: skip
+        assert {k[0]: v["total_members"] for k, v in got.items() if v["total_members"]} == dict(served)
     assert spent(sb, table) == 1
 
 

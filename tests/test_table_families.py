@@ -140,7 +140,7 @@ def test_sandbox_child_endpoints(sandbox):
 
 
 def test_child_resources_scale_with_the_sandbox_scale():
-    from klaviyo_sandbox.dataset import SCALES
+    from klaviyo_sandbox.resources import SCALES
 
     for name in ("flow-actions", "flow-messages", "list-memberships", "segment-memberships"):
         assert SCALES["tiny"][name] < SCALES["small"][name] < SCALES["medium"][name] < SCALES["large"][name]

@@ -14,9 +14,11 @@ from .reference import OPENAPI_NAME, build_rules, load
 RULES = build_rules.build(load(OPENAPI_NAME))
 LISTS = RULES["lists"]
 # report specs are checked in test_reports.py, include tables (read through their parent) in test_table_families.py,
-# nested ones (subscriptions, read from the profiles) in test_consent.py
+# nested ones (subscriptions, read from the profiles) in test_consent.py, single-resource ones in test_counts.py
 TABLES = {
-    n: t for n, t in ALL_TABLES.items() if t.method == "GET" and not t.include and not t.kinds and not t.nested
+    n: t
+    for n, t in ALL_TABLES.items()
+    if t.method == "GET" and not t.include and not t.kinds and not t.nested and not t.single
 }  # tag links too
 PRODUCT_SPEC = {  # table: (primary key, incremental key, strategy), as the product spec gives them
     "events": (("id",), "datetime", "merge"), "profiles": (("id",), "updated", "merge"),
@@ -62,13 +64,14 @@ def test_client_cursor_is_the_time_the_sandbox_moves(name):
     """The client's incremental key is the attribute the sandbox's clock updates (events: their datetime; child
     resources: the sandbox's child cursor, memberships' joined_group_at)."""
     from klaviyo_sandbox.children import CURSORS
-    from klaviyo_sandbox.dataset import UPDATED_FIELD
+    from klaviyo_sandbox.resources import UPDATED_FIELD
 
     assert TABLES[name].cursor == CURSORS.get(name, UPDATED_FIELD[name] or ("datetime" if name == "events" else None))
 
 
 def test_generic_code_does_not_import_the_klaviyo_source():
-    """Only the Klaviyo package itself, the sandbox and the registry (by name) may know the Klaviyo source."""
+    """Only the Klaviyo package itself, the sandbox, the registry (by name) and the orchestrator integrations (which
+    adapt a named source: ``integrations/dagster.py`` builds on ``klaviyo_source()``) may know the Klaviyo source."""
     import re
     from pathlib import Path
 
@@ -76,7 +79,7 @@ def test_generic_code_does_not_import_the_klaviyo_source():
     offenders = []
     for path in src.rglob("*.py"):
         rel = path.relative_to(src).as_posix()
-        if rel.startswith(("sources/klaviyo/", "sandbox/")):
+        if rel.startswith(("sources/klaviyo/", "sandbox/", "integrations/")):
             continue
         text = path.read_text()
         if re.search(r"(from|import)\s+(omniload)?\.*sources\.klaviyo|from \.klaviyo|from \.\.sources\.klaviyo", text):
@@ -91,6 +94,7 @@ def test_the_scopes_named_in_403_messages_are_the_specs():
     paths = {t.path for t in ALL_TABLES.values()}  # the endpoints omniload reads
     declared = {path: tuple(sorted(r["scopes"])) for path, r in LISTS.items() if r["scopes"] and path in paths}
     declared.update({path: (r["scope"],) for path, r in RULES["reports"].items()})
+    declared.update({path: tuple(sorted(r["scopes"])) for path, r in RULES["singles"].items()})
     assert len(declared) > 30
     assert {path: scopes(path) for path in declared} == declared
     assert {t.path for t in ALL_TABLES.values() if not t.kinds} <= set(declared)  # every table's endpoint is checked

@@ -239,6 +239,19 @@ def test_spec_refuses_inconsistent_tables(kw, problem):
         _spec(**kw)
 
 
+def test_destinations_offer_capabilities_apart_from_loading(tmp_path):
+    from omniload.destinations import parse_destination
+
+    def offers(uri: str) -> tuple[bool, bool, bool, bool]:
+        dest = parse_destination(uri)
+        return dest.deletes is not None, dest.takeover is not None, dest.views is not None, dest.fill is not None
+
+    assert offers(f"duckdb:///{tmp_path}/a.duckdb") == (True, True, True, True)
+    assert offers("postgresql://u:p@127.0.0.1:5/db") == (True, True, True, True)
+    assert offers(f"parquet:///{tmp_path}/out") == (True, False, False, False)  # files: tombstones, no takeover
+    assert offers(f"sqlite:///{tmp_path}/a.db") == (True, False, False, False)
+
+
 def test_registry_finds_sources_by_scheme_and_names_the_known_ones():
     assert set(SOURCES) == {"klaviyo"}
     src = open_source("KLAVIYO://?api_key=pk_" + "a" * 34)

@@ -5,7 +5,8 @@ FOLDER holds ``openapi-stable-2026-07-15.json`` (default: ``$OMNILOAD_KLAVIYO_RE
 keeps only what the sandbox reads, for every list endpoint the spec describes (a GET whose ``data`` is an array:
 rate limits, scopes, filters and their value types, sorts, page sizes, includes, sparse fields, relationships,
 attribute names) and every report endpoint (``POST .../*-reports``, ``/api/metric-aggregates``: required
-attributes, statistics, groupings, intervals, rate limits, scope). Keys are sorted and each endpoint is one line,
+attributes, statistics, groupings, intervals, rate limits, scope), and the single-resource GETs the sandbox
+serves (``SINGLES``: a list endpoint's rules, and the lower limits an additional field brings). Keys are sorted and each endpoint is one line,
 so the same spec always gives the same bytes (``tests/test_sandbox_rules.py`` checks the committed file).
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -111,6 +113,24 @@ def list_rules(spec: dict, op: dict, item: dict) -> dict[str, Any]:
     }
 
 
+# the single-resource GETs the sandbox serves (``data`` one object): counts analysts ask for, opt-in in omniload
+SINGLES = ("/api/lists/{id}", "/api/segments/{id}", "/api/campaign-recipient-estimations/{id}")
+_LOWER = re.compile(r"Rate limits when using the `(additional-fields\[[a-z-]+\])=([a-z_]+)` parameter[^<]*:<br>"
+                    r"Burst: `(\d+)/s`<br>Steady: `(\d+)/m`")  # fmt: skip
+
+
+def single_rules(spec: dict, op: dict) -> dict[str, Any]:
+    """What one single-resource GET accepts and answers: a list endpoint's rules (no filters, sorts or pages), and
+    the lower rate limits its description states for an additional field (``"additional-fields[list]=profile_count":
+    [1, 15]``)."""
+    content = op["responses"]["200"]["content"]["application/vnd.api+json"]
+    item = flat(spec, flat(spec, content["schema"])["properties"]["data"])
+    rules = list_rules(spec, op, item)
+    rules["additional_limits"] = {f"{m[1]}={m[2]}": [int(m[3]), int(m[4])]
+                                  for m in _LOWER.finditer(op.get("description") or "")}  # fmt: skip
+    return rules
+
+
 def report_rules(spec: dict, op: dict) -> dict[str, Any]:
     """What one report endpoint's body may hold (the fields of the sandbox's ``ReportRules`` but its path)."""
     req = flat(
@@ -134,8 +154,10 @@ def report_rules(spec: dict, op: dict) -> dict[str, Any]:
 
 
 def build(spec: dict) -> dict[str, Any]:
-    """The rules file's content: ``{"revision", "lists": {path: rules}, "reports": {path: rules}}``."""
+    """The rules file's content: ``{"revision", "lists": {path: rules}, "reports": {path: rules}, "singles": {path:
+    rules}}``."""
     lists, reports = {}, {}
+    singles = {path: single_rules(spec, spec["paths"][path]["get"]) for path in SINGLES}
     for path, ops in spec["paths"].items():
         if "get" in ops and (item := _list_item(spec, ops["get"])) is not None:
             lists[path] = list_rules(spec, ops["get"], item)
@@ -145,21 +167,22 @@ def build(spec: dict) -> dict[str, Any]:
             and (path.endswith("-reports") or path == "/api/metric-aggregates")
         ):
             reports[path] = report_rules(spec, ops["post"])
-    return {"revision": REVISION, "lists": lists, "reports": reports}
+    return {"revision": REVISION, "lists": lists, "reports": reports, "singles": singles}
 
 
 def render(rules: dict[str, Any]) -> bytes:
     """Stable bytes: sorted keys, one endpoint per line."""
     dump = lambda value: json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)  # noqa: E731
     parts = [f'{{"revision":{dump(rules["revision"])},']
-    for n, section in enumerate(("lists", "reports")):
+    sections = ("lists", "reports", "singles")
+    for n, section in enumerate(sections):
         entries = sorted(rules[section].items())
         parts.append(f'"{section}":{{')
         parts += [
             f"{dump(path)}:{dump(value)}{',' if i < len(entries) - 1 else ''}"
             for i, (path, value) in enumerate(entries)
         ]
-        parts.append("}," if n == 0 else "}}")
+        parts.append("}," if n < len(sections) - 1 else "}}")
     return ("\n".join(parts) + "\n").encode()
 
 

@@ -44,8 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     ing = sub.add_parser("ingest", help="copy tables from a source to a destination", epilog=EPILOG)
+    ing.add_argument("--source-uri", action="append", default=None, required=_env("source-uri") is None,
+                     help="e.g. klaviyo://?api_key=pk_...[&base_url=...]; again for each further account, all loaded "
+                          "into the same tables")  # fmt: skip
     for flag, helptext in [
-        ("source-uri", "e.g. klaviyo://?api_key=pk_...[&base_url=...]"),
         ("source-table", "a table, a comma-separated list, or 'all'"),
         ("dest-uri", "e.g. duckdb:///klaviyo.duckdb"),
     ]:
@@ -94,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--table-parallelism",
         default=_env("table-parallelism", "4"),
         help="tables of different rate-limit buckets loaded at once (default 4; 1: one after another)",
+    )
+    ing.add_argument(
+        "--source-parallelism",
+        default=_env("source-parallelism", "4"),
+        help="with several --source-uri: sources (accounts) loaded at once, each with --table-parallelism (default 4)",
     )
     ing.add_argument("--lookback", default=_env("lookback"),
                      help="re-read this much before each saved cursor for late records, e.g. 30m, 2h, 7d "
@@ -203,8 +210,10 @@ def _ingest(args: argparse.Namespace) -> int:
     par = _number(args.extract_parallelism, "--extract-parallelism", 1)
     if par != int(par):
         raise UsageError(f"--extract-parallelism: '{args.extract_parallelism}' is not a whole number")
+    uris = args.source_uri or [_env("source-uri")]
     opts = IngestOptions(
-        source_uri=args.source_uri, source_table=args.source_table, dest_uri=args.dest_uri, dest_table=args.dest_table,
+        source_uri=uris[0], source_uris=uris,
+        source_parallelism=_whole(args.source_parallelism, "--source-parallelism", 1, 64), source_table=args.source_table, dest_uri=args.dest_uri, dest_table=args.dest_table,
         interval_start=parse_date(args.interval_start, "--interval-start", past=True) if args.interval_start else None,
         interval_end=parse_date(args.interval_end, "--interval-end") if args.interval_end else None,
         extract_parallelism=int(par), incremental_strategy=args.incremental_strategy,
@@ -277,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
 
             print(redact(traceback.format_exc()), file=sys.stderr)
         return 1
+    if received() is not None:  # a stop that came during an import and no check met since
+        return _interrupted(Interrupted(received()))
     return code
 
 

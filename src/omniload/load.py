@@ -47,6 +47,7 @@ from .dates import iso, parse_timestamp
 from .destinations import NO_TABLE, Destination
 from .destinations.state import pipeline_name, resource_state
 from .errors import CorruptState, DestinationFailed, OmniloadError, UsageError
+from .load_slot import with_load_id_slot
 from .prefetch import Prefetch
 from .runtime import release_memory
 from .sources.base import TableReader, Window
@@ -54,6 +55,7 @@ from .transform import Transform, row_hash, without_nul
 from .types import JSON, column_hints, undeclared
 
 PREFETCH_BATCHES = 2  # batches of the next slice read ahead while the current one loads
+FILL_ROWS = 10_000  # loaded rows read back at a time to fill new derived columns (as takeover.py: memory)
 
 
 @dataclass(frozen=True)
@@ -133,13 +135,15 @@ class TableLoad:
     """One table from one reader into one destination table."""
 
     def __init__(self, reader: TableReader, dest: Destination, target: Target, settings: LoadSettings,
-                 workdir: str, dest_lock=None, on_committed=lambda rows: None, on_note=lambda message: None) -> None:  # fmt: skip
+                 workdir: str, dest_lock=None, on_committed=lambda rows: None, on_note=lambda message: None,
+                 table_lock=None) -> None:  # fmt: skip
         self.reader, self.dest, self.target, self.settings = reader, dest, target, settings
         self.info = reader.info
         self.workdir = workdir
         self.on_committed = on_committed  # rows of a slice, once its load is committed
         self.on_note = on_note  # something the user should know about this table
         self.new_columns: list[str] = []  # declared now, not when the table was last loaded: read it all again
+        self.to_fill: list[str] = []  # new too, but derived from a loaded column: filled in the destination instead
         self._slice_rows = 0
         self._newest: Any = None  # the newest cursor value read by this run's slices so far
         # where a deep lookback would start (its table has one, the run resumes from a saved cursor); and, when this
@@ -147,7 +151,7 @@ class TableLoad:
         self._deep_start: datetime | None = None
         self._deep_at: str | None = None
         self._windows: list[Window] = []
-        self.pipeline_name = pipeline_name(target.schema, target.table)
+        self.pipeline_name = pipeline_name(target.schema, target.table, self.info.scope)
         self.strategy = settings.strategy or self.info.strategy
         # a strategy the user asked for that is not the table's own always does what it says (no "nothing new")
         self.explicit_strategy = settings.strategy not in (None, self.info.strategy)
@@ -155,9 +159,14 @@ class TableLoad:
         self._saved: dict[str, Any] | None = None
         self.failure: OmniloadError | None = None  # raised by the source inside dlt's extraction
         self.loading_as_is = False  # rows taken over from another tool's table (takeover.py): no transform
+        # saved with every slice's state, committed with its rows (a key set to None is removed): what must survive a
+        # kill after the commit, such as the marks of the rows a merge may bring back (reconcile.Reconcile.carried)
+        self.carry: dict[str, Any] = {}
         # Tables load side by side (scheduling.run_groups): they extract concurrently, but every read of and
         # write to the destination (saved state, fast paths, dlt's normalize and load) holds this lock.
         self.dest_lock = dest_lock if dest_lock is not None else contextlib.nullcontext()
+        # the table's run lock (another run into it waits); several sources of one run share one (several.py)
+        self.table_lock = table_lock if table_lock is not None else dest.table_lock
 
     # -- steps -------------------------------------------------------------------------------------------
 
@@ -170,6 +179,56 @@ class TableLoad:
                              f"'{origin}', not '{self.target.origin}'; choose another --dest-table, or add "
                              "--full-refresh to replace it")  # fmt: skip
 
+    def check_scope(self) -> None:
+        """Refuse to load a scoped table (``TableInfo.scope``: one account's rows) into a table loaded without the
+        scope's columns (its rows belong to no scope, its key lacks them), and an unscoped one into a table loaded
+        with a scope; ``--full-refresh`` reloads it."""
+        if self.settings.full_refresh:
+            return
+        if not self.info.scope:  # the other way round: a table loaded with a scope (by its pipelines of one scope each)
+            deletes = self.dest.deletes
+            if self.target.origin and deletes is not None and not self.saved_state():
+                with self.dest_lock:  # (only where a table can be taken over: one dlt made, see takeover.py)
+                    scoped = self._dlt_columns(self.target.schema, self.target.table) is not None and (
+                        self.target.table in deletes.loaded_from(self.target.schema, self.target.origin)
+                    )
+                if scoped:
+                    raise UsageError(f"--dest-table: {self.target.schema}.{self.target.table} in {self.dest.display} was "
+                                     "loaded by several sources, each row naming its own (several --source-uri, or the source "
+                                     "URI's option for it); load it so again, or add --full-refresh to load it again "
+                                     "without")  # fmt: skip
+            return
+        with self.dest_lock:
+            columns = self._dlt_columns(self.target.schema, self.target.table)
+        lacking = [c for c, _ in self.info.scope if columns is not None and c not in columns]
+        if lacking:
+            raise UsageError(f"--dest-table: {self.target.schema}.{self.target.table} in {self.dest.display} was loaded "
+                             f"without {', '.join(lacking)}; add --full-refresh to load it again with "
+                             f"{'it' if len(lacking) == 1 else 'them'}")  # fmt: skip
+
+    def drop_other_layout(self) -> None:
+        """A full refresh into a table of the other layout: a scoped load (``TableInfo.scope``) into a table without
+        the scope's columns, or an unscoped one into a table only scoped pipelines loaded. That table is dropped
+        (dlt's refresh drops only what its own pipeline made); a scoped table keeps the other scopes' rows."""
+        schema, table = self.target.schema, self.target.table
+        with self.dest_lock:
+            columns = self._dlt_columns(schema, table)
+            if columns is None or self.dest.takeover is None:
+                return
+            if self.info.scope:
+                other = any(c not in columns for c, _ in self.info.scope)
+            else:
+                deletes, origin = self.dest.deletes, self.target.origin
+                state = self.dest.saved_state(self.pipeline_name, schema, self.pipeline)
+                other = bool(origin and deletes is not None and not resource_state(state, table)
+                             and table in deletes.loaded_from(schema, origin))  # fmt: skip
+            if other:
+                self.dest.takeover.drop_table(schema, table)
+
+    def _dlt_columns(self, schema: str, table: str) -> dict[str, str] | None:
+        """The columns of ``schema.table`` when dlt made it, where the destination can tell (``dest.takeover``)."""
+        return self.dest.takeover.dlt_table(schema, table) if self.dest.takeover is not None else None
+
     def run(self) -> None:
         saved = self.saved_state()
         if not saved and not self.settings.full_refresh:
@@ -177,7 +236,11 @@ class TableLoad:
 
             if take_over(self):  # another dlt pipeline's table: its rows, then on from its newest cursor
                 saved = self.saved_state()
+        if self.settings.full_refresh:
+            self.drop_other_layout()
         self.check_columns(saved)  # before start_from: new columns make a first load
+        if self.to_fill:
+            self.fill_columns()
         start = self.start_from(saved)
         windows = reading.plan(self.reader, saved, start, self.settings.end, self.settings.checkpoint_rows)
         first = start is None and not saved.get("last_value") and self.deep_lookback() > timedelta(0)
@@ -212,14 +275,15 @@ class TableLoad:
                 head: list[pa.Table] = []
                 fp = None
                 if (len(windows) == 1 and not self.settings.full_refresh and not self.explicit_strategy and not self.new_columns
-                        and not self.reader.state_update() and not self._deep_at):  # fmt: skip
+                        and not self.reader.state_update() and not self._deep_at and not self.to_fill):  # fmt: skip
                     head, nothing_new, fp = self.peek(batches, saved)
                     if nothing_new and self.reader.following(window) is None:  # nothing to load or commit
                         return
                 refresh = "drop_resources" if self.settings.full_refresh and n == 0 else None
-                how = disposition(
-                    self.strategy, self.dest.merges_in_place, n == 0, self.newer_than_loaded(window, refresh)
-                )
+                strategy = self.strategy
+                if refresh and self.info.scope:  # the scope's rows are replaced, the other scopes' stay
+                    refresh, strategy = None, "replace"
+                how = disposition(strategy, self.dest.merges_in_place, n == 0, self.newer_than_loaded(window, refresh))
                 self.run_dlt(window, head, batches, fp, how, refresh, lambda n=n: next_slice(n))
                 n += 1
         finally:
@@ -230,7 +294,7 @@ class TableLoad:
     def locked(self, on_wait) -> Iterator[None]:
         """The destination's lock on this table, held for its whole load; the saved state is read again under it
         (a run that held the table before may have committed more while this one waited)."""
-        with self.dest.table_lock(self.target.schema, self.target.table, on_wait):
+        with self.table_lock(self.target.schema, self.target.table, on_wait):
             self._saved = None
             yield
 
@@ -258,6 +322,18 @@ class TableLoad:
             return
         self.new_columns = sorted(set(self.info.columns) - set(before))
         gone = sorted(set(before) - set(self.info.columns))
+        derived = {c: self.info.derived.get(c) for c in self.new_columns}
+        # filled in place unless the run rewrites everything anyway or changes columns on the way (--columns, --mask)
+        fill = (
+            self.dest.fill is not None
+            and self.dest.takeover is not None
+            and self.strategy != "replace"
+            and not self.settings.transform
+        )
+        if self.new_columns and fill and all(s in before for s in derived.values()):
+            self.to_fill, self.new_columns = self.new_columns, []
+            self.on_note(f"table '{self.info.name}': columns new since the table's last load ({', '.join(self.to_fill)}): "
+                         f"filled in the loaded rows from {', '.join(sorted(set(derived.values())))}, not read again")  # fmt: skip
         if self.new_columns:
             since = "from --interval-start" if self.settings.start else "every record"
             self.on_note(f"table '{self.info.name}': columns new since the table's last load ({', '.join(self.new_columns)}): "
@@ -265,6 +341,18 @@ class TableLoad:
         if gone:
             self.on_note(f"table '{self.info.name}': columns no longer read ({', '.join(gone)}): they stay in the table, "
                          "empty in rows loaded from now on")  # fmt: skip
+
+    def fill_columns(self) -> None:
+        """Fill the new derived columns (``to_fill``) of the loaded rows from the stored columns they come from, the
+        reader computing them as a read would: the destination adds them, then sets them batch by batch (fill.py).
+        The load that follows saves the table's columns with its cursor (it always commits)."""
+        key, schema, table = self.info.primary_key, self.target.schema, self.target.table
+        stored = sorted({self.info.derived[c] for c in self.to_fill})
+        with self.dest_lock:
+            fill, takeover = self.dest.fill, self.dest.takeover  # both there: ``fill`` above
+            fill.add_columns(schema, table, {c: self.info.columns[c] for c in self.to_fill})
+            rows = takeover.read_table(schema, table, [*key, *stored], FILL_ROWS)
+            fill.fill_columns(schema, table, key, (self.reader.derive(r).select([*key, *self.to_fill]) for r in rows))
 
     def start_from(self, saved: dict[str, Any]) -> datetime | None:
         """Where reading starts: the saved cursor without ``--interval-start``; with it, the saved cursor too when
@@ -274,13 +362,18 @@ class TableLoad:
         if not self.info.cursor or self.new_columns:
             return start
         last = self.saved_cursor(saved)
+        first = saved.get("interval_start")
         if start is None:
+            if last is not None:
+                self.reader.resuming(parse_timestamp(first) if first else None)
             return last
         end = self.settings.end  # None: now, which every saved cursor is before
-        resumes = (saved.get("interval_start") == iso(start) and last is not None and start < last
+        resumes = (first == iso(start) and last is not None and start < last
                    and (end is None or last < end) and self.strategy != "replace")  # fmt: skip
         if not resumes:
             self._deep_start = None  # read from --interval-start, not from a lookback
+        else:
+            self.reader.resuming(start)
         return last if resumes else start
 
     def saved_cursor(self, saved: dict[str, Any]) -> datetime | None:
@@ -322,7 +415,7 @@ class TableLoad:
         if not (self.info.immutable and self.info.cursor) or refresh:
             return False
         with self.dest_lock:
-            newest = self.dest.newest_loaded(self.target.schema, self.target.table, self.info.cursor)
+            newest = self.dest.newest_loaded(self.target.schema, self.target.table, self.info.cursor, self.info.scope)
         return newest is NO_TABLE or (window.lo is not None and newest is not None and newest < window.lo)
 
     def run_dlt(self, window: Window, head: list[pa.Table], rest: Iterator[pa.Table], fp: str | None, how: str,
@@ -374,6 +467,11 @@ class TableLoad:
         if self.settings.partition_by:
             hints[self.settings.partition_by]["partition"] = True
         write = self.dest.write_disposition(how)
+        by_scope = False
+        if how == "replace" and info.scope:  # replace the scope's rows only (one account's), not the whole table
+            write, by_scope = self.dest.scoped_replace()
+        for column, _ in info.scope:  # dlt keeps a hint in its schema: a later merge must not delete by scope
+            hints[column]["merge_key"] = by_scope
         primary_key: list[str] = list(info.primary_key)
         if how == "scd2":  # a record's versions are told apart by a hash of the row; only loaded keys retire
             for key in info.primary_key:
@@ -403,6 +501,8 @@ class TableLoad:
                             batch = without_nul(batch, nul)
                         load._slice_rows += batch.num_rows
                         load.dest.saw_batch(load.target.schema, load.target.table, batch)
+                        if how != "scd2" and load.dest.file_format == "parquet":
+                            batch = with_load_id_slot(batch, load.pipeline(), load.target.table)
                         added = undeclared(batch.schema, hints)  # columns the source added on the fly: their types
                         if added:
                             hints.update(self.dest.column_hints(column_hints(added, (), None, False)))
@@ -421,6 +521,11 @@ class TableLoad:
                     iso(load.settings.start) if load.settings.start else state.get("interval_start")
                 )
             state.update(load.reader.state_update())
+            for k, v in load.carry.items():
+                if v is None:
+                    state.pop(k, None)
+                else:
+                    state[k] = v
             last_slice = bool(load._windows) and window is load._windows[-1] and load.reader.following(window) is None
             if load._deep_at and last_slice:
                 state["deep_at"] = load._deep_at

@@ -27,8 +27,9 @@ from .load import LoadSettings, TableLoad, Target
 from .progress import Progress
 from .reconcile import Reconcile, ReconcileSettings, check_destination, parse_tables
 from .reconcile import check as check_reconcile
-from .runtime import WORKDIR, debugging, work_prefix
+from .runtime import WORKDIR, debugging, kill_point, work_prefix
 from .scheduling import heaviest_first, run_groups
+from .several import SharedTableLocks, labels, preflight_each, share
 from .signals import check as check_interrupted
 from .sources.base import CHECKPOINT_ROWS, ReadEvents, ReadOptions, Source, TableInfo, identity
 from .sources.registry import open_source
@@ -42,7 +43,7 @@ STRATEGIES = ("merge", "replace", "append", "delete+insert", "scd2")
 
 @dataclass
 class IngestOptions:
-    source_uri: str
+    source_uri: str  # the first of source_uris
     source_table: str
     dest_uri: str
     dest_table: str | None = None
@@ -73,6 +74,8 @@ class IngestOptions:
     schema_contract: str | None = None  # --schema-contract: dlt's contract for existing tables (None: evolve)
     staging_dataset: str | None = None  # --staging-dataset: the schema of dlt's staging tables
     incremental_predicate: str | None = None  # --incremental-predicate: SQL added to a merge's match
+    source_uris: list[str] = field(default_factory=list)  # --source-uri given several times: each its own source
+    source_parallelism: int = 4  # sources (accounts) loaded at once, each with table_parallelism groups
 
 
 @dataclass
@@ -153,13 +156,21 @@ def check_keys(tables: dict[str, TableInfo], targets: list[Target], opts: Ingest
     return notes
 
 
-def check_options(opts: IngestOptions) -> tuple[Source, Destination, list[Target], ReconcileSettings]:
-    source = open_source(opts.source_uri)
+def check_options(opts: IngestOptions) -> tuple[list[Source], Destination, list[Target], ReconcileSettings]:
+    sources = [open_source(uri) for uri in (opts.source_uris or [opts.source_uri])]
+    source = sources[0]
     dest = parse_destination(opts.dest_uri)
+    if len(sources) > 1:
+        share(sources)
+        if not dest.merges_in_place:
+            raise UsageError(f"--source-uri given {len(sources)} times: {dest.display} cannot replace one source's rows "
+                             "of a table and keep the others'; load several into a destination that merges (duckdb, "
+                             "postgresql, ...)")  # fmt: skip
     tables = source.tables()
     targets = resolve_targets(tables, opts.source_table, opts.dest_table, dest.default_schema(source.default_schema),
                               source.schemes[0])  # fmt: skip
-    opts.notes = [*opts.notes, *source.notes, *dest.notes, *check_keys(tables, targets, opts)]
+    notes = [note for s in sources for note in s.notes]
+    opts.notes = [*opts.notes, *dict.fromkeys(notes), *dest.notes, *check_keys(tables, targets, opts)]
     if opts.incremental_strategy and opts.incremental_strategy not in STRATEGIES:
         raise UsageError(
             f"--incremental-strategy: '{opts.incremental_strategy}' is not allowed; allowed: {', '.join(STRATEGIES)}"
@@ -202,7 +213,7 @@ def check_options(opts: IngestOptions) -> tuple[Source, Destination, list[Target
         named, off, opts.reconcile_every, opts.hard_deletes, opts.allow_mass_delete, every_table
     )
     check_destination(deletes, dest)
-    return source, dest, targets, deletes
+    return sources, dest, targets, deletes
 
 
 def make_workdir() -> str:
@@ -251,38 +262,46 @@ class _TableEvents(ReadEvents):
 
 
 def ingest(opts: IngestOptions) -> IngestResult:
-    source, dest, targets, deletes = check_options(opts)
+    sources, dest, targets, deletes = check_options(opts)
+    source = sources[0]
     from .compat import say
 
     for note in opts.notes:
         say(note if note.startswith("warning:") else f"note: {note}")
-    if source.views() and not dest.supports_views:
+    if source.views() and dest.views is None:
         raise UsageError(f"--source-uri: its views (layout=) need a SQL destination with views, DuckDB or PostgreSQL, "
                          f"not {dest.display}; leave layout= out or load into duckdb:// or postgresql://")  # fmt: skip
-    source.preflight([t.source for t in targets])
+    if len(sources) == 1:
+        source.preflight([t.source for t in targets])
+        refused: dict[int, str] = {}
+    else:  # one refused source fails its own tables only
+        refused = preflight_each(sources, [t.source for t in targets])
+    names = labels(sources, refused) if len(sources) > 1 else [""]
     with dest.lock(lambda message: say(f"note: {message}")):  # first: a second run waits for the first to end
         dest.preflight()
         try:
-            result = _load_all(opts, source, dest, targets, deletes)
-            for schema in sorted({t.schema for t in targets}):  # nothing left behind that the user did not ask for
-                dest.drop_staging(schema)
+            result = _load_all(opts, sources, dest, targets, deletes, names, refused)
+            if dest.takeover is not None:  # nothing left behind that the user did not ask for (dlt's staging copies)
+                for schema in sorted({t.schema for t in targets}):
+                    dest.takeover.drop_staging(schema)
             return result
         finally:
             dest.close()
 
 
-def _run_table(load: TableLoad, reconcile: Reconcile, progress: Progress, result: IngestResult) -> None:
-    """Load one table, reconcile its deletes when due, and report it; its failure is recorded, never raised (the
-    others go on)."""
-    name = load.target.source
+def _run_table(load: TableLoad, reconcile: Reconcile, progress: Progress, result: IngestResult, name: str) -> None:
+    """Load one table (``name``: in progress, with its source's label when several run), reconcile its deletes when
+    due, and report it; its failure is recorded, never raised (the others go on)."""
     check_interrupted()
     progress.start(name)
     try:
         with load.locked(lambda message: progress.note(name, message)):  # another run into this table waits
             fresh = not load.saved_state()  # read before the load: nothing was loaded before this run
-            with load.dest_lock:
-                reconcile.before_load()  # the rows marked now: a merge may bring some back, with their dependents
+            with load.dest_lock:  # the rows marked now: a merge may bring some back, with their dependents
+                reconcile.before_load(load.saved_state())
+            load.carry.update(reconcile.carried())  # committed with each slice: a kill after it loses no revival
             load.run()
+            kill_point("loaded")
             with load.dest_lock:  # the scan's result is written in one transaction, as every destination access
                 reconcile.run(fresh)
     except Exception as exc:  # noqa: BLE001 - one table's failure must not stop the others
@@ -310,8 +329,8 @@ def _run_table(load: TableLoad, reconcile: Reconcile, progress: Progress, result
         )
 
 
-def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: list[Target],
-              deletes: ReconcileSettings) -> IngestResult:  # fmt: skip
+def _load_all(opts: IngestOptions, sources: list[Source], dest: Destination, targets: list[Target],
+              deletes: ReconcileSettings, names: list[str], refused: dict[int, str]) -> IngestResult:  # fmt: skip
     from .compat import say
     from .destinations.predicate import use
 
@@ -327,29 +346,46 @@ def _load_all(opts: IngestOptions, source: Source, dest: Destination, targets: l
     try:
         progress = Progress(opts.progress)
         dest_lock = threading.RLock()  # the destination is read and written by one table at a time
-        loads, reconciles = [], {}
-        tables = source.tables()
-        for target in targets:
-            events = _TableEvents(progress, target.source)
-            reader = source.reader(target.source, read_options, events)
-            load = TableLoad(reader, dest, target, settings, workdir, dest_lock,
-                             lambda rows, t=target.source: progress.committed(t, rows), events.note)  # fmt: skip
-            loads.append(load)
-            reconciles[id(load)] = Reconcile(reader, dest, target.schema, target.table, tables, deletes, events, load.strategy,
-                                             source.schemes[0])  # fmt: skip
+        loads, reconciles, keys, order = [], {}, {}, {}
+        shared = SharedTableLocks(dest) if len(sources) > 1 else None
+        every: list[str] = []  # progress keys: the table, or "<label>/<table>" when several sources run
+        for n, source in enumerate(sources):
+            key = (lambda t, n=n: f"{names[n]}/{t}") if len(sources) > 1 else (lambda t: t)
+            every += [key(t.source) for t in targets]
+            if n in refused:
+                continue
+            tables = source.tables()
+            for target in targets:
+                name = key(target.source)
+                events = _TableEvents(progress, name)
+                reader = source.reader(target.source, read_options, events)
+                load = TableLoad(reader, dest, target, settings, workdir, dest_lock,
+                                 lambda rows, t=name: progress.committed(t, rows), events.note,
+                                 shared.hold if shared is not None else None)  # fmt: skip
+                loads.append(load)
+                keys[id(load)], order[id(load)] = name, n
+                reconciles[id(load)] = Reconcile(reader, dest, target.schema, target.table, tables, deletes, events,
+                                                 load.strategy, source.schemes[0])  # fmt: skip
         for load in loads:  # before anything is written
             load.check_origin()
+            load.check_scope()
             check_reconcile(deletes, load.reader, dest)
-        progress.pending([load.target.source for load in loads])
+        progress.pending(every, [names[n] for n in range(len(sources)) for _ in targets] if len(sources) > 1 else None)
         with progress:
             result.progress = progress
-            groups: dict[str, list[TableLoad]] = {}
+            for n, why in refused.items():  # a source refused by its preflight: each of its tables fails with it
+                for target in targets:
+                    progress.start(f"{names[n]}/{target.source}")
+                    progress.finish(f"{names[n]}/{target.source}", "failed", redact(f"{names[n]}: {why}"))
+                    result.failed.append(f"{names[n]}/{target.source}")
+            groups: dict[tuple[int, str], list[TableLoad]] = {}
             for load in loads:  # tables that share a rate limit run one after another; groups run side by side
-                groups.setdefault(load.info.group or load.info.name, []).append(load)
+                groups.setdefault((order[id(load)], load.info.group or load.info.name), []).append(load)
             ordered = heaviest_first(list(groups.values()), lambda load: load.info.weight)
-            run_groups(ordered, min(opts.table_parallelism, len(groups)),
-                       lambda load: _run_table(load, reconciles[id(load)], progress, result))  # fmt: skip
-        for note in refresh_views(source, dest, targets):  # after every table: the views read them all
+            workers = opts.table_parallelism * max(1, min(opts.source_parallelism, len(sources) - len(refused)))
+            run_groups(ordered, min(workers, len(groups)),
+                       lambda load: _run_table(load, reconciles[id(load)], progress, result, keys[id(load)]))  # fmt: skip
+        for note in refresh_views(sources[0], dest, targets):  # after every table: the views read them all
             say(f"note: {note}")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

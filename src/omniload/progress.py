@@ -3,6 +3,8 @@
 Two row counts per table: *fetched* (from the API, live) and *loaded* (committed to the destination, slice by
 slice); the summary reports loaded rows, so a failed table never claims rows it did not load. Each committed
 slice is said (a ``committed`` line or JSON record): what is safely in the destination, were the run killed now.
+When several sources load (accounts), a table is named ``<account>/<table>`` and the views and the summary get an
+``account`` column.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from .sources.base import TableStats
 
 @dataclass
 class TableReport:
-    table: str
+    table: str  # as the run names it: the table, or "<account>/<table>" when several sources load
     rows: int = 0  # fetched
     loaded: int = 0  # committed
     pages: int = 0
@@ -31,6 +33,12 @@ class TableReport:
     status: str = "pending"
     error: str = ""
     fraction: float | None = None  # share of the table's interval covered so far
+    account: str = ""  # the source's label when several load ("": one source)
+
+    @property
+    def name(self) -> str:
+        """The table without its account."""
+        return self.table[len(self.account) + 1 :] if self.account else self.table
 
     @property
     def seconds(self) -> float:
@@ -76,15 +84,17 @@ class Progress:
             self._live.update(self._render())
             self._live.__exit__(None, None, None)
 
-    def pending(self, tables: list[str]) -> None:
-        """The tables this run will load, shown as pending until they start."""
-        for table in tables:
-            self.tables.setdefault(table, TableReport(table))
+    def pending(self, tables: list[str], accounts: list[str] | None = None) -> None:
+        """The tables this run will load, shown as pending until they start; ``accounts``: the account of each
+        (several sources)."""
+        for n, table in enumerate(tables):
+            self.tables.setdefault(table, TableReport(table, account=accounts[n] if accounts else ""))
         if self._live is not None:
             self._live.update(self._render())
 
     def start(self, table: str) -> TableReport:
-        rep = self.tables[table] = TableReport(table, status="running")
+        old = self.tables.get(table)
+        rep = self.tables[table] = TableReport(table, status="running", account=old.account if old else "")
         self._emit(rep, "start")
         return rep
 
@@ -93,7 +103,7 @@ class Progress:
         rep = self.tables[table]
         rep.loaded += rows
         if self.mode == "json":
-            self._line(json.dumps({"event": "committed", "table": table, "rows": rows, "loaded": rep.loaded,
+            self._line(json.dumps({"event": "committed", **self._ids(table), "rows": rows, "loaded": rep.loaded,
                                    "seconds": round(rep.seconds, 2)}))  # fmt: skip
         elif self.mode != "interactive" and rows:
             self._line(f"[{table}] committed: {rows:,} rows ({rep.loaded:,} loaded), {rep.seconds:.1f}s")
@@ -102,7 +112,7 @@ class Progress:
         """The API has not given a usable answer yet: say so, so that a silent API is never a silent run."""
         rep = self.tables[table]
         if self.mode == "json":
-            self._line(json.dumps({"event": "waiting", "table": table, "attempt": attempt, "reason": reason}))
+            self._line(json.dumps({"event": "waiting", **self._ids(table), "attempt": attempt, "reason": reason}))
         elif self._live is not None:
             rep.status = f"waiting (attempt {attempt})"
             self._live.update(self._render())
@@ -123,11 +133,18 @@ class Progress:
     def note(self, table: str, message: str) -> None:
         """A one-line note about a table (shown above a live view, as a line or a JSON record otherwise)."""
         if self.mode == "json":
-            self._line(json.dumps({"event": "note", "table": table, "message": message}))
+            self._line(json.dumps({"event": "note", **self._ids(table), "message": message}))
         elif self._live is not None:
             self._live.console.print(f"[{table}] note: {message}", markup=False)
         else:
             self._line(f"[{table}] note: {message}")
+
+    def _ids(self, table: str) -> dict[str, str]:
+        """A JSON record's table (and account, when several sources load)."""
+        rep = self.tables.get(table)
+        if rep is None or not rep.account:
+            return {"table": table}
+        return {"table": rep.name, "account": rep.account}
 
     def fraction(self, table: str, fraction: float) -> None:
         self.tables[table].fraction = max(0.0, min(1.0, fraction))
@@ -147,7 +164,7 @@ class Progress:
             return
         rate = rep.rows / rep.seconds if rep.seconds > 0 else 0.0
         if self.mode == "json":
-            rec = {"event": event, "table": rep.table, "rows": rep.loaded if event == "finish" else rep.rows,
+            rec = {"event": event, "table": rep.name, **({"account": rep.account} if rep.account else {}), "rows": rep.loaded if event == "finish" else rep.rows,
                    "fetched": rep.rows, "pages": rep.pages, "rows_per_s": round(rate, 1), "seconds": round(rep.seconds, 2),
                    "eta_s": None if rep.eta is None else round(rep.eta, 1), "status": rep.status}  # fmt: skip
             if rep.error:
@@ -171,14 +188,25 @@ class Progress:
 
         done = sum(1 for r in self.tables.values() if r.finished)
         t = Table(title=f"omniload: {done:,} of {len(self.tables):,} tables done", expand=False)
-        for col in ("table", "status", "fetched", "loaded", "pages", "rows/s", "elapsed", "ETA"):
-            t.add_column(col, justify="right" if col not in ("table", "status") else "left")
+        several = any(r.account for r in self.tables.values())
+        for col in ("account",) * several + (
+            "table",
+            "status",
+            "fetched",
+            "loaded",
+            "pages",
+            "rows/s",
+            "elapsed",
+            "ETA",
+        ):
+            t.add_column(col, justify="right" if col not in ("account", "table", "status") else "left")
         for rep in self.tables.values():
+            first = (rep.account, rep.name) if several else (rep.name,)
             if rep.status == "pending":
-                t.add_row(rep.table, "pending", "-", "-", "-", "-", "-", "-")
+                t.add_row(*first, "pending", "-", "-", "-", "-", "-", "-")
                 continue
             rate = rep.rows / rep.seconds if rep.seconds > 0 else 0
-            t.add_row(rep.table, rep.status, f"{rep.rows:,}", f"{rep.loaded:,}", f"{rep.pages:,}", f"{rate:,.0f}",
+            t.add_row(*first, rep.status, f"{rep.rows:,}", f"{rep.loaded:,}", f"{rep.pages:,}", f"{rate:,.0f}",
                       f"{rep.seconds:,.1f}s", rep.eta_text)  # fmt: skip
         return t
 
@@ -189,7 +217,8 @@ class Progress:
         reps = list(self.tables.values())
         if self.mode == "json":
             for rep in reps:
-                print(json.dumps({"event": "summary", "table": rep.table, "status": rep.status, "rows": rep.loaded,
+                print(json.dumps({"event": "summary", "table": rep.name,
+                                  **({"account": rep.account} if rep.account else {}), "status": rep.status, "rows": rep.loaded,
                                   "fetched": rep.rows, "requests": rep.requests, "retries": rep.retries,
                                   "throttled": rep.throttled, "no_cursor": rep.no_cursor, "seconds": round(rep.seconds, 2),
                                   "error": rep.error or None}),
@@ -201,12 +230,17 @@ class Progress:
         if any(r.no_cursor for r in reps):  # a column only when some table has such records
             head = (*head[:-1], "no cursor", head[-1])
             rows = [(*row[:-1], f"{r.no_cursor:,}", row[-1]) for row, r in zip(rows, reps, strict=False)]
+        if any(r.account for r in reps):  # several sources: which account each row is
+            head = ("account", *head)
+            rows = [(r.account, r.name, *row[1:]) for row, r in zip(rows, reps, strict=False)]
+        left = 3 if head[0] == "account" else 2  # the columns of text
         if self.mode == "log":
             widths = [max(len(x[i]) for x in [head, *rows]) for i in range(len(head))]
             for line in [head, *rows]:
                 print(
                     "  ".join(
-                        c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths, strict=False))
+                        c.ljust(w) if i < left else c.rjust(w)
+                        for i, (c, w) in enumerate(zip(line, widths, strict=False))
                     ).rstrip(),
                     file=out,
                 )
@@ -216,7 +250,7 @@ class Progress:
 
         t = Table(title="Summary")
         for col in head:
-            t.add_column(col, justify="left" if col in ("table", "status") else "right")
+            t.add_column(col, justify="left" if col in ("account", "table", "status") else "right")
         for row in rows:
             t.add_row(*row)
         Console(file=out, width=120).print(t)

@@ -8,7 +8,10 @@ row (a deleted profile's events, a deleted list's memberships: ``TableInfo.depen
 without scanning those tables, in every destination table of the schema whose loads saved that dependent's
 identity (``klaviyo:events``), whatever its name; a table omniload did not load from it is never touched. A
 row that comes back (listed again, or merged again by the load) brings back the dependents marked along with
-it: those matching its key whose mark is the one it had (the rows marked for another cause keep theirs).
+it: those matching its key whose mark is the one it had (the rows marked for another cause keep theirs). The
+marks held before the load are committed with each slice (the table's saved state, ``revive``), so a kill after
+a slice merged a row back and before its dependents were unmarked is made good by the next run, which first
+brings back the dependents of the rows those marks name that are current now.
 
 When: a table whose scan costs at most ``AUTO_REQUESTS`` requests (estimated from the destination's row count)
 is reconciled on every run (but the first, which loads everything); larger ones only when named (``--reconcile profiles``) or when ``--reconcile-every``
@@ -16,6 +19,9 @@ has passed since their last reconcile (kept in the destination). The estimate is
 Safety: the scan is read whole before anything is written (a fault, a kill or a too-long 429 wait marks
 nothing), and a scan that would mark more than ``MASS_SHARE`` of the table's rows is refused unless
 ``--allow-mass-delete``.
+Scoped tables (``TableInfo.scope``: one account's rows of a table several accounts load) are reconciled within
+their scope: its rows alone are counted, marked and unmarked, with their dependents' rows of the same scope, and
+its reconcile time is its own.
 """
 
 from __future__ import annotations
@@ -23,6 +29,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import pyarrow as pa
+
+from .dates import iso, parse_timestamp
 from .destinations import Destination
 from .destinations.deletes import DELETED
 from .errors import MassDelete, UsageError
@@ -30,6 +39,25 @@ from .sources.base import ReadEvents, ScanCost, TableInfo, TableReader, identity
 
 AUTO_REQUESTS = 25  # a scan this cheap runs on every run
 MASS_SHARE = 0.5  # a scan that would mark more than this share of a table's rows stops
+REVIVE = "revive"  # the saved state's marks held before the load: {"columns": [...], "rows": [[key..., mark]]}
+
+
+def _saved_marks(prior) -> dict | None:
+    """The marks ``prior`` (key columns, mark) as saved state; None: none."""
+    if prior is None or prior.num_rows == 0:
+        return None
+    rows = [[*r[:-1], iso(r[-1])] for r in zip(*(prior.column(c).to_pylist() for c in prior.column_names), strict=True)]
+    return {"columns": prior.column_names, "rows": rows}
+
+
+def _marks_of(saved: dict | None):
+    """The marks saved by :func:`_saved_marks` as Arrow (key columns as text, the mark as UTC microseconds)."""
+    if not saved or not saved.get("rows"):
+        return None
+    cols, rows = saved["columns"], saved["rows"]
+    data = {c: pa.array([r[n] for r in rows], pa.string()) for n, c in enumerate(cols[:-1])}
+    data[cols[-1]] = pa.array([parse_timestamp(r[-1]) for r in rows], pa.timestamp("us", tz="UTC"))
+    return pa.table(data)
 
 
 @dataclass(frozen=True)
@@ -94,18 +122,27 @@ class Reconcile:
         self.info, self.tables, self.settings, self.events = reader.info, tables, settings, events
         self.strategy, self.scheme = strategy, scheme
         self.prior = None  # the keys marked before the load, with their marks (tables with dependents)
+        self.tracks = False  # the table's marks before the load are committed with its slices (REVIVE)
 
-    def before_load(self) -> None:
+    def before_load(self, saved: dict | None = None) -> None:
         """Note the rows marked deleted now: one the load merges again (or the scan finds listed again) comes
         back with its dependents. A table replaced whole by its own strategy is never marked (one replaced on
-        request may have been: its rows that come back bring back theirs too)."""
+        request may have been: its rows that come back bring back theirs too). First, the marks a previous run
+        committed (``saved``, the table's saved state) bring back the dependents of their rows current now: that
+        run may have been killed after its load and before it unmarked them."""
         if (
             self.info.dependents
-            and len(self.info.primary_key) == 1
+            and len(self.info.record_key) == 1
             and self.deletes is not None
             and self.info.strategy != "replace"
         ):
-            self.prior = self.deletes.marks(self.schema, self.table, self.info.primary_key)
+            self._revive(_marks_of((saved or {}).get(REVIVE)))
+            self.tracks = True
+            self.prior = self.deletes.marks(self.schema, self.table, self.info.primary_key, self.info.scope)
+
+    def carried(self) -> dict:
+        """What the load commits with each slice: the marks held before it (None: none, the key is removed)."""
+        return {REVIVE: _saved_marks(self.prior)} if self.tracks else {}
 
     def loaded_from(self, name: str) -> list[str]:
         """The destination tables of this schema that omniload loaded from source table ``name``."""
@@ -119,7 +156,7 @@ class Reconcile:
             return None
         if self.reader.scan_cost(0, 0) is None:  # never scanned (events): not even a count of the table
             return None
-        stats = self.deletes.key_stats(self.schema, self.table, self.info.primary_key)
+        stats = self.deletes.key_stats(self.schema, self.table, self.info.primary_key, self.info.scope)
         if stats is None:
             return None
         cost = self.reader.scan_cost(*stats)
@@ -129,7 +166,7 @@ class Reconcile:
         if s.asked(name) or small:
             return cost, not small
         if s.every is not None:
-            last = self.deletes.last_reconciled(self.schema, self.table)
+            last = self.deletes.last_reconciled(self.schema, self.table, self.info.scope)
             if last is None or datetime.now(UTC) - last >= s.every:
                 return cost, True
         return None
@@ -152,7 +189,7 @@ class Reconcile:
         live = self.reader.current_keys()  # whole, or it raised: nothing is marked from part of a scan
         share = None if self.settings.allow_mass else MASS_SHARE
         done = self.deletes.mark_deleted(
-            self.schema, self.table, self.info.primary_key, live, self.settings.hard, at, share
+            self.schema, self.table, self.info.primary_key, live, self.settings.hard, at, share, self.info.scope
         )
         if done is None:
             return
@@ -168,8 +205,8 @@ class Reconcile:
         self.cascade(self.info, done.gone, at, set())
 
     def cascade(self, info: TableInfo, gone, at: datetime, seen: set[str]) -> None:
-        """Mark the dependents of the rows just marked (recursively, for a single-column key)."""
-        if gone.num_rows == 0 or len(info.primary_key) != 1:
+        """Mark the dependents of the rows just marked (recursively, for a single-column key within the scope)."""
+        if gone.num_rows == 0 or len(info.record_key) != 1:
             return
         for dep, column in info.dependents:
             child = self.tables.get(dep)
@@ -177,7 +214,8 @@ class Reconcile:
                 continue
             for table in self.loaded_from(dep):
                 done = self.deletes.mark_matching(self.schema, table, child.primary_key, column,
-                                               gone.select([info.primary_key[0]]), self.settings.hard, at)  # fmt: skip
+                                                  gone.select([info.record_key[0]]), self.settings.hard, at,
+                                                  self.info.scope)  # fmt: skip
                 if done is None:
                     continue
                 if done.gone.num_rows:
@@ -188,10 +226,14 @@ class Reconcile:
     def restore(self) -> None:
         """Unmark the dependents of the rows marked before the load that are current now (merged again, or
         listed again by the scan), those marked along with them (the same mark)."""
-        if self.prior is None or self.prior.num_rows == 0:
+        prior, self.prior = self.prior, None
+        self._revive(prior)
+
+    def _revive(self, prior) -> None:
+        """Unmark the dependents of the rows of ``prior`` (key and mark) that are current now."""
+        if prior is None or prior.num_rows == 0:
             return
-        back = self.deletes.revived(self.schema, self.table, self.info.primary_key, self.prior)
-        self.prior = None
+        back = self.deletes.revived(self.schema, self.table, self.info.primary_key, prior, self.info.scope)
         self.uncascade(self.info, back, set())
 
     def uncascade(self, info: TableInfo, back, seen: set[str]) -> None:
@@ -203,12 +245,13 @@ class Reconcile:
             if child is None or dep in seen:
                 continue
             for table in self.loaded_from(dep):
+                marks = back.select([info.record_key[0], DELETED]).rename_columns([column, DELETED])
                 found = self.deletes.unmark_matching(
-                    self.schema, table, child.primary_key, column, back.rename_columns([column, DELETED])
+                    self.schema, table, child.primary_key, column, marks, self.info.scope
                 )
                 if found is None:
                     continue
                 if found.num_rows:
                     self.events.note(f"{found.num_rows:,} rows of {table} current again with them")
-                if len(child.primary_key) == 1:
+                if len(child.record_key) == 1:
                     self.uncascade(child, found, seen | {info.name})

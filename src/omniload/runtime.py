@@ -1,11 +1,13 @@
 """Process set-up, done once from ``main()`` before any heavy library loads: bounded native memory, quiet dlt,
 no telemetry, and ``_dlt_load_id`` on Arrow rows; ``--debug`` (OMNILOAD_DEBUG=1) turns tracebacks on; and the
-one name of this process's temporary folders and files (``work_prefix``)."""
+one name of this process's temporary folders and files (``work_prefix``); and, for tests only, a kill at a named
+point (``kill_point``)."""
 
 from __future__ import annotations
 
 import os
 import re
+import signal
 
 # A temporary folder or file of process <pid> (dlt's work folder, a delete's pipelines, a ride's spool): every
 # one is named so, and pipeline.make_workdir removes those of processes that no longer run (killed with SIGKILL).
@@ -15,6 +17,14 @@ WORKDIR = re.compile(r"^omniload-(\d+)-")
 def work_prefix(what: str = "") -> str:
     """The name prefix of a temporary folder or file of this process (``what``: e.g. ``deletes-``)."""
     return f"omniload-{os.getpid()}-{what}"
+
+
+def kill_point(name: str) -> None:
+    """Test-only: ``OMNILOAD_TEST_KILL_AT=<name>`` kills this process with SIGKILL here, to check what a kill at
+    that point leaves (``loaded``: a table's last slice committed, its deletes not yet reconciled). Never set it
+    in production."""
+    if os.environ.get("OMNILOAD_TEST_KILL_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def setup() -> None:

@@ -9,6 +9,8 @@ they hold as the saved cursor: the run then goes on incrementally from there (le
 nothing older. A table without a cursor is read whole on every run anyway: its old table is dropped and the run
 replaces it. Rows the source cannot convert (a column they do not hold), or ``--columns``/``--mask`` (the rows
 hold what the other tool made of them): the old table is dropped and every record read again, with a note.
+A scoped table (one account's rows, ``TableInfo.scope``) is never taken over: one that holds the scope's columns
+is the source's own, loaded by its other instances (other accounts); one without them was refused before.
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ BATCH_ROWS = 10_000
 def take_over(load: Any) -> bool:
     """Take over the destination table of ``load`` (a :class:`~omniload.load.TableLoad`) when another dlt pipeline
     made it; True when rows were taken over (the saved state is then what their load committed)."""
-    dest, schema, table, info = load.dest, load.target.schema, load.target.table, load.info
+    dest, schema, table, info = load.dest.takeover, load.target.schema, load.target.table, load.info
+    if dest is None:  # the destination cannot read back or drop another tool's tables: nothing is taken over
+        return False
     with load.dest_lock:
         columns = dest.dlt_table(schema, table)
-    if columns is None:
-        return False
+    if columns is None or info.scope:
+        return False  # no table, or a scoped one: load.check_origin refused one without the scope's columns
     name = f"table '{info.name}': {schema}.{table} was made by another dlt pipeline (ingestr?)"
     why = None
     if not info.cursor:
@@ -69,7 +73,7 @@ def take_over(load: Any) -> bool:
 
 def _spool(load: Any, columns: list[str], path: str) -> tuple[Any, int]:
     """The table's rows, converted, into a Parquet file: the newest cursor value and the number of rows."""
-    dest, cursor = load.dest, load.info.cursor
+    dest, cursor = load.dest.takeover, load.info.cursor
     newest, rows, writer = None, 0, None
     try:
         with load.dest_lock:

@@ -15,9 +15,11 @@ def _quote(name: str) -> str:
 
 def refresh_views(source: Source, dest: Destination, targets: list[Target]) -> list[str]:
     """Create or replace ``source``'s views where the run loaded; returns the notes to say."""
-    views = source.views()
+    views, keeper = source.views(), dest.views
     if not views:
         return []
+    if keeper is None:  # pipeline.ingest refuses such a run before anything is read
+        return [f"the source's views are not kept: {dest.display} cannot keep views"]
     infos = source.tables()
     notes = []
     for schema in sorted({t.schema for t in targets}):
@@ -31,13 +33,13 @@ def refresh_views(source: Source, dest: Destination, targets: list[Target]) -> l
 
         made = []
         for view in views:
-            cols = {t: c for t in view.tables + view.optional if (c := dest.table_columns(schema, name(t)))}
+            cols = {t: c for t in view.tables + view.optional if (c := keeper.table_columns(schema, name(t)))}
             missing = [t for t in view.tables if t not in cols]
             if missing:
                 notes.append(f"view {schema}.{view.name} is not created: it reads {', '.join(missing)}, not loaded in "
                              f"schema {schema}; load {'it' if len(missing) == 1 else 'them'} there too")  # fmt: skip
                 continue
-            dest.replace_view(schema, view.name, view.select(rel, cols))
+            keeper.replace_view(schema, view.name, view.select(rel, cols))
             made.append(view.name)
         if made:
             notes.append(f"views {', '.join(f'{schema}.{v}' for v in made)} are current")

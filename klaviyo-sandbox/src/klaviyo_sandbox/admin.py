@@ -68,13 +68,18 @@ async def admin_faults(request: web.Request) -> web.Response:
 
 
 async def admin_season_step(request: web.Request) -> web.Response:
-    """``POST /__sandbox/season/step?seconds=N[&max_late_s=S][&deletes=0]``: one step of an account's life
-    (season.py): the clock advances, late events arrive, records are deleted and restored."""
+    """``POST /__sandbox/season/step?seconds=N[&max_late_s=S][&deletes=0][&period_s=P]``: one step of an account's
+    life (season.py): the clock advances, late events arrive, records are deleted and restored (each kind about once
+    per ``period_s``, two days by default), attributes drift, a parent is doomed."""
     state: SandboxState = request.app[STATE]
     raw, late = request.query.get("seconds", ""), request.query.get("max_late_s", str(10 * 86400))
     if not raw.isdigit() or int(raw) < 1 or not late.isdigit() or int(late) < 60:
         return web.json_response({"error": "seconds must be a positive integer and max_late_s at least 60"}, status=400)
-    return web.json_response(season_step(state, int(raw), int(late), request.query.get("deletes", "1") != "0"))
+    period = request.query.get("period_s", str(2 * 86400))
+    if not period.isdigit() or int(period) < 1:
+        return web.json_response({"error": "period_s must be a positive integer"}, status=400)
+    deletes = request.query.get("deletes", "1") != "0"
+    return web.json_response(season_step(state, int(raw), int(late), deletes, int(period)))
 
 
 async def admin_stats(request: web.Request) -> web.Response:

@@ -23,11 +23,11 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from . import keyset, revisions
+from . import form_versions, keyset, revisions, season, singles
 from .account_time import account_zone
 from .audience_reports import BUILDERS
 from .child_pages import UnknownParent, child_page
-from .dataset import Dataset, parse_scale
+from .dataset import Dataset
 from .envelope import error_body
 from .events import Events
 from .limits import Faults, RateLimiter, mutate, parse_rate_mode
@@ -39,12 +39,14 @@ from .relationship_pages import RELATED, relationship_page
 from .report_rules import PATHS as REPORT_PATHS
 from .report_rules import check, report_rules
 from .reports import DailyBudget, message_report, metric_aggregate
+from .resources import UPDATED_FIELD, parse_scale
 
 STATE: web.AppKey[SandboxState] = web.AppKey("state")
 API_KEY: web.RequestKey[str] = web.RequestKey("api_key")
 MUTATE: web.RequestKey[str] = web.RequestKey("mutate")
 EXTRA_HEADERS: web.RequestKey[dict] = web.RequestKey("extra_headers")
 KEY_RE = re.compile(r"^pk_[A-Za-z0-9]{34}$")
+SINGLE_RULES = singles.single_rules()
 ALL_SCOPES = sorted({s for r in all_rules().values() for s in r.scopes})
 JSONAPI = "application/vnd.api+json"
 CLOUDFLARE_403 = (
@@ -71,10 +73,15 @@ REAL_LIKE: dict[str, Any] = {
 @dataclass
 class SandboxConfig:
     seed: int = 1
+    # the seed of the account's own record (its id, zone, ...; None: ``seed``): sandboxes of one seed and other
+    # account seeds are other accounts holding records of the same ids (several accounts loaded into one table)
+    account_seed: int | None = None
     scale: str = "small"
     rate_limits: str = "real"  # real | off | xFACTOR
     latency_ms: int = 0
     profile_properties_kb: int = 0  # wide profiles: this many KB of text in each one's properties (``notes``)
+    # True: a metric's later copies (other integrations) carry its very name, as Klaviyo allows; False: "X (1)"
+    same_metric_names: bool = False
     faults: str = ""
     keys: dict[str, list[str]] | None = None  # None: any well-formed private key, with every read scope
     now: datetime | None = None
@@ -119,8 +126,10 @@ class SandboxState:
 
     def __post_init__(self) -> None:
         cfg = self.config
-        kwargs: dict[str, Any] = {"seed": cfg.seed, "counts": parse_scale(cfg.scale),
-                                  "profile_properties_kb": cfg.profile_properties_kb}  # fmt: skip
+        kwargs: dict[str, Any] = {"seed": cfg.seed, "account_seed": cfg.account_seed, "counts": parse_scale(cfg.scale),
+                                  "updated": UPDATED_FIELD,
+                                  "profile_properties_kb": cfg.profile_properties_kb,
+                                  "same_metric_names": cfg.same_metric_names}  # fmt: skip
         if cfg.now:
             kwargs["now0"] = cfg.now
         self.dataset = Dataset(**kwargs)
@@ -244,15 +253,17 @@ async def _fault(state: SandboxState, request: web.Request) -> web.StreamRespons
 
 async def list_endpoint(request: web.Request) -> web.StreamResponse:
     state: SandboxState = request.app[STATE]
-    parent_id = request.match_info.get("pid")
-    if parent_id is None:
+    parent_id, single_id = request.match_info.get("pid"), request.match_info.get("rid")
+    if single_id is not None:  # one resource by id (singles.py)
+        name = singles.name_of(request.match_info["name"]) or "?"
+    elif parent_id is None:
         name = state.path_names.get(f"/api/{request.match_info['name']}", request.match_info["name"])
     else:
         rel = "relationships/" if request.match_info.get("rel") else ""
         name = state.child_names.get(
             f"/api/{request.match_info['parent']}/{{id}}/{rel}{request.match_info['child']}", "?"
         )
-    rules = state.rules.get(name)
+    rules = state.rules.get(name) if single_id is None else SINGLE_RULES.get(name)
     state.requests["total"] += 1
     state.log.append((time.time(), name, request.query_string))
     if rules is None:
@@ -267,9 +278,13 @@ async def list_endpoint(request: web.Request) -> web.StreamResponse:
         state.requests[f"status:{denied.status}"] += 1
         return denied
     params = {k: v for k, v in request.query.items()}
-    predictive = "predictive_analytics" in params.get("additional-fields[profile]", "")
-    burst, steady = (10, 150) if predictive else (rules.burst, rules.steady)
-    decision = state.limiter.check(request[API_KEY], name + (":predictive" if predictive else ""), burst, steady)
+    if single_id is not None:  # an additional field may bring its own, lower limit
+        bucket, burst, steady = singles.bucket(rules, params)
+    else:
+        predictive = "predictive_analytics" in params.get("additional-fields[profile]", "")
+        burst, steady = (10, 150) if predictive else (rules.burst, rules.steady)
+        bucket = name + (":predictive" if predictive else "")
+    decision = state.limiter.check(request[API_KEY], bucket, burst, steady)
     if not decision.allowed:
         state.requests["status:429"] += 1
         detail = f"Request was throttled. Expected available in {decision.retry_after} second{'s' if decision.retry_after != 1 else ''}."
@@ -285,10 +300,15 @@ async def list_endpoint(request: web.Request) -> web.StreamResponse:
         q.seconds = state.config.filter_precision == "second"
         if state.config.refuse_future_filters:
             _future_filters(state, q)
-        if parent_id is not None and name in RELATED:
+        if single_id is not None:
+            body = singles.page(state, rules, q, params, base_url(state.config, request), single_id)
+        elif parent_id is not None and name == "form-versions":
+            body = form_versions.page(state, rules, q, params, base_url(state.config, request), parent_id)
+        elif parent_id is not None and name in RELATED:
             body = relationship_page(state, rules, q, params, base_url(state.config, request), parent_id)
         elif parent_id is not None:
             body = child_page(state, rules, q, params, base_url(state.config, request), parent_id)
+            season.child_page_served(state, name, parent_id)  # a parent the season deletes mid-read
         else:
             page = events_page if name == "events" else entities_page
             body = page(state, rules, q, params, base_url(state.config, request))
@@ -382,6 +402,8 @@ def build_app(config: SandboxConfig) -> web.Application:
     app.on_response_prepare.append(_clock_date)
     app.router.add_get("/api/{name}", list_endpoint)
     app.router.add_get("/api/{name}/", list_endpoint)
+    app.router.add_get("/api/{name}/{rid}", list_endpoint)  # one resource by id (singles.py)
+    app.router.add_get("/api/{name}/{rid}/", list_endpoint)
     app.router.add_get("/api/{parent}/{pid}/{child}", list_endpoint)
     app.router.add_get("/api/{parent}/{pid}/{child}/", list_endpoint)
     app.router.add_get("/api/{parent}/{pid}/{rel:relationships}/{child}", list_endpoint)

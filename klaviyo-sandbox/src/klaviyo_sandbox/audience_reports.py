@@ -5,8 +5,9 @@ Forms: each statistic counts the events of one form metric whose ``form_id`` (an
 grouping's (form_events.py): ``viewed_form`` the "Viewed Form" events, ``viewed_form_uniques`` their distinct
 profiles, ``submits`` the "Submitted Form" events, ``submit_rate`` submits over form views (Klaviyo: "the rate
 of form submissions over form views"). Segments: ``members_added`` counts the memberships whose
-``joined_group_at`` is in the period, ``total_members`` those joined before its end; the sandbox's memberships
-are never removed, so ``members_removed`` is 0 and ``net_members_changed`` equals ``members_added``.
+``joined_group_at`` is in the period, ``members_removed`` those that ended in it (``children.left_at``: a share of
+segment memberships end, before the sandbox's start clock), ``net_members_changed`` the difference and
+``total_members`` the memberships begun and not ended at the period's end.
 """
 
 from __future__ import annotations
@@ -55,26 +56,39 @@ def form_report(state, q: ReportQuery) -> dict:
     return assemble(q, tallied(tallies, ("form_id", "form_version_id"), FormTally), days, start_us)
 
 
-def segment_counts(joined_us: np.ndarray, bounds_us: list[int]) -> list[dict[str, int]]:
-    """The statistics of each period ``[bounds[k], bounds[k+1])`` of one segment, from its joining times."""
-    at = np.searchsorted(np.sort(joined_us), bounds_us, side="left").tolist()
-    return [{"members_added": at[k + 1] - at[k], "members_removed": 0, "net_members_changed": at[k + 1] - at[k],
-             "total_members": at[k + 1]} for k in range(len(bounds_us) - 1)]  # fmt: skip
+def segment_counts(joined_us: np.ndarray, left_us: np.ndarray, bounds_us: list[int]) -> list[dict[str, int]]:
+    """The statistics of each period ``[bounds[k], bounds[k+1])`` of one segment, from its memberships' start and
+    end times (``children.NEVER``: not ended)."""
+    joins = np.searchsorted(np.sort(joined_us), bounds_us, side="left").tolist()
+    leaves = np.searchsorted(np.sort(left_us), bounds_us, side="left").tolist()
+    out = []
+    for k in range(len(bounds_us) - 1):
+        added, removed = joins[k + 1] - joins[k], leaves[k + 1] - leaves[k]
+        out.append({"members_added": added, "members_removed": removed, "net_members_changed": added - removed,
+                    "total_members": joins[k + 1] - leaves[k + 1]})  # fmt: skip
+    return out
+
+
+def segment_history(state) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(segment index, joined_us, left_us) of every segment membership there ever was (children.counted): the
+    current ones and those that ended."""
+    ds, name = state.dataset, "segment-memberships"
+    keep = children.counted(ds, name)
+    return children.parents(ds, name)[keep], ds.arrays(name)[0][keep], children.left_at(ds, name)[keep]
 
 
 def segment_report(state, q: ReportQuery) -> dict:
     """``data.attributes`` of a segment values or series report: one result per segment that exists now."""
-    ds, name = state.dataset, "segment-memberships"
+    ds = state.dataset
     start_us, days = span_days(q)
     end_us = int(q.end.timestamp() * 1e6)
     bounds = q.bounds if q.rules.series else [start_us, end_us]
-    keep = children.alive(ds, name)
-    joined, of = ds.arrays(name)[0][keep], children.parents(ds, name)[keep]
+    of, joined, left = segment_history(state)
     live = ds.live_mask("segments", ds.count("segments"))
     segments = state.builders["segments"]
     groups = []
     for s in sorted(np.nonzero(live)[0].tolist(), key=segments.id_of):
-        stats = segment_counts(joined[of == s], bounds)
+        stats = segment_counts(joined[of == s], left[of == s], bounds)
         groups.append(({"segment_id": segments.id_of(s)}, stats.__getitem__))
     return assemble(q, groups, days, start_us)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .dataset import Dataset, mix, mix_np, salt
+from .dataset import DAY_US, Dataset, mix, mix_np, salt
 
 PARENTS = {
     "flow-actions": "flows",
@@ -28,6 +28,9 @@ PARENTS = {
     "object-schemas": "object-types",
 }  # fmt: skip (coupon codes: listed with a coupon.id filter, not under a path)
 MEMBERSHIPS = ("list-memberships", "segment-memberships")
+LEAVING = ("segment-memberships",)  # memberships that may end (left_at); a list's members stay (deletes aside)
+LEAVE_EVERY = 4  # one segment membership in 4 ends
+NEVER = np.iinfo(np.int64).max  # left_at of a membership that has not ended
 CURSORS = {"flow-actions": "updated", "flow-messages": "updated",
            "list-memberships": "joined_group_at", "segment-memberships": "joined_group_at"}  # fmt: skip
 SELF_PATHS = {"flow-actions": "/api/flow-actions", "flow-messages": "/api/flow-messages",
@@ -68,8 +71,44 @@ def members(ds: Dataset, name: str) -> np.ndarray:
 
 
 def alive(ds: Dataset, name: str) -> np.ndarray:
+    """Which visible records are served: those that count (:func:`counted`), but a segment membership that ended
+    (:func:`left_at`)."""
+
+    def make() -> np.ndarray:
+        keep = counted(ds, name)
+        return keep & (left_at(ds, name) == NEVER) if name in LEAVING else keep
+
+    return _cached(ds, f"alive:{name}", make)
+
+
+def left_at(ds: Dataset, name: str) -> np.ndarray:
+    """When each visible record of ``name`` stopped being a member (microseconds), or :data:`NEVER`. One segment
+    membership in :data:`LEAVE_EVERY` ends 1 to 60 days after it began (the profile no longer matches the segment's
+    definition), when that is before the sandbox's start clock: a membership never ends while the clock moves,
+    so the incremental memberships table, which cannot see removals, stays equal to the truth (the segment
+    reports count the removals, audience_reports.py)."""
+
+    def make() -> np.ndarray:
+        n = ds.count(name)
+        out = np.full(n, NEVER, dtype=np.int64)
+        if name not in LEAVING:
+            return out
+        idx = np.arange(n, dtype=np.int64)
+        h = mix_np(np.uint64(salt(ds.seed, f"{name}/leave")) ^ idx.astype(np.uint64))
+        ends = (
+            ds.timelines[name].times_us(idx) + ((h >> np.uint64(8)) % np.uint64(59 * DAY_US)).astype(np.int64) + DAY_US
+        )
+        ends -= ends % 1_000_000  # whole seconds
+        leaves = (h % np.uint64(LEAVE_EVERY) == 0) & (ends <= ds.now0_us)
+        return np.where(leaves, ends, out)
+
+    return _cached(ds, f"left:{name}", make)
+
+
+def counted(ds: Dataset, name: str) -> np.ndarray:
     """Which visible records count: all, except a membership repeating an earlier (parent, profile) pair, a
-    deleted record, a record whose parent is gone, and a membership whose profile was deleted."""
+    deleted record, a record whose parent is gone, and a membership whose profile was deleted (a segment
+    membership that ended still counts: it was one, and the reports count its end)."""
 
     def make() -> np.ndarray:
         n = ds.count(name)
@@ -83,7 +122,7 @@ def alive(ds: Dataset, name: str) -> np.ndarray:
         keep &= ds.live_mask(name, n)
         return keep & parent_alive(ds, name)[parents(ds, name)]
 
-    return _cached(ds, f"alive:{name}", make)
+    return _cached(ds, f"counted:{name}", make)
 
 
 def parent_alive(ds: Dataset, name: str) -> np.ndarray:

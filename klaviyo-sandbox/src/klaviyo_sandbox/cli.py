@@ -10,8 +10,8 @@ import errno
 import sys
 
 from .app import SandboxConfig
-from .dataset import parse_scale
 from .limits import Faults, parse_rate_mode
+from .resources import parse_scale
 from .server import serve_forever
 
 
@@ -29,6 +29,8 @@ def build_parser(prog: str = "klaviyo-sandbox") -> argparse.ArgumentParser:
     k.add_argument("--host", default="127.0.0.1")
     k.add_argument("--port", type=int, default=0, help="0: a free port")
     k.add_argument("--seed", type=int, default=1)
+    k.add_argument("--account-seed", type=int, default=None,
+                   help="the account's own seed (default: --seed): same records, another account")  # fmt: skip
     k.add_argument("--scale", default="small", help="tiny, small, medium, large, optionally ,resource=count")
     k.add_argument("--rate-limits", default="real", help="real, off, or xFACTOR such as x0.1")
     k.add_argument("--latency-ms", type=int, default=0)
@@ -78,6 +80,11 @@ def build_parser(prog: str = "klaviyo-sandbox") -> argparse.ArgumentParser:
     k.add_argument(
         "--profile-properties-kb", type=int, default=0, help="wide profiles: N KB of text in each one's properties"
     )
+    k.add_argument(
+        "--same-metric-names",
+        action="store_true",
+        help="a metric's later copies (other integrations) carry its very name, as Klaviyo allows (default: 'X (1)')",
+    )
     return k
 
 
@@ -94,12 +101,13 @@ def _serve(args: argparse.Namespace) -> None:
         raise UsageError(f"--include-limit: {args.include_limit} is below 1")
     if args.profile_properties_kb < 0:
         raise UsageError(f"--profile-properties-kb: {args.profile_properties_kb} is below 0")
-    cfg = SandboxConfig(seed=args.seed, scale=args.scale, rate_limits=args.rate_limits, latency_ms=args.latency_ms,
+    cfg = SandboxConfig(seed=args.seed, account_seed=args.account_seed, scale=args.scale, rate_limits=args.rate_limits, latency_ms=args.latency_ms,
                         faults=args.faults, visibility_delay_s=args.visibility_delay_s,
                         filter_precision=args.filter_precision, public_url=args.public_url,
                         archived_visible=args.archived_visible, refuse_future_filters=not args.allow_future_filters,
                         revision_policy=args.revision_policy, include_limit=args.include_limit,
-                        profile_properties_kb=args.profile_properties_kb)  # fmt: skip
+                        profile_properties_kb=args.profile_properties_kb,
+                        same_metric_names=args.same_metric_names)  # fmt: skip
     if args.workers < 1 or (args.workers > 1 and args.rate_limits != "off"):
         raise UsageError(
             f"--workers {args.workers}: use 1, or more only with --rate-limits off (workers do not share counters)"

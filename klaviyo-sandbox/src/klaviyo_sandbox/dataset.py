@@ -8,6 +8,7 @@ touches a deterministic share of existing ones, giving them a newer ``updated`` 
 
 from __future__ import annotations
 
+import random
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,53 +18,8 @@ import numpy as np
 M64 = (1 << 64) - 1
 DEFAULT_NOW = datetime(2026, 7, 1, tzinfo=UTC)
 HISTORY_DAYS = 730
+DAY_US = 86_400_000_000  # a day in microseconds
 
-# Records per resource at the initial clock, by scale preset. Events are the big one.
-SCALES: dict[str, dict[str, int]] = {
-    "tiny": dict(events=2_000, profiles=300, campaigns=40, metrics=12, tags=30, coupons=25, **{
-        "catalog-variants": 120, "catalog-categories": 12, "catalog-items": 40}, flows=8, lists=23,
-        images=45, segments=17, forms=21, templates=19, **{"flow-actions": 20, "flow-messages": 15,
-        "list-memberships": 1_500, "segment-memberships": 1_000,
-        "tag-groups": 3, "coupon-codes": 120, "push-tokens": 40, "custom-metrics": 3, "mapped-metrics": 4,
-        "universal-content": 10, "accounts": 1, "reviews": 60,
-        "data-sources": 2, "tracking-settings": 1, "metric-properties": 40, "object-types": 3, "object-schemas": 6, "object-records": 40, "web-feeds": 3, "webhook-topics": 5, "webhooks": 3}),
-    "small": dict(events=50_000, profiles=5_000, campaigns=300, metrics=25, tags=120, coupons=250, **{
-        "catalog-variants": 1_500, "catalog-categories": 60, "catalog-items": 500}, flows=110, lists=95,
-        images=400, segments=70, forms=65, templates=85, **{"flow-actions": 400, "flow-messages": 300,
-        "list-memberships": 20_000, "segment-memberships": 15_000,
-        "tag-groups": 8, "coupon-codes": 2_500, "push-tokens": 800, "custom-metrics": 6, "mapped-metrics": 8,
-        "universal-content": 60, "accounts": 1, "reviews": 1_500,
-        "data-sources": 3, "tracking-settings": 1, "metric-properties": 120, "object-types": 4, "object-schemas": 10, "object-records": 300, "web-feeds": 6, "webhook-topics": 6, "webhooks": 5}),
-    "medium": dict(events=1_000_000, profiles=100_000, campaigns=1_500, metrics=40, tags=300, coupons=2_000, **{
-        "catalog-variants": 20_000, "catalog-categories": 300, "catalog-items": 6_000}, flows=300, lists=400,
-        images=3_000, segments=250, forms=150, templates=500, **{"flow-actions": 1_200, "flow-messages": 900,
-        "list-memberships": 300_000, "segment-memberships": 200_000,
-        "tag-groups": 15, "coupon-codes": 40_000, "push-tokens": 15_000, "custom-metrics": 10, "mapped-metrics": 10,
-        "universal-content": 300, "accounts": 1, "reviews": 20_000,
-        "data-sources": 5, "tracking-settings": 1, "metric-properties": 250, "object-types": 6, "object-schemas": 15, "object-records": 3000, "web-feeds": 12, "webhook-topics": 7, "webhooks": 8}),
-    "large": dict(events=10_000_000, profiles=1_000_000, campaigns=5_000, metrics=60, tags=600, coupons=10_000, **{
-        "catalog-variants": 100_000, "catalog-categories": 1_000, "catalog-items": 30_000}, flows=800, lists=1_000,
-        images=10_000, segments=600, forms=300, templates=1_000, **{"flow-actions": 3_000, "flow-messages": 2_400,
-        "list-memberships": 3_000_000, "segment-memberships": 2_000_000,
-        "tag-groups": 25, "coupon-codes": 300_000, "push-tokens": 150_000, "custom-metrics": 20, "mapped-metrics": 12,
-        "universal-content": 1_000, "accounts": 1, "reviews": 100_000,
-        "data-sources": 8, "tracking-settings": 1, "metric-properties": 400, "object-types": 8, "object-schemas": 24, "object-records": 30000, "web-feeds": 25, "webhook-topics": 8, "webhooks": 12}),
-}  # fmt: skip
-
-# Timestamp attribute that the clock "touches" per resource (None: the resource has no update time).
-UPDATED_FIELD = {
-    "profiles": "updated", "campaigns": "updated_at", "metrics": "updated", "catalog-variants": "updated",
-    "catalog-categories": "updated", "catalog-items": "updated", "flows": "updated", "lists": "updated",
-    "images": "updated_at", "segments": "updated", "forms": "updated_at", "templates": "updated",
-    "tags": None, "coupons": None, "events": None, "flow-actions": "updated", "flow-messages": "updated",
-    "list-memberships": None, "segment-memberships": None,  # memberships only appear (joined_group_at)
-    "tag-groups": None, "coupon-codes": None, "push-tokens": None, "accounts": None, "custom-metrics": "updated",
-    "mapped-metrics": "updated", "universal-content": "updated", "reviews": "updated",
-    "data-sources": None, "tracking-settings": None, "web-feeds": "updated", "webhook-topics": None, "webhooks": "updated_at",
-    "catalog-item-categories": None, "tag-links": None,  # relationships only: no records of their own
-    "list-flow-triggers": None, "segment-flow-triggers": None, "metric-flow-triggers": None, "metric-properties": None,
-    "object-types": "updated_at", "object-schemas": None, "object-records": None,
-}  # fmt: skip
 # Resources whose times Klaviyo keeps in whole seconds (recorded lists; segments, metrics); every other resource's
 # times carry microseconds, also when the clock touches a record (recorded profiles, templates, mapped metrics, ...)
 WHOLE_SECONDS = ("lists", "segments", "metrics")
@@ -72,7 +28,7 @@ SINGLE = (
     "tracking-settings",
 )  # one record whatever the scale and the clock: the API key's own account (and its settings)
 TOUCH_SHARE = 0.02  # share of existing records that get a newer update time on each clock advance
-ARCHIVE_SHARE = {"flows": 0.02}  # share of records archived on each clock advance (newer update time too)
+ARCHIVE_SHARE = {"flows": 0.02, "campaigns": 0.02}  # share archived on each clock advance (newer update time too)
 
 
 def mix(x: int) -> int:
@@ -104,23 +60,6 @@ def iso(us: int) -> str:
     frac = us % 1_000_000
     base = dt.strftime("%Y-%m-%dT%H:%M:%S")
     return f"{base}.{frac:06d}+00:00" if frac else f"{base}+00:00"
-
-
-def parse_scale(text: str) -> dict[str, int]:
-    """``small`` or ``small,events=2000000,profiles=1000`` -> record counts per resource."""
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    base = "small"
-    if parts and "=" not in parts[0]:
-        base = parts.pop(0)
-    if base not in SCALES:
-        raise ValueError(f"unknown scale '{base}'; allowed: {', '.join(SCALES)} (optionally ,resource=count)")
-    counts = dict(SCALES[base])
-    for part in parts:
-        key, _, val = part.partition("=")
-        if key not in counts or not val.isdigit() or int(val) < 1:
-            raise ValueError(f"bad scale item '{part}'; use resource=count with resource in {', '.join(counts)}")
-        counts[key] = int(val)
-    return counts
 
 
 @dataclass
@@ -192,9 +131,13 @@ class Dataset:
     """Everything the sandbox serves: counts, the clock, and per-resource update overrides."""
 
     seed: int = 1
-    counts: dict[str, int] = field(default_factory=lambda: dict(SCALES["small"]))
+    account_seed: int | None = None  # the account record's own seed (None: ``seed``), see SandboxConfig
+    counts: dict[str, int] = field(default_factory=dict)  # records per resource at the initial clock (resources.py)
+    # resource -> the timestamp attribute the clock touches (None: none): resources.UPDATED_FIELD
+    updated: dict[str, str | None] = field(default_factory=dict)
     now0: datetime = DEFAULT_NOW
     profile_properties_kb: int = 0  # each profile also carries this many KB of text in its properties (wide rows)
+    same_metric_names: bool = False  # a metric's later copies carry its very name (else "Placed Order (1)")
 
     def __post_init__(self) -> None:
         self.now0_us = int(self.now0.timestamp()) * 1_000_000
@@ -210,6 +153,8 @@ class Dataset:
         self.overrides: dict[str, dict[int, int]] = {name: {} for name in self.counts}
         self.archived: dict[str, set[int]] = {name: set() for name in ARCHIVE_SHARE}  # archived by the clock
         self.deleted: dict[str, set[int]] = {name: set() for name in self.counts}  # see deletions.py
+        # schema drift (season.py): kind -> the time from which records changed since carry it (records.py, events.py)
+        self.drift: dict[str, int] = {}
         self.advances = 0
         self.version = 0
         self._lock = threading.Lock()
@@ -230,7 +175,7 @@ class Dataset:
             self.now_us += seconds * 1_000_000
             self.advances += 1
             touched: dict[str, int] = {}
-            for name, fld in UPDATED_FIELD.items():
+            for name, fld in self.updated.items():
                 if fld is None or name not in self.counts:
                     continue
                 n_old = self.timelines[name].count_until(old)
@@ -277,6 +222,17 @@ class Dataset:
         return mask
 
     # -- per-record times ----------------------------------------------------------------------
+    def edit(self, name: str, i: int):
+        """A ``random.Random`` for the values record ``i`` took at its last touch (None: never touched since the
+        initial clock): an update changes values, not only the update time."""
+        o = self.overrides[name].get(i) if name in self.overrides else None
+        return None if o is None else random.Random(mix(salt(self.seed, name) ^ o))
+
+    def drifted(self, kind: str, t_us: int) -> bool:
+        """Whether a record changed at ``t_us`` carries schema drift ``kind`` (season.py starts each at a step)."""
+        since = self.drift.get(kind)
+        return since is not None and t_us >= since
+
     def created_us(self, name: str, i: int) -> int:
         return self.timelines[name].time_us(i)
 

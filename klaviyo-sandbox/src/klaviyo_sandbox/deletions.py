@@ -2,7 +2,7 @@
 
 A deleted record is no longer listed; what Klaviyo deletes with it goes too: a profile's events and its list and
 segment memberships, a list's or segment's memberships, a flow's actions and their messages (see
-:func:`.children.alive`). ``count=N`` picks N of the records still listed by a hash of (seed, resource, batch),
+:func:`.children.alive`), a catalog item's variants. ``count=N`` picks N of the records still listed by a hash of (seed, resource, batch),
 so the same calls delete the same records; ``ids=`` names them. A restore brings records back, touched now (so an
 incremental run reads them again).
 """
@@ -59,6 +59,14 @@ def delete(state, name: str, count: int = 0, ids: list[str] | None = None) -> li
         chosen = sorted(candidates, key=lambda i: mix(batch ^ i))[:count]
     names = [shown_id(state, name, i) for i in chosen]
     ds.deleted[name].update(chosen)
+    if name == "catalog-items" and "catalog-variants" in ds.deleted:  # an item's variants go with it
+        from .records import item_of
+
+        variants = state.builders["catalog-variants"]
+        doomed = set(chosen)
+        ds.deleted["catalog-variants"].update(
+            v for v in range(ds.count("catalog-variants")) if item_of(variants, v) in doomed
+        )
     ds.changed()
     return names
 

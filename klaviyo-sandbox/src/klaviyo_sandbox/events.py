@@ -148,6 +148,9 @@ class Events:
         extras = [self.attribution.props(a) for a in self.attribution.of_many(idx, t_us, met_np)]
         for j in np.nonzero(FORM_M[met_np % len(METRICS)])[0].tolist():
             extras[j] += self.forms.props(self.forms.of(int(idx[j]), int(t_us[j]), met[j]))
+        if self.ds.drift:
+            for j, (i, t) in enumerate(zip(idx.tolist(), t_us.tolist(), strict=True)):
+                extras[j] += self.drift_props(i, t)
         eids = _encode_rows([(mix_np(salt_ ^ u64) % np.uint64(62**4), ids.B62, 4), (idx, ids.B62, 7)])
         const = ids._enc(self.profiles.salt & ((1 << 40) - 1), ids.B32, 8)
         pids = _encode_rows([(ptl.times_us(prof) // 1000, ids.B32, 10), (prof, ids.B32, 8)], insert=(1, const))
@@ -162,6 +165,16 @@ class Events:
                 for i, eid, pid, mid, m, dt, ts, hh, uuid, extra
                 in zip(idx.tolist(), eids, pids, mids, met, dts, secs.tolist(), h.tolist(), uuids, extras, strict=False)]  # fmt: skip
 
+    def drift_props(self, i: int, t_us: int) -> str:
+        """Schema drift (season.py): from a step on, events carry a new property ``Coupon Code`` (text), from a
+        later step as a number."""
+        if not self.ds.drifted("new_attribute", t_us):
+            return ""
+        h = mix(self.salt ^ i ^ 0xC0DE)
+        if self.ds.drifted("type_change", t_us):
+            return f',"Coupon Code":{(h >> 8) % 100_000}'
+        return f',"Coupon Code":"SAVE{(h >> 8) % 100}"'
+
     def _metric_id(self, m: int) -> str:
         mid = self._metric_ids.get(m)
         if mid is None:
@@ -174,7 +187,8 @@ class Events:
         h = mix(self.salt ^ (i * 7 + 3))
         return self._text(i, ids.event_id(i, self.salt), self.profiles.id_of(p), self.metrics.id_of(m), m,
                           _iso(t_us), t_us // 1_000_000, h, mix(h), base, None,
-                          self.attribution.props(self.attribution.of(i, t_us, m)) + self.forms.props(self.forms.of(i, t_us, m)))  # fmt: skip
+                          self.attribution.props(self.attribution.of(i, t_us, m)) + self.forms.props(self.forms.of(i, t_us, m))
+                          + self.drift_props(i, t_us))  # fmt: skip
 
     @staticmethod
     def _text(i: int, eid: str, pid: str, mid: str, m: int, dt: str, ts: int, h: int, h2: int, base: str,

@@ -2,7 +2,7 @@
 the sandbox's form metrics and its forms that the form reports count.
 
 An event of a form metric (records.FORM_METRICS) is about a form that existed when it happened, drawn from a
-hash of the event's index; form ``f`` has ``1 + f % 2`` versions (an A/B test when 2). The event carries the
+hash of the event's index, and one of that form's versions (form_versions.py). The event carries the
 link in its properties as ``form_id`` and ``form_version_id``; other events carry nothing.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import ids
 from .dataset import Dataset, mix
+from .form_versions import count, version_id
 from .records import FORM_METRICS, METRICS, Builder
 
 FORM_M = np.array([name in FORM_METRICS for name in METRICS])
@@ -27,12 +27,12 @@ class FormLinks:
             return None
         a = mix(self.salt ^ (i * 131 + 0xF0))
         form = a % self.ds.timelines["forms"].count_at_least(t_us)
-        return form, (a >> 32) % (1 + form % 2)
+        return form, (a >> 32) % count(form)
 
     def ids(self, where: tuple[int, int]) -> tuple[str, str]:
         """(form id, form version id) of a link."""
         form, k = where
-        return self.forms.id_of(form), ids.short_id(form * 2 + k, self.forms.salt ^ 0xF0F5)
+        return self.forms.id_of(form), version_id(self.forms, form, k)
 
     def props(self, where: tuple[int, int] | None) -> str:
         """The event-property text of a link (to add inside ``event_properties``)."""

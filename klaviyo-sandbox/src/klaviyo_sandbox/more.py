@@ -21,13 +21,12 @@ import numpy as np
 
 from . import config, ids, objects
 from .children import parents
-from .dataset import iso, mix
+from .dataset import DAY_US, iso, mix
 
 WORDS = ["Summer", "Winter", "Flash", "VIP", "Welcome", "Holiday", "Launch", "Restock", "Loyalty", "Weekend"]
 CODE_STATUS = ["UNASSIGNED", "ASSIGNED_TO_PROFILE", "USED", "EXPIRED"]
 INDUSTRIES = ["Apparel & Accessories", "Food & Beverage", "Health & Beauty", "Home & Garden", "Electronics"]
 ZONES = ["America/New_York", "Europe/London", "Europe/Berlin", "Australia/Sydney"]  # all with DST (reports' days)
-DAY_US = 86_400_000_000
 
 
 def _existing(b, name: str, i: int) -> int:
@@ -191,29 +190,35 @@ def coupon_codes_named(state, q) -> np.ndarray | None:
 @dataclass(frozen=True)
 class ListEndpoint:
     """One further list endpoint: its path as the spec writes it (its rules come from the packaged rules file),
-    the generator of its record ``i`` and the form of its ids."""
+    the generator of its record ``i``, the form of its ids, the timestamp attribute the clock touches (None: its
+    records never change) and how many records it holds at the initial clock in each scale preset (tiny, small,
+    medium, large: ``resources.PRESETS``). ``resources.py`` adds the last two to every resource's."""
 
     path: str
     generate: Callable[[Any, int, random.Random], tuple[dict, dict, dict]]
     id_kind: str
+    updated: str | None
+    counts: tuple[int, int, int, int]
 
 
-# sandbox endpoint name (= omniload table name) -> the endpoint; its start counts are dataset.SCALES'
+# sandbox endpoint name (= omniload table name) -> the endpoint
 MORE = {
-    "tag-groups": ListEndpoint("/api/tag-groups", _tag_group, "uuid"),
-    "coupon-codes": ListEndpoint("/api/coupon-codes", _coupon_code, "short"),
-    "push-tokens": ListEndpoint("/api/push-tokens", _push_token, "uuid"),
-    "custom-metrics": ListEndpoint("/api/custom-metrics", _custom_metric, "short"),
-    "mapped-metrics": ListEndpoint("/api/mapped-metrics", _mapped_metric, "short"),
-    "universal-content": ListEndpoint("/api/template-universal-content", _universal_content, "short"),
-    "accounts": ListEndpoint("/api/accounts", _account, "short"),
-    "reviews": ListEndpoint("/api/reviews", _review, "numeric"),
-    "data-sources": ListEndpoint("/api/data-sources", config.data_source, "ulid"),
-    "tracking-settings": ListEndpoint("/api/tracking-settings", config.tracking_setting, "short"),
-    "web-feeds": ListEndpoint("/api/web-feeds", config.web_feed, "short"),
-    "webhook-topics": ListEndpoint("/api/webhook-topics", config.webhook_topic, "short"),
-    "webhooks": ListEndpoint("/api/webhooks", config.webhook, "ulid"),
-    "object-types": ListEndpoint("/api/object-types", objects.object_type, "ulid"),
+    "tag-groups": ListEndpoint("/api/tag-groups", _tag_group, "uuid", None, (3, 8, 15, 25)),
+    "coupon-codes": ListEndpoint("/api/coupon-codes", _coupon_code, "short", None, (120, 2_500, 40_000, 300_000)),
+    "push-tokens": ListEndpoint("/api/push-tokens", _push_token, "uuid", None, (40, 800, 15_000, 150_000)),
+    "custom-metrics": ListEndpoint("/api/custom-metrics", _custom_metric, "short", "updated", (3, 6, 10, 20)),
+    "mapped-metrics": ListEndpoint("/api/mapped-metrics", _mapped_metric, "short", "updated", (4, 8, 10, 12)),
+    "universal-content": ListEndpoint(
+        "/api/template-universal-content", _universal_content, "short", "updated", (10, 60, 300, 1_000)
+    ),
+    "accounts": ListEndpoint("/api/accounts", _account, "short", None, (1, 1, 1, 1)),
+    "reviews": ListEndpoint("/api/reviews", _review, "numeric", "updated", (60, 1_500, 20_000, 100_000)),
+    "data-sources": ListEndpoint("/api/data-sources", config.data_source, "ulid", None, (2, 3, 5, 8)),
+    "tracking-settings": ListEndpoint("/api/tracking-settings", config.tracking_setting, "short", None, (1, 1, 1, 1)),
+    "web-feeds": ListEndpoint("/api/web-feeds", config.web_feed, "short", "updated", (3, 6, 12, 25)),
+    "webhook-topics": ListEndpoint("/api/webhook-topics", config.webhook_topic, "short", None, (5, 6, 7, 8)),
+    "webhooks": ListEndpoint("/api/webhooks", config.webhook, "ulid", "updated_at", (3, 5, 8, 12)),
+    "object-types": ListEndpoint("/api/object-types", objects.object_type, "ulid", "updated_at", (3, 4, 6, 8)),
 }
 MORE_GENERATORS = {name: e.generate for name, e in MORE.items()}
 MORE_ID_KINDS = {name: e.id_kind for name, e in MORE.items()}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from . import form_versions
 from .more import MORE
 from .relationship_pages import PATHS as RELATIONSHIP_PATHS
 from .rules import EndpointRules, endpoint_rules, rules_at
@@ -23,6 +24,7 @@ EXTRA_PATHS = {
     "metric-properties": "/api/metrics/{id}/metric-properties",
     "object-records": "/api/object-types/{id}/object-records",
     "object-schemas": "/api/object-types/{id}/schema-versions",
+    "form-versions": form_versions.PATH,
     **{name: endpoint.path for name, endpoint in MORE.items()},
     **RELATIONSHIP_PATHS,
 }

@@ -65,7 +65,8 @@ class Builder:
     def __init__(self, ds: Dataset, name: str, id_kind: str) -> None:
         self.ds = ds
         self.name = name
-        self.salt = salt(ds.seed, name)
+        own = ds.account_seed if name == "accounts" and ds.account_seed is not None else ds.seed
+        self.salt = salt(own, name)
         self.id_kind = id_kind
 
     def peer(self, name: str) -> Builder:
@@ -149,6 +150,7 @@ def _profile(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
                        "tags": r.sample(["vip", "wholesale", "newsletter", "beta"], r.randint(0, 2)),
                        "nested": {"source": r.choice(["shopify", "popup", "import"]), "score": r.random()}},
     }  # fmt: skip
+    _profile_life(b, i, attrs)
     if b.ds.profile_properties_kb:  # text as random as a customer's notes (it does not compress away)
         attrs["properties"]["notes"] = r.randbytes(b.ds.profile_properties_kb * 512).hex()
     extra = {
@@ -161,6 +163,29 @@ def _profile(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
             "ranked_channel_affinity": ["email", "sms", "push"]},
     }  # fmt: skip
     return attrs, {}, {"_additional": extra, **consent.filter_fields(extra["subscriptions"])}
+
+
+def _profile_life(b: Builder, i: int, attrs: dict) -> None:
+    """What a profile's life changes (season.py): an update's new values; from a step on, a new custom property
+    (``preferred_store``) on profiles changed since, and later ``loyalty_points`` sent as text instead of a number."""
+    props = attrs["properties"]
+    e = b.ds.edit(b.name, i)
+    if e is not None:
+        attrs["organization"] = e.choice([None, "Example Corporation", "Acme Inc", "Globex", "Initech"])
+        props["loyalty_points"] = e.randint(0, 5000)
+    if b.ds.drift:
+        u = b.ds.updated_us(b.name, i)
+        if b.ds.drifted("new_attribute", u):
+            props["preferred_store"] = ("Downtown", "Airport", "Online")[mix(b.salt ^ i ^ 0xD21F) % 3]
+        if b.ds.drifted("type_change", u):
+            props["loyalty_points"] = str(props["loyalty_points"])
+
+
+def _edited(b: Builder, i: int, attrs: dict, key: str, values: list) -> None:
+    """An updated record's new value of ``key`` (one of ``values``), drawn from its last touch."""
+    e = b.ds.edit(b.name, i)
+    if e is not None:
+        attrs[key] = e.choice(values)
 
 
 def _campaign(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
@@ -197,6 +222,8 @@ def _campaign(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
         "created_at": created, "scheduled_at": updated if status != "Draft" else None, "updated_at": updated,
         "send_time": updated if sent else None,
     }  # fmt: skip
+    attrs["archived"] = attrs["archived"] or i in b.ds.archived.get("campaigns", ())
+    _edited(b, i, attrs, "name", [f"{w} {channel} campaign #{i}" for w in WORDS])
     messages = [ids.ulid(i * 4 + k, b.ds.created_us(b.name, i) // 1000, b.salt ^ 0x4D5) for k in range(1 + i % 2)]
     rels = {"campaign-messages": [("campaign-message", m) for m in messages], "tags": tags_of(b, i)}
     return attrs, rels, {"messages.channel": channel}
@@ -204,7 +231,8 @@ def _campaign(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
 
 def _metric(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     created, updated = b.times(i)
-    name = METRICS[i % len(METRICS)] + ("" if i < len(METRICS) else f" ({i // len(METRICS)})")
+    copy = "" if i < len(METRICS) or b.ds.same_metric_names else f" ({i // len(METRICS)})"
+    name = METRICS[i % len(METRICS)] + copy
     integ = INTEGRATIONS[i % len(INTEGRATIONS)]
     attrs = {"name": name, "created": created, "updated": updated,
              "integration": {"object": "integration", "id": f"int{i % 4}", "name": integ[0], "category": integ[1]}}  # fmt: skip
@@ -220,6 +248,7 @@ def _tag(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
 def _coupon(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     attrs = {"external_id": b.external_id(i), "description": r.choice([None, f"{r.randint(5, 50)}% off"]),
              "monitor_configuration": None if r.random() < 0.5 else {"low_balance_threshold": r.choice([100, 500])}}  # fmt: skip
+    _edited(b, i, attrs, "description", [f"{k}% off" for k in range(5, 55, 5)])
     return attrs, {}, {}
 
 
@@ -231,12 +260,14 @@ def _catalog_common(b: Builder, i: int, r: random.Random, kind: str) -> dict[str
             "image_full_url": f"https://shop.example.com/img/{ext}.jpg", "image_thumbnail_url": f"https://shop.example.com/img/{ext}_t.jpg",
             "images": [f"https://shop.example.com/img/{ext}_{k}.jpg" for k in range(r.randint(0, 3))],
             "custom_metadata": {"color": r.choice(["red", "blue", "green"]), "size": r.choice(["S", "M", "L"])},
-            "published": r.random() < 0.9, "created": created, "updated": updated}  # fmt: skip
+            "published": r.random() < 0.9, "created": created, "updated": updated,
+            **({"price": round(e.uniform(1, 300), 2)} if (e := b.ds.edit(b.name, i)) else {})}  # fmt: skip
 
 
 def _variant(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     attrs = _catalog_common(b, i, r, "variant")
     attrs.update(sku=f"SKU-V{i:07d}", inventory_policy=r.choice([0, 1, 2]), inventory_quantity=r.randint(0, 500))
+    _edited(b, i, attrs, "inventory_quantity", list(range(0, 500, 7)))
     item = b.peer("catalog-items").id_of(item_of(b, i))
     order = ["external_id", "title", "description", "sku", "inventory_policy", "inventory_quantity", "price", "url",
              "image_full_url", "image_thumbnail_url", "images", "custom_metadata", "published", "created", "updated"]  # fmt: skip
@@ -277,6 +308,7 @@ def _item(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
 def _category(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     _, updated = b.times(i)
     attrs = {"external_id": b.external_id(i), "name": f"{r.choice(WORDS)} collection {i}", "updated": updated}
+    _edited(b, i, attrs, "name", [f"{w} collection {i}" for w in WORDS])
     return attrs, {"items": []}, {"ids": b.id_of(i), "item.id": None}
 
 
@@ -285,6 +317,7 @@ def _flow(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     attrs = {"name": f"{r.choice(WORDS)} flow {i}", "status": r.choice(["live", "draft", "manual"]),
              "archived": r.random() < 0.1 or mix(b.salt ^ i ^ 0xF10) % 8 == 0 or i in b.ds.archived["flows"],
              "created": created, "updated": updated, "trigger_type": r.choice(TRIGGERS)}  # fmt: skip
+    _edited(b, i, attrs, "status", ["live", "draft", "manual"])
     return attrs, {"flow-actions": [], "tags": tags_of(b, i)}, {}
 
 
@@ -292,6 +325,7 @@ def _list(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     created, updated = b.times(i)
     attrs = {"name": f"{r.choice(WORDS)} list {i}", "created": created, "updated": updated,
              "opt_in_process": r.choice(["double_opt_in", "single_opt_in"])}  # fmt: skip
+    _edited(b, i, attrs, "name", [f"{w} list {i}" for w in WORDS])
     return attrs, {"profiles": [], "tags": tags_of(b, i), "flow-triggers": []}, {}
 
 
@@ -302,6 +336,7 @@ def _segment(b: Builder, i: int, r: random.Random) -> tuple[dict, dict, dict]:
     attrs = {"name": f"{r.choice(WORDS)} segment {i}", "definition": definition if r.random() < 0.8 else None,
              "created": created, "updated": updated, "is_active": r.random() < 0.85, "is_processing": r.random() < 0.05,
              "is_starred": r.random() < 0.2}  # fmt: skip
+    _edited(b, i, attrs, "is_active", [True, True, False])
     return attrs, {"profiles": [], "tags": tags_of(b, i), "flow-triggers": []}, {}
 
 

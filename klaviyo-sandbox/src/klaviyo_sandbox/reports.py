@@ -16,12 +16,11 @@ from collections import defaultdict
 
 from .account_time import day_of, local_iso
 from .attribution import FLOW
-from .dataset import iso, mix
+from .dataset import DAY_US, iso, mix
 from .records import FORM_METRICS, METRICS
 from .report_rules import DEFAULT_GROUPS, ReportQuery
 
 NO_VALUE = {"Viewed Product", "Opened Email", "Clicked Email", *FORM_METRICS}  # their properties carry no $value
-DAY_US = 86_400_000_000
 
 
 def ratio(a: float, b: float) -> float:

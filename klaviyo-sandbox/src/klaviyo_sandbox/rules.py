@@ -42,6 +42,8 @@ class EndpointRules:
     additional_fields: dict[str, tuple[str, ...]]
     relationships: dict[str, dict[str, str]]
     attributes: tuple[str, ...] = field(default_factory=tuple)  # the record's attribute names
+    # "additional-fields[list]=profile_count" -> (burst, steady): the lower limits a single-resource GET states
+    additional_limits: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def known_params(self) -> set[str]:
@@ -53,13 +55,14 @@ class EndpointRules:
 
 @lru_cache(maxsize=1)
 def rules_file() -> dict[str, Any]:
-    """The packaged rules: ``{"revision", "lists": {path: rules}, "reports": {path: rules}}``."""
+    """The packaged rules: ``{"revision", "lists": {path: rules}, "reports": {path: rules}, "singles": {path: rules}}``."""
     return json.loads(resources.files(__package__).joinpath(RULES_NAME).read_bytes())
 
 
-def rules_at(name: str, path: str) -> EndpointRules:
-    """The rules of the list endpoint at ``path`` (as the spec writes it: ``/api/flows/{id}/flow-actions``), named ``name``."""
-    r = rules_file()["lists"][path]
+def rules_at(name: str, path: str, section: str = "lists") -> EndpointRules:
+    """The rules of the list endpoint at ``path`` (as the spec writes it: ``/api/flows/{id}/flow-actions``), named
+    ``name`` (``section="singles"``: a single-resource GET, such as ``/api/lists/{id}``)."""
+    r = rules_file()[section][path]
     return EndpointRules(
         name=name, path=path, resource_type=r["resource_type"], scopes=tuple(r["scopes"]), burst=r["burst"],
         steady=r["steady"], filters=r["filters"], filter_types=r["filter_types"], filter_required=r["filter_required"],
@@ -67,6 +70,7 @@ def rules_at(name: str, path: str) -> EndpointRules:
         fields={t: tuple(v) for t, v in r["fields"].items()},
         additional_fields={t: tuple(v) for t, v in r["additional_fields"].items()},
         relationships=r["relationships"], attributes=tuple(r["attributes"]),
+        additional_limits={k: tuple(v) for k, v in r.get("additional_limits", {}).items()},
     )  # fmt: skip
 
 

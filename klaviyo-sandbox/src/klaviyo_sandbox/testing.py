@@ -7,25 +7,29 @@ Deleted records (``POST /__sandbox/delete``) are gone, with what Klaviyo deletes
 resources (flow actions, memberships, ...) come from :mod:`.children`, each with its parent's id; include tables
 (campaign messages, campaign and flow tags) from their parent's relationships, one record per related resource.
 Reports are recomputed from those events (their ``$message``/``$flow``, ``form_id``/``form_version_id``
-properties), the campaigns' message lists and the segment memberships' ``joined_group_at``, with the
+properties), the campaigns' message lists and the segment memberships' start and end, with the
 definitions of each statistic in :class:`Tally` and :mod:`.audience_reports`."""
 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from . import child_pages, children, flow_triggers, relationship_pages
+from . import child_pages, children, flow_triggers, form_versions, relationship_pages
 from .app import SandboxState
 from .attribution import FLOW, REPORT_CHANNEL
-from .audience_reports import FormTally
-from .dataset import UPDATED_FIELD
+from .audience_reports import FormTally, segment_history
 from .envelope import included_object, resource
 from .query import to_us
 from .reports import Tally
+from .resources import UPDATED_FIELD
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CURSORS: dict[str, str | None] = {**UPDATED_FIELD, "events": "datetime"}  # each resource's incremental key
+# opt-in count tables (single-resource endpoints): name -> (parent resource, attribute)
+COUNTS = {"list-profile-counts": ("lists", "profile_count"), "segment-profile-counts": ("segments", "profile_count"),
+          "campaign-recipient-estimations": ("campaigns", "estimated_recipient_count")}  # fmt: skip
 # tables read from a parent's ``included`` resources: name -> (parent resource, relationship)
 INCLUDED = {"campaign-messages": ("campaigns", "campaign-messages"), "campaign-tags": ("campaigns", "tags"),
             "flow-tags": ("flows", "tags")}  # fmt: skip
@@ -59,6 +63,10 @@ def records(
                     }
                 )
         return out
+    if name in COUNTS:  # one count per parent, recomputed from the memberships served (``parent_id``: its id)
+        return _counts(state, name)
+    if name == "form-versions":  # a form's versions, with the form's id as ``parent_id``
+        return form_versions.truth(state, lo, hi)
     if name in children.PARENTS:  # child resources carry their parent's id as ``parent_id``
         return child_pages.truth(state, name, lo, hi)
     if name == "event_attributions":  # the attributions of those events, each with its event's datetime
@@ -87,6 +95,33 @@ def records(
         if name == "campaigns":
             obj["channel"] = builder.build(i)[2]["messages.channel"]
         out.append(obj)
+    return out
+
+
+def _counts(state: SandboxState, name: str) -> list[dict[str, Any]]:
+    """A list's or segment's members now (``profile_count``), from the memberships the API serves; or a campaign's
+    expected recipients (``estimated_recipient_count``): the distinct profiles now in the lists its audience
+    includes, less those in the lists it excludes, and for an email campaign less the profiles whose email
+    marketing is suppressed."""
+    parent, attribute = COUNTS[name]
+    kind = "segment-memberships" if parent == "segments" else "list-memberships"
+    members: dict[str, set[str]] = {}
+    for m in records(state, kind):
+        members.setdefault(m["parent_id"], set()).add(m["id"])
+    suppressed: set[str] = set()
+    if parent == "campaigns":
+        suppressed = {p["id"] for p in records(state, "profiles")
+                      if p["attributes"]["subscriptions"]["email"]["marketing"]["suppression"]}  # fmt: skip
+    out = []
+    for rec in records(state, parent):
+        if parent == "campaigns":
+            audiences = rec["attributes"]["audiences"]
+            reach = set().union(*(members.get(x, set()) for x in audiences["included"]))
+            reach -= set().union(*(members.get(x, set()) for x in audiences["excluded"] or ()))
+            value = len(reach - suppressed) if rec["channel"] == "email" else len(reach)
+        else:
+            value = len(members.get(rec["id"], ()))
+        out.append({"id": rec["id"], "attributes": {attribute: value}, "parent_id": rec["id"]})
     return out
 
 
@@ -209,18 +244,24 @@ def form_report(state: SandboxState, start: datetime, end: datetime, whole: bool
 
 
 def segment_report(state: SandboxState, start: datetime, end: datetime, whole: bool = False) -> dict[tuple, dict]:
-    """(segment id, day start) -> members added and removed, net change and members at the day's end, from the
-    served memberships' ``joined_group_at``, for every day on which a segment has members (``whole``: the
-    timeframe's, keyed by its start and end)."""
-    joined: dict[str, list[datetime]] = {}
-    for m in records(state, "segment-memberships"):
-        joined.setdefault(m["parent_id"], []).append(datetime.fromisoformat(m["attributes"]["joined_group_at"]))
+    """(segment id, day start) -> members added and removed, net change and members at the day's end, from every
+    segment membership there ever was (the served ones' ``joined_group_at``, and the ended ones' start and end,
+    ``audience_reports.segment_history``), for every day on which a segment has members or loses some
+    (``whole``: the timeframe's, keyed by its start and end)."""
+    of, joined_us, left_us = segment_history(state)
+    segments = state.builders["segments"]
+    spans: dict[str, list[tuple[datetime, datetime | None]]] = {}
+    for s, j, lft in zip(of.tolist(), joined_us.tolist(), left_us.tolist(), strict=True):
+        ended = None if lft == children.NEVER else EPOCH + timedelta(microseconds=lft)
+        spans.setdefault(segments.id_of(s), []).append((EPOCH + timedelta(microseconds=j), ended))
     out: dict[tuple, dict] = {}
-    for segment, times in joined.items():
+    for segment, times in spans.items():
         for day, day_end in _periods(start, end, whole):
-            added = sum(day <= t < day_end for t in times)
-            total = sum(t < day_end for t in times)
-            if total:
-                out[(segment, *_key(day, day_end, whole))] = {"members_added": added, "members_removed": 0, "net_members_changed": added,
-                                       "total_members": total}  # fmt: skip
+            added = sum(day <= t < day_end for t, _ in times)
+            removed = sum(e is not None and day <= e < day_end for _, e in times)
+            total = sum(t < day_end and (e is None or e >= day_end) for t, e in times)
+            if total or added or removed:
+                out[(segment, *_key(day, day_end, whole))] = {"members_added": added, "members_removed": removed,
+                                                             "net_members_changed": added - removed,
+                                                             "total_members": total}  # fmt: skip
     return out

@@ -2,8 +2,13 @@
 the saved state, fast paths). The generic loader asks the destination; it never runs SQL itself.
 
 The base class is a SQL destination reached through dlt: saved state comes from dlt's own state sync, and
-there are no fast paths (every run loads what it fetched). Subclasses override what they do better. Marking
-deleted rows is apart (:class:`Deletes`): a destination that can is also a ``Deletes``, its ``deletes``.
+there are no fast paths (every run loads what it fetched). Subclasses override what they do better.
+
+What only some destinations can do is apart from loading, each a capability reached from the destination
+(None where it cannot): marking deleted rows (:class:`Deletes`, ``dest.deletes``, reconcile.py), taking over a
+table another dlt pipeline made (:class:`Takeover`, ``dest.takeover``, takeover.py) and keeping a source's views
+(:class:`Views`, ``dest.views``, views.py). A destination that can is also one, e.g. ``DuckDB(SqlViews,
+SqlDeletes, Takeover, Destination)``.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import contextlib
 import importlib.util
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from ..errors import UsageError
 from .locks import DEFAULT_LOCK_WAIT
@@ -66,7 +71,6 @@ class Destination:
     compress_load_files: bool = True
     supports_scd2: bool = True  # dlt's scd2 merge strategy (SQL destinations)
     partitions: bool = False  # honours dlt's partition column hint (--partition-by)
-    supports_views: ClassVar[bool] = False  # keeps a source's views (views.py): SQL with a connection of its own
     stores_nul: bool = True  # text and JSON can hold NUL characters; False: they are removed on the way
     notes: list[str] = field(default_factory=list)  # said before the run (how the URI was read)
     merge_predicates: bool = False  # dlt's SQL merge job merges here: --incremental-predicate applies
@@ -118,6 +122,14 @@ class Destination:
         tables go on. The default takes no lock: destinations without a way to lock say so in the README."""
         yield
 
+    @contextlib.contextmanager
+    def step_lock(self, schema: str, table: str, on_wait: Callable[[str], None]) -> Iterator[None]:
+        """Held by a load of one table that runs without the run-wide ``lock`` (an orchestrator's step, one per
+        account, beside others in other processes): ``table_lock``, and whatever else keeps two writers of this
+        table apart here; each waited for up to ``lock_wait`` seconds."""
+        with self.table_lock(schema, table, on_wait):
+            yield
+
     def dlt_destination(self):
         import dlt
 
@@ -134,14 +146,36 @@ class Destination:
         """True when every row of ``rows`` is in the table with the same cursor (nothing new). Unknown: False."""
         return False
 
-    def newest_loaded(self, schema: str, table: str, cursor: str) -> Any:
-        """The table's largest cursor value, ``NO_TABLE`` if it does not exist, None when unknown."""
+    def newest_loaded(self, schema: str, table: str, cursor: str, scope: tuple[tuple[str, str], ...] = ()) -> Any:
+        """The table's largest cursor value (among the rows of ``scope``: (column, value) pairs, see
+        ``TableInfo.scope``), ``NO_TABLE`` if it does not exist, None when unknown."""
         return None
+
+    def scoped_replace(self) -> tuple[Any, bool]:
+        """How a replace confined to a scope (``TableInfo.scope``: one account's rows) is written here: dlt's write
+        disposition, and whether the scope's columns are its merge key (delete-insert: the scope's rows go, the
+        slice's come). The default: a merge, as SQL destinations delete-insert."""
+        return self.write_disposition("merge"), True
 
     @property
     def deletes(self) -> Deletes | None:
         """What marks the rows of deleted records here (None: nothing can); see :class:`Deletes`."""
         return self if isinstance(self, Deletes) else None
+
+    @property
+    def takeover(self) -> Takeover | None:
+        """What reads and drops tables another dlt pipeline made here (None: nothing is taken over); :class:`Takeover`."""
+        return self if isinstance(self, Takeover) else None
+
+    @property
+    def fill(self) -> Fill | None:
+        """What fills new derived columns of loaded rows in place (None: the table is read again); :class:`Fill`."""
+        return self if isinstance(self, Fill) else None
+
+    @property
+    def views(self) -> Views | None:
+        """What keeps a source's views here (None: views cannot be kept); see :class:`Views`."""
+        return self if isinstance(self, Views) else None
 
     def advice(self, cause: str) -> str:
         """What the user can do about a failed load whose cause reads ``cause``."""
@@ -158,10 +192,19 @@ class Destination:
     def after_load(self, schema: str, table: str) -> None:
         """Called after each committed load of ``table`` (with the destination lock held)."""
 
+    def close(self) -> None:
+        """Release what preflight opened."""
+
+
+class Takeover:
+    """Taking over a table another dlt pipeline made (ingestr's), apart from loading: a destination that can (DuckDB,
+    PostgreSQL) offers it as its :attr:`Destination.takeover`; takeover.py asks only this. Also dlt's leftovers
+    after the run (:meth:`drop_staging`)."""
+
     def dlt_table(self, schema: str, table: str) -> dict[str, str] | None:
         """The columns (name -> database type) of ``schema.table`` when dlt made it (it has ``_dlt_load_id``);
         None when there is no such table, or the destination cannot tell (then nothing is taken over)."""
-        return None
+        raise NotImplementedError
 
     def read_table(self, schema: str, table: str, columns: list[str], rows: int) -> Iterator[Any]:
         """The table's ``columns``, about ``rows`` rows at a time, as Arrow tables (JSON values as text)."""
@@ -172,45 +215,75 @@ class Destination:
         tool's staging copy has its columns too)."""
         raise NotImplementedError
 
-    def drop_staging(self, schema: str) -> None:
+    def drop_staging(self, schema: str) -> None:  # noqa: B027 (optional: DuckDB alone does it)
         """After the run: remove dlt's staging schema of ``schema`` when it holds only what dlt put there (emptied
-        staging copies of ``schema``'s tables and dlt's own tables); the user did not ask for it. Only DuckDB does:
-        PostgreSQL's table lock creates the staging schema before each load, and dlt's full refresh then expects
-        its ``_dlt_version`` there."""
+        staging copies of ``schema``'s tables and dlt's own tables); the user did not ask for it. DuckDB and
+        PostgreSQL do (PostgreSQL only one it created, that no other run is loading through)."""
+
+
+class Fill:
+    """Filling new columns of rows already loaded, in place (a source's derived columns, ``TableInfo.derived``),
+    apart from loading: a destination that can update rows (DuckDB, PostgreSQL: fill.SqlFill) offers it as its
+    :attr:`Destination.fill`; elsewhere the table is read again."""
+
+    def add_columns(self, schema: str, table: str, types: dict[str, str]) -> None:
+        """Add the columns of ``types`` (name -> omniload type) that ``schema.table`` lacks."""
+        raise NotImplementedError
+
+    def fill_columns(self, schema: str, table: str, key: tuple[str, ...], batches: Iterator[Any]) -> None:
+        """Set the columns of ``batches`` (Arrow tables: ``key`` and the columns) in the rows of the same key."""
+        raise NotImplementedError
+
+
+class Views:
+    """Keeping a source's views over its loaded tables (views.py), apart from loading: a destination that can (SQL
+    with a connection of its own: DuckDB, PostgreSQL, views.SqlViews) offers it as its :attr:`Destination.views`."""
 
     def table_columns(self, schema: str, table: str) -> set[str]:
-        """The columns of ``schema.table`` (empty: no such table); destinations that keep views."""
+        """The columns of ``schema.table`` (empty: no such table)."""
         raise NotImplementedError
 
     def replace_view(self, schema: str, name: str, select: str) -> None:
-        """Create or replace view ``schema.name`` as ``select``; destinations that keep views."""
+        """Create or replace view ``schema.name`` as ``select``."""
         raise NotImplementedError
 
-    def close(self) -> None:
-        """Release what preflight opened."""
+
+Scope = tuple[tuple[str, str], ...]  # (column, value) pairs: the rows of one source instance (TableInfo.scope)
+
+
+def scope_label(table: str, scope: Scope) -> str:
+    """How a table's reconciles within ``scope`` are named where their times are kept (the table alone: unscoped)."""
+    return table + "".join(f" ({c}={v})" for c, v in scope)
 
 
 class Deletes:
     """Marking the rows of deleted records, apart from loading: a destination that can offers it as its
     :attr:`Destination.deletes` (deletes.py does it in SQL for DuckDB and PostgreSQL, tombstones.py through dlt
-    merges and tombstone rows for the others); reconcile.py asks only this."""
+    merges and tombstone rows for the others); reconcile.py asks only this.
+
+    ``scope`` ((column, value) pairs, ``TableInfo.scope``: one account's rows of a table several load) confines
+    every method to the rows holding those values: rows of other scopes are never counted, marked or unmarked,
+    and each scope's reconcile time is its own."""
 
     hard_refusal = ""  # why --hard-deletes cannot be done here ('': it can)
 
-    def key_stats(self, schema: str, table: str, key: tuple[str, ...]) -> tuple[int, int] | None:
-        """(rows not marked deleted, distinct values of the leading key column); None: unknown or no table."""
+    def key_stats(self, schema: str, table: str, key: tuple[str, ...], scope: Scope = ()) -> tuple[int, int] | None:
+        """(rows not marked deleted, distinct values of the leading key column after the scope's); None: unknown or
+        no table."""
         raise NotImplementedError
 
-    def last_reconciled(self, schema: str, table: str) -> Any:
+    def last_reconciled(self, schema: str, table: str, scope: Scope = ()) -> Any:
         """When ``table``'s deletes were last reconciled (None: never)."""
         raise NotImplementedError
 
-    def mark_deleted(self, schema: str, table: str, key: tuple[str, ...], live, hard: bool, at, max_share):
+    def mark_deleted(self, schema: str, table: str, key: tuple[str, ...], live, hard: bool, at, max_share,
+                     scope: Scope = ()):  # fmt: skip
         """Mark the rows whose key is not among ``live`` (an Arrow table of keys) deleted at ``at`` (column
         ``_omniload_deleted_at``), or delete them when ``hard``; one transaction. Returns a ``deletes.Deletion``."""
         raise NotImplementedError
 
-    def mark_matching(self, schema: str, table: str, key: tuple[str, ...], column: str, values, hard: bool, at):
+    def mark_matching(self, schema: str, table: str, key: tuple[str, ...], column: str, values, hard: bool, at,
+                      scope: Scope = ()):  # fmt: skip
         """Mark (or delete) the rows whose ``column`` is one of ``values``: what the source deleted along."""
         raise NotImplementedError
 
@@ -218,14 +291,14 @@ class Deletes:
         """The tables of ``schema`` whose loads saved the identity ``origin`` (``klaviyo:events``)."""
         raise NotImplementedError
 
-    def marks(self, schema: str, table: str, key: tuple[str, ...]):
+    def marks(self, schema: str, table: str, key: tuple[str, ...], scope: Scope = ()):
         """An Arrow table of the key and ``_omniload_deleted_at`` of the rows marked deleted; None: none known."""
         raise NotImplementedError
 
-    def revived(self, schema: str, table: str, key: tuple[str, ...], prior):
+    def revived(self, schema: str, table: str, key: tuple[str, ...], prior, scope: Scope = ()):
         """The rows of ``prior`` (key and mark, from :meth:`marks`) whose key is held unmarked now."""
         raise NotImplementedError
 
-    def unmark_matching(self, schema: str, table: str, key: tuple[str, ...], column: str, marks):
+    def unmark_matching(self, schema: str, table: str, key: tuple[str, ...], column: str, marks, scope: Scope = ()):
         """Unmark the rows whose (``column``, mark) is a row of ``marks``; their keys and old marks (None: no table)."""
         raise NotImplementedError

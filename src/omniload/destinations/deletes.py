@@ -8,6 +8,7 @@ whose key is live again are unmarked. The time of the reconcile is kept in ``_om
 rows of dependent tables (a deleted profile's events) are marked the same way, matched on one column, and
 unmarked when their parent comes back (matched on the column and the mark they got with it). The dependent
 tables are those whose newest saved dlt state (``_dlt_pipeline_state``) names the dependent's identity.
+Within a scope (one account's rows, ``Deletes``), every statement also requires the scope's values.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from .base import Deletes
+from .base import Deletes, Scope, scope_label
 from .state import loaded_from
 
 DELETED = "_omniload_deleted_at"
@@ -50,6 +51,11 @@ def q(name: str) -> str:
 def _keys(key: tuple[str, ...], rows: list[tuple]) -> pa.Table:
     """Fetched rows of key columns as Arrow, typed as they came."""
     return pa.table({c: pa.array([r[n] for r in rows], type=None if rows else pa.string()) for n, c in enumerate(key)})
+
+
+def _within(scope: Scope, alias: str = "t") -> str:
+    """SQL: `` and`` the row holds the scope's values (a literal per value); '' without a scope."""
+    return "".join(f" and {alias}.{q(c)} = '{v.replace(chr(39), chr(39) * 2)}'" for c, v in scope)
 
 
 def _marked(key: tuple[str, ...], rows: list[tuple]) -> pa.Table:
@@ -84,31 +90,33 @@ class SqlDeletes(Deletes):
                     f"and table_name = {self.param}", [schema, table])  # fmt: skip
         return {r[0] for r in cur.fetchall()}
 
-    def key_stats(self, schema: str, table: str, key: tuple[str, ...]) -> tuple[int, int] | None:
+    def key_stats(self, schema: str, table: str, key: tuple[str, ...], scope: Scope = ()) -> tuple[int, int] | None:
         """(rows not marked deleted, distinct values of the leading key column of a composite key, else rows);
-        None: no such table."""
+        None: no such table. Within ``scope``: its rows, the key after the scope's columns."""
         con = self._write_connection()
         try:
             cur = self._cursor(con)
             cols = self._columns(cur, schema, table)
             if not cols or not set(key) <= cols:
                 return None
-            where = f" where {q(DELETED)} is null" if DELETED in cols else ""
-            groups = f"count(distinct {q(key[0])})" if len(key) > 1 else "count(*)"  # a single key: as many as rows
-            cur.execute(f"select count(*), {groups} from {q(schema)}.{q(table)}{where}")
+            where = f" where {q(DELETED)} is null" if DELETED in cols else " where true"
+            own = [c for c in key if c not in dict(scope)]
+            groups = f"count(distinct {q(own[0])})" if len(own) > 1 else "count(*)"  # a single key: as many as rows
+            cur.execute(f"select count(*), {groups} from {q(schema)}.{q(table)} t{where}{_within(scope)}")
             rows, groups = cur.fetchone()
             return int(rows), int(groups)
         finally:
             self._close(con)
 
-    def last_reconciled(self, schema: str, table: str) -> datetime | None:
+    def last_reconciled(self, schema: str, table: str, scope: Scope = ()) -> datetime | None:
         con = self._write_connection()
         try:
             cur = self._cursor(con)
             if not self._columns(cur, schema, RECONCILED):
                 return None
             cur.execute(
-                f"select max(reconciled_at) from {q(schema)}.{q(RECONCILED)} where table_name = {self.param}", [table]
+                f"select max(reconciled_at) from {q(schema)}.{q(RECONCILED)} where table_name = {self.param}",
+                [scope_label(table, scope)],
             )
             return cur.fetchone()[0]
         finally:
@@ -128,7 +136,7 @@ class SqlDeletes(Deletes):
         finally:
             self._close(con)
 
-    def marks(self, schema: str, table: str, key: tuple[str, ...]) -> pa.Table | None:
+    def marks(self, schema: str, table: str, key: tuple[str, ...], scope: Scope = ()) -> pa.Table | None:
         """The key and ``_omniload_deleted_at`` of the rows marked deleted; None: no such table or no mark yet."""
         con = self._write_connection()
         try:
@@ -137,7 +145,8 @@ class SqlDeletes(Deletes):
             if DELETED not in cols or not set(key) <= cols:
                 return None
             cur.execute(
-                f"select {', '.join(q(c) for c in (*key, DELETED))} from {q(schema)}.{q(table)} where {q(DELETED)} is not null"
+                f"select {', '.join(q(c) for c in (*key, DELETED))} from {q(schema)}.{q(table)} t "
+                f"where {q(DELETED)} is not null{_within(scope)}"
             )
             return _marked(key, cur.fetchall())
         finally:
@@ -158,7 +167,7 @@ class SqlDeletes(Deletes):
         finally:
             self._close(con)
 
-    def revived(self, schema: str, table: str, key: tuple[str, ...], prior: pa.Table) -> pa.Table:
+    def revived(self, schema: str, table: str, key: tuple[str, ...], prior: pa.Table, scope: Scope = ()) -> pa.Table:
         """The rows of ``prior`` (key, mark) whose key is held unmarked now, with the mark they had."""
         with self._transaction() as (con, cur):
             cols = self._columns(cur, schema, table)
@@ -174,7 +183,7 @@ class SqlDeletes(Deletes):
             return found
 
     def unmark_matching(
-        self, schema: str, table: str, key: tuple[str, ...], column: str, marks: pa.Table
+        self, schema: str, table: str, key: tuple[str, ...], column: str, marks: pa.Table, scope: Scope = ()
     ) -> pa.Table | None:
         """Unmark the rows whose (``column``, mark) is a row of ``marks``: those marked along with a parent that
         came back. Returns their keys and the marks they had; None: no such table."""
@@ -186,7 +195,7 @@ class SqlDeletes(Deletes):
             self._load_keys(con, "_omniload_keys", marks)
             cur.execute(f"create temporary table _omniload_back as select distinct {', '.join(f't.{q(c)}' for c in (*key, DELETED))} "
                         f"from {t} t where exists (select 1 from _omniload_keys l where l.{q(column)} = t.{q(column)} "
-                        f"and l.{q(DELETED)} = t.{q(DELETED)})")  # fmt: skip
+                        f"and l.{q(DELETED)} = t.{q(DELETED)}){_within(scope)}")  # fmt: skip
             match = " and ".join(f"b.{q(c)} = t.{q(c)}" for c in key)
             cur.execute(
                 f"update {t} t set {q(DELETED)} = null where exists (select 1 from _omniload_back b where {match})"
@@ -198,22 +207,23 @@ class SqlDeletes(Deletes):
             return found
 
     def mark_deleted(self, schema: str, table: str, key: tuple[str, ...], live: pa.Table, hard: bool, at: datetime,
-                     max_share: float | None) -> Deletion | None:  # fmt: skip
+                     max_share: float | None, scope: Scope = ()) -> Deletion | None:  # fmt: skip
         """Mark (or delete) the rows whose key is not in ``live``; None: no such table. With ``max_share``,
         refuse (write nothing) when more than that share of the unmarked rows would go."""
         match = " and ".join(f"l.{q(c)} = t.{q(c)}" for c in key)
         return self._reconcile(schema, table, key, live.select(list(key)), f"not exists (select 1 from _omniload_keys l where {match})",
-                               hard, at, max_share, record=True)  # fmt: skip
+                               hard, at, max_share, record=True, scope=scope)  # fmt: skip
 
     def mark_matching(self, schema: str, table: str, key: tuple[str, ...], column: str, values: pa.Table, hard: bool,
-                      at: datetime) -> Deletion | None:  # fmt: skip
+                      at: datetime, scope: Scope = ()) -> Deletion | None:  # fmt: skip
         """Mark (or delete) the rows whose ``column`` is one of ``values`` (a one-column table); None: no such table."""
         keys = values.rename_columns([column])
         return self._reconcile(schema, table, key, keys, f"exists (select 1 from _omniload_keys l where l.{q(column)} = t.{q(column)})",
-                               hard, at, None, record=False, need=(column,))  # fmt: skip
+                               hard, at, None, record=False, need=(column,), scope=scope)  # fmt: skip
 
     def _reconcile(self, schema: str, table: str, key: tuple[str, ...], keys: pa.Table, gone_when: str, hard: bool,
-                   at: datetime, max_share: float | None, record: bool, need: tuple[str, ...] = ()) -> Deletion | None:  # fmt: skip
+                   at: datetime, max_share: float | None, record: bool, need: tuple[str, ...] = (),
+                   scope: Scope = ()) -> Deletion | None:  # fmt: skip
         try:
             with self._transaction() as (con, cur):
                 cols = self._columns(cur, schema, table)
@@ -223,7 +233,7 @@ class SqlDeletes(Deletes):
                 if DELETED not in cols and not hard:
                     cur.execute(f"alter table {t} add column {q(DELETED)} {self.time_type}")
                     cols.add(DELETED)
-                unmarked = f"t.{q(DELETED)} is null" if DELETED in cols else "true"
+                unmarked = (f"t.{q(DELETED)} is null" if DELETED in cols else "true") + _within(scope)
                 self._load_keys(con, "_omniload_keys", keys)
                 kcols = ", ".join(f"t.{q(c)}" for c in key)
                 cur.execute(
@@ -242,11 +252,11 @@ class SqlDeletes(Deletes):
                 )
                 revived = 0
                 if hard:
-                    cur.execute(f"delete from {t} t where {in_gone if not record else gone_when}")
+                    cur.execute(f"delete from {t} t where {in_gone if not record else gone_when}{_within(scope)}")
                 else:
                     cur.execute(f"update {t} t set {q(DELETED)} = {p} where {in_gone}", [at])
                     if record:  # a key listed again: not deleted after all
-                        back = f"t.{q(DELETED)} is not null and not ({gone_when})"
+                        back = f"t.{q(DELETED)} is not null and not ({gone_when}){_within(scope)}"
                         cur.execute(f"select count(*) from {t} t where {back}")
                         revived = int(cur.fetchone()[0])
                         cur.execute(f"update {t} t set {q(DELETED)} = null where {back}")
@@ -254,7 +264,9 @@ class SqlDeletes(Deletes):
                     cur.execute(
                         f"create table if not exists {q(schema)}.{q(RECONCILED)} (table_name text, reconciled_at {self.time_type})"
                     )
-                    cur.execute(f"insert into {q(schema)}.{q(RECONCILED)} values ({p}, {p})", [table, at])
+                    cur.execute(
+                        f"insert into {q(schema)}.{q(RECONCILED)} values ({p}, {p})", [scope_label(table, scope), at]
+                    )
                 cur.execute(f"select {', '.join(q(c) for c in key)} from _omniload_gone")
                 found = cur.fetchall()
                 gone = _keys(key, found)

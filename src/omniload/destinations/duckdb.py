@@ -16,12 +16,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ..errors import CorruptState, DestinationBusy, DestinationUnreachable, UsageError
 from ..signals import check as check_interrupted
-from .base import NO_TABLE, Destination, leftover_staging, local_path
+from .base import NO_TABLE, Destination, Takeover, leftover_staging, local_path
 from .deletes import SqlDeletes
+from .fill import SqlFill
 from .locks import LOCK_WAIT_ENV, POLL_SECONDS, file_lock
 from .state import decode_state
 from .views import SqlViews
@@ -86,7 +87,8 @@ def check_database_file(p: Path) -> None:
 
 
 @dataclass
-class DuckDB(SqlViews, SqlDeletes, Destination):
+class DuckDB(SqlFill, SqlViews, SqlDeletes, Takeover, Destination):
+    column_types: ClassVar[dict[str, str]] = {"double": "DOUBLE", "text": "VARCHAR"}
     path: str = ""  # file or ":memory:"
     merge_predicates: bool = True
     _conn: Any = None  # the run's connection (opened by preflight, closed by close)
@@ -189,6 +191,14 @@ class DuckDB(SqlViews, SqlDeletes, Destination):
         with lock:
             yield
 
+    def step_lock(self, schema: str, table: str, on_wait: Callable[[str], None]):
+        """DuckDB takes one writing process per file: a step waits (``lock_wait``) for the lock ``lock`` takes, so
+        steps, and a CLI run, write the file one after another."""
+        if self.in_memory:
+            return contextlib.nullcontext()
+        what = "a table of this DuckDB file"  # whichever table the other writer loads
+        return file_lock(os.path.realpath(self.path) + ".lock", self.lock_wait, what, self.display, on_wait)
+
     def dlt_destination(self):
         import dlt
         from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
@@ -237,8 +247,10 @@ class DuckDB(SqlViews, SqlDeletes, Destination):
                            f'(select 1 from "{schema}"."{table}" t where {match})', wanted=rows.select([*key, cursor]))  # fmt: skip
         return isinstance(found, list) and found[0][0] == found[0][1]
 
-    def newest_loaded(self, schema: str, table: str, cursor: str) -> Any:
-        rows = self._read(f'select max("{cursor}") from "{schema}"."{table}"')
+    def newest_loaded(self, schema: str, table: str, cursor: str, scope: tuple[tuple[str, str], ...] = ()) -> Any:
+        where = " and ".join(f'"{c}" = ?' for c, _ in scope)
+        rows = self._read(f'select max("{cursor}") from "{schema}"."{table}"' + (f" where {where}" if where else ""),
+                          [v for _, v in scope])  # fmt: skip
         return rows[0][0] if isinstance(rows, list) else rows
 
     def _write_connection(self) -> Any:

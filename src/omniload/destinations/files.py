@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import UsageError
 from .base import Destination, local_path
@@ -52,6 +53,10 @@ class Files(DltDeletes, Destination):
 
     def table_lock(self, schema: str, table: str, on_wait: Callable[[str], None]):
         return folder_table_lock(self.path, schema, table, self.lock_wait, self.display, on_wait)
+
+    def scoped_replace(self) -> tuple[Any, bool]:
+        """Files cannot delete one scope's rows: the table is replaced (so it holds one scope, one account)."""
+        return "replace", False
 
     def already_loaded(self, schema: str, table: str, key: tuple[str, ...], cursor: str, rows) -> bool:
         """Every fetched (key, cursor) is in the table's Parquet files (read back with pyarrow); other formats:

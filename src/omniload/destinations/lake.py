@@ -101,6 +101,11 @@ class Lake(DltDeletes, Destination):
         """A merge upserts on the primary key: each record keeps one row, updated in place."""
         return {"disposition": "merge", "strategy": "upsert"} if how == "merge" else how
 
+    def scoped_replace(self) -> tuple[Any, bool]:
+        """An upsert on the key: the scope's rows the slice holds are replaced, those it no longer holds stay (Delta and
+        Iceberg merge by upsert only)."""
+        return self.write_disposition("merge"), False
+
     @property
     def hard_refusal(self) -> str:  # type: ignore[override]
         if self.table_format == "iceberg":

@@ -37,15 +37,24 @@ def resource_state(state: dict[str, Any], table: str) -> dict[str, Any]:
     return {}
 
 
-def pipeline_name(schema: str, table: str) -> str:
-    """The dlt pipeline of one destination table: its loads and its reconciles share the name, so the state."""
-    return f"omniload__{schema}__{table}"
+def pipeline_name(schema: str, table: str, scope: tuple[tuple[str, str], ...] = ()) -> str:
+    """The dlt pipeline of one destination table: its loads and its reconciles share the name, so the state. A
+    scoped table (``TableInfo.scope``: one account's rows) has one per scope: each account its own cursor."""
+    return f"omniload__{schema}__{table}" + "".join(f"__{_label(value)}" for _, value in scope)
+
+
+def _label(value: str) -> str:
+    """A scope's value as part of a pipeline name: as it is when it is short and plain, else a digest."""
+    import hashlib
+    import re
+
+    return value if re.fullmatch(r"[A-Za-z0-9_-]{1,40}", value) else hashlib.sha256(value.encode()).hexdigest()[:16]
 
 
 def loaded_from(states: Iterable[tuple[str, Any]], schema: str, origin: str) -> list[str]:
     """The tables of ``schema`` whose newest saved state says they were loaded from ``origin`` (a source table's
     identity), out of ``states``: (pipeline name, its newest state, encoded or decoded) of the schema's pipelines.
-    A table's own pipeline is the one named after it; others are not trusted."""
+    A table's own pipelines are those named after it (one per scope); others are not trusted."""
     found = []
     for name, state in states:
         try:
@@ -54,6 +63,8 @@ def loaded_from(states: Iterable[tuple[str, Any]], schema: str, origin: str) -> 
             continue
         for source in (state.get("sources") or {}).values():
             for table, saved in (source.get("resources") or {}).items():
-                if saved.get("origin") == origin and name == pipeline_name(schema, table) and table not in found:
+                own = pipeline_name(schema, table)
+                mine = name == own or name.startswith(own + "__")  # its own, or one account's (scoped)
+                if saved.get("origin") == origin and mine and table not in found:
                     found.append(table)
     return sorted(found)

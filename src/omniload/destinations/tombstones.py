@@ -9,7 +9,8 @@ and a reader takes each key's newest row (largest ``_dlt_load_id``). Each table 
 pipeline of the name its loads use, synced from the destination first, so its schema and state are the
 table's; when it was last reconciled is kept in that state. The tables a dependent was loaded into are found
 by the identity in the newest saved state of each of the dataset's pipelines (dlt's state table or state
-files). Reading is per family: SQL through dlt's ``sql_client`` (here); Delta, Iceberg and files with their
+files). Within a scope (one account's rows) the scope's own pipeline (its state) reads and writes, and only the
+scope's rows are read back and marked. Reading is per family: SQL through dlt's ``sql_client`` (here); Delta, Iceberg and files with their
 own readers (lake.py, files.py).
 """
 
@@ -25,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..runtime import work_prefix
-from .base import Deletes
+from .base import Deletes, Scope
 from .deletes import DELETED, Deletion
 from .state import loaded_from, pipeline_name
 
@@ -35,6 +36,13 @@ CHUNK = 500  # keys per "in (...)" of a read
 
 def _keys(table: pa.Table, columns) -> list[tuple]:
     return list(zip(*(table.column(c).cast(pa.string()).to_pylist() for c in columns), strict=False))
+
+
+def _in(table: pa.Table, scope: Scope) -> pa.Table:
+    """The rows of ``table`` holding the scope's values."""
+    for column, value in scope:
+        table = table.filter(pc.equal(table.column(column).cast(pa.string()), value))
+    return table
 
 
 def _only(table: pa.Table, columns, wanted: set[tuple]) -> pa.Table:
@@ -53,10 +61,10 @@ class DltDeletes(Deletes):
             self._workdir = tempfile.mkdtemp(prefix=work_prefix("deletes-"))
         return self._workdir
 
-    def _pipe(self, schema: str, table: str) -> Any:
+    def _pipe(self, schema: str, table: str, scope: Scope = ()) -> Any:
         import dlt
 
-        p = dlt.pipeline(pipeline_name=pipeline_name(schema, table), destination=self.dlt_destination(),
+        p = dlt.pipeline(pipeline_name=pipeline_name(schema, table, scope), destination=self.dlt_destination(),
                          dataset_name=schema, pipelines_dir=self._work(), progress=None)  # fmt: skip
         p.sync_destination()
         return p
@@ -89,8 +97,9 @@ class DltDeletes(Deletes):
                 )
         return typed(cols, columns, out, p.destination.capabilities())
 
-    def _held(self, p: Any, table: str, cols: dict, key, extra=()) -> pa.Table:
-        """Key, mark and ``extra`` columns of every row; where files append versions, each key's newest row."""
+    def _held(self, p: Any, table: str, cols: dict, key, extra=(), scope: Scope = ()) -> pa.Table:
+        """Key, mark and ``extra`` columns of every row (of ``scope``); where files append versions, each key's
+        newest row."""
         columns = [*key, *(c for c in extra if c not in key)] + ([DELETED] if DELETED in cols else [])
         if not self.merges_in_place:
             columns.append(LOAD_ID)
@@ -103,9 +112,10 @@ class DltDeletes(Deletes):
                 if k not in newest or load >= held.column(LOAD_ID)[newest[k]].as_py():
                     newest[k] = n
             held = held.take(pa.array(sorted(newest.values()), pa.int64()))
-        return held
+        return _in(held, scope)
 
-    def _full(self, p: Any, table: str, cols: dict, key, wanted: set[tuple], at: datetime | None) -> pa.Table:
+    def _full(self, p: Any, table: str, cols: dict, key, wanted: set[tuple], at: datetime | None,
+              scope: Scope = ()) -> pa.Table:  # fmt: skip
         """The whole rows of the ``wanted`` keys (where files append versions: the newest that is not a
         tombstone), with ``_omniload_deleted_at`` set to ``at``."""
         columns = [c for c in cols if not c.startswith("_dlt_") and c != DELETED] + (
@@ -113,7 +123,8 @@ class DltDeletes(Deletes):
         )
         if DELETED in cols and not self.merges_in_place:
             columns.append(DELETED)
-        rows = self._rows(p, table, cols, columns, (key[0], sorted({k[0] for k in wanted})))
+        lead = next((n for n, c in enumerate(key) if c not in dict(scope)), 0)  # the first column past the scope's
+        rows = self._rows(p, table, cols, columns, (key[lead], sorted({k[lead] for k in wanted})))
         rows = _only(rows, key, wanted)
         if not self.merges_in_place:
             if DELETED in rows.column_names:
@@ -171,30 +182,31 @@ class DltDeletes(Deletes):
         p.load()
 
     # -- Destination's interface -------------------------------------------------------------------------
-    def key_stats(self, schema: str, table: str, key: tuple[str, ...]) -> tuple[int, int] | None:
-        p = self._pipe(schema, table)
+    def key_stats(self, schema: str, table: str, key: tuple[str, ...], scope: Scope = ()) -> tuple[int, int] | None:
+        p = self._pipe(schema, table, scope)
         cols = self._schema_of(p, table, key)
         if cols is None:
             return None
-        held = self._held(p, table, cols, key)
+        held = self._held(p, table, cols, key, scope=scope)
         unmarked = held.filter(pc.is_null(held.column(DELETED)))
-        groups = len(set(unmarked.column(key[0]).to_pylist())) if len(key) > 1 else unmarked.num_rows
+        own = [c for c in key if c not in dict(scope)]
+        groups = len(set(unmarked.column(own[0]).to_pylist())) if len(own) > 1 else unmarked.num_rows
         return unmarked.num_rows, groups
 
-    def last_reconciled(self, schema: str, table: str) -> datetime | None:
+    def last_reconciled(self, schema: str, table: str, scope: Scope = ()) -> datetime | None:
         from ..dates import parse_timestamp
 
-        p = self._pipe(schema, table)
+        p = self._pipe(schema, table, scope)  # the scope's pipeline: its own state
         state = p.state.get("sources", {}).get(p.default_schema_name or "", {}).get("resources", {}).get(table, {})
         return parse_timestamp(state["reconciled_at"]) if state.get("reconciled_at") else None
 
     def mark_deleted(self, schema: str, table: str, key: tuple[str, ...], live: pa.Table, hard: bool, at: datetime,
-                     max_share: float | None) -> Deletion | None:  # fmt: skip
-        p = self._pipe(schema, table)
+                     max_share: float | None, scope: Scope = ()) -> Deletion | None:  # fmt: skip
+        p = self._pipe(schema, table, scope)
         cols = self._schema_of(p, table, key)
         if cols is None:
             return None
-        held = self._held(p, table, cols, key)
+        held = self._held(p, table, cols, key, scope=scope)
         listed = set(_keys(live, key))
         marked = pc.is_valid(held.column(DELETED)).to_pylist()
         keys = _keys(held, key)
@@ -212,7 +224,10 @@ class DltDeletes(Deletes):
                 p,
                 table,
                 key,
-                [self._full(p, table, cols, key, gone, at), self._full(p, table, cols, key, revived, None)],
+                [
+                    self._full(p, table, cols, key, gone, at, scope),
+                    self._full(p, table, cols, key, revived, None, scope),
+                ],
                 False,
                 at,
             )
@@ -221,7 +236,7 @@ class DltDeletes(Deletes):
                 p,
                 table,
                 key,
-                [self._tombstones(key, gone, at), self._full(p, table, cols, key, revived, None)],
+                [self._tombstones(key, gone, at), self._full(p, table, cols, key, revived, None, scope)],
                 False,
                 at,
             )
@@ -235,30 +250,31 @@ class DltDeletes(Deletes):
         with p.destination_client() as client:
             return loaded_from(_stored_states(client), schema, origin)
 
-    def marks(self, schema: str, table: str, key: tuple[str, ...]) -> pa.Table | None:
-        p = self._pipe(schema, table)
+    def marks(self, schema: str, table: str, key: tuple[str, ...], scope: Scope = ()) -> pa.Table | None:
+        p = self._pipe(schema, table, scope)
         cols = self._schema_of(p, table, key)
         if cols is None or DELETED not in cols:
             return None
-        held = self._held(p, table, cols, key)
+        held = self._held(p, table, cols, key, scope=scope)
         return held.filter(pc.is_valid(held.column(DELETED))).select([*key, DELETED])
 
-    def revived(self, schema: str, table: str, key: tuple[str, ...], prior: pa.Table) -> pa.Table | None:
-        p = self._pipe(schema, table)
+    def revived(self, schema: str, table: str, key: tuple[str, ...], prior: pa.Table,
+                scope: Scope = ()) -> pa.Table | None:  # fmt: skip
+        p = self._pipe(schema, table, scope)
         cols = self._schema_of(p, table, key)
         if cols is None:
             return None
-        held = self._held(p, table, cols, key)
+        held = self._held(p, table, cols, key, scope=scope)
         return _only(prior, key, set(_keys(held.filter(pc.is_null(held.column(DELETED))), key)))
 
     def unmark_matching(
-        self, schema: str, table: str, key: tuple[str, ...], column: str, marks: pa.Table
+        self, schema: str, table: str, key: tuple[str, ...], column: str, marks: pa.Table, scope: Scope = ()
     ) -> pa.Table | None:
-        p = self._pipe(schema, table)
+        p = self._pipe(schema, table, scope)
         cols = self._schema_of(p, table, (*key, column))
         if cols is None:
             return None
-        held = self._held(p, table, cols, key, (column,))
+        held = self._held(p, table, cols, key, (column,), scope)
         values = held.column(column).cast(pa.string()).to_pylist()
         if not self.merges_in_place:  # a tombstone holds the key alone: the column is its key's earlier rows'
             every = self._rows(p, table, cols, [*key, column], None)
@@ -272,16 +288,18 @@ class DltDeletes(Deletes):
         along = [(c, m) in pairs for c, m in zip(values, _utc(held.column(DELETED)), strict=False)]
         back = held.filter(pa.array(along, pa.bool_()))
         if back.num_rows:
-            self._write(p, table, key, [self._full(p, table, cols, key, set(_keys(back, key)), None)], False, None)
+            self._write(
+                p, table, key, [self._full(p, table, cols, key, set(_keys(back, key)), None, scope)], False, None
+            )
         return back.select([*key, DELETED])
 
     def mark_matching(self, schema: str, table: str, key: tuple[str, ...], column: str, values: pa.Table, hard: bool,
-                      at: datetime) -> Deletion | None:  # fmt: skip
-        p = self._pipe(schema, table)
+                      at: datetime, scope: Scope = ()) -> Deletion | None:  # fmt: skip
+        p = self._pipe(schema, table, scope)
         cols = self._schema_of(p, table, (*key, column))
         if cols is None:
             return None
-        held = self._held(p, table, cols, key, (column,))
+        held = self._held(p, table, cols, key, (column,), scope)
         unmarked = held.filter(pc.is_null(held.column(DELETED)))
         matching = unmarked.filter(
             pc.is_in(unmarked.column(column).cast(pa.string()), value_set=values.column(0).cast(pa.string()))
@@ -293,7 +311,7 @@ class DltDeletes(Deletes):
             rows = (
                 self._tombstones(key, gone, at)
                 if not self.merges_in_place
-                else self._full(p, table, cols, key, gone, at)
+                else self._full(p, table, cols, key, gone, at, scope)
             )
             self._write(p, table, key, [rows], False, None)
         return Deletion(unmarked.num_rows, len(gone), matching.select(list(key)))

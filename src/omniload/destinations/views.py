@@ -4,14 +4,11 @@ changed, which ``create or replace`` refuses on PostgreSQL)."""
 
 from __future__ import annotations
 
-from typing import ClassVar
-
+from .base import Views
 from .deletes import q
 
 
-class SqlViews:
-    supports_views: ClassVar[bool] = True
-
+class SqlViews(Views):
     def table_columns(self, schema: str, table: str) -> set[str]:
         with self._transaction() as (_, cur):  # type: ignore[attr-defined]
             return self._columns(cur, schema, table)  # type: ignore[attr-defined]

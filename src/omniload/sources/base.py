@@ -46,6 +46,19 @@ class TableInfo:
     # how long the table is expected to take relative to the others (any unit): when tables load side by side
     # the heaviest groups start first, so a whole account takes about as long as its slowest table
     weight: float = 0.0
+    # column -> the stored column it is computed from (TableReader.derive): such a column new since the table's last
+    # load is filled from the rows already in the destination where it can (Destination.fill), not re-read
+    derived: dict[str, str] = field(default_factory=dict)
+    # (column, value) pairs every row of this table's reader holds, leading its primary key: the share of the
+    # destination table this reader owns (another of the source's instances, such as another account, owns
+    # others). A replace, a reconcile and the newest loaded cursor stay within it; () : the whole table
+    scope: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def record_key(self) -> tuple[str, ...]:
+        """The primary key within the scope: the columns that tell one record from another there."""
+        scoped = {c for c, _ in self.scope}
+        return tuple(c for c in self.primary_key if c not in scoped)
 
     @property
     def dest_name(self) -> str:
@@ -147,6 +160,12 @@ class TableReader(ABC):
     def restore(self, saved: dict) -> None:  # noqa: B027 (optional: most readers keep no state of their own)
         """The table's state as the last run committed it, before :meth:`plan` (for readers that keep their own)."""
 
+    def resuming(self, first: datetime | None) -> None:  # noqa: B027 (optional, as restore)
+        """Before :meth:`plan`: this run goes on from the saved cursor (``plan``'s start is derived from it), and
+        ``first`` is where the table's interval began (None: the beginning): where a part of the table that no saved
+        cursor covers yet starts (a reader keeping cursors of its own, such as Klaviyo's per chosen metric). Not
+        called: the run reads everything from ``plan``'s start (a first load, another --interval-start)."""
+
     def following(self, window: Window) -> Window | None:
         """Once ``window`` was read: the next part of its interval, when the reader commits an interval in parts it
         learns while reading (a child table: some parents at a time); None: nothing follows. Each part is
@@ -157,6 +176,11 @@ class TableReader(ABC):
         """Keys the reader wants saved with each slice's rows (its own progress); {}: none. A reader with state
         of its own always commits its slices, even those that bring nothing new."""
         return {}
+
+    def derive(self, rows: pa.Table) -> pa.Table:
+        """``rows`` (the key and the stored columns of ``info.derived``, as a destination holds them: JSON as text)
+        with the derived columns computed, as a read computes them."""
+        raise NotImplementedError(f"table '{self.info.name}' derives no columns")
 
     def adopt(self, rows: pa.Table) -> pa.Table:
         """Rows another dlt pipeline loaded into this table (its own column layout, such as ingestr's) in the table's
@@ -214,3 +238,15 @@ class Source(ABC):
     def views(self) -> list[View]:
         """The views to create or refresh over the loaded tables after each run (none unless asked for)."""
         return []
+
+    def share_tables(self) -> None:
+        """This instance loads the same tables as other instances of the source in one run (several ``--source-uri``,
+        such as several accounts): from now on its readers' rows must carry what tells the instances apart, as a
+        scope (``TableInfo.scope``). A source that cannot raises :class:`omniload.errors.UsageError`."""
+        from ..errors import UsageError
+
+        raise UsageError(f"--source-uri: {self.schemes[0]}:// cannot load several sources into the same tables")
+
+    def label(self) -> str:
+        """How this instance is named beside its tables in progress and errors when several run ('': unknown)."""
+        return ""

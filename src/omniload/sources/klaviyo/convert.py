@@ -23,7 +23,8 @@ from ...dates import parse_timestamp
 from ...errors import BadData
 from ...types import BOOL, DECIMAL, FLOAT, INT, JSON, TEXT, TS, TYPES
 from ...types import arrow_schema as _schema
-from .properties import add_known
+from .columns import RawColumn, field_values, relationship_ids
+from .properties import SOURCE, add_known
 from .spec import TableSpec
 
 NULL_BYTES = b"null"
@@ -38,13 +39,19 @@ def read_columns(spec: TableSpec) -> dict[str, str]:
     return {c: t for c, t in spec.all_columns.items() if c not in spec.derived}
 
 
-def derive(spec: TableSpec, table: pa.Table) -> pa.Table:
-    """``table`` (the columns read from the API) with the spec's derived columns added."""
-    return add_known(table) if spec.derived else table
+def derive(spec: TableSpec, table: pa.Table, raw: dict[str, RawColumn] | None = None) -> pa.Table:
+    """``table`` (the columns read from the API) with the spec's derived columns added; ``raw``: the JSON columns'
+    raw values of a typed page (columns.py), which the derived columns are decoded from when given."""
+    if not spec.derived:
+        return table
+    return add_known(table, raw.get(SOURCE) if raw else None)
 
 
 def timestamps(values: list[Any], table: str, column: str, where: str) -> pa.Array:
-    arr = pa.array([None if v is None else str(v) for v in values], pa.string())
+    try:  # a typed page's values are text already
+        arr = pa.array(values, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        arr = pa.array([None if v is None else str(v) for v in values], pa.string())
     try:
         return pc.cast(arr, pa.timestamp("us", tz="UTC"))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -119,34 +126,41 @@ _FIT: dict[str, Callable[[Any], Any]] = {TEXT: _text, JSON: _json, INT: _int, FL
 
 
 def typed_to_arrow(decoder, records: list[Any], consts: dict[str, str], where: str) -> pa.Table:
-    """Fast path: typed records from :class:`PageDecoder` -> Arrow, one list comprehension per column."""
+    """Fast path: typed records from :class:`PageDecoder` -> Arrow, each column read in one C loop (columns.py)."""
     spec = decoder.spec
-    ids = [r.id for r in records]
+    ids = field_values(records, "id")
     if None in ids:
         raise BadData(f"table '{spec.name}': a record without an id ({where})")
     n = len(ids)
-    attrs = [r.attributes for r in records]
+    attrs = field_values(records, "attributes")
     if None in attrs:
         attrs = [a if a is not None else decoder.empty_attrs for a in attrs]
     arrays: dict[str, pa.Array] = {spec.id_column: pa.array(ids, pa.string())}
+    raw: dict[str, RawColumn] = {}
     for ident, col, typ in decoder.attr_names:
-        values = [getattr(a, ident) for a in attrs]
+        values = field_values(attrs, ident)
         if typ == JSON:
-            arrays[col] = pa.array([None if v == NULL_BYTES else v for v in map(bytes, values)], pa.string())
+            raw[col] = RawColumn(values)
+            text = raw[col].text()
+            if text is None:  # not UTF-8 (Arrow says which value)
+                text = pa.array([None if v == NULL_BYTES else v for v in map(bytes, values)], pa.string())
+            arrays[col] = text
         elif typ == TS:
             arrays[col] = timestamps(values, spec.name, col, where)
         else:
             arrays[col] = _typed(values, spec, col, typ, where)
     for ident, col in decoder.rel_names:
-        ids_ = []
-        for r in records:
-            rel = getattr(r.relationships, ident, None) if r.relationships is not None else None
-            ids_.append(rel.data.id if rel is not None and rel.data is not None else None)
+        ids_ = relationship_ids(records, ident)
+        if ids_ is None:
+            ids_ = []
+            for r in records:
+                rel = getattr(r.relationships, ident, None) if r.relationships is not None else None
+                ids_.append(rel.data.id if rel is not None and rel.data is not None else None)
         arrays[col] = pa.array(ids_, pa.string())
     for col, value in consts.items():
         arrays[col] = pa.array([value] * n, pa.string())
     schema = _schema(read_columns(spec))
-    return derive(spec, pa.Table.from_arrays([arrays[f.name] for f in schema], schema=schema))
+    return derive(spec, pa.Table.from_arrays([arrays[f.name] for f in schema], schema=schema), raw)
 
 
 def records_to_arrow(spec: TableSpec, records: list[dict[str, Any]], consts: dict[str, str], where: str) -> pa.Table:

@@ -8,7 +8,8 @@ page) decodes to ``None`` so the client retries it. A page nested deeper than a 
 attribute value nested more than ``MAX_DEPTH`` levels cut out first (found without recursion) and kept as its
 JSON text (``msgspec.Raw``). An include table's page (``TableSpec.include``) is read generically: its records
 are the ``included`` resources each listed record names; a nested table's (``TableSpec.nested``) the rows its
-flattener makes of each listed record (consent.py).
+flattener makes of each listed record (consent.py); a single-resource answer's (``TableSpec.single``) its one
+resource.
 """
 
 from __future__ import annotations
@@ -81,6 +82,9 @@ class PageDecoder:
     def _own(self, body: bytes) -> Doc | None:
         if self.spec.include:
             return self._included(body)
+        if self.spec.single:  # one resource: read generically as a page of one
+            raw = _document(body, single=True)
+            return None if raw is None else Doc(raw["data"], None, False)
         if self.spec.nested:
             raw = _document(body)
             if raw is None:
@@ -120,9 +124,9 @@ class PageDecoder:
         return Doc(records, (raw.get("links") or {}).get("next"), False)
 
 
-def _document(body: bytes) -> dict | None:
+def _document(body: bytes, single: bool = False) -> dict | None:
     """A JSON:API document parsed generically (integers of any width exactly); None when the body is not one
-    (the client retries)."""
+    (the client retries). ``single``: the document of one resource, its ``data`` returned as a list of one."""
     try:
         try:
             raw = msgspec.json.decode(body)
@@ -130,6 +134,8 @@ def _document(body: bytes) -> dict | None:
             raw = _shallow(body)
     except msgspec.DecodeError:
         return None
+    if single and isinstance(raw, dict) and isinstance(raw.get("data"), dict):
+        raw["data"] = [raw["data"]]
     if not isinstance(raw, dict) or not isinstance(raw.get("data"), list):
         return None
     return raw

@@ -13,11 +13,17 @@ cursor less the table's lookback (``start`` bounds the first run), each slice is
 reader's own state saved. Every reader of the run is opened before any reads, so an include table loaded with
 its parent (event attributions with events) rides along with the parent's requests as in the CLI (ride.py): its
 resource waits, yielding nothing, until the parent's has read everything.
+
+The source is configured as the CLI's is: ``api_key``, ``base_url``, ``revision`` and ``options`` (the source
+URI's other options by name, e.g. ``{"report_budget": 50, "metric_ids": ["AbC123"], "properties": "columns"}``)
+make one :class:`~.options.KlaviyoConfig` through the same checks (options.py); ``layout`` is the CLI's alone
+(the views are made by omniload's runs), so it is one of the unknown options here, ignored with a warning.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 
 import dlt
@@ -27,6 +33,7 @@ from ... import reading
 from ...types import column_hints
 from ..base import CHECKPOINT_ROWS, ReadEvents, ReadOptions, TableInfo, TableReader
 from .client import DEFAULT_BASE_URL, REVISION
+from .options import URI_PARAMS, parse
 from .source import KlaviyoSource
 from .tables.included import RIDERS
 
@@ -45,6 +52,8 @@ def _rows(
         state = dlt.current.resource_state()
         saved = dict(state)
         lo = reading.resume_point(saved, info.lookback) if info.cursor else None
+        if lo is not None:
+            reader.resuming(start)
         newest = None  # across the parts of a slice: the cursor is saved with the last part only
         for window in reading.with_parts(reader, reading.plan(reader, saved, lo if lo is not None else start, None,
                                                               CHECKPOINT_ROWS)):  # fmt: skip
@@ -62,9 +71,19 @@ def _rows(
 @dlt.source(name="klaviyo")
 def klaviyo_source(api_key: str = dlt.secrets.value, tables: Iterable[str] | None = None,
                    base_url: str = DEFAULT_BASE_URL, revision: str = REVISION, start: datetime | None = None,
-                   parallelism: int = ReadOptions.parallelism):  # fmt: skip
-    """One Arrow-yielding resource per Klaviyo table (all tables unless ``tables`` names some)."""
-    source = KlaviyoSource(api_key, base_url, revision)
+                   parallelism: int = ReadOptions.parallelism, account_column: bool = False,
+                   options: Mapping[str, object] | None = None):  # fmt: skip
+    """One Arrow-yielding resource per Klaviyo table (all tables unless ``tables`` names some). ``account_column``:
+    every row carries the account's id (``account_id``, first in every primary key; a table loaded whole each run
+    replaces only its account's rows), so several accounts' pipelines can load the same tables (the URI's
+    ``account_column=true``). ``options``: the source URI's other options (see the module docstring)."""
+    params = {**(options or {}), "api_key": api_key, "base_url": base_url, "revision": revision}
+    if account_column:
+        params["account_column"] = "true"
+    config = parse(params, "klaviyo_source()", tuple(p for p in URI_PARAMS if p != "layout"))
+    for note in config.notes:
+        warnings.warn(note, stacklevel=2)
+    source = KlaviyoSource(config)
     infos = source.tables()
     names = list(tables) if tables is not None else [n for n, i in infos.items() if i.in_all]
     unknown = [n for n in names if n not in infos]
@@ -76,7 +95,13 @@ def klaviyo_source(api_key: str = dlt.secrets.value, tables: Iterable[str] | Non
     for name in names:
         info: TableInfo = infos[name]
         merge = info.strategy == "merge"
-        resource = dlt.resource(_rows, name=info.dest_name, write_disposition=info.strategy,
-                                primary_key=list(info.primary_key),
-                                columns=column_hints(info.columns, info.primary_key, info.cursor, merge))  # fmt: skip
+        hints = column_hints(info.columns, info.primary_key, info.cursor, merge)
+        write = info.strategy
+        if (
+            config.account_column and write == "replace"
+        ):  # its account's rows only: deleted, then inserted (delete-insert)
+            write = "merge"
+            hints["account_id"]["merge_key"] = True
+        resource = dlt.resource(_rows, name=info.dest_name, write_disposition=write,
+                                primary_key=list(info.primary_key), columns=hints)  # fmt: skip
         yield resource(source, readers[name], start, finished)

@@ -35,6 +35,7 @@ class Prefetched:
 
     pages: dict[str, Any] = field(default_factory=dict)  # url -> decoded document (decode.Doc)
     first_page: Any = None  # the plan's probe page (a decode.Doc), until the first slice takes it
+    partition: str = ""  # the filter fragment of the partition the plan probed (a table of one partition)
     newest: datetime | None = None
 
     def take_first_page(self) -> Any:
@@ -278,8 +279,9 @@ class Extractor:
         the windows after that page's last second. False: no lower bound to cut from (probe as usual)."""
         plan, spec = self.plan, self.plan.spec
         lo, pages = plan.start, plan.pages
-        # the plan probed the query without a partition's own filter: its page is this slice's only then
-        first = plan.prefetched.take_first_page() if plan.prefetched is not None and not partition else None
+        # the plan probed one partition's query: its page is this slice's only for that partition
+        first = (plan.prefetched.take_first_page()
+                 if plan.prefetched is not None and partition == plan.prefetched.partition else None)  # fmt: skip
         last = (
             _cursor_value(first.records[-1], spec.cursor)
             if first is not None and first.records and first.next
@@ -348,8 +350,9 @@ async def _probe(client: KlaviyoClient, spec: TableSpec, params: dict[str, str],
 async def _plan_slices(client: KlaviyoClient, spec: TableSpec, start: datetime | None, end: datetime,
                        rows_per_slice: int, prefetched: Prefetched, rider: TableSpec | None) -> list[Window]:  # fmt: skip
     limiter = client.limiter(spec.rate_bucket, spec.burst, spec.steady)
+    prefetched.partition = spec.partitions[0][0]  # a table of one partition (plan_slices): its own filter
     # a backfill from the beginning asks for the newest record beside the first page (one round trip, not two)
-    probe, t0, t1, t_max = await _probe(client, spec, _params(spec, "", start, end, spec.sort), limiter,
+    probe, t0, t1, t_max = await _probe(client, spec, _params(spec, prefetched.partition, start, end, spec.sort), limiter,
                                         PageDecoder(spec, rider), prefetched, eager=start is None)  # fmt: skip
     prefetched.first_page = probe  # the first slice's first page, whatever its end (Extractor._dense)
     prefetched.newest = t_max

@@ -7,7 +7,8 @@
 campaign through ``campaign_messages`` when loaded), and every ``property_*`` column of ``events`` passes through.
 Views, not tables: they read the tables every run and reconcile already keep current, cost nothing to keep, and
 are re-created after each run, so a column a later load adds shows up. Plain SQL that DuckDB and PostgreSQL
-both read (``->>`` on JSON, ``to_timestamp``, an anchored ``~`` before a numeric cast).
+both read (``->>`` on JSON, ``to_timestamp``, an anchored ``~`` before a numeric cast). With ``account_column``
+(several accounts in the tables) every view has ``account_id`` and the event view's joins match on it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable
 
 from ..base import View
 
+ACCOUNT = "account_id"  # account_column=true: every view passes it through, and joins match on it
 Rel = Callable[[str], str]
 Cols = dict[str, set[str]]
 NUMBER = "'^-?[0-9]+([.][0-9]+)?$'"
@@ -23,8 +25,14 @@ NUMBER = "'^-?[0-9]+([.][0-9]+)?$'"
 
 def _common(alias: str, cols: set[str]) -> str:
     deleted = f"{alias}._omniload_deleted_at is not null" if "_omniload_deleted_at" in cols else "false"
-    return (f"{deleted} as _fivetran_deleted, "
+    account = f"{alias}.{ACCOUNT} as {ACCOUNT}, " if ACCOUNT in cols else ""
+    return (f"{account}{deleted} as _fivetran_deleted, "
             f"to_timestamp(cast({alias}._dlt_load_id as double precision)) as _fivetran_synced")  # fmt: skip
+
+
+def _same_account(a: str, b: str, cols: Cols, ta: str, tb: str) -> str:
+    """A join's match on the account too, when both tables hold several accounts' rows (``account_column``)."""
+    return f" and {b}.{ACCOUNT} = {a}.{ACCOUNT}" if ACCOUNT in cols.get(ta, ()) and ACCOUNT in cols.get(tb, ()) else ""
 
 
 def _json_text(column: str, key: str) -> str:
@@ -41,6 +49,7 @@ def _event(rel: Rel, cols: Cols) -> str:
     props = sorted(c for c in ev if c.startswith("property_"))
     by_campaign = "cm.campaign_id" if "campaign-messages" in cols else "null"
     join = (f" left join {rel('campaign-messages')} cm on cm.id = e.property_message and e.property_flow is null"
+            f"{_same_account('e', 'cm', cols, 'events', 'campaign-messages')}"
             if "campaign-messages" in cols else "")  # fmt: skip
     attribution = "" if "property_attribution" in ev else ", cast(null as varchar) as property_attribution"
     return (f"select e.id as id, {_common('e', ev)}, cast(null as varchar) as _variation, "
@@ -50,7 +59,8 @@ def _event(rel: Rel, cols: Cols) -> str:
             f"case when e.property_flow is not null then e.property_message end as flow_message_id, "
             f"e.metric_id as metric_id, e.profile_id as person_id, m.name as type, e.uuid as uuid"
             + "".join(f", e.{c} as {c}" for c in props) + attribution
-            + f" from {rel('events')} e left join {rel('metrics')} m on m.id = e.metric_id{join}")  # fmt: skip
+            + f" from {rel('events')} e left join {rel('metrics')} m on m.id = e.metric_id"
+            f"{_same_account('e', 'm', cols, 'events', 'metrics')}{join}")  # fmt: skip
 
 
 def _person(rel: Rel, cols: Cols) -> str:

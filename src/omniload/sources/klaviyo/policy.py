@@ -36,6 +36,7 @@ _DETAIL_WAIT = re.compile(r"available in (\d+) second")
 MAX_REDIRECTS = 5  # same-host redirects followed in a row (a proxy's or a trailing slash's)
 KEYS_PAGE = "Klaviyo → Settings → API keys"
 KEY_REFUSED = f"the API key was refused: create a private key with read scopes in {KEYS_PAGE}"
+REVISION_GONE = "the API revision is retired: set revision= in the source URI to a newer one, or leave it out"
 
 
 @dataclass
@@ -77,6 +78,8 @@ def classify(status: int, headers: Mapping[str, str], body: bytes, path: str = "
         return Outcome("fail", f"HTTP 401 {error_text(body, headers)}; {KEY_REFUSED}")
     if status == 403:
         return Outcome("fail", f"HTTP 403 {error_text(body, headers)}; {scope_advice(path)}")
+    if status == 410:  # Klaviyo retires a revision two years after it came out (docs/klaviyo-behaviour.md, §5)
+        return Outcome("fail", f"HTTP 410 {error_text(body, headers)}; {REVISION_GONE}")
     return Outcome("fail", f"HTTP {status} {error_text(body, headers)}")
 
 

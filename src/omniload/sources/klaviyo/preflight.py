@@ -14,11 +14,15 @@ against a daily limit). The answer's ``Date`` tells the server's clock.
 | 403 on every probe | refused: the key may read none of the tables, naming the scopes it lacks (exit 2) |
 | a redirect to another host | refused (exit 2), as a table's request would be failed |
 | anything else (200, 429, 5xx, a Cloudflare page) | the run goes on; each table meets what comes |
+
+A 200 also tells the account's id (``KlaviyoRun.account_id``); ``account_column=true`` needs it: without it the
+run is refused (exit 2).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -56,6 +60,16 @@ def _params(spec: TableSpec) -> dict[str, str]:
     return {**params, "page[size]": "1"} if spec.page_size else params
 
 
+def account_id(body: bytes) -> str | None:
+    """The account's id in an answer of ``/api/accounts`` (a private key belongs to one account); None: none."""
+    try:
+        data = json.loads(body).get("data") or []
+        first = data[0].get("id") if isinstance(data, list) and data and isinstance(data[0], dict) else None
+    except (ValueError, AttributeError):
+        return None
+    return first if isinstance(first, str) and first else None
+
+
 def preflight(source, names: Iterable[str] | None, specs: dict[str, TableSpec]) -> None:
     """Refuse the run (a :class:`UsageError`, exit 2) when the API cannot be reached, refuses the key, or the key
     may read none of ``names``; see the module's table."""
@@ -80,6 +94,12 @@ def preflight(source, names: Iterable[str] | None, specs: dict[str, TableSpec]) 
             status, headers, body = await ask(client, accounts, *KEY_CHECK)
             if status == 401:
                 raise UsageError(f"--source-uri: {KEY_REFUSED} (HTTP 401 {error_text(body, headers)})")
+            if status == 200:
+                source.run.account_id = account_id(body)
+            if source.config.account_column and source.run.account_id is None:
+                raise UsageError(f"--source-uri: account_column=true needs the account's id, but /api/accounts answered "
+                                 f"HTTP {status}{' (the key lacks accounts:read)' if status == 403 else ''}; add "
+                                 f"accounts:read to the key in {KEYS_PAGE}, or leave account_column out")  # fmt: skip
             if not denied(status, headers, body):
                 return
             lacking = list(scopes(accounts.path))
@@ -95,7 +115,7 @@ def preflight(source, names: Iterable[str] | None, specs: dict[str, TableSpec]) 
                 raise UsageError(f"--source-uri: the API key may read none of the tables asked for: it lacks "
                                  f"{', '.join(sorted(set(lacking)))}; add them to the key in {KEYS_PAGE}")  # fmt: skip
 
-    parts = urlsplit(source.base_url)
+    parts = urlsplit(source.config.base_url)
     where = f"{parts.hostname or ''}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
     try:
         asyncio.run(check())

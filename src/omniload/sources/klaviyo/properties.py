@@ -82,9 +82,17 @@ def _column(values: list[Any], typ: str) -> pa.Array:
     return pa.array([_text(v) for v in values], pa.string())
 
 
-def add_known(table: pa.Table) -> pa.Table:
-    """``table`` (events, with ``event_properties`` as JSON text) with the well-known property columns set."""
-    docs = _docs(table.column(SOURCE).to_pylist())
+def add_known(table: pa.Table, raw=None) -> pa.Table:
+    """``table`` (events, with ``event_properties`` as JSON text) with the well-known property columns set;
+    ``raw``: that column's raw values (columns.py ``RawColumn``), decoded as they are when given."""
+    docs = None
+    if raw is not None:
+        try:
+            docs = [d or _EMPTY for d in _all.decode(raw.array_json())]
+        except (msgspec.DecodeError, RecursionError):  # a row not an object, or too deep: each on its own, below
+            pass
+    if docs is None:
+        docs = _docs(table.column(SOURCE).to_pylist())
     for col, typ in COLUMNS.items():
         arr = _column(list(map(attrgetter(col), docs)), typ)
         i = table.schema.get_field_index(col)

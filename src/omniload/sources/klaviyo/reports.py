@@ -82,7 +82,8 @@ class ReportReader(TableReader):
         """The first period to ask for: the end of the periods done, or the re-query horizon before ``end`` when
         that is earlier (periods younger than the horizon are asked again; older ones are final)."""
         done = self.saved.get("done_until")
-        horizon = self.source.report_horizon if self.source.report_horizon is not None else self.report.horizon
+        horizon = self.source.config.report_horizon
+        horizon = horizon if horizon is not None else self.report.horizon
         resume = min(parse_timestamp(done), end - horizon) if done else None
         if start is None:
             return day_floor(resume, self.zone) if resume is not None else end - DEFAULT_BACKFILL
@@ -124,7 +125,7 @@ class ReportReader(TableReader):
     def _within_budget(self, spans: list[Window], spent: int, day: str) -> list[Window]:
         """The spans this run may ask for: at most ``report_budget - spent``, the periods never loaded first (oldest
         first), then the re-queries of younger periods; a note says what is left and when the table is current."""
-        budget = self.source.report_budget
+        budget = self.source.config.report_budget
         left = max(0, budget - spent)
         if len(spans) <= left:
             return spans
@@ -149,7 +150,7 @@ class ReportReader(TableReader):
     def _whole_timeframe(self, spans: list[Window], spent: int, day: str) -> list[Window]:
         """A values report's requests (one per year of the timeframe), all or none: its rows replace the table's,
         so a part would lose the rest; a note says so when the day's budget cannot pay for them all."""
-        budget = self.source.report_budget
+        budget = self.source.config.report_budget
         left = max(0, budget - spent)
         if len(spans) <= left:
             return spans
@@ -184,14 +185,14 @@ class ReportReader(TableReader):
 
     def _prepare(self) -> None:
         """Find the conversion metric (reports) or the metrics to aggregate, and say which."""
-        src = self.source
-        needs_list = (self.report.conversion and not src.conversion_metric_id) or (
-            self.report.per_metric and not src.metric_ids
+        src, cfg = self.source, self.source.config
+        needs_list = (self.report.conversion and not cfg.conversion_metric_id) or (
+            self.report.per_metric and not cfg.metric_ids
         )
         known = self._run(metrics) if needs_list else []
         if self.report.conversion:
-            if src.conversion_metric_id:
-                self.conversion = src.conversion_metric_id
+            if cfg.conversion_metric_id:
+                self.conversion = cfg.conversion_metric_id
                 src.note(self.events, f"conversion metric {self.conversion} (conversion_metric_id=)")
             else:
                 found = [mid for mid, name in known if name == CONVERSION_NAME]
@@ -202,7 +203,7 @@ class ReportReader(TableReader):
                 src.note(self.events, f"conversion metric '{CONVERSION_NAME}' ({self.conversion}), found by name; "
                                       "set conversion_metric_id= in the source URI to choose another")  # fmt: skip
         if self.report.per_metric:
-            self.metric_ids = list(src.metric_ids) if src.metric_ids else [mid for mid, _ in known]
+            self.metric_ids = list(cfg.metric_ids) if cfg.metric_ids else [mid for mid, _ in known]
 
     def read(self, window: Window) -> Iterator[pa.Table]:
         spec, report = self.spec, self.report

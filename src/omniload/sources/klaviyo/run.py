@@ -4,7 +4,8 @@
 - the rate limiters, one per bucket, so that tables of one bucket never overrun it together;
 - what the server said (its clock, from ``Date``; a deprecated revision);
 - the notes already said (each once per run);
-- the account's timezone, read once for the report tables (reports.py);
+- the account's timezone, read once for the report tables (reports.py); the account's id, read by the
+  preflight (``account_column``: every row carries it);
 - how readers coordinate rides (ride.py): which tables have readers (``opened``), which were planned
   (``planned``), and the rides parents fill for their riders (``rides``). A parent feeds a ride only when its
   rider has a reader that is not yet planned; a rider takes the ride when it is planned.
@@ -29,3 +30,5 @@ class KlaviyoRun:
     planned: set[str] = field(default_factory=set)  # the tables whose readers planned
     rides: dict[str, Ride] = field(default_factory=dict)  # rider -> what its parent read along for it
     account_zone: ZoneInfo | None = None  # the account's timezone (/api/accounts), once the report tables asked
+    account_id: str | None = None  # the account's id (/api/accounts), once the preflight asked
+    chosen_ids: list[str] | None = None  # metrics=: the chosen metrics' ids, resolved by the preflight (chosen.py)

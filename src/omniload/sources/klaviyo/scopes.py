@@ -15,6 +15,7 @@ _RESOURCE = {
     "mapped-metrics": "metrics", "metric-aggregates": "metrics", "template-universal-content": "templates",
     "data-sources": "custom-objects", "webhook-topics": "webhooks", "flow-triggers": "flows", "metric-properties": "metrics",
     "object-types": "custom-objects", "object-records": "custom-objects", "schema-versions": "custom-objects",
+    "form-versions": "forms", "campaign-recipient-estimations": "campaigns",
 }  # fmt: skip
 _ALSO = {"push-tokens": ("profiles",)}  # endpoints that need another resource's scope as well
 

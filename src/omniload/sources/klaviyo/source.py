@@ -13,6 +13,7 @@ reader of the run, so tables of one bucket never overrun it together. An include
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import replace
@@ -24,15 +25,17 @@ import pyarrow.compute as pc
 from ...dates import iso, parse_timestamp
 from ...uri import register_secret
 from ..base import ReadEvents, ReadOptions, ScanCost, Source, TableInfo, TableReader, TableStats, View, Window
+from ..scoped import ScopedReader, scoped_info
 from .children import child_pages
-from .client import DEFAULT_BASE_URL, REVISION, KlaviyoClient
-from .convert import arrow_schema, records_to_arrow, typed_to_arrow
+from .chosen import FILTERED, MetricCursors, resolve
+from .client import KlaviyoClient
+from .convert import arrow_schema, derive, records_to_arrow, typed_to_arrow
 from .decode import PageDecoder
 from .extract import Page, Plan, Prefetched, plan_slices, run_plan
 from .fivetran import VIEWS as FIVETRAN_VIEWS
 from .keys import read_keys, scan_cost, scannable
-from .lift import CAP, LIFTS, Lifter
-from .options import REPORT_BUDGET, from_uri
+from .lift import LIFTS, Lifter
+from .options import KlaviyoConfig, from_uri, opt_in, opt_in_tables
 from .owners import Owners
 from .parts import Parts
 from .policy import RetryPolicy
@@ -45,6 +48,7 @@ from .tables import TABLES
 from .tables.included import RIDERS
 from .windows import whole
 
+ACCOUNT = ("account_id",)  # account_column=true: the column naming the account of every row
 BATCH_BYTES = 24 * 2**20  # a batch is handed to dlt at this size too: wide rows (profiles) must not pile up
 
 
@@ -93,16 +97,28 @@ class KlaviyoReader(TableReader):
         self._through: datetime | None = None  # a rider: the end of the interval read so far
         self._parts: Parts | None = None  # a child table read in parts (parts.py)
         self._lifter: Lifter | None = None  # properties=columns (lift.py)
+        self._chosen: MetricCursors | None = None  # events of chosen metrics (metrics=, chosen.py)
+        # (the interval's start,) when the run goes on from the saved cursor (resuming); None: it does not
+        self._resumed: tuple[datetime | None] | None = None
+
+    def resuming(self, first: datetime | None) -> None:
+        self._resumed = (first,)
 
     def restore(self, saved: dict) -> None:
         self._saved = saved
-        if self.source.lift_properties and self.spec.name in LIFTS:
-            self._lifter = Lifter(self.spec.name, self.source.property_cap, saved,
+        if self.source.config.lift_properties and self.spec.name in LIFTS:
+            self._lifter = Lifter(self.spec.name, self.source.config.property_cap, saved,
                                   lambda text: self.source.note(self.events, text))  # fmt: skip
-            self._lifter.reserved = set(self.spec.all_columns)
+            self._lifter.reserved = set(self.spec.all_columns) | set(ACCOUNT)
+        if self.source.run.chosen_ids is not None and self.spec.name in FILTERED:
+            first, resumed = (self._resumed or (None,))[0], self._resumed is not None
+            self._chosen = MetricCursors(self.source.run.chosen_ids, saved, first, resumed)
 
     def _lifted(self, table: pa.Table) -> pa.Table:
         return self._lifter.apply(table) if self._lifter is not None else table
+
+    def derive(self, rows: pa.Table) -> pa.Table:
+        return derive(self.spec, rows)
 
     def adopt(self, rows: pa.Table) -> pa.Table:
         from .adopt import adopt
@@ -114,11 +130,12 @@ class KlaviyoReader(TableReader):
         table read in parts its progress (parts.py)."""
         if self._parts is not None:
             return self._parts.state()
-        if self._lifter is not None:  # the types of the property columns (lift.py)
-            return self._lifter.state()
-        if self.spec.name not in RIDERS.values():
-            return {}
-        return {"through": iso(self._through) if self._through is not None else ""}
+        out = self._lifter.state() if self._lifter is not None else {}  # the types of the property columns (lift.py)
+        if self._chosen is not None:  # each chosen metric's cursor (chosen.py)
+            out.update(self._chosen.state())
+        if self.spec.name in RIDERS.values():
+            out["through"] = iso(self._through) if self._through is not None else ""
+        return out
 
     def following(self, window: Window) -> Window | None:
         return self._parts.following(window) if self._parts is not None else None
@@ -129,7 +146,8 @@ class KlaviyoReader(TableReader):
         run, specs, name = self.source.run, self.source.specs, self.spec.name
         run.planned.add(name)
         rider = RIDERS.get(name)
-        if rider in run.opened and rider not in run.planned and rider in specs:
+        # per-metric streams (metrics=) cover no one interval a rider could take: each table reads its own
+        if rider in run.opened and rider not in run.planned and rider in specs and self.source.run.chosen_ids is None:
             rspec = specs[rider]
             self.feeds = run.rides[rider] = Ride(rspec, arrow_schema(rspec))
             self.spec = replace(self.spec, extra_params={**self.spec.extra_params, "include": rspec.include})
@@ -157,6 +175,9 @@ class KlaviyoReader(TableReader):
         if self.riding is not None:  # one slice: the parent's rows, whatever interval they cover
             assert self.riding.hi is not None
             self._windows = [Window(self.riding.lo, self.riding.hi)]
+        elif self._chosen is not None:  # one stream per metric, each from its own start
+            self._windows = self._chosen.plan(self.spec, start, end, lambda spec, lo, fetched: plan_slices(
+                self._client, spec, lo, end, rows_per_slice, fetched))  # fmt: skip
         elif self.spec.cursor and self.spec.parent is None:
             rider = self.feeds.rider if self.feeds is not None else None
             self._windows = plan_slices(self._client, self.spec, start, end, rows_per_slice, self._prefetched, rider)
@@ -213,7 +234,10 @@ class KlaviyoReader(TableReader):
             parts = self._parts if self._parts is not None and window in self._windows else None
             pages = parts.read(window, stream) if parts is not None else stream()
         else:
-            plan = Plan(spec, lo, window.hi, max(1, opts.parallelism), self._prefetched, feeds.rider if feeds else None,
+            fetched, chosen = self._prefetched, spec
+            if self._chosen is not None:
+                fetched, chosen = self._chosen.prefetched.get(window, fetched), self._chosen.spec_of(spec, window)
+            plan = Plan(chosen, lo, window.hi, max(1, opts.parallelism), fetched, feeds.rider if feeds else None,
                         window.rows / spec.records_per_page, dense=not last, last=last and n > 0)  # fmt: skip
             pages = run_plan(self._client, plan, fraction)
         buffer: list[pa.Table] = []
@@ -250,10 +274,12 @@ class KlaviyoReader(TableReader):
             yield self._lifted(pa.concat_tables(buffer))
         if feeds is not None:
             feeds.covered(window.lo, window.hi)
+        if self._chosen is not None:
+            self._chosen.done(window)
         if spec.name in RIDERS.values():
             self._through = window.hi
         if self.source.run.server.deprecation:
-            self.source.note(self.events, f"API revision {self.source.revision} is {self.source.run.server.deprecation}; "
+            self.source.note(self.events, f"API revision {self.source.config.revision} is {self.source.run.server.deprecation}; "
                                           "set revision= in the source URI to a newer one")  # fmt: skip
 
     def _count(self, table: pa.Table) -> None:
@@ -271,35 +297,45 @@ class KlaviyoReader(TableReader):
 
 
 class KlaviyoSource(Source):
-    """Klaviyo's REST API (JSON:API), revision pinned to ``REVISION`` unless the URI names another."""
+    """Klaviyo's REST API (JSON:API), revision pinned to ``REVISION`` unless the URI names another. Its
+    configuration is one frozen :class:`~.options.KlaviyoConfig` (options.py), the run's shared state one
+    :class:`~.run.KlaviyoRun` (run.py); the tables (``specs``) are the configuration's, computed once here."""
 
     schemes = ("klaviyo",)
     default_schema = "klaviyo"
 
-    def __init__(self, api_key: str, base_url: str = DEFAULT_BASE_URL, revision: str = REVISION,
-                 tables: dict[str, TableSpec] | None = None) -> None:  # fmt: skip
-        self.api_key, self.base_url, self.revision = api_key, base_url.rstrip("/"), revision
-        register_secret(api_key)
-        self.specs = tables if tables is not None else TABLES
+    def __init__(self, config: KlaviyoConfig) -> None:
+        register_secret(config.api_key)
+        self.config = config
+        self.specs: dict[str, TableSpec] = opt_in_tables(opt_in(TABLES, config), config)  # the opt-ins asked for
         self.run = KlaviyoRun()  # what the run's readers share (run.py)
-        self.conversion_metric_id: str | None = None  # reports: None finds "Placed Order"
-        self.report_budget = REPORT_BUDGET
-        self.report_horizon: timedelta | None = None  # None: each report table's own
-        self.metric_ids: list[str] = []  # metric_aggregates: None: every metric
-        self.notes: list[str] = []  # said before the run: what from_uri noticed
-        self.layout = ""  # "fivetran": keep Fivetran's schema as views over the tables (fivetran.py)
-        self.lift_properties = False  # properties=columns: JSON properties lifted into columns (lift.py)
-        self.property_cap = CAP
+        self.notes = list(config.notes)  # said before the run
 
     @classmethod
     def from_uri(cls, uri: str) -> KlaviyoSource:
-        return from_uri(cls, uri)
+        return cls(from_uri(uri))
+
+    def share_tables(self) -> None:
+        """Several accounts load the same tables in this run: every row carries its account's id (the one change of
+        the configuration, asked by the engine before any reader opens)."""
+        self.config = replace(self.config, account_column=True)
+
+    def label(self) -> str:
+        """The account's id once the preflight asked (else the key's environment variable, when named)."""
+        return self.run.account_id or (f"api_key_env={self.config.key_env}" if self.config.key_env else "")
 
     def views(self) -> list[View]:
-        return list(FIVETRAN_VIEWS) if self.layout == "fivetran" else []
+        return list(FIVETRAN_VIEWS) if self.config.layout == "fivetran" else []
 
     def tables(self) -> dict[str, TableInfo]:
-        return {name: replace(spec.info, weight=self._weight(spec)) for name, spec in self.specs.items()}
+        infos = {name: replace(spec.info, weight=self._weight(spec)) for name, spec in self.specs.items()}
+        if self.config.account_column:
+            infos = {name: scoped_info(info, ACCOUNT, self._account()) for name, info in infos.items()}
+        return infos
+
+    def _account(self) -> tuple[str] | None:
+        """The account's id, as the scope's values (None: not known before the preflight)."""
+        return (self.run.account_id,) if self.run.account_id is not None else None
 
     def _weight(self, spec: TableSpec) -> float:
         """Minutes per 60 requests of the table's own bucket, times a hundredfold for each level of parents
@@ -314,7 +350,17 @@ class KlaviyoSource(Source):
     def preflight(self, tables: list[str] | None = None) -> None:
         """Fail fast, before writing anything, when the API cannot be reached, refuses the key, or the key may
         read none of ``tables`` (preflight.py); the answer's ``Date`` says the server's clock."""
-        preflight(self, tables, {**TABLES, **self.specs})
+        specs = {**TABLES, **self.specs}
+        preflight(self, tables, specs)
+        if self.config.chosen_metrics and set(FILTERED) & set(tables or ()):
+            self.run.chosen_ids = self._resolve(specs["metrics"])
+
+    def _resolve(self, metrics: TableSpec) -> list[str]:
+        async def main() -> list[str]:
+            async with self.client(ReadOptions(parallelism=1)) as client:
+                return await resolve(client, metrics, list(self.config.chosen_metrics))
+
+        return asyncio.run(main())
 
     def cap_end(self, end: datetime | None, events: ReadEvents) -> datetime:
         """``end`` (None: now), but never past the server's now: a later filter datetime is refused (Klaviyo answers
@@ -338,10 +384,13 @@ class KlaviyoSource(Source):
         spec = self.specs[table]
         self.run.opened.add(table)
         if spec.cursor_kind == "period":  # reports: POST one period at a time, within the daily budget
-            return ReportReader(self, spec, options, events)
-        return KlaviyoReader(self, spec, options, events)
+            reader: TableReader = ReportReader(self, spec, options, events)
+        else:
+            reader = KlaviyoReader(self, spec, options, events)
+        return ScopedReader(reader, ACCOUNT, self._account) if self.config.account_column else reader
 
     def client(self, options: ReadOptions, stats: TableStats | None = None, on_retry=None) -> KlaviyoClient:
         policy = RetryPolicy(max_retry_after=options.max_retry_after)
-        return KlaviyoClient(self.api_key, self.base_url, self.revision, policy, connections=max(8, options.parallelism * 2),
+        cfg = self.config
+        return KlaviyoClient(cfg.api_key, cfg.base_url, cfg.revision, policy, connections=max(8, options.parallelism * 2),
                              limiters=self.run.limiters, stats=stats, server=self.run.server, on_retry=on_retry)  # fmt: skip

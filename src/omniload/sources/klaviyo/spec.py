@@ -102,9 +102,15 @@ class TableSpec:
     # columns computed from the others on each Arrow batch, not read from the API (events: the well-known
     # properties of ``event_properties``, properties.py)
     derived: dict[str, str] = field(default_factory=dict)
+    derived_from: str = ""  # the column the derived ones are computed from (a table loaded before they existed
+    # gets them filled from it in the destination, load.py)
     # Rows made from each listed record by the flattener of this name (consent.py: a profile's ``subscriptions``,
     # one row per channel), instead of one row per record.
     nested: str = ""
+    # The endpoint answers one resource (``data`` an object, no pages): ``GET /api/lists/{id}``, read once per parent
+    # record (the path's ``{id}``) for what no list endpoint gives (a list's ``profile_count``). See tables/counts.py.
+    single: bool = False
+    in_all: bool = True  # False: loaded only when named (or opted into ``all`` by a URI option, options.py)
 
     def __post_init__(self) -> None:
         problems = []
@@ -122,6 +128,10 @@ class TableSpec:
             problems.append(f"cursor kind {self.cursor_kind}")
         if (self.lower_op or self.upper_op) and not self.cursor:
             problems.append("filter operators without a cursor")
+        if self.derived and self.derived_from not in self.columns:
+            problems.append(f"derived columns come from no column ('{self.derived_from}')")
+        if self.single and (self.page_size or self.cursor):
+            problems.append("a single-resource endpoint has no pages and no cursor")
         if self.owner is not None and self.owner.column not in self.all_columns:
             problems.append(f"owner column {self.owner.column} is not a column")
         missing = [k for k in self.primary_key if k not in self.all_columns]
@@ -178,5 +188,6 @@ class TableSpec:
             )
         lookback = self.lookback if self.cursor else timedelta(0)
         return TableInfo(self.name, self.primary_key, self.cursor, self.strategy, self.all_columns, self.immutable, lookback,
-                         group=self.rate_bucket, dependents=self.dependents,
-                         deep_lookback=self.deep_lookback if self.cursor else timedelta(0))  # fmt: skip
+                         in_all=self.in_all, group=self.rate_bucket, dependents=self.dependents,
+                         deep_lookback=self.deep_lookback if self.cursor else timedelta(0),
+                         derived={c: self.derived_from for c in self.derived})  # fmt: skip

@@ -18,6 +18,10 @@ Flow triggers come from the relationship endpoints ``/api/{lists,segments,metric
 A metric's properties (``/api/metrics/{id}/metric-properties``, with ``additional-fields[metric-property]=
 sample_values``) are read once per metric the same way (1/s, 15/m, fixed pages: one request per metric), read
 whole and replaced each run (no time attribute).
+
+A form's versions (``/api/forms/{id}/form-versions``, the ``form_version_id`` of form events and form reports) are
+read once per form the same way (3/s, 60/m, pages of 100: one request per form), filtered on the server on
+``updated_at`` (``>=``, ``<``) and merged, as flow actions are; a deleted form's versions are marked with it.
 """
 
 from __future__ import annotations
@@ -50,6 +54,10 @@ CONFIG: list[TableSpec] = [
     _triggers("lists", "list_id", 3, 60),
     _triggers("segments", "segment_id", 3, 60),
     _triggers("metrics", "metric_id", 10, 150),
+    TableSpec("form-versions", "/api/forms/{id}/form-versions", "form-version",
+              dict(form_type=TEXT, variation_name=TEXT, ab_test=JSON, status=TEXT, created_at=TS, updated_at=TS),
+              3, 60, 100, parent=Parent("forms", column="form_id", fields="id"), cursor="updated_at",
+              lower_op="greater-or-equal", upper_op="less-than", sort="updated_at"),
     TableSpec("metric-properties", "/api/metrics/{id}/metric-properties", "metric-property",
               dict(label=TEXT, property=TEXT, inferred_type=TEXT, sample_values=JSON), 1, 15, None,
               parent=Parent("metrics", column="metric_id", fields="id"),

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from ....types import BOOL, DECIMAL, INT, JSON, TEXT, TS
 from ..properties import COLUMNS as KNOWN_COLUMNS
+from ..properties import SOURCE as PROPERTIES
 from ..spec import Owner, TableSpec
 
 _CATALOG = dict(title=TEXT, description=TEXT, price=DECIMAL, url=TEXT, image_full_url=TEXT, image_thumbnail_url=TEXT,
@@ -23,7 +24,7 @@ CORE: list[TableSpec] = [
     TableSpec("events", "/api/events", "event", dict(timestamp=INT, event_properties=JSON, datetime=TS, uuid=TEXT),
               350, 3500, 1000, cursor="datetime", lower_op="greater-or-equal", upper_op="less-than", sort="datetime",
               to_one=("profile", "metric"), immutable=True, lookback=timedelta(days=1), deep_lookback=timedelta(days=7),
-              derived=KNOWN_COLUMNS),
+              derived=KNOWN_COLUMNS, derived_from=PROPERTIES),
     TableSpec("profiles", "/api/profiles", "profile",
               dict(email=TEXT, phone_number=TEXT, external_id=TEXT, first_name=TEXT, last_name=TEXT, organization=TEXT,
                    locale=TEXT, title=TEXT, image=TEXT, created=TS, updated=TS, last_event_date=TS, location=JSON,
