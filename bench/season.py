@@ -58,7 +58,8 @@ def main() -> int:
             s = run_season(season, args.days, plan)
             last = season.check()
         wall = time.monotonic() - t0
-        print(f"{name}: runs {s.runs}, clean {s.clean}, kills {s.kills}, overlaps {s.overlaps}, faulted {s.faulted}, "
+        print(f"{name}: runs {s.runs}, clean {s.clean}, kills {s.kills}, overlaps {s.overlaps} ({s.overlaps_clean} both "
+              f"clean, checked), faulted {s.faulted}, "
               f"failed {s.failed}, checks {s.checks}, rows moved {s.rows:,}, requests {s.requests:,}, "
               f"mismatches {len(s.mismatches)}, wall {wall:.0f} s", flush=True)  # fmt: skip
         print("    changes:", ", ".join(f"{k} {v}" for k, v in sorted(s.changes.items())), flush=True)

@@ -151,7 +151,7 @@ class DeltaDest(Dest):
     def fetch(self, table: str) -> list[dict]:
         from deltalake import DeltaTable
 
-        path = self.folder / "main" / table
+        path = self.folder / "klaviyo" / table  # the source's default schema (Delta has none of its own)
         if not (path / "_delta_log").exists():
             return []
         return DeltaTable(str(path)).to_pyarrow_table().to_pylist()
@@ -163,6 +163,7 @@ class Stats:
     clean: int = 0
     kills: int = 0
     overlaps: int = 0
+    overlaps_clean: int = 0  # both runs exited 0 (the second waited for the first), then checked
     faulted: int = 0
     failed: int = 0
     checks: int = 0
@@ -270,6 +271,7 @@ class Season:
             time.sleep(self.rng.uniform(0.1, 1.0))
             second = self.start(tables, daily)
             codes = (self.finish(first), self.finish(second))
+            self.stats.overlaps_clean += codes == (0, 0)
             return 0 if codes == (0, 0) else max(codes, key=abs)
         faults = r < self.kill_share + self.overlap_share + self.fault_share or forced == "faults"
         if faults:

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from .conftest import OMNILOAD, ROOT, run_cli, source_uri
-from .helpers import assert_rows_equal_truth
+from .helpers import assert_rows_equal_truth, rows
 from .pg import PASSWORD
 from .test_destinations import _pg_rows
 
@@ -137,3 +137,63 @@ def test_a_killed_run_leaves_no_lock_behind(request, make_sandbox, tmp_path, kin
     assert second.returncode == 0, second.stderr
     if kind == "postgres":
         assert_rows_equal_truth(_pg_profiles(server, "kl_killed", "kl", "profiles"), sb, "profiles")
+
+
+def test_overlapping_runs_into_one_duckdb_file_wait_for_each_other_and_both_load(make_sandbox, tmp_path):
+    """DuckDB lets one process write a file: a second run waits for the first (up to OMNILOAD_LOCK_WAIT, said
+    once), then loads, as a cron user expects; with OMNILOAD_LOCK_WAIT=0 it is refused at once in one line."""
+    import os
+
+    import duckdb
+
+    sb = make_sandbox(scale="tiny", rate_limits="off", latency_ms=700)  # the first run holds the file for seconds
+    db = tmp_path / "k.duckdb"
+    uri = f"duckdb:///{db}"
+
+    def start(tables: str, env: dict | None = None) -> subprocess.Popen:
+        args = [*OMNILOAD, "ingest", "--source-uri", source_uri(sb), "--source-table", tables, "--dest-uri", uri,
+                "--extract-parallelism", "1", "--progress", "log"]  # fmt: skip
+        return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                                env={**os.environ, **(env or {})})  # fmt: skip
+
+    first = start("profiles")
+    deadline = time.monotonic() + 60
+    while sb.state.requests["total"] < 3 and time.monotonic() < deadline:  # past its key check: it holds the file
+        time.sleep(0.05)
+    refused = start("tags", {"OMNILOAD_LOCK_WAIT": "0"})
+    second = start("profiles")  # the next scheduled run, started before the first ended
+    code, text = _finish(refused)
+    assert first.poll() is None, "the first run ended before the others tried the lock"
+    assert code == 1, text
+    assert text.strip().splitlines()[-1] == (
+        f"omniload: error: destination {uri} is in use by another omniload run (waited 0s); wait for it to finish "
+        "and run again, or raise OMNILOAD_LOCK_WAIT (seconds)")  # fmt: skip
+    results = [_finish(first), _finish(second)]
+    assert [code for code, _ in results] == [0, 0], results
+    assert f"note: another omniload run is loading {uri}; waiting up to 300s for it to finish" in results[1][1]
+    assert_rows_equal_truth(rows(str(db), "profiles"), sb, "profiles")
+    with duckdb.connect(str(db), read_only=True) as con:  # the refused run wrote nothing
+        assert not con.execute("select 1 from information_schema.tables where table_name = 'tags'").fetchall()
+    assert not (tmp_path / "k.duckdb.lock").exists()
+
+
+def test_a_duckdb_file_another_process_holds_is_waited_for_then_loaded(sandbox, tmp_path):
+    """Another process (a DuckDB client, not an omniload run) holding the file: a run waits for it too, bounded by
+    OMNILOAD_LOCK_WAIT (then one line, exit 1), and loads once it lets go."""
+    import threading
+
+    import duckdb
+
+    db = tmp_path / "k.duckdb"
+    uri = f"duckdb:///{db}"
+    holder = duckdb.connect(str(db))
+    cmd = ("ingest", "--source-uri", source_uri(sandbox), "--source-table", "tags", "--dest-uri", uri)
+    refused = run_cli(*cmd, env={"OMNILOAD_LOCK_WAIT": "1"})
+    assert refused.returncode == 1, refused.stderr
+    assert refused.stderr.strip().splitlines()[-1] == (
+        f"omniload: error: destination {uri} is in use by another process (waited 1s); wait for it to finish and "
+        "run again, or raise OMNILOAD_LOCK_WAIT (seconds)")  # fmt: skip
+    threading.Timer(2.5, holder.close).start()  # lets go while the next run waits (it fails at once otherwise)
+    waited = run_cli(*cmd, env={"OMNILOAD_LOCK_WAIT": "60"})
+    assert waited.returncode == 0, waited.stderr
+    assert_rows_equal_truth(rows(str(db), "tags"), sandbox, "tags")

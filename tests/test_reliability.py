@@ -107,22 +107,6 @@ def test_long_retry_after_fails_the_table_instead_of_hanging(make_sandbox, tmp_p
     assert time.monotonic() - started < 30
 
 
-def test_second_run_on_the_same_file_gets_a_clear_error(make_sandbox, tmp_path):
-    sb = make_sandbox(scale="small", rate_limits="off", latency_ms=200)
-    db = str(tmp_path / "k.duckdb")
-    first = subprocess.Popen([sys.executable, "-m", "omniload.cli", "ingest", "--source-uri", source_uri(sb),
-                              "--source-table", "profiles", "--dest-uri", f"duckdb:///{db}", "--extract-parallelism", "2"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    time.sleep(3)
-    second = run_cli(
-        "ingest", "--source-uri", source_uri(sb), "--source-table", "tags", "--dest-uri", f"duckdb:///{db}"
-    )
-    out, err = first.communicate(timeout=300)
-    assert first.returncode == 0, err
-    assert second.returncode == 1 and "is in use by another omniload run" in second.stderr
-    assert_equals_truth(db, sb, "profiles")
-
-
 def test_api_key_never_appears_in_output_errors_or_state(make_sandbox, tmp_path):
     secret = "pk_" + "S3cr3t" * 5 + "Abcd"
     sb = make_sandbox(

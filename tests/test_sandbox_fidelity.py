@@ -109,6 +109,25 @@ def test_visibility_delay_hides_new_and_late_events_for_a_while(make_sandbox):
     assert set(added) <= {e["id"] for e in truth.records(sb.state, "events")}
 
 
+def test_a_page_with_a_late_event_and_a_deleted_profiles_event_shows_the_one_and_hides_the_other(make_sandbox):
+    """Found by the season: a page whose late event and hidden event (its profile deleted) balanced out looked like
+    one run of generated events and was rendered as that run: the late event missing, the hidden one shown."""
+    sb = make_sandbox(**tiny())
+    window = truth.records(sb.state, "events")[-12:]
+    times = [datetime.fromisoformat(e["attributes"]["datetime"]) for e in window]
+    k = next(k for k in range(2, 8) if times[k + 1] - times[k] > timedelta(minutes=2))
+    before = int((_now(sb) - times[k + 1]).total_seconds()) + 1  # dated within the minute before event k + 1
+    late = http_post(sb.base_url, f"/__sandbox/events/late?count=1&before_seconds={before}")["ids"][0]
+    owners = [e["relationships"]["profile"]["data"]["id"] for e in window]
+    gone = next(i for i in range(k + 1, len(window) - 1) if owners.count(owners[i]) == 1)  # after the late one
+    http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&ids={owners[gone]}")
+    lo, hi = times[0], times[-1] + timedelta(microseconds=1)
+    want = [e["id"] for e in truth.records(sb.state, "events", lo, hi)]
+    assert late in want and window[gone]["id"] not in want and len(want) == len(window)
+    flt = f"greater-or-equal(datetime,{_ts(lo.isoformat())}),less-than(datetime,{_ts(hi.isoformat())})"
+    assert [e["id"] for e in _all(sb, "/api/events" + _q(filter=flt, sort="datetime"))] == want
+
+
 # 2. archived flows -------------------------------------------------------------------------------------
 def test_archived_flows_are_hidden_unless_asked(make_sandbox):
     hidden = make_sandbox(**tiny(archived_visible=False))

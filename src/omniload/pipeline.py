@@ -277,7 +277,7 @@ def ingest(opts: IngestOptions) -> IngestResult:
     else:  # one refused source fails its own tables only
         refused = preflight_each(sources, [t.source for t in targets])
     names = labels(sources, refused) if len(sources) > 1 else [""]
-    with dest.lock():  # first: a second run is told another omniload run has it, before it tries to open it
+    with dest.lock(lambda message: say(f"note: {message}")):  # first: a second run waits for the first to end
         dest.preflight()
         try:
             result = _load_all(opts, sources, dest, targets, deletes, names, refused)

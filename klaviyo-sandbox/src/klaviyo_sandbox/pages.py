@@ -67,7 +67,8 @@ def events_page(state, rules, q, params: dict[str, str], base: str) -> bytes:
                               key(picked[0]) if picked else None, key(picked[-1]) if picked else None)  # fmt: skip
     page_links = links(base, rules.path, params, nxt, prev)
     fields = q.fields.get("event")
-    contiguous = picked and picked[-1] < LATE_BASE and picked[-1] - picked[0] == len(picked) - 1
+    # one run of generated events (no late one: a late event and a skipped hidden one would balance the count)
+    contiguous = picked and max(picked) < LATE_BASE and picked[-1] - picked[0] == len(picked) - 1
     if not q.includes and fields is None and not desc and contiguous:
         return _document(",".join(ev.render_page(picked[0], picked[-1] + 1, base)), page_links, None)
     objs, wanted, attributions = [], [], []

@@ -108,8 +108,9 @@ class Destination:
         self.require_packages()
 
     @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        """Held for the whole run; destinations that can be corrupted by two runs refuse the second."""
+    def lock(self, on_wait: Callable[[str], None] = lambda _: None) -> Iterator[None]:
+        """Held for the whole run; destinations that one process at a time may write make a second run wait
+        (``lock_wait``, saying so once through ``on_wait``) or refuse it."""
         yield
 
     lock_wait: float = DEFAULT_LOCK_WAIT  # seconds a run waits for another run's table lock (locks.py)

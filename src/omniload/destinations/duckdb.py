@@ -1,8 +1,8 @@
 """DuckDB, the embedded default: ``duckdb:///rel.duckdb``, ``duckdb:////abs.duckdb``, ``duckdb:///:memory:``.
 
 It owns the file checks (a file that is not a DuckDB database is refused), the buffer pool's size (128 MB, more
-for a slice of wide rows), one run per file (a lock beside it while a run lasts), reading the saved state with
-one query (so a table with nothing new never starts dlt), and two fast paths: "nothing new" (every fetched row is already
+for a slice of wide rows), one run per file (a lock beside it while a run lasts; a second run waits for it),
+reading the saved state with one query (so a table with nothing new never starts dlt), and two fast paths: "nothing new" (every fetched row is already
 loaded with the same cursor) and the newest loaded cursor (events newer than it are appended, not merged).
 Deleted rows are marked with the SQL of deletes.py, the live keys registered as an Arrow table.
 """
@@ -12,16 +12,18 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from ..errors import CorruptState, DestinationBusy, DestinationUnreachable, UsageError
+from ..signals import check as check_interrupted
 from .base import NO_TABLE, Destination, Takeover, leftover_staging, local_path
 from .deletes import SqlDeletes
 from .fill import SqlFill
-from .locks import file_lock
+from .locks import LOCK_WAIT_ENV, POLL_SECONDS, file_lock
 from .state import decode_state
 from .views import SqlViews
 
@@ -92,6 +94,7 @@ class DuckDB(SqlFill, SqlViews, SqlDeletes, Takeover, Destination):
     _conn: Any = None  # the run's connection (opened by preflight, closed by close)
     _long: dict = field(default_factory=dict)  # (schema, table) -> long value bytes of the slice being extracted
     _limit: str = ""  # the buffer pool's size now
+    _deadline: float = 0.0  # time.monotonic() until which opening the file waits for another process's lock
 
     @classmethod
     def parse(cls, uri: str) -> DuckDB:
@@ -146,33 +149,44 @@ class DuckDB(SqlFill, SqlViews, SqlDeletes, Takeover, Destination):
     def preflight(self) -> None:
         import duckdb
 
-        try:  # one connection for the whole run: dlt clones it per thread, the fast paths read through cursors
-            self._conn = duckdb.connect(self.path, config=duckdb_config())
-            self._limit = duckdb_config()["memory_limit"]
-        except duckdb.IOException as exc:
-            if "lock" in str(exc).lower():
-                raise DestinationBusy(
-                    f"destination {self.display} is in use by another process; wait for it to finish"
-                ) from None
-            raise DestinationUnreachable(
-                f"--dest-uri: cannot open {self.display} as a DuckDB database: {exc}"
-            ) from None
+        while True:  # one connection for the whole run: dlt clones it per thread, the fast paths read through cursors
+            try:
+                self._conn = duckdb.connect(self.path, config=duckdb_config())
+                self._limit = duckdb_config()["memory_limit"]
+                return
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower():
+                    raise DestinationUnreachable(
+                        f"--dest-uri: cannot open {self.display} as a DuckDB database: {exc}"
+                    ) from None
+                if time.monotonic() >= self._deadline:  # another process (not an omniload run) holds the file
+                    raise DestinationBusy(
+                        f"destination {self.display} is in use by another process (waited {self.lock_wait:g}s); wait "
+                        f"for it to finish and run again, or raise {LOCK_WAIT_ENV} (seconds)"
+                    ) from None
+                check_interrupted()
+                time.sleep(POLL_SECONDS)
 
     @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        """One omniload run per DuckDB file at a time: a second one gets a clear error instead of a lock fight.
-        The lock is taken on the file's real path (a symlink names the same file) and removed when the run ends."""
+    def lock(self, on_wait: Callable[[str], None] = lambda _: None) -> Iterator[None]:
+        """One omniload run per DuckDB file at a time (DuckDB lets one process write a file): a second run waits
+        for the first up to ``OMNILOAD_LOCK_WAIT`` seconds, saying so once, then fails with one line, as a second
+        run into a locked table does elsewhere. The lock is taken on the file's real path (a symlink names the same
+        file) and removed when the run ends; what is left of the wait also covers opening the file, which another
+        process (not an omniload run) may hold."""
+        self._deadline = time.monotonic() + self.lock_wait
         if self.in_memory:
             yield
             return
         lock = contextlib.ExitStack()
-        try:  # DuckDB lets one process write a file: a second run is refused at once, not kept waiting
+        try:
             lock.enter_context(
-                file_lock(os.path.realpath(self.path) + ".lock", 0, self.display, self.display, lambda _: None)
+                file_lock(os.path.realpath(self.path) + ".lock", self.lock_wait, self.display, self.display, on_wait)
             )
         except DestinationBusy:
             raise DestinationBusy(
-                f"destination {self.display} is in use by another omniload run; wait for it to finish"
+                f"destination {self.display} is in use by another omniload run (waited {self.lock_wait:g}s); wait "
+                f"for it to finish and run again, or raise {LOCK_WAIT_ENV} (seconds)"
             ) from None
         with lock:
             yield
