@@ -1,13 +1,18 @@
-"""The parents whose dependent rows are to be read again, kept in a SQL destination (DuckDB, PostgreSQL): a
-parent that was deleted and came back (a restored profile) has rows the source hid while it was deleted and
-served again afterwards with their old cursor values, older than any lookback (its events). The reconcile that
-finds it back keeps its key here, per dependent table, in ``_omniload_reread``; the dependent table's next load
-reads those parents' rows (``TableReader.reread``), commits them, then forgets them. Kept in the destination,
-so a kill between the two loses nothing (the rows are read again: a merge keeps one row per record)."""
+"""The parents whose dependent rows are to be read again, kept in the destination: a parent that was deleted and
+came back (a restored profile) has rows the source hid while it was deleted and served again afterwards with
+their old cursor values, older than any lookback (its events). The reconcile that finds it back keeps its key
+here, per dependent table; the dependent table's next load reads those parents' rows (``TableReader.reread``),
+commits them, then forgets them. Kept in the destination, so a kill between the two loses nothing (the rows are
+read again: a merge keeps one row per record). SQL destinations (DuckDB, PostgreSQL) keep them in the table
+``_omniload_reread``; those marked through dlt (tombstones.py) in the dlt state of a pipeline of their own per
+dependent table (``<its pipeline>__rereads``: apart from the table's own state, which its load rewrites)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from .base import Scope, scope_label
+from .state import pipeline_name, resource_state
 
 REREAD = "_omniload_reread"
 
@@ -55,3 +60,55 @@ class SqlRereads:
         cur.execute(f"select distinct parent_key from {q(schema)}.{q(REREAD)} where table_name = {p} "
                     f"and parent_column = {p}", [name, column])  # fmt: skip
         return [r[0] for r in cur.fetchall()]
+
+
+class DltRereads:
+    """For :class:`tombstones.DltDeletes`: ``{column: [parents]}`` in the resource state (``_omniload_reread``) of
+    the pipeline ``<the table's pipeline>__rereads``."""
+
+    keeps_rereads = True
+
+    def _reread_pipe(self, schema: str, table: str, scope: Scope) -> Any:
+        import dlt
+
+        p = dlt.pipeline(pipeline_name=pipeline_name(schema, table, scope) + "__rereads",
+                         destination=self.dlt_destination(), dataset_name=schema, pipelines_dir=self._work(),
+                         progress=None)  # fmt: skip
+        p.sync_destination()
+        return p
+
+    def _kept(self, p: Any) -> dict[str, list[str]]:
+        return dict(resource_state(p.state, REREAD).get("parents") or {})
+
+    def _keep(self, p: Any, parents: dict[str, list[str]]) -> None:
+        import dlt
+
+        @dlt.resource(name=REREAD, write_disposition="append")
+        def kept():
+            dlt.current.resource_state()["parents"] = parents
+            yield from ()
+
+        p.extract(kept(), loader_file_format=self.file_format)
+        p.normalize()
+        p.load()
+
+    def add_rereads(self, schema: str, table: str, column: str, parents: list[str], scope: Scope = ()) -> None:
+        if not parents:
+            return
+        p = self._reread_pipe(schema, table, scope)
+        kept = self._kept(p)
+        held = set(kept.get(column) or [])
+        if not set(parents) <= held:
+            self._keep(p, {**kept, column: sorted(held | set(parents))})
+
+    def rereads(self, schema: str, table: str, column: str, scope: Scope = ()) -> list[str]:
+        return sorted(self._kept(self._reread_pipe(schema, table, scope)).get(column) or [])
+
+    def drop_rereads(self, schema: str, table: str, column: str, parents: list[str], scope: Scope = ()) -> None:
+        if not parents:
+            return
+        p = self._reread_pipe(schema, table, scope)
+        kept = self._kept(p)
+        left = sorted(set(kept.get(column) or []) - set(parents))
+        if left != sorted(kept.get(column) or []):
+            self._keep(p, {**kept, column: left})
