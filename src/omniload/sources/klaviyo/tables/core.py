@@ -32,7 +32,9 @@ CORE: list[TableSpec] = [
               75, 750, 100, cursor="updated", lower_op="greater-than", upper_op="less-than", sort="updated",
               extra_params={"additional-fields[profile]": "subscriptions"},
               dependents=(("events", "profile_id"), ("list-memberships", "profile_id"), ("segment-memberships", "profile_id"),
-                          ("subscriptions", "profile_id"))),
+                          ("subscriptions", "profile_id"),
+                          # no profile column (never marked): its rows are only read again when the profile comes back
+                          ("event_attributions", "profile_id"))),
     TableSpec("campaigns", "/api/campaigns", "campaign",
               dict(name=TEXT, status=TEXT, archived=BOOL, audiences=JSON, send_options=JSON, tracking_options=JSON,
                    send_strategy=JSON, created_at=TS, scheduled_at=TS, updated_at=TS, send_time=TS),
