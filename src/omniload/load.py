@@ -290,6 +290,32 @@ class TableLoad:
             for prefetch in ahead:  # a failure or a stop: nothing read ahead is loaded
                 prefetch.cancel()
 
+    def reread(self) -> None:
+        """After the load: read again the rows of the parents a reconcile found back (``Deletes.add_rereads``),
+        whatever their cursor, merge them in one more slice that never moves the saved cursor, then forget those
+        parents (a kill before: the next load reads them again)."""
+        column, deletes = self.info.reread_by, self.dest.deletes
+        if not column or deletes is None or not deletes.keeps_rereads or self.settings.full_refresh:
+            return
+        scope, schema, table = self.info.scope, self.target.schema, self.target.table
+        with self.dest_lock:
+            parents = deletes.rereads(schema, table, column, scope)
+        if not parents:
+            return
+        self.forget_saved_state()
+        cursor = self.saved_state().get("last_value")
+        if cursor is None:  # never loaded: the next load reads everything anyway
+            return
+        self.on_note(f"reading again the records of {len(parents):,} parents that came back ({column}; one request per "
+                  "page each): the source hid them while they were deleted")  # fmt: skip
+        end = self._windows[-1].hi if self._windows else parse_timestamp(cursor)
+        how = disposition(self.strategy, self.dest.merges_in_place, False, False)
+        self.run_dlt(
+            Window(None, parse_timestamp(cursor)), [], self.reader.reread(column, parents, end), None, how, None
+        )
+        with self.dest_lock:
+            deletes.drop_rereads(schema, table, column, parents, scope)
+
     @contextlib.contextmanager
     def locked(self, on_wait) -> Iterator[None]:
         """The destination's lock on this table, held for its whole load; the saved state is read again under it

@@ -304,6 +304,7 @@ def _run_table(load: TableLoad, reconcile: Reconcile, progress: Progress, result
             kill_point("loaded")
             with load.dest_lock:  # the scan's result is written in one transaction, as every destination access
                 reconcile.run(fresh)
+            load.reread()  # the rows of parents that came back (kept by a reconcile, this run's or an earlier one's)
     except Exception as exc:  # noqa: BLE001 - one table's failure must not stop the others
         check_interrupted()  # a signal a library wrapped in its own exception stops the run
         known = isinstance(exc, OmniloadError)

@@ -8,7 +8,10 @@ row (a deleted profile's events, a deleted list's memberships: ``TableInfo.depen
 without scanning those tables, in every destination table of the schema whose loads saved that dependent's
 identity (``klaviyo:events``), whatever its name; a table omniload did not load from it is never touched. A
 row that comes back (listed again, or merged again by the load) brings back the dependents marked along with
-it: those matching its key whose mark is the one it had (the rows marked for another cause keep theirs). The
+it: those matching its key whose mark is the one it had (the rows marked for another cause keep theirs), and a
+dependent the source can read by parent (``TableInfo.reread_by``) keeps its key in the destination
+(``Deletes.add_rereads``): that table's next load reads its rows again (those the source hid while it was
+deleted come back with their old cursor values, older than any lookback; load.py ``TableLoad.reread``). The
 marks held before the load are committed with each slice (the table's saved state, ``revive``), so a kill after
 a slice merged a row back and before its dependents were unmarked is made good by the next run, which first
 brings back the dependents of the rows those marks name that are current now.
@@ -245,6 +248,9 @@ class Reconcile:
             if child is None or dep in seen:
                 continue
             for table in self.loaded_from(dep):
+                if child.reread_by == column and self.deletes.keeps_rereads:  # its rows the source hid meanwhile
+                    parents = [str(v) for v in back.column(info.record_key[0]).to_pylist()]
+                    self.deletes.add_rereads(self.schema, table, column, parents, self.info.scope)
                 marks = back.select([info.record_key[0], DELETED]).rename_columns([column, DELETED])
                 found = self.deletes.unmark_matching(
                     self.schema, table, child.primary_key, column, marks, self.info.scope

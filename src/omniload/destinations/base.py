@@ -302,3 +302,15 @@ class Deletes:
     def unmark_matching(self, schema: str, table: str, key: tuple[str, ...], column: str, marks, scope: Scope = ()):
         """Unmark the rows whose (``column``, mark) is a row of ``marks``; their keys and old marks (None: no table)."""
         raise NotImplementedError
+
+    keeps_rereads = False  # the parents whose rows are to be read again are kept (rereads.py); False: not here
+
+    def add_rereads(self, schema: str, table: str, column: str, parents: list[str], scope: Scope = ()) -> None:
+        """Keep ``parents`` (values of ``column``, parents that came back): ``table``'s next load reads their rows."""
+
+    def rereads(self, schema: str, table: str, column: str, scope: Scope = ()) -> list[str]:
+        """The parents kept by :meth:`add_rereads` for ``table`` and ``column``, not yet read again."""
+        return []
+
+    def drop_rereads(self, schema: str, table: str, column: str, parents: list[str], scope: Scope = ()) -> None:
+        """Forget ``parents``: their rows were read again and committed."""

@@ -21,6 +21,7 @@ from typing import Any
 import pyarrow as pa
 
 from .base import Deletes, Scope, scope_label
+from .rereads import SqlRereads, q
 from .state import loaded_from
 
 DELETED = "_omniload_deleted_at"
@@ -44,10 +45,6 @@ class _Undo(Exception):
         self.result = result
 
 
-def q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _keys(key: tuple[str, ...], rows: list[tuple]) -> pa.Table:
     """Fetched rows of key columns as Arrow, typed as they came."""
     return pa.table({c: pa.array([r[n] for r in rows], type=None if rows else pa.string()) for n, c in enumerate(key)})
@@ -63,7 +60,7 @@ def _marked(key: tuple[str, ...], rows: list[tuple]) -> pa.Table:
     return _keys(key, rows).append_column(DELETED, pa.array([r[len(key)] for r in rows], pa.timestamp("us", tz="UTC")))
 
 
-class SqlDeletes(Deletes):
+class SqlDeletes(SqlRereads, Deletes):
     """The SQL of marking deletes, for a DB-API connection; subclasses connect and load Arrow key tables."""
 
     param = "?"  # the driver's placeholder

@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 from ..runtime import work_prefix
 from .base import Deletes, Scope
 from .deletes import DELETED, Deletion
+from .rereads import DltRereads
 from .state import loaded_from, pipeline_name
 
 LOAD_ID = "_dlt_load_id"
@@ -49,7 +50,7 @@ def _only(table: pa.Table, columns, wanted: set[tuple]) -> pa.Table:
     return table.filter(pa.array([k in wanted for k in _keys(table, columns)], pa.bool_()))
 
 
-class DltDeletes(Deletes):
+class DltDeletes(DltRereads, Deletes):
     """Reconciling deletes through a dlt pipeline; a family overrides ``_rows`` (reading) where it reads otherwise."""
 
     _workdir: str | None = None

@@ -87,6 +87,10 @@ class ScopedReader(TableReader):
     def state_update(self) -> dict:
         return self.inner.state_update()
 
+    def reread(self, column: str, parents: list[str], end: datetime) -> Iterator[pa.Table]:
+        for batch in self.inner.reread(column, parents, end):
+            yield self._add(batch)
+
     def adopt(self, rows: pa.Table) -> pa.Table:
         return self._add(self.inner.adopt(rows))
 

@@ -282,6 +282,21 @@ class KlaviyoReader(TableReader):
             self.source.note(self.events, f"API revision {self.source.config.revision} is {self.source.run.server.deprecation}; "
                                           "set revision= in the source URI to a newer one")  # fmt: skip
 
+    def reread(self, column: str, parents: list[str], end: datetime) -> Iterator[pa.Table]:
+        """The records of ``parents``, one ``equals(column,"…")`` listing each (the endpoint takes one value), up to
+        ``end`` (Klaviyo serves a restored profile's events again, with their old datetimes)."""
+        if column != self.spec.reread_by:
+            raise NotImplementedError(f"table '{self.spec.name}' cannot be read by '{column}'")
+        chunk = max(1, self.options.parallelism)
+        for n in range(0, len(parents), chunk):  # partitions are listed side by side
+            parts = tuple((f'equals({column},"{p}")', {}) for p in parents[n : n + chunk])
+            lean = type(self)(self.source, replace(self.spec, partitions=parts), self.options, self.events)
+            lean.stats = self.stats
+            for table in lean.read(Window(None, end)):
+                if self._chosen is not None:  # metrics=: the chosen metrics' events only
+                    table = table.filter(pc.is_in(table.column("metric_id"), pa.array(self._chosen.ids, pa.string())))
+                yield self._lifted(table)
+
     def _count(self, table: pa.Table) -> None:
         """Count the rows without a cursor value (the summary says how many were loaded so)."""
         if self.spec.cursor:

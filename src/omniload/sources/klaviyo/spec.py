@@ -90,6 +90,9 @@ class TableSpec:
     # (table, column): what Klaviyo deletes along with a record of this table (a profile's events, a list's
     # memberships); a parent's children are added by tables/__init__.py
     dependents: tuple[tuple[str, str], ...] = ()
+    # the column this table's endpoint filters on with ``equals`` for one parent (events: ``profile_id``): the
+    # records of a parent that came back are read again by it (TableInfo.reread_by, KlaviyoReader.reread)
+    reread_by: str = ""
     # A table read from another endpoint's ``included`` resources (``include=<this>`` on the parent's listing):
     # one row per (listed record, related record), the listed record's id in the first ``to_one`` column
     # (campaign messages: ``include=campaign-messages`` on /api/campaigns, ``campaign_id``). See decode.py.
@@ -188,6 +191,6 @@ class TableSpec:
             )
         lookback = self.lookback if self.cursor else timedelta(0)
         return TableInfo(self.name, self.primary_key, self.cursor, self.strategy, self.all_columns, self.immutable, lookback,
-                         in_all=self.in_all, group=self.rate_bucket, dependents=self.dependents,
+                         in_all=self.in_all, group=self.rate_bucket, dependents=self.dependents, reread_by=self.reread_by,
                          deep_lookback=self.deep_lookback if self.cursor else timedelta(0),
                          derived={c: self.derived_from for c in self.derived})  # fmt: skip
