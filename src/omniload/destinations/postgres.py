@@ -93,32 +93,21 @@ class Postgres(SqlFill, SqlViews, SqlDeletes, Takeover, Destination):
                 wait_for(attempt, self.lock_wait, f"{schema}.{table}", self.display, on_wait)
                 staging = self.staging_schema(schema)
                 cur.execute("select pg_advisory_lock_shared(%s)", (_staging_key(staging),))  # no drop while loading
-            # the schemas in one transaction: a run into another table of the schema sees the staging schema whole
-            # (with its _dlt_version) or not at all (dlt, seeing it half made, created _dlt_version beside our copy:
-            # a duplicate pg_type); a run creating them at the same moment waits for ours, fails, and rolls back
-            con.autocommit = False
-            try:
-                with con.cursor() as cur:
-                    cur.execute("select 1 from pg_namespace where nspname = %s", (staging,))
-                    ours = not cur.fetchall()
-                    for name in (schema, staging):
+                cur.execute("select 1 from pg_namespace where nspname = %s", (staging,))
+                ours = not cur.fetchall()
+                for name in (schema, staging):
+                    with contextlib.suppress(errors.UniqueViolation):  # created by another run this moment
                         cur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(name)))
-                    if ours and staging != schema:
-                        cur.execute(sql.SQL("comment on schema {} is %s").format(sql.Identifier(staging)),
-                                    (STAGING_MARK,))  # fmt: skip
-                        # dlt takes an existing staging schema for one it set up: a full refresh deletes from its
-                        # _dlt_version there, so a staging schema made again after a drop gets that table too
-                        cur.execute("select 1 from pg_tables where schemaname = %s and tablename = %s",
-                                    (schema, VERSION))  # fmt: skip
-                        if cur.fetchall():
+                if ours and staging != schema:
+                    cur.execute(sql.SQL("comment on schema {} is %s").format(sql.Identifier(staging)), (STAGING_MARK,))
+                    # dlt takes an existing staging schema for one it set up: a full refresh deletes from its
+                    # _dlt_version there, so a staging schema made again after a drop gets that table too
+                    cur.execute("select 1 from pg_tables where schemaname = %s and tablename = %s", (schema, VERSION))
+                    if cur.fetchall():
+                        with contextlib.suppress(errors.UniqueViolation, errors.DuplicateTable):
                             cur.execute(sql.SQL("create table if not exists {}.{} (like {}.{} including all)").format(
                                 sql.Identifier(staging), sql.Identifier(VERSION), sql.Identifier(schema),
                                 sql.Identifier(VERSION)))  # fmt: skip
-                con.commit()
-            except (errors.UniqueViolation, errors.DuplicateTable, errors.DuplicateSchema):
-                con.rollback()  # another run made them this moment, whole
-            finally:
-                con.autocommit = True
             yield
         finally:
             con.close()  # ends the session, and with it the lock
