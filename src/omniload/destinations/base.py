@@ -217,8 +217,9 @@ class Takeover:
 
     def drop_staging(self, schema: str) -> None:  # noqa: B027 (optional: DuckDB alone does it)
         """After the run: remove dlt's staging schema of ``schema`` when it holds only what dlt put there (emptied
-        staging copies of ``schema``'s tables and dlt's own tables); the user did not ask for it. DuckDB and
-        PostgreSQL do (PostgreSQL only one it created, that no other run is loading through)."""
+        staging copies of ``schema``'s tables and dlt's own tables); the user did not ask for it. Only DuckDB does:
+        PostgreSQL's table lock creates the staging schema before each load, and dlt's full refresh then expects
+        its ``_dlt_version`` there."""
 
 
 class Fill:

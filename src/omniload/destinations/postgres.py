@@ -3,11 +3,7 @@
 Preflight connects once (a wrong password or a refused connection fails before any work, redacted); "nothing new"
 is checked with one query on the fetched keys, so a run with nothing new records no load. Deleted rows are marked
 with the SQL of deletes.py, the live keys copied (COPY) into a temporary table. One run at a time loads a table:
-an advisory lock on ``schema.table`` (locks.py). The staging schema (``<schema>_staging``) the table lock creates is
-marked as omniload's (``STAGING_MARK``, its comment) and dropped after the run when it holds only dlt's tables and
-emptied staging copies, and no other run is loading through it (a shared advisory lock per staging schema, held
-for each table's whole load; the drop takes it exclusively or leaves the schema). A staging schema omniload did
-not create, or one holding tables of others or rows, is never dropped."""
+an advisory lock on ``schema.table`` (locks.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +15,7 @@ from typing import Any, ClassVar
 
 from ..errors import DestinationUnreachable
 from ..uri import redact
-from .base import Destination, Takeover, leftover_staging
+from .base import Destination, Takeover
 from .deletes import SqlDeletes, q
 from .fill import SqlFill
 from .locks import wait_for
@@ -40,15 +36,6 @@ def _lock_key(schema: str, table: str) -> int:
     return int.from_bytes(
         hashlib.sha256(f"omniload:{schema}.{table}".lower().encode()).digest()[:8], "big", signed=True
     )
-
-
-VERSION = "_dlt_version"  # dlt's table of stored schemas
-STAGING_MARK = "omniload: dlt's staging schema, dropped when emptied"  # the comment on a staging schema it created
-
-
-def _staging_key(staging: str) -> int:
-    """The advisory lock of one staging schema: shared by every load through it, exclusive to drop it."""
-    return _lock_key("", f"staging:{staging}")
 
 
 @dataclass
@@ -91,23 +78,9 @@ class Postgres(SqlFill, SqlViews, SqlDeletes, Takeover, Destination):
                     return bool(cur.fetchone()[0])
 
                 wait_for(attempt, self.lock_wait, f"{schema}.{table}", self.display, on_wait)
-                staging = self.staging_schema(schema)
-                cur.execute("select pg_advisory_lock_shared(%s)", (_staging_key(staging),))  # no drop while loading
-                cur.execute("select 1 from pg_namespace where nspname = %s", (staging,))
-                ours = not cur.fetchall()
-                for name in (schema, staging):
+                for name in (schema, self.staging_schema(schema)):
                     with contextlib.suppress(errors.UniqueViolation):  # created by another run this moment
                         cur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(name)))
-                if ours and staging != schema:
-                    cur.execute(sql.SQL("comment on schema {} is %s").format(sql.Identifier(staging)), (STAGING_MARK,))
-                    # dlt takes an existing staging schema for one it set up: a full refresh deletes from its
-                    # _dlt_version there, so a staging schema made again after a drop gets that table too
-                    cur.execute("select 1 from pg_tables where schemaname = %s and tablename = %s", (schema, VERSION))
-                    if cur.fetchall():
-                        with contextlib.suppress(errors.UniqueViolation, errors.DuplicateTable):
-                            cur.execute(sql.SQL("create table if not exists {}.{} (like {}.{} including all)").format(
-                                sql.Identifier(staging), sql.Identifier(VERSION), sql.Identifier(schema),
-                                sql.Identifier(VERSION)))  # fmt: skip
             yield
         finally:
             con.close()  # ends the session, and with it the lock
@@ -134,41 +107,6 @@ class Postgres(SqlFill, SqlViews, SqlDeletes, Takeover, Destination):
 
         self._quietly(lambda cur: cur.execute(sql.SQL("truncate table {}.{}").format(
             sql.Identifier(self.staging_schema(schema)), sql.Identifier(table))))  # fmt: skip
-
-    def drop_staging(self, schema: str) -> None:
-        """Drop the staging schema of ``schema`` when omniload created it (its comment), it holds only dlt's tables
-        and emptied copies of ``schema``'s tables, and no run is loading through it (its lock, taken exclusively
-        without waiting); otherwise leave it."""
-        import psycopg2
-
-        staging = self.staging_schema(schema)
-        if staging == schema:
-            return
-        try:
-            con = self._connect()
-        except psycopg2.Error:
-            return
-        try:
-            con.autocommit = True
-            with con.cursor() as cur:
-                cur.execute("select pg_try_advisory_lock(%s)", (_staging_key(staging),))
-                if not cur.fetchone()[0]:
-                    return  # another run loads through it now: it drops it when done
-                cur.execute("select obj_description(oid, 'pg_namespace') from pg_namespace where nspname = %s",
-                            (staging,))  # fmt: skip
-                if cur.fetchall() != [(STAGING_MARK,)]:
-                    return
-
-                def query(text: str) -> list:
-                    cur.execute(text)
-                    return cur.fetchall()
-
-                if leftover_staging(query, schema, staging):
-                    cur.execute(f"drop schema {q(staging)} cascade")
-        except psycopg2.Error:
-            pass  # left as it is: a later run drops it
-        finally:
-            con.close()  # ends the session, and with it the lock
 
     def dlt_table(self, schema: str, table: str) -> dict[str, str] | None:
         found: dict[str, str] = {}
