@@ -60,8 +60,9 @@ DEFINITIONS_DIR = os.path.join(tempfile.gettempdir(), "omniload-dagster-definiti
 
 
 def account_pipeline(schema: str, table: str, account: str) -> str:
-    """The dlt pipeline, so the saved state, of one account's table."""
-    return f"{pipeline_name(schema, table)}__{account}"
+    """The dlt pipeline, so the saved state, of one account's table: named as the CLI names a scoped table's
+    (``pipeline_name`` with the account as its scope)."""
+    return pipeline_name(schema, table, (("account", account),))
 
 
 def account_credentials(variable: str) -> tuple[str, str, str]:
