@@ -32,7 +32,11 @@ class Sandbox:
 
     def stop(self) -> None:
         self.proc.terminate()
-        self.proc.wait(timeout=10)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # a worker still closing connections: the figures are already taken
+            self.proc.kill()
+            self.proc.wait(timeout=10)
 
     def __enter__(self) -> Sandbox:
         return self
