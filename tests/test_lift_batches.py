@@ -87,7 +87,9 @@ def _varied(seed: int, n: int, late: bool = False, odd: bool = False) -> list:
             props["new one"] = rng.choice(["ß", "\u00e9", "x y"])
             props["item_count"] = 5  # the same column name as 'Item Count': kept in the JSON only
         if odd and rng.random() < 0.05:
-            props[rng.choice(["Item Count", "price", "name", "flag"])] = rng.choice([2**63, "many", 1.25, 7, {}])
+            props[rng.choice(["Item Count", "price", "name", "flag"])] = rng.choice(
+                [2**63, "many", 1.25, 7, {}, True, 1e400]
+            )
         if rng.random() < 0.1:
             del props["price"]
         text = json.dumps(props, ensure_ascii=rng.random() < 0.5, separators=rng.choice([(",", ":"), (", ", ": ")]))
