@@ -8,6 +8,7 @@ import json
 
 import msgspec
 import pyarrow as pa
+import pytest
 
 from omniload.sources.klaviyo.columns import RawColumn
 from omniload.sources.klaviyo.lift import Lifter
@@ -56,3 +57,80 @@ def test_raw_column_keeps_nulls_and_refuses_bad_utf8():
     raws = [msgspec.Raw(b'{"a":1}'), msgspec.Raw(b"null"), msgspec.Raw(b'"nul"'), msgspec.Raw(b"[]")]
     assert RawColumn(raws).text().to_pylist() == ['{"a":1}', None, '"nul"', "[]"]
     assert RawColumn([msgspec.Raw(b'"\xff"')]).text() is None
+
+
+class _RowsRead(Lifter):
+    """The lifter without its struct decoder of known properties: every batch read as before it existed."""
+
+    def _by_known(self, column, arrays) -> bool:
+        return False
+
+
+def _varied(seed: int, n: int, late: bool = False, odd: bool = False) -> list:
+    """Rows of varied properties as JSON text, written in varied ways (spaces, escapes, ``1.50``, a key twice);
+    ``late``: two properties more, ``odd``: a few values not of their column's type."""
+    import random
+
+    rng = random.Random(seed)
+    scalars = [0, 7, -3, 2**63 - 1, -(2**63), 2**63, 2**70, 1.5, 109.70, -0.0, 1e300, 1e-7, 3.0, True, False, None,
+               "", "Größe 42", 'a"b', "line\nnext", "é\u2028😀", "12"]  # fmt: skip
+    nested = [[], {}, [1, 2.50, "x"], {"b": 1, "a": [None, True]}, "DUP", [{"deep": {"er": [1e-7, 2**64]}}],
+              {"é": "\u00e9"}, [2**70, 0.1, -0.0]]  # fmt: skip
+    rows: list = []
+    for i in range(n):
+        if rng.random() < 0.03:
+            rows.append(rng.choice([None, "null", "{}"]))
+            continue
+        props = {"Item Count": rng.choice([1, 2, 2**63 - 1]), "price": rng.choice([1.5, 2, 19.99, None, 2**64]),
+                 "name": f"n{i} ü\t", "flag": rng.random() < 0.5, "items": rng.choice(nested), "$value": rng.random(),
+                 "Größe": rng.choice(["S", "M", None]), "any": rng.choice(scalars + nested)}  # fmt: skip
+        if late:
+            props["new one"] = rng.choice(["ß", "\u00e9", "x y"])
+            props["item_count"] = 5  # the same column name as 'Item Count': kept in the JSON only
+        if odd and rng.random() < 0.05:
+            props[rng.choice(["Item Count", "price", "name", "flag"])] = rng.choice(
+                [2**63, "many", 1.25, 7, {}, True, 1e400]
+            )
+        if rng.random() < 0.1:
+            del props["price"]
+        text = json.dumps(props, ensure_ascii=rng.random() < 0.5, separators=rng.choice([(",", ":"), (", ", ": ")]))
+        text = text.replace('"DUP"', '{"k": 1, "k":2}')  # a key twice: the last value counts
+        rows.append(text.replace("2.5,", "2.50,").replace("109.7", "109.70"))
+    return rows
+
+
+def _batches() -> list[list]:
+    """Batches whose properties settle (the struct decoder reads them), then change type, then gain properties."""
+    first = [json.dumps({"Item Count": 1, "price": 2.5, "name": "x", "flag": True, "items": [1], "any": [1]})] * 20
+    return [first, _varied(1, 400), first, _varied(2, 400, odd=True), _varied(3, 400),
+            [json.dumps({"Item Count": "many", "price": "free"}), *first], _varied(4, 500), _varied(5, 500, late=True),
+            _varied(6, 500, late=True), [None, "[1]", "3", *first], _varied(7, 300, late=True, odd=True),
+            _varied(8, 300, late=True)]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("table", "source", "cap"), [("events", "event_properties", 100), ("profiles", "properties", 3)]
+)
+def test_the_known_properties_decoder_lifts_as_the_row_reading_does(table, source, cap):
+    notes: list[str] = []
+    fast, slow = Lifter(table, cap, {}, notes.append), _RowsRead(table, cap, {}, notes.append)
+    fast.reserved = slow.reserved = {"id", source, "property_value"}
+    read_fast = []
+    for n, batch in enumerate(_batches()):
+        rows = pa.table({"id": [str(i) for i in range(len(batch))], source: pa.array(batch, pa.string())})
+        if fast.cols and fast._by_known(rows.column(source), {}):
+            read_fast.append(n)
+        got, want = fast.apply(rows), slow.apply(rows)
+        assert got.schema == want.schema and got.schema.metadata == want.schema.metadata
+        for name in want.column_names:
+            assert got.column(name).to_pylist() == want.column(name).to_pylist(), name
+        assert fast.state() == slow.state()
+    # the others have a new property, a value of another type (in a lifted property) or a row not an object
+    assert set(read_fast) >= {2, 4, 6, 8, 11} and (cap < 100 or read_fast == [2, 4, 6, 8, 11])
+    types = fast.state()["property_columns"]
+    if cap == 100:
+        assert types["property_item_count"] == "bigint" and "property_item_count__v_json" in types
+        assert types["property_items"] == "json" and types["property_any"] in ("bigint", "double", "text", "json")
+    else:
+        assert {c for c in types if not c.endswith("__v_json")} == {"custom_item_count", "custom_price", "custom_name"}
+        assert notes and all("property_columns_max" in note for note in notes)

@@ -11,6 +11,10 @@ At most ``property_columns_max`` columns (default 100, variants not counted) per
 left in the JSON column only, with a note. Per batch: the documents decoded in one msgspec call, Arrow infers
 one struct of them in C, and each property's column is that struct's child; value by value only for JSON
 columns, for values of another type than their column's, and for a batch where a property has two types.
+Once every property of a batch has its column (each batch after the first of a run, mostly), the batch is read by
+a struct decoder made of those columns' types (:class:`_Known`): each property's values come out of msgspec typed
+and each column is made in one C loop, no Python step per row or value; a batch it refuses (a new property, a
+value not of its column's type) is read as above.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import re
-from operator import methodcaller
+from operator import attrgetter, methodcaller
 from typing import Any
 
 import msgspec
@@ -85,6 +89,7 @@ class Lifter:
         self.owner: dict[str, str] = {}  # column -> the property that claimed it (this run)
         self.reserved: set[str] = set()  # columns the table has otherwise (events: the well-known ones)
         self.cols: dict[str, str | None] = {}  # property -> its column (None: not lifted), this run
+        self._known: _Known | None = None  # the decoder of batches whose properties all have their column
 
     def state(self) -> dict:
         return {STATE_KEY: dict(self.types)}
@@ -180,9 +185,20 @@ class Lifter:
         with _collector_paused():
             return self._apply(table)
 
+    def _by_known(self, column: pa.ChunkedArray, arrays: dict[str, pa.Array]) -> bool:
+        """The columns of a batch whose every property has its column this run and every value its column's type
+        (False, nothing done: one does not)."""
+        if not self.cols:
+            return False
+        if self._known is None or self._known.size != len(self.cols):
+            self._known = _Known(self.cols, self.types)
+        return self._known.read(column, arrays)
+
     def _apply(self, table: pa.Table) -> pa.Table:
         n = table.num_rows
         arrays: dict[str, pa.Array] = {}
+        if self._by_known(table.column(self.source), arrays):
+            return self._complete(table, arrays)
         typed = _by_property(table.column(self.source), n)
         if typed is not None and (typed[1] or self._contested(typed[0])) and not _inferred(typed[0]):
             typed = None  # as row by row: the order of claims and a mixed number column's type are the first values'
@@ -196,6 +212,11 @@ class Lifter:
                     self._fitted(col, values, arrays)
         else:
             self._by_row(table, arrays)
+        return self._complete(table, arrays)
+
+    def _complete(self, table: pa.Table, arrays: dict[str, pa.Array]) -> pa.Table:
+        """``table`` with ``arrays`` and a NULL column for each other column known so far (every batch has all)."""
+        n = table.num_rows
         for col, typ in self.types.items():  # every column known so far, in every batch
             arr = arrays.get(col)
             arr = arr if arr is not None else pa.nulls(n, TYPES[typ].arrow)
@@ -208,11 +229,53 @@ class Lifter:
 _NONE: dict = {}  # a row without properties (read only)
 
 
+class _Known:
+    """Reads a batch whose properties all have their column this run (``cols``, as the lifter resolved them): one
+    msgspec struct whose fields are those properties, each of its column's type (JSON and properties not lifted:
+    kept raw), refusing any other property. A value whose JSON type is not its column's is refused as well (an
+    integer is a ``double`` column's number, as :func:`_fit` has it), so whatever the struct reads fits."""
+
+    def __init__(self, cols: dict[str, str | None], types: dict[str, str]) -> None:
+        self.size = len(cols)
+        fields, rename, self.columns = [], {}, []  # columns: (field, column, type) of the lifted properties
+        for i, (prop, col) in enumerate(cols.items()):
+            name, typ = f"p{i}", types[col] if col is not None else JSON
+            rename[name] = prop
+            fields.append((name, msgspec.Raw, _NULL) if typ == JSON else (name, TYPES[typ].python, None))
+            if col is not None:
+                self.columns.append((name, col, typ))
+        Props = msgspec.defstruct("Props", fields, rename=rename, forbid_unknown_fields=True, gc=False)
+        self.empty = Props()
+        self.decode = msgspec.json.Decoder(list[Props | None]).decode
+
+    def read(self, column: pa.ChunkedArray, arrays: dict[str, pa.Array]) -> bool:
+        try:
+            rows = self.decode(_joined(column))
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+            return False  # a property without its column, a value of another type, a row not an object
+        if None in rows:
+            rows = [self.empty if r is None else r for r in rows]
+        for name, col, typ in self.columns:
+            values = list(map(attrgetter(name), rows))
+            arrays[col] = _raw_json_column(values) if typ == JSON else pa.array(values, TYPES[typ].arrow)
+        return True
+
+
+def _raw_json_column(raws: list[msgspec.Raw]) -> pa.Array:
+    """Raw JSON values as a JSON text column, each value as :func:`_json_column` has it (parsed and encoded): each
+    distinct text once (Arrow finds them; most are NULL or repeat, as ``[]``), then taken for every row."""
+    text = RawColumn(raws).text()
+    if text is None:  # not UTF-8 (cannot be: the batch's text is) or too long: value by value
+        return _json_column(list(map(_decode, raws)))
+    distinct = text.dictionary_encode()
+    return _json_column(list(map(_decode, distinct.dictionary.to_pylist()))).take(distinct.indices)
+
+
 def _joined(column: pa.ChunkedArray) -> bytes:
     """The column's JSON texts as one JSON array (NULL as ``null``), joined by Arrow."""
     flat = pc.fill_null(column.combine_chunks(), "null")
     listed = pa.ListArray.from_arrays(pa.array([0, len(flat)], pa.int32()), flat)
-    return b"[" + pc.binary_join(listed, ",")[0].as_buffer().to_pybytes() + b"]"
+    return b"[" + pc.binary_join(listed, ",")[0].as_buffer() + b"]"  # one copy: the buffer is read in place
 
 
 def _by_property(
