@@ -45,9 +45,10 @@ import pyarrow as pa
 from . import reading
 from .dates import iso, parse_timestamp
 from .destinations import NO_TABLE, Destination
+from .destinations.capabilities import resolved_once
 from .destinations.state import pipeline_name, resource_state
 from .errors import CorruptState, DestinationFailed, OmniloadError, UsageError
-from .load_slot import with_load_id_slot
+from .load_slot import LoadIdSlot
 from .prefetch import Prefetch
 from .runtime import release_memory
 from .sources.base import TableReader, Window
@@ -477,8 +478,9 @@ class TableLoad:
             os.environ["NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION"] = (
                 "false" if self.dest.compress_load_files else "true"
             )
+            os.environ["DATA_WRITER__COMPRESSION"] = self.dest.parquet_codec  # extract's Parquet writer
 
-            self._pipeline = dlt.pipeline(pipeline_name=self.pipeline_name, destination=self.dest.dlt_destination(),
+            self._pipeline = dlt.pipeline(pipeline_name=self.pipeline_name, destination=resolved_once(self.dest.dlt_destination()),
                                           dataset_name=self.target.schema, pipelines_dir=self.workdir, progress=None)  # fmt: skip
         return self._pipeline
 
@@ -517,6 +519,7 @@ class TableLoad:
             # a first load (a full refresh, new columns) moves the cursor from its own slices on, even backwards
             previous = None if load.settings.full_refresh or load.new_columns else state.get("last_value")
             newest = None
+            slot = LoadIdSlot(load.pipeline(), load.target.table)
             try:
                 for batches in (head, rest):
                     for batch in batches:
@@ -528,7 +531,7 @@ class TableLoad:
                         load._slice_rows += batch.num_rows
                         load.dest.saw_batch(load.target.schema, load.target.table, batch)
                         if how != "scd2" and load.dest.file_format == "parquet":
-                            batch = with_load_id_slot(batch, load.pipeline(), load.target.table)
+                            batch = slot(batch)
                         added = undeclared(batch.schema, hints)  # columns the source added on the fly: their types
                         if added:
                             hints.update(self.dest.column_hints(column_hints(added, (), None, False)))
