@@ -48,7 +48,7 @@ from .destinations import NO_TABLE, Destination
 from .destinations.capabilities import resolved_once
 from .destinations.state import pipeline_name, resource_state
 from .errors import CorruptState, DestinationFailed, OmniloadError, UsageError
-from .load_slot import LoadIdSlot
+from .load_slot import with_load_id_slot
 from .prefetch import Prefetch
 from .runtime import release_memory
 from .sources.base import TableReader, Window
@@ -519,7 +519,6 @@ class TableLoad:
             # a first load (a full refresh, new columns) moves the cursor from its own slices on, even backwards
             previous = None if load.settings.full_refresh or load.new_columns else state.get("last_value")
             newest = None
-            slot = LoadIdSlot(load.pipeline(), load.target.table)
             try:
                 for batches in (head, rest):
                     for batch in batches:
@@ -531,7 +530,7 @@ class TableLoad:
                         load._slice_rows += batch.num_rows
                         load.dest.saw_batch(load.target.schema, load.target.table, batch)
                         if how != "scd2" and load.dest.file_format == "parquet":
-                            batch = slot(batch)
+                            batch = with_load_id_slot(batch, load.pipeline(), load.target.table)
                         added = undeclared(batch.schema, hints)  # columns the source added on the fly: their types
                         if added:
                             hints.update(self.dest.column_hints(column_hints(added, (), None, False)))
