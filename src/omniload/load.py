@@ -45,6 +45,7 @@ import pyarrow as pa
 from . import reading
 from .dates import iso, parse_timestamp
 from .destinations import NO_TABLE, Destination
+from .destinations.capabilities import resolved_once
 from .destinations.state import pipeline_name, resource_state
 from .errors import CorruptState, DestinationFailed, OmniloadError, UsageError
 from .load_slot import with_load_id_slot
@@ -477,8 +478,9 @@ class TableLoad:
             os.environ["NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION"] = (
                 "false" if self.dest.compress_load_files else "true"
             )
+            os.environ["DATA_WRITER__COMPRESSION"] = self.dest.parquet_codec  # extract's Parquet writer
 
-            self._pipeline = dlt.pipeline(pipeline_name=self.pipeline_name, destination=self.dest.dlt_destination(),
+            self._pipeline = dlt.pipeline(pipeline_name=self.pipeline_name, destination=resolved_once(self.dest.dlt_destination()),
                                           dataset_name=self.target.schema, pipelines_dir=self.workdir, progress=None)  # fmt: skip
         return self._pipeline
 

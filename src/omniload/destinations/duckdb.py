@@ -127,7 +127,7 @@ class DuckDB(SqlFill, SqlViews, SqlDeletes, Takeover, Destination):
             check_database_file(p)
             path = str(p)
         return cls("duckdb", "duckdb", f"duckdb:///{path}", path=path, schema="main", file_format="parquet",
-                   compress_load_files=False, notes=notes)  # fmt: skip
+                   compress_load_files=False, parquet_codec="none", notes=notes)  # fmt: skip
 
     def check_target(self, schema: str, table: str) -> None:
         """DuckDB names a file's catalog after it (``dest.duckdb`` is ``dest``); a schema of the same name makes every
