@@ -3,7 +3,9 @@
 The ``omniload ingest`` process and the children it waits for are counted (``os.wait4``'s resource usage), the
 sandbox (its own process, started by this script) is not: CPU time rather than wall time, so that other work on a
 shared machine changes the figure little. Sandbox limits off, client pacing lifted x100 (as bench/cpu_memory.py);
-each variant runs ``--runs`` times, interleaved, and the median is printed.
+each variant runs ``--runs`` times, interleaved, and the median is printed. ``--src floor`` adds bench/floor.py's
+hand-written floor (fetch -> msgspec -> Arrow -> DuckDB INSERT, no dlt, no state): the CPU any loader into DuckDB
+pays on this machine.
 
 ``--stages``: instead, the CPU of the decode -> Arrow stages alone, in this process (best of 5 over 50 pages of
 the sandbox's events, so that a loaded machine changes it least), for this checkout and each ``--src``: decoding a
@@ -25,7 +27,8 @@ import subprocess
 import sys
 import tempfile
 
-from common import KEY, ROOT, Sandbox, omniload_ingest
+from common import KEY, PY, ROOT, Sandbox, omniload_ingest
+from floor import FLOOR
 
 
 def cpu_run(command: list[str]) -> tuple[float, int]:
@@ -37,7 +40,9 @@ def cpu_run(command: list[str]) -> tuple[float, int]:
         err.seek(0)
         text = err.read()
     assert proc.returncode == 0, text[-2000:]
-    line = next(ln for ln in text.splitlines() if "finish" in ln)
+    line = next(ln for ln in text.splitlines() if "finish" in ln or ln.startswith("floor rows "))
+    if line.startswith("floor rows "):  # the hand floor (bench/floor.py's FLOOR) says its rows on stderr
+        return usage.ru_utime + usage.ru_stime, int(line.split()[2])
     rows = int(line.split("finish: ", 1)[1].split(" rows", 1)[0].replace(",", ""))
     return usage.ru_utime + usage.ru_stime, rows
 
@@ -101,7 +106,12 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--parallelism", type=int, default=8)
     ap.add_argument("--properties", default="", help="'columns': this checkout with properties=columns")
-    ap.add_argument("--src", action="append", default=[], help="another src folder (+columns: properties=columns)")
+    ap.add_argument(
+        "--src",
+        action="append",
+        default=[],
+        help="another src folder (+columns: properties=columns), or 'floor': bench/floor.py's hand floor",
+    )
     ap.add_argument("--stages", action="store_true", help="the decode -> Arrow stages alone (see above)")
     ap.add_argument("--stages-at", help=argparse.SUPPRESS)  # the sandbox's URL: this process measures the stages
     args = ap.parse_args()
@@ -121,6 +131,17 @@ def main() -> None:
             for src in variants:
                 url = sb.url + ("&properties=columns" if src.endswith("+columns") else "")
                 with tempfile.TemporaryDirectory() as tmp:
+                    if src == "floor":  # fetch -> msgspec -> Arrow -> DuckDB INSERT, no dlt: what any loader pays
+                        script = FLOOR + "\nprint('floor rows', rows_loaded, file=sys.stderr)\n"
+                        seconds, rows = cpu_run(
+                            [PY, "-c", script, sb.url, KEY, f"{tmp}/f.duckdb", str(args.parallelism)]
+                        )
+                        cpu[src].append(seconds / rows * 1e6)
+                        print(
+                            f"  floor: {seconds:.1f} s CPU, {rows:,} rows, {seconds / rows * 1e6:.1f} µs/row",
+                            flush=True,
+                        )
+                        continue
                     cmd = omniload_ingest(url, "events", f"duckdb:///{tmp}/c.duckdb", args.parallelism)
                     path = src.removesuffix("+columns")
                     seconds, rows = cpu_run(["/usr/bin/env", f"PYTHONPATH={path}:{sandbox_src}", *cmd])

@@ -90,7 +90,8 @@ async def main():
     con.execute(f"create table events ({COLUMNS})")
     rows = await fetch_all(sys.argv[1], sys.argv[2], int(sys.argv[4]), lambda tbl: con.execute("insert into events select * from tbl"))
     con.close(); print(rows, round(time.monotonic() - t0, 2))
-asyncio.run(main())
+    return rows
+rows_loaded = asyncio.run(main())
 """
 )
 
