@@ -77,3 +77,19 @@ def test_each_committed_slice_is_said_with_what_is_safely_loaded(make_sandbox, t
     log = run_cli("ingest", "--source-uri", source_uri(sb), "--source-table", "events", "--dest-uri",
                   f"duckdb:///{tmp_path}/l.duckdb", "--progress", "log", "--checkpoint-rows", "2000")  # fmt: skip
     assert log.returncode == 0 and "[events] committed: " in log.stderr
+
+
+def test_the_heaviest_table_starts_first(make_sandbox, tmp_path):
+    """With one table at a time, flow-actions (one request per flow at 60 a minute) starts before the list tables
+    named before it: the source's weights order the run (they were dropped once: tables ran in the order given)."""
+    sb = make_sandbox(scale="tiny", rate_limits="off")
+    proc = run_cli("ingest", "--source-uri", source_uri(sb), "--source-table", "lists,events,flow-actions",
+                   "--dest-uri", f"duckdb:///{tmp_path / 'k.duckdb'}", "--progress", "json",
+                   "--table-parallelism", "1")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    started: list[str] = []
+    for line in proc.stderr.splitlines():
+        table = json.loads(line).get("table") if line.startswith("{") else None
+        if table and table not in started:
+            started.append(table)
+    assert started == ["flow-actions", "lists", "events"]  # weights: 100 (a child of 60/min), 0.08, 0.017
