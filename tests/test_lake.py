@@ -138,3 +138,100 @@ def test_delta_tables_in_an_s3_bucket(make_sandbox, s3_server):
     # a bucket that does not exist fails the tables with the secret redacted
     proc = _ingest(sb, dest.replace("s3://lake/", "s3://no-such-bucket/"), "--dest-table", "kl.*", "--debug")
     assert proc.returncode != 0 and secret not in proc.stderr + proc.stdout, proc.stderr
+
+
+def test_a_delta_load_does_not_sleep_on_dlts_finalized_jobs(make_sandbox, tmp_path, monkeypatch):
+    """dlt's loader waits for a job on a semaphore with a timeout (1 s; 30 s here) that only a job run in a thread
+    releases; a Delta table's file and state jobs never run (finalized), so every load slept the whole timeout
+    (wakeup.py). A load and a reconcile of two tables with a 30 s timeout end well within it."""
+    import time
+
+    from dlt.load.load import Load
+
+    from omniload.cli import main
+
+    init = Load.__init__
+
+    def slow_poll(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self._run_loop_sleep_duration = 30.0
+
+    monkeypatch.setattr(Load, "__init__", slow_poll)
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=24)
+    started = time.monotonic()
+    code = main(["ingest", "--source-uri", source_uri(sb), "--source-table", "campaigns,tags", "--dest-uri",
+                 f"delta:///{tmp_path}", "--dest-table", "kl.*", "--progress", "log", "--reconcile", "all"])  # fmt: skip
+    assert code == 0
+    assert time.monotonic() - started < 25  # each load would sleep 30 s
+    for name in ("campaigns", "tags"):
+        got, _ = _read("delta", tmp_path / "kl" / name)
+        assert_rows_equal_truth(got, sb, name)
+
+
+def test_a_delta_run_with_nothing_new_writes_no_version(make_sandbox, tmp_path):
+    """A run whose lookback holds only rows the Delta table has (same key, same cursor) loads nothing and commits
+    nothing (``Lake.already_loaded``), as on DuckDB: no new table version. A record changed since is loaded."""
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=25)
+    dest = f"delta:///{tmp_path}"
+    tables = ("events", "profiles", "campaigns")
+    proc = run_cli("ingest", "--source-uri", source_uri(sb), "--source-table", ",".join(tables), "--dest-uri", dest,
+                   "--dest-table", "kl.*", "--progress", "log")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    versions = {t: len(_delta(str(tmp_path / "kl" / t)).history()) for t in tables}
+    proc = run_cli("ingest", "--source-uri", source_uri(sb), "--source-table", ",".join(tables), "--dest-uri", dest,
+                   "--dest-table", "kl.*", "--progress", "log")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    for name in tables:
+        assert len(_delta(str(tmp_path / "kl" / name)).history()) == versions[name], name
+        got, _ = _read("delta", tmp_path / "kl" / name)
+        assert_rows_equal_truth(got, sb, name)
+    http_post(sb.base_url, "/__sandbox/season/step?seconds=3600")  # new and updated records of every table
+    proc = run_cli("ingest", "--source-uri", source_uri(sb), "--source-table", ",".join(tables), "--dest-uri", dest,
+                   "--dest-table", "kl.*", "--progress", "log")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    for name in tables:
+        got, _ = _read("delta", tmp_path / "kl" / name)
+        assert_rows_equal_truth(got, sb, name)
+
+
+def test_a_delta_tables_state_and_pipeline_are_what_the_destination_stores(make_sandbox, tmp_path):
+    """The saved state read from the newest state file is the one dlt's sync restores; the reconcile's pipeline of a
+    table is synced once and reused while the stored state and schema stay, and synced again once another run
+    stored a new one."""
+    from omniload.destinations import parse_destination
+    from omniload.destinations.base import Destination
+    from omniload.destinations.state import pipeline_name, resource_state
+
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=26)
+    dest_uri = f"delta:///{tmp_path}"
+
+    def ingest():
+        proc = run_cli("ingest", "--source-uri", source_uri(sb), "--source-table", "campaigns", "--dest-uri", dest_uri,
+                       "--dest-table", "kl.campaigns", "--progress", "log")  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+
+    ingest()
+    dest = parse_destination(dest_uri)
+    try:
+        name = pipeline_name("kl", "campaigns")
+        import dlt
+
+        probe = dlt.pipeline(pipeline_name=name, destination=dest.dlt_destination(), dataset_name="kl",
+                             pipelines_dir=str(tmp_path / "probe"), progress=None)  # fmt: skip
+        synced = Destination.saved_state(dest, name, "kl", lambda: probe)
+        assert resource_state(dest.saved_state(name, "kl", lambda: None), "campaigns") == resource_state(
+            synced, "campaigns"
+        )
+        assert resource_state(synced, "campaigns").get("last_value")
+        assert dest.saved_state(name + "__other", "kl", lambda: None) == {}  # no state of that name: nothing
+        first = dest._pipe("kl", "campaigns")
+        assert dest._pipe("kl", "campaigns") is first  # nothing stored since: not synced again
+        before = resource_state(first.state, "campaigns")["last_value"]
+        http_post(sb.base_url, "/__sandbox/season/step?seconds=3600")
+        ingest()  # another process stores a new state (a newer cursor)
+        again = dest._pipe("kl", "campaigns")
+        after = resource_state(again.state, "campaigns")["last_value"]
+        assert after != before
+        assert after == resource_state(dest.saved_state(name, "kl", lambda: None), "campaigns")["last_value"]
+    finally:
+        dest.close()

@@ -9,6 +9,7 @@ a time loads a table: a lock file in the root folder (locks.py).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from ..errors import UsageError
 from .base import Destination, local_path
 from .locks import folder_table_lock
 from .tombstones import DltDeletes, fill
+from .wakeup import wake_on_finalized_jobs
 
 FILE_FORMATS = {"parquet": "parquet", "csv": "csv", "jsonl": "jsonl"}
 
@@ -37,6 +39,27 @@ def folder(scheme: str, uri: str) -> Path:
     if not parent.is_dir() or not os.access(parent, os.W_OK):
         raise UsageError(f"--dest-uri: folder '{parent}' does not exist or is not writable")
     return p
+
+
+def newest_stored(root: str, dataset: str, folder: str, name: str | None) -> str:
+    """The path of the newest file of ``name`` in one of dlt's own folders (``_dlt_pipeline_state``: a pipeline's
+    saved states, ``_dlt_version``: a schema's versions) of a local dataset folder under ``root``, as dlt's
+    filesystem destination names and picks them (``<name>__<load id>__<hash>.jsonl``, the largest load id); ""
+    when there is none."""
+    found, best = "", ""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(os.path.join(root, dataset, folder)):
+            parts = os.path.splitext(entry.name)[0].rsplit("__", 2)
+            if len(parts) == 3 and parts[0] == name and parts[1] > best:
+                found, best = entry.path, parts[1]
+    return found
+
+
+def stored_files(root: str, p: Any) -> tuple[str, str]:
+    """The newest stored state of dlt pipeline ``p`` and the newest stored version of its schema: the files a sync
+    would restore; another writer's load changes one or both."""
+    return (newest_stored(root, p.dataset_name, "_dlt_pipeline_state", p.pipeline_name),
+            newest_stored(root, p.dataset_name, "_dlt_version", p.default_schema_name))  # fmt: skip
 
 
 @dataclass
@@ -79,7 +102,11 @@ class Files(DltDeletes, Destination):
     def dlt_destination(self):
         import dlt
 
+        wake_on_finalized_jobs()  # the state table's job is a finalized one
         return dlt.destinations.filesystem(bucket_url=Path(self.path).resolve().as_uri())
+
+    def _stored(self, p) -> tuple[str, str]:
+        return stored_files(self.path, p)
 
     def _rows(self, p, table: str, cols: dict, columns: list[str], where):
         """Every file of the table read with pyarrow (CSV: as text, but the mark), the columns a file lacks empty."""

@@ -69,13 +69,7 @@ class DltRereads:
     keeps_rereads = True
 
     def _reread_pipe(self, schema: str, table: str, scope: Scope) -> Any:
-        import dlt
-
-        p = dlt.pipeline(pipeline_name=pipeline_name(schema, table, scope) + "__rereads",
-                         destination=self.dlt_destination(), dataset_name=schema, pipelines_dir=self._work(),
-                         progress=None)  # fmt: skip
-        p.sync_destination()
-        return p
+        return self._synced(pipeline_name(schema, table, scope) + "__rereads", schema)
 
     def _kept(self, p: Any) -> dict[str, list[str]]:
         return dict(resource_state(p.state, REREAD).get("parents") or {})
@@ -91,6 +85,7 @@ class DltRereads:
         p.extract(kept(), loader_file_format=self.file_format)
         p.normalize()
         p.load()
+        self._loaded(p)
 
     def add_rereads(self, schema: str, table: str, column: str, parents: list[str], scope: Scope = ()) -> None:
         if not parents:

@@ -54,6 +54,7 @@ class DltDeletes(DltRereads, Deletes):
     """Reconciling deletes through a dlt pipeline; a family overrides ``_rows`` (reading) where it reads otherwise."""
 
     _workdir: str | None = None
+    _pipes: dict[tuple[str, str], tuple[Any, Any]] | None = None  # (dataset, pipeline) -> (pipeline, _stored)
 
     # -- the table's pipeline ----------------------------------------------------------------------------
     def _work(self) -> str:
@@ -63,12 +64,34 @@ class DltDeletes(DltRereads, Deletes):
         return self._workdir
 
     def _pipe(self, schema: str, table: str, scope: Scope = ()) -> Any:
+        return self._synced(pipeline_name(schema, table, scope), schema)
+
+    def _synced(self, name: str, schema: str) -> Any:
+        """dlt's pipeline ``name`` in this run's work folder with the schema and state the destination stores for
+        it: synced from the destination, unless this run synced it (or loaded through it) before and what the
+        destination stores of it is still the same (``_stored``). A sync costs about 60 ms, and a reconcile asks for
+        the same table's pipeline three or four times."""
         import dlt
 
-        p = dlt.pipeline(pipeline_name=pipeline_name(schema, table, scope), destination=self.dlt_destination(),
-                         dataset_name=schema, pipelines_dir=self._work(), progress=None)  # fmt: skip
+        held = self._pipes.get((schema, name)) if self._pipes is not None else None
+        if held is not None and held[1] is not None and self._stored(held[0]) == held[1]:
+            return held[0]
+        p = dlt.pipeline(pipeline_name=name, destination=self.dlt_destination(), dataset_name=schema,
+                         pipelines_dir=self._work(), progress=None)  # fmt: skip
         p.sync_destination()
+        self._loaded(p)
         return p
+
+    def _loaded(self, p: Any) -> None:
+        """``p`` holds what the destination stores of it (it was synced, or it loaded): remember both."""
+        if self._pipes is None:
+            self._pipes = {}
+        self._pipes[(p.dataset_name, p.pipeline_name)] = (p, self._stored(p))
+
+    def _stored(self, p: Any) -> Any:
+        """Something cheap to read that changes whenever another writer stores a new state or schema of ``p``;
+        None: unknown here (then every use syncs)."""
+        return None
 
     def _schema_of(self, p: Any, table: str, need) -> dict | None:
         """The table's dlt columns; None: no such table, a column missing, or SCD2 history (not marked)."""
@@ -181,6 +204,7 @@ class DltDeletes(DltRereads, Deletes):
         p.extract(tombstones(), loader_file_format=self.file_format)
         p.normalize()
         p.load()
+        self._loaded(p)
 
     # -- Destination's interface -------------------------------------------------------------------------
     def key_stats(self, schema: str, table: str, key: tuple[str, ...], scope: Scope = ()) -> tuple[int, int] | None:
@@ -321,6 +345,7 @@ class DltDeletes(DltRereads, Deletes):
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
+        self._pipes = None
         super().close()  # type: ignore[misc]
 
 
