@@ -26,17 +26,22 @@ def wake_on_finalized_jobs() -> None:
     with _installed:
         if _done:
             return
-        from dlt.common.destination.client import RunnableLoadJob
-        from dlt.load.load import Load
+        try:  # dlt's internals: another dlt version without them keeps its own (slower) wait, nothing breaks
+            from dlt.common.destination.client import RunnableLoadJob
+            from dlt.load.load import Load
 
-        submit = Load.submit_job
+            submit = Load.submit_job
+        except (ImportError, AttributeError):
+            _done = True
+            return
 
         @functools.wraps(submit)
         def submit_job(self, *args, **kwargs):
             job = submit(self, *args, **kwargs)
-            if not isinstance(job, RunnableLoadJob):  # done already: no thread will wake the loop
+            done = getattr(self, "_done_event", None)
+            if done is not None and not isinstance(job, RunnableLoadJob):  # done already: no thread wakes the loop
                 with contextlib.suppress(ValueError):  # already released: the loop looks anyway
-                    self._done_event.release()
+                    done.release()
             return job
 
         Load.submit_job = submit_job
