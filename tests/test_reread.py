@@ -112,3 +112,26 @@ def test_a_restored_segment_brings_back_the_members_who_joined_while_it_was_dele
     since = sb.state.dataset.now_us - 10 * DAY * 1_000_000
     late = [k for k, m in truth.items() if m[column] in victims and m["joined_group_at"].timestamp() * 1e6 > since]
     assert late
+
+
+def test_a_restored_profile_brings_back_the_memberships_it_got_while_deleted(make_sandbox, tmp_path, monkeypatch):
+    """A profile deleted, then added to a segment or list meanwhile (hidden), then restored (seed 23, sparse, 30
+    days: ``('FPbMmL', '…4R')`` missing from step 90, the profile deleted at step 21, joined 2026-07-21, restored at
+    step 90): the memberships come back with their old ``joined_group_at``. By profile, every list's and segment's
+    endpoint is read whole (a list's members cannot be filtered by profile id) and the restored profiles' rows kept."""
+    monkeypatch.setenv("OMNILOAD_TABLE_PARALLELISM", "1")  # the memberships before the profiles: their rereads wait
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=23)
+    children = ("list-memberships", "segment-memberships")
+    tables = ",".join(("profiles", *children))
+    victims = restore_after_ten_days(sb, "duckdb", tmp_path, tables, ",".join((*children, "profiles")))
+    since = sb.state.dataset.now_us - 10 * DAY * 1_000_000
+    late = 0
+    for child in children:
+        truth = expected_rows(sb, child)
+        got = current("duckdb", tmp_path, child.replace("-", "_"))
+        assert not set(truth) - set(got), sorted(set(truth) - set(got))[:5]
+        assert set(got) == set(truth) and not any(r.get("_omniload_deleted_at") for r in got.values())
+        late += sum(
+            1 for m in truth.values() if m["profile_id"] in victims and m["joined_group_at"].timestamp() * 1e6 > since
+        )
+    assert late  # the case itself: members who joined while deleted

@@ -366,9 +366,9 @@ def _lacking(load: TableLoad, progress: Progress, name: str) -> None:
 def _rereads_wait(loads: list[TableLoad], order: dict[int, int]) -> set[int]:
     """The loads whose rereads wait for the run's other tables: a table read again by parent (``reread_by``)
     whose parent table (naming it a dependent by that column) loads in the same run, from the same source."""
-    return {id(load) for load in loads if load.info.reread_by and any(
-        (load.info.name, load.info.reread_by) in other.info.dependents and order[id(other)] == order[id(load)]
-        for other in loads if other is not load)}  # fmt: skip
+    return {id(load) for load in loads if any(
+        (load.info.name, column) in other.info.dependents and order[id(other)] == order[id(load)]
+        for other in loads if other is not load for column in load.info.reread_by)}  # fmt: skip
 
 
 def _load_all(opts: IngestOptions, sources: list[Source], dest: Destination, targets: list[Target],

@@ -285,12 +285,20 @@ class KlaviyoReader(TableReader):
 
     def reread(self, column: str, parents: list[str], end: datetime) -> Iterator[pa.Table]:
         """The records of ``parents``, one ``equals(column,"…")`` listing each (the endpoint takes one value), or
-        a child table's endpoint under each parent, up to ``end`` (Klaviyo serves a restored profile's events again,
+        a child table's endpoint under each parent (by another column: under every parent), up to ``end`` (Klaviyo serves a restored profile's events again,
         with their old datetimes)."""
-        if column != self.spec.reread_by:
+        if column not in self.spec.reread_by:
             raise NotImplementedError(f"table '{self.spec.name}' cannot be read by '{column}'")
-        if self.spec.parent is not None:  # a child table: its endpoint under each parent, read whole
+        if column == self.spec.parent_column:  # a child table: its endpoint under each parent, read whole
             yield from self._reread_children(parents, end)
+            return
+        if self.spec.parent is not None:  # a child table by another column (a membership's profile): every parent's
+            # endpoint whole (a list's members cannot be filtered by profile id), the rows of ``parents`` kept
+            lean = type(self)(self.source, self.spec, self.options, self.events)
+            lean.stats = self.stats
+            wanted = pa.array(parents, pa.string())
+            for table in lean.read(Window(None, end)):
+                yield self._lifted(table.filter(pc.is_in(table.column(column), value_set=wanted)))
             return
         chunk = max(1, self.options.parallelism)
         for n in range(0, len(parents), chunk):  # partitions are listed side by side
