@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import subprocess
 from datetime import UTC
 from pathlib import Path
 
@@ -244,3 +245,40 @@ def test_sqlite_equals_truth_then_incremental(make_sandbox, tmp_path):
     assert ingest_to(sb, tables, f"sqlite:///{db}") == 0
     for name in tables.split(","):
         assert_rows_equal_truth(_sqlite_rows(db, name), sb, name)
+
+
+def test_postgres_a_dropped_staging_schema_does_not_break_the_next_lifted_events_merge(postgres, make_sandbox):
+    """``properties=columns`` lifts an event property whose value is a list (``ItemNames``) into a JSON column,
+    ``jsonb`` in PostgreSQL. dlt's own schema must say so too: when it creates the staging table again (its schema
+    dropped) from that schema, a column it held as text beside the table's jsonb failed every later events merge
+    ("column property_itemnames is of type jsonb but expression is of type character varying")."""
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=23)
+    postgres.create_database("kl_stage")
+    uri = postgres.uri("kl_stage")
+
+    def events() -> subprocess.CompletedProcess:
+        return run_cli("ingest", "--source-uri", source_uri(sb) + "&properties=columns", "--source-table", "events",
+                       "--dest-uri", uri, "--progress", "log")  # fmt: skip
+
+    first = events()
+    assert first.returncode == 0, first.stderr[-2000:]
+    con = postgres.connect("kl_stage")
+    try:
+        con.autocommit = True
+        with con.cursor() as cur:
+            cur.execute("select data_type from information_schema.columns where table_schema = 'public' and "
+                        "table_name = 'events' and column_name = 'property_itemnames'")  # fmt: skip
+            assert cur.fetchall() == [("jsonb",)]
+            cur.execute("select nspname from pg_namespace where nspname like '%staging%'")
+            staging = [r[0] for r in cur.fetchall()]
+            assert staging
+            for name in staging:
+                cur.execute(f'drop schema "{name}" cascade')
+    finally:
+        con.close()
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=7200")
+    again = events()
+    assert again.returncode == 0, again.stderr[-2000:]
+    truth = expected_rows(sb, "events")
+    got = _pg_rows(postgres, "kl_stage", "public", "events")
+    assert set(got) == set(truth)

@@ -292,12 +292,16 @@ class TableLoad:
                 prefetch.cancel()
 
     def reread(self) -> None:
-        """After the load: read again the rows of the parents a reconcile found back (``Deletes.add_rereads``),
-        whatever their cursor, merge them in one more slice that never moves the saved cursor, then forget those
-        parents (a kill before: the next load reads them again)."""
-        column, deletes = self.info.reread_by, self.dest.deletes
-        if not column or deletes is None or not deletes.keeps_rereads or self.settings.full_refresh:
+        """After the load: read again the rows of the parents a reconcile found back (``Deletes.add_rereads``), by
+        each column of ``reread_by``, whatever their cursor, merge them in one more slice that never moves the saved
+        cursor, then forget those parents (a kill before: the next load reads them again)."""
+        deletes = self.dest.deletes
+        if deletes is None or not deletes.keeps_rereads or self.settings.full_refresh:
             return
+        for column in self.info.reread_by:
+            self._reread(deletes, column)
+
+    def _reread(self, deletes, column: str) -> None:
         scope, schema, table = self.info.scope, self.target.schema, self.target.table
         with self.dest_lock:
             parents = deletes.rereads(schema, table, column, scope)
@@ -307,8 +311,8 @@ class TableLoad:
         cursor = self.saved_state().get("last_value")
         if cursor is None:  # never loaded: the next load reads everything anyway
             return
-        self.on_note(f"reading again the records of {len(parents):,} parents that came back ({column}; one request per "
-                  "page each): the source hid them while they were deleted")  # fmt: skip
+        self.on_note(f"reading again the records of {len(parents):,} parents that came back ({column}): the source "
+                     "hid them while they were deleted")  # fmt: skip
         end = self._windows[-1].hi if self._windows else parse_timestamp(cursor)
         how = disposition(self.strategy, self.dest.merges_in_place, False, False)
         self.run_dlt(

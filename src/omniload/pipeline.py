@@ -289,9 +289,12 @@ def ingest(opts: IngestOptions) -> IngestResult:
             dest.close()
 
 
-def _run_table(load: TableLoad, reconcile: Reconcile, progress: Progress, result: IngestResult, name: str) -> None:
+def _run_table(load: TableLoad, reconcile: Reconcile, progress: Progress, result: IngestResult, name: str,
+               reread: bool = True) -> bool:  # fmt: skip
     """Load one table (``name``: in progress, with its source's label when several run), reconcile its deletes when
-    due, and report it; its failure is recorded, never raised (the others go on)."""
+    due, read again the rows of parents kept for it (``reread``; else :func:`_reread_table` does, after the run's
+    other tables) and report it; its failure is recorded, never raised (the others go on). True: loaded, its
+    rereads and report left to do."""
     check_interrupted()
     progress.start(name)
     try:
@@ -304,23 +307,53 @@ def _run_table(load: TableLoad, reconcile: Reconcile, progress: Progress, result
             kill_point("loaded")
             with load.dest_lock:  # the scan's result is written in one transaction, as every destination access
                 reconcile.run(fresh)
-            load.reread()  # the rows of parents that came back (kept by a reconcile, this run's or an earlier one's)
+            if reread:
+                load.reread()  # the rows of parents that came back (kept by a reconcile, this run's or an earlier one's)
     except Exception as exc:  # noqa: BLE001 - one table's failure must not stop the others
-        check_interrupted()  # a signal a library wrapped in its own exception stops the run
-        known = isinstance(exc, OmniloadError)
-        message = str(exc) if known else f"internal error: {type(exc).__name__}: {exc}"
-        if debugging():
-            print(redact(traceback.format_exc()), file=sys.stderr)
-        progress.finish(name, "failed", redact(message), load.reader.stats)
+        _failed(load, progress, result, name, exc)
+        return False
+    if not reread:
+        return True
+    _finished(load, progress, result, name)
+    return False
+
+
+def _reread_table(load: TableLoad, progress: Progress, result: IngestResult, name: str) -> None:
+    """The rereads of a table loaded side by side with a table whose reconcile keeps parents for it (segment
+    memberships and segments): after every other table, so a parent found back by this run's reconcile, which may
+    have ended after this table's load, is read again in this run too; then its report."""
+    try:
+        with load.locked(lambda message: progress.note(name, message)):
+            load.reread()
+    except Exception as exc:  # noqa: BLE001 - as _run_table
+        _failed(load, progress, result, name, exc)
+        return
+    _finished(load, progress, result, name)
+
+
+def _failed(load: TableLoad, progress: Progress, result: IngestResult, name: str, exc: Exception) -> None:
+    check_interrupted()  # a signal a library wrapped in its own exception stops the run
+    known = isinstance(exc, OmniloadError)
+    message = str(exc) if known else f"internal error: {type(exc).__name__}: {exc}"
+    if debugging():
+        print(redact(traceback.format_exc()), file=sys.stderr)
+    progress.finish(name, "failed", redact(message), load.reader.stats)
+    result.failed.append(name)
+    _lacking(load, progress, name)
+
+
+def _finished(load: TableLoad, progress: Progress, result: IngestResult, name: str) -> None:
+    unplaced = load.reader.stats.unplaced
+    if unplaced:  # loaded, but not all of it: say so, and exit 1
+        progress.finish(name, "failed", f"table '{name}': {unplaced:,} records stamped after the run's end came in an "
+                        "earlier slice and were not loaded", load.reader.stats)  # fmt: skip
         result.failed.append(name)
     else:
-        unplaced = load.reader.stats.unplaced
-        if unplaced:  # loaded, but not all of it: say so, and exit 1
-            progress.finish(name, "failed", f"table '{name}': {unplaced:,} records stamped after the run's end came in an "
-                            "earlier slice and were not loaded", load.reader.stats)  # fmt: skip
-            result.failed.append(name)
-        else:
-            progress.finish(name, "ok", "", load.reader.stats)
+        progress.finish(name, "ok", "", load.reader.stats)
+    _lacking(load, progress, name)
+
+
+def _lacking(load: TableLoad, progress: Progress, name: str) -> None:
     lacking = load.reader.stats.no_cursor
     if lacking:
         progress.note(
@@ -328,6 +361,14 @@ def _run_table(load: TableLoad, reconcile: Reconcile, progress: Progress, result
             f"{lacking:,} records came without a value for '{load.info.cursor}': loaded, but they cannot "
             "move the saved cursor (an incremental run reads them again only when the source sends them again)",
         )
+
+
+def _rereads_wait(loads: list[TableLoad], order: dict[int, int]) -> set[int]:
+    """The loads whose rereads wait for the run's other tables: a table read again by parent (``reread_by``)
+    whose parent table (naming it a dependent by that column) loads in the same run, from the same source."""
+    return {id(load) for load in loads if any(
+        (load.info.name, column) in other.info.dependents and order[id(other)] == order[id(load)]
+        for other in loads if other is not load for column in load.info.reread_by)}  # fmt: skip
 
 
 def _load_all(opts: IngestOptions, sources: list[Source], dest: Destination, targets: list[Target],
@@ -386,8 +427,16 @@ def _load_all(opts: IngestOptions, sources: list[Source], dest: Destination, tar
                 groups.setdefault((order[id(load)], load.info.group or load.info.name), []).append(load)
             ordered = heaviest_first(list(groups.values()), lambda load: weights[id(load)])
             workers = opts.table_parallelism * max(1, min(opts.source_parallelism, len(sources) - len(refused)))
-            run_groups(ordered, min(workers, len(groups)),
-                       lambda load: _run_table(load, reconciles[id(load)], progress, result, keys[id(load)]))  # fmt: skip
+            later, waiting = _rereads_wait(loads, order), []
+
+            def run_one(load: TableLoad) -> None:
+                wait = id(load) in later
+                if _run_table(load, reconciles[id(load)], progress, result, keys[id(load)], not wait):
+                    waiting.append(load)
+
+            run_groups(ordered, min(workers, len(groups)), run_one)
+            for load in waiting:
+                _reread_table(load, progress, result, keys[id(load)])
         for note in refresh_views(sources[0], dest, targets):  # after every table: the views read them all
             say(f"note: {note}")
     finally:

@@ -248,7 +248,7 @@ class Reconcile:
             if child is None or dep in seen:
                 continue
             for table in self.loaded_from(dep):
-                if child.reread_by == column and self.deletes.keeps_rereads:  # its rows the source hid meanwhile
+                if column in child.reread_by and self.deletes.keeps_rereads:  # its rows the source hid meanwhile
                     parents = [str(v) for v in back.column(info.record_key[0]).to_pylist()]
                     self.deletes.add_rereads(self.schema, table, column, parents, self.info.scope)
                 marks = back.select([info.record_key[0], DELETED]).rename_columns([column, DELETED])

@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 
 from .errors import UsageError
 from .sources.base import TableInfo
-from .types import TYPES
+from .types import JSON, TYPE_KEY, TYPES
 
 # --columns types (dlt's names) -> Arrow type; decimal is dlt's default precision (types.py)
 COLUMN_TYPES: dict[str, pa.DataType] = {name: t.arrow for name, t in TYPES.items()}
@@ -299,7 +299,7 @@ class Transform:
         if self.trim:
             for i, f in enumerate(batch.schema):
                 if pa.types.is_string(f.type):
-                    batch = batch.set_column(i, f.name, pc.utf8_trim_whitespace(batch.column(i)))
+                    batch = batch.set_column(i, f, pc.utf8_trim_whitespace(batch.column(i)))  # its metadata kept
         for name, typ in self.columns.items():
             if name in batch.column_names:
                 try:
@@ -374,16 +374,20 @@ def _holds(col: pa.ChunkedArray, pattern: re.Pattern) -> bool:
 
 def without_nul(batch: pa.Table, json_columns: set[str]) -> pa.Table:
     """``batch`` with NUL characters removed from its text, the rest of each value kept: from every string
-    column, and in ``json_columns`` also the ``\\u0000`` escape (for destinations that cannot store them)."""
+    column, and in ``json_columns`` and the columns whose field says JSON (a source's columns added on the fly,
+    ``types.typed_field``) also the ``\\u0000`` escape (for destinations that cannot store them). Each field is
+    kept as it is, its type metadata too: the load's hints read it (a JSON column lost as text, dlt's schema said
+    text beside PostgreSQL's jsonb)."""
     for i, column in enumerate(batch.schema):
         if not pa.types.is_string(column.type):
             continue
         col = clean = batch.column(i)
         if _holds(col, _NUL_BYTE):
             clean = pc.replace_substring(clean, "\x00", "")
-        if column.name in json_columns and _holds(col, _NUL_TEXT):
+        is_json = column.name in json_columns or (column.metadata or {}).get(TYPE_KEY) == JSON.encode()
+        if is_json and _holds(col, _NUL_TEXT):
             while pc.any(pc.match_substring_regex(clean, _NUL_ESCAPE)).as_py():  # a run of escapes: one per pass
                 clean = pc.replace_substring_regex(clean, _NUL_ESCAPE, r"\1")
         if clean is not col:
-            batch = batch.set_column(i, column.name, clean)
+            batch = batch.set_column(i, column, clean)
     return batch

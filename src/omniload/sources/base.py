@@ -53,9 +53,9 @@ class TableInfo:
     # destination table this reader owns (another of the source's instances, such as another account, owns
     # others). A replace, a reconcile and the newest loaded cursor stay within it; () : the whole table
     scope: tuple[tuple[str, str], ...] = ()
-    # a parent column the reader can read this table by (TableReader.reread): when a parent that was deleted comes
-    # back, its rows here are read again whatever their cursor (those the source hid meanwhile); "": never
-    reread_by: str = ""
+    # the parent columns the reader can read this table by (TableReader.reread): when a parent that was deleted
+    # comes back, its rows here are read again whatever their cursor (those the source hid meanwhile); (): never
+    reread_by: tuple[str, ...] = ()
 
     @property
     def record_key(self) -> tuple[str, ...]:
@@ -191,8 +191,8 @@ class TableReader(ABC):
         raise CannotAdopt("its source does not know the layout of tables other tools made")
 
     def reread(self, column: str, parents: list[str], end: datetime) -> Iterator[pa.Table]:
-        """Every record up to ``end`` whose ``column`` (``info.reread_by``) is one of ``parents``, whatever its
-        cursor: the records of parents that came back (a restored profile's events). Only for ``reread_by``."""
+        """Every record up to ``end`` whose ``column`` (one of ``info.reread_by``) is one of ``parents``, whatever
+        its cursor: the records of parents that came back (a restored profile's events). Only for ``reread_by``."""
         raise NotImplementedError(f"table '{self.info.name}' cannot be read by parent")
 
     def scan_cost(self, rows: int, groups: int) -> ScanCost | None:

@@ -23,10 +23,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ...dates import iso, parse_timestamp
+from ...errors import NotFound
 from ...uri import register_secret
 from ..base import ReadEvents, ReadOptions, ScanCost, Source, TableInfo, TableReader, TableStats, View, Window
 from ..scoped import ScopedReader, scoped_info
-from .children import child_pages
+from .children import child_pages, for_parent
 from .chosen import FILTERED, MetricCursors, resolve
 from .client import KlaviyoClient
 from .convert import arrow_schema, derive, records_to_arrow, typed_to_arrow
@@ -283,10 +284,22 @@ class KlaviyoReader(TableReader):
                                           "set revision= in the source URI to a newer one")  # fmt: skip
 
     def reread(self, column: str, parents: list[str], end: datetime) -> Iterator[pa.Table]:
-        """The records of ``parents``, one ``equals(column,"…")`` listing each (the endpoint takes one value), up to
-        ``end`` (Klaviyo serves a restored profile's events again, with their old datetimes)."""
-        if column != self.spec.reread_by:
+        """The records of ``parents``, one ``equals(column,"…")`` listing each (the endpoint takes one value), or
+        a child table's endpoint under each parent (by another column: under every parent), up to ``end`` (Klaviyo serves a restored profile's events again,
+        with their old datetimes)."""
+        if column not in self.spec.reread_by:
             raise NotImplementedError(f"table '{self.spec.name}' cannot be read by '{column}'")
+        if column == self.spec.parent_column:  # a child table: its endpoint under each parent, read whole
+            yield from self._reread_children(parents, end)
+            return
+        if self.spec.parent is not None:  # a child table by another column (a membership's profile): every parent's
+            # endpoint whole (a list's members cannot be filtered by profile id), the rows of ``parents`` kept
+            lean = type(self)(self.source, self.spec, self.options, self.events)
+            lean.stats = self.stats
+            wanted = pa.array(parents, pa.string())
+            for table in lean.read(Window(None, end)):
+                yield self._lifted(table.filter(pc.is_in(table.column(column), value_set=wanted)))
+            return
         chunk = max(1, self.options.parallelism)
         for n in range(0, len(parents), chunk):  # partitions are listed side by side
             parts = tuple((f'equals({column},"{p}")', {}) for p in parents[n : n + chunk])
@@ -296,6 +309,19 @@ class KlaviyoReader(TableReader):
                 if self._chosen is not None:  # metrics=: the chosen metrics' events only
                     table = table.filter(pc.is_in(table.column("metric_id"), pa.array(self._chosen.ids, pa.string())))
                 yield self._lifted(table)
+
+    def _reread_children(self, parents: list[str], end: datetime) -> Iterator[pa.Table]:
+        """Every child of ``parents`` up to ``end`` (a restored segment's memberships, those that joined while it was
+        deleted among them: served again with their old ``joined_group_at``); a parent deleted again (404) is
+        skipped, its rows here go with it at the next reconcile."""
+        for parent in parents:
+            lean = type(self)(self.source, for_parent(self.spec, parent), self.options, self.events)
+            lean.stats = self.stats
+            try:
+                for table in lean.read(Window(None, end)):
+                    yield self._lifted(table)
+            except NotFound:
+                self._gone(parent, True)
 
     def _count(self, table: pa.Table) -> None:
         """Count the rows without a cursor value (the summary says how many were loaded so)."""

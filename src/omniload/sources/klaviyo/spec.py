@@ -90,9 +90,11 @@ class TableSpec:
     # (table, column): what Klaviyo deletes along with a record of this table (a profile's events, a list's
     # memberships); a parent's children are added by tables/__init__.py
     dependents: tuple[tuple[str, str], ...] = ()
-    # the column this table's endpoint filters on with ``equals`` for one parent (events: ``profile_id``): the
-    # records of a parent that came back are read again by it (TableInfo.reread_by, KlaviyoReader.reread)
-    reread_by: str = ""
+    # the columns this table's endpoint filters on with ``equals`` for one parent (events: ``profile_id``), a
+    # child table's parent column (memberships: ``segment_id``, its endpoint under that parent), or a child table's
+    # other column (memberships: ``profile_id``, every parent's endpoint read whole): the records of a parent that
+    # came back are read again by it (TableInfo.reread_by, KlaviyoReader.reread)
+    reread_by: tuple[str, ...] = ()
     # A table read from another endpoint's ``included`` resources (``include=<this>`` on the parent's listing):
     # one row per (listed record, related record), the listed record's id in the first ``to_one`` column
     # (campaign messages: ``include=campaign-messages`` on /api/campaigns, ``campaign_id``). See decode.py.

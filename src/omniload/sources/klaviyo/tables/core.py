@@ -24,7 +24,7 @@ CORE: list[TableSpec] = [
     TableSpec("events", "/api/events", "event", dict(timestamp=INT, event_properties=JSON, datetime=TS, uuid=TEXT),
               350, 3500, 1000, cursor="datetime", lower_op="greater-or-equal", upper_op="less-than", sort="datetime",
               to_one=("profile", "metric"), immutable=True, lookback=timedelta(days=1), deep_lookback=timedelta(days=7),
-              derived=KNOWN_COLUMNS, derived_from=PROPERTIES, reread_by="profile_id"),
+              derived=KNOWN_COLUMNS, derived_from=PROPERTIES, reread_by=("profile_id",)),
     TableSpec("profiles", "/api/profiles", "profile",
               dict(email=TEXT, phone_number=TEXT, external_id=TEXT, first_name=TEXT, last_name=TEXT, organization=TEXT,
                    locale=TEXT, title=TEXT, image=TEXT, created=TS, updated=TS, last_event_date=TS, location=JSON,

@@ -22,10 +22,11 @@ RELATIONSHIPS: list[TableSpec] = [
               dict(channel=TEXT, created=TS, updated=TS, definition=JSON),
               3, 60, 50, parent=Parent("flow-actions", column="flow_action_id", fields="id"), **_BY_UPDATED),
     TableSpec("list-memberships", "/api/lists/{id}/profiles", "profile", dict(joined_group_at=TS), 75, 750, 100,
-              parent=Parent("lists", column="list_id", fields="id"), primary_key=("list_id", "profile_id"), **_BY_JOINED),
+              parent=Parent("lists", column="list_id", fields="id"), primary_key=("list_id", "profile_id"), reread_by=("list_id", "profile_id"),
+              **_BY_JOINED),
     TableSpec("segment-memberships", "/api/segments/{id}/profiles", "profile", dict(joined_group_at=TS), 75, 750, 100,
               parent=Parent("segments", column="segment_id", fields="id"), primary_key=("segment_id", "profile_id"),
-              **_BY_JOINED),
+              reread_by=("segment_id", "profile_id"), **_BY_JOINED),
     # Relationship endpoints: resource identifiers only, one list per parent; read whole each run (replace).
     TableSpec("tag-links", "/api/tags/{id}/relationships/{kind}", "", {}, 3, 60, None,
               parent=Parent("tags", column="tag_id", fields="id"), kinds=("campaigns", "flows", "lists", "segments"),
