@@ -41,6 +41,12 @@ def folder(scheme: str, uri: str) -> Path:
     return p
 
 
+def holds_all(loaded: Any, wanted: Any) -> bool:
+    """Every row of Arrow table ``wanted`` is a row of ``loaded`` (the same columns, compared as Python values)."""
+    rows_of = lambda t: set(zip(*(t.column(c).to_pylist() for c in wanted.column_names), strict=False))  # noqa: E731
+    return rows_of(wanted) <= rows_of(loaded)
+
+
 def newest_stored(root: str, dataset: str, folder: str, name: str | None) -> str:
     """The path of the newest file of ``name`` in one of dlt's own folders (``_dlt_pipeline_state``: a pipeline's
     saved states, ``_dlt_version``: a schema's versions) of a local dataset folder under ``root``, as dlt's
@@ -96,8 +102,7 @@ class Files(DltDeletes, Destination):
             loaded = ds.dataset(str(folder), format="parquet").to_table(columns=cols)
         except Exception:  # noqa: BLE001 - unreadable files: take the safe path, load
             return False
-        rows_of = lambda t: set(zip(*(t.column(c).to_pylist() for c in cols), strict=False))  # noqa: E731
-        return rows_of(rows.select(cols)) <= rows_of(loaded)
+        return holds_all(loaded, rows.select(cols))
 
     def dlt_destination(self):
         import dlt

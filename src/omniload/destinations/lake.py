@@ -31,7 +31,7 @@ from ..errors import UsageError
 from ..uri import redact, register_secret
 from .base import Destination
 from .deletes import DELETED
-from .files import folder, newest_stored, stored_files
+from .files import folder, holds_all, newest_stored, stored_files
 from .locks import folder_table_lock
 from .state import decode_state
 from .tombstones import DltDeletes, fill
@@ -188,8 +188,7 @@ class Lake(DltDeletes, Destination):
             loaded = loaded.select(cols).cast(wanted.schema)  # as the source gives them (units, zones)
         except Exception:  # noqa: BLE001 - a column missing or not comparable: take the safe path, load
             return False
-        rows_of = lambda t: set(zip(*(t.column(c).to_pylist() for c in cols), strict=False))  # noqa: E731
-        return rows_of(wanted) <= rows_of(loaded)
+        return holds_all(loaded, wanted)
 
     def _stored(self, p) -> tuple[str, str] | None:
         """Local tables: the newest stored state and schema files (S3: unknown, every use syncs)."""

@@ -285,8 +285,8 @@ class KlaviyoReader(TableReader):
 
     def reread(self, column: str, parents: list[str], end: datetime) -> Iterator[pa.Table]:
         """The records of ``parents``, one ``equals(column,"…")`` listing each (the endpoint takes one value), or
-        a child table's endpoint under each parent (by another column: under every parent), up to ``end`` (Klaviyo serves a restored profile's events again,
-        with their old datetimes)."""
+        a child table's endpoint under each parent (by another column: under every parent), up to ``end``
+        (Klaviyo serves a restored profile's events again, with their old datetimes)."""
         if column not in self.spec.reread_by:
             raise NotImplementedError(f"table '{self.spec.name}' cannot be read by '{column}'")
         if column == self.spec.parent_column:  # a child table: its endpoint under each parent, read whole
@@ -294,10 +294,8 @@ class KlaviyoReader(TableReader):
             return
         if self.spec.parent is not None:  # a child table by another column (a membership's profile): every parent's
             # endpoint whole (a list's members cannot be filtered by profile id), the rows of ``parents`` kept
-            lean = type(self)(self.source, self.spec, self.options, self.events)
-            lean.stats = self.stats
             wanted = pa.array(parents, pa.string())
-            for table in lean.read(Window(None, end)):
+            for table in self._lean(self.spec).read(Window(None, end)):
                 yield self._lifted(table.filter(pc.is_in(table.column(column), value_set=wanted)))
             return
         chunk = max(1, self.options.parallelism)
@@ -315,13 +313,17 @@ class KlaviyoReader(TableReader):
         deleted among them: served again with their old ``joined_group_at``); a parent deleted again (404) is
         skipped, its rows here go with it at the next reconcile."""
         for parent in parents:
-            lean = type(self)(self.source, for_parent(self.spec, parent), self.options, self.events)
-            lean.stats = self.stats
             try:
-                for table in lean.read(Window(None, end)):
+                for table in self._lean(for_parent(self.spec, parent)).read(Window(None, end)):
                     yield self._lifted(table)
             except NotFound:
                 self._gone(parent, True)
+
+    def _lean(self, spec: TableSpec) -> KlaviyoReader:
+        """A reader of ``spec`` for a re-read: none of this reader's planning, its requests counted with this one's."""
+        lean = type(self)(self.source, spec, self.options, self.events)
+        lean.stats = self.stats
+        return lean
 
     def _count(self, table: pa.Table) -> None:
         """Count the rows without a cursor value (the summary says how many were loaded so)."""
