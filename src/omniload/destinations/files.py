@@ -4,7 +4,8 @@ One folder per table under ``dir/<schema>/``. Files cannot be merged in place: a
 of a record (newest by ``_dlt_load_id``), and replace tables are rewritten. Parquet tables are read back to
 see that a run has nothing new (then nothing is written). A deleted record gets a tombstone row (its key and
 ``_omniload_deleted_at``, other columns empty; tombstones.py): a reader takes each key's newest row. One run at
-a time loads a table: a lock file in the root folder (locks.py).
+a time loads a table: a lock file in the root folder (locks.py); runs of other tables of the dataset go on beside
+it, and dlt's listing of the saved states tolerates a file another run's clean-up deletes (statefiles.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from ..errors import UsageError
 from .base import Destination, local_path
 from .locks import folder_table_lock
+from .statefiles import tolerate_removed_files
 from .tombstones import DltDeletes, fill
 from .wakeup import wake_on_finalized_jobs
 
@@ -108,6 +110,7 @@ class Files(DltDeletes, Destination):
         import dlt
 
         wake_on_finalized_jobs()  # the state table's job is a finalized one
+        tolerate_removed_files()  # another run's clean-up of its saved states while this one lists them
         return dlt.destinations.filesystem(bucket_url=Path(self.path).resolve().as_uri())
 
     def _stored(self, p) -> tuple[str, str]:

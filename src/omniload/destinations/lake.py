@@ -13,7 +13,8 @@ its own history (Delta versions, Iceberg snapshots). ``--partition-by`` partitio
 ``deltalake``, Iceberg ``pyiceberg`` (``pip install 'omniload[delta]'`` / ``'omniload[iceberg]'``; S3 ``[s3]``).
 Deleted rows are marked by dlt merges (tombstones.py), read back with the format's own reader; dlt deletes
 rows (``--hard-deletes``) from Delta tables only. One run at a time loads a local table (a lock file in the root
-folder, locks.py); on S3 nothing locks it: run one omniload run per table.
+folder, locks.py; runs of other tables go on beside it, and dlt's listing of the saved states tolerates a file
+another run's clean-up deletes, statefiles.py); on S3 nothing locks it: run one omniload run per table.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .deletes import DELETED
 from .files import folder, holds_all, newest_stored, stored_files
 from .locks import folder_table_lock
 from .state import decode_state
+from .statefiles import tolerate_removed_files
 from .tombstones import DltDeletes, fill
 from .wakeup import wake_on_finalized_jobs
 
@@ -228,6 +230,7 @@ class Lake(DltDeletes, Destination):
 
         wake_on_finalized_jobs()  # a load does not sleep a second on the table's finalized jobs
         if self.scheme != "s3":
+            tolerate_removed_files()  # another run's clean-up of its saved states while this one lists them
             return dlt.destinations.filesystem(bucket_url=self.bucket_url)
         from dlt.common.configuration.specs import AwsCredentials
 
