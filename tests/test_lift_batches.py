@@ -159,3 +159,5 @@ def test_the_json_column_keeps_only_what_no_column_holds():
     assert _rest(lifter, docs) == want
     assert _rest(lifter, docs[:3]) == want[:3]  # a later batch, every property known: the struct reader (_Known)
     assert lifter._known is not None and lifter._known.size == 5
+    later = [{"$event_id": "e9", "$value": 2, "a": 5, "c": "z"}, {"$event_id": "e8", "b": "y"}]
+    assert _rest(lifter, later) == [{"c": "z"}, None]  # well-known values of their columns' type: not kept

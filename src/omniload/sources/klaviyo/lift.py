@@ -105,6 +105,7 @@ class Lifter:
         # events: the well-known properties (properties.py) -> their column's type; a value of that type is in its
         # column as it is, so it leaves the JSON column like a lifted one
         self.well_known = {p: KNOWN_TYPES[c] for p, c in KNOWN.items()} if table == "events" else {}
+        self._staying: _Staying | None = None  # finds the rows whose JSON column keeps a property
 
     def state(self) -> dict:
         return {STATE_KEY: dict(self.types)}
@@ -213,11 +214,7 @@ class Lifter:
         n = table.num_rows
         arrays: dict[str, pa.Array] = {}
         if self._by_known(table.column(self.source), arrays):
-            staying, column = arrays.pop(""), table.column(self.source)
-            rest = pa.nulls(n, pa.string())
-            if staying is not None:  # those rows as any batch's, in their own order of properties
-                rest = pc.replace_with_mask(rest, staying, self._rest(column.filter(staying)))
-            return self._complete(table, arrays, rest)
+            return self._complete(table, arrays, self._rest(table.column(self.source), arrays.pop("")))
         typed = _by_property(table.column(self.source), n)
         if typed is not None and (typed[1] or self._contested(typed[0])) and not _inferred(typed[0]):
             typed = None  # as row by row: the order of claims and a mixed number column's type are the first values'
@@ -233,6 +230,19 @@ class Lifter:
             self._by_row(table, arrays)
         return self._complete(table, arrays, self._rest(table.column(self.source)))
 
+    def _rest(self, column: pa.ChunkedArray, staying: pa.Array | None | bool = False) -> pa.Array:
+        """The batch's JSON column: NULL but in the rows that keep a property (``staying``, found by :class:`_Staying`
+        unless given; None: no row), which :meth:`_left` writes."""
+        if staying is False:
+            props = [p for p, c in self.cols.items() if c is None]
+            if self._staying is None or self._staying.props != props:
+                self._staying = _Staying(props, self.well_known)
+            staying = self._staying.rows(column)
+        rest = pa.nulls(len(column), pa.string())
+        if staying is None:
+            return rest
+        return pc.replace_with_mask(rest, staying, self._left(column.filter(staying)))
+
     def _stays(self, prop: str, raw: msgspec.Raw) -> bool:
         """Whether ``prop``'s value ``raw`` stays in the JSON column: the property has no column (beyond the cap,
         its name another's or the table's own), and is not a well-known one whose value its column holds as it is
@@ -243,9 +253,9 @@ class Lifter:
         typ = self.well_known.get(prop)
         return typ is None or not _holds(typ, first)
 
-    def _rest(self, column: pa.ChunkedArray) -> pa.Array:
-        """The JSON column of a lifted batch: each row's properties that stay (:meth:`_stays`), NULL when none; a
-        row that is not an object, or too deep to read, whole (nothing of it was lifted)."""
+    def _left(self, column: pa.ChunkedArray) -> pa.Array:
+        """Each row's properties that stay (:meth:`_stays`), in their order, NULL when none; a row that is not an
+        object, or too deep to read, whole (nothing of it was lifted)."""
         try:
             rows = _raw_rows(_joined(column))
         except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
@@ -291,15 +301,17 @@ class _Known:
     def __init__(self, cols: dict[str, str | None], types: dict[str, str], well_known: dict[str, str]) -> None:
         self.size = len(cols)
         fields, rename, self.columns = [], {}, []  # columns: (field, column, type) of the lifted properties
-        self.staying = []  # (field, its well-known column's type or None) of the properties not lifted
+        self.staying = []  # the fields of the properties not lifted (but well-known ones: held by their column)
         for i, (prop, col) in enumerate(cols.items()):
             name, typ = f"p{i}", types[col] if col is not None else JSON
             rename[name] = prop
+            if col is None and prop in well_known:  # of its column's type, else refused: that batch is read as above
+                typ = well_known[prop]
             fields.append((name, msgspec.Raw, _NULL) if typ == JSON else (name, TYPES[typ].python, None))
             if col is not None:
                 self.columns.append((name, col, typ))
-            else:
-                self.staying.append((name, well_known.get(prop)))
+            elif prop not in well_known:
+                self.staying.append(name)
         Props = msgspec.defstruct("Props", fields, rename=rename, forbid_unknown_fields=True, gc=False)
         self.empty = Props()
         self.decode = msgspec.json.Decoder(list[Props | None]).decode
@@ -314,28 +326,59 @@ class _Known:
         for name, col, typ in self.columns:
             values = list(map(attrgetter(name), rows))
             arrays[col] = _raw_json_column(values) if typ == JSON else pa.array(values, TYPES[typ].arrow)
-        arrays[""] = self._staying(rows)  # the rows whose JSON column keeps a property (None: none)
+        arrays[""] = _stay_mask(rows, [(name, None) for name in self.staying])  # the rows keeping a property
         return True
 
-    def _staying(self, rows: list) -> pa.Array | None:
-        """Which rows keep a property in the JSON column (as :meth:`Lifter._stays` has it), found in Arrow, column by
-        column; None: none."""
-        masks = []
-        for name, typ in self.staying:
-            text = RawColumn(list(map(attrgetter(name), rows))).text()
-            if text is None:  # cannot be (the batch's text is UTF-8): the row's own reading decides
-                return pa.array([True] * len(rows))
-            stays = pc.is_valid(text)
-            if typ is not None:  # a well-known property: stays when its value is not of its column's type
-                stays = pc.and_(stays, pc.invert(pc.fill_null(pc.match_substring_regex(text, _HELD[typ]), False)))
-            if stays.true_count:
-                masks.append(stays)
-        if not masks:
-            return None
-        out = masks[0]
-        for m in masks[1:]:
-            out = pc.or_(out, m)
-        return out
+
+class _Staying:
+    """Finds the rows of a batch whose JSON column keeps a property (``props``, those without a column this run): a
+    msgspec struct of them (every other property skipped in C), the well-known ones of their column's type (a batch
+    it refuses: all raw, their type told by :func:`_stay_mask`), then :func:`_stay_mask` for the others."""
+
+    def __init__(self, props: list[str], well_known: dict[str, str]) -> None:
+        self.props = props
+        rename = {f"p{i}": p for i, p in enumerate(props)}
+        self.readers = []
+        for typed in (True, False):
+            fields = [(f"p{i}", TYPES[well_known[p]].python, None) if typed and p in well_known
+                      else (f"p{i}", msgspec.Raw, _NULL) for i, p in enumerate(props)]  # fmt: skip
+            Props = msgspec.defstruct("Staying", fields, rename=rename, gc=False)
+            told = [(f"p{i}", well_known.get(p)) for i, p in enumerate(props) if not (typed and p in well_known)]
+            self.readers.append((msgspec.json.Decoder(list[Props | None]).decode, Props(), told))
+
+    def rows(self, column: pa.ChunkedArray) -> pa.Array | None:
+        joined = _joined(column)
+        for decode, empty, fields in self.readers:
+            try:
+                rows = decode(joined)
+            except msgspec.ValidationError:  # a well-known value of another type; or a row not an object
+                continue
+            except (msgspec.DecodeError, RecursionError):
+                break
+            return _stay_mask([empty if r is None else r for r in rows], fields)
+        return pa.array([True] * len(column))  # a row not an object: each row on its own
+
+
+def _stay_mask(rows: list, fields: list[tuple[str, str | None]]) -> pa.Array | None:
+    """Which rows keep a property in the JSON column (as :meth:`Lifter._stays` has it): ``fields``, each a struct
+    field of raw values and its well-known column's type (None: not well-known), found in Arrow, field by field;
+    None: no row."""
+    masks = []
+    for name, typ in fields:
+        text = RawColumn(list(map(attrgetter(name), rows))).text()
+        if text is None:  # cannot be (the batch's text is UTF-8): the row's own reading decides
+            return pa.array([True] * len(rows))
+        stays = pc.is_valid(text)
+        if typ is not None:  # a well-known property: stays when its value is not of its column's type
+            stays = pc.and_(stays, pc.invert(pc.fill_null(pc.match_substring_regex(text, _HELD[typ]), False)))
+        if stays.true_count:
+            masks.append(stays)
+    if not masks:
+        return None
+    out = masks[0]
+    for m in masks[1:]:
+        out = pc.or_(out, m)
+    return out
 
 
 def _raw_json_column(raws: list[msgspec.Raw]) -> pa.Array:
