@@ -390,7 +390,10 @@ def mismatch(season: Season, table: str) -> str | None:
             return f"{where}: key {k!r} present but deleted in the sandbox (or never there)"
         if cursor and want[k].get(cursor) is not None and want[k][cursor] >= now:
             continue  # changed on the run's own second: the API's "less than now" shows it to the next run
+        lifted = LIFTS[table][0] if season.lift and table in LIFTS else None  # its JSON column: checked below
         for col, exp in want[k].items():
+            if col == lifted:
+                continue
             act = _norm(row.get(col), cols[col])
             if act != exp:
                 return f"{where}: key {k!r} column {col}: expected {exp!r}, actual {act!r}"
@@ -402,21 +405,39 @@ def mismatch(season: Season, table: str) -> str | None:
 
 
 def lifted_mismatch(table: str, row: dict, exp: dict, cols: dict) -> str | None:
-    """``properties=columns`` (README): each property of the record's JSON column in its column ``<prefix><name>``
-    when its value fits the column, else NULL there and the value as JSON in ``<column>__v_json``; a lifted column
-    whose property the record lacks is NULL."""
+    """``properties=columns`` (README): each property of the record's JSON column in exactly one place: its column
+    ``<prefix><name>`` when its value fits the column, else NULL there and the value as JSON in
+    ``<column>__v_json``; a well-known event property (a column of the table's own) whose value is of its column's
+    type (text; ``$value``: a number) in that column; any other (its name another property's, beyond the cap, a
+    well-known one of another type) in the JSON column, which holds nothing else (NULL: nothing). A lifted column
+    whose property the record lacks is NULL; a null value is as absent."""
     source, prefix = LIFTS[table]
-    props = exp[source] or {}
+    props = exp[source] if isinstance(exp[source], dict) else {}
+    rest = _norm(row.get(source), "json")
+    if exp[source] is not None and not isinstance(exp[source], dict):  # not an object: kept whole
+        return None if rest == exp[source] else f"column {source}: expected {exp[source]!r} whole, actual {rest!r}"
+    rest = rest if rest is not None else {}
+    if not isinstance(rest, dict) or set(rest) - {p for p, v in props.items() if v is not None}:
+        return f"column {source}: expected only properties in no column, actual {rest!r}"
     named = {}
     for prop, value in props.items():
-        named.setdefault(prefix + (re.sub(r"[^a-z0-9]+", "_", prop.lower()).strip("_") or "_"), value)
+        named.setdefault(prefix + (re.sub(r"[^a-z0-9]+", "_", prop.lower()).strip("_") or "_"), (prop, value))
     for col in row:
         if not col.startswith(prefix) or col in cols or col.endswith(VARIANT) or col in named:
             continue
         if row[col] is not None or row.get(col + VARIANT) is not None:
             return f"column {col}: expected None (no such property), actual {row[col]!r}"
-    for col, value in named.items():
-        if col in cols:  # a well-known column (events), not lifted
+    for prop, value in props.items():
+        if prop in rest:
+            if rest[prop] != value or isinstance(rest[prop], str) != isinstance(value, str):
+                return f"column {source}: property {prop!r} expected {value!r}, actual {rest[prop]!r}"
+    for col, (prop, value) in named.items():
+        if prop in rest:
+            continue
+        if col in cols:  # a well-known column (events): compared with the sandbox's above; held there as it is
+            if value is not None and not (isinstance(value, str) if cols[col] != "double" else
+                                          type(value) in (int, float)):  # fmt: skip
+                return f"column {source}: expected {prop!r} ({value!r}, not of {col}'s type), it is not there"
             continue
         if col not in row:
             return f"column {col}: expected a column for {value!r}, the table has none"

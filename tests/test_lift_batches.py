@@ -134,3 +134,30 @@ def test_the_known_properties_decoder_lifts_as_the_row_reading_does(table, sourc
     else:
         assert {c for c in types if not c.endswith("__v_json")} == {"custom_item_count", "custom_price", "custom_name"}
         assert notes and all("property_columns_max" in note for note in notes)
+
+
+def _rest(lifter: Lifter, docs: list) -> list:
+    texts = [d if isinstance(d, str) or d is None else json.dumps(d) for d in docs]
+    table = lifter.apply(pa.table({"event_properties": pa.array(texts, pa.string())}))
+    return [None if t is None else json.loads(t) for t in table.column("event_properties").to_pylist()]
+
+
+def test_the_json_column_keeps_only_what_no_column_holds():
+    # cap 2: 'a' and 'b' lifted, 'c' stays; the well-known '$value' (a number) and '$event_id' (text) are in their own
+    # columns (properties.py) unless their value is of another type; a null is as absent; a row not an object whole
+    lifter = Lifter("events", 2, {}, lambda _: None)
+    lifter.reserved = {"property_value", "property_event_id"}
+    docs = [
+        {"$event_id": "e1", "$value": 1.5, "a": 1, "b": "x"},
+        {"$event_id": 7, "$value": "12", "a": 2, "c": [1], "b": None},
+        {"$value": 3, "a": 3, "c": None},
+        None,
+        {},
+        "[1, 2]",
+    ]
+    want = [None, {"$event_id": 7, "$value": "12", "c": [1]}, None, None, None, [1, 2]]
+    assert _rest(lifter, docs) == want
+    assert _rest(lifter, docs[:3]) == want[:3]  # a later batch, every property known: the struct reader (_Known)
+    assert lifter._known is not None and lifter._known.size == 5
+    later = [{"$event_id": "e9", "$value": 2, "a": 5, "c": "z"}, {"$event_id": "e8", "b": "y"}]
+    assert _rest(lifter, later) == [{"c": "z"}, None]  # well-known values of their columns' type: not kept

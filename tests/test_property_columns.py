@@ -15,6 +15,7 @@ from aiohttp import web
 
 from klaviyo_sandbox import testing as truth
 from omniload.cli import main
+from omniload.sources.klaviyo.lift import VARIANT, column_name
 
 from .conftest import KEY
 from .helpers import LoopbackServer, forward, sandbox_now
@@ -48,6 +49,29 @@ def _ingest(proxy: LoopbackServer, db: str, *extra: str) -> int:
                  "--progress", "log", *extra])  # fmt: skip
 
 
+def _placed(con, table: str, source: str, prefix: str, truth: dict[str, dict]) -> int:
+    """Assert every property of every row (``truth``: id -> its properties) is in exactly one place, its value whole:
+    the JSON column, or its column (or that column's variant); the JSON column holds nothing else. The number of
+    rows whose JSON column is not NULL."""
+    cols = [r[0] for r in con.execute(f"describe {table}").fetchall() if r[0].startswith(prefix)]
+    kept = 0
+    for r in con.execute(f"select id, {source}, {', '.join(cols)} from {table}").fetchall():
+        row, rest = dict(zip(cols, r[2:], strict=True)), json.loads(r[1]) if r[1] is not None else {}
+        kept += r[1] is not None
+        props = {k: v for k, v in (truth[r[0]] or {}).items() if v is not None}
+        assert set(rest) <= set(props), r[0]
+        for prop, v in props.items():
+            col = column_name(prefix, prop)
+            value, variant = row.get(col), row.get(col + VARIANT)
+            value = json.loads(value) if isinstance(v, dict | list) and value is not None else value
+            places = [p for p in (value, json.loads(variant) if variant is not None else None) if p is not None]
+            if prop in rest:  # in the JSON column: not in a column too (one with its name: another's, or well-known)
+                assert rest[prop] == v and v not in places, (r[0], prop)
+            else:
+                assert places == [v], (r[0], prop)
+    return kept
+
+
 def test_property_columns_evolve_across_runs(sandbox, tmp_path):
     events = truth.records(
         sandbox.state, "events", datetime.fromisoformat(START + "T00:00:00+00:00"), sandbox_now(sandbox)
@@ -63,18 +87,23 @@ def test_property_columns_evolve_across_runs(sandbox, tmp_path):
     assert _ingest(proxy, db) == 0  # the rest: gift appears, level is gone, Shoe Size turns to text
     with duckdb.connect(db, read_only=True) as con:
         cols = {r[0]: r[1] for r in con.execute("describe events").fetchall()}
-        got = {r[0]: r[1:] for r in con.execute(
-            "select id, property_shoe_size, property_shoe_size__v_json, property_level, property_gift, event_properties "
-            "from events").fetchall()}  # fmt: skip
+        got = {
+            r[0]: r[1:]
+            for r in con.execute(
+                "select id, property_shoe_size, property_shoe_size__v_json, property_level, property_gift from events"
+            ).fetchall()
+        }
+        kept = _placed(con, "events", "event_properties", "property_",
+                       {e["id"]: _reshape(e["attributes"]["event_properties"] or {},
+                                          e["attributes"]["datetime"] >= mid) for e in events})  # fmt: skip
     assert cols["property_shoe_size"] == "BIGINT" and cols["property_shoe_size__v_json"] == "JSON"
     assert cols["property_gift"] == "BOOLEAN" and cols["property_level"] == "BIGINT"
     want = {}
     for e in events:
         late = e["attributes"]["datetime"] >= mid
         want[e["id"]] = (None, '"42 EU"', None, True) if late else (42, None, 3, None)
-    assert {k: v[:4] for k, v in got.items()} == want
-    late_doc = json.loads(next(v[4] for v in got.values() if v[3] is True))
-    assert late_doc["Shoe Size"] == "42 EU"  # the JSON column keeps every property whole
+    assert got == want
+    assert kept == 0  # every property in a column: the JSON column NULL, nothing stored twice
 
 
 def test_property_columns_cap(sandbox, tmp_path, capsys):
@@ -87,12 +116,18 @@ def test_property_columns_cap(sandbox, tmp_path, capsys):
     with duckdb.connect(db, read_only=True) as con:
         events = [r[0] for r in con.execute("describe events").fetchall()]
         profiles = [r[0] for r in con.execute("describe profiles").fetchall()]
-        lost = con.execute("select count(*) from events where event_properties is null").fetchall()[0][0]
+        now = sandbox_now(sandbox)
+        start = datetime.fromisoformat(START + "T00:00:00+00:00")
+        truth_events = {e["id"]: _reshape(e["attributes"]["event_properties"] or {}, False)
+                        for e in truth.records(sandbox.state, "events", start, now)}  # fmt: skip
+        kept_events = _placed(con, "events", "event_properties", "property_", truth_events)
+        truth_profiles = {p["id"]: p["attributes"]["properties"] for p in truth.records(sandbox.state, "profiles")}
+        kept_profiles = _placed(con, "profiles", "properties", "custom_", truth_profiles)
     known = {"property_value", "property_event_id", "property_message", "property_flow", "property_attributed_flow",
              "property_attributed_message", "property_attributed_channel"}  # fmt: skip
     assert len([c for c in events if c.startswith("property_") and c not in known]) == 2
     assert len([c for c in profiles if c.startswith("custom_")]) == 2
-    assert lost == 0
+    assert kept_events and kept_profiles  # the properties beyond the cap stay in the JSON column, and only they
     err = capsys.readouterr().err
     assert "cap of 2 property columns (property_columns_max=); it stays in event_properties" in err
     assert "it stays in properties" in err

@@ -4,7 +4,9 @@ added, then set from the values the source computed on the stored rows (load.py 
 the reader derive them): ``COMMIT_ROWS`` rows at a time, in one transaction each, loaded into a temporary table the
 destination's own way (``_load_keys``, as deletes.py does), then one ``UPDATE ... FROM`` on the key. Setting a row
 twice gives the same values, so a fill cut short is simply done again by the next run (the table's saved columns
-change only with the load after it). Files, Delta and Iceberg have no UPDATE here: their tables are read again instead."""
+change only with the load after it). Files, Delta and Iceberg have no UPDATE here: their tables are read again instead.
+A table loaded with ``properties=columns`` has had the well-known columns since its first load (its JSON column keeps
+only what is in no column, lift.py), so none is ever filled from a JSON column that lacks them."""
 
 from __future__ import annotations
 

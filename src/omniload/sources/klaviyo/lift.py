@@ -1,5 +1,13 @@
 """``properties=columns``: an event's properties as ``property_<name>`` columns, a profile's custom properties as
-``custom_<name>``, beside the JSON column that keeps them whole.
+``custom_<name>``; the JSON column (``event_properties``, ``properties``) keeps only what is in no column.
+
+Every value is in exactly one place, never stored twice: a lifted property in its column (or its variant, below),
+a well-known event property whose value is of its column's type (text; ``$value``: a number) in that column
+(properties.py fills it from the whole JSON before the lift), and the rest in the JSON column: properties beyond the
+cap, one whose name another property claimed, a well-known one of another type (``"$value": "12"``), a row that is
+not an object (whole). A row with nothing left has NULL there, not ``{}`` (nothing stored at all, and no JSON to
+validate); a null value is as absent, as it is in a column. Rows loaded by earlier versions keep their whole JSON
+beside their columns; the columns are the same either way.
 
 Names are lower-cased with every run of other characters than letters and digits made one ``_`` (``$value`` ->
 ``property_value``, ``Item Count`` -> ``property_item_count``); the first property to claim a name has it. A
@@ -8,13 +16,14 @@ column's type is fixed when its property is first seen (a number: ``bigint`` or 
 it: a property first seen later adds a column (earlier rows NULL), and a value that does not fit its column's type
 lands, as JSON, in the column's variant ``<column>__v_json`` (created then), never failing the run or lost.
 At most ``property_columns_max`` columns (default 100, variants not counted) per table: properties beyond are
-left in the JSON column only, with a note. Per batch: the documents decoded in one msgspec call, Arrow infers
+left in the JSON column, with a note. Per batch: the documents decoded in one msgspec call, Arrow infers
 one struct of them in C, and each property's column is that struct's child; value by value only for JSON
 columns, for values of another type than their column's, and for a batch where a property has two types.
 Once every property of a batch has its column (each batch after the first of a run, mostly), the batch is read by
 a struct decoder made of those columns' types (:class:`_Known`): each property's values come out of msgspec typed
 and each column is made in one C loop, no Python step per row or value; a batch it refuses (a new property, a
-value not of its column's type) is read as above.
+value not of its column's type) is read as above. Which rows keep a property in the JSON column is found there in
+Arrow, field by field (most batches: none, the column all NULL), and only those rows are written again.
 """
 
 from __future__ import annotations
@@ -31,6 +40,8 @@ import pyarrow.compute as pc
 
 from ...types import BOOL, FLOAT, INT, JSON, TEXT, TYPES, typed_field
 from .columns import RawColumn
+from .properties import COLUMNS as KNOWN_TYPES
+from .properties import KNOWN
 
 # table -> (the JSON column, the prefix of its lifted columns)
 LIFTS = {"events": ("event_properties", "property_"), "profiles": ("properties", "custom_")}
@@ -39,6 +50,7 @@ VARIANT = "__v_json"
 STATE_KEY = "property_columns"
 _decode = msgspec.json.Decoder().decode
 _raw_rows = msgspec.json.Decoder(list[dict[str, msgspec.Raw] | None]).decode
+_raw_row = msgspec.json.Decoder(dict[str, msgspec.Raw]).decode
 _NULL = msgspec.Raw(b"null")
 _encode = msgspec.json.encode
 
@@ -90,6 +102,10 @@ class Lifter:
         self.reserved: set[str] = set()  # columns the table has otherwise (events: the well-known ones)
         self.cols: dict[str, str | None] = {}  # property -> its column (None: not lifted), this run
         self._known: _Known | None = None  # the decoder of batches whose properties all have their column
+        # events: the well-known properties (properties.py) -> their column's type; a value of that type is in its
+        # column as it is, so it leaves the JSON column like a lifted one
+        self.well_known = {p: KNOWN_TYPES[c] for p, c in KNOWN.items()} if table == "events" else {}
+        self._staying: _Staying | None = None  # finds the rows whose JSON column keeps a property
 
     def state(self) -> dict:
         return {STATE_KEY: dict(self.types)}
@@ -191,14 +207,14 @@ class Lifter:
         if not self.cols:
             return False
         if self._known is None or self._known.size != len(self.cols):
-            self._known = _Known(self.cols, self.types)
+            self._known = _Known(self.cols, self.types, self.well_known)
         return self._known.read(column, arrays)
 
     def _apply(self, table: pa.Table) -> pa.Table:
         n = table.num_rows
         arrays: dict[str, pa.Array] = {}
         if self._by_known(table.column(self.source), arrays):
-            return self._complete(table, arrays)
+            return self._complete(table, arrays, self._rest(table.column(self.source), arrays.pop("")))
         typed = _by_property(table.column(self.source), n)
         if typed is not None and (typed[1] or self._contested(typed[0])) and not _inferred(typed[0]):
             typed = None  # as row by row: the order of claims and a mixed number column's type are the first values'
@@ -212,11 +228,58 @@ class Lifter:
                     self._fitted(col, values, arrays)
         else:
             self._by_row(table, arrays)
-        return self._complete(table, arrays)
+        return self._complete(table, arrays, self._rest(table.column(self.source)))
 
-    def _complete(self, table: pa.Table, arrays: dict[str, pa.Array]) -> pa.Table:
-        """``table`` with ``arrays`` and a NULL column for each other column known so far (every batch has all)."""
+    def _rest(self, column: pa.ChunkedArray, staying: pa.Array | None | bool = False) -> pa.Array:
+        """The batch's JSON column: NULL but in the rows that keep a property (``staying``, found by :class:`_Staying`
+        unless given; None: no row), which :meth:`_left` writes."""
+        if staying is False:
+            props = [p for p, c in self.cols.items() if c is None]
+            if self._staying is None or self._staying.props != props:
+                self._staying = _Staying(props, self.well_known)
+            staying = self._staying.rows(column)
+        rest = pa.nulls(len(column), pa.string())
+        if staying is None:
+            return rest
+        return pc.replace_with_mask(rest, staying, self._left(column.filter(staying)))
+
+    def _stays(self, prop: str, raw: msgspec.Raw) -> bool:
+        """Whether ``prop``'s value ``raw`` stays in the JSON column: the property has no column (beyond the cap,
+        its name another's or the table's own), and is not a well-known one whose value its column holds as it is
+        (text; ``$value``: a number)."""
+        first = bytes(raw)[:1]
+        if first == b"n" or self.cols.get(prop) is not None:
+            return False  # null (as absent, as in a column), or lifted (a value its column cannot hold: the variant)
+        typ = self.well_known.get(prop)
+        return typ is None or not _holds(typ, first)
+
+    def _left(self, column: pa.ChunkedArray) -> pa.Array:
+        """Each row's properties that stay (:meth:`_stays`), in their order, NULL when none; a row that is not an
+        object, or too deep to read, whole (nothing of it was lifted)."""
+        try:
+            rows = _raw_rows(_joined(column))
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+            rows = []
+            for t in column.to_pylist():
+                try:
+                    rows.append(None if t is None else _raw_row(t))
+                except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+                    rows.append(msgspec.Raw(t.encode()))
+        out = []
+        for row in rows:
+            if type(row) is dict:
+                left = {k: v for k, v in row.items() if self._stays(k, v)}
+                out.append(_encode(left) if left else _NULL)
+            else:
+                out.append(_NULL if row is None else row)
+        return _text_column(out)
+
+    def _complete(self, table: pa.Table, arrays: dict[str, pa.Array], rest: pa.Array) -> pa.Table:
+        """``table`` with ``arrays``, a NULL column for each other column known so far (every batch has all), and
+        ``rest`` as its JSON column (what is in no column)."""
         n = table.num_rows
+        i = table.schema.get_field_index(self.source)
+        table = table.set_column(i, table.schema.field(i), rest)
         for col, typ in self.types.items():  # every column known so far, in every batch
             arr = arrays.get(col)
             arr = arr if arr is not None else pa.nulls(n, TYPES[typ].arrow)
@@ -235,15 +298,20 @@ class _Known:
     kept raw), refusing any other property. A value whose JSON type is not its column's is refused as well (an
     integer is a ``double`` column's number, as :func:`_fit` has it), so whatever the struct reads fits."""
 
-    def __init__(self, cols: dict[str, str | None], types: dict[str, str]) -> None:
+    def __init__(self, cols: dict[str, str | None], types: dict[str, str], well_known: dict[str, str]) -> None:
         self.size = len(cols)
         fields, rename, self.columns = [], {}, []  # columns: (field, column, type) of the lifted properties
+        self.staying = []  # the fields of the properties not lifted (but well-known ones: held by their column)
         for i, (prop, col) in enumerate(cols.items()):
             name, typ = f"p{i}", types[col] if col is not None else JSON
             rename[name] = prop
+            if col is None and prop in well_known:  # of its column's type, else refused: that batch is read as above
+                typ = well_known[prop]
             fields.append((name, msgspec.Raw, _NULL) if typ == JSON else (name, TYPES[typ].python, None))
             if col is not None:
                 self.columns.append((name, col, typ))
+            elif prop not in well_known:
+                self.staying.append(name)
         Props = msgspec.defstruct("Props", fields, rename=rename, forbid_unknown_fields=True, gc=False)
         self.empty = Props()
         self.decode = msgspec.json.Decoder(list[Props | None]).decode
@@ -258,7 +326,59 @@ class _Known:
         for name, col, typ in self.columns:
             values = list(map(attrgetter(name), rows))
             arrays[col] = _raw_json_column(values) if typ == JSON else pa.array(values, TYPES[typ].arrow)
+        arrays[""] = _stay_mask(rows, [(name, None) for name in self.staying])  # the rows keeping a property
         return True
+
+
+class _Staying:
+    """Finds the rows of a batch whose JSON column keeps a property (``props``, those without a column this run): a
+    msgspec struct of them (every other property skipped in C), the well-known ones of their column's type (a batch
+    it refuses: all raw, their type told by :func:`_stay_mask`), then :func:`_stay_mask` for the others."""
+
+    def __init__(self, props: list[str], well_known: dict[str, str]) -> None:
+        self.props = props
+        rename = {f"p{i}": p for i, p in enumerate(props)}
+        self.readers = []
+        for typed in (True, False):
+            fields = [(f"p{i}", TYPES[well_known[p]].python, None) if typed and p in well_known
+                      else (f"p{i}", msgspec.Raw, _NULL) for i, p in enumerate(props)]  # fmt: skip
+            Props = msgspec.defstruct("Staying", fields, rename=rename, gc=False)
+            told = [(f"p{i}", well_known.get(p)) for i, p in enumerate(props) if not (typed and p in well_known)]
+            self.readers.append((msgspec.json.Decoder(list[Props | None]).decode, Props(), told))
+
+    def rows(self, column: pa.ChunkedArray) -> pa.Array | None:
+        joined = _joined(column)
+        for decode, empty, fields in self.readers:
+            try:
+                rows = decode(joined)
+            except msgspec.ValidationError:  # a well-known value of another type; or a row not an object
+                continue
+            except (msgspec.DecodeError, RecursionError):
+                break
+            return _stay_mask([empty if r is None else r for r in rows], fields)
+        return pa.array([True] * len(column))  # a row not an object: each row on its own
+
+
+def _stay_mask(rows: list, fields: list[tuple[str, str | None]]) -> pa.Array | None:
+    """Which rows keep a property in the JSON column (as :meth:`Lifter._stays` has it): ``fields``, each a struct
+    field of raw values and its well-known column's type (None: not well-known), found in Arrow, field by field;
+    None: no row."""
+    masks = []
+    for name, typ in fields:
+        text = RawColumn(list(map(attrgetter(name), rows))).text()
+        if text is None:  # cannot be (the batch's text is UTF-8): the row's own reading decides
+            return pa.array([True] * len(rows))
+        stays = pc.is_valid(text)
+        if typ is not None:  # a well-known property: stays when its value is not of its column's type
+            stays = pc.and_(stays, pc.invert(pc.fill_null(pc.match_substring_regex(text, _HELD[typ]), False)))
+        if stays.true_count:
+            masks.append(stays)
+    if not masks:
+        return None
+    out = masks[0]
+    for m in masks[1:]:
+        out = pc.or_(out, m)
+    return out
 
 
 def _raw_json_column(raws: list[msgspec.Raw]) -> pa.Array:
@@ -269,6 +389,19 @@ def _raw_json_column(raws: list[msgspec.Raw]) -> pa.Array:
         return _json_column(list(map(_decode, raws)))
     distinct = text.dictionary_encode()
     return _json_column(list(map(_decode, distinct.dictionary.to_pylist()))).take(distinct.indices)
+
+
+_HELD = {FLOAT: "^-?[0-9]", TEXT: '^"'}  # a JSON value its well-known column holds as it is, by its first bytes
+
+
+def _holds(typ: str, first: bytes) -> bool:
+    return first == b'"' if typ == TEXT else first != b"" and first in b"-0123456789"
+
+
+def _text_column(raws: list[Any]) -> pa.Array:
+    """JSON texts (bytes or ``msgspec.Raw``; ``null``: NULL) as a string column."""
+    text = RawColumn(raws).text()
+    return text if text is not None else pa.array([None if bytes(r) == b"null" else bytes(r).decode() for r in raws])
 
 
 def _joined(column: pa.ChunkedArray) -> bytes:

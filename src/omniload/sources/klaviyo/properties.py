@@ -1,6 +1,7 @@
 """Klaviyo's well-known event properties lifted into their own columns, on Arrow batches.
 
-Every event keeps its whole ``event_properties`` JSON; beside it, the properties Klaviyo itself defines get
+Every event keeps its whole ``event_properties`` JSON (with ``properties=columns``, what is in no column: lift.py,
+which runs after this on the whole JSON); beside it, the properties Klaviyo itself defines get
 typed columns named as Fivetran names them (``$value`` -> ``property_value``): ``$value`` as a number (a
 number, or text that reads as one; anything else leaves the column NULL, the value still whole in
 ``event_properties``), the ids ``$event_id``, ``$message``, ``$flow`` and the attribution properties as text
