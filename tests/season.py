@@ -14,7 +14,9 @@ After each run that exits 0, :func:`mismatch` compares each table of the run wit
 documented lags allow: events later than the short lookback for a day after they arrive, events later than the deep
 lookback; a row deleted (itself, or its parent or profile) since the last clean run that reconciles it started
 (memberships: the last daily reconcile); a row whose parent or profile came back since the parent's last clean
-run started. The first difference is reported with table, key, column, expected and actual.
+run started (such a row comes back at its own table's next load after that run, README Deletes: a table is only
+checked after a clean run that loaded it, so no more is allowed). The first difference is reported with table,
+key, column, expected and actual.
 """
 
 from __future__ import annotations

@@ -349,7 +349,8 @@ def test_reconcile_all_takes_every_table_that_can_be_reconciled(make_sandbox, de
 
 def test_a_profile_merged_back_brings_back_its_events_even_when_the_scan_is_refused(make_sandbox, dest, capsys):
     """Issue #20, 3: the load merged the restored profile again (unmarked); the scan after it is refused (most
-    profiles are gone); its events are current again all the same, nothing else changes."""
+    profiles are gone); its events are current again all the same at the events' next load (issue #23: read again
+    by profile), nothing else changes."""
     sb = make_sandbox(scale="tiny", rate_limits="off", seed=45)
     assert dest.ingest(sb, "profiles,events", "kl.*") == 0
     events = expected_rows(sb, "events")
@@ -368,14 +369,20 @@ def test_a_profile_merged_back_brings_back_its_events_even_when_the_scan_is_refu
     out = capsys.readouterr()
     assert "--allow-mass-delete" in out.out + out.err
     assert not any(dest.marks("profiles", "profiles").values())  # the guard: nothing marked; the victim merged back
-    assert not any(dest.marks("events", "events").values()) and set(dest.marks("events", "events")) == set(events)
+    assert {k for k, at in dest.marks("events", "events").items() if at} == {
+        k for k, e in events.items() if e["profile_id"] == victim
+    }  # events not loaded in that run: they wait for their own load
+    assert dest.ingest(sb, "events", "kl.*", "--reconcile", "none") == 0
+    got = dest.marks("events", "events")  # the others' events stay too: events are never scanned
+    assert not any(got.values()) and set(got) == set(events) | set(expected_rows(sb, "events"))
 
 
 @pytest.mark.parametrize("how", [("--incremental-strategy", "replace", "--interval-start", "2000-01-01"), ("--full-refresh",)],
                          ids=["replace", "full-refresh"])  # fmt: skip
 def test_a_profile_back_in_a_replaced_table_brings_back_its_events(make_sandbox, dest, how):
     """Issue #20, 3: profiles replaced on request (``--incremental-strategy replace`` or ``--full-refresh``, no
-    scan): the restored profile is a current row again, and so are its events."""
+    scan): the restored profile is a current row again, and so are its events from their next load on (issue
+    #23: read again by profile)."""
     sb = make_sandbox(scale="tiny", rate_limits="off", seed=46)
     assert dest.ingest(sb, "profiles,events", "kl.*") == 0
     events = expected_rows(sb, "events")
@@ -387,4 +394,43 @@ def test_a_profile_back_in_a_replaced_table_brings_back_its_events(make_sandbox,
     http_post(sb.base_url, "/__sandbox/clock/advance?seconds=60")
     assert dest.ingest(sb, "profiles", "kl.*", *how, "--reconcile", "none") == 0
     assert dest.marks("profiles", "profiles")[victim] is None
-    assert not any(dest.marks("events", "events").values()) and set(dest.marks("events", "events")) == set(events)
+    theirs = {k for k, e in events.items() if e["profile_id"] == victim}
+    assert {k for k, at in dest.marks("events", "events").items() if at} == theirs  # until the events' next load
+    assert dest.ingest(sb, "events", "kl.*", "--reconcile", "none") == 0
+    got = dest.marks("events", "events")
+    assert not any(got.values()) and set(events) <= set(got) == set(expected_rows(sb, "events"))
+
+
+def test_a_restored_profile_leaves_marked_the_memberships_that_ended_while_it_was_gone(make_sandbox, dest):
+    """Issue #23 (season seed 23): a profile's memberships are marked with it when it is deleted; a membership
+    that ended meanwhile (the member left the list before the memberships were scanned, or the list was deleted
+    while the profile was) keeps that mark, so the profile's restore no longer unmarks it: the memberships are
+    read again by profile and exactly those the source holds come back current, in the run that restores the
+    profile when it loads the memberships too."""
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=48)
+    tables = "profiles,lists,list-memberships"
+    assert dest.ingest(sb, tables, "kl.*") == 0
+    lists_of: dict = {}
+    for list_id, profile_id in expected_rows(sb, "list-memberships"):
+        lists_of.setdefault(profile_id, []).append(list_id)
+    victim = max(lists_of, key=lambda p: (len(lists_of[p]), p))
+    left, gone_list, *stay = sorted(lists_of[victim])
+    assert stay, "the victim needs three lists"
+    http_post(sb.base_url, f"/__sandbox/delete?resource=list-memberships&ids={left}:{victim}")  # the member leaves
+    http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&ids={victim}")
+    assert dest.ingest(sb, "profiles", "kl.*", "--reconcile", "profiles") == 0
+    mark = dest.marks("profiles", "profiles")[victim]
+    theirs = {k: at for k, at in dest.marks("list_memberships", "list-memberships").items() if k[1] == victim}
+    assert mark and set(theirs) == {(lst, victim) for lst in lists_of[victim]} and set(theirs.values()) == {mark}
+    http_post(sb.base_url, f"/__sandbox/delete?resource=lists&ids={gone_list}")  # while the profile is deleted
+    assert dest.ingest(sb, "lists", "kl.*") == 0  # lists are cheap: reconciled (the membership keeps its mark)
+    assert dest.marks("lists", "lists")[gone_list]
+    http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&restore=1&ids={victim}")
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=60")
+    assert dest.ingest(sb, "profiles,list-memberships", "kl.*", "--reconcile", "none") == 0
+    assert dest.marks("profiles", "profiles")[victim] is None
+    got = dest.marks("list_memberships", "list-memberships")
+    want = set(expected_rows(sb, "list-memberships"))
+    assert {(lst, victim) for lst in stay} <= want and (left, victim) not in want and (gone_list, victim) not in want
+    assert current_of(got) == want  # the ended ones are not brought back, the others are
+    assert got[(left, victim)] == mark and got[(gone_list, victim)] == mark

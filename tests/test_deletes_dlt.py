@@ -193,7 +193,8 @@ def run_into(sb, kind: str, d: Path, table: str, dest_table: str, *extra: str) -
 def test_dependents_under_other_names_are_marked_and_come_back_with_their_parent(make_sandbox, tmp_path, kind, request):
     """Issue #20, 2 and 3: events loaded as k_events are marked with their deleted profile (loaded as k_profiles),
     found by the identity their loads saved; a table named events that omniload did not load is not touched;
-    when the profile comes back, its events (listed again, though older than the events cursor) are current."""
+    when the profile comes back, its events (listed again, though older than the events cursor) are current
+    from their next load on (issue #23: read again by profile, never unmarked by the profile's mark)."""
     if kind == "duckdb":
         request.getfixturevalue("generic_duckdb")
     sb = make_sandbox(scale="tiny", rate_limits="off", seed=43)
@@ -224,5 +225,36 @@ def test_dependents_under_other_names_are_marked_and_come_back_with_their_parent
     http_post(sb.base_url, "/__sandbox/clock/advance?seconds=60")
     assert run_into(sb, kind, tmp_path, "profiles", "k_profiles") == 0
     assert not marked(current(kind, tmp_path, "k_profiles"))
+    theirs = {k for k, e in events.items() if e["profile_id"] == victim}
+    assert marked(current(kind, tmp_path, "k_events")) == theirs  # until the events' next load
+    assert run_into(sb, kind, tmp_path, "events", "k_events") == 0
     got = current(kind, tmp_path, "k_events")
-    assert not marked(got) and set(got) == set(events) <= set(expected_rows(sb, "events"))  # listed again, all
+    assert not marked(got) and set(events) <= set(got) == set(expected_rows(sb, "events"))  # read again, and new ones
+
+
+@pytest.mark.parametrize("kind", ["delta", "parquet"])
+def test_a_restored_profile_leaves_marked_the_memberships_that_ended_while_it_was_gone(make_sandbox, tmp_path, kind):
+    """Issue #23 (season seed 23, on Delta too), marked through dlt merges: a membership marked with its deleted
+    profile that ended meanwhile (the member left the list) keeps its mark when the profile comes back; the
+    profile's other memberships, read again by profile in the same run, are current."""
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=48)
+    assert run(sb, kind, tmp_path, "profiles,list-memberships") == 0
+    lists_of: dict = {}
+    for list_id, profile_id in expected_rows(sb, "list-memberships"):
+        lists_of.setdefault(profile_id, []).append(list_id)
+    victim = max(lists_of, key=lambda p: (len(lists_of[p]), p))
+    left, *stay = sorted(lists_of[victim])
+    assert stay
+    http_post(sb.base_url, f"/__sandbox/delete?resource=list-memberships&ids={left}:{victim}")  # the member leaves
+    http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&ids={victim}")
+    assert run(sb, kind, tmp_path, "profiles", "--reconcile", "profiles") == 0
+    assert {k for k in marked(current(kind, tmp_path, "list_memberships")) if k[1] == victim} == {
+        (lst, victim) for lst in lists_of[victim]
+    }
+    http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&restore=1&ids={victim}")
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=60")
+    assert run(sb, kind, tmp_path, "profiles,list-memberships", "--reconcile", "none") == 0
+    assert victim not in marked(current(kind, tmp_path, "profiles"))
+    got = current(kind, tmp_path, "list_memberships")
+    assert {k for k in got if k not in marked(got)} == set(expected_rows(sb, "list-memberships"))
+    assert (left, victim) in marked(got) and not {(lst, victim) for lst in stay} & marked(got)

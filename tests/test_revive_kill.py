@@ -1,7 +1,8 @@
 """A kill between a parent's revival commit and its reconcile (issue: revival lost): a deleted profile merged
 back by a load killed with SIGKILL right after that load (``OMNILOAD_TEST_KILL_AT=loaded``, a test-only hook,
-runtime.kill_point) still brings back its events on the next run, from the marks committed with the load's slice
-(reconcile.REVIVE)."""
+runtime.kill_point) still brings back its events: the next run, from the marks committed with the load's slice
+(reconcile.REVIVE), keeps the profile for the events' next load, which reads its events again (issue #23: a
+re-readable dependent comes back at its own table's next load, not by its mark)."""
 
 from __future__ import annotations
 
@@ -33,5 +34,8 @@ def test_a_kill_after_the_parent_came_back_loses_no_revival(make_sandbox, tmp_pa
     assert {k for k, at in dest.marks("events", "events").items() if at} == theirs  # ... its events not yet
 
     assert dest.ingest(sb, "profiles", "kl.*", "--reconcile", "none") == 0  # nothing new: no slice, no commit
+    assert {k for k, at in dest.marks("events", "events").items() if at} == theirs  # events not loaded yet
+    assert dest.sql("select parent_key from kl._omniload_reread where table_name = 'events'") == [(victim,)]
+    assert dest.ingest(sb, "events", "kl.*", "--reconcile", "none") == 0  # their next load reads them again
     got = dest.marks("events", "events")
-    assert set(got) == set(events) and not any(got.values())
+    assert set(events) <= set(got) == set(expected_rows(sb, "events")) and not any(got.values())  # and new ones

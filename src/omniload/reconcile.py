@@ -7,14 +7,19 @@ a key listed again is unmarked, and a re-merged row comes back unmarked. What th
 row (a deleted profile's events, a deleted list's memberships: ``TableInfo.dependents``) is marked by key,
 without scanning those tables, in every destination table of the schema whose loads saved that dependent's
 identity (``klaviyo:events``), whatever its name; a table omniload did not load from it is never touched. A
-row that comes back (listed again, or merged again by the load) brings back the dependents marked along with
-it: those matching its key whose mark is the one it had (the rows marked for another cause keep theirs), and a
-dependent the source can read by parent (``TableInfo.reread_by``) keeps its key in the destination
-(``Deletes.add_rereads``): that table's next load reads its rows again (those the source hid while it was
-deleted come back with their old cursor values, older than any lookback; load.py ``TableLoad.reread``). The
-marks held before the load are committed with each slice (the table's saved state, ``revive``), so a kill after
-a slice merged a row back and before its dependents were unmarked is made good by the next run, which first
-brings back the dependents of the rows those marks name that are current now.
+row that comes back (listed again, or merged again by the load) brings back its dependents. One the source can
+read by that parent (``TableInfo.reread_by``, where the destination keeps ``Deletes.add_rereads``) is not
+unmarked by its mark: the parent's key is kept and that table's next load reads the parent's rows again and
+merges back, unmarked, exactly those the source holds now (load.py ``TableLoad.reread``; those the source hid
+while the parent was deleted come back with their old cursor values, older than any lookback), while a row that
+ended meanwhile (a member who left the list) keeps its mark (issue #23). So such a dependent comes back at its
+own table's next load: in the same run when the run loads it (pipeline.py ``_rereads_wait`` defers its re-read
+after the run's other tables), else later, a documented lag; its own dependents come back after that re-read
+(``after_reread``). Other dependents come back at once: those matching its key whose mark is the one it had (the
+rows marked for another cause keep theirs). The marks held before the load are committed with each slice (the
+table's saved state, ``revive``), so a kill after a slice merged a row back and before its dependents were
+brought back is made good by the next run, which first brings back the dependents of the rows those marks name
+that are current now.
 
 When: a table whose scan costs at most ``AUTO_REQUESTS`` requests (estimated from the destination's row count)
 is reconciled on every run (but the first, which loads everything); larger ones only when named (``--reconcile profiles``) or when ``--reconcile-every``
@@ -229,8 +234,14 @@ class Reconcile:
     def restore(self) -> None:
         """Unmark the dependents of the rows marked before the load that are current now (merged again, or
         listed again by the scan), those marked along with them (the same mark)."""
+        self._revive(self.prior)
+
+    def after_reread(self) -> None:
+        """The load read again the rows of parents that came back (load.py ``TableLoad.reread``): those of its rows
+        marked before the load that the re-read merged back bring back their dependents too."""
         prior, self.prior = self.prior, None
-        self._revive(prior)
+        if self.info.reread_by:
+            self._revive(prior)
 
     def _revive(self, prior) -> None:
         """Unmark the dependents of the rows of ``prior`` (key and mark) that are current now."""
@@ -240,17 +251,23 @@ class Reconcile:
         self.uncascade(self.info, back, set())
 
     def uncascade(self, info: TableInfo, back, seen: set[str]) -> None:
-        """Unmark the dependents of the rows in ``back`` (key and the mark they had) marked along with them."""
+        """Bring back the dependents of the rows in ``back`` (key and the mark they had): keep those rows' keys for
+        the re-read of a dependent the source can read by them, else unmark the dependents marked along with them."""
         if back is None or back.num_rows == 0:
             return
         for dep, column in info.dependents:
             child = self.tables.get(dep)
             if child is None or dep in seen:
                 continue
+            reread = column in child.reread_by and self.deletes.keeps_rereads
             for table in self.loaded_from(dep):
-                if column in child.reread_by and self.deletes.keeps_rereads:  # its rows the source hid meanwhile
+                if reread:  # its next load merges back, unmarked, the rows the source holds now (not those that
+                    # ended while the parent was deleted: they keep the mark); its own dependents come back with them
                     parents = [str(v) for v in back.column(info.record_key[0]).to_pylist()]
                     self.deletes.add_rereads(self.schema, table, column, parents, self.info.scope)
+                    self.events.note(f"{table}: the rows of {len(parents):,} parents current again are read again "
+                                     "at its next load")  # fmt: skip
+                    continue
                 marks = back.select([info.record_key[0], DELETED]).rename_columns([column, DELETED])
                 found = self.deletes.unmark_matching(
                     self.schema, table, child.primary_key, column, marks, self.info.scope
