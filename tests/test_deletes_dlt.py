@@ -258,3 +258,23 @@ def test_a_restored_profile_leaves_marked_the_memberships_that_ended_while_it_wa
     got = current(kind, tmp_path, "list_memberships")
     assert {k for k in got if k not in marked(got)} == set(expected_rows(sb, "list-memberships"))
     assert (left, victim) in marked(got) and not {(lst, victim) for lst in stay} & marked(got)
+
+
+@pytest.mark.parametrize("kind", ["parquet", "delta"])
+def test_a_restored_profile_brings_back_its_subscriptions_whose_key_holds_the_profile(make_sandbox, tmp_path, kind):
+    """A dependent that is not read again by its parent (subscriptions, keyed (profile_id, channel)) is unmarked by
+    its parent's mark when the parent comes back; on files the lookup once named ``profile_id`` twice (key and
+    parent column) and failed the profiles run with an internal error."""
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=47)
+    assert run(sb, kind, tmp_path, "profiles,subscriptions") == 0
+    subs = current(kind, tmp_path, "subscriptions")
+    victim = next(iter(subs))[0]
+    theirs = {k for k in subs if k[0] == victim}
+    http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&ids={victim}")
+    assert run(sb, kind, tmp_path, "profiles", "--reconcile", "profiles") == 0
+    assert marked(current(kind, tmp_path, "subscriptions")) == theirs
+    http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&restore=1&ids={victim}")
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=60")
+    assert run(sb, kind, tmp_path, "profiles") == 0
+    back = current(kind, tmp_path, "subscriptions")
+    assert not marked(back) and set(back) == set(subs)
