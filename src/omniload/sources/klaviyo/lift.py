@@ -2,10 +2,10 @@
 ``custom_<name>``; the JSON column (``event_properties``, ``properties``) keeps only what is in no column.
 
 Every value is in exactly one place, never stored twice: a lifted property in its column (or its variant, below),
-a well-known event property whose value is of its column's type (text; ``$value``: a number) in that column
-(properties.py fills it from the whole JSON before the lift), and the rest in the JSON column: properties beyond the
-cap, one whose name another property claimed, a well-known one of another type (``"$value": "12"``), a row that is
-not an object (whole). A row with nothing left has NULL there, not ``{}`` (nothing stored at all, and no JSON to
+a well-known event property whose value its column holds as it is (text; ``$value``: a number a double holds
+exactly, not an integer of more than 15 digits) in that column (properties.py fills it from the whole JSON before the
+lift), and the rest in the JSON column: properties beyond the cap, one whose name another property claimed, a
+well-known one of another type (``"$value": "12"``), a row that is not an object (whole). A row with nothing left has NULL there, not ``{}`` (nothing stored at all, and no JSON to
 validate); a null value is as absent, as it is in a column. Rows loaded by earlier versions keep their whole JSON
 beside their columns; the columns are the same either way.
 
@@ -14,7 +14,8 @@ Names are lower-cased with every run of other characters than letters and digits
 column's type is fixed when its property is first seen (a number: ``bigint`` or ``double``; ``true``/``false``:
 ``bool``; text; an object or array: JSON) and kept in the table's saved state, so every later batch and run uses
 it: a property first seen later adds a column (earlier rows NULL), and a value that does not fit its column's type
-lands, as JSON, in the column's variant ``<column>__v_json`` (created then), never failing the run or lost.
+lands, as JSON, in the column's variant ``<column>__v_json`` (created then), never failing the run or lost (an
+integer a double cannot hold exactly, beyond 2**53, is not a ``double`` column's value: Arrow's own bound).
 At most ``property_columns_max`` columns (default 100, variants not counted) per table: properties beyond are
 left in the JSON column, with a note. Per batch: the documents decoded in one msgspec call, Arrow infers
 one struct of them in C, and each property's column is that struct's child; value by value only for JSON
@@ -72,6 +73,7 @@ def _kind(v: Any) -> str:
 
 
 _MISFIT = object()
+_EXACT = 2**53  # the integers a double holds exactly
 
 
 def _fit(v: Any, typ: str) -> Any:
@@ -80,8 +82,8 @@ def _fit(v: Any, typ: str) -> Any:
         return None
     if typ == JSON:
         return msgspec.json.encode(v).decode()
-    if typ == FLOAT:
-        return float(v) if type(v) in (int, float) else _MISFIT
+    if typ == FLOAT:  # an integer only where a double holds it exactly (Arrow's own bound): else the variant
+        return float(v) if type(v) is float or (type(v) is int and -_EXACT <= v <= _EXACT) else _MISFIT
     if typ == INT:
         if type(v) is float and v.is_integer():
             v = int(v)
@@ -247,11 +249,11 @@ class Lifter:
         """Whether ``prop``'s value ``raw`` stays in the JSON column: the property has no column (beyond the cap,
         its name another's or the table's own), and is not a well-known one whose value its column holds as it is
         (text; ``$value``: a number)."""
-        first = bytes(raw)[:1]
-        if first == b"n" or self.cols.get(prop) is not None:
+        text = bytes(raw)
+        if text[:1] == b"n" or self.cols.get(prop) is not None:
             return False  # null (as absent, as in a column), or lifted (a value its column cannot hold: the variant)
         typ = self.well_known.get(prop)
-        return typ is None or not _holds(typ, first)
+        return typ is None or not _holds(typ, text)
 
     def _left(self, column: pa.ChunkedArray) -> pa.Array:
         """Each row's properties that stay (:meth:`_stays`), in their order, NULL when none; a row that is not an
@@ -290,6 +292,7 @@ class Lifter:
 
 
 _NONE: dict = {}  # a row without properties (read only)
+_NUMBER = int | float | None  # a double column's values as JSON has them (an integer stays one until Arrow takes it)
 
 
 class _Known:
@@ -301,17 +304,20 @@ class _Known:
     def __init__(self, cols: dict[str, str | None], types: dict[str, str], well_known: dict[str, str]) -> None:
         self.size = len(cols)
         fields, rename, self.columns = [], {}, []  # columns: (field, column, type) of the lifted properties
-        self.staying = []  # the fields of the properties not lifted (but well-known ones: held by their column)
+        # the fields of the properties not lifted, with their well-known column's type (None: not well-known)
+        self.staying: list[tuple[str, str | None]] = []
         for i, (prop, col) in enumerate(cols.items()):
             name, typ = f"p{i}", types[col] if col is not None else JSON
             rename[name] = prop
-            if col is None and prop in well_known:  # of its column's type, else refused: that batch is read as above
-                typ = well_known[prop]
-            fields.append((name, msgspec.Raw, _NULL) if typ == JSON else (name, TYPES[typ].python, None))
+            if col is None and well_known.get(prop) == TEXT:  # a string, else refused: that batch is read as above
+                typ = TEXT
+            # a double column's field takes integers as they are: one a double cannot hold exactly refuses the batch
+            python = _NUMBER if typ == FLOAT and col is not None else TYPES[typ].python
+            fields.append((name, msgspec.Raw, _NULL) if typ == JSON else (name, python, None))
             if col is not None:
                 self.columns.append((name, col, typ))
-            elif prop not in well_known:
-                self.staying.append(name)
+            elif typ == JSON:  # raw: $value stays unless a number its column holds exactly (_stay_mask)
+                self.staying.append((name, well_known.get(prop)))
         Props = msgspec.defstruct("Props", fields, rename=rename, forbid_unknown_fields=True, gc=False)
         self.empty = Props()
         self.decode = msgspec.json.Decoder(list[Props | None]).decode
@@ -325,8 +331,11 @@ class _Known:
             rows = [self.empty if r is None else r for r in rows]
         for name, col, typ in self.columns:
             values = list(map(attrgetter(name), rows))
-            arrays[col] = _raw_json_column(values) if typ == JSON else pa.array(values, TYPES[typ].arrow)
-        arrays[""] = _stay_mask(rows, [(name, None) for name in self.staying])  # the rows keeping a property
+            try:
+                arrays[col] = _raw_json_column(values) if typ == JSON else pa.array(values, TYPES[typ].arrow)
+            except pa.ArrowInvalid:  # an integer a double cannot hold exactly: the batch is read as above
+                return False
+        arrays[""] = _stay_mask(rows, self.staying)  # the rows keeping a property
         return True
 
 
@@ -340,10 +349,11 @@ class _Staying:
         rename = {f"p{i}": p for i, p in enumerate(props)}
         self.readers = []
         for typed in (True, False):
-            fields = [(f"p{i}", TYPES[well_known[p]].python, None) if typed and p in well_known
+            fields = [(f"p{i}", TYPES[TEXT].python, None) if typed and well_known.get(p) == TEXT
                       else (f"p{i}", msgspec.Raw, _NULL) for i, p in enumerate(props)]  # fmt: skip
             Props = msgspec.defstruct("Staying", fields, rename=rename, gc=False)
-            told = [(f"p{i}", well_known.get(p)) for i, p in enumerate(props) if not (typed and p in well_known)]
+            told = [(f"p{i}", well_known.get(p)) for i, p in enumerate(props)
+                    if not (typed and well_known.get(p) == TEXT)]  # fmt: skip
             self.readers.append((msgspec.json.Decoder(list[Props | None]).decode, Props(), told))
 
     def rows(self, column: pa.ChunkedArray) -> pa.Array | None:
@@ -391,11 +401,14 @@ def _raw_json_column(raws: list[msgspec.Raw]) -> pa.Array:
     return _json_column(list(map(_decode, distinct.dictionary.to_pylist()))).take(distinct.indices)
 
 
-_HELD = {FLOAT: "^-?[0-9]", TEXT: '^"'}  # a JSON value its well-known column holds as it is, by its first bytes
+# a JSON value its well-known column holds as it is: text; a number that a double holds exactly (a fraction or an
+# exponent: written from a double; an integer of at most 15 digits), so a longer integer stays whole in the JSON
+_HELD = {FLOAT: "^-?([0-9]{1,15}$|[0-9]+[.eE])", TEXT: '^"'}
+_HELD_BYTES = {typ: re.compile(regex.encode()) for typ, regex in _HELD.items()}
 
 
-def _holds(typ: str, first: bytes) -> bool:
-    return first == b'"' if typ == TEXT else first != b"" and first in b"-0123456789"
+def _holds(typ: str, text: bytes) -> bool:
+    return _HELD_BYTES[typ].match(text) is not None
 
 
 def _text_column(raws: list[Any]) -> pa.Array:
