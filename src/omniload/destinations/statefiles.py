@@ -13,7 +13,8 @@ the second listing is what a listing a moment later would have seen.
 Why this and not the alternatives: a clean-up deletes only a pipeline's states older than its newest
 ``max_state_files``; every reader wants the newest state of its own pipeline (dlt's sync, ``newest_stored`` of
 files.py, which reads names alone and never stats), and one pipeline's writers are kept apart by the table lock
-(locks.py), so nothing anyone reads is ever deleted: only the listing was fragile. A dataset-wide lock would have
+(locks.py; a dependent table's ``__rereads`` pipeline, rereads.py, is written by its parent's runs too, but a writer
+there adds one state at a time, far from 100), so nothing anyone reads is ever deleted: only the listing was fragile. A dataset-wide lock would have
 to be held by every listing in every process, around dlt's sync and load steps (which the generic loader runs,
 not the destination), and would make runs of different tables wait for each other; taking the clean-up away from
 dlt and doing it under our own lock deletes the same files while other runs list, so it races the same way. dlt's
