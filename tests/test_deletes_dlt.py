@@ -278,3 +278,30 @@ def test_a_restored_profile_brings_back_its_subscriptions_whose_key_holds_the_pr
     assert run(sb, kind, tmp_path, "profiles") == 0
     back = current(kind, tmp_path, "subscriptions")
     assert not marked(back) and set(back) == set(subs)
+
+
+@pytest.mark.parametrize("kind", ["delta", "parquet"])
+def test_a_parent_kept_while_the_dependents_run_drops_others_is_not_lost(tmp_path, kind):
+    """Issue #23 (review): the parents whose rows are to be read again (rereads.py) are one dlt state written by two
+    runs, a parent's (adding a restored profile) and the dependent table's (dropping those it read again), each under
+    its own table's lock. A parent added between the dependent run's read of that state and its write was lost, and
+    since a restored profile's events come back only by that re-read, they stayed marked. Each read-modify-write now
+    holds the destination's lock of ``<table>__rereads``: the parent run's add waits for the drop, then lands."""
+    import threading
+    import time
+
+    uri = URIS[kind].format(d=tmp_path)
+    events_run, profiles_run = destinations.parse_destination(uri), destinations.parse_destination(uri)
+    events_run.add_rereads("kl", "events", "profile_id", ["p1"])
+    keep, adding = events_run._keep, []
+
+    def keep_while_the_other_run_adds(p, parents):  # the events run has read the state; it writes after the add
+        adding.append(threading.Thread(target=profiles_run.add_rereads, args=("kl", "events", "profile_id", ["p2"])))
+        adding[0].start()
+        time.sleep(1.0)
+        keep(p, parents)
+
+    events_run._keep = keep_while_the_other_run_adds
+    events_run.drop_rereads("kl", "events", "profile_id", ["p1"])  # the events run read p1's events again
+    adding[0].join(60)
+    assert destinations.parse_destination(uri).rereads("kl", "events", "profile_id") == ["p2"]

@@ -9,6 +9,8 @@ dependent table (``<its pipeline>__rereads``: apart from the table's own state, 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from .base import Scope, scope_label
@@ -64,9 +66,18 @@ class SqlRereads:
 
 class DltRereads:
     """For :class:`tombstones.DltDeletes`: ``{column: [parents]}`` in the resource state (``_omniload_reread``) of
-    the pipeline ``<the table's pipeline>__rereads``."""
+    the pipeline ``<the table's pipeline>__rereads``. Its writers are a parent's run (adding) and the dependent
+    table's run (dropping what it read again), each outside the other's table lock: each read-modify-write of that
+    state holds the destination's lock of ``<table>__rereads`` (a lock file where the destination has table locks;
+    none on S3 and warehouses), else a parent added while the dependent's run dropped others was lost, and its rows
+    stayed marked."""
 
     keeps_rereads = True
+
+    @contextlib.contextmanager
+    def _rereads_locked(self, schema: str, table: str) -> Iterator[None]:
+        with self.table_lock(schema, f"{table}__rereads", lambda message: None):
+            yield
 
     def _reread_pipe(self, schema: str, table: str, scope: Scope) -> Any:
         return self._synced(pipeline_name(schema, table, scope) + "__rereads", schema)
@@ -90,11 +101,12 @@ class DltRereads:
     def add_rereads(self, schema: str, table: str, column: str, parents: list[str], scope: Scope = ()) -> None:
         if not parents:
             return
-        p = self._reread_pipe(schema, table, scope)
-        kept = self._kept(p)
-        held = set(kept.get(column) or [])
-        if not set(parents) <= held:
-            self._keep(p, {**kept, column: sorted(held | set(parents))})
+        with self._rereads_locked(schema, table):
+            p = self._reread_pipe(schema, table, scope)
+            kept = self._kept(p)
+            held = set(kept.get(column) or [])
+            if not set(parents) <= held:
+                self._keep(p, {**kept, column: sorted(held | set(parents))})
 
     def rereads(self, schema: str, table: str, column: str, scope: Scope = ()) -> list[str]:
         return sorted(self._kept(self._reread_pipe(schema, table, scope)).get(column) or [])
@@ -102,8 +114,9 @@ class DltRereads:
     def drop_rereads(self, schema: str, table: str, column: str, parents: list[str], scope: Scope = ()) -> None:
         if not parents:
             return
-        p = self._reread_pipe(schema, table, scope)
-        kept = self._kept(p)
-        left = sorted(set(kept.get(column) or []) - set(parents))
-        if left != sorted(kept.get(column) or []):
-            self._keep(p, {**kept, column: left})
+        with self._rereads_locked(schema, table):
+            p = self._reread_pipe(schema, table, scope)
+            kept = self._kept(p)
+            left = sorted(set(kept.get(column) or []) - set(parents))
+            if left != sorted(kept.get(column) or []):
+                self._keep(p, {**kept, column: left})
