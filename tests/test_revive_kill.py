@@ -3,7 +3,8 @@ back by a load killed with SIGKILL right after that load (``OMNILOAD_TEST_KILL_A
 runtime.kill_point) still brings back its events: the next run, from the marks committed with the load's slice
 (reconcile.REVIVE), keeps the profile for the events' next load, which reads its events again (issue #23: a
 re-readable dependent comes back at its own table's next load, not by its mark). Likewise a kill right after a
-scan unmarked a profile it listed again (``scanned``) in a run whose load committed nothing."""
+scan unmarked a profile it listed again (``scanned``) in a run whose load committed nothing, and a
+``--full-refresh`` after a kill; a full refresh of the events forgets the profiles kept for their re-read."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import signal
 from .conftest import http_post, run_cli, source_uri
 from .helpers import expected_rows
 from .test_deletes import Dest
+from .test_reread import by_profile
 
 KEPT = "select parent_key from kl._omniload_reread where table_name = 'events'"
 
@@ -85,3 +87,36 @@ def test_a_kill_after_the_scan_listed_the_parent_again_loses_no_revival(make_san
     assert dest.ingest(sb, "profiles", "kl.*", "--reconcile", "none") == 0
     assert dest.ingest(sb, "events", "kl.*", "--reconcile", "none") == 0
     assert all_current(sb, dest)
+
+
+def test_a_full_refresh_after_a_kill_loses_no_revival(make_sandbox, tmp_path):
+    """A kill after the load merged the profile back (``loaded``), then a ``--full-refresh`` of the profiles: it
+    too brings back the events from the marks the killed run committed (reconcile.REVIVE; it ignored them)."""
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=47)
+    dest = Dest("duckdb", tmp_path)
+    _, victim, theirs = deleted(sb, dest)
+    restore(sb, victim)
+    killed_at(sb, dest, "loaded", "none")
+    assert dest.marks("profiles", "profiles")[victim] is None and marked(dest) == theirs
+
+    assert dest.ingest(sb, "profiles", "kl.*", "--reconcile", "none", "--full-refresh") == 0
+    assert dest.sql(KEPT) == [(victim,)]
+    assert dest.ingest(sb, "events", "kl.*", "--reconcile", "none") == 0
+    assert all_current(sb, dest)
+
+
+def test_a_full_refresh_of_the_events_forgets_the_parents_kept_for_them(make_sandbox, tmp_path):
+    """A ``--full-refresh`` of the events reads every event, so it forgets the profiles kept for their re-read:
+    the next load does not read their events again (it did)."""
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=47)
+    dest = Dest("duckdb", tmp_path)
+    _, victim, _ = deleted(sb, dest)
+    restore(sb, victim)
+    assert dest.ingest(sb, "profiles", "kl.*", "--reconcile", "profiles") == 0
+    assert dest.sql(KEPT) == [(victim,)]
+
+    assert dest.ingest(sb, "events", "kl.*", "--reconcile", "none", "--full-refresh") == 0
+    assert all_current(sb, dest) and dest.sql(KEPT) == []
+    seen = by_profile(sb)
+    assert dest.ingest(sb, "events", "kl.*", "--reconcile", "none") == 0
+    assert by_profile(sb) == seen  # no events read again by profile
