@@ -294,11 +294,17 @@ class TableLoad:
     def reread(self) -> None:
         """After the load: read again the rows of the parents a reconcile found back (``Deletes.add_rereads``), by
         each column of ``reread_by``, whatever their cursor, merge them in one more slice that never moves the saved
-        cursor, then forget those parents (a kill before: the next load reads them again)."""
+        cursor, then forget those parents (a kill before: the next load reads them again). A full refresh just read
+        every row: it only forgets them (else the next load would read them again for nothing)."""
         deletes = self.dest.deletes
-        if deletes is None or not deletes.keeps_rereads or self.settings.full_refresh:
+        if deletes is None or not deletes.keeps_rereads:
             return
         for column in self.info.reread_by:
+            if self.settings.full_refresh:
+                scope, schema, table = self.info.scope, self.target.schema, self.target.table
+                with self.dest_lock:
+                    deletes.drop_rereads(schema, table, column, deletes.rereads(schema, table, column, scope), scope)
+                continue
             self._reread(deletes, column)
 
     def _reread(self, deletes, column: str) -> None:
@@ -334,6 +340,11 @@ class TableLoad:
         Read once per run."""
         if self.settings.full_refresh:
             return {}
+        return self.committed_state()
+
+    def committed_state(self) -> dict[str, Any]:
+        """What a previous run committed for this table, on a full refresh too (before its load drops it): what a
+        killed run left to make good (reconcile.REVIVE) still counts."""
         if self._saved is None:
             with self.dest_lock:
                 state = self.dest.saved_state(self.pipeline_name, self.target.schema, self.pipeline)

@@ -301,7 +301,7 @@ def _run_table(load: TableLoad, reconcile: Reconcile, progress: Progress, result
         with load.locked(lambda message: progress.note(name, message)):  # another run into this table waits
             fresh = not load.saved_state()  # read before the load: nothing was loaded before this run
             with load.dest_lock:  # the rows marked now: a merge may bring some back, with their dependents
-                reconcile.before_load(load.saved_state())
+                reconcile.before_load(load.committed_state())  # (a full refresh's too)
             load.carry.update(reconcile.carried())  # committed with each slice: a kill after it loses no revival
             load.run()
             kill_point("loaded")

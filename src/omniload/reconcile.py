@@ -19,7 +19,8 @@ after the run's other tables), else later, a documented lag; its own dependents 
 rows marked for another cause keep theirs). The marks held before the load are committed with each slice (the
 table's saved state, ``revive``), so a kill after a slice merged a row back and before its dependents were
 brought back is made good by the next run, which first brings back the dependents of the rows those marks name
-that are current now.
+that are current now. A row the scan lists again brings back its dependents before the scan unmarks it (a load
+that committed no slice saved no marks naming it, so a kill after that unmark would lose them).
 
 When: a table whose scan costs at most ``AUTO_REQUESTS`` requests (estimated from the destination's row count)
 is reconciled on every run (but the first, which loads everything); larger ones only when named (``--reconcile profiles``) or when ``--reconcile-every``
@@ -38,11 +39,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .dates import iso, parse_timestamp
 from .destinations import Destination
 from .destinations.deletes import DELETED
 from .errors import MassDelete, UsageError
+from .runtime import kill_point
 from .sources.base import ReadEvents, ScanCost, TableInfo, TableReader, identity
 
 AUTO_REQUESTS = 25  # a scan this cheap runs on every run
@@ -195,10 +198,13 @@ class Reconcile:
                              f"{cost.seconds / 60:.1f} min at the source's rate limits")  # fmt: skip
         at = datetime.now(UTC)
         live = self.reader.current_keys()  # whole, or it raised: nothing is marked from part of a scan
+        if not self.settings.hard:  # (hard: a marked row listed again keeps its mark, as in mark_deleted)
+            self._listed_again(live)
         share = None if self.settings.allow_mass else MASS_SHARE
         done = self.deletes.mark_deleted(
             self.schema, self.table, self.info.primary_key, live, self.settings.hard, at, share, self.info.scope
         )
+        kill_point("scanned")
         if done is None:
             return
         if done.gone is None:
@@ -211,6 +217,23 @@ class Reconcile:
             self.events.note(f"{done.gone.num_rows:,} rows {verb} (their keys are gone from the source)"
                              + (f", {done.revived:,} listed again" if done.revived else ""))  # fmt: skip
         self.cascade(self.info, done.gone, at, set())
+
+    def _listed_again(self, live: pa.Table) -> None:
+        """Before the scan unmarks the rows marked before the load that the source lists again, bring back their
+        dependents (the same :meth:`uncascade` as :meth:`restore`: kept for the re-read of a re-readable one, else
+        unmarked by their mark), and leave those rows out of what :meth:`restore` brings back (issue #23). The
+        unmark is committed on its own, and the marks committed with the load's slices (``REVIVE``) name these
+        rows only when the load committed a slice: after a kill right after the unmark, the parent would look
+        current to every later run and its dependents stay marked forever. In this order a kill in between leaves
+        the parent marked with its dependents back (or its key kept for their re-read): the parent is listed, so
+        the next scan of its table unmarks it; late, never lost. So does a scan refused as a mass delete."""
+        if self.prior is None or self.prior.num_rows == 0:
+            return
+        col = self.info.record_key[0]
+        listed = pc.is_in(self.prior.column(col).cast(pa.string()),
+                          value_set=live.column(col).cast(pa.string()).combine_chunks())  # fmt: skip
+        self.uncascade(self.info, self.prior.filter(listed), set())
+        self.prior = self.prior.filter(pc.invert(listed))
 
     def cascade(self, info: TableInfo, gone, at: datetime, seen: set[str]) -> None:
         """Mark the dependents of the rows just marked (recursively, for a single-column key within the scope)."""

@@ -21,8 +21,8 @@ def work_prefix(what: str = "") -> str:
 
 def kill_point(name: str) -> None:
     """Test-only: ``OMNILOAD_TEST_KILL_AT=<name>`` kills this process with SIGKILL here, to check what a kill at
-    that point leaves (``loaded``: a table's last slice committed, its deletes not yet reconciled). Never set it
-    in production."""
+    that point leaves (``loaded``: a table's last slice committed, its deletes not yet reconciled; ``scanned``:
+    a reconcile's marks and unmarks committed, its dependents not yet marked). Never set it in production."""
     if os.environ.get("OMNILOAD_TEST_KILL_AT") == name:
         os.kill(os.getpid(), signal.SIGKILL)
 
