@@ -302,9 +302,8 @@ class DltDeletes(DltRereads, Deletes):
         held = self._held(p, table, cols, key, (column,), scope)
         values = held.column(column).cast(pa.string()).to_pylist()
         if not self.merges_in_place:  # a tombstone holds the key alone: the column is its key's earlier rows'
-            every = self._rows(
-                p, table, cols, list(dict.fromkeys([*key, column])), None
-            )  # the column may be in the key
+            # the column named once where it is one of the key's (a membership's profile_id)
+            every = self._rows(p, table, cols, list(dict.fromkeys([*key, column])), None)
             of = {
                 k: v
                 for k, v in zip(_keys(every, key), every.column(column).cast(pa.string()).to_pylist(), strict=False)
