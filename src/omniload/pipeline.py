@@ -392,7 +392,7 @@ def _load_all(opts: IngestOptions, sources: list[Source], dest: Destination, tar
     try:
         progress = Progress(opts.progress)
         dest_lock = threading.RLock()  # the destination is read and written by one table at a time
-        loads, reconciles, keys, order, weights = [], {}, {}, {}, {}
+        loads, reconciles, keys, order = [], {}, {}, {}
         shared = SharedTableLocks(dest) if len(sources) > 1 else None
         every: list[str] = []  # progress keys: the table, or "<label>/<table>" when several sources run
         for n, source in enumerate(sources):
@@ -410,8 +410,6 @@ def _load_all(opts: IngestOptions, sources: list[Source], dest: Destination, tar
                                  shared.hold if shared is not None else None)  # fmt: skip
                 loads.append(load)
                 keys[id(load)], order[id(load)] = name, n
-                info = tables.get(target.source)  # the source's weights (a reader's info carries none)
-                weights[id(load)] = info.weight if info is not None else 0.0
                 reconciles[id(load)] = Reconcile(reader, dest, target.schema, target.table, tables, deletes, events,
                                                  load.strategy, source.schemes[0])  # fmt: skip
         for load in loads:  # before anything is written
@@ -429,7 +427,7 @@ def _load_all(opts: IngestOptions, sources: list[Source], dest: Destination, tar
             groups: dict[tuple[int, str], list[TableLoad]] = {}
             for load in loads:  # tables that share a rate limit run one after another; groups run side by side
                 groups.setdefault((order[id(load)], load.info.group or load.info.name), []).append(load)
-            ordered = heaviest_first(list(groups.values()), lambda load: weights[id(load)])
+            ordered = heaviest_first(list(groups.values()), lambda load: load.info.weight)
             workers = opts.table_parallelism * max(1, min(opts.source_parallelism, len(sources) - len(refused)))
             later, waiting = _rereads_wait(loads, order), []
 
