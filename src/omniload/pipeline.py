@@ -309,8 +309,6 @@ def _run_table(load: TableLoad, reconcile: Reconcile, progress: Progress, result
                 reconcile.run(fresh)
             if reread:
                 load.reread()  # the rows of parents that came back (kept by a reconcile, this run's or an earlier one's)
-                with load.dest_lock:
-                    reconcile.after_reread()  # those rows bring back their own dependents
     except Exception as exc:  # noqa: BLE001 - one table's failure must not stop the others
         _failed(load, progress, result, name, exc)
         return False
@@ -320,15 +318,13 @@ def _run_table(load: TableLoad, reconcile: Reconcile, progress: Progress, result
     return False
 
 
-def _reread_table(load: TableLoad, reconcile: Reconcile, progress: Progress, result: IngestResult, name: str) -> None:
+def _reread_table(load: TableLoad, progress: Progress, result: IngestResult, name: str) -> None:
     """The rereads of a table loaded side by side with a table whose reconcile keeps parents for it (segment
     memberships and segments): after every other table, so a parent found back by this run's reconcile, which may
     have ended after this table's load, is read again in this run too; then its report."""
     try:
         with load.locked(lambda message: progress.note(name, message)):
             load.reread()
-            with load.dest_lock:
-                reconcile.after_reread()
     except Exception as exc:  # noqa: BLE001 - as _run_table
         _failed(load, progress, result, name, exc)
         return
@@ -438,7 +434,7 @@ def _load_all(opts: IngestOptions, sources: list[Source], dest: Destination, tar
 
             run_groups(ordered, min(workers, len(groups)), run_one)
             for load in waiting:
-                _reread_table(load, reconciles[id(load)], progress, result, keys[id(load)])
+                _reread_table(load, progress, result, keys[id(load)])
         for note in refresh_views(sources[0], dest, targets):  # after every table: the views read them all
             say(f"note: {note}")
     finally:

@@ -55,7 +55,8 @@ class TableInfo:
     # others). A replace, a reconcile and the newest loaded cursor stay within it; () : the whole table
     scope: tuple[tuple[str, str], ...] = ()
     # the parent columns the reader can read this table by (TableReader.reread): when a parent that was deleted
-    # comes back, its rows here are read again whatever their cursor (those the source hid meanwhile); (): never
+    # comes back, its rows here are read again whatever their cursor (those the source hid meanwhile); (): never.
+    # Such a table has no ``dependents``: nothing brings back a re-read row's dependents (reconcile.py)
     reread_by: tuple[str, ...] = ()
 
     @property
