@@ -280,6 +280,21 @@ def test_klaviyo_weights_put_fanned_out_slow_children_before_list_tables():
     assert tables["events"].weight == 60 / 3500
 
 
+def test_a_klaviyo_reader_carries_the_weight_its_table_is_offered_with():
+    """The run orders its tables by their readers' info (pipeline.py): each carries the weight tables() offers (a
+    reader's info once carried none: every weight 0, the tables ran in the order given), with a scope too."""
+    from omniload.sources.base import ReadEvents, ReadOptions
+
+    source = open_source("klaviyo://?api_key=pk_" + "a" * 34)
+    for shared in (False, True):
+        if shared:
+            source.share_tables()
+        tables = source.tables()
+        for name in ("flow-actions", "events", "campaign_values_report"):
+            info = source.reader(name, ReadOptions(), ReadEvents()).info
+            assert info == tables[name] and info.weight > 0, (name, shared)
+
+
 # -- reading ahead -----------------------------------------------------------------------------------------
 
 

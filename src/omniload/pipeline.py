@@ -309,8 +309,6 @@ def _run_table(load: TableLoad, reconcile: Reconcile, progress: Progress, result
                 reconcile.run(fresh)
             if reread:
                 load.reread()  # the rows of parents that came back (kept by a reconcile, this run's or an earlier one's)
-                with load.dest_lock:
-                    reconcile.after_reread()  # those rows bring back their own dependents
     except Exception as exc:  # noqa: BLE001 - one table's failure must not stop the others
         _failed(load, progress, result, name, exc)
         return False
@@ -320,15 +318,13 @@ def _run_table(load: TableLoad, reconcile: Reconcile, progress: Progress, result
     return False
 
 
-def _reread_table(load: TableLoad, reconcile: Reconcile, progress: Progress, result: IngestResult, name: str) -> None:
+def _reread_table(load: TableLoad, progress: Progress, result: IngestResult, name: str) -> None:
     """The rereads of a table loaded side by side with a table whose reconcile keeps parents for it (segment
     memberships and segments): after every other table, so a parent found back by this run's reconcile, which may
     have ended after this table's load, is read again in this run too; then its report."""
     try:
         with load.locked(lambda message: progress.note(name, message)):
             load.reread()
-            with load.dest_lock:
-                reconcile.after_reread()
     except Exception as exc:  # noqa: BLE001 - as _run_table
         _failed(load, progress, result, name, exc)
         return
@@ -392,7 +388,7 @@ def _load_all(opts: IngestOptions, sources: list[Source], dest: Destination, tar
     try:
         progress = Progress(opts.progress)
         dest_lock = threading.RLock()  # the destination is read and written by one table at a time
-        loads, reconciles, keys, order, weights = [], {}, {}, {}, {}
+        loads, reconciles, keys, order = [], {}, {}, {}
         shared = SharedTableLocks(dest) if len(sources) > 1 else None
         every: list[str] = []  # progress keys: the table, or "<label>/<table>" when several sources run
         for n, source in enumerate(sources):
@@ -410,8 +406,6 @@ def _load_all(opts: IngestOptions, sources: list[Source], dest: Destination, tar
                                  shared.hold if shared is not None else None)  # fmt: skip
                 loads.append(load)
                 keys[id(load)], order[id(load)] = name, n
-                info = tables.get(target.source)  # the source's weights (a reader's info carries none)
-                weights[id(load)] = info.weight if info is not None else 0.0
                 reconciles[id(load)] = Reconcile(reader, dest, target.schema, target.table, tables, deletes, events,
                                                  load.strategy, source.schemes[0])  # fmt: skip
         for load in loads:  # before anything is written
@@ -429,7 +423,7 @@ def _load_all(opts: IngestOptions, sources: list[Source], dest: Destination, tar
             groups: dict[tuple[int, str], list[TableLoad]] = {}
             for load in loads:  # tables that share a rate limit run one after another; groups run side by side
                 groups.setdefault((order[id(load)], load.info.group or load.info.name), []).append(load)
-            ordered = heaviest_first(list(groups.values()), lambda load: weights[id(load)])
+            ordered = heaviest_first(list(groups.values()), lambda load: load.info.weight)
             workers = opts.table_parallelism * max(1, min(opts.source_parallelism, len(sources) - len(refused)))
             later, waiting = _rereads_wait(loads, order), []
 
@@ -440,7 +434,7 @@ def _load_all(opts: IngestOptions, sources: list[Source], dest: Destination, tar
 
             run_groups(ordered, min(workers, len(groups)), run_one)
             for load in waiting:
-                _reread_table(load, reconciles[id(load)], progress, result, keys[id(load)])
+                _reread_table(load, progress, result, keys[id(load)])
         for note in refresh_views(sources[0], dest, targets):  # after every table: the views read them all
             say(f"note: {note}")
     finally:

@@ -14,8 +14,11 @@ merges back, unmarked, exactly those the source holds now (load.py ``TableLoad.r
 while the parent was deleted come back with their old cursor values, older than any lookback), while a row that
 ended meanwhile (a member who left the list) keeps its mark (issue #23). So such a dependent comes back at its
 own table's next load: in the same run when the run loads it (pipeline.py ``_rereads_wait`` defers its re-read
-after the run's other tables), else later, a documented lag; its own dependents come back after that re-read
-(``after_reread``). Other dependents come back at once: those matching its key whose mark is the one it had (the
+after the run's other tables), else later, a documented lag. A table read again by parent has no dependents of
+its own (Klaviyo's: events, event attributions, list and segment memberships; tests/test_deletes.py holds every
+table to it), so nothing is brought back after its re-read (were one to have some, the rows its re-read merged
+back would need their dependents brought back, and only those: not the rows :meth:`Reconcile.restore` already
+did). Other dependents come back at once: those matching its key whose mark is the one it had (the
 rows marked for another cause keep theirs). The marks held before the load are committed with each slice (the
 table's saved state, ``revive``), so a kill after a slice merged a row back and before its dependents were
 brought back is made good by the next run, which first brings back the dependents of the rows those marks name
@@ -259,13 +262,6 @@ class Reconcile:
         listed again by the scan), those marked along with them (the same mark)."""
         self._revive(self.prior)
 
-    def after_reread(self) -> None:
-        """The load read again the rows of parents that came back (load.py ``TableLoad.reread``): those of its rows
-        marked before the load that the re-read merged back bring back their dependents too."""
-        prior, self.prior = self.prior, None
-        if self.info.reread_by:
-            self._revive(prior)
-
     def _revive(self, prior) -> None:
         """Unmark the dependents of the rows of ``prior`` (key and mark) that are current now."""
         if prior is None or prior.num_rows == 0:
@@ -285,7 +281,7 @@ class Reconcile:
             reread = column in child.reread_by and self.deletes.keeps_rereads
             for table in self.loaded_from(dep):
                 if reread:  # its next load merges back, unmarked, the rows the source holds now (not those that
-                    # ended while the parent was deleted: they keep the mark); its own dependents come back with them
+                    # ended while the parent was deleted: they keep the mark); it has no dependents of its own
                     parents = [str(v) for v in back.column(info.record_key[0]).to_pylist()]
                     self.deletes.add_rereads(self.schema, table, column, parents, self.info.scope)
                     self.events.note(f"{table}: the rows of {len(parents):,} parents current again are read again "

@@ -44,7 +44,8 @@ class TableInfo:
     # are gone too (and come back with it); wherever omniload loaded ``table`` (its identity), under any name
     dependents: tuple[tuple[str, str], ...] = ()
     # how long the table is expected to take relative to the others (any unit): when tables load side by side
-    # the heaviest groups start first, so a whole account takes about as long as its slowest table
+    # the heaviest groups start first, so a whole account takes about as long as its slowest table (the run reads it
+    # from the table's reader: a source gives its readers the info its tables() offers)
     weight: float = 0.0
     # column -> the stored column it is computed from (TableReader.derive): such a column new since the table's last
     # load is filled from the rows already in the destination where it can (Destination.fill), not re-read
@@ -54,7 +55,8 @@ class TableInfo:
     # others). A replace, a reconcile and the newest loaded cursor stay within it; () : the whole table
     scope: tuple[tuple[str, str], ...] = ()
     # the parent columns the reader can read this table by (TableReader.reread): when a parent that was deleted
-    # comes back, its rows here are read again whatever their cursor (those the source hid meanwhile); (): never
+    # comes back, its rows here are read again whatever their cursor (those the source hid meanwhile); (): never.
+    # Such a table has no ``dependents``: nothing brings back a re-read row's dependents (reconcile.py)
     reread_by: tuple[str, ...] = ()
 
     @property

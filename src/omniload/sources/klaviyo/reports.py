@@ -57,7 +57,7 @@ class ReportReader(TableReader):
     def __init__(self, source, spec: TableSpec, options: ReadOptions, events: ReadEvents) -> None:
         self.source, self.spec, self.options, self.events = source, spec, options, events
         self.report = REPORTS[spec.name]
-        self.info = spec.info
+        self.info = source.info(spec)
         self.stats = TableStats()
         self.saved: dict[str, Any] = {}
         self.state: dict[str, Any] = {}

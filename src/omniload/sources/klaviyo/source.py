@@ -86,7 +86,7 @@ class KlaviyoReader(TableReader):
 
     def __init__(self, source: KlaviyoSource, spec: TableSpec, options: ReadOptions, events: ReadEvents) -> None:
         self.source, self.spec, self.options, self.events = source, spec, options, events
-        self.info = spec.info
+        self.info = source.info(spec)
         self.stats = TableStats()
         self._prefetched = Prefetched()
         self._windows: list[Window] = []
@@ -371,7 +371,7 @@ class KlaviyoSource(Source):
         return list(FIVETRAN_VIEWS) if self.config.layout == "fivetran" else []
 
     def tables(self) -> dict[str, TableInfo]:
-        infos = {name: replace(spec.info, weight=self._weight(spec)) for name, spec in self.specs.items()}
+        infos = {name: self.info(spec) for name, spec in self.specs.items()}
         if self.config.account_column:
             infos = {name: scoped_info(info, ACCOUNT, self._account()) for name, info in infos.items()}
         return infos
@@ -379,6 +379,11 @@ class KlaviyoSource(Source):
     def _account(self) -> tuple[str] | None:
         """The account's id, as the scope's values (None: not known before the preflight)."""
         return (self.run.account_id,) if self.run.account_id is not None else None
+
+    def info(self, spec: TableSpec) -> TableInfo:
+        """The table's info as this source offers it, in ``tables()`` and in its reader alike: the spec's, with the
+        table's weight (which needs the source's other tables: its parents)."""
+        return replace(spec.info, weight=self._weight(spec))
 
     def _weight(self, spec: TableSpec) -> float:
         """Minutes per 60 requests of the table's own bucket, times a hundredfold for each level of parents
