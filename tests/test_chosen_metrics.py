@@ -11,6 +11,7 @@ import json
 from datetime import timedelta
 from urllib.parse import parse_qs, urlencode
 
+import dlt
 import duckdb
 import pytest
 
@@ -18,6 +19,7 @@ from klaviyo_sandbox import SandboxConfig, SandboxServer
 from klaviyo_sandbox import testing as truth
 from omniload.cli import main
 from omniload.dates import parse_timestamp
+from omniload.sources.klaviyo import klaviyo_source
 from omniload.sources.klaviyo.chosen import STATE_KEY, MetricCursors
 from omniload.sources.klaviyo.tables import TABLES
 
@@ -165,3 +167,19 @@ def test_a_metric_whose_read_stopped_early_starts_from_its_own_cursor():
     starts = MetricCursors(["A", "B", "C"], saved, first, resumed=True).starts(t2 - lookback)
     assert starts == {t1 - lookback: ["A"], t2 - lookback: ["B"], first: ["C"]}
     assert MetricCursors(["A", "C"], saved, first, resumed=False).starts(first) == {first: ["A", "C"]}
+
+
+def test_plain_dlt_filters_events_when_another_table_comes_first(sb, tmp_path):
+    """klaviyo_source(options={"metrics": ...}) with events after another table: the first resource's preflight
+    named that table only; events are still read of the chosen metrics only, each with its saved cursor."""
+    placed = set(_ids(sb, "Placed Order"))
+    db = str(tmp_path / "dlt.duckdb")
+    pipeline = dlt.pipeline("chosen", destination=dlt.destinations.duckdb(db), dataset_name="klaviyo",
+                            pipelines_dir=str(tmp_path / "pipelines"))  # fmt: skip
+    source = klaviyo_source(api_key=KEY, tables=["tags", "events"], base_url=sb.base_url,
+                            start=parse_timestamp(START + "T00:00:00Z"), options={"metrics": "Placed Order"})  # fmt: skip
+    assert not pipeline.run(source).has_failed_jobs
+    want = {k for k, r in expected_rows(sb, "events", parse_timestamp(START)).items() if r["metric_id"] in placed}
+    assert want and set(rows(db, "events", "klaviyo")) == want
+    saved = pipeline.state["sources"]["klaviyo"]["resources"]["events"]
+    assert set(saved[STATE_KEY]) == placed

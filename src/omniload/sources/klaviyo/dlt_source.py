@@ -49,6 +49,7 @@ def _rows(
                 yield None
         if source.run.server.date is None:
             source.preflight([info.name])  # learn the server's clock: filters may not name a time after it
+        source.choose([info.name])  # metrics=: resolved for events too when another table preflighted
         state = dlt.current.resource_state()
         saved = dict(state)
         lo = reading.resume_point(saved, info.lookback) if info.cursor else None

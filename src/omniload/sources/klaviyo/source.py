@@ -393,10 +393,14 @@ class KlaviyoSource(Source):
     def preflight(self, tables: list[str] | None = None) -> None:
         """Fail fast, before writing anything, when the API cannot be reached, refuses the key, or the key may
         read none of ``tables`` (preflight.py); the answer's ``Date`` says the server's clock."""
-        specs = {**TABLES, **self.specs}
-        preflight(self, tables, specs)
-        if self.config.chosen_metrics and set(FILTERED) & set(tables or ()):
-            self.run.chosen_ids = self._resolve(specs["metrics"])
+        preflight(self, tables, {**TABLES, **self.specs})
+        self.choose(tables)
+
+    def choose(self, tables: list[str] | None) -> None:
+        """``metrics=``: the chosen metrics' ids, resolved once per run, before the first of ``tables`` that reads
+        events plans (the plain dlt source preflights with its first table only: each table asks here too)."""
+        if self.config.chosen_metrics and self.run.chosen_ids is None and set(FILTERED) & set(tables or ()):
+            self.run.chosen_ids = self._resolve({**TABLES, **self.specs}["metrics"])
 
     def _resolve(self, metrics: TableSpec) -> list[str]:
         async def main() -> list[str]:
