@@ -53,7 +53,7 @@ from .prefetch import Prefetch
 from .runtime import release_memory
 from .sources.base import TableReader, Window
 from .transform import Transform, row_hash, without_nul
-from .types import JSON, column_hints, undeclared
+from .types import JSON, column_hints, from_database, undeclared
 
 PREFETCH_BATCHES = 2  # batches of the next slice read ahead while the current one loads
 FILL_ROWS = 10_000  # loaded rows read back at a time to fill new derived columns (as takeover.py: memory)
@@ -226,6 +226,17 @@ class TableLoad:
             if other:
                 self.dest.takeover.drop_table(schema, table)
 
+    def tell_columns(self) -> None:
+        """Tell the reader the destination table's columns and types (``TableReader.loaded_columns``), unless this
+        load drops the table first (a full refresh of a table no other scope shares)."""
+        if self.settings.full_refresh and not self.info.scope:
+            return
+        with self.dest_lock:
+            columns = self._dlt_columns(self.target.schema, self.target.table) or {}
+        types = {c: t for c, name in columns.items() if (t := from_database(name)) is not None}
+        if types:
+            self.reader.loaded_columns(types)
+
     def _dlt_columns(self, schema: str, table: str) -> dict[str, str] | None:
         """The columns of ``schema.table`` when dlt made it, where the destination can tell (``dest.takeover``)."""
         return self.dest.takeover.dlt_table(schema, table) if self.dest.takeover is not None else None
@@ -243,6 +254,7 @@ class TableLoad:
         if self.to_fill:
             self.fill_columns()
         start = self.start_from(saved)
+        self.tell_columns()
         windows = reading.plan(self.reader, saved, start, self.settings.end, self.settings.checkpoint_rows)
         first = start is None and not saved.get("last_value") and self.deep_lookback() > timedelta(0)
         if windows and (self._deep_start is not None or first):

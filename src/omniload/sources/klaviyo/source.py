@@ -35,7 +35,7 @@ from .decode import PageDecoder
 from .extract import Page, Plan, Prefetched, plan_slices, run_plan
 from .fivetran import VIEWS as FIVETRAN_VIEWS
 from .keys import read_keys, scan_cost, scannable
-from .lift import LIFTS, Lifter
+from .lift import LIFTS, Lifter, Shared
 from .options import KlaviyoConfig, from_uri, opt_in, opt_in_tables
 from .owners import Owners
 from .parts import Parts
@@ -101,16 +101,22 @@ class KlaviyoReader(TableReader):
         self._chosen: MetricCursors | None = None  # events of chosen metrics (metrics=, chosen.py)
         # (the interval's start,) when the run goes on from the saved cursor (resuming); None: it does not
         self._resumed: tuple[datetime | None] | None = None
+        self._loaded: dict[str, str] = {}  # the destination table's columns and types (loaded_columns)
 
     def resuming(self, first: datetime | None) -> None:
         self._resumed = (first,)
 
+    def loaded_columns(self, types: dict[str, str]) -> None:
+        self._loaded = types
+
     def restore(self, saved: dict) -> None:
         self._saved = saved
         if self.source.config.lift_properties and self.spec.name in LIFTS:
+            shared = self.source.shared.setdefault(("lift", self.spec.name), Shared())  # the run's accounts' one
             self._lifter = Lifter(self.spec.name, self.source.config.property_cap, saved,
-                                  lambda text: self.source.note(self.events, text))  # fmt: skip
+                                  lambda text: self.source.note(self.events, text), shared)  # fmt: skip
             self._lifter.reserved = set(self.spec.all_columns) | set(ACCOUNT)
+            self._lifter.loaded(self._loaded)
         if self.source.run.chosen_ids is not None and self.spec.name in FILTERED:
             first, resumed = (self._resumed or (None,))[0], self._resumed is not None
             self._chosen = MetricCursors(self.source.run.chosen_ids, saved, first, resumed)
@@ -353,15 +359,18 @@ class KlaviyoSource(Source):
         self.specs: dict[str, TableSpec] = opt_in_tables(opt_in(TABLES, config), config)  # the opt-ins asked for
         self.run = KlaviyoRun()  # what the run's readers share (run.py)
         self.notes = list(config.notes)  # said before the run
+        self.shared: dict = {}  # what the readers agree on with other accounts' of the run (share_tables)
 
     @classmethod
     def from_uri(cls, uri: str) -> KlaviyoSource:
         return cls(from_uri(uri))
 
-    def share_tables(self) -> None:
+    def share_tables(self, shared: dict) -> None:
         """Several accounts load the same tables in this run: every row carries its account's id (the one change of
-        the configuration, asked by the engine before any reader opens)."""
+        the configuration, asked by the engine before any reader opens); ``shared``: the accounts' one dict (each
+        table's property column types, lift.py)."""
         self.config = replace(self.config, account_column=True)
+        self.shared = shared
 
     def label(self) -> str:
         """The account's id once the preflight asked (else the key's environment variable, when named)."""
