@@ -183,3 +183,34 @@ def test_plain_dlt_filters_events_when_another_table_comes_first(sb, tmp_path):
     assert want and set(rows(db, "events", "klaviyo")) == want
     saved = pipeline.state["sources"]["klaviyo"]["resources"]["events"]
     assert set(saved[STATE_KEY]) == placed
+
+
+def test_a_restored_profile_unmarks_its_events_of_a_metric_no_longer_chosen(make_sandbox, tmp_path):
+    """Metric A dropped from metrics= (its rows stay), then a profile with A and B events deleted (all its events
+    marked: Klaviyo deleted them along) and restored: its A events are current again and come back unmarked too,
+    not only those of the metrics chosen now."""
+    sb = make_sandbox(scale="tiny", rate_limits="off")
+    names = {m["id"]: m["attributes"]["name"] for m in truth.records(sb.state, "metrics")}
+    a, b = "Placed Order", "Clicked Email"
+    ids = {i for i, n in names.items() if n in (a, b)}
+    db = str(tmp_path / "r.duckdb")
+    assert _ingest(sb, db, f"{a},{b}", "profiles,events", "--interval-start", START) == 0
+    before = {k: r for k, r in expected_rows(sb, "events", parse_timestamp(START)).items() if r["metric_id"] in ids}
+    by_owner: dict[str, set[str]] = {}
+    for r in before.values():
+        by_owner.setdefault(r["profile_id"], set()).add(names[r["metric_id"]])
+    owner = next(p for p, seen in by_owner.items() if seen == {a, b})
+    http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&ids={owner}")
+    assert _ingest(sb, db, b, "profiles,events", "--reconcile", "profiles") == 0  # A no longer chosen
+    con = duckdb.connect(db, read_only=True)
+    marked = {r[0] for r in con.execute("select id from events where _omniload_deleted_at is not null").fetchall()}
+    con.close()
+    assert marked == {k for k, r in before.items() if r["profile_id"] == owner}
+    http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&restore=1&ids={owner}")
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=60")
+    assert _ingest(sb, db, b, "profiles,events", "--reconcile", "profiles") == 0
+    con = duckdb.connect(db, read_only=True)
+    marked = {r[0] for r in con.execute("select id from events where _omniload_deleted_at is not null").fetchall()}
+    con.close()
+    assert not marked, f"{len(marked)} events of the restored profile still marked deleted"
+    assert set(rows(db, "events")) == set(before)  # nothing of another metric added

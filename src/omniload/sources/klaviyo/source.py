@@ -310,8 +310,8 @@ class KlaviyoReader(TableReader):
             lean = type(self)(self.source, replace(self.spec, partitions=parts), self.options, self.events)
             lean.stats = self.stats
             for table in lean.read(Window(None, end)):
-                if self._chosen is not None:  # metrics=: the chosen metrics' events only
-                    table = table.filter(pc.is_in(table.column("metric_id"), pa.array(self._chosen.ids, pa.string())))
+                if self._chosen is not None:  # metrics=: the events of the metrics read here only
+                    table = self._chosen.held(table, self.spec.cursor)
                 yield self._lifted(table)
 
     def _reread_children(self, parents: list[str], end: datetime) -> Iterator[pa.Table]:
