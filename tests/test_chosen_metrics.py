@@ -24,7 +24,7 @@ from omniload.sources.klaviyo.chosen import STATE_KEY, MetricCursors
 from omniload.sources.klaviyo.tables import TABLES
 
 from .conftest import KEY, http_get, http_post
-from .helpers import _norm, expected_rows, rows
+from .helpers import _norm, expected_rows, rows, sandbox_now
 
 START = "2024-06-01"
 TABLES_READ = "events,event_attributions"  # both read from /api/events, both filtered
@@ -185,16 +185,25 @@ def test_plain_dlt_filters_events_when_another_table_comes_first(sb, tmp_path):
     assert set(saved[STATE_KEY]) == placed
 
 
+A, B = "Placed Order", "Clicked Email"
+
+
+def _a_and_b(make_sandbox, tmp_path, tables: str):
+    """A sandbox, its metric names by id, the ids of metrics A and B, and a database where ``tables`` were loaded
+    with metrics=A,B from START."""
+    sb = make_sandbox(scale="tiny", rate_limits="off")
+    names = {m["id"]: m["attributes"]["name"] for m in truth.records(sb.state, "metrics")}
+    db = str(tmp_path / "ab.duckdb")
+    assert _ingest(sb, db, f"{A},{B}", tables, "--interval-start", START) == 0
+    return sb, names, {i for i, n in names.items() if n in (A, B)}, db
+
+
 def test_a_restored_profile_unmarks_its_events_of_a_metric_no_longer_chosen(make_sandbox, tmp_path):
     """Metric A dropped from metrics= (its rows stay), then a profile with A and B events deleted (all its events
     marked: Klaviyo deleted them along) and restored: its A events are current again and come back unmarked too,
     not only those of the metrics chosen now."""
-    sb = make_sandbox(scale="tiny", rate_limits="off")
-    names = {m["id"]: m["attributes"]["name"] for m in truth.records(sb.state, "metrics")}
-    a, b = "Placed Order", "Clicked Email"
-    ids = {i for i, n in names.items() if n in (a, b)}
-    db = str(tmp_path / "r.duckdb")
-    assert _ingest(sb, db, f"{a},{b}", "profiles,events", "--interval-start", START) == 0
+    sb, names, ids, db = _a_and_b(make_sandbox, tmp_path, "profiles,events")
+    a, b = A, B
     before = {k: r for k, r in expected_rows(sb, "events", parse_timestamp(START)).items() if r["metric_id"] in ids}
     by_owner: dict[str, set[str]] = {}
     for r in before.values():
@@ -214,3 +223,21 @@ def test_a_restored_profile_unmarks_its_events_of_a_metric_no_longer_chosen(make
     con.close()
     assert not marked, f"{len(marked)} events of the restored profile still marked deleted"
     assert set(rows(db, "events")) == set(before)  # nothing of another metric added
+
+
+def test_a_run_of_other_metrics_from_a_later_start_keeps_the_cursors_of_the_rest(make_sandbox, tmp_path):
+    """A and B read; later A alone from a later --interval-start (after B's read ended, and A's cursor moves): B's
+    cursor is kept, so B added back goes on from it, not from that later start (its events in between were lost)."""
+    sb, names, ids, db = _a_and_b(make_sandbox, tmp_path, "events")
+    a, b = A, B
+    first_end = sandbox_now(sb)
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=864000")  # ten days: new events of A and B
+    events = expected_rows(sb, "events", first_end)
+    later = max(r["datetime"] for r in events.values() if names[r["metric_id"]] == a).date().isoformat()
+    gap = [k for k, r in events.items() if names[r["metric_id"]] == b and r["datetime"].date().isoformat() < later]
+    assert gap  # B's events between its last read and A's later start
+    assert _ingest(sb, db, a, "events", "--interval-start", later) == 0  # A again from a later start, B not read
+    assert _ingest(sb, db, f"{a},{b}", "events") == 0
+    want = {k for k, r in expected_rows(sb, "events", parse_timestamp(START)).items() if r["metric_id"] in ids}
+    got = set(rows(db, "events"))
+    assert got == want, f"{len(want - got)} events missing"

@@ -255,6 +255,8 @@ class TableLoad:
             self.fill_columns()
         start = self.start_from(saved)
         self.tell_columns()
+        if self.strategy == "replace":
+            self.reader.replacing()
         windows = reading.plan(self.reader, saved, start, self.settings.end, self.settings.checkpoint_rows)
         first = start is None and not saved.get("last_value") and self.deep_lookback() > timedelta(0)
         if windows and (self._deep_start is not None or first):

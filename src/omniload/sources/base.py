@@ -168,6 +168,10 @@ class TableReader(ABC):
         can tell), which other loads of it may have added (another account's, in its own state): a reader adding
         columns on the fly keeps to their types."""
 
+    def replacing(self) -> None:  # noqa: B027 (optional, as restore)
+        """Before :meth:`restore`: this run's first slice replaces the table's rows (its scope's), so what the reader
+        saved about the rows loaded before no longer holds. Not called: those rows stay."""
+
     def resuming(self, first: datetime | None) -> None:  # noqa: B027 (optional, as restore)
         """Before :meth:`plan`: this run goes on from the saved cursor (``plan``'s start is derived from it), and
         ``first`` is where the table's interval began (None: the beginning): where a part of the table that no saved

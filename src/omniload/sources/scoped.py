@@ -78,6 +78,9 @@ class ScopedReader(TableReader):
     def resuming(self, first: datetime | None) -> None:
         self.inner.resuming(first)
 
+    def replacing(self) -> None:
+        self.inner.replacing()
+
     def loaded_columns(self, types: dict[str, str]) -> None:
         self.inner.loaded_columns(types)
 

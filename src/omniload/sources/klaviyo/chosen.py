@@ -12,10 +12,13 @@ saved with the table's rows. A run that goes on from the saved cursor reads a me
 run would (from the loader's start: the saved cursor less the lookback; from further back when the metric's own
 read stopped earlier), and a metric not read before from the table's interval start: adding a metric backfills
 that metric only; a metric no longer chosen keeps its rows and its cursor (a restored profile's events read again
-take its events up to it too). A run that does not resume (a first load, another ``--interval-start``, ``replace``) reads every
-metric from its start. ``event_attributions`` (include=attributions on the same endpoint) is filtered alike, with
-cursors of its own, and reads its own streams (it cannot ride along with per-metric streams, ride.py). Metrics planned alike share one slice when the plan has one slice each (an incremental run:
-one commit); otherwise each metric's slices are read and committed on their own, in turn.
+take its events up to it too). A run that does not resume (a first load, another ``--interval-start``,
+``replace``) reads every chosen metric from its start and keeps the others' cursors (their rows stay, unless the
+run replaces the table's: a later run adding one back goes on from its cursor, not from this run's start).
+``event_attributions`` (include=attributions on the same endpoint) is filtered alike, with cursors of its own, and
+reads its own streams (it cannot ride along with per-metric streams, ride.py). Metrics planned alike share one
+slice when the plan has one slice each (an incremental run: one commit); otherwise each metric's slices are read
+and committed on their own, in turn.
 """
 
 from __future__ import annotations
@@ -93,10 +96,12 @@ async def resolve(client, metrics: TableSpec, wanted: list[str]) -> list[str]:
 class MetricCursors:
     """Where each chosen metric's events are read from in a run, and how far each was read (saved per slice)."""
 
-    def __init__(self, ids: list[str], saved: dict, first: datetime | None, resumed: bool) -> None:
+    def __init__(self, ids: list[str], saved: dict, first: datetime | None, resumed: bool, kept: bool = True) -> None:
         self.ids = ids
-        # a run that does not go on from the saved cursor starts every metric afresh
-        self.through: dict[str, str] = dict(saved.get(STATE_KEY) or {}) if resumed else {}
+        through: dict[str, str] = dict(saved.get(STATE_KEY) or {})
+        # a run that does not go on from the saved cursor starts every chosen metric afresh; the others' rows stay
+        # (unless ``kept`` is False: the run replaces the table's rows), and so does how far each was read
+        self.through = through if resumed else {m: t for m, t in through.items() if m not in ids and kept}
         self.last = saved.get("last_value") if resumed else None
         self.first, self.resumed = first, resumed
         self.windows: list[tuple[Window, tuple[str, ...]]] = []

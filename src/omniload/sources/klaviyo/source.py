@@ -102,12 +102,16 @@ class KlaviyoReader(TableReader):
         # (the interval's start,) when the run goes on from the saved cursor (resuming); None: it does not
         self._resumed: tuple[datetime | None] | None = None
         self._loaded: dict[str, str] = {}  # the destination table's columns and types (loaded_columns)
+        self._replacing = False  # this run replaces the table's rows (replacing)
 
     def resuming(self, first: datetime | None) -> None:
         self._resumed = (first,)
 
     def loaded_columns(self, types: dict[str, str]) -> None:
         self._loaded = types
+
+    def replacing(self) -> None:
+        self._replacing = True
 
     def restore(self, saved: dict) -> None:
         self._saved = saved
@@ -119,7 +123,7 @@ class KlaviyoReader(TableReader):
             self._lifter.loaded(self._loaded)
         if self.source.run.chosen_ids is not None and self.spec.name in FILTERED:
             first, resumed = (self._resumed or (None,))[0], self._resumed is not None
-            self._chosen = MetricCursors(self.source.run.chosen_ids, saved, first, resumed)
+            self._chosen = MetricCursors(self.source.run.chosen_ids, saved, first, resumed, not self._replacing)
 
     def _lifted(self, table: pa.Table) -> pa.Table:
         return self._lifter.apply(table) if self._lifter is not None else table
