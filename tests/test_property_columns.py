@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+import dlt
 import duckdb
 from aiohttp import web
 
 from klaviyo_sandbox import testing as truth
 from omniload.cli import main
+from omniload.sources.klaviyo import klaviyo_source
 from omniload.sources.klaviyo.lift import VARIANT, column_name
 
 from .conftest import KEY
@@ -156,12 +158,34 @@ def test_accounts_whose_property_types_differ_share_its_column(make_sandbox, tmp
 
     assert run(3, 4) == 0  # side by side: the first to lift a batch claims the column's type
     assert run(5) == 0  # alone, later: true/false, which neither of the others' column type holds
+    _assert_each_account_once(db, "main", sandboxes, sizes)
+
+
+def _assert_each_account_once(db: str, schema: str, sandboxes: dict, sizes: dict) -> None:
+    """Every event of each account (a sandbox, by seed) holds its ``Shoe Size`` (by seed) in exactly one place: the
+    column or its variant."""
     col = column_name("property_", "Shoe Size")
     with duckdb.connect(db, read_only=True) as con:
-        got = con.execute(f"select account_id, {col}, {col}{VARIANT} from events").fetchall()
+        got = con.execute(f'select account_id, {col}, {col}{VARIANT} from "{schema}".events').fetchall()
     places: dict[str, set[str]] = {}  # account -> each row's places holding the value (JSON), as one text
     for account, value, variant in got:
         held = [p for p in (value, json.loads(variant) if variant is not None else None) if p is not None]
         places.setdefault(account, set()).add(json.dumps(held))
     accounts = {seed: truth.records(sb.state, "accounts")[0]["id"] for seed, sb in sandboxes.items()}
     assert places == {accounts[seed]: {json.dumps([size])} for seed, size in sizes.items()}
+
+
+def test_plain_dlt_pipelines_of_accounts_whose_property_types_differ_share_its_column(make_sandbox, tmp_path):
+    """klaviyo_source(account_column=True, properties=columns), one dlt pipeline per account (each its own state) into
+    one dataset: the second account's text values of a number column land in its variant, its load does not fail."""
+    sizes = {3: 42, 4: "42 EU"}
+    sandboxes = {seed: make_sandbox(scale="tiny", rate_limits="off", seed=seed) for seed in sizes}
+    db = str(tmp_path / "d.duckdb")
+    for seed, sb in sandboxes.items():
+        proxy = _proxy(sb, lambda props, at, size=sizes[seed]: {**props, "Shoe Size": size})
+        pipeline = dlt.pipeline(f"kl_{seed}", destination=dlt.destinations.duckdb(db), dataset_name="klaviyo",
+                                pipelines_dir=str(tmp_path / "pipelines"))  # fmt: skip
+        source = klaviyo_source(api_key=KEY, tables=["events"], base_url=f"http://127.0.0.1:{proxy.port}",
+                                account_column=True, options={"properties": "columns"})  # fmt: skip
+        assert not pipeline.run(source).has_failed_jobs
+    _assert_each_account_once(db, "klaviyo", sandboxes, sizes)
