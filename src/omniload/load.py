@@ -37,7 +37,7 @@ import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -226,6 +226,21 @@ class TableLoad:
             if other:
                 self.dest.takeover.drop_table(schema, table)
 
+    def clear_scope(self) -> None:
+        """A table replaced within its scope (one account's rows: a delete-insert on the scope's columns) whose source
+        holds no row now: a delete-insert of nothing deletes nothing, so the scope's rows are deleted here (the other
+        scopes' stay). Done whenever such a run reads nothing, also before a commit a kill may cut off."""
+        if not self.info.scope or not (self.strategy == "replace" or self.settings.full_refresh):
+            return
+        deletes = self.dest.deletes
+        if deletes is None or not self.dest.scoped_replace()[1]:  # (a destination replacing otherwise: its way)
+            return
+        key = self.info.primary_key
+        none = pa.table({c: pa.array([], pa.string()) for c in key})
+        with self.dest_lock:
+            deletes.mark_deleted(self.target.schema, self.target.table, key, none, True, datetime.now(UTC), None,
+                                 self.info.scope)  # fmt: skip
+
     def tell_columns(self) -> None:
         """Tell the reader the destination table's columns and types (``TableReader.loaded_columns``), unless this
         load drops the table first (a full refresh of a table no other scope shares)."""
@@ -292,6 +307,8 @@ class TableLoad:
                 if (len(windows) == 1 and not self.settings.full_refresh and not self.explicit_strategy and not self.new_columns
                         and not self.reader.state_update() and not self._deep_at and not self.to_fill):  # fmt: skip
                     head, nothing_new, fp = self.peek(batches, saved)
+                    if not head:  # the source holds no row: before the (empty) slice commits, as after it below
+                        self.clear_scope()
                     if nothing_new and self.reader.following(window) is None:  # nothing to load or commit
                         return
                 refresh = "drop_resources" if self.settings.full_refresh and n == 0 else None
@@ -300,6 +317,8 @@ class TableLoad:
                     refresh, strategy = None, "replace"
                 how = disposition(strategy, self.dest.merges_in_place, n == 0, self.newer_than_loaded(window, refresh))
                 self.run_dlt(window, head, batches, fp, how, refresh, lambda n=n: next_slice(n))
+                if n == 0 and self._slice_rows == 0:  # before a later slice or part adds to it
+                    self.clear_scope()
                 n += 1
         finally:
             for prefetch in ahead:  # a failure or a stop: nothing read ahead is loaded
