@@ -235,11 +235,12 @@ class TableLoad:
         deletes = self.dest.deletes
         if deletes is None or not self.dest.scoped_replace()[1]:  # (a destination replacing otherwise: its way)
             return
-        key = self.info.primary_key
+        key, schema, table, scope = self.info.primary_key, self.target.schema, self.target.table, self.info.scope
         none = pa.table({c: pa.array([], pa.string()) for c in key})
         with self.dest_lock:
-            deletes.mark_deleted(self.target.schema, self.target.table, key, none, True, datetime.now(UTC), None,
-                                 self.info.scope)  # fmt: skip
+            held = deletes.key_stats(schema, table, key, scope)
+            if held is not None and held[0] > 0:  # (none: nothing to write, not even the time of a deletion)
+                deletes.mark_deleted(schema, table, key, none, True, datetime.now(UTC), None, scope)
 
     def tell_columns(self) -> None:
         """Tell the reader the destination table's columns and types (``TableReader.loaded_columns``), unless this
