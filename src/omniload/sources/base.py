@@ -219,11 +219,12 @@ class TableReader(ABC):
 class View:
     """A view a source keeps over its loaded tables (a layout another tool reads, such as Fivetran's): ``name``
     in the tables' schema, over source ``tables``; ``select(rel, cols)`` is its portable SELECT, given each source
-    table's quoted relation and the columns it holds now (so a column added by a later load is picked up)."""
+    table's quoted relation and the columns it holds now, in its order (so a column added by a later load is picked
+    up, last)."""
 
     name: str
     tables: tuple[str, ...]  # needed: without one of them the view is not created (a note says so)
-    select: Callable[[Callable[[str], str], dict[str, set[str]]], str]
+    select: Callable[[Callable[[str], str], dict[str, dict[str, None]]], str]
     optional: tuple[str, ...] = ()  # read when loaded (in ``cols`` only then)
 
 
