@@ -4,6 +4,9 @@ replaces apart. Two sandboxes of different seeds are two accounts."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+
 import dlt
 import duckdb
 import pytest
@@ -238,3 +241,28 @@ def test_several_accounts_in_one_command(make_sandbox, tmp_path, capsys, monkeyp
         assert len(states) > 9 and not any(KEY in t or KEY_B in t or "BRAND_B_KEY" in t for t in states)
     finally:
         con.close()
+
+
+@pytest.mark.parametrize("dest", ["duckdb", "sqlite"])
+def test_an_account_whose_replaced_table_empties_loses_its_rows_there_alone(make_sandbox, tmp_path, dest):
+    """A table loaded whole each run (tags) replaces only its account's rows (a delete-insert on account_id): when the
+    account has none left, a delete-insert of nothing deleted nothing, and its old rows stayed as if current."""
+    a = make_sandbox(scale="tiny", rate_limits="off", seed=5)
+    b = make_sandbox(scale="tiny", rate_limits="off", seed=5, account_seed=6)
+    db = str(tmp_path / "t.db")
+    args = ["ingest", "--source-table", "tags", "--dest-uri", f"{dest}:///{db}", "--progress", "log",
+            "--source-uri", source_uri(a), "--source-uri", source_uri(b)]  # fmt: skip
+    assert main(args) == 0
+    tags = [t["id"] for t in truth.records(a.state, "tags")]
+    http_post(a.base_url, f"/__sandbox/delete?resource=tags&ids={','.join(tags)}")  # every tag of account a
+    assert main(args) == 0
+    assert main(args) == 0  # and again: nothing new
+    con = duckdb.connect() if dest == "duckdb" else None
+    query = "select account_id, count(*) from tags group by 1"
+    if con is not None:
+        con.execute(f"attach '{db}' as t (read_only)")
+        got = con.execute(query.replace("from tags", "from t.tags")).fetchall()
+    else:
+        with contextlib.closing(sqlite3.connect(db)) as lite:
+            got = lite.execute(query).fetchall()
+    assert got == [(account_of(b), len(truth.records(b.state, "tags")))] and len(tags) > 0

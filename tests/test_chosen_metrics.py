@@ -11,6 +11,7 @@ import json
 from datetime import timedelta
 from urllib.parse import parse_qs, urlencode
 
+import dlt
 import duckdb
 import pytest
 
@@ -18,11 +19,12 @@ from klaviyo_sandbox import SandboxConfig, SandboxServer
 from klaviyo_sandbox import testing as truth
 from omniload.cli import main
 from omniload.dates import parse_timestamp
+from omniload.sources.klaviyo import klaviyo_source
 from omniload.sources.klaviyo.chosen import STATE_KEY, MetricCursors
 from omniload.sources.klaviyo.tables import TABLES
 
 from .conftest import KEY, http_get, http_post
-from .helpers import _norm, expected_rows, rows
+from .helpers import _norm, expected_rows, rows, sandbox_now
 
 START = "2024-06-01"
 TABLES_READ = "events,event_attributions"  # both read from /api/events, both filtered
@@ -165,3 +167,77 @@ def test_a_metric_whose_read_stopped_early_starts_from_its_own_cursor():
     starts = MetricCursors(["A", "B", "C"], saved, first, resumed=True).starts(t2 - lookback)
     assert starts == {t1 - lookback: ["A"], t2 - lookback: ["B"], first: ["C"]}
     assert MetricCursors(["A", "C"], saved, first, resumed=False).starts(first) == {first: ["A", "C"]}
+
+
+def test_plain_dlt_filters_events_when_another_table_comes_first(sb, tmp_path):
+    """klaviyo_source(options={"metrics": ...}) with events after another table: the first resource's preflight
+    named that table only; events are still read of the chosen metrics only, each with its saved cursor."""
+    placed = set(_ids(sb, "Placed Order"))
+    db = str(tmp_path / "dlt.duckdb")
+    pipeline = dlt.pipeline("chosen", destination=dlt.destinations.duckdb(db), dataset_name="klaviyo",
+                            pipelines_dir=str(tmp_path / "pipelines"))  # fmt: skip
+    source = klaviyo_source(api_key=KEY, tables=["tags", "events"], base_url=sb.base_url,
+                            start=parse_timestamp(START + "T00:00:00Z"), options={"metrics": "Placed Order"})  # fmt: skip
+    assert not pipeline.run(source).has_failed_jobs
+    want = {k for k, r in expected_rows(sb, "events", parse_timestamp(START)).items() if r["metric_id"] in placed}
+    assert want and set(rows(db, "events", "klaviyo")) == want
+    saved = pipeline.state["sources"]["klaviyo"]["resources"]["events"]
+    assert set(saved[STATE_KEY]) == placed
+
+
+A, B = "Placed Order", "Clicked Email"
+
+
+def _a_and_b(make_sandbox, tmp_path, tables: str):
+    """A sandbox, its metric names by id, the ids of metrics A and B, and a database where ``tables`` were loaded
+    with metrics=A,B from START."""
+    sb = make_sandbox(scale="tiny", rate_limits="off")
+    names = {m["id"]: m["attributes"]["name"] for m in truth.records(sb.state, "metrics")}
+    db = str(tmp_path / "ab.duckdb")
+    assert _ingest(sb, db, f"{A},{B}", tables, "--interval-start", START) == 0
+    return sb, names, {i for i, n in names.items() if n in (A, B)}, db
+
+
+def test_a_restored_profile_unmarks_its_events_of_a_metric_no_longer_chosen(make_sandbox, tmp_path):
+    """Metric A dropped from metrics= (its rows stay), then a profile with A and B events deleted (all its events
+    marked: Klaviyo deleted them along) and restored: its A events are current again and come back unmarked too,
+    not only those of the metrics chosen now."""
+    sb, names, ids, db = _a_and_b(make_sandbox, tmp_path, "profiles,events")
+    a, b = A, B
+    before = {k: r for k, r in expected_rows(sb, "events", parse_timestamp(START)).items() if r["metric_id"] in ids}
+    by_owner: dict[str, set[str]] = {}
+    for r in before.values():
+        by_owner.setdefault(r["profile_id"], set()).add(names[r["metric_id"]])
+    owner = next(p for p, seen in by_owner.items() if seen == {a, b})
+    http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&ids={owner}")
+    assert _ingest(sb, db, b, "profiles,events", "--reconcile", "profiles") == 0  # A no longer chosen
+    con = duckdb.connect(db, read_only=True)
+    marked = {r[0] for r in con.execute("select id from events where _omniload_deleted_at is not null").fetchall()}
+    con.close()
+    assert marked == {k for k, r in before.items() if r["profile_id"] == owner}
+    http_post(sb.base_url, f"/__sandbox/delete?resource=profiles&restore=1&ids={owner}")
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=60")
+    assert _ingest(sb, db, b, "profiles,events", "--reconcile", "profiles") == 0
+    con = duckdb.connect(db, read_only=True)
+    marked = {r[0] for r in con.execute("select id from events where _omniload_deleted_at is not null").fetchall()}
+    con.close()
+    assert not marked, f"{len(marked)} events of the restored profile still marked deleted"
+    assert set(rows(db, "events")) == set(before)  # nothing of another metric added
+
+
+def test_a_run_of_other_metrics_from_a_later_start_keeps_the_cursors_of_the_rest(make_sandbox, tmp_path):
+    """A and B read; later A alone from a later --interval-start (after B's read ended, and A's cursor moves): B's
+    cursor is kept, so B added back goes on from it, not from that later start (its events in between were lost)."""
+    sb, names, ids, db = _a_and_b(make_sandbox, tmp_path, "events")
+    a, b = A, B
+    first_end = sandbox_now(sb)
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=864000")  # ten days: new events of A and B
+    events = expected_rows(sb, "events", first_end)
+    later = max(r["datetime"] for r in events.values() if names[r["metric_id"]] == a).date().isoformat()
+    gap = [k for k, r in events.items() if names[r["metric_id"]] == b and r["datetime"].date().isoformat() < later]
+    assert gap  # B's events between its last read and A's later start
+    assert _ingest(sb, db, a, "events", "--interval-start", later) == 0  # A again from a later start, B not read
+    assert _ingest(sb, db, f"{a},{b}", "events") == 0
+    want = {k for k, r in expected_rows(sb, "events", parse_timestamp(START)).items() if r["metric_id"] in ids}
+    got = set(rows(db, "events"))
+    assert got == want, f"{len(want - got)} events missing"

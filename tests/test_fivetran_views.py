@@ -55,3 +55,43 @@ def test_bad_layout_and_property_options_are_refused(sandbox, tmp_path, capsys):
     assert code == 2
     assert "layout=) need a SQL destination with views, DuckDB or PostgreSQL" in capsys.readouterr().err
     assert not out.exists() or not any(out.rglob("*.parquet"))
+
+
+def test_postgres_views_stay_under_the_views_built_on_them(sandbox, postgres):
+    """PostgreSQL refuses to drop a view other views read, and dbt_klaviyo's staging models are views over ours: a
+    later run that adds columns (properties=columns here) replaces the views in place, each new column last, and
+    the views built on them still read them (each run used to end in an error, the views never current again)."""
+    postgres.create_database("kl_views")
+    uri = postgres.uri("kl_views")
+
+    def run(query: str) -> int:
+        return main(["ingest", "--source-uri", source_uri(sandbox) + "&layout=fivetran" + query, "--source-table",
+                     "events,metrics,profiles", "--dest-uri", uri, "--dest-table", "klaviyo.*", "--interval-start",
+                     "2015-01-01", "--progress", "log"])  # fmt: skip
+
+    def columns(cur, view: str) -> list[str]:
+        cur.execute("select column_name from information_schema.columns where table_schema = 'klaviyo' and "
+                    "table_name = %s order by ordinal_position", (view,))  # fmt: skip
+        return [r[0] for r in cur.fetchall()]
+
+    assert run("") == 0
+    con = postgres.connect("kl_views")
+    con.autocommit = True
+    try:
+        with con.cursor() as cur:
+            cur.execute("create schema stg")
+            before = {}
+            for view in ("event", "person"):  # as dbt_klaviyo's tmp models: select * from the source
+                cur.execute(f"create view stg.{view}_tmp as select * from klaviyo.{view}")
+                before[view] = columns(cur, view)
+        assert run("&properties=columns") == 0
+        with con.cursor() as cur:
+            for view, prefix in (("event", "property_"), ("person", "custom_")):
+                after = columns(cur, view)
+                assert after[: len(before[view])] == before[view] and any(
+                    c.startswith(prefix) for c in after[len(before[view]) :]
+                )
+                cur.execute(f"select count(*) from stg.{view}_tmp")
+                assert cur.fetchone()[0] > 0
+    finally:
+        con.close()

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+import dlt
 import duckdb
 from aiohttp import web
 
 from klaviyo_sandbox import testing as truth
 from omniload.cli import main
+from omniload.sources.klaviyo import klaviyo_source
 from omniload.sources.klaviyo.lift import VARIANT, column_name
 
 from .conftest import KEY
@@ -29,7 +31,9 @@ def _reshape(props: dict, late: bool) -> dict:
     return {**props, "Shoe Size": 42, "level": 3}
 
 
-def _proxy(sb, mid: str) -> LoopbackServer:
+def _proxy(sb, change) -> LoopbackServer:
+    """``sb``'s events through a proxy giving each the properties ``change(its properties, its datetime)``."""
+
     async def handle(request: web.Request) -> web.StreamResponse:
         answer = await forward(request, f"{sb.base_url}{request.path_qs}")
         if request.path.rstrip("/") != "/api/events" or answer.status != 200:
@@ -37,7 +41,7 @@ def _proxy(sb, mid: str) -> LoopbackServer:
         doc = json.loads(answer.body)
         for e in doc["data"]:
             attrs = e["attributes"]
-            attrs["event_properties"] = _reshape(attrs["event_properties"] or {}, attrs["datetime"] >= mid)
+            attrs["event_properties"] = change(attrs["event_properties"] or {}, attrs["datetime"])
         return web.Response(status=200, body=json.dumps(doc).encode(), headers=dict(answer.headers))
 
     return LoopbackServer(handle)
@@ -78,7 +82,7 @@ def test_property_columns_evolve_across_runs(sandbox, tmp_path):
     )
     times = sorted(e["attributes"]["datetime"] for e in events)
     mid = times[len(times) // 2]
-    proxy = _proxy(sandbox, mid)
+    proxy = _proxy(sandbox, lambda props, at: _reshape(props, at >= mid))
     db = str(tmp_path / "p.duckdb")
     assert _ingest(proxy, db, "--interval-start", START, "--interval-end", mid) == 0  # before the change only
     with duckdb.connect(db, read_only=True) as con:
@@ -107,7 +111,7 @@ def test_property_columns_evolve_across_runs(sandbox, tmp_path):
 
 
 def test_property_columns_cap(sandbox, tmp_path, capsys):
-    proxy = _proxy(sandbox, "9999")  # every event as before the change
+    proxy = _proxy(sandbox, lambda props, at: _reshape(props, False))  # every event as before the change
     db = str(tmp_path / "c.duckdb")
     uri = f"klaviyo://?api_key={KEY}&base_url=http://127.0.0.1:{proxy.port}&properties=columns&property_columns_max=2"
     code = main(["ingest", "--source-uri", uri, "--source-table", "events,profiles", "--dest-uri", f"duckdb:///{db}",
@@ -131,3 +135,57 @@ def test_property_columns_cap(sandbox, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "cap of 2 property columns (property_columns_max=); it stays in event_properties" in err
     assert "it stays in properties" in err
+
+
+def test_accounts_whose_property_types_differ_share_its_column(make_sandbox, tmp_path):
+    """Several accounts in one table: a property that is a number in one account, text in another and true/false in
+    a third has one column, of the type the first account to claim it gave; the others' values land in its variant,
+    whether the accounts load side by side in one run or in a run of their own (the type is then the destination's:
+    the account's own saved state never saw it). Never a failed table, never a lost value."""
+    sizes = {3: 42, 4: "42 EU", 5: True}
+    sandboxes = {seed: make_sandbox(scale="tiny", rate_limits="off", seed=seed) for seed in sizes}
+    proxies = {seed: _proxy(sb, lambda props, at, size=sizes[seed]: {**props, "Shoe Size": size})
+               for seed, sb in sandboxes.items()}  # fmt: skip
+    db = str(tmp_path / "a.duckdb")
+
+    def run(*seeds: int) -> int:
+        args = ["ingest", "--source-table", "events", "--dest-uri", f"duckdb:///{db}", "--progress", "log",
+                "--interval-start", START]  # fmt: skip
+        for seed in seeds:
+            args += ["--source-uri", f"klaviyo://?api_key={KEY}&base_url=http://127.0.0.1:{proxies[seed].port}"
+                     "&properties=columns&account_column=true"]  # fmt: skip
+        return main(args)
+
+    assert run(3, 4) == 0  # side by side: the first to lift a batch claims the column's type
+    assert run(5) == 0  # alone, later: true/false, which neither of the others' column type holds
+    _assert_each_account_once(db, "main", sandboxes, sizes)
+
+
+def _assert_each_account_once(db: str, schema: str, sandboxes: dict, sizes: dict) -> None:
+    """Every event of each account (a sandbox, by seed) holds its ``Shoe Size`` (by seed) in exactly one place: the
+    column or its variant."""
+    col = column_name("property_", "Shoe Size")
+    with duckdb.connect(db, read_only=True) as con:
+        got = con.execute(f'select account_id, {col}, {col}{VARIANT} from "{schema}".events').fetchall()
+    places: dict[str, set[str]] = {}  # account -> each row's places holding the value (JSON), as one text
+    for account, value, variant in got:
+        held = [p for p in (value, json.loads(variant) if variant is not None else None) if p is not None]
+        places.setdefault(account, set()).add(json.dumps(held))
+    accounts = {seed: truth.records(sb.state, "accounts")[0]["id"] for seed, sb in sandboxes.items()}
+    assert places == {accounts[seed]: {json.dumps([size])} for seed, size in sizes.items()}
+
+
+def test_plain_dlt_pipelines_of_accounts_whose_property_types_differ_share_its_column(make_sandbox, tmp_path):
+    """klaviyo_source(account_column=True, properties=columns), one dlt pipeline per account (each its own state) into
+    one dataset: the second account's text values of a number column land in its variant, its load does not fail."""
+    sizes = {3: 42, 4: "42 EU"}
+    sandboxes = {seed: make_sandbox(scale="tiny", rate_limits="off", seed=seed) for seed in sizes}
+    db = str(tmp_path / "d.duckdb")
+    for seed, sb in sandboxes.items():
+        proxy = _proxy(sb, lambda props, at, size=sizes[seed]: {**props, "Shoe Size": size})
+        pipeline = dlt.pipeline(f"kl_{seed}", destination=dlt.destinations.duckdb(db), dataset_name="klaviyo",
+                                pipelines_dir=str(tmp_path / "pipelines"))  # fmt: skip
+        source = klaviyo_source(api_key=KEY, tables=["events"], base_url=f"http://127.0.0.1:{proxy.port}",
+                                account_column=True, options={"properties": "columns"})  # fmt: skip
+        assert not pipeline.run(source).has_failed_jobs
+    _assert_each_account_once(db, "klaviyo", sandboxes, sizes)

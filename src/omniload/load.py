@@ -37,7 +37,7 @@ import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -53,7 +53,7 @@ from .prefetch import Prefetch
 from .runtime import release_memory
 from .sources.base import TableReader, Window
 from .transform import Transform, row_hash, without_nul
-from .types import JSON, column_hints, undeclared
+from .types import JSON, column_hints, from_database, undeclared
 
 PREFETCH_BATCHES = 2  # batches of the next slice read ahead while the current one loads
 FILL_ROWS = 10_000  # loaded rows read back at a time to fill new derived columns (as takeover.py: memory)
@@ -226,6 +226,33 @@ class TableLoad:
             if other:
                 self.dest.takeover.drop_table(schema, table)
 
+    def clear_scope(self) -> None:
+        """A table replaced within its scope (one account's rows: a delete-insert on the scope's columns) whose source
+        holds no row now: a delete-insert of nothing deletes nothing, so the scope's rows are deleted here (the other
+        scopes' stay). Done whenever such a run reads nothing, also before a commit a kill may cut off."""
+        if not self.info.scope or not (self.strategy == "replace" or self.settings.full_refresh):
+            return
+        deletes = self.dest.deletes
+        if deletes is None or not self.dest.scoped_replace()[1]:  # (a destination replacing otherwise: its way)
+            return
+        key, schema, table, scope = self.info.primary_key, self.target.schema, self.target.table, self.info.scope
+        none = pa.table({c: pa.array([], pa.string()) for c in key})
+        with self.dest_lock:
+            held = deletes.key_stats(schema, table, key, scope)
+            if held is not None and held[0] > 0:  # (none: nothing to write, not even the time of a deletion)
+                deletes.mark_deleted(schema, table, key, none, True, datetime.now(UTC), None, scope)
+
+    def tell_columns(self) -> None:
+        """Tell the reader the destination table's columns and types (``TableReader.loaded_columns``), unless this
+        load drops the table first (a full refresh of a table no other scope shares)."""
+        if self.settings.full_refresh and not self.info.scope:
+            return
+        with self.dest_lock:
+            columns = self._dlt_columns(self.target.schema, self.target.table) or {}
+        types = {c: t for c, name in columns.items() if (t := from_database(name)) is not None}
+        if types:
+            self.reader.loaded_columns(types)
+
     def _dlt_columns(self, schema: str, table: str) -> dict[str, str] | None:
         """The columns of ``schema.table`` when dlt made it, where the destination can tell (``dest.takeover``)."""
         return self.dest.takeover.dlt_table(schema, table) if self.dest.takeover is not None else None
@@ -243,6 +270,9 @@ class TableLoad:
         if self.to_fill:
             self.fill_columns()
         start = self.start_from(saved)
+        self.tell_columns()
+        if self.strategy == "replace":
+            self.reader.replacing()
         windows = reading.plan(self.reader, saved, start, self.settings.end, self.settings.checkpoint_rows)
         first = start is None and not saved.get("last_value") and self.deep_lookback() > timedelta(0)
         if windows and (self._deep_start is not None or first):
@@ -278,6 +308,8 @@ class TableLoad:
                 if (len(windows) == 1 and not self.settings.full_refresh and not self.explicit_strategy and not self.new_columns
                         and not self.reader.state_update() and not self._deep_at and not self.to_fill):  # fmt: skip
                     head, nothing_new, fp = self.peek(batches, saved)
+                    if not head:  # the source holds no row: before the (empty) slice commits, as after it below
+                        self.clear_scope()
                     if nothing_new and self.reader.following(window) is None:  # nothing to load or commit
                         return
                 refresh = "drop_resources" if self.settings.full_refresh and n == 0 else None
@@ -286,6 +318,8 @@ class TableLoad:
                     refresh, strategy = None, "replace"
                 how = disposition(strategy, self.dest.merges_in_place, n == 0, self.newer_than_loaded(window, refresh))
                 self.run_dlt(window, head, batches, fp, how, refresh, lambda n=n: next_slice(n))
+                if n == 0 and self._slice_rows == 0:  # before a later slice or part adds to it
+                    self.clear_scope()
                 n += 1
         finally:
             for prefetch in ahead:  # a failure or a stop: nothing read ahead is loaded

@@ -27,8 +27,9 @@ def share(sources: list[Source]) -> None:
     if len(schemes) > 1:
         raise UsageError(f"--source-uri: several sources load into the same tables only when of one scheme; got "
                          f"{', '.join(sorted(s + '://' for s in schemes))}")  # fmt: skip
+    shared: dict = {}  # one for all (Source.share_tables)
     for source in sources:
-        source.share_tables()
+        source.share_tables(shared)
 
 
 def preflight_each(sources: list[Source], tables: list[str]) -> dict[int, str]:

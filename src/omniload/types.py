@@ -38,6 +38,17 @@ TYPES: dict[str, ColumnType] = {
 }
 
 
+# a column's type as DuckDB and PostgreSQL name it (information_schema) -> its type here: the types a column a source
+# adds on the fly can have (types.undeclared), those it must keep when another load (another account) made it
+DATABASE_TYPES = {"bigint": INT, "double": FLOAT, "double precision": FLOAT, "boolean": BOOL, "varchar": TEXT,
+                  "character varying": TEXT, "text": TEXT, "json": JSON, "jsonb": JSON}  # fmt: skip
+
+
+def from_database(name: str) -> str | None:
+    """The type here of a column the database names ``name`` (None: none of :data:`DATABASE_TYPES`)."""
+    return DATABASE_TYPES.get(name.lower())
+
+
 def arrow_schema(columns: dict[str, str]) -> pa.Schema:
     return pa.schema([(col, TYPES[typ].arrow) for col, typ in columns.items()])
 

@@ -244,8 +244,8 @@ class Views:
     """Keeping a source's views over its loaded tables (views.py), apart from loading: a destination that can (SQL
     with a connection of its own: DuckDB, PostgreSQL, views.SqlViews) offers it as its :attr:`Destination.views`."""
 
-    def table_columns(self, schema: str, table: str) -> set[str]:
-        """The columns of ``schema.table`` (empty: no such table)."""
+    def table_columns(self, schema: str, table: str) -> dict[str, None]:
+        """The columns of ``schema.table``, in the table's order (empty: no such table)."""
         raise NotImplementedError
 
     def replace_view(self, schema: str, name: str, select: str) -> None:

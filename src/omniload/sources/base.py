@@ -165,6 +165,15 @@ class TableReader(ABC):
     def restore(self, saved: dict) -> None:  # noqa: B027 (optional: most readers keep no state of their own)
         """The table's state as the last run committed it, before :meth:`plan` (for readers that keep their own)."""
 
+    def loaded_columns(self, types: dict[str, str]) -> None:  # noqa: B027 (optional, as restore)
+        """Before :meth:`restore`: the columns the destination table has now and their types (those the destination
+        can tell), which other loads of it may have added (another account's, in its own state): a reader adding
+        columns on the fly keeps to their types."""
+
+    def replacing(self) -> None:  # noqa: B027 (optional, as restore)
+        """Before :meth:`restore`: this run's first slice replaces the table's rows (its scope's), so what the reader
+        saved about the rows loaded before no longer holds. Not called: those rows stay."""
+
     def resuming(self, first: datetime | None) -> None:  # noqa: B027 (optional, as restore)
         """Before :meth:`plan`: this run goes on from the saved cursor (``plan``'s start is derived from it), and
         ``first`` is where the table's interval began (None: the beginning): where a part of the table that no saved
@@ -212,11 +221,12 @@ class TableReader(ABC):
 class View:
     """A view a source keeps over its loaded tables (a layout another tool reads, such as Fivetran's): ``name``
     in the tables' schema, over source ``tables``; ``select(rel, cols)`` is its portable SELECT, given each source
-    table's quoted relation and the columns it holds now (so a column added by a later load is picked up)."""
+    table's quoted relation and the columns it holds now, in its order (so a column added by a later load is picked
+    up, last)."""
 
     name: str
     tables: tuple[str, ...]  # needed: without one of them the view is not created (a note says so)
-    select: Callable[[Callable[[str], str], dict[str, set[str]]], str]
+    select: Callable[[Callable[[str], str], dict[str, dict[str, None]]], str]
     optional: tuple[str, ...] = ()  # read when loaded (in ``cols`` only then)
 
 
@@ -249,10 +259,12 @@ class Source(ABC):
         """The views to create or refresh over the loaded tables after each run (none unless asked for)."""
         return []
 
-    def share_tables(self) -> None:
+    def share_tables(self, shared: dict) -> None:
         """This instance loads the same tables as other instances of the source in one run (several ``--source-uri``,
         such as several accounts): from now on its readers' rows must carry what tells the instances apart, as a
-        scope (``TableInfo.scope``). A source that cannot raises :class:`omniload.errors.UsageError`."""
+        scope (``TableInfo.scope``); ``shared`` is one dict for all of them, where their readers keep what they must
+        agree on (such as the types of columns they add on the fly). A source that cannot raises
+        :class:`omniload.errors.UsageError`."""
         from ..errors import UsageError
 
         raise UsageError(f"--source-uri: {self.schemes[0]}:// cannot load several sources into the same tables")

@@ -78,6 +78,12 @@ class ScopedReader(TableReader):
     def resuming(self, first: datetime | None) -> None:
         self.inner.resuming(first)
 
+    def replacing(self) -> None:
+        self.inner.replacing()
+
+    def loaded_columns(self, types: dict[str, str]) -> None:
+        self.inner.loaded_columns(types)
+
     def following(self, window: Window) -> Window | None:
         return self.inner.following(window)
 

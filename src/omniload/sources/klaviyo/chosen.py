@@ -11,10 +11,14 @@ Each metric keeps how far it was read (``metrics_through``: metric id -> the end
 saved with the table's rows. A run that goes on from the saved cursor reads a metric read before as an unfiltered
 run would (from the loader's start: the saved cursor less the lookback; from further back when the metric's own
 read stopped earlier), and a metric not read before from the table's interval start: adding a metric backfills
-that metric only. A run that does not resume (a first load, another ``--interval-start``, ``replace``) reads every
-metric from its start. ``event_attributions`` (include=attributions on the same endpoint) is filtered alike, with
-cursors of its own, and reads its own streams (it cannot ride along with per-metric streams, ride.py). Metrics planned alike share one slice when the plan has one slice each (an incremental run:
-one commit); otherwise each metric's slices are read and committed on their own, in turn.
+that metric only; a metric no longer chosen keeps its rows and its cursor (a restored profile's events read again
+take its events up to it too). A run that does not resume (a first load, another ``--interval-start``,
+``replace``) reads every chosen metric from its start and keeps the others' cursors (their rows stay, unless the
+run replaces the table's: a later run adding one back goes on from its cursor, not from this run's start).
+``event_attributions`` (include=attributions on the same endpoint) is filtered alike, with cursors of its own, and
+reads its own streams (it cannot ride along with per-metric streams, ride.py). Metrics planned alike share one
+slice when the plan has one slice each (an incremental run: one commit); otherwise each metric's slices are read
+and committed on their own, in turn.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ...dates import iso, parse_timestamp
 from ...errors import UsageError
@@ -89,10 +96,12 @@ async def resolve(client, metrics: TableSpec, wanted: list[str]) -> list[str]:
 class MetricCursors:
     """Where each chosen metric's events are read from in a run, and how far each was read (saved per slice)."""
 
-    def __init__(self, ids: list[str], saved: dict, first: datetime | None, resumed: bool) -> None:
+    def __init__(self, ids: list[str], saved: dict, first: datetime | None, resumed: bool, kept: bool = True) -> None:
         self.ids = ids
-        # a run that does not go on from the saved cursor starts every metric afresh
-        self.through: dict[str, str] = dict(saved.get(STATE_KEY) or {}) if resumed else {}
+        through: dict[str, str] = dict(saved.get(STATE_KEY) or {})
+        # a run that does not go on from the saved cursor starts every chosen metric afresh; the others' rows stay
+        # (unless ``kept`` is False: the run replaces the table's rows), and so does how far each was read
+        self.through = through if resumed else {m: t for m, t in through.items() if m not in ids and kept}
         self.last = saved.get("last_value") if resumed else None
         self.first, self.resumed = first, resumed
         self.windows: list[tuple[Window, tuple[str, ...]]] = []
@@ -148,3 +157,16 @@ class MetricCursors:
 
     def state(self) -> dict:
         return {STATE_KEY: dict(self.through)}
+
+    def held(self, table: pa.Table, cursor: str) -> pa.Table:
+        """The rows of ``table`` (events read again, by profile) the table holds: the chosen metrics', and those of a
+        metric no longer chosen up to where it was read (its rows stay, and come back with a restored profile)."""
+        metric = table.column("metric_id")
+        keep = pc.is_in(metric, pa.array(self.ids, pa.string()))
+        for m, through in self.through.items():
+            if m not in self.ids:
+                before = pc.less(
+                    table.column(cursor), pa.scalar(parse_timestamp(through), pa.timestamp("us", tz="UTC"))
+                )
+                keep = pc.or_(keep, pc.and_(pc.equal(metric, m), before))
+        return table.filter(keep)

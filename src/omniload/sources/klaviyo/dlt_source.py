@@ -7,7 +7,8 @@
     pipeline.run(klaviyo_source(api_key="pk_...", tables=["events", "profiles"]))
 
 Each table is one resource yielding Arrow tables in its declared schema, with its primary key, write
-disposition and column types. Its reader is driven through the same steps as the CLI's (:mod:`omniload.reading`):
+disposition and column types (a property column another pipeline made in the destination keeps its type, read back
+before the table is planned). Its reader is driven through the same steps as the CLI's (:mod:`omniload.reading`):
 the resource state (which dlt stores in the destination) is restored, the slices are planned from the saved
 cursor less the table's lookback (``start`` bounds the first run), each slice is read and its cursor and the
 reader's own state saved. Every reader of the run is opened before any reads, so an include table loaded with
@@ -30,12 +31,23 @@ import dlt
 import pyarrow as pa
 
 from ... import reading
-from ...types import column_hints
+from ...types import TYPES, column_hints
 from ..base import CHECKPOINT_ROWS, ReadEvents, ReadOptions, TableInfo, TableReader
 from .client import DEFAULT_BASE_URL, REVISION
 from .options import URI_PARAMS, parse
 from .source import KlaviyoSource
 from .tables.included import RIDERS
+
+
+def _stored(table: str) -> dict[str, str]:
+    """The columns ``table`` has in the pipeline's destination now and their types, as dlt reads them back (another
+    account's pipeline may have added some: properties=columns keeps their types); {} when it cannot tell."""
+    try:
+        with dlt.current.pipeline().destination_client() as client:
+            _, columns = client.get_storage_table(table)
+    except Exception:  # noqa: BLE001 - no destination yet, or not a SQL one: the reader goes by its saved state
+        return {}
+    return {name: c["data_type"] for name, c in columns.items() if c.get("data_type") in TYPES}
 
 
 def _rows(
@@ -49,6 +61,8 @@ def _rows(
                 yield None
         if source.run.server.date is None:
             source.preflight([info.name])  # learn the server's clock: filters may not name a time after it
+        source.choose([info.name])  # metrics=: resolved for events too when another table preflighted
+        reader.loaded_columns(_stored(info.dest_name))
         state = dlt.current.resource_state()
         saved = dict(state)
         lo = reading.resume_point(saved, info.lookback) if info.cursor else None

@@ -6,7 +6,8 @@
 ``campaign_id``/``flow_id``/``flow_message_id`` come from its ``$message``/``$flow`` (a campaign message's
 campaign through ``campaign_messages`` when loaded), and every ``property_*`` column of ``events`` passes through.
 Views, not tables: they read the tables every run and reconcile already keep current, cost nothing to keep, and
-are re-created after each run, so a column a later load adds shows up. Plain SQL that DuckDB and PostgreSQL
+are re-created after each run, so a column a later load adds shows up (last: the property columns are in the
+table's order, so PostgreSQL replaces the view in place, and the dbt models built on it keep it). Plain SQL that DuckDB and PostgreSQL
 both read (``->>`` on JSON, ``to_timestamp``, an anchored ``~`` before a numeric cast). With ``account_column``
 (several accounts in the tables) every view has ``account_id`` and the event view's joins match on it.
 """
@@ -19,7 +20,7 @@ from ..base import View
 
 ACCOUNT = "account_id"  # account_column=true: every view passes it through, and joins match on it
 Rel = Callable[[str], str]
-Cols = dict[str, set[str]]
+Cols = dict[str, dict[str, None]]  # table -> its columns, in its order
 NUMBER = "'^-?[0-9]+([.][0-9]+)?$'"
 
 
@@ -46,19 +47,20 @@ def _json_number(column: str, key: str) -> str:
 
 def _event(rel: Rel, cols: Cols) -> str:
     ev = cols["events"]
-    props = sorted(c for c in ev if c.startswith("property_"))
+    # in the table's order, so that a new one comes last; property_attribution (dbt_klaviyo reads it) at its own place
+    props = [c for c in ev if c.startswith("property_") and c != "property_attribution"]
     by_campaign = "cm.campaign_id" if "campaign-messages" in cols else "null"
     join = (f" left join {rel('campaign-messages')} cm on cm.id = e.property_message and e.property_flow is null"
             f"{_same_account('e', 'cm', cols, 'events', 'campaign-messages')}"
             if "campaign-messages" in cols else "")  # fmt: skip
-    attribution = "" if "property_attribution" in ev else ", cast(null as varchar) as property_attribution"
+    attribution = "e.property_attribution" if "property_attribution" in ev else "cast(null as varchar)"
     return (f"select e.id as id, {_common('e', ev)}, cast(null as varchar) as _variation, "
             f"case when e.property_flow is null and e.property_message is not null "
             f"then coalesce({by_campaign}, e.property_message) end as campaign_id, "
             f"e.datetime as datetime, e.datetime as timestamp, e.property_flow as flow_id, "
             f"case when e.property_flow is not null then e.property_message end as flow_message_id, "
-            f"e.metric_id as metric_id, e.profile_id as person_id, m.name as type, e.uuid as uuid"
-            + "".join(f", e.{c} as {c}" for c in props) + attribution
+            f"e.metric_id as metric_id, e.profile_id as person_id, m.name as type, e.uuid as uuid, "
+            f"{attribution} as property_attribution" + "".join(f", e.{c} as {c}" for c in props)
             + f" from {rel('events')} e left join {rel('metrics')} m on m.id = e.metric_id"
             f"{_same_account('e', 'm', cols, 'events', 'metrics')}{join}")  # fmt: skip
 
@@ -67,7 +69,7 @@ def _person(rel: Rel, cols: Cols) -> str:
     loc = "p.location"
     fields = {"address_1": "address1", "address_2": "address2", "city": "city", "country": "country",
               "region": "region", "zip": "zip", "timezone": "timezone"}  # fmt: skip
-    custom = sorted(c for c in cols["profiles"] if c.startswith("custom_"))
+    custom = [c for c in cols["profiles"] if c.startswith("custom_")]  # in the table's order, as props
     return (f"select p.id as id, {_common('p', cols['profiles'])}, p.email as email, p.phone_number as phone_number, "
             f"p.first_name as first_name, p.last_name as last_name, p.organization as organization, p.title as title, "
             f"p.created as created, p.updated as updated, p.last_event_date as last_event_date, "

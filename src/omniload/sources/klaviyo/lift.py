@@ -13,7 +13,9 @@ Names are lower-cased with every run of other characters than letters and digits
 ``property_value``, ``Item Count`` -> ``property_item_count``); the first property to claim a name has it. A
 column's type is fixed when its property is first seen (a number: ``bigint`` or ``double``; ``true``/``false``:
 ``bool``; text; an object or array: JSON) and kept in the table's saved state, so every later batch and run uses
-it: a property first seen later adds a column (earlier rows NULL), and a value that does not fit its column's type
+it (and, for a column the destination already has, which another account's load may have made, the destination's
+type: ``loaded``; the run's accounts loading one table side by side share one set of types, :class:`Shared`): a
+property first seen later adds a column (earlier rows NULL), and a value that does not fit its column's type
 lands, as JSON, in the column's variant ``<column>__v_json`` (created then), never failing the run or lost (an
 integer a double cannot hold exactly, beyond 2**53, is not a ``double`` column's value: Arrow's own bound).
 At most ``property_columns_max`` columns (default 100, variants not counted) per table: properties beyond are
@@ -32,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import re
+import threading
 from operator import attrgetter, methodcaller
 from typing import Any
 
@@ -48,6 +51,7 @@ from .properties import KNOWN
 LIFTS = {"events": ("event_properties", "property_"), "profiles": ("properties", "custom_")}
 CAP = 100
 VARIANT = "__v_json"
+LIFTED = (INT, FLOAT, BOOL, TEXT, JSON)  # the types a property column can have
 STATE_KEY = "property_columns"
 _decode = msgspec.json.Decoder().decode
 _raw_rows = msgspec.json.Decoder(list[dict[str, msgspec.Raw] | None]).decode
@@ -93,13 +97,26 @@ def _fit(v: Any, typ: str) -> Any:
     return v if isinstance(v, str) else _MISFIT
 
 
+class Shared:
+    """One table's column types, shared by the lifters of the run's sources that load it (several accounts, side by
+    side), with the lock their batches are lifted under: the first to claim a column fixes its type for all."""
+
+    def __init__(self) -> None:
+        self.types: dict[str, str] = {}
+        self.lock = threading.Lock()
+
+
 class Lifter:
     """Lifts one table's JSON column into columns, batch after batch, keeping each column's type."""
 
-    def __init__(self, table: str, cap: int, saved: dict, note) -> None:
+    def __init__(self, table: str, cap: int, saved: dict, note, shared: Shared | None = None) -> None:
         self.source, self.prefix = LIFTS[table]
         self.cap, self.note = cap, note
-        self.types: dict[str, str] = dict(saved.get(STATE_KEY) or {})  # column -> type, variants too
+        shared = shared if shared is not None else Shared()
+        self.types: dict[str, str] = shared.types  # column -> type, variants too
+        for col, typ in (saved.get(STATE_KEY) or {}).items():
+            self.types.setdefault(col, typ)
+        self._lock = shared.lock
         self.owner: dict[str, str] = {}  # column -> the property that claimed it (this run)
         self.reserved: set[str] = set()  # columns the table has otherwise (events: the well-known ones)
         self.cols: dict[str, str | None] = {}  # property -> its column (None: not lifted), this run
@@ -111,6 +128,13 @@ class Lifter:
 
     def state(self) -> dict:
         return {STATE_KEY: dict(self.types)}
+
+    def loaded(self, columns: dict[str, str]) -> None:  # (before the first batch: no lock needed)
+        """The table's columns as the destination has them: a property column another load made (another account's,
+        whose saved state this one does not read) keeps its type here too, and counts against the cap."""
+        for col, typ in columns.items():
+            if col.startswith(self.prefix) and col not in self.reserved and typ in LIFTED:
+                self.types.setdefault(col, typ)
 
     def _column(self, prop: str, kind: str) -> str | None:
         """The column of ``prop`` (claimed now, of type ``kind``, if new), or None: not lifted."""
@@ -200,7 +224,7 @@ class Lifter:
                 self._fitted(col, vs, arrays)
 
     def apply(self, table: pa.Table) -> pa.Table:
-        with _collector_paused():
+        with self._lock, _collector_paused():
             return self._apply(table)
 
     def _by_known(self, column: pa.ChunkedArray, arrays: dict[str, pa.Array]) -> bool:

@@ -35,7 +35,7 @@ from .decode import PageDecoder
 from .extract import Page, Plan, Prefetched, plan_slices, run_plan
 from .fivetran import VIEWS as FIVETRAN_VIEWS
 from .keys import read_keys, scan_cost, scannable
-from .lift import LIFTS, Lifter
+from .lift import LIFTS, Lifter, Shared
 from .options import KlaviyoConfig, from_uri, opt_in, opt_in_tables
 from .owners import Owners
 from .parts import Parts
@@ -101,19 +101,29 @@ class KlaviyoReader(TableReader):
         self._chosen: MetricCursors | None = None  # events of chosen metrics (metrics=, chosen.py)
         # (the interval's start,) when the run goes on from the saved cursor (resuming); None: it does not
         self._resumed: tuple[datetime | None] | None = None
+        self._loaded: dict[str, str] = {}  # the destination table's columns and types (loaded_columns)
+        self._replacing = False  # this run replaces the table's rows (replacing)
 
     def resuming(self, first: datetime | None) -> None:
         self._resumed = (first,)
 
+    def loaded_columns(self, types: dict[str, str]) -> None:
+        self._loaded = types
+
+    def replacing(self) -> None:
+        self._replacing = True
+
     def restore(self, saved: dict) -> None:
         self._saved = saved
         if self.source.config.lift_properties and self.spec.name in LIFTS:
+            shared = self.source.shared.setdefault(("lift", self.spec.name), Shared())  # the run's accounts' one
             self._lifter = Lifter(self.spec.name, self.source.config.property_cap, saved,
-                                  lambda text: self.source.note(self.events, text))  # fmt: skip
+                                  lambda text: self.source.note(self.events, text), shared)  # fmt: skip
             self._lifter.reserved = set(self.spec.all_columns) | set(ACCOUNT)
+            self._lifter.loaded(self._loaded)
         if self.source.run.chosen_ids is not None and self.spec.name in FILTERED:
             first, resumed = (self._resumed or (None,))[0], self._resumed is not None
-            self._chosen = MetricCursors(self.source.run.chosen_ids, saved, first, resumed)
+            self._chosen = MetricCursors(self.source.run.chosen_ids, saved, first, resumed, not self._replacing)
 
     def _lifted(self, table: pa.Table) -> pa.Table:
         return self._lifter.apply(table) if self._lifter is not None else table
@@ -304,8 +314,8 @@ class KlaviyoReader(TableReader):
             lean = type(self)(self.source, replace(self.spec, partitions=parts), self.options, self.events)
             lean.stats = self.stats
             for table in lean.read(Window(None, end)):
-                if self._chosen is not None:  # metrics=: the chosen metrics' events only
-                    table = table.filter(pc.is_in(table.column("metric_id"), pa.array(self._chosen.ids, pa.string())))
+                if self._chosen is not None:  # metrics=: the events of the metrics read here only
+                    table = self._chosen.held(table, self.spec.cursor)
                 yield self._lifted(table)
 
     def _reread_children(self, parents: list[str], end: datetime) -> Iterator[pa.Table]:
@@ -353,15 +363,18 @@ class KlaviyoSource(Source):
         self.specs: dict[str, TableSpec] = opt_in_tables(opt_in(TABLES, config), config)  # the opt-ins asked for
         self.run = KlaviyoRun()  # what the run's readers share (run.py)
         self.notes = list(config.notes)  # said before the run
+        self.shared: dict = {}  # what the readers agree on with other accounts' of the run (share_tables)
 
     @classmethod
     def from_uri(cls, uri: str) -> KlaviyoSource:
         return cls(from_uri(uri))
 
-    def share_tables(self) -> None:
+    def share_tables(self, shared: dict) -> None:
         """Several accounts load the same tables in this run: every row carries its account's id (the one change of
-        the configuration, asked by the engine before any reader opens)."""
+        the configuration, asked by the engine before any reader opens); ``shared``: the accounts' one dict (each
+        table's property column types, lift.py)."""
         self.config = replace(self.config, account_column=True)
+        self.shared = shared
 
     def label(self) -> str:
         """The account's id once the preflight asked (else the key's environment variable, when named)."""
@@ -398,10 +411,14 @@ class KlaviyoSource(Source):
     def preflight(self, tables: list[str] | None = None) -> None:
         """Fail fast, before writing anything, when the API cannot be reached, refuses the key, or the key may
         read none of ``tables`` (preflight.py); the answer's ``Date`` says the server's clock."""
-        specs = {**TABLES, **self.specs}
-        preflight(self, tables, specs)
-        if self.config.chosen_metrics and set(FILTERED) & set(tables or ()):
-            self.run.chosen_ids = self._resolve(specs["metrics"])
+        preflight(self, tables, {**TABLES, **self.specs})
+        self.choose(tables)
+
+    def choose(self, tables: list[str] | None) -> None:
+        """``metrics=``: the chosen metrics' ids, resolved once per run, before the first of ``tables`` that reads
+        events plans (the plain dlt source preflights with its first table only: each table asks here too)."""
+        if self.config.chosen_metrics and self.run.chosen_ids is None and set(FILTERED) & set(tables or ()):
+            self.run.chosen_ids = self._resolve({**TABLES, **self.specs}["metrics"])
 
     def _resolve(self, metrics: TableSpec) -> list[str]:
         async def main() -> list[str]:
