@@ -288,7 +288,7 @@ def test_a_klaviyo_reader_carries_the_weight_its_table_is_offered_with():
     source = open_source("klaviyo://?api_key=pk_" + "a" * 34)
     for shared in (False, True):
         if shared:
-            source.share_tables()
+            source.share_tables({})
         tables = source.tables()
         for name in ("flow-actions", "events", "campaign_values_report"):
             info = source.reader(name, ReadOptions(), ReadEvents()).info
