@@ -241,3 +241,18 @@ def test_a_run_of_other_metrics_from_a_later_start_keeps_the_cursors_of_the_rest
     want = {k for k, r in expected_rows(sb, "events", parse_timestamp(START)).items() if r["metric_id"] in ids}
     got = set(rows(db, "events"))
     assert got == want, f"{len(want - got)} events missing"
+
+
+def test_a_replacing_run_of_some_metrics_lets_the_others_be_read_again_whole(make_sandbox, tmp_path):
+    """A and B read; then A alone with --incremental-strategy replace (the table's rows are A's only now, B's are
+    gone); then A and B: B is read again from the table's start, not from its old cursor (its rows up to it gone)."""
+    sb, names, ids, db = _a_and_b(make_sandbox, tmp_path, "events")
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=864000")  # ten days: new events of A and B
+    assert _ingest(sb, db, A, "events", "--incremental-strategy", "replace") == 0
+    assert {names[r["metric_id"]] for r in rows(db, "events").values()} <= {A}
+    assert _ingest(sb, db, f"{A},{B}", "events") == 0  # as a schedule runs it: no --interval-start
+    want = {k for k, r in expected_rows(sb, "events", parse_timestamp(START)).items() if r["metric_id"] in ids}
+    got = set(rows(db, "events"))
+    truth = expected_rows(sb, "events", parse_timestamp(START))
+    missing = sorted((names[truth[k]["metric_id"]], truth[k]["datetime"].isoformat()) for k in want - got)
+    assert got == want, f"{len(want - got)} events missing, {len(got - want)} extra: {missing[:2]} .. {missing[-2:]}"

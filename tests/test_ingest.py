@@ -200,6 +200,18 @@ def test_replace_strategy_across_checkpoint_slices_keeps_every_slice(make_sandbo
     assert_equals_truth(db, sb, "events", datetime(2026, 1, 1, tzinfo=UTC))
 
 
+def test_replace_again_without_interval_start_reloads_the_whole_table(make_sandbox, tmp_path):
+    """A table loaded, then --incremental-strategy replace with no --interval-start: the whole table again (it
+    replaced the table with the rows since the saved cursor alone: every older row lost)."""
+    sb = make_sandbox(scale="tiny", rate_limits="off")
+    db = str(tmp_path / "k.duckdb")
+    assert ingest(sb, "events,profiles", db) == 0
+    http_post(sb.base_url, "/__sandbox/clock/advance?seconds=864000")  # ten days: new events, changed profiles
+    assert ingest(sb, "events,profiles", db, "--incremental-strategy", "replace") == 0
+    assert_equals_truth(db, sb, "events")
+    assert_equals_truth(db, sb, "profiles")
+
+
 def test_a_past_interval_end_loads_nothing_stamped_after_it(make_sandbox, tmp_path):
     """Tables filtered on the client (metrics, catalog items) or with only a lower server bound (lists, segments):
     an --interval-end in the past ends the interval; only a run that reads up to the server's now keeps what

@@ -432,13 +432,17 @@ class TableLoad:
 
     def start_from(self, saved: dict[str, Any]) -> datetime | None:
         """Where reading starts: the saved cursor without ``--interval-start``; with it, the saved cursor too when
-        a run with the same start committed it (a rerun after a kill resumes), unless the strategy replaces. A
-        table with new columns starts at ``--interval-start`` (a first load)."""
+        a run with the same start committed it (a rerun after a kill resumes); a strategy that replaces never
+        resumes (the interval's start, or the beginning without one). A table with new columns starts at
+        ``--interval-start`` (a first load)."""
         start = self.settings.start
         if not self.info.cursor or self.new_columns:
             return start
         last = self.saved_cursor(saved)
         first = saved.get("interval_start")
+        if start is None and self.strategy == "replace":  # the whole table again: resuming would replace it with
+            self._deep_start = None  # the rows since the cursor alone (or since a deep re-read's start)
+            return None
         if start is None:
             if last is not None:
                 self.reader.resuming(parse_timestamp(first) if first else None)
