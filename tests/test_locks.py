@@ -197,3 +197,50 @@ def test_a_duckdb_file_another_process_holds_is_waited_for_then_loaded(sandbox, 
     waited = run_cli(*cmd, env={"OMNILOAD_LOCK_WAIT": "60"})
     assert waited.returncode == 0, waited.stderr
     assert_rows_equal_truth(rows(str(db), "tags"), sandbox, "tags")
+
+
+def test_first_loads_of_other_tables_into_a_new_postgres_schema_all_succeed(postgres, make_sandbox):
+    """Runs of different tables into a new schema each create dlt's own tables (_dlt_version, _dlt_loads,
+    _dlt_pipeline_state) in their first load; at once, all but one failed with UniqueViolation
+    (pg_type_typname_nsp_index). Made certain here: an open transaction of the test creates _dlt_version, so
+    every run reaches that point and waits; the test then rolls it back and the runs go on together."""
+    sb = make_sandbox(scale="tiny", rate_limits="off")
+    postgres.create_database("kl_fresh")
+    uri, names = postgres.uri("kl_fresh"), ["lists", "tags", "segments"]
+    holder = postgres.connect("kl_fresh")
+    holder.autocommit = True
+    with holder.cursor() as cur:
+        cur.execute("create schema fresh")  # the runs' schemas are there; their dlt tables are not
+    holder.autocommit = False
+    try:
+        with holder.cursor() as cur:
+            cur.execute("create table fresh._dlt_version (x int)")  # not committed: the runs wait on its name
+            runs = [run for name in names for run in [_start_table(sb, uri, name, f"fresh.{name}")]]
+            deadline = time.monotonic() + 120
+            waiting = 0
+            watcher = postgres.connect("kl_fresh")
+            watcher.autocommit = True  # (in a transaction, pg_stat_activity stays as first read)
+            while waiting < len(runs) and time.monotonic() < deadline and all(r.poll() is None for r in runs):
+                time.sleep(0.1)
+                with watcher.cursor() as watch:
+                    watch.execute("select count(*) from pg_stat_activity where datname = 'kl_fresh' and "
+                                  "wait_event_type = 'Lock'")  # fmt: skip
+                    waiting = watch.fetchone()[0]
+            watcher.close()
+            assert waiting == len(runs), [_finish(r) for r in runs if r.poll() is not None]
+    finally:
+        holder.rollback()
+        holder.close()
+    results = [_finish(r) for r in runs]
+    assert [code for code, _ in results] == [0] * len(runs), results
+    for name in names:
+        assert_rows_equal_truth(_pg_rows(postgres, "kl_fresh", "fresh", name), sb, name)
+
+
+def _start_table(sb, dest_uri: str, source_table: str, dest_table: str) -> subprocess.Popen:
+    import os
+
+    args = [*OMNILOAD, "ingest", "--source-uri", source_uri(sb), "--source-table", source_table, "--dest-uri",
+            dest_uri, "--dest-table", dest_table, "--progress", "log"]  # fmt: skip
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env=dict(os.environ))  # fmt: skip

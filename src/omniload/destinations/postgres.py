@@ -3,7 +3,8 @@
 Preflight connects once (a wrong password or a refused connection fails before any work, redacted); "nothing new"
 is checked with one query on the fetched keys, so a run with nothing new records no load. Deleted rows are marked
 with the SQL of deletes.py, the live keys copied (COPY) into a temporary table. One run at a time loads a table:
-an advisory lock on ``schema.table`` (locks.py)."""
+an advisory lock on ``schema.table`` (locks.py); dlt's schema updates (its own tables, created by the first load
+into a schema) one at a time per schema, under an advisory lock of the schema."""
 
 from __future__ import annotations
 
@@ -36,6 +37,37 @@ def _lock_key(schema: str, table: str) -> int:
     return int.from_bytes(
         hashlib.sha256(f"omniload:{schema}.{table}".lower().encode()).digest()[:8], "big", signed=True
     )
+
+
+def _schema_key(schema: str) -> int:
+    """The advisory lock of one schema's table definitions (see ``_schema_updates_locked``)."""
+    return _lock_key(schema, "") ^ 0x5CED  # never a table's key: those hash "schema.table"
+
+
+def _schema_updates_locked(client: Any, connect: Callable[[], Any]) -> Any:
+    """dlt's job client ``client``, its schema updates taking turns per schema. A first load into a schema creates
+    dlt's own tables there (``_dlt_version``, ``_dlt_loads``, ``_dlt_pipeline_state``; in the staging schema
+    ``_dlt_version``) in one transaction with ``CREATE TABLE IF NOT EXISTS``, which PostgreSQL does not make safe
+    at once: two runs of different tables (each under its own table lock) into a new schema, or two Dagster
+    assets, failed one of them with ``UniqueViolation`` on ``pg_type_typname_nsp_index`` (or a deadlock). Each
+    update (dlt's check of what exists and its DDL, committed) holds a session advisory lock of the schema it
+    updates (the staging schema's own when dlt updates that), on a connection of its own (``connect``: dlt's
+    connection discards its session's locks whenever a query of it fails); the next update then finds the tables
+    made. Held for the DDL only (milliseconds), not for the load; a killed run's session takes it along."""
+    update = client.update_stored_schema
+
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        con = connect()
+        try:
+            con.autocommit = True
+            with con.cursor() as cur:
+                cur.execute("select pg_advisory_lock(%s)", (_schema_key(client.sql_client.dataset_name),))
+            return update(*args, **kwargs)
+        finally:
+            con.close()  # ends the session, and with it the lock
+
+    client.update_stored_schema = locked
+    return client
 
 
 @dataclass
@@ -84,6 +116,15 @@ class Postgres(SqlFill, SqlViews, SqlDeletes, Takeover, Destination):
             yield
         finally:
             con.close()  # ends the session, and with it the lock
+
+    def dlt_destination(self):
+        """dlt's destination, its job clients updating a schema's tables one at a time (``_schema_updates_locked``)."""
+        factory = super().dlt_destination()
+        make = factory.client
+        factory.client = lambda schema, initial_config=None: _schema_updates_locked(
+            make(schema, initial_config), self._connect
+        )
+        return factory
 
     def _quietly(self, work: Callable[[Any], None]) -> None:
         """``work(cursor)`` in one transaction; a failure (no such table, no rights) leaves things as they are."""
