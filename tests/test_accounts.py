@@ -69,15 +69,16 @@ def marked(db: str, table: str, account: str) -> set:
         con.close()
 
 
-def report_rows(db: str, account: str, schema: str = "main") -> dict:
+def report_rows(db: str, account: str, schema: str = "main", table: str = REPORT,
+                key: tuple[str, ...] = ("campaign_id", "campaign_message_id", "send_channel", "period_start",
+                                        "period_end")) -> dict:  # fmt: skip
     con = duckdb.connect(db, read_only=True)
     try:
-        cur = con.execute(f'select * from "{schema}"."{REPORT}" where account_id = ?', [account])
+        cur = con.execute(f'select * from "{schema}"."{table}" where account_id = ?', [account])
         got = [dict(zip([d[0] for d in cur.description], r, strict=False)) for r in cur.fetchall()]
     finally:
         con.close()
-    return nonzero(got, ("campaign_id", "campaign_message_id", "send_channel", "period_start", "period_end"),
-                   MESSAGE_STATISTICS)  # fmt: skip
+    return nonzero(got, key, MESSAGE_STATISTICS)
 
 
 def ingest(sb, tables: str, db: str, *extra: str) -> int:
@@ -266,3 +267,64 @@ def test_an_account_whose_replaced_table_empties_loses_its_rows_there_alone(make
         with contextlib.closing(sqlite3.connect(db)) as lite:
             got = lite.execute(query).fetchall()
     assert got == [(account_of(b), len(truth.records(b.state, "tags")))] and len(tags) > 0
+
+
+SERIES = "flow_series_report"
+
+
+def series_truth(sb, first_day) -> dict:
+    """``sb``'s flow series report from ``first_day`` to its today, days in the account's zone."""
+    from datetime import datetime, time
+
+    zone = account_zone(sb.state)
+    today = sandbox_now(sb).astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    return truth.message_report(sb.state, "flow", datetime.combine(first_day, time(), zone), today, placed_order(sb))
+
+
+def series_rows(db: str, account: str) -> dict:
+    return report_rows(db, account, table=SERIES, key=("flow_id", "flow_message_id", "send_channel", "period_start"))
+
+
+def report_spent(sb) -> int:
+    return sb.state.requests["report-spent:/api/flow-series-reports"]
+
+
+def test_an_account_at_its_daily_report_limit_fails_its_reports_alone_and_resumes_them(make_sandbox, tmp_path, capsys):
+    """Several accounts' reports in one run: account a's Klaviyo answers 429 for the day after 4 report requests (its
+    limit spent elsewhere), c's own report_budget is 2, b has neither. a's table fails alone (named, exit 1) with its
+    periods loaded so far kept; b loads all of its periods, c its budget's; the next day a resumes where it stopped,
+    b and c go on from their own saved periods and budgets."""
+    from datetime import timedelta
+
+    a = make_sandbox(scale="tiny", rate_limits="off", seed=5, report_daily=4)
+    b = make_sandbox(scale="tiny", rate_limits="off", seed=5, account_seed=6)
+    c = make_sandbox(scale="tiny", rate_limits="off", seed=7)
+    assert len({account_of(a), account_of(b), account_of(c)}) == 3
+    first = (sandbox_now(a) - timedelta(days=5 * 60)).date()  # 5 requests of 60 days
+    db = str(tmp_path / "r.duckdb")
+    args = ["ingest", "--source-table", SERIES, "--dest-uri", f"duckdb:///{db}", "--progress", "log",
+            "--interval-start", first.isoformat(), "--max-retry-after", "60", "--source-uri", source_uri(a),
+            "--source-uri", source_uri(b), "--source-uri", f"{source_uri(c)}&report_budget=2"]  # fmt: skip
+    assert main(args) == 1
+    out = capsys.readouterr()
+    summary = [line.split()[:3] for line in out.out.splitlines()[1:]]
+    assert sorted(summary) == sorted([[account_of(a), SERIES, "failed"], [account_of(b), SERIES, "ok"],
+                                      [account_of(c), SERIES, "ok"]]), out.out  # fmt: skip
+    failed = [line for line in out.err.splitlines() if "failed error" in line]
+    assert len(failed) == 1 and failed[0].startswith(f"[{account_of(a)}/{SERIES}]"), out.err
+    assert "HTTP 429" in failed[0] and "--max-retry-after" in failed[0]
+    assert [report_spent(sb) for sb in (a, b, c)] == [4, 5, 2]  # a: its limit (the 5th refused); c: its budget
+    budget = [line for line in out.err.splitlines() if "periods left for tomorrow's budget" in line]
+    assert len(budget) == 1 and budget[0].startswith(f"[{account_of(c)}/{SERIES}] note:"), out.err
+    assert series_rows(db, account_of(b)) == series_truth(b, first)
+    kept_a, kept_c = series_rows(db, account_of(a)), series_rows(db, account_of(c))
+    for got, sb in ((kept_a, a), (kept_c, c)):  # what was loaded is right, the rest is missing
+        want = series_truth(sb, first)
+        assert got and {k: want.get(k) for k in got} == got and len(got) < len(want)
+    # the next day: a resumes after its 4 periods done, b and c from their own saved state
+    for sb in (a, b, c):
+        sb.state.dataset.advance(86_400)
+    assert main(args) == 0
+    assert [report_spent(sb) for sb in (a, b, c)] == [6, 6, 4]  # a: 61 days left, 2; b: its horizon, 1; c: 2
+    for sb in (a, b):
+        assert series_rows(db, account_of(sb)) == series_truth(sb, first)
