@@ -244,3 +244,58 @@ def _start_table(sb, dest_uri: str, source_table: str, dest_table: str) -> subpr
             dest_uri, "--dest-table", dest_table, "--progress", "log"]  # fmt: skip
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
                             env=dict(os.environ))  # fmt: skip
+
+
+def test_first_rereads_of_two_tables_into_a_new_postgres_schema_both_succeed(postgres):
+    """Two runs keeping parents to read again (a restored profile's events and list memberships) into a schema where
+    ``_omniload_reread`` is not yet: each creates it (``create table if not exists``), which PostgreSQL does not make
+    safe at once; one failed with UniqueViolation. Made certain as above: an open transaction of the test creates
+    the table, both wait on its name, then it is rolled back and they go on together."""
+    import threading
+
+    from omniload.destinations import parse_destination
+
+    postgres.create_database("kl_reread")
+    holder = postgres.connect("kl_reread")
+    holder.autocommit = True
+    with holder.cursor() as cur:
+        cur.execute("create schema fresh")
+    holder.autocommit = False
+    errors: list[BaseException] = []
+
+    def add(table: str, key: str) -> None:
+        try:
+            dest = parse_destination(postgres.uri("kl_reread"))
+            dest.preflight()
+            dest.deletes.add_rereads("fresh", table, "profile_id", [key])
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    adding = [threading.Thread(target=add, args=args) for args in (("events", "p1"), ("list_memberships", "p2"))]
+    try:
+        with holder.cursor() as cur:
+            cur.execute("create table fresh._omniload_reread (x int)")  # not committed: the others wait on its name
+            for t in adding:
+                t.start()
+            watcher = postgres.connect("kl_reread")
+            watcher.autocommit = True
+            deadline, waiting = time.monotonic() + 60, 0
+            while waiting < 2 and time.monotonic() < deadline and not errors:
+                time.sleep(0.1)
+                with watcher.cursor() as watch:
+                    watch.execute("select count(*) from pg_stat_activity where datname = 'kl_reread' and "
+                                  "wait_event_type = 'Lock'")  # fmt: skip
+                    waiting = watch.fetchone()[0]
+            watcher.close()
+            assert waiting >= 1 and not errors, errors
+    finally:
+        holder.rollback()
+        holder.close()
+    for t in adding:
+        t.join(60)
+    assert not errors, [f"{type(e).__name__}: {e}" for e in errors]
+    con = postgres.connect("kl_reread")
+    with con.cursor() as cur:
+        cur.execute("select table_name, parent_key from fresh._omniload_reread order by 1")
+        assert cur.fetchall() == [("events", "p1"), ("list_memberships", "p2")]
+    con.close()

@@ -258,9 +258,7 @@ class SqlDeletes(SqlRereads, Deletes):
                         revived = int(cur.fetchone()[0])
                         cur.execute(f"update {t} t set {q(DELETED)} = null where {back}")
                 if record:
-                    cur.execute(
-                        f"create table if not exists {q(schema)}.{q(RECONCILED)} (table_name text, reconciled_at {self.time_type})"
-                    )
+                    self._create_table(cur, schema, RECONCILED, f"table_name text, reconciled_at {self.time_type}")
                     cur.execute(
                         f"insert into {q(schema)}.{q(RECONCILED)} values ({p}, {p})", [scope_label(table, scope), at]
                     )

@@ -44,6 +44,11 @@ def _schema_key(schema: str) -> int:
     return _lock_key(schema, "") ^ 0x5CED  # never a table's key: those hash "schema.table"
 
 
+def _own_tables_key(schema: str) -> int:
+    """The advisory lock of creating omniload's own tables in a schema (``Postgres._create_table``)."""
+    return _lock_key(schema, "") ^ 0x0A11  # neither a table's key nor the schema updates' (``_schema_key``)
+
+
 def _schema_updates_locked(client: Any, connect: Callable[[], Any]) -> Any:
     """dlt's job client ``client``, its schema updates taking turns per schema. A first load into a schema creates
     dlt's own tables there (``_dlt_version``, ``_dlt_loads``, ``_dlt_pipeline_state``; in the staging schema
@@ -125,6 +130,13 @@ class Postgres(SqlFill, SqlViews, SqlDeletes, Takeover, Destination):
             make(schema, initial_config), self._connect
         )
         return factory
+
+    def _create_table(self, cur: Any, schema: str, name: str, columns: str) -> None:
+        """As SQL's, under a transaction lock of the schema's own tables: PostgreSQL does not make ``create table if
+        not exists`` safe at once (two runs' first reconcile or re-read into a new schema: one failed with
+        ``UniqueViolation`` on ``pg_type_typname_nsp_index``); the second waits, then finds the table made."""
+        cur.execute("select pg_advisory_xact_lock(%s)", (_own_tables_key(schema),))
+        super()._create_table(cur, schema, name, columns)
 
     def _quietly(self, work: Callable[[Any], None]) -> None:
         """``work(cursor)`` in one transaction; a failure (no such table, no rights) leaves things as they are."""

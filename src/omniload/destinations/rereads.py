@@ -29,13 +29,18 @@ class SqlRereads:
 
     keeps_rereads = True
 
+    def _create_table(self, cur: Any, schema: str, name: str, columns: str) -> None:
+        """``create table if not exists schema.name (columns)`` in the caller's transaction (this file's table and
+        deletes.py's). A destination whose sessions may race on it overrides it (PostgreSQL: two first
+        reconciles or re-reads into a new schema at once, postgres.py)."""
+        cur.execute(f"create table if not exists {q(schema)}.{q(name)} ({columns})")
+
     def add_rereads(self, schema: str, table: str, column: str, parents: list[str], scope: Scope = ()) -> None:
         if not parents:
             return
         p, name = self.param, scope_label(table, scope)
         with self._transaction() as (_, cur):
-            cur.execute(f"create table if not exists {q(schema)}.{q(REREAD)} "
-                        "(table_name text, parent_column text, parent_key text)")  # fmt: skip
+            self._create_table(cur, schema, REREAD, "table_name text, parent_column text, parent_key text")
             held = set(self._held_rereads(cur, schema, name, column))
             for key in sorted(set(parents) - held):
                 cur.execute(f"insert into {q(schema)}.{q(REREAD)} values ({p}, {p}, {p})", [name, column, key])
