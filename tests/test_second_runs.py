@@ -9,12 +9,19 @@ from datetime import UTC, datetime
 import duckdb
 
 from klaviyo_sandbox import testing as truth
+from omniload.cli import main
 
-from .conftest import http_post
+from .conftest import http_post, source_uri
 from .helpers import api_requests, assert_equals_truth, assert_rows_equal_truth, by_id, expected_rows, ingest, rows
+from .test_accounts import account_of, of_account
 from .test_reports import table_rows
 
 DAY = 86400
+
+
+def ingest_uri(uri: str, tables: str, db: str, *extra: str) -> int:
+    return main(["ingest", "--source-uri", uri, "--source-table", tables, "--dest-uri", f"duckdb:///{db}",
+                 "--progress", "log", *extra])  # fmt: skip
 
 
 def _advance(sb, seconds: int) -> None:
@@ -290,3 +297,36 @@ def test_ingestr_only_flags_on_a_later_run_change_no_row(make_sandbox, tmp_path)
                   "--incremental-key", "created") == 0  # fmt: skip
     assert_equals_truth(db, sb, "events")
     assert_equals_truth(db, sb, "profiles")
+
+
+def _scoped(sb, tables: str, db: str, *extra: str) -> int:
+    return ingest_uri(f"{source_uri(sb)}&account_column=true", tables, db, *extra)
+
+
+def test_one_account_replaced_by_a_past_interval_then_an_incremental_run(make_sandbox, tmp_path):
+    """Several accounts' table (account_column=true): one account's rows replaced by an interval that ends in the past,
+    then a run without flags: that account's rows are its truth again (it resumes after the newest row it holds),
+    the other account's rows untouched."""
+    a = make_sandbox(scale="tiny", rate_limits="off", seed=3)
+    b = make_sandbox(scale="tiny", rate_limits="off", seed=4)
+    db = str(tmp_path / "k.duckdb")
+    for sb in (a, b):
+        assert _scoped(sb, "events,profiles", db) == 0
+    cuts = {"events": _middle(a, "events", "datetime"), "profiles": _middle(a, "profiles", "updated")}
+    for name, cut in cuts.items():
+        assert _scoped(a, name, db, "--incremental-strategy", "replace", "--interval-start", "2000-01-01",
+                       "--interval-end", cut) == 0  # fmt: skip
+        got = of_account(db, name, account_of(a))
+        assert_rows_equal_truth(got, a, name, datetime(2000, 1, 1, tzinfo=UTC), datetime.fromisoformat(cut))
+    _advance(a, 3600)
+    assert _scoped(a, "events,profiles", db) == 0
+    for sb in (a, b):
+        for name in ("events", "profiles"):
+            assert_rows_equal_truth(of_account(db, name, account_of(sb)), sb, name)
+    # replaced by an interval holding none of its records: none of its rows left; the next run loads them all
+    assert _scoped(a, "profiles", db, "--incremental-strategy", "replace", "--interval-start", "2001-01-01",
+                   "--interval-end", "2001-02-01") == 0  # fmt: skip
+    assert of_account(db, "profiles", account_of(a)) == {}
+    assert _scoped(a, "profiles", db) == 0
+    for sb in (a, b):
+        assert_rows_equal_truth(of_account(db, "profiles", account_of(sb)), sb, "profiles")
