@@ -14,6 +14,7 @@ from omniload.cli import main
 from .conftest import http_post, source_uri
 from .helpers import api_requests, assert_equals_truth, assert_rows_equal_truth, by_id, expected_rows, ingest, rows
 from .test_accounts import account_of, of_account
+from .test_destinations import _read_files, ingest_to
 from .test_reports import table_rows
 
 DAY = 86400
@@ -330,3 +331,32 @@ def test_one_account_replaced_by_a_past_interval_then_an_incremental_run(make_sa
     assert _scoped(a, "profiles", db) == 0
     for sb in (a, b):
         assert_rows_equal_truth(of_account(db, "profiles", account_of(sb)), sb, "profiles")
+
+
+def _newest_in_files(folder) -> dict:
+    """id -> each key's newest row (largest _dlt_load_id) of a Parquet table, tombstones left out."""
+    newest: dict = {}
+    for r in sorted(_read_files(folder, "parquet"), key=lambda r: r["_dlt_load_id"]):
+        newest[r["id"]] = r
+    return {k: r for k, r in newest.items() if r.get("_omniload_deleted_at") is None}
+
+
+def test_parquet_a_past_interval_end_then_none_and_a_replace_of_a_past_interval(make_sandbox, tmp_path):
+    """Files (each run appends the new versions, a reader takes each key's newest): --interval-end in the past then
+    none gives every record; so does a replace of a past interval followed by a run without flags."""
+    sb = make_sandbox(scale="tiny", rate_limits="off", seed=18)
+    out = tmp_path / "files"
+    dest = f"parquet:///{out}"
+    cut = _middle(sb, "profiles", "updated")
+    assert ingest_to(sb, "events,profiles", dest, "--interval-end", cut) == 0
+    _advance(sb, 3600)
+    assert ingest_to(sb, "events,profiles", dest) == 0
+    for name in ("events", "profiles"):
+        assert_rows_equal_truth(_newest_in_files(out / "klaviyo" / name), sb, name)
+    assert ingest_to(sb, "profiles", dest, "--incremental-strategy", "replace", "--interval-start", "2000-01-01",
+                     "--interval-end", cut) == 0  # fmt: skip
+    assert_rows_equal_truth(_newest_in_files(out / "klaviyo" / "profiles"), sb, "profiles", None,
+                            datetime.fromisoformat(cut))  # fmt: skip
+    _advance(sb, 3600)
+    assert ingest_to(sb, "profiles", dest) == 0
+    assert_rows_equal_truth(_newest_in_files(out / "klaviyo" / "profiles"), sb, "profiles")
