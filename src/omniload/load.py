@@ -569,6 +569,11 @@ class TableLoad:
         @dlt.resource(name=self.target.table, write_disposition=write, primary_key=primary_key, columns=hints, **extra)
         def resource():
             state = dlt.current.resource_state()
+            if how == "replace" and write != "replace":  # one scope's rows replaced (a delete-insert on its columns):
+                # dlt resets a replaced resource's state, but not under the merge this is written as, so it is reset
+                # here alike: else, when this interval ends before the saved cursor, the old cursor stays and the next
+                # run resumes after it, never reading again the scope's rows in between (they were replaced away)
+                state.clear()
             # a first load (a full refresh, new columns) moves the cursor from its own slices on, even backwards
             previous = None if load.settings.full_refresh or load.new_columns else state.get("last_value")
             newest = None
