@@ -12,6 +12,7 @@ from datetime import datetime
 
 import dlt
 import duckdb
+import pytest
 from aiohttp import web
 
 from klaviyo_sandbox import testing as truth
@@ -137,19 +138,27 @@ def test_property_columns_cap(sandbox, tmp_path, capsys):
     assert "it stays in properties" in err
 
 
-def test_accounts_whose_property_types_differ_share_its_column(make_sandbox, tmp_path):
+@pytest.mark.parametrize("dest", ["duckdb", "postgres"])
+def test_accounts_whose_property_types_differ_share_its_column(make_sandbox, tmp_path, request, dest):
     """Several accounts in one table: a property that is a number in one account, text in another and true/false in
     a third has one column, of the type the first account to claim it gave; the others' values land in its variant,
     whether the accounts load side by side in one run or in a run of their own (the type is then the destination's:
-    the account's own saved state never saw it). Never a failed table, never a lost value."""
+    the account's own saved state never saw it). Never a failed table, never a lost value. On DuckDB and PostgreSQL
+    (each names the column's type its own way when the later run reads it back)."""
     sizes = {3: 42, 4: "42 EU", 5: True}
     sandboxes = {seed: make_sandbox(scale="tiny", rate_limits="off", seed=seed) for seed in sizes}
     proxies = {seed: _proxy(sb, lambda props, at, size=sizes[seed]: {**props, "Shoe Size": size})
                for seed, sb in sandboxes.items()}  # fmt: skip
-    db = str(tmp_path / "a.duckdb")
+    if dest == "postgres":
+        postgres = request.getfixturevalue("postgres")
+        postgres.create_database("kl_shoe")
+        dest_uri, schema = postgres.uri("kl_shoe"), "kl"
+    else:
+        db = str(tmp_path / "a.duckdb")
+        dest_uri, schema = f"duckdb:///{db}", "main"
 
     def run(*seeds: int) -> int:
-        args = ["ingest", "--source-table", "events", "--dest-uri", f"duckdb:///{db}", "--progress", "log",
+        args = ["ingest", "--source-table", "events", "--dest-uri", dest_uri, "--dest-table", f"{schema}.events", "--progress", "log",
                 "--interval-start", START]  # fmt: skip
         for seed in seeds:
             args += ["--source-uri", f"klaviyo://?api_key={KEY}&base_url=http://127.0.0.1:{proxies[seed].port}"
@@ -158,18 +167,28 @@ def test_accounts_whose_property_types_differ_share_its_column(make_sandbox, tmp
 
     assert run(3, 4) == 0  # side by side: the first to lift a batch claims the column's type
     assert run(5) == 0  # alone, later: true/false, which neither of the others' column type holds
-    _assert_each_account_once(db, "main", sandboxes, sizes)
+    if dest == "postgres":
+        con = postgres.connect("kl_shoe")
+        try:
+            _assert_each_account_once(con, schema, sandboxes, sizes, read=lambda value: value)
+        finally:
+            con.close()
+    else:
+        with duckdb.connect(db, read_only=True) as con:
+            _assert_each_account_once(con, schema, sandboxes, sizes)
 
 
-def _assert_each_account_once(db: str, schema: str, sandboxes: dict, sizes: dict) -> None:
+def _assert_each_account_once(con, schema: str, sandboxes: dict, sizes: dict, read=json.loads) -> None:
     """Every event of each account (a sandbox, by seed) holds its ``Shoe Size`` (by seed) in exactly one place: the
-    column or its variant."""
+    column or its variant (``con``: a DuckDB or PostgreSQL connection; ``read``: a variant's value as the driver gives
+    it, JSON text from DuckDB, already decoded from PostgreSQL's json)."""
     col = column_name("property_", "Shoe Size")
-    with duckdb.connect(db, read_only=True) as con:
-        got = con.execute(f'select account_id, {col}, {col}{VARIANT} from "{schema}".events').fetchall()
+    cur = con.cursor()
+    cur.execute(f'select account_id, {col}, {col}{VARIANT} from "{schema}".events')
+    got = cur.fetchall()
     places: dict[str, set[str]] = {}  # account -> each row's places holding the value (JSON), as one text
     for account, value, variant in got:
-        held = [p for p in (value, json.loads(variant) if variant is not None else None) if p is not None]
+        held = [p for p in (value, read(variant) if variant is not None else None) if p is not None]
         places.setdefault(account, set()).add(json.dumps(held))
     accounts = {seed: truth.records(sb.state, "accounts")[0]["id"] for seed, sb in sandboxes.items()}
     assert places == {accounts[seed]: {json.dumps([size])} for seed, size in sizes.items()}
@@ -188,4 +207,5 @@ def test_plain_dlt_pipelines_of_accounts_whose_property_types_differ_share_its_c
         source = klaviyo_source(api_key=KEY, tables=["events"], base_url=f"http://127.0.0.1:{proxy.port}",
                                 account_column=True, options={"properties": "columns"})  # fmt: skip
         assert not pipeline.run(source).has_failed_jobs
-    _assert_each_account_once(db, "klaviyo", sandboxes, sizes)
+    with duckdb.connect(db, read_only=True) as con:
+        _assert_each_account_once(con, "klaviyo", sandboxes, sizes)
