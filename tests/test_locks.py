@@ -216,17 +216,7 @@ def test_first_loads_of_other_tables_into_a_new_postgres_schema_all_succeed(post
         with holder.cursor() as cur:
             cur.execute("create table fresh._dlt_version (x int)")  # not committed: the runs wait on its name
             runs = [run for name in names for run in [_start_table(sb, uri, name, f"fresh.{name}")]]
-            deadline = time.monotonic() + 120
-            waiting = 0
-            watcher = postgres.connect("kl_fresh")
-            watcher.autocommit = True  # (in a transaction, pg_stat_activity stays as first read)
-            while waiting < len(runs) and time.monotonic() < deadline and all(r.poll() is None for r in runs):
-                time.sleep(0.1)
-                with watcher.cursor() as watch:
-                    watch.execute("select count(*) from pg_stat_activity where datname = 'kl_fresh' and "
-                                  "wait_event_type = 'Lock'")  # fmt: skip
-                    waiting = watch.fetchone()[0]
-            watcher.close()
+            waiting = _lock_waiters(postgres, "kl_fresh", len(runs), 120, lambda: all(r.poll() is None for r in runs))
             assert waiting == len(runs), [_finish(r) for r in runs if r.poll() is not None]
     finally:
         holder.rollback()
@@ -235,6 +225,24 @@ def test_first_loads_of_other_tables_into_a_new_postgres_schema_all_succeed(post
     assert [code for code, _ in results] == [0] * len(runs), results
     for name in names:
         assert_rows_equal_truth(_pg_rows(postgres, "kl_fresh", "fresh", name), sb, name)
+
+
+def _lock_waiters(postgres, database: str, want: int, seconds: float, going) -> int:
+    """How many sessions of ``database`` wait on a lock, polled until ``want`` do, ``seconds`` pass, or ``going()``
+    says the work under test stopped."""
+    deadline, waiting = time.monotonic() + seconds, 0
+    watcher = postgres.connect(database)
+    watcher.autocommit = True  # (in a transaction, pg_stat_activity stays as first read)
+    try:
+        while waiting < want and time.monotonic() < deadline and going():
+            time.sleep(0.1)
+            with watcher.cursor() as watch:
+                watch.execute("select count(*) from pg_stat_activity where datname = %s and wait_event_type = 'Lock'",
+                              (database,))  # fmt: skip
+                waiting = watch.fetchone()[0]
+    finally:
+        watcher.close()
+    return waiting
 
 
 def _start_table(sb, dest_uri: str, source_table: str, dest_table: str) -> subprocess.Popen:
@@ -277,16 +285,7 @@ def test_first_rereads_of_two_tables_into_a_new_postgres_schema_both_succeed(pos
             cur.execute("create table fresh._omniload_reread (x int)")  # not committed: the others wait on its name
             for t in adding:
                 t.start()
-            watcher = postgres.connect("kl_reread")
-            watcher.autocommit = True
-            deadline, waiting = time.monotonic() + 60, 0
-            while waiting < 2 and time.monotonic() < deadline and not errors:
-                time.sleep(0.1)
-                with watcher.cursor() as watch:
-                    watch.execute("select count(*) from pg_stat_activity where datname = 'kl_reread' and "
-                                  "wait_event_type = 'Lock'")  # fmt: skip
-                    waiting = watch.fetchone()[0]
-            watcher.close()
+            waiting = _lock_waiters(postgres, "kl_reread", 2, 60, lambda: not errors)
             assert waiting >= 1 and not errors, errors
     finally:
         holder.rollback()

@@ -83,9 +83,13 @@ class SqlDeletes(SqlRereads, Deletes):
 
     # -- shared ---------------------------------------------------------------------------------------
     def _columns(self, cur, schema: str, table: str) -> set[str]:
+        return set(self._ordered_columns(cur, schema, table))
+
+    def _ordered_columns(self, cur, schema: str, table: str) -> dict[str, None]:
+        """The columns of ``schema.table`` in the table's order (empty: no such table)."""
         cur.execute(f"select column_name from information_schema.columns where table_schema = {self.param} "
-                    f"and table_name = {self.param}", [schema, table])  # fmt: skip
-        return {r[0] for r in cur.fetchall()}
+                    f"and table_name = {self.param} order by ordinal_position", [schema, table])  # fmt: skip
+        return dict.fromkeys(r[0] for r in cur.fetchall())
 
     def key_stats(self, schema: str, table: str, key: tuple[str, ...], scope: Scope = ()) -> tuple[int, int] | None:
         """(rows not marked deleted, distinct values of the leading key column of a composite key, else rows);

@@ -14,9 +14,7 @@ from .deletes import q
 class SqlViews(Views):
     def table_columns(self, schema: str, table: str) -> dict[str, None]:
         with self._transaction() as (_, cur):  # type: ignore[attr-defined]
-            cur.execute(f"select column_name from information_schema.columns where table_schema = {self.param} "  # type: ignore[attr-defined]
-                        f"and table_name = {self.param} order by ordinal_position", [schema, table])  # type: ignore[attr-defined]  # fmt: skip
-            return dict.fromkeys(r[0] for r in cur.fetchall())
+            return self._ordered_columns(cur, schema, table)  # type: ignore[attr-defined]
 
     def replace_view(self, schema: str, name: str, select: str) -> None:
         view = f"{q(schema)}.{q(name)}"
