@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 .PHONY: install demo test bench clean postgres-server
 
 # The sandbox is its own distribution (klaviyo-sandbox/): installed first, so that omniload's `test` extra finds it.
-$(STAMP): pyproject.toml klaviyo-sandbox/pyproject.toml
+# setup.py and the C file: the one compiled part (properties=columns' batch reader), built by the editable install.
+$(STAMP): pyproject.toml setup.py src/omniload/sources/klaviyo/_lift.c klaviyo-sandbox/pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e ./klaviyo-sandbox

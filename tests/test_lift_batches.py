@@ -1,6 +1,7 @@
-"""properties=columns on single batches: the by-property fast path (lift.py) gives the columns, types and values
-the row-by-row rules give where they differ (a number column's type, the order columns are claimed in), and the
-raw JSON column builder (columns.py) keeps NULLs and refuses text that is not UTF-8."""
+"""properties=columns on single batches: the by-property fast path (lift.py), the struct decoder of known properties
+and the C reader (_lift.c) give the columns, types, values and JSON text the row-by-row rules give where they could
+differ (a number column's type, the order columns are claimed in, JSON written otherwise than msgspec writes it), and
+the raw JSON column builder (columns.py) keeps NULLs and refuses text that is not UTF-8."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import msgspec
 import pyarrow as pa
 import pytest
 
+from omniload.sources.klaviyo import lift
 from omniload.sources.klaviyo.columns import RawColumn
 from omniload.sources.klaviyo.lift import Lifter
 
@@ -108,25 +110,57 @@ def _batches() -> list[list]:
             _varied(8, 300, late=True)]  # fmt: skip
 
 
+def test_the_c_reader_is_built():
+    """make install builds _lift.c (setup.py); without it every batch would be read in Python, 10x slower."""
+    assert lift._lift is not None
+
+
+# which reader reads each of _batches(): Python's by property or by row, the struct decoder (known), C (native), C
+# with rows left to Python's (a new property of values of two kinds, a value its column cannot hold, not an object)
+_N, _NP, _NR = "native", "native+property", "native+row"
+WANT_READ_BY = {
+    ("native", 100): [_N, _N, _N, _NR, _N, _NP, _N, _N, _N, _NR, _NR, _N],
+    ("native", 3): ["property", _NR, _N, _NR, _N, _NP, _N, _NR, _N, _NR, _NR, _N],  # the first: claims contested
+    ("known", 100): ["property", "row", "known", "row", "known", "row", "known", "row", "known", "row", "row", "known"],
+    ("known", 3): ["property", "row", "known", "row", "known", "row", "known", "row", "known", "row", "row", "known"],
+}
+
+
+def _fields(f: pa.Field) -> tuple:
+    return f.name, f.type, f.metadata
+
+
+@pytest.mark.parametrize("reader", ["native", "known"])
 @pytest.mark.parametrize(
     ("table", "source", "cap"), [("events", "event_properties", 100), ("profiles", "properties", 3)]
 )
-def test_the_known_properties_decoder_lifts_as_the_row_reading_does(table, source, cap):
+def test_the_known_properties_decoder_lifts_as_the_row_reading_does(table, source, cap, reader):
+    """Both readers of a batch whose properties all have their column, the C one (_Native) and the struct decoder
+    (_Known), give the columns, types, values, variants and JSON text the row-by-row reading gives."""
     notes: list[str] = []
     fast, slow = Lifter(table, cap, {}, notes.append), _RowsRead(table, cap, {}, notes.append)
+    fast.native = reader == "native"
     fast.reserved = slow.reserved = {"id", source, "property_value"}
-    read_fast = []
-    for n, batch in enumerate(_batches()):
+    read_by = []  # which reader read each batch
+    for batch in _batches():
         rows = pa.table({"id": [str(i) for i in range(len(batch))], source: pa.array(batch, pa.string())})
-        if fast.cols and fast._by_known(rows.column(source), {}):
-            read_fast.append(n)
         got, want = fast.apply(rows), slow.apply(rows)
-        assert got.schema == want.schema and got.schema.metadata == want.schema.metadata
+        read_by.append(fast.read_by)
+        # (the C reader's left rows, read as a batch of their own, may make the variants in another order)
+        assert (
+            sorted(got.schema, key=str) == sorted(want.schema, key=str) and got.schema.metadata == want.schema.metadata
+        )
+        assert [_fields(f) for f in sorted(got.schema, key=str)] == [_fields(f) for f in sorted(want.schema, key=str)]
+        assert [c for c in got.column_names if not c.endswith("__v_json")] == [
+            c for c in want.column_names if not c.endswith("__v_json")
+        ]
         for name in want.column_names:
             assert got.column(name).to_pylist() == want.column(name).to_pylist(), name
         assert fast.state() == slow.state()
-    # the others have a new property, a value of another type (in a lifted property) or a row not an object
-    assert set(read_fast) >= {2, 4, 6, 8, 11} and (cap < 100 or read_fast == [2, 4, 6, 8, 11])
+    # the struct decoder reads the batches without a new property, a value of another type (in a lifted property) or
+    # a row not an object; the C reader all but the first (whose properties are all new) and those where a property
+    # holds values of two kinds (the row reading's rules say its type); it leaves some rows to the Python readers
+    assert read_by == WANT_READ_BY[reader, cap]
     types = fast.state()["property_columns"]
     if cap == 100:
         assert types["property_item_count"] == "bigint" and "property_item_count__v_json" in types
@@ -142,10 +176,12 @@ def _rest(lifter: Lifter, docs: list) -> list:
     return [None if t is None else json.loads(t) for t in table.column("event_properties").to_pylist()]
 
 
-def test_the_json_column_keeps_only_what_no_column_holds():
+@pytest.mark.parametrize("reader", ["native", "known"])
+def test_the_json_column_keeps_only_what_no_column_holds(reader):
     # cap 2: 'a' and 'b' lifted, 'c' stays; the well-known '$value' (a number) and '$event_id' (text) are in their own
     # columns (properties.py) unless their value is of another type; a null is as absent; a row not an object whole
     lifter = Lifter("events", 2, {}, lambda _: None)
+    lifter.native = reader == "native"
     lifter.reserved = {"property_value", "property_event_id"}
     docs = [
         {"$event_id": "e1", "$value": 1.5, "a": 1, "b": "x"},
@@ -157,10 +193,11 @@ def test_the_json_column_keeps_only_what_no_column_holds():
     ]
     want = [None, {"$event_id": 7, "$value": "12", "c": [1]}, None, None, None, [1, 2]]
     assert _rest(lifter, docs) == want
-    assert _rest(lifter, docs[:3]) == want[:3]  # a later batch, every property known: the struct reader (_Known)
-    assert lifter._known is not None and lifter._known.size == 5
+    assert _rest(lifter, docs[:3]) == want[:3]  # a later batch, every property known: the C reader (the struct one
+    assert lifter.read_by == ("native" if reader == "native" else "row")  # refuses a well-known value not text)
     later = [{"$event_id": "e9", "$value": 2, "a": 5, "c": "z"}, {"$event_id": "e8", "b": "y"}]
     assert _rest(lifter, later) == [{"c": "z"}, None]  # well-known values of their columns' type: not kept
+    assert lifter.read_by == reader
 
 
 @pytest.mark.parametrize("batches", [[[{"a": 1.5}], [{"a": 2**53 + 1}, {"a": 2}]], [[{"a": 1.5}, {"a": -(2**60) - 1}]],
@@ -187,12 +224,71 @@ def test_an_integer_a_double_column_cannot_hold_exactly_is_in_its_variant(batche
     assert lifter.state()["property_columns"]["property_a"] == "double"
 
 
-def test_a_value_its_double_column_cannot_hold_exactly_stays_in_the_json_column():
+@pytest.mark.parametrize("reader", ["native", "known"])
+def test_a_value_its_double_column_cannot_hold_exactly_stays_in_the_json_column(reader):
     """``$value`` leaves the JSON column only as a number ``property_value`` (a double) holds exactly: an integer of
-    more than 15 digits stays whole there, in a first batch (_Staying) as in a later one (_Known)."""
+    more than 15 digits stays whole there, in a first batch (_Staying) as in a later one (_Native, _Known)."""
     lifter = Lifter("events", 100, {}, lambda _: None)
+    lifter.native = reader == "native"
     lifter.reserved = {"property_value"}
     assert _rest(lifter, [{"$value": 2**60, "a": 1}, {"$value": 1.5, "a": 2}]) == [{"$value": 2**60}, None]
     later = [{"$value": 7, "a": 3}, {"$value": -(10**15), "a": 4}, {"$value": 10**15 - 1, "a": 5}, {"$value": 1e20}]
     assert _rest(lifter, later) == [None, {"$value": -(10**15)}, None, None]
-    assert lifter._known is not None and lifter._known.size == 2  # that batch was read by the struct reader
+    assert lifter.read_by == reader  # that batch was read by the C or struct reader
+
+
+def _random_json(rng, depth: int = 0) -> str:
+    """A JSON value's text written in the ways an API may write it: spaces, escapes, ``1.50``, ``1e0``, ``-0``, a key
+    twice, integers beyond 64 bits."""
+    kind = rng.randrange(7 if depth < 3 else 4)
+    if kind == 0:
+        text = rng.choice(["a", "é", 'x"y', "b\\s", "\n", "\u2028", "😀", "/", "\x7f", "\x01", ""])
+        return json.dumps(text, ensure_ascii=rng.random() < 0.5).replace("/", "\\/" if rng.random() < 0.3 else "/")
+    if kind == 1:
+        return _random_number(rng)
+    if kind == 2:
+        return rng.choice(["true", "false"])
+    if kind == 3:
+        return "null"
+    sep = rng.choice([",", ", "])
+    if kind == 4:
+        return "[" + sep.join(_random_json(rng, depth + 1) for _ in range(rng.randrange(4))) + "]"
+    items = [
+        f'"k{rng.randrange(4)}"{rng.choice([":", ": "])}{_random_json(rng, depth + 1)}' for _ in range(rng.randrange(4))
+    ]
+    return "{" + sep.join(items) + "}"
+
+
+def _random_number(rng) -> str:
+    n = rng.choice([rng.randrange(-1000, 1000), rng.randrange(-(10**25), 10**25), rng.randrange(-(2**63), 2**63),
+                    rng.choice([0.0, -0.0, 1e-5, 1e-4, 0.00025, 1e15, 1e16, 123456789012345.0, 1.0, 100.5]),
+                    rng.random() * 10 ** rng.randrange(-8, 20), round(rng.random() * 1000, rng.randrange(4))])  # fmt: skip
+    text = json.dumps(n)
+    return rng.choice([text, text, text + ("0" if "." in text and "e" not in text else ""), text + "e0", "-0"])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_c_reader_reads_random_batches_as_python_does(seed):
+    """Random batches (properties of one or several kinds, first seen in either batch, values written in every way)
+    lifted with the C reader and without it: the same rows, columns, types and state."""
+    import random
+
+    rng = random.Random(seed)
+    for trial in range(60):
+        kinds = {f"p{i}": rng.choice(["int", "number", "bool", "text", "json"]) for i in range(rng.randrange(1, 9))}
+        values = {"int": lambda: str(rng.randrange(-(2**63), 2**63)), "number": lambda: _random_number(rng),
+                  "bool": lambda: rng.choice(["true", "false"]), "json": lambda: _random_json(rng),
+                  "text": lambda: json.dumps(rng.choice(["a", "é", 'q"', "t\tab", "😀", ""]), ensure_ascii=rng.random() < 0.5)}  # fmt: skip
+        rows = []
+        for _ in range(rng.randrange(2, 40)):
+            items = [f'"{p}"{rng.choice([":", ": "])}{values[k]() if rng.random() < 0.9 else "null"}'
+                     for p, k in kinds.items() if rng.random() < 0.8]  # fmt: skip
+            rows.append("{" + rng.choice([",", ", "]).join(items) + "}")
+        half = len(rows) // 2
+        got = {}
+        for native in (True, False):
+            lifter = Lifter("profiles", 100, {}, lambda _: None)
+            lifter.native = native
+            tables = [lifter.apply(pa.table({"properties": pa.array(part)})) for part in (rows[:half], rows[half:])]
+            got[native] = [dict(sorted(r.items())) for t in tables for r in t.to_pylist()], lifter.state()
+        assert got[True] == got[False], (seed, trial)

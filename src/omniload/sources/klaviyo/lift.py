@@ -22,10 +22,14 @@ At most ``property_columns_max`` columns (default 100, variants not counted) per
 left in the JSON column, with a note. Per batch: the documents decoded in one msgspec call, Arrow infers
 one struct of them in C, and each property's column is that struct's child; value by value only for JSON
 columns, for values of another type than their column's, and for a batch where a property has two types.
-Once every property of a batch has its column (each batch after the first of a run, mostly), the batch is read by
-a struct decoder made of those columns' types (:class:`_Known`): each property's values come out of msgspec typed
-and each column is made in one C loop, no Python step per row or value; a batch it refuses (a new property, a
-value not of its column's type) is read as above. Which rows keep a property in the JSON column is found there in
+Where the C reader (_lift.c, :class:`_Native`; built at install, optional) is there, it reads every batch first: the
+new properties it finds get their columns as the by-property reading would give them (when each one's values are of
+one JSON kind and the order of claims decides nothing: :meth:`Lifter._claim`) and the batch is read again; the rows
+it leaves (a property of values of two kinds, a value not of its column's type, a row not an object) are read as
+above, as a batch of their own, and put in place (~0.4 µs a row in C against 3-10 in Python; bench/RESULTS.md row
+35). Without it, once every property of a batch has its column the batch is read by a struct decoder made of those
+columns' types (:class:`_Known`): each property's values come out of msgspec typed and each column is made in one C
+loop; a batch it refuses (a new property, a value not of its column's type) is read as above. Which rows keep a property in the JSON column is found there in
 Arrow, field by field (most batches: none, the column all NULL), and only those rows are written again.
 """
 
@@ -46,6 +50,11 @@ from ...types import BOOL, FLOAT, INT, JSON, TEXT, TYPES, typed_field
 from .columns import RawColumn
 from .properties import COLUMNS as KNOWN_TYPES
 from .properties import KNOWN
+
+try:  # properties=columns' batch reader in C (_lift.c): optional, every batch is read in Python without it
+    from . import _lift
+except ImportError:  # pragma: no cover - not built (no C compiler at install)
+    _lift = None
 
 # table -> (the JSON column, the prefix of its lifted columns)
 LIFTS = {"events": ("event_properties", "property_"), "profiles": ("properties", "custom_")}
@@ -121,6 +130,9 @@ class Lifter:
         self.reserved: set[str] = set()  # columns the table has otherwise (events: the well-known ones)
         self.cols: dict[str, str | None] = {}  # property -> its column (None: not lifted), this run
         self._known: _Known | None = None  # the decoder of batches whose properties all have their column
+        self._native: _Native | None = None  # the same in C (_lift.c), when it is built
+        self.native = _lift is not None  # whether _Native reads (tests turn it off to hold it to _Known)
+        self.read_by = ""  # which reader read the last batch: native, known, property or row (for tests)
         # events: the well-known properties (properties.py) -> their column's type; a value of that type is in its
         # column as it is, so it leaves the JSON column like a lifted one
         self.well_known = {p: KNOWN_TYPES[c] for p, c in KNOWN.items()} if table == "events" else {}
@@ -227,23 +239,65 @@ class Lifter:
         with self._lock, _collector_paused():
             return self._apply(table)
 
-    def _by_known(self, column: pa.ChunkedArray, arrays: dict[str, pa.Array]) -> bool:
+    def _by_known(self, column: pa.ChunkedArray, arrays: dict[str, pa.Array]) -> bool | pa.Array:
         """The columns of a batch whose every property has its column this run and every value its column's type
-        (False, nothing done: one does not)."""
+        (False, nothing done: one does not). In C (:class:`_Native`) when it is built: it reads the rows it can, and
+        returns the mask of those it left (NULL in every column) when there are; the batch's new properties it found
+        get their columns first (:meth:`_claim`) and the batch is read again. Else by :class:`_Known`, whole or not."""
+        if self.native:
+            for _ in range(2):
+                if self._native is None or self._native.size != len(self.cols):
+                    self._native = _Native(self.cols, self.types, self.well_known)
+                read, found = self._native.read(column, arrays)
+                if not (found and self._claim(found)):
+                    break
+                arrays.clear()
+            self.read_by = "native"
+            return False if read is not True and read.true_count == len(read) else read
         if not self.cols:
             return False
         if self._known is None or self._known.size != len(self.cols):
             self._known = _Known(self.cols, self.types, self.well_known)
+        self.read_by = "known"
         return self._known.read(column, arrays)
 
-    def _apply(self, table: pa.Table) -> pa.Table:
+    def _claim(self, found: list[tuple[bytes, int]]) -> bool:
+        """The columns of the new properties the C reader found (in the order they first appear, each with the JSON
+        kinds of its values), claimed as :func:`_by_property` claims them; False, none claimed, unless each property's
+        values are of one kind (``_by_property`` would read a property of several, a number column's type told by
+        Arrow, or the row reading by their order) and the order of claims decides nothing (:meth:`_contested`)."""
+        kinds = {}
+        for name, bits in found:
+            bits &= ~_K_NULL  # a null is as absent: a property null in every row is not claimed
+            if bits and bits not in _K_KINDS:
+                return False
+            if bits:
+                kinds[name.decode()] = _K_KINDS[bits]
+        if not kinds or self._contested(kinds):
+            return False
+        for prop, kind in kinds.items():
+            self._column(prop, kind)
+        return True
+
+    def _apply(self, table: pa.Table, known: bool = True) -> pa.Table:
         n = table.num_rows
         arrays: dict[str, pa.Array] = {}
-        if self._by_known(table.column(self.source), arrays):
+        read = self._by_known(table.column(self.source), arrays) if known else False
+        if read is True:
             return self._complete(table, arrays, self._rest(table.column(self.source), arrays.pop("")))
+        if read is not False:  # the rows the C reader left (a new property, a value of another type): read as a batch
+            left = self._apply(table.filter(read), False)  # of their own first (their new columns claimed), in place
+            read_by, whole = (
+                self.read_by,
+                self._complete(table, arrays, self._rest(table.column(self.source), arrays.pop(""))),
+            )
+            self.read_by = f"native+{read_by}"
+            return pa.table([pc.replace_with_mask(whole.column(c).combine_chunks(), read, left.column(c).combine_chunks())
+                             for c in whole.column_names], schema=whole.schema)  # fmt: skip
         typed = _by_property(table.column(self.source), n)
         if typed is not None and (typed[1] or self._contested(typed[0])) and not _inferred(typed[0]):
             typed = None  # as row by row: the order of claims and a mixed number column's type are the first values'
+        self.read_by = "property" if typed is not None else "row"
         if typed is not None:  # each property's values and the kind they share in this batch
             for prop, (kind, values, arr) in typed[0].items():
                 if (col := self._column(prop, kind)) is None:
@@ -361,6 +415,59 @@ class _Known:
                 return False
         arrays[""] = _stay_mask(rows, self.staying)  # the rows keeping a property
         return True
+
+
+# _Native's modes: a property left in the JSON column (0), or its column's type; and which values of a property left
+# there its well-known column holds (_HELD)
+_MODES = {None: 0, INT: 1, FLOAT: 2, BOOL: 3, TEXT: 4, JSON: 5}
+_HELD_CODES = {TEXT: 1, FLOAT: 2}
+# the JSON kinds of a new property's values the C reader tells (_lift.c's K_*), by the column type each gives
+_K_KINDS = {1: TEXT, 2: BOOL, 4: INT, 8: FLOAT, 16: JSON}  # 32: an integer beyond 64 bits (Python tells its type)
+_K_NULL = 64
+
+
+class _Native:
+    """What :class:`_Known` reads, read in C (_lift.c), the GIL released: each lifted property's Arrow buffers made
+    there, no Python object per row or value. The batches it refuses are those :class:`_Known` refuses (and a few
+    more, read by it then: a number of more than 63 characters, a lone surrogate escape); a JSON column's value keeps
+    the text the API sent unless msgspec may write it otherwise (the C code names those rows), written again here,
+    so every path gives each column the same text."""
+
+    def __init__(self, cols: dict[str, str | None], types: dict[str, str], well_known: dict[str, str]) -> None:
+        self.size = len(cols)
+        self.names = [p.encode() for p in cols]
+        self.modes = bytes(_MODES[types[c] if c is not None else None] for c in cols.values())
+        self.helds = bytes(_HELD_CODES.get(well_known.get(p), 0) if c is None else 0 for p, c in cols.items())
+        self.columns = [(i, c, types[c]) for i, c in enumerate(cols.values()) if c is not None]
+
+    def read(self, column: pa.ChunkedArray, arrays: dict[str, pa.Array]) -> tuple[bool | pa.Array, list]:
+        """The rows read (True: all; else the mask of those left) and the properties not given (see _lift.c)."""
+        arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+            return pa.array([True] * len(arr)), []
+        n = len(arr)
+        validity, offsets, data = arr.buffers()
+        empty = pa.py_buffer(b"")
+        got = _lift.lift(validity, offsets, data if data is not None else empty, arr.offset, n,
+                         pa.types.is_large_string(arr.type), self.names, self.modes, self.helds)  # fmt: skip
+        built, stay, left, found = got
+        for i, col, typ in self.columns:
+            parts = built[i]
+            buffers = [pa.py_buffer(b) for b in parts[: -2 if len(parts) == 5 else -1]]
+            out = pa.Array.from_buffers(TYPES[typ].arrow, n, buffers, null_count=parts[-2 if len(parts) == 5 else -1])
+            if len(parts) == 5 and parts[4]:  # JSON text msgspec may write otherwise: written again, as _Known does
+                fixes = pa.array(parts[4], pa.int64())
+                again = _json_column([_decode(t) for t in out.take(fixes).to_pylist()])
+                mask = pc.is_in(pa.array(range(n), pa.int64()), value_set=fixes)
+                out = pc.replace_with_mask(out, mask, again)
+            arrays[col] = out
+        arrays[""] = None if stay is None else _mask(stay)
+        return (True if left is None else _mask(left)), found
+
+
+def _mask(flags: bytes) -> pa.Array:
+    """One byte a row (0 or 1) as a boolean array."""
+    return pc.not_equal(pa.Array.from_buffers(pa.uint8(), len(flags), [None, pa.py_buffer(flags)]), 0)
 
 
 class _Staying:
