@@ -292,3 +292,24 @@ def test_the_c_reader_reads_random_batches_as_python_does(seed):
             tables = [lifter.apply(pa.table({"properties": pa.array(part)})) for part in (rows[:half], rows[half:])]
             got[native] = [dict(sorted(r.items())) for t in tables for r in t.to_pylist()], lifter.state()
         assert got[True] == got[False], (seed, trial)
+
+
+def test_the_c_reader_reads_a_sliced_column_with_null_rows():
+    """A batch that is a slice of a longer column (its offset not 0) with NULL rows: the rows read are the slice's."""
+    import random
+
+    rng = random.Random(5)
+    docs = [None if rng.random() < 0.1 else {"a": rng.randrange(100), "b": rng.choice(["x", "é"]), "c": [1, 2.5]}
+            for _ in range(500)]  # fmt: skip
+    column = pa.array([None if d is None else json.dumps(d) for d in docs], pa.string())
+    for start in (1, 7, 13):
+        got = {}
+        for native in (True, False):
+            lifter = Lifter("profiles", 100, {}, lambda _: None)
+            lifter.native = native
+            lifter.apply(pa.table({"properties": pa.array(['{"a":1,"b":"x","c":[1]}'])}))
+            got[native] = lifter.apply(pa.table({"properties": column.slice(start, 300)})).to_pylist(), lifter.read_by
+        assert got[True][1] == "native" and got[True][0] == got[False][0]
+        assert [r["custom_a"] for r in got[True][0]] == [
+            None if d is None else d["a"] for d in docs[start : start + 300]
+        ]
