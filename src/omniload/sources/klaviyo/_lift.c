@@ -49,8 +49,8 @@ typedef struct {
     char *fixed;      /* INT/FLOAT: 8 bytes a row; BOOL: a bitmap */
     int32_t *offsets; /* TEXT/JSON */
     Buf text;
-    Py_ssize_t *fixes; /* JSON: rows whose text msgspec may write otherwise */
-    Py_ssize_t nfixes, capfixes;
+    uint8_t *fixes; /* JSON: a byte a row, 1 where msgspec may write the text otherwise (made at the first) */
+    Py_ssize_t nfixes, rows;
 } Prop;
 
 static uint64_t hash_bytes(const char *p, size_t n) {
@@ -431,14 +431,9 @@ static int put(Prop *pr, Py_ssize_t row, const char *v, const char *ve, int odd,
             pr->text.len += (size_t)(ve - v);
             pr->offsets[row + 1] = (int32_t)pr->text.len;
             if (odd) {
-                if (pr->nfixes == pr->capfixes) {
-                    Py_ssize_t cap = pr->capfixes ? pr->capfixes * 2 : 64;
-                    Py_ssize_t *f = realloc(pr->fixes, (size_t)cap * sizeof *f);
-                    if (!f) return -1;
-                    pr->fixes = f;
-                    pr->capfixes = cap;
-                }
-                pr->fixes[pr->nfixes++] = row;
+                if (!pr->fixes && !(pr->fixes = calloc((size_t)pr->rows, 1))) return -1;
+                pr->fixes[row] = 1;
+                pr->nfixes++;
             }
             break;
     }
@@ -608,7 +603,10 @@ static Py_ssize_t read_rows(Props *ps, const uint8_t *validity, Py_ssize_t voff,
                     pr->text.len = (size_t)pr->offsets[i];
                     pr->offsets[i + 1] = pr->offsets[i];
                 }
-                while (pr->nfixes > 0 && pr->fixes[pr->nfixes - 1] == i) pr->nfixes--;
+                if (pr->fixes && pr->fixes[i]) {
+                    pr->fixes[i] = 0;
+                    pr->nfixes--;
+                }
             }
         }
     }
@@ -632,7 +630,8 @@ static void free_props(Props *ps) {
 
 /* lift(validity, offsets, data, offset, length, wide, names, modes, helds) -> None (no row read) or
    (columns, stay, left): columns[j] for each property whose mode is not 0 (else None): (validity, values, nulls) for
-   int/float/bool, (validity, offsets, text, nulls, fixes) for text/JSON; stay: one byte a row (1: the row keeps a
+   int/float/bool, (validity, offsets, text, nulls, fixes) for text/JSON (fixes: a byte a row, 1 where msgspec may
+   write the JSON text otherwise, or None); stay: one byte a row (1: the row keeps a
    property in the JSON column), or None when no row does; left: one byte a row (1: not read, NULL in every
    column), or None when every row was read. */
 static PyObject *lift(PyObject *self, PyObject *args) {
@@ -688,6 +687,7 @@ static PyObject *lift(PyObject *self, PyObject *args) {
         pr->mode = ((uint8_t *)modes.buf)[j];
         pr->held = ((uint8_t *)helds.buf)[j];
         pr->seen = -1;
+        pr->rows = n ? n : 1;
         if (pr->mode > M_JSON) {
             PyErr_SetString(PyExc_ValueError, "unknown mode");
             goto done;
@@ -762,9 +762,7 @@ static PyObject *lift(PyObject *self, PyObject *args) {
             for (Py_ssize_t b = 0; b < bitmap; b++) valid += __builtin_popcount(pr->valid[b]);
             Py_ssize_t nulls = n - valid;
             if (pr->offsets) {
-                PyObject *fixes = PyList_New(pr->nfixes);
-                if (fixes)
-                    for (Py_ssize_t f = 0; f < pr->nfixes; f++) PyList_SET_ITEM(fixes, f, PyLong_FromSsize_t(pr->fixes[f]));
+                PyObject *fixes = pr->nfixes ? bytes_of(pr->fixes, (size_t)n) : Py_NewRef(Py_None);
                 col = fixes ? Py_BuildValue("(NNNnN)", bytes_of(pr->valid, (size_t)bitmap),
                                             bytes_of(pr->offsets, (size_t)(n + 1) * 4), bytes_of(pr->text.p, pr->text.len),
                                             nulls, fixes)

@@ -455,11 +455,10 @@ class _Native:
             parts = built[i]
             buffers = [pa.py_buffer(b) for b in parts[: -2 if len(parts) == 5 else -1]]
             out = pa.Array.from_buffers(TYPES[typ].arrow, n, buffers, null_count=parts[-2 if len(parts) == 5 else -1])
-            if len(parts) == 5 and parts[4]:  # JSON text msgspec may write otherwise: written again, as _Known does
-                fixes = pa.array(parts[4], pa.int64())
-                again = _json_column([_decode(t) for t in out.take(fixes).to_pylist()])
-                mask = pc.is_in(pa.array(range(n), pa.int64()), value_set=fixes)
-                out = pc.replace_with_mask(out, mask, again)
+            if len(parts) == 5 and parts[4] is not None:  # JSON text msgspec may write otherwise: written again here
+                fixes = _mask(parts[4])
+                again = [_decode(t) for t in out.filter(fixes).to_pylist()]
+                out = pc.replace_with_mask(out, fixes, _json_column(again))
             arrays[col] = out
         arrays[""] = None if stay is None else _mask(stay)
         return (True if left is None else _mask(left)), found
