@@ -313,3 +313,22 @@ def test_the_c_reader_reads_a_sliced_column_with_null_rows():
         assert [r["custom_a"] for r in got[True][0]] == [
             None if d is None else d["a"] for d in docs[start : start + 300]
         ]
+
+
+def test_the_c_reader_refuses_buffers_that_do_not_match():
+    """Arguments that do not describe an array (which lift.py never passes) raise, and never read out of bounds."""
+    arr = pa.array(['{"a":1}', None])
+    validity, offsets, data = arr.buffers()
+    read = lift._lift.lift
+    with pytest.raises(ValueError, match="differ in length"):
+        read(validity, offsets, data, 0, 2, False, [b"a"], b"\x01\x01", b"\x00")
+    with pytest.raises(ValueError, match="shorter than the array"):
+        read(validity, offsets, data, 0, 5, False, [b"a"], b"\x01", b"\x00")
+    with pytest.raises(ValueError, match="offsets outside the text"):
+        read(
+            None, pa.py_buffer(pa.array([0, 99], pa.int32()).buffers()[1]), data, 0, 1, False, [b"a"], b"\x01", b"\x00"
+        )
+    with pytest.raises(ValueError, match="a name given twice"):
+        read(validity, offsets, data, 0, 2, False, [b"a", b"a"], b"\x01\x01", b"\x00\x00")
+    columns, stay, left, found = read(validity, offsets, data, 0, 2, False, [b"a"], b"\x01", b"\x00")
+    assert (stay, left, found) == (None, None, []) and columns[0][2] == 1  # one NULL: the second row

@@ -616,7 +616,7 @@ static Py_ssize_t read_rows(Props *ps, const uint8_t *validity, Py_ssize_t voff,
 static PyObject *bytes_of(const void *p, size_t n) { return PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)n); }
 
 static void free_props(Props *ps) {
-    for (Py_ssize_t j = 0; j < ps->nprops; j++) {
+    for (Py_ssize_t j = 0; ps->props && j < ps->nprops; j++) {
         Prop *pr = &ps->props[j];
         free(pr->valid);
         free(pr->fixed);
@@ -628,12 +628,11 @@ static void free_props(Props *ps) {
     free(ps->table);
 }
 
-/* lift(validity, offsets, data, offset, length, wide, names, modes, helds) -> None (no row read) or
-   (columns, stay, left): columns[j] for each property whose mode is not 0 (else None): (validity, values, nulls) for
+/* lift(validity, offsets, data, offset, length, wide, names, modes, helds) -> (columns, stay, left, found): columns[j] for each property whose mode is not 0 (else None): (validity, values, nulls) for
    int/float/bool, (validity, offsets, text, nulls, fixes) for text/JSON (fixes: a byte a row, 1 where msgspec may
    write the JSON text otherwise, or None); stay: one byte a row (1: the row keeps a
    property in the JSON column), or None when no row does; left: one byte a row (1: not read, NULL in every
-   column), or None when every row was read. */
+   column), or None when every row was read; found: the properties not given, [(name, K_* bits of their values)]. */
 static PyObject *lift(PyObject *self, PyObject *args) {
     PyObject *validity_obj, *names;
     Py_buffer offsets, data, modes, helds, validity = {0};
