@@ -112,7 +112,7 @@ def _batches() -> list[list]:
 
 def test_the_c_reader_is_built():
     """make install builds _lift.c (setup.py); without it every batch would be read in Python, 10x slower."""
-    assert lift._lift is not None
+    assert lift._read_in_c is not None
 
 
 # which reader reads each of _batches(): Python's by property or by row, the struct decoder (known), C (native), C
@@ -319,7 +319,7 @@ def test_the_c_reader_refuses_buffers_that_do_not_match():
     """Arguments that do not describe an array (which lift.py never passes) raise, and never read out of bounds."""
     arr = pa.array(['{"a":1}', None])
     validity, offsets, data = arr.buffers()
-    read = lift._lift.lift
+    read = lift._read_in_c
     with pytest.raises(ValueError, match="differ in length"):
         read(validity, offsets, data, 0, 2, False, [b"a"], b"\x01\x01", b"\x00")
     with pytest.raises(ValueError, match="shorter than the array"):

@@ -52,9 +52,9 @@ from .properties import COLUMNS as KNOWN_TYPES
 from .properties import KNOWN
 
 try:  # properties=columns' batch reader in C (_lift.c): optional, every batch is read in Python without it
-    from . import _lift
+    from ._lift import lift as _read_in_c
 except ImportError:  # pragma: no cover - not built (no C compiler at install)
-    _lift = None
+    _read_in_c = None
 
 # table -> (the JSON column, the prefix of its lifted columns)
 LIFTS = {"events": ("event_properties", "property_"), "profiles": ("properties", "custom_")}
@@ -131,7 +131,7 @@ class Lifter:
         self.cols: dict[str, str | None] = {}  # property -> its column (None: not lifted), this run
         self._known: _Known | None = None  # the decoder of batches whose properties all have their column
         self._native: _Native | None = None  # the same in C (_lift.c), when it is built
-        self.native = _lift is not None  # whether _Native reads (tests turn it off to hold it to _Known)
+        self.native = _read_in_c is not None  # whether _Native reads (tests turn it off to hold it to _Known)
         self.read_by = ""  # which reader read the last batch: native, known, property or row (for tests)
         # events: the well-known properties (properties.py) -> their column's type; a value of that type is in its
         # column as it is, so it leaves the JSON column like a lifted one
@@ -448,7 +448,7 @@ class _Native:
         n = len(arr)
         validity, offsets, data = arr.buffers()
         empty = pa.py_buffer(b"")
-        got = _lift.lift(validity, offsets, data if data is not None else empty, arr.offset, n,
+        got = _read_in_c(validity, offsets, data if data is not None else empty, arr.offset, n,
                          pa.types.is_large_string(arr.type), self.names, self.modes, self.helds)  # fmt: skip
         built, stay, left, found = got
         for i, col, typ in self.columns:
