@@ -158,8 +158,9 @@ def test_the_known_properties_decoder_lifts_as_the_row_reading_does(table, sourc
             assert got.column(name).to_pylist() == want.column(name).to_pylist(), name
         assert fast.state() == slow.state()
     # the struct decoder reads the batches without a new property, a value of another type (in a lifted property) or
-    # a row not an object; the C reader all but the first (whose properties are all new) and those where a property
-    # holds values of two kinds (the row reading's rules say its type); it leaves some rows to the Python readers
+    # a row not an object; the C reader every batch, the first too (its properties claimed from the kinds it found),
+    # but where those claims are contested (cap 3), and leaves to the Python readers the rows with a property of two
+    # kinds (the row reading's rules say its type), a value its column cannot hold or that are not objects
     assert read_by == WANT_READ_BY[reader, cap]
     types = fast.state()["property_columns"]
     if cap == 100:

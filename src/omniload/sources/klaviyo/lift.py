@@ -26,11 +26,12 @@ Where the C reader (_lift.c, :class:`_Native`; built at install, optional) is th
 new properties it finds get their columns as the by-property reading would give them (when each one's values are of
 one JSON kind and the order of claims decides nothing: :meth:`Lifter._claim`) and the batch is read again; the rows
 it leaves (a property of values of two kinds, a value not of its column's type, a row not an object) are read as
-above, as a batch of their own, and put in place (~0.4 µs a row in C against 3-10 in Python; bench/RESULTS.md row
-35). Without it, once every property of a batch has its column the batch is read by a struct decoder made of those
-columns' types (:class:`_Known`): each property's values come out of msgspec typed and each column is made in one C
-loop; a batch it refuses (a new property, a value not of its column's type) is read as above. Which rows keep a property in the JSON column is found there in
-Arrow, field by field (most batches: none, the column all NULL), and only those rows are written again.
+above, as a batch of their own, and put in place (~0.8 µs a row in C against 4.6-11 in Python; bench/RESULTS.md
+row 35b). Without it, once every property of a batch has its column the batch is read by a struct decoder made of
+those columns' types (:class:`_Known`): each property's values come out of msgspec typed and each column is made in
+one C loop; a batch it refuses (a new property, a value not of its column's type) is read as above. Which rows keep
+a property in the JSON column is found there in Arrow, field by field (most batches: none, the column all NULL), and
+only those rows are written again.
 """
 
 from __future__ import annotations
@@ -245,13 +246,10 @@ class Lifter:
         returns the mask of those it left (NULL in every column) when there are; the batch's new properties it found
         get their columns first (:meth:`_claim`) and the batch is read again. Else by :class:`_Known`, whole or not."""
         if self.native:
-            for _ in range(2):
-                if self._native is None or self._native.size != len(self.cols):
-                    self._native = _Native(self.cols, self.types, self.well_known)
-                read, found = self._native.read(column, arrays)
-                if not (found and self._claim(found)):
-                    break
+            read, found = self._read_in_c(column, arrays)
+            if found and self._claim(found):  # (a second reading finds no property it could claim: none is new)
                 arrays.clear()
+                read, found = self._read_in_c(column, arrays)
             self.read_by = "native"
             return False if read is not True and read.true_count == len(read) else read
         if not self.cols:
@@ -260,6 +258,11 @@ class Lifter:
             self._known = _Known(self.cols, self.types, self.well_known)
         self.read_by = "known"
         return self._known.read(column, arrays)
+
+    def _read_in_c(self, column: pa.ChunkedArray, arrays: dict[str, pa.Array]) -> tuple[bool | pa.Array, list]:
+        if self._native is None or self._native.size != len(self.cols):
+            self._native = _Native(self.cols, self.types, self.well_known)
+        return self._native.read(column, arrays)
 
     def _claim(self, found: list[tuple[bytes, int]]) -> bool:
         """The columns of the new properties the C reader found (in the order they first appear, each with the JSON
@@ -428,10 +431,10 @@ _K_NULL = 64
 
 class _Native:
     """What :class:`_Known` reads, read in C (_lift.c), the GIL released: each lifted property's Arrow buffers made
-    there, no Python object per row or value. The batches it refuses are those :class:`_Known` refuses (and a few
-    more, read by it then: a number of more than 63 characters, a lone surrogate escape); a JSON column's value keeps
-    the text the API sent unless msgspec may write it otherwise (the C code names those rows), written again here,
-    so every path gives each column the same text."""
+    there, no Python object per row or value. It reads row by row: the rows it leaves are those :class:`_Known`
+    would refuse the batch for (and a few more: a number of more than 63 characters, a lone surrogate escape), and it
+    names the properties it was not given; a JSON column's value keeps the text the API sent unless msgspec may write
+    it otherwise (the C code names those rows), written again here, so every path gives each column the same text."""
 
     def __init__(self, cols: dict[str, str | None], types: dict[str, str], well_known: dict[str, str]) -> None:
         self.size = len(cols)
