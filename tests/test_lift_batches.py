@@ -147,9 +147,7 @@ def test_the_known_properties_decoder_lifts_as_the_row_reading_does(table, sourc
         got, want = fast.apply(rows), slow.apply(rows)
         read_by.append(fast.read_by)
         # (the C reader's left rows, read as a batch of their own, may make the variants in another order)
-        assert (
-            sorted(got.schema, key=str) == sorted(want.schema, key=str) and got.schema.metadata == want.schema.metadata
-        )
+        assert got.schema.metadata == want.schema.metadata
         assert [_fields(f) for f in sorted(got.schema, key=str)] == [_fields(f) for f in sorted(want.schema, key=str)]
         assert [c for c in got.column_names if not c.endswith("__v_json")] == [
             c for c in want.column_names if not c.endswith("__v_json")
@@ -332,4 +330,4 @@ def test_the_c_reader_refuses_buffers_that_do_not_match():
     with pytest.raises(ValueError, match="a name given twice"):
         read(validity, offsets, data, 0, 2, False, [b"a", b"a"], b"\x01\x01", b"\x00\x00")
     columns, stay, left, found = read(validity, offsets, data, 0, 2, False, [b"a"], b"\x01", b"\x00")
-    assert (stay, left, found) == (None, None, []) and columns[0][2] == 1  # one NULL: the second row
+    assert (stay, left, found) == (None, None, []) and columns[0][1:] == (1, None)  # one NULL: the second row

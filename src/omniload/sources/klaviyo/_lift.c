@@ -45,7 +45,6 @@ typedef struct {
     uint64_t hash;
     Py_ssize_t seen;  /* the last row holding it: a key twice in a row refuses */
     uint8_t *valid;   /* lifted: validity bitmap */
-    Py_ssize_t nulls;
     char *fixed;      /* INT/FLOAT: 8 bytes a row; BOOL: a bitmap */
     int32_t *offsets; /* TEXT/JSON */
     Buf text;
@@ -582,10 +581,9 @@ static Py_ssize_t read_rows(Props *ps, const uint8_t *validity, Py_ssize_t voff,
         Py_ssize_t r = voff + i;
         int64_t a = wide ? ((const int64_t *)offsets)[r] : ((const int32_t *)offsets)[r];
         int64_t b = wide ? ((const int64_t *)offsets)[r + 1] : ((const int32_t *)offsets)[r + 1];
-        for (Py_ssize_t j = 0; j < ps->nprops; j++) {
+        for (Py_ssize_t j = 0; j < ps->nprops; j++) { /* the row's text starts empty in every text column */
             Prop *pr = &ps->props[j];
             if (pr->offsets) pr->offsets[i + 1] = (int32_t)pr->text.len;
-            else if (pr->mode == M_INT || pr->mode == M_FLOAT) ((int64_t *)pr->fixed)[i] = 0;
         }
         if (validity && !((validity[r >> 3] >> (r & 7)) & 1)) continue;
         int got = read_row(ps, i, data + a, data + b, stay, limit, key, sc, u);
@@ -628,11 +626,13 @@ static void free_props(Props *ps) {
     free(ps->table);
 }
 
-/* lift(validity, offsets, data, offset, length, wide, names, modes, helds) -> (columns, stay, left, found): columns[j] for each property whose mode is not 0 (else None): (validity, values, nulls) for
-   int/float/bool, (validity, offsets, text, nulls, fixes) for text/JSON (fixes: a byte a row, 1 where msgspec may
-   write the JSON text otherwise, or None); stay: one byte a row (1: the row keeps a
-   property in the JSON column), or None when no row does; left: one byte a row (1: not read, NULL in every
-   column), or None when every row was read; found: the properties not given, [(name, K_* bits of their values)]. */
+/* lift(validity, offsets, data, offset, length, wide, names, modes, helds) -> (columns, stay, left, found):
+   columns[j] for each property whose mode is not 0 (else None): (buffers, nulls, fixes), the buffers Arrow's array
+   of its type has ((validity, values) for int/float/bool, (validity, offsets, text) for text/JSON), fixes a byte a
+   row, 1 where msgspec may write the JSON text otherwise (None: no row, or not JSON); stay: one byte a row (1: the
+   row keeps a property in the JSON column), or None when no row does; left: one byte a row (1: not read, NULL in
+   every column), or None when every row was read; found: the properties not given, [(name, K_* bits of their
+   values)]. */
 static PyObject *lift(PyObject *self, PyObject *args) {
     PyObject *validity_obj, *names;
     Py_buffer offsets, data, modes, helds, validity = {0};
@@ -694,7 +694,7 @@ static PyObject *lift(PyObject *self, PyObject *args) {
         if (pr->mode != M_STAY) {
             pr->valid = calloc((size_t)(bitmap ? bitmap : 1), 1);
             if (!pr->valid) goto nomem;
-            if (pr->mode == M_INT || pr->mode == M_FLOAT) pr->fixed = malloc((size_t)(n ? n : 1) * 8);
+            if (pr->mode == M_INT || pr->mode == M_FLOAT) pr->fixed = calloc((size_t)(n ? n : 1), 8);
             else if (pr->mode == M_BOOL) pr->fixed = calloc((size_t)(bitmap ? bitmap : 1), 1);
             else pr->offsets = calloc((size_t)n + 1, sizeof(int32_t));
             if (!pr->fixed && !pr->offsets) goto nomem;
@@ -762,13 +762,14 @@ static PyObject *lift(PyObject *self, PyObject *args) {
             Py_ssize_t nulls = n - valid;
             if (pr->offsets) {
                 PyObject *fixes = pr->nfixes ? bytes_of(pr->fixes, (size_t)n) : Py_NewRef(Py_None);
-                col = fixes ? Py_BuildValue("(NNNnN)", bytes_of(pr->valid, (size_t)bitmap),
+                col = fixes ? Py_BuildValue("((NNN)nN)", bytes_of(pr->valid, (size_t)bitmap),
                                             bytes_of(pr->offsets, (size_t)(n + 1) * 4), bytes_of(pr->text.p, pr->text.len),
                                             nulls, fixes)
                             : NULL;
             } else {
                 size_t len = pr->mode == M_BOOL ? (size_t)bitmap : (size_t)n * 8;
-                col = Py_BuildValue("(NNn)", bytes_of(pr->valid, (size_t)bitmap), bytes_of(pr->fixed, len), nulls);
+                col = Py_BuildValue("((NN)nN)", bytes_of(pr->valid, (size_t)bitmap), bytes_of(pr->fixed, len), nulls,
+                                    Py_NewRef(Py_None));
             }
         }
         if (!col) {

@@ -290,11 +290,8 @@ class Lifter:
             return self._complete(table, arrays, self._rest(table.column(self.source), arrays.pop("")))
         if read is not False:  # the rows the C reader left (a new property, a value of another type): read as a batch
             left = self._apply(table.filter(read), False)  # of their own first (their new columns claimed), in place
-            read_by, whole = (
-                self.read_by,
-                self._complete(table, arrays, self._rest(table.column(self.source), arrays.pop(""))),
-            )
-            self.read_by = f"native+{read_by}"
+            whole = self._complete(table, arrays, self._rest(table.column(self.source), arrays.pop("")))
+            self.read_by = f"native+{self.read_by}"
             return pa.table([pc.replace_with_mask(whole.column(c).combine_chunks(), read, left.column(c).combine_chunks())
                              for c in whole.column_names], schema=whole.schema)  # fmt: skip
         typed = _by_property(table.column(self.source), n)
@@ -455,11 +452,10 @@ class _Native:
                          pa.types.is_large_string(arr.type), self.names, self.modes, self.helds)  # fmt: skip
         built, stay, left, found = got
         for i, col, typ in self.columns:
-            parts = built[i]
-            buffers = [pa.py_buffer(b) for b in parts[: -2 if len(parts) == 5 else -1]]
-            out = pa.Array.from_buffers(TYPES[typ].arrow, n, buffers, null_count=parts[-2 if len(parts) == 5 else -1])
-            if len(parts) == 5 and parts[4] is not None:  # JSON text msgspec may write otherwise: written again here
-                fixes = _mask(parts[4])
+            buffers, nulls, fixes = built[i]
+            out = pa.Array.from_buffers(TYPES[typ].arrow, n, [pa.py_buffer(b) for b in buffers], null_count=nulls)
+            if fixes is not None:  # JSON text msgspec may write otherwise: written again here
+                fixes = _mask(fixes)
                 again = [_decode(t) for t in out.filter(fixes).to_pylist()]
                 out = pc.replace_with_mask(out, fixes, _json_column(again))
             arrays[col] = out
